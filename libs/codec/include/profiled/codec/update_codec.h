@@ -1,0 +1,25 @@
+// Profile -> ProfileUpdate, the output contract (proto/profiled/v1).
+//
+//   v1::ProfileUpdate u = BuildProfileUpdate(profile, as_of_ms, options);
+//   std::string bytes = u.SerializeAsString();
+//
+// Scores are evaluated at `as_of_ms`, which callers keep >= last_seen_ms.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "profiled/core/profile.h"
+#include "profiled/v1/profile_update.pb.h"
+
+namespace profiled::codec {
+
+inline constexpr std::string_view kContentTypeHeader = "content-type";
+inline constexpr std::string_view kSchemaHeader = "schema";
+inline constexpr std::string_view kProtobufContentType = "application/x-protobuf";
+inline constexpr std::string_view kProfileUpdateSchema = "profiled.v1.ProfileUpdate";
+
+v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of_ms,
+                                     const core::ScoringOptions& options);
+
+}  // namespace profiled::codec

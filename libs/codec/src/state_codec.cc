@@ -1,0 +1,81 @@
+#include "profiled/codec/state_codec.h"
+
+#include "profiled/internal/v1/profile_state.pb.h"
+
+namespace profiled::codec {
+
+namespace pb = profiled::internal::v1;
+
+std::string EncodeProfileState(const core::Profile& profile) {
+  pb::StoredProfile s;
+  s.set_profile_id(profile.id);
+  s.set_version(profile.version);
+  s.set_first_seen_ms(profile.first_seen_ms);
+  s.set_last_seen_ms(profile.last_seen_ms);
+  for (const core::Identity& id : profile.identities) {
+    s.add_identity_kinds(id.kind);
+    s.add_identity_values(id.value);
+  }
+  for (core::Family f : core::kAllFamilies) {
+    const core::ScoreFamily& family = profile.family(f);
+    if (family.empty()) continue;
+    pb::StoredFamily* sf = s.add_families();
+    sf->set_family(static_cast<uint32_t>(f));
+    sf->mutable_keys()->Reserve(static_cast<int>(family.size()));
+    sf->mutable_values()->Reserve(static_cast<int>(family.size()));
+    sf->mutable_ref_times_ms()->Reserve(static_cast<int>(family.size()));
+    for (const core::ScoreFamily::Entry& e : family.entries()) {
+      sf->add_keys(e.key);
+      sf->add_values(e.score.value);
+      sf->add_ref_times_ms(e.score.ref_time_ms);
+    }
+  }
+  s.set_product_views(profile.counters.product_views);
+  s.set_cart_adds(profile.counters.cart_adds);
+  s.set_orders(profile.counters.orders);
+  s.set_revenue(profile.counters.revenue);
+  for (const core::Trait& t : profile.traits) {
+    pb::StoredTrait* st = s.add_traits();
+    st->set_key(t.key);
+    st->set_value(t.value);
+    st->set_event_time_ms(t.event_time_ms);
+  }
+  return s.SerializeAsString();
+}
+
+absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
+  pb::StoredProfile s;
+  if (!s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("stored profile does not parse");
+  }
+  if (s.identity_kinds_size() != s.identity_values_size()) {
+    return absl::DataLossError("stored profile has unpaired identities");
+  }
+  core::Profile p = core::Profile::New(s.profile_id());
+  p.version = s.version();
+  p.first_seen_ms = s.first_seen_ms();
+  p.last_seen_ms = s.last_seen_ms();
+  for (int i = 0; i < s.identity_kinds_size(); ++i) {
+    p.identities.push_back({s.identity_kinds(i), s.identity_values(i)});
+  }
+  for (const pb::StoredFamily& sf : s.families()) {
+    if (sf.family() >= core::kFamilyCount || sf.keys_size() != sf.values_size() ||
+        sf.keys_size() != sf.ref_times_ms_size()) {
+      return absl::DataLossError("stored profile has a malformed score family");
+    }
+    core::ScoreFamily& family = p.family(static_cast<core::Family>(sf.family()));
+    for (int i = 0; i < sf.keys_size(); ++i) {
+      family.RestoreEntry(sf.keys(i), {sf.values(i), sf.ref_times_ms(i)});
+    }
+  }
+  p.counters.product_views = s.product_views();
+  p.counters.cart_adds = s.cart_adds();
+  p.counters.orders = s.orders();
+  p.counters.revenue = s.revenue();
+  for (const pb::StoredTrait& st : s.traits()) {
+    p.traits.push_back({st.key(), st.value(), st.event_time_ms()});
+  }
+  return p;
+}
+
+}  // namespace profiled::codec

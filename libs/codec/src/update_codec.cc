@@ -1,0 +1,45 @@
+#include "profiled/codec/update_codec.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace profiled::codec {
+
+v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of_ms,
+                                     const core::ScoringOptions& options) {
+  v1::ProfileUpdate u;
+  u.set_profile_id(profile.id);
+  u.set_version(profile.version);
+  u.set_as_of_ms(as_of_ms);
+  u.set_first_seen_ms(profile.first_seen_ms);
+  u.set_last_seen_ms(profile.last_seen_ms);
+  for (const core::Identity& id : profile.identities) {
+    v1::Identity* out = u.add_identities();
+    out->set_kind(id.kind);
+    out->set_value(id.value);
+  }
+  for (core::Family f : core::kAllFamilies) {
+    const core::FamilyOptions& fo = options.family(f);
+    std::vector<core::ScoreFamily::Ranked> ranked = profile.family(f).RankedAt(as_of_ms, fo);
+    if (ranked.empty()) continue;
+    v1::ScoreFamily* sf = u.add_score_families();
+    sf->set_family(std::string(core::FamilyName(f)));
+    sf->set_half_life_ms(static_cast<int64_t>(std::llround(fo.half_life_ms)));
+    for (const core::ScoreFamily::Ranked& r : ranked) {
+      v1::Score* s = sf->add_scores();
+      s->set_key(std::string(r.key));
+      s->set_value(r.value);
+      s->set_last_event_time_ms(r.ref_time_ms);
+    }
+  }
+  v1::Counters* c = u.mutable_counters();
+  c->set_events(static_cast<int64_t>(profile.version));
+  c->set_product_views(profile.counters.product_views);
+  c->set_cart_adds(profile.counters.cart_adds);
+  c->set_orders(profile.counters.orders);
+  c->set_revenue(profile.counters.revenue);
+  for (const core::Trait& t : profile.traits) (*u.mutable_traits())[t.key] = t.value;
+  return u;
+}
+
+}  // namespace profiled::codec

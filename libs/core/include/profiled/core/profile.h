@@ -1,0 +1,109 @@
+// Profile: the unified state of one person, and the pure rules that apply an
+// InteractionEvent to it.
+//
+//   ScoringOptions options;                 // half-lives, top-K, weights
+//   Profile p = Profile::New(ProfileIdFor(event));
+//   ApplyEvent(event, options, p);          // p.version == 1
+//   auto top = p.family(Family::kCategory).RankedAt(now_ms, options.family(Family::kCategory));
+//
+// Everything here is deterministic in the event sequence: the same events in
+// the same order give the same profile, whatever the batching around them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "profiled/core/score_family.h"
+#include "profiled/v1/event.pb.h"
+
+namespace profiled::core {
+
+// The score families every profile keeps. Stored by index: append only.
+enum class Family : uint8_t {
+  kCategory = 0,   // every prefix of the commerce category path
+  kProduct = 1,    // commerce.product_id
+  kBrand = 2,      // commerce.brand, lower-cased
+  kEventType = 3,  // event type
+  kChannel = 4,    // channel
+};
+inline constexpr size_t kFamilyCount = 5;
+inline constexpr std::array<Family, kFamilyCount> kAllFamilies = {
+    Family::kCategory, Family::kProduct, Family::kBrand, Family::kEventType, Family::kChannel};
+
+std::string_view FamilyName(Family family);
+// The family named `name`, or nullopt.
+std::optional<Family> FamilyFromName(std::string_view name);
+
+struct Identity {
+  std::string kind;
+  std::string value;
+  bool operator==(const Identity&) const = default;
+};
+
+struct Trait {
+  std::string key;
+  std::string value;
+  int64_t event_time_ms = 0;
+};
+
+struct Counters {
+  int64_t product_views = 0;
+  int64_t cart_adds = 0;
+  int64_t orders = 0;
+  double revenue = 0.0;
+};
+
+struct ScoringOptions {
+  std::array<FamilyOptions, kFamilyCount> families;
+  // Weight of one event by type; types not listed weigh `default_weight`.
+  absl::flat_hash_map<std::string, double> event_weights = {
+      {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"checkout_started", 4.0},
+      {"order_completed", 5.0}};
+  double default_weight = 1.0;
+  // Identities kept per profile; further new identities are not linked.
+  size_t max_identities = 64;
+
+  const FamilyOptions& family(Family f) const { return families[static_cast<size_t>(f)]; }
+  FamilyOptions& family(Family f) { return families[static_cast<size_t>(f)]; }
+  double WeightOf(std::string_view type) const;
+};
+
+struct Profile {
+  std::string id;
+  // Number of events applied.
+  uint64_t version = 0;
+  int64_t first_seen_ms = 0;
+  int64_t last_seen_ms = 0;
+  std::vector<Identity> identities;
+  std::array<ScoreFamily, kFamilyCount> families;
+  Counters counters;
+  std::vector<Trait> traits;
+
+  static Profile New(std::string id) {
+    Profile p;
+    p.id = std::move(id);
+    return p;
+  }
+  const ScoreFamily& family(Family f) const { return families[static_cast<size_t>(f)]; }
+  ScoreFamily& family(Family f) { return families[static_cast<size_t>(f)]; }
+};
+
+// The identities an event carries, in routing order: user_id, email,
+// anonymous_id, device_id, then `other` sorted by kind. Empty values skipped.
+std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event);
+
+// Applies one (validated) event to `profile`: scores, counters, traits,
+// identities, first/last seen; increments the version.
+void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
+                Profile& profile);
+
+// The keys credited in `family` by `event` (e.g. "electronics" and
+// "electronics.smartphone" for category "electronics.smartphone").
+std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family family);
+
+}  // namespace profiled::core

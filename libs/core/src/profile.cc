@@ -1,0 +1,140 @@
+#include "profiled/core/profile.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+
+namespace profiled::core {
+namespace {
+
+constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
+    "category", "product", "brand", "event_type", "channel"};
+
+void LinkIdentity(const Identity& identity, size_t max_identities, Profile& profile) {
+  if (std::find(profile.identities.begin(), profile.identities.end(), identity) !=
+      profile.identities.end()) {
+    return;
+  }
+  if (profile.identities.size() < max_identities) profile.identities.push_back(identity);
+}
+
+// Latest event time wins; on a tie the larger value wins, so the outcome does
+// not depend on the order ties arrive in.
+void SetTrait(const std::string& key, const std::string& value, int64_t at_ms,
+              Profile& profile) {
+  for (Trait& t : profile.traits) {
+    if (t.key != key) continue;
+    if (at_ms > t.event_time_ms || (at_ms == t.event_time_ms && value > t.value)) {
+      t.value = value;
+      t.event_time_ms = at_ms;
+    }
+    return;
+  }
+  profile.traits.push_back({key, value, at_ms});
+}
+
+double OrderRevenue(const v1::Commerce& c) {
+  if (c.revenue() > 0) return c.revenue();
+  return c.price() * static_cast<double>(std::max<int64_t>(c.quantity(), 1));
+}
+
+}  // namespace
+
+std::string_view FamilyName(Family family) { return kFamilyNames[static_cast<size_t>(family)]; }
+
+std::optional<Family> FamilyFromName(std::string_view name) {
+  for (Family f : kAllFamilies) {
+    if (FamilyName(f) == name) return f;
+  }
+  return std::nullopt;
+}
+
+double ScoringOptions::WeightOf(std::string_view type) const {
+  auto it = event_weights.find(absl::string_view(type.data(), type.size()));
+  return it == event_weights.end() ? default_weight : it->second;
+}
+
+std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event) {
+  std::vector<Identity> out;
+  const v1::Identities& ids = event.identities();
+  auto add = [&](std::string_view kind, const std::string& value) {
+    if (!value.empty()) out.push_back({std::string(kind), value});
+  };
+  add("user_id", ids.user_id());
+  add("email", ids.email());
+  add("anonymous_id", ids.anonymous_id());
+  add("device_id", ids.device_id());
+  std::vector<Identity> others;
+  for (const auto& [kind, value] : ids.other()) {
+    if (!kind.empty() && !value.empty()) others.push_back({kind, value});
+  }
+  std::sort(others.begin(), others.end(),
+            [](const Identity& a, const Identity& b) { return a.kind < b.kind; });
+  out.insert(out.end(), others.begin(), others.end());
+  return out;
+}
+
+std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family family) {
+  const v1::Commerce& c = event.commerce();
+  switch (family) {
+    case Family::kCategory: {
+      std::vector<std::string> keys;
+      const std::string& path = c.category();
+      for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
+        if (dot > 0) keys.push_back(path.substr(0, dot));
+      }
+      if (!path.empty()) keys.push_back(path);
+      return keys;
+    }
+    case Family::kProduct:
+      if (c.product_id().empty()) return {};
+      return {c.product_id()};
+    case Family::kBrand:
+      if (c.brand().empty()) return {};
+      return {absl::AsciiStrToLower(c.brand())};
+    case Family::kEventType:
+      return {event.type()};
+    case Family::kChannel:
+      if (event.channel().empty()) return {};
+      return {event.channel()};
+  }
+  return {};
+}
+
+void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
+                Profile& profile) {
+  const int64_t t = event.event_time_ms();
+  if (profile.version == 0) {
+    profile.first_seen_ms = t;
+    profile.last_seen_ms = t;
+  } else {
+    profile.first_seen_ms = std::min(profile.first_seen_ms, t);
+    profile.last_seen_ms = std::max(profile.last_seen_ms, t);
+  }
+  ++profile.version;
+
+  for (const Identity& identity : IdentitiesOf(event)) {
+    LinkIdentity(identity, options.max_identities, profile);
+  }
+
+  const double weight = options.WeightOf(event.type());
+  for (Family f : kAllFamilies) {
+    for (const std::string& key : KeysFor(event, f)) {
+      profile.family(f).Add(key, weight, t, options.family(f));
+    }
+  }
+
+  const std::string& type = event.type();
+  if (type == "product_viewed") {
+    ++profile.counters.product_views;
+  } else if (type == "added_to_cart") {
+    ++profile.counters.cart_adds;
+  } else if (type == "order_completed") {
+    ++profile.counters.orders;
+    profile.counters.revenue += OrderRevenue(event.commerce());
+  }
+
+  for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);
+}
+
+}  // namespace profiled::core

@@ -1,0 +1,45 @@
+// The REES46 e-commerce clickstream CSV (Open CDP "eCommerce behavior data
+// from multi category store") as InteractionEvents.
+//
+// Columns: event_time,event_type,product_id,category_id,category_code,brand,
+// price,user_id,user_session. event_type view/cart/remove_from_cart/purchase
+// become product_viewed/added_to_cart/removed_from_cart/order_completed on
+// the "web" channel; user_id is the identity; user_session the session id.
+//
+//   Rees46Reader reader(csv_text);
+//   v1::InteractionEvent e;
+//   while (reader.Next(e)) { ... }     // reader.errors() lists bad rows
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "profiled/v1/event.pb.h"
+
+namespace profiled::ingest {
+
+// Parses one data row (no header) into an event. `row_number` (1-based, the
+// header is row 0) makes the event id "rees46-<row_number>".
+[[nodiscard]] absl::StatusOr<v1::InteractionEvent> ParseRees46Row(std::string_view line,
+                                                                  size_t row_number);
+
+// Reads every data row of a REES46 CSV text. Rows that do not parse are
+// skipped and described in `errors` (with their row number).
+class Rees46Reader {
+ public:
+  // `csv_text` must outlive the reader.
+  explicit Rees46Reader(std::string_view csv_text);
+  // Fills `event` with the next good row; false at the end.
+  bool Next(v1::InteractionEvent& event);
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::string_view rest_;
+  size_t row_number_ = 0;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace profiled::ingest

@@ -1,0 +1,53 @@
+#include "profiled/ingest/protobuf_decoder.h"
+
+#include <array>
+
+#include "absl/strings/str_cat.h"
+
+namespace profiled::ingest {
+
+std::string_view ReasonCode(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kEmptyMessage: return "empty_message";
+    case RejectReason::kUndecodable: return "undecodable_protobuf";
+    case RejectReason::kMissingEventId: return "missing_event_id";
+    case RejectReason::kMissingType: return "missing_type";
+    case RejectReason::kInvalidEventTime: return "invalid_event_time";
+    case RejectReason::kNoIdentity: return "no_identity";
+  }
+  return "unknown";
+}
+
+std::optional<Rejection> ValidateEvent(const v1::InteractionEvent& event) {
+  if (event.event_id().empty()) {
+    return Rejection{RejectReason::kMissingEventId, "event_id is required"};
+  }
+  if (event.type().empty()) return Rejection{RejectReason::kMissingType, "type is required"};
+  if (event.event_time_ms() <= 0) {
+    return Rejection{RejectReason::kInvalidEventTime,
+                     absl::StrCat("event_time_ms must be positive, got ", event.event_time_ms())};
+  }
+  const v1::Identities& ids = event.identities();
+  bool any_identity = !ids.user_id().empty() || !ids.anonymous_id().empty() ||
+                      !ids.email().empty() || !ids.device_id().empty();
+  for (const auto& [kind, value] : ids.other()) {
+    any_identity = any_identity || (!kind.empty() && !value.empty());
+  }
+  if (!any_identity) {
+    return Rejection{RejectReason::kNoIdentity, "at least one identity is required"};
+  }
+  return std::nullopt;
+}
+
+std::optional<Rejection> DecodeProtobufEvent(std::string_view payload,
+                                             v1::InteractionEvent& event) {
+  if (payload.empty()) return Rejection{RejectReason::kEmptyMessage, "message value is empty"};
+  if (!event.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Rejection{RejectReason::kUndecodable,
+                     absl::StrCat("not a profiled.v1.InteractionEvent (", payload.size(),
+                                  " bytes)")};
+  }
+  return ValidateEvent(event);
+}
+
+}  // namespace profiled::ingest
