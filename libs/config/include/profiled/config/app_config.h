@@ -1,0 +1,58 @@
+// AppConfig: profiled's one YAML configuration file, parsed and validated.
+//
+//   absl::StatusOr<AppConfig> config = LoadConfigFile("profiled.yaml");
+//   // on error: message lists every problem, one per line, each with its path:
+//   //   input.topics: must list at least one topic
+//   //   scoring.families.brand.half_life: bad duration 'x' (use e.g. 30m, 12h, 7d)
+//
+// Unknown keys are errors (a typo must not silently fall back to a default).
+// Every key, its meaning and default is documented in docs/configuration.md.
+// Only services/ use this module; libraries take their own Options structs.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "profiled/kafka/consumer.h"
+#include "profiled/kafka/properties.h"
+#include "profiled/pipeline/pipeline.h"
+#include "profiled/pipeline/publisher.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::config {
+
+inline constexpr std::string_view kEmbeddedBootstrap = "embedded";
+
+struct AppConfig {
+  // kafka.bootstrap: "embedded" starts an in-process mock cluster.
+  std::string bootstrap = std::string(kEmbeddedBootstrap);
+  // embedded.partitions: partitions of each topic the embedded cluster creates.
+  int embedded_partitions = 4;
+  // kafka.properties, merged under consumer_/producer_properties.
+  kafka::Properties kafka_properties;
+  kafka::Properties consumer_properties;
+  kafka::Properties producer_properties;
+
+  kafka::ConsumerOptions consumer;  // topics, group id, initial position
+  pipeline::PipelineOptions pipeline;
+  pipeline::PublisherOptions publisher;
+  store::StoreOptions store;
+
+  bool embedded() const { return bootstrap == kEmbeddedBootstrap; }
+  // Properties for the consumer / producer: bootstrap, common, then specific.
+  kafka::Properties ConsumerProperties(const std::string& bootstrap_servers) const;
+  kafka::Properties ProducerProperties(const std::string& bootstrap_servers) const;
+};
+
+// The configuration used when no file is given (the embedded demo).
+AppConfig DefaultConfig();
+
+// Parses YAML text; every problem is reported, each with its YAML path.
+[[nodiscard]] absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text);
+[[nodiscard]] absl::StatusOr<AppConfig> LoadConfigFile(const std::string& path);
+
+// "30m", "12h", "7d", "1500ms", "2w" -> milliseconds; nullopt when malformed.
+std::optional<int64_t> ParseDurationMs(std::string_view text);
+
+}  // namespace profiled::config

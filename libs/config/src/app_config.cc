@@ -1,0 +1,335 @@
+#include "profiled/config/app_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace profiled::config {
+namespace {
+
+// Walks the YAML tree, collecting every problem with its dotted path.
+class Reader {
+ public:
+  std::vector<std::string>& errors() { return errors_; }
+
+  void Error(const std::string& path, absl::string_view message) {
+    errors_.push_back(absl::StrCat(path, ": ", message));
+  }
+
+  // Reports keys of `node` not in `known`.
+  void CheckKeys(const YAML::Node& node, const std::string& path,
+                 std::initializer_list<absl::string_view> known) {
+    if (!node.IsMap()) return;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        Error(Join(path, key), absl::StrCat("unknown key (expected one of: ",
+                                            absl::StrJoin(known, ", "), ")"));
+      }
+    }
+  }
+
+  bool IsMapOrAbsent(const YAML::Node& node, const std::string& path) {
+    if (!node || node.IsNull() || node.IsMap()) return true;
+    Error(path, "must be a mapping");
+    return false;
+  }
+
+  void String(const YAML::Node& node, const std::string& path, std::string& out) {
+    if (!node) return;
+    if (!node.IsScalar()) return Error(path, "must be a string");
+    out = node.as<std::string>();
+  }
+
+  template <typename Int>
+  void Integer(const YAML::Node& node, const std::string& path, Int& out, int64_t min,
+               int64_t max) {
+    if (!node) return;
+    int64_t v = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
+      return Error(path, absl::StrCat("must be an integer, got '", Describe(node), "'"));
+    }
+    if (v < min || v > max) {
+      return Error(path, absl::StrCat("must be between ", min, " and ", max, ", got ", v));
+    }
+    out = static_cast<Int>(v);
+  }
+
+  void Number(const YAML::Node& node, const std::string& path, double& out, double min,
+              bool min_exclusive) {
+    if (!node) return;
+    double v = 0;
+    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v) || !std::isfinite(v)) {
+      return Error(path, absl::StrCat("must be a number, got '", Describe(node), "'"));
+    }
+    if (min_exclusive ? v <= min : v < min) {
+      return Error(path, absl::StrCat("must be ", min_exclusive ? "> " : ">= ", min));
+    }
+    out = v;
+  }
+
+  void Bool(const YAML::Node& node, const std::string& path, bool& out) {
+    if (!node) return;
+    const std::string s = node.IsScalar() ? absl::AsciiStrToLower(node.Scalar()) : "";
+    if (s == "true" || s == "yes" || s == "on") {
+      out = true;
+    } else if (s == "false" || s == "no" || s == "off") {
+      out = false;
+    } else {
+      Error(path, "must be true or false");
+    }
+  }
+
+  void DurationMs(const YAML::Node& node, const std::string& path, double& out_ms) {
+    if (!node) return;
+    std::optional<int64_t> ms = node.IsScalar() ? ParseDurationMs(node.Scalar()) : std::nullopt;
+    if (!ms || *ms <= 0) {
+      return Error(path, absl::StrCat("bad duration '", Describe(node),
+                                      "' (use a positive number with a unit: 1500ms, 30s, "
+                                      "30m, 12h, 7d, 2w)"));
+    }
+    out_ms = static_cast<double>(*ms);
+  }
+
+  void StringList(const YAML::Node& node, const std::string& path,
+                  std::vector<std::string>& out) {
+    if (!node) return;
+    if (!node.IsSequence()) return Error(path, "must be a list of strings");
+    out.clear();
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar() || node[i].Scalar().empty()) {
+        Error(absl::StrCat(path, "[", i, "]"), "must be a non-empty string");
+        continue;
+      }
+      out.push_back(node[i].Scalar());
+    }
+  }
+
+  void Properties(const YAML::Node& node, const std::string& path, kafka::Properties& out) {
+    if (!node || node.IsNull()) return;
+    if (!node.IsMap()) return Error(path, "must be a mapping of librdkafka properties");
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        Error(Join(path, key), "must be a scalar value");
+        continue;
+      }
+      out.emplace_back(key, kv.second.Scalar());
+    }
+  }
+
+  static std::string Join(const std::string& path, absl::string_view key) {
+    return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+  }
+
+ private:
+  static std::string Describe(const YAML::Node& node) {
+    if (node.IsScalar()) return node.Scalar();
+    if (node.IsSequence()) return "<list>";
+    if (node.IsMap()) return "<mapping>";
+    return "<null>";
+  }
+  std::vector<std::string> errors_;
+};
+
+void ReadKafka(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "kafka") || !n) return;
+  r.CheckKeys(n, "kafka", {"bootstrap", "properties", "consumer_properties",
+                           "producer_properties"});
+  r.String(n["bootstrap"], "kafka.bootstrap", c.bootstrap);
+  if (c.bootstrap.empty()) r.Error("kafka.bootstrap", "must be 'embedded' or host:port list");
+  r.Properties(n["properties"], "kafka.properties", c.kafka_properties);
+  r.Properties(n["consumer_properties"], "kafka.consumer_properties", c.consumer_properties);
+  r.Properties(n["producer_properties"], "kafka.producer_properties", c.producer_properties);
+}
+
+void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "input") || !n) return;
+  r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
+                           "poll_timeout_ms"});
+  r.StringList(n["topics"], "input.topics", c.consumer.topics);
+  r.String(n["group_id"], "input.group_id", c.consumer.group_id);
+  if (c.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
+  if (n["initial_position"]) {
+    std::string pos;
+    r.String(n["initial_position"], "input.initial_position", pos);
+    if (pos == "earliest" || pos == "latest") {
+      c.consumer.start_from_earliest = pos == "earliest";
+    } else {
+      r.Error("input.initial_position", absl::StrCat("must be earliest or latest, got '", pos, "'"));
+    }
+  }
+  r.Integer(n["batch_max_events"], "input.batch_max_events", c.pipeline.batch_max_events, 1,
+            1000000);
+  r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.pipeline.poll_timeout_ms, 1, 60000);
+}
+
+void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "output") || !n) return;
+  r.CheckKeys(n, "output", {"topic", "outbox_max_entries", "max_in_flight"});
+  r.String(n["topic"], "output.topic", c.pipeline.output_topic);
+  if (c.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
+  r.Integer(n["outbox_max_entries"], "output.outbox_max_entries", c.pipeline.outbox_max_entries,
+            1, int64_t{1} << 40);
+  r.Integer(n["max_in_flight"], "output.max_in_flight", c.publisher.max_in_flight, 1, 1000000);
+}
+
+void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "store") || !n) return;
+  r.CheckKeys(n, "store", {"path", "block_cache_mb", "sync_writes"});
+  r.String(n["path"], "store.path", c.store.path);
+  if (c.store.path.empty()) r.Error("store.path", "must not be empty");
+  int64_t cache_mb = static_cast<int64_t>(c.store.block_cache_bytes >> 20);
+  r.Integer(n["block_cache_mb"], "store.block_cache_mb", cache_mb, 1, 1 << 20);
+  c.store.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  r.Bool(n["sync_writes"], "store.sync_writes", c.store.sync_writes);
+}
+
+void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "clock") || !n) return;
+  r.CheckKeys(n, "clock", {"mode", "caught_up_max_lag"});
+  if (n["mode"]) {
+    std::string mode;
+    r.String(n["mode"], "clock.mode", mode);
+    if (mode == "auto") {
+      c.pipeline.clock_mode = core::PipelineClock::Mode::kAuto;
+    } else if (mode == "event_time") {
+      c.pipeline.clock_mode = core::PipelineClock::Mode::kEventTime;
+    } else {
+      r.Error("clock.mode", absl::StrCat("must be auto or event_time, got '", mode, "'"));
+    }
+  }
+  r.Integer(n["caught_up_max_lag"], "clock.caught_up_max_lag", c.pipeline.caught_up_max_lag, 0,
+            int64_t{1} << 40);
+}
+
+void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "scoring") || !n) return;
+  core::ScoringOptions& s = c.pipeline.scoring;
+  r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight", "max_identities"});
+  r.Number(n["default_weight"], "scoring.default_weight", s.default_weight, 0, true);
+  r.Integer(n["max_identities"], "scoring.max_identities", s.max_identities, 1, 100000);
+  const YAML::Node weights = n["event_weights"];
+  if (r.IsMapOrAbsent(weights, "scoring.event_weights") && weights && weights.IsMap()) {
+    s.event_weights.clear();
+    for (const auto& kv : weights) {
+      const std::string type = kv.first.as<std::string>();
+      double w = 0;
+      r.Number(kv.second, absl::StrCat("scoring.event_weights.", type), w, 0, true);
+      s.event_weights[type] = w;
+    }
+  }
+  const YAML::Node families = n["families"];
+  if (!r.IsMapOrAbsent(families, "scoring.families") || !families) return;
+  for (const auto& kv : families) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string path = absl::StrCat("scoring.families.", name);
+    std::optional<core::Family> family = core::FamilyFromName(name);
+    if (!family) {
+      r.Error(path, "unknown score family (expected category, product, brand, event_type, "
+                    "channel)");
+      continue;
+    }
+    if (!r.IsMapOrAbsent(kv.second, path)) continue;
+    r.CheckKeys(kv.second, path, {"half_life", "top_k", "epsilon"});
+    core::FamilyOptions& fo = s.family(*family);
+    r.DurationMs(kv.second["half_life"], path + ".half_life", fo.half_life_ms);
+    r.Integer(kv.second["top_k"], path + ".top_k", fo.top_k, 1, 100000);
+    r.Number(kv.second["epsilon"], path + ".epsilon", fo.epsilon, 0, false);
+  }
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseDurationMs(std::string_view raw) {
+  absl::string_view text = absl::StripAsciiWhitespace(absl::string_view(raw.data(), raw.size()));
+  size_t unit_at = 0;
+  while (unit_at < text.size() &&
+         (absl::ascii_isdigit(static_cast<unsigned char>(text[unit_at])) || text[unit_at] == '.')) {
+    ++unit_at;
+  }
+  double amount = 0;
+  if (unit_at == 0 || !absl::SimpleAtod(text.substr(0, unit_at), &amount)) return std::nullopt;
+  const absl::string_view unit = text.substr(unit_at);
+  double scale = 0;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1e3;
+  else if (unit == "m") scale = 60e3;
+  else if (unit == "h") scale = 3600e3;
+  else if (unit == "d") scale = 86400e3;
+  else if (unit == "w") scale = 7 * 86400e3;
+  else return std::nullopt;
+  return static_cast<int64_t>(amount * scale);
+}
+
+kafka::Properties AppConfig::ConsumerProperties(const std::string& bootstrap_servers) const {
+  kafka::Properties p = {{"bootstrap.servers", bootstrap_servers}};
+  p.insert(p.end(), kafka_properties.begin(), kafka_properties.end());
+  p.insert(p.end(), consumer_properties.begin(), consumer_properties.end());
+  return p;
+}
+
+kafka::Properties AppConfig::ProducerProperties(const std::string& bootstrap_servers) const {
+  kafka::Properties p = {{"bootstrap.servers", bootstrap_servers}};
+  p.insert(p.end(), kafka_properties.begin(), kafka_properties.end());
+  p.insert(p.end(), producer_properties.begin(), producer_properties.end());
+  return p;
+}
+
+AppConfig DefaultConfig() {
+  AppConfig c;
+  c.consumer.topics = {"profiled.events"};
+  c.pipeline.output_topic = "profiled.updates";
+  c.store.path = "./profiled-data";
+  return c;
+}
+
+absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config is not valid YAML: ", e.what()));
+  }
+  AppConfig c = DefaultConfig();
+  Reader r;
+  if (root && !root.IsNull()) {
+    if (!root.IsMap()) return absl::InvalidArgumentError("config: top level must be a mapping");
+    try {
+      r.CheckKeys(root, "", {"kafka", "embedded", "input", "output", "store", "clock", "scoring"});
+      ReadKafka(r, root["kafka"], c);
+      if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
+        r.CheckKeys(e, "embedded", {"partitions"});
+        r.Integer(e["partitions"], "embedded.partitions", c.embedded_partitions, 1, 1024);
+      }
+      ReadInput(r, root["input"], c);
+      ReadOutput(r, root["output"], c);
+      ReadStore(r, root["store"], c);
+      ReadClock(r, root["clock"], c);
+      ReadScoring(r, root["scoring"], c);
+    } catch (const YAML::Exception& e) {
+      r.Error("config", e.what());
+    }
+  }
+  if (c.consumer.topics.empty()) r.Error("input.topics", "must list at least one topic");
+  if (!r.errors().empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));
+  }
+  return c;
+}
+
+absl::StatusOr<AppConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str());
+}
+
+}  // namespace profiled::config

@@ -1,0 +1,51 @@
+// Private helpers shared by the librdkafka adapters.
+#pragma once
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "profiled/kafka/properties.h"
+
+namespace profiled::kafka::internal {
+
+inline absl::Status KafkaError(RdKafka::ErrorCode code, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", RdKafka::err2str(code)));
+}
+
+// A global conf with `properties` applied; an unknown property or bad value
+// fails naming it.
+inline absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties& properties) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  for (const auto& [name, value] : properties) {
+    if (conf->set(name, value, err) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property '", name, "': ", err));
+    }
+  }
+  return conf;
+}
+
+inline absl::Status SetOrFail(RdKafka::Conf& conf, const std::string& name,
+                              const std::string& value) {
+  std::string err;
+  if (conf.set(name, value, err) != RdKafka::Conf::CONF_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka property '", name, "': ", err));
+  }
+  return absl::OkStatus();
+}
+
+// Sets `name` only when the caller's properties do not.
+inline absl::Status SetDefault(RdKafka::Conf& conf, const Properties& properties,
+                               const std::string& name, const std::string& value) {
+  for (const auto& p : properties) {
+    if (p.first == name) return absl::OkStatus();
+  }
+  return SetOrFail(conf, name, value);
+}
+
+}  // namespace profiled::kafka::internal

@@ -1,0 +1,219 @@
+#include "profiled/kafka/consumer.h"
+
+#include "conf.h"
+#include "profiled/base/log.h"
+#include "profiled/base/status_macros.h"
+
+namespace profiled::kafka {
+namespace {
+
+// Frees librdkafka's TopicPartition vectors on every path.
+struct PartitionList {
+  std::vector<RdKafka::TopicPartition*> parts;
+  ~PartitionList() { RdKafka::TopicPartition::destroy(parts); }
+};
+
+class KafkaConsumer;
+
+ConsumedMessage ToConsumedMessage(RdKafka::Message& msg) {
+  std::vector<Header> headers;
+  if (RdKafka::Headers* h = msg.headers()) {
+    for (const RdKafka::Headers::Header& one : h->get_all()) {
+      const char* v = static_cast<const char*>(one.value());
+      headers.push_back({one.key(), v == nullptr ? std::string() : std::string(v, one.value_size())});
+    }
+  }
+  const bool tombstone = msg.payload() == nullptr;
+  return ConsumedMessage(
+      msg.topic_name(), msg.partition(), msg.offset(), msg.key() ? *msg.key() : std::string(),
+      tombstone ? std::string() : std::string(static_cast<const char*>(msg.payload()), msg.len()),
+      tombstone, msg.timestamp().timestamp, std::move(headers));
+}
+
+class Rebalancer final : public RdKafka::RebalanceCb {
+ public:
+  explicit Rebalancer(KafkaConsumer* owner) : owner_(owner) {}
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override;
+
+ private:
+  KafkaConsumer* owner_;
+};
+
+class ConsumerErrorLogger final : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_ERROR) {
+      LogDebug("kafka consumer: ", RdKafka::err2str(event.err()), ": ", event.str());
+    }
+  }
+};
+
+class KafkaConsumer final : public Consumer {
+ public:
+  KafkaConsumer(ConsumerOptions options, PositionLookup lookup)
+      : options_(std::move(options)), lookup_(std::move(lookup)), rebalancer_(this) {}
+
+  absl::Status Init() {
+    ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> conf, internal::MakeConf(options_.properties));
+    RETURN_IF_ERROR(internal::SetOrFail(*conf, "group.id", options_.group_id));
+    // Positions live in profiled's store; the group's offsets are informational.
+    RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.commit", "false"));
+    RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.offset.store", "false"));
+    RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.partition.eof", "false"));
+    std::string err;
+    if (conf->set("rebalance_cb", &rebalancer_, err) != RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", &errors_, err) != RdKafka::Conf::CONF_OK) {
+      return absl::InternalError(err);
+    }
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+    if (!consumer_) return absl::InvalidArgumentError(absl::StrCat("creating consumer: ", err));
+    RdKafka::ErrorCode code = consumer_->subscribe(options_.topics);
+    if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "subscribe");
+    return absl::OkStatus();
+  }
+
+  ~KafkaConsumer() override { Close(); }
+
+  absl::Status Poll(size_t max_messages, int timeout_ms,
+                    std::vector<ConsumedMessage>& out) override {
+    rebalanced_ = false;
+    int wait_ms = timeout_ms;
+    for (size_t n = 0; n < max_messages && !rebalanced_; ++n) {
+      std::unique_ptr<RdKafka::Message> msg(consumer_->consume(wait_ms));
+      wait_ms = 0;
+      switch (msg->err()) {
+        case RdKafka::ERR_NO_ERROR:
+          out.push_back(ToConsumedMessage(*msg));
+          break;
+        case RdKafka::ERR__TIMED_OUT:
+          return absl::OkStatus();
+        case RdKafka::ERR__PARTITION_EOF:
+          break;
+        default:
+          // Transient broker or partition errors: librdkafka recovers by itself.
+          LogWarn("consume: ", msg->errstr());
+          return absl::OkStatus();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void PauseAll() override {
+    paused_ = true;
+    PartitionList list;
+    consumer_->assignment(list.parts);
+    if (!list.parts.empty()) consumer_->pause(list.parts);
+  }
+
+  void ResumeAll() override {
+    paused_ = false;
+    PartitionList list;
+    consumer_->assignment(list.parts);
+    if (!list.parts.empty()) consumer_->resume(list.parts);
+  }
+
+  void CommitAsync(const std::vector<CommitPosition>& positions) override {
+    if (positions.empty()) return;
+    PartitionList list;
+    for (const CommitPosition& p : positions) {
+      list.parts.push_back(RdKafka::TopicPartition::create(p.partition.topic,
+                                                           p.partition.partition, p.next_offset));
+    }
+    RdKafka::ErrorCode err = consumer_->commitAsync(list.parts);
+    if (err != RdKafka::ERR_NO_ERROR) LogDebug("group commit: ", RdKafka::err2str(err));
+  }
+
+  std::vector<core::PartitionKey> Assignment() override {
+    PartitionList list;
+    consumer_->assignment(list.parts);
+    std::vector<core::PartitionKey> out;
+    for (RdKafka::TopicPartition* tp : list.parts) out.push_back({tp->topic(), tp->partition()});
+    return out;
+  }
+
+  absl::StatusOr<int64_t> QueryHighWatermark(const core::PartitionKey& p,
+                                             int timeout_ms) override {
+    int64_t low = 0, high = 0;
+    RdKafka::ErrorCode err =
+        consumer_->query_watermark_offsets(p.topic, p.partition, &low, &high, timeout_ms);
+    if (err != RdKafka::ERR_NO_ERROR) return internal::KafkaError(err, "query watermarks");
+    return high;
+  }
+
+  std::optional<int64_t> CachedHighWatermark(const core::PartitionKey& p) override {
+    int64_t low = 0, high = 0;
+    if (consumer_->get_watermark_offsets(p.topic, p.partition, &low, &high) !=
+            RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      return std::nullopt;
+    }
+    return high;
+  }
+
+  void Close() override {
+    if (consumer_ && !closed_) {
+      closed_ = true;
+      consumer_->close();
+    }
+  }
+
+  void OnRebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                   std::vector<RdKafka::TopicPartition*>& partitions) {
+    rebalanced_ = true;
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      for (RdKafka::TopicPartition* tp : partitions) {
+        std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
+        tp->set_offset(stored ? *stored
+                              : (options_.start_from_earliest ? RdKafka::Topic::OFFSET_BEGINNING
+                                                              : RdKafka::Topic::OFFSET_END));
+        LogInfo("assigned ", tp->topic(), "/", tp->partition(), " from ",
+                stored ? absl::StrCat("stored offset ", *stored)
+                       : std::string(options_.start_from_earliest ? "earliest" : "latest"));
+      }
+      if (cooperative) {
+        delete consumer->incremental_assign(partitions);
+      } else {
+        consumer->assign(partitions);
+      }
+      if (paused_) consumer->pause(partitions);
+    } else {
+      for (RdKafka::TopicPartition* tp : partitions) {
+        LogInfo("revoked ", tp->topic(), "/", tp->partition());
+      }
+      if (cooperative) {
+        delete consumer->incremental_unassign(partitions);
+      } else {
+        consumer->unassign();
+      }
+    }
+  }
+
+ private:
+  ConsumerOptions options_;
+  PositionLookup lookup_;
+  Rebalancer rebalancer_;
+  ConsumerErrorLogger errors_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  bool rebalanced_ = false;
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+void Rebalancer::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                              std::vector<RdKafka::TopicPartition*>& partitions) {
+  owner_->OnRebalance(consumer, err, partitions);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options,
+                                                           PositionLookup lookup) {
+  if (options.topics.empty()) return absl::InvalidArgumentError("no input topics");
+  auto consumer = std::make_unique<KafkaConsumer>(options, std::move(lookup));
+  RETURN_IF_ERROR(consumer->Init());
+  return std::unique_ptr<Consumer>(std::move(consumer));
+}
+
+}  // namespace profiled::kafka

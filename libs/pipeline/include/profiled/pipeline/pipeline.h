@@ -1,0 +1,102 @@
+// Pipeline: consume a batch, apply it to the profiles, commit state, outbox
+// and positions in one WriteBatch, then let the publisher drain the outbox.
+//
+//   ASSIGN_OR_RETURN(auto p, Pipeline::Create(options, consumer_options, *store,
+//                                               wall_clock, publisher.get()));
+//   while (!stop) RETURN_IF_ERROR(p->RunOnce().status());
+//   p->Close();
+//
+// Per batch: decode and validate every message (rejects are counted and
+// logged; Foundation II routes them to a dead-letter topic), group events by
+// profile id in arrival order, MultiGet the profiles, apply, and write one
+// update per changed profile (coalescing within the batch). A profile's
+// version counts the events applied to it, so the versions published do not
+// depend on where batches begin and end.
+//
+// Back-pressure: once the outbox holds outbox_max_entries, every assigned
+// partition is paused (polling continues so the group membership stays
+// alive) until the publisher has drained it to half the bound. Nothing is
+// dropped.
+// Not thread-safe: one thread calls RunOnce.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "profiled/core/clock.h"
+#include "profiled/core/profile.h"
+#include "profiled/kafka/consumer.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::pipeline {
+
+class Publisher;
+
+struct PipelineOptions {
+  // Topic every ProfileUpdate is written to. Required.
+  std::string output_topic;
+  // Messages per batch at most. Default: 2000.
+  size_t batch_max_events = 2000;
+  // How long one poll waits for the first message. Default: 100 ms.
+  int poll_timeout_ms = 100;
+  // Outbox entries at which consumption pauses; it resumes at half. Default: 100000.
+  uint64_t outbox_max_entries = 100000;
+  // A partition counts as caught up when its position is within this many
+  // messages of the high watermark. Default: 0.
+  int64_t caught_up_max_lag = 0;
+  core::PipelineClock::Mode clock_mode = core::PipelineClock::Mode::kAuto;
+  core::ScoringOptions scoring;
+};
+
+struct PipelineStats {
+  std::atomic<uint64_t> consumed{0};   // messages read from input topics
+  std::atomic<uint64_t> applied{0};    // events applied to profiles
+  std::atomic<uint64_t> rejected{0};   // messages that failed decoding/validation
+  std::atomic<uint64_t> batches{0};    // committed batches
+  std::atomic<uint64_t> updates{0};    // updates written to the outbox
+  std::atomic<bool> paused{false};     // consumption paused by back-pressure
+};
+
+class Pipeline {
+ public:
+  // Loads stored positions, then creates and subscribes the consumer.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
+      const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
+      store::ProfileStore& store, const core::Clock& wall_clock, Publisher* publisher);
+
+  // Polls one batch and commits it. Returns the number of messages handled.
+  // An error means the store could not commit: stop and restart, which
+  // resumes from the last committed batch.
+  [[nodiscard]] absl::StatusOr<size_t> RunOnce();
+
+  // True when partitions are assigned and every one is consumed up to its
+  // high watermark (asks the broker; for --once and readiness).
+  bool CaughtUp(int timeout_ms);
+
+  // Leaves the consumer group.
+  void Close();
+
+  const PipelineStats& stats() const { return stats_; }
+
+ private:
+  Pipeline(const PipelineOptions& options, store::ProfileStore& store,
+           const core::Clock& wall_clock, Publisher* publisher);
+  [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
+  void UpdateBackPressure();
+
+  PipelineOptions options_;
+  store::ProfileStore& store_;
+  core::PipelineClock clock_;
+  Publisher* publisher_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  // Next offset per partition as committed to the store; seeds assignments.
+  absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
+  PipelineStats stats_;
+};
+
+}  // namespace profiled::pipeline

@@ -1,0 +1,91 @@
+// Publisher: drains the store's outbox to Kafka.
+//
+// A background thread reads outbox entries in sequence order, produces each
+// with an idempotent producer and deletes an entry only after its delivery
+// report says it was written. A crash at any moment therefore loses no
+// update: entries not yet reported are published again after restart (at
+// least once; subscribers drop repeats by version).
+//
+//   ASSIGN_OR_RETURN(auto publisher, Publisher::Create(options, props, *store));
+//   publisher->Start();
+//   ...                                 // pipeline commits, then Notify()
+//   publisher->DrainAndStop(absl::Seconds(30));
+//
+// When the output cluster is down librdkafka keeps retrying (message.timeout.ms
+// defaults to 0 = forever here) and the outbox grows; the pipeline pauses
+// consumption at its bound. Thread-safe: Notify/Stop from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "profiled/kafka/producer.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::pipeline {
+
+struct PublisherOptions {
+  // Records handed to librdkafka and not yet reported. Default: 10000.
+  size_t max_in_flight = 10000;
+  // After a failed delivery, wait this long before producing it again.
+  absl::Duration retry_backoff = absl::Milliseconds(500);
+};
+
+struct PublisherStats {
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> delivery_errors{0};
+};
+
+class Publisher {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Publisher>> Create(
+      const PublisherOptions& options, const kafka::Properties& producer_properties,
+      store::ProfileStore& store);
+  ~Publisher();
+
+  void Start();
+  // Wakes the thread: new entries were committed.
+  void Notify();
+  // Publishes until the outbox is empty or `timeout` passes, then stops.
+  // Returns true when the outbox was drained.
+  bool DrainAndStop(absl::Duration timeout);
+  // Stops at once; unpublished entries stay in the outbox.
+  void Stop();
+
+  const PublisherStats& stats() const { return stats_; }
+
+ private:
+  Publisher(const PublisherOptions& options, store::ProfileStore& store);
+  void Run();
+  void FillFromOutbox();
+  void SettleReports();
+
+  PublisherOptions options_;
+  store::ProfileStore& store_;
+  std::unique_ptr<kafka::Producer> producer_;
+  PublisherStats stats_;
+
+  // Publisher-thread state.
+  uint64_t cursor_ = 0;           // next seq to read from the outbox
+  std::set<uint64_t> in_flight_;  // produced, no report yet
+  std::vector<uint64_t> acked_;   // reported written, to delete
+  std::vector<uint64_t> failed_;  // reported failed, to produce again
+  absl::Time retry_at_ = absl::InfinitePast();
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool notified_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> draining_{false};
+  std::thread thread_;
+};
+
+}  // namespace profiled::pipeline

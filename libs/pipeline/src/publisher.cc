@@ -1,0 +1,142 @@
+#include "profiled/pipeline/publisher.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "profiled/base/log.h"
+#include "profiled/base/status_macros.h"
+#include "profiled/internal/v1/profile_state.pb.h"
+
+namespace profiled::pipeline {
+
+Publisher::Publisher(const PublisherOptions& options, store::ProfileStore& store)
+    : options_(options), store_(store) {}
+
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
+    const PublisherOptions& options, const kafka::Properties& producer_properties,
+    store::ProfileStore& store) {
+  std::unique_ptr<Publisher> p(new Publisher(options, store));
+  kafka::Properties props = {{"message.timeout.ms", "0"}};  // retry until delivered
+  props.insert(props.end(), producer_properties.begin(), producer_properties.end());
+  Publisher* raw = p.get();
+  ASSIGN_OR_RETURN(p->producer_,
+                   kafka::Producer::Create(props, [raw](uint64_t seq, const absl::Status& s) {
+                     // Runs on the publisher thread, inside producer_->Poll().
+                     if (s.ok()) {
+                       raw->acked_.push_back(seq);
+                     } else {
+                       raw->failed_.push_back(seq);
+                       raw->stats_.delivery_errors.fetch_add(1);
+                       LogWarn("update ", seq, " not delivered, will retry: ", s.message());
+                     }
+                   }));
+  return p;
+}
+
+Publisher::~Publisher() { Stop(); }
+
+void Publisher::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Publisher::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+bool Publisher::DrainAndStop(absl::Duration timeout) {
+  draining_ = true;
+  Notify();
+  const absl::Time deadline = absl::Now() + timeout;
+  while (store_.OutboxDepth() > 0 && absl::Now() < deadline && thread_.joinable()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool drained = store_.OutboxDepth() == 0;
+  Stop();
+  return drained;
+}
+
+void Publisher::Stop() {
+  stop_ = true;
+  Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Publisher::Run() {
+  while (!stop_) {
+    FillFromOutbox();
+    producer_->Poll(in_flight_.empty() ? 0 : 5);
+    SettleReports();
+    if (in_flight_.empty()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return notified_; });
+      notified_ = false;
+    }
+  }
+  // Serve reports already on their way so acknowledged entries get deleted.
+  producer_->Poll(0);
+  SettleReports();
+}
+
+void Publisher::FillFromOutbox() {
+  if (!failed_.empty() && absl::Now() >= retry_at_) {
+    // Produce failed entries again, and anything after them not in flight.
+    cursor_ = std::min(cursor_, *std::min_element(failed_.begin(), failed_.end()));
+    failed_.clear();
+  }
+  if (!failed_.empty()) return;  // backing off
+  const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_.size());
+  if (room == 0) return;
+  std::vector<store::OutboxEntry> entries;
+  if (absl::Status s = store_.ReadOutbox(cursor_, room, entries); !s.ok()) {
+    LogError("reading outbox: ", s.ToString());
+    return;
+  }
+  internal::v1::OutboxRecord record;
+  std::vector<kafka::Header> headers;
+  for (const store::OutboxEntry& e : entries) {
+    if (in_flight_.count(e.seq) > 0) {
+      cursor_ = e.seq + 1;
+      continue;
+    }
+    if (!record.ParseFromString(e.record)) {
+      // Cannot happen: we wrote it. Keep it for inspection rather than loop on it.
+      LogError("outbox entry ", e.seq, " does not parse; skipping it");
+      cursor_ = e.seq + 1;
+      continue;
+    }
+    headers.clear();
+    for (int i = 0; i < record.header_names_size() && i < record.header_values_size(); ++i) {
+      headers.push_back({record.header_names(i), record.header_values(i)});
+    }
+    std::optional<std::string_view> value;
+    if (record.has_value()) value = record.value();
+    absl::Status s = producer_->Produce(record.topic(), record.key(), value, headers, e.seq);
+    if (!s.ok()) {
+      if (!absl::IsResourceExhausted(s)) LogWarn("produce: ", s.ToString());
+      break;  // retry from this entry on the next round
+    }
+    in_flight_.insert(e.seq);
+    cursor_ = e.seq + 1;
+  }
+}
+
+void Publisher::SettleReports() {
+  if (!acked_.empty()) {
+    if (absl::Status s = store_.DeleteOutbox(acked_); !s.ok()) {
+      // The records are out; they stay in the outbox and go out again after a
+      // restart, which subscribers tolerate (versions).
+      LogError("deleting published outbox entries: ", s.ToString());
+    }
+    for (uint64_t seq : acked_) in_flight_.erase(seq);
+    stats_.published.fetch_add(acked_.size());
+    acked_.clear();
+  }
+  if (!failed_.empty()) {
+    for (uint64_t seq : failed_) in_flight_.erase(seq);
+    if (retry_at_ < absl::Now()) retry_at_ = absl::Now() + options_.retry_backoff;
+  }
+}
+
+}  // namespace profiled::pipeline

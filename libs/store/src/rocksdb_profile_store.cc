@@ -1,0 +1,246 @@
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "profiled/base/status_macros.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::store {
+namespace {
+
+constexpr const char* kProfilesCf = "profiles";
+constexpr const char* kOffsetsCf = "offsets";
+constexpr const char* kOutboxCf = "outbox";
+
+absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+void PutBigEndian64(uint64_t v, char* out) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+uint64_t GetBigEndian64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string OutboxKey(uint64_t seq) {
+  std::string key(8, '\0');
+  PutBigEndian64(seq, key.data());
+  return key;
+}
+
+std::string PositionKey(std::string_view topic, int32_t partition) {
+  std::string key(topic);
+  key.push_back('\0');
+  char be[8];
+  PutBigEndian64(static_cast<uint32_t>(partition), be);
+  key.append(be + 4, 4);
+  return key;
+}
+
+std::string PositionValue(const PartitionPosition& p) {
+  std::string v(16, '\0');
+  PutBigEndian64(static_cast<uint64_t>(p.next_offset), v.data());
+  PutBigEndian64(static_cast<uint64_t>(p.stream_time_ms), v.data() + 8);
+  return v;
+}
+
+class RocksDbProfileStore final : public ProfileStore {
+ public:
+  RocksDbProfileStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
+                      std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : options_(std::move(options)), handles_(std::move(handles)), db_(std::move(db)) {
+    write_options_.sync = options_.sync_writes;
+  }
+
+  ~RocksDbProfileStore() override {
+    for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close().PermitUncheckedError();
+  }
+
+  absl::Status Init() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, outbox()));
+    uint64_t depth = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
+    RETURN_IF_ERROR(ToStatus(it->status(), "scanning outbox"));
+    it->SeekToLast();
+    next_outbox_seq_ = it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1;
+    outbox_depth_.store(depth);
+    return absl::OkStatus();
+  }
+
+  absl::Status MultiGet(const std::vector<std::string>& ids,
+                        std::vector<std::optional<std::string>>& out) override {
+    const size_t n = ids.size();
+    out.assign(n, std::nullopt);
+    if (n == 0) return absl::OkStatus();
+    std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
+    std::vector<rocksdb::PinnableSlice> values(n);
+    std::vector<rocksdb::Status> statuses(n);
+    db_->MultiGet(rocksdb::ReadOptions(), profiles(), n, keys.data(), values.data(),
+                  statuses.data());
+    for (size_t i = 0; i < n; ++i) {
+      if (statuses[i].ok()) {
+        out[i].emplace(values[i].data(), values[i].size());
+      } else if (!statuses[i].IsNotFound()) {
+        return ToStatus(statuses[i], "reading profiles");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view id) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), profiles(), id, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    RETURN_IF_ERROR(ToStatus(s, "reading profile"));
+    return std::optional<std::string>(std::move(value));
+  }
+
+  absl::Status Commit(const CommitBatch& batch) override {
+    if (batch.empty()) return absl::OkStatus();
+    // One committer at a time keeps outbox sequence numbers in commit order.
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    rocksdb::WriteBatch wb;
+    for (const auto& [id, bytes] : batch.profiles) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(profiles(), id, bytes), "batching profile"));
+    }
+    uint64_t seq = next_outbox_seq_;
+    for (const std::string& record : batch.outbox) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(outbox(), OutboxKey(seq++), record), "batching outbox"));
+    }
+    for (const PartitionPosition& p : batch.positions) {
+      RETURN_IF_ERROR(ToStatus(
+          wb.Put(offsets(), PositionKey(p.topic, p.partition), PositionValue(p)),
+          "batching offsets"));
+    }
+    RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "committing batch"));
+    next_outbox_seq_ = seq;
+    outbox_depth_.fetch_add(batch.outbox.size());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<PartitionPosition>> LoadPositions() override {
+    std::vector<PartitionPosition> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, offsets()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      rocksdb::Slice v = it->value();
+      if (k.size() < 5 || v.size() != 16) return absl::DataLossError("malformed offsets entry");
+      PartitionPosition p;
+      p.topic.assign(k.data(), k.size() - 5);
+      char be[8] = {0, 0, 0, 0};
+      std::memcpy(be + 4, k.data() + k.size() - 4, 4);
+      p.partition = static_cast<int32_t>(GetBigEndian64(be));
+      p.next_offset = static_cast<int64_t>(GetBigEndian64(v.data()));
+      p.stream_time_ms = static_cast<int64_t>(GetBigEndian64(v.data() + 8));
+      out.push_back(std::move(p));
+    }
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading offsets"));
+    return out;
+  }
+
+  absl::Status ReadOutbox(uint64_t from_seq, size_t max, std::vector<OutboxEntry>& out) override {
+    out.clear();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, outbox()));
+    for (it->Seek(OutboxKey(from_seq)); it->Valid() && out.size() < max; it->Next()) {
+      out.push_back({GetBigEndian64(it->key().data()), it->value().ToString()});
+    }
+    return ToStatus(it->status(), "reading outbox");
+  }
+
+  absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) override {
+    if (seqs.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch wb;
+    for (uint64_t seq : seqs) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(outbox(), OutboxKey(seq)), "batching outbox delete"));
+    }
+    RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "deleting outbox entries"));
+    outbox_depth_.fetch_sub(seqs.size());
+    return absl::OkStatus();
+  }
+
+  uint64_t OutboxDepth() const override { return outbox_depth_.load(); }
+
+  absl::Status ForEachProfile(
+      const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, profiles()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!fn(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size()))) {
+        break;
+      }
+    }
+    return ToStatus(it->status(), "scanning profiles");
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* profiles() const { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* offsets() const { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* outbox() const { return handles_[3]; }
+
+  StoreOptions options_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::WriteOptions write_options_;
+  std::mutex commit_mu_;
+  uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
+  std::atomic<uint64_t> outbox_depth_{0};
+};
+
+}  // namespace
+
+absl::Status StoreOptions::Validate() const {
+  if (path.empty()) return absl::InvalidArgumentError("store path is required");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions profiles_cf;
+  profiles_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  profiles_cf.compression = rocksdb::kLZ4Compression;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kProfilesCf, profiles_cf},
+      {kOffsetsCf, rocksdb::ColumnFamilyOptions()},
+      {kOutboxCf, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),
+                           absl::StrCat("opening store at ", options.path)));
+  auto store = std::make_unique<RocksDbProfileStore>(options, std::unique_ptr<rocksdb::DB>(raw),
+                                                     std::move(handles));
+  RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<ProfileStore>(std::move(store));
+}
+
+}  // namespace profiled::store
