@@ -1,0 +1,176 @@
+#include "app.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "profiled/base/log.h"
+#include "profiled/base/status_macros.h"
+#include "profiled/core/clock.h"
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/pipeline/pipeline.h"
+#include "profiled/pipeline/publisher.h"
+#include "profiled/store/profile_store.h"
+#include "replay.h"
+#include "summary.h"
+
+namespace profiled::app {
+
+App::App(config::AppConfig config, RunOptions run)
+    : config_(std::move(config)),
+      run_(std::move(run)),
+      wall_clock_(std::make_unique<core::SystemClock>()),
+      replay_(std::make_unique<ReplayProgress>()) {}
+
+App::~App() {
+  if (replay_thread_.joinable()) replay_thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(const config::AppConfig& config,
+                                                 const RunOptions& run) {
+  std::unique_ptr<App> app(new App(config, run));
+  RETURN_IF_ERROR(app->Start());
+  return app;
+}
+
+absl::Status App::Start() {
+  if (config_.embedded()) {
+    ASSIGN_OR_RETURN(cluster_, kafka::MockCluster::Start(1));
+    for (const std::string& topic : config_.consumer.topics) {
+      RETURN_IF_ERROR(cluster_->CreateTopic(topic, config_.embedded_partitions));
+    }
+    RETURN_IF_ERROR(
+        cluster_->CreateTopic(config_.pipeline.output_topic, config_.embedded_partitions));
+    bootstrap_ = cluster_->bootstrap();
+    LogInfo("embedded Kafka mock cluster at ", bootstrap_);
+  } else {
+    bootstrap_ = config_.bootstrap;
+  }
+
+  if (run_.fresh) {
+    std::error_code ec;
+    std::filesystem::remove_all(config_.store.path, ec);
+    if (ec) return absl::InternalError(absl::StrCat("removing ", config_.store.path, ": ", ec.message()));
+  }
+  ASSIGN_OR_RETURN(store_, store::ProfileStore::Open(config_.store));
+  if (config_.embedded()) {
+    // The embedded broker starts empty every time: positions stored against
+    // an earlier one would skip its messages.
+    ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> positions, store_->LoadPositions());
+    if (!positions.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "store ", config_.store.path, " holds positions from an earlier embedded broker; "
+          "pass --fresh to start over or point store.path elsewhere"));
+    }
+  }
+  LogInfo("store open at ", config_.store.path, " (outbox holds ", store_->OutboxDepth(), ")");
+
+  ASSIGN_OR_RETURN(publisher_, pipeline::Publisher::Create(
+                                   config_.publisher, config_.ProducerProperties(bootstrap_),
+                                   *store_));
+  publisher_->Start();
+
+  kafka::ConsumerOptions consumer = config_.consumer;
+  consumer.properties = config_.ConsumerProperties(bootstrap_);
+  ASSIGN_OR_RETURN(pipeline_, pipeline::Pipeline::Create(config_.pipeline, consumer, *store_,
+                                                         *wall_clock_, publisher_.get()));
+
+  if (!run_.replay_path.empty()) {
+    const std::string topic = config_.consumer.topics.front();
+    kafka::Properties props = config_.ProducerProperties(bootstrap_);
+    replay_thread_ = std::thread([this, topic, props] {
+      absl::StatusOr<uint64_t> n = ReplayRees46File(run_.replay_path, topic, props, *replay_);
+      if (!n.ok()) {
+        LogError("replay failed: ", n.status().ToString());
+        replay_failed_ = true;
+      } else {
+        LogInfo("replayed ", *n, " events from ", run_.replay_path, " onto ", topic);
+      }
+    });
+  } else {
+    replay_->done = true;
+  }
+  return absl::OkStatus();
+}
+
+void App::PrintProgress() {
+  const pipeline::PipelineStats& s = pipeline_->stats();
+  std::printf("[progress] replayed %llu/%llu | consumed %llu applied %llu rejected %llu | "
+              "updates %llu published %llu | outbox %llu%s\n",
+              static_cast<unsigned long long>(replay_->produced.load()),
+              static_cast<unsigned long long>(replay_->total.load()),
+              static_cast<unsigned long long>(s.consumed.load()),
+              static_cast<unsigned long long>(s.applied.load()),
+              static_cast<unsigned long long>(s.rejected.load()),
+              static_cast<unsigned long long>(s.updates.load()),
+              static_cast<unsigned long long>(publisher_->stats().published.load()),
+              static_cast<unsigned long long>(store_->OutboxDepth()),
+              s.paused ? " (paused: outbox full)" : "");
+  std::fflush(stdout);
+}
+
+void App::PrintSummary() {
+  const pipeline::PipelineStats& s = pipeline_->stats();
+  SummaryInput in;
+  in.consumed = s.consumed;
+  in.applied = s.applied;
+  in.rejected = s.rejected;
+  in.published = publisher_->stats().published;
+  absl::StatusOr<std::string> text = RenderSummary(*store_, config_.pipeline.scoring, in);
+  if (!text.ok()) {
+    LogError("summary: ", text.status().ToString());
+    return;
+  }
+  std::printf("%s\n", text->c_str());
+  std::fflush(stdout);
+}
+
+// Everything replayed is consumed, applied and published.
+bool App::Finished() {
+  return replay_->done && store_->OutboxDepth() == 0 && pipeline_->CaughtUp(1000);
+}
+
+int App::Run(const std::atomic<bool>& stop) {
+  int exit_code = 0;
+  bool summarized = false;
+  absl::Time next_progress = absl::Now() + absl::Seconds(1);
+  absl::Time next_finish_check = absl::Now();
+  while (!stop) {
+    absl::StatusOr<size_t> n = pipeline_->RunOnce();
+    if (!n.ok()) {
+      LogError("pipeline stopped: ", n.status().ToString());
+      exit_code = 1;
+      break;
+    }
+    if (replay_failed_) {
+      exit_code = 1;
+      break;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_progress) {
+      PrintProgress();
+      next_progress = now + absl::Seconds(1);
+    }
+    // Only when idle: a busy pipeline is not finished.
+    if (*n == 0 && !summarized && now >= next_finish_check) {
+      next_finish_check = now + absl::Milliseconds(500);
+      if (Finished()) {
+        PrintProgress();
+        PrintSummary();
+        summarized = true;
+        if (run_.once) break;
+        std::printf("caught up; serving until Ctrl-C\n");
+        std::fflush(stdout);
+      }
+    }
+  }
+  LogInfo("shutting down: leaving the group and draining the outbox");
+  pipeline_->Close();
+  if (!publisher_->DrainAndStop(absl::Seconds(30))) {
+    LogWarn(store_->OutboxDepth(), " updates left in the outbox; they are published on restart");
+  }
+  return exit_code;
+}
+
+}  // namespace profiled::app

@@ -1,0 +1,29 @@
+// The human summary printed after a replay: what was consumed and the
+// richest profiles with their top decayed category scores.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "profiled/core/profile.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::app {
+
+struct SummaryInput {
+  uint64_t consumed = 0;
+  uint64_t applied = 0;
+  uint64_t rejected = 0;
+  uint64_t published = 0;
+  size_t profiles_shown = 3;
+  size_t scores_shown = 3;
+};
+
+// Scans the store and renders the summary. Scores are read at the latest
+// event time in the store (the replay's stream time).
+[[nodiscard]] absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
+                                                        const core::ScoringOptions& scoring,
+                                                        const SummaryInput& input);
+
+}  // namespace profiled::app
