@@ -1,0 +1,220 @@
+// End to end through a real Kafka-protocol broker (librdkafka's mock
+// cluster): real Protobuf events in, the pipeline with a real RocksDB, and
+// the output read back by an independent consumer. Every decayed score is
+// checked against a brute-force fold of the raw events computed here.
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "profiled/codec/state_codec.h"
+#include "profiled/codec/update_codec.h"
+#include "profiled/core/profile_id.h"
+#include "profiled/ingest/rees46.h"
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/v1/profile_update.pb.h"
+#include "support/kafka_harness.h"
+#include "support/test_support.h"
+
+namespace profiled {
+namespace {
+
+using testing::BruteForceDecay;
+using testing::RelativelyClose;
+
+constexpr int64_t kHalfLifeMs = 3'600'000;
+const std::map<std::string, double> kWeights = {
+    {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"order_completed", 5.0}};
+
+std::vector<v1::InteractionEvent> SampleEvents(size_t limit, uint64_t shuffle_seed) {
+  std::ifstream in(PROFILED_SOURCE_DIR "/deploy/demo/data/rees46-2019oct-head/events.csv");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string csv = text.str();
+  ingest::Rees46Reader reader(csv);
+  std::vector<v1::InteractionEvent> events;
+  v1::InteractionEvent e;
+  while (events.size() < limit && reader.Next(e)) events.push_back(e);
+  // Arrival order differs from event-time order: decay must stay exact.
+  std::mt19937_64 rng(shuffle_seed);
+  std::shuffle(events.begin(), events.end(), rng);
+  return events;
+}
+
+pipeline::PipelineOptions ExactOptions() {
+  pipeline::PipelineOptions options;
+  options.output_topic = "updates";
+  options.clock_mode = core::PipelineClock::Mode::kEventTime;
+  for (core::Family f : core::kAllFamilies) {
+    options.scoring.family(f) = core::FamilyOptions{double(kHalfLifeMs), 100000, 0.0};
+  }
+  options.scoring.event_weights = {kWeights.begin(), kWeights.end()};
+  options.scoring.default_weight = 1.0;
+  return options;
+}
+
+// The keys an event credits per family, written out independently of core.
+std::map<std::string, std::vector<std::string>> ExpectedKeys(const v1::InteractionEvent& e) {
+  std::map<std::string, std::vector<std::string>> keys;
+  const std::string& path = e.commerce().category();
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '.') keys["category"].push_back(path.substr(0, i));
+  }
+  if (!path.empty()) keys["category"].push_back(path);
+  if (!e.commerce().product_id().empty()) keys["product"].push_back(e.commerce().product_id());
+  if (!e.commerce().brand().empty()) {
+    keys["brand"].push_back(absl::AsciiStrToLower(e.commerce().brand()));
+  }
+  keys["event_type"].push_back(e.type());
+  keys["channel"].push_back(e.channel());
+  return keys;
+}
+
+struct Expected {
+  uint64_t events = 0;
+  // family -> key -> (weight, time) list
+  std::map<std::string, std::map<std::string, std::vector<std::pair<double, int64_t>>>> scores;
+};
+
+std::map<std::string, Expected> FoldByProfile(const std::vector<v1::InteractionEvent>& events) {
+  std::map<std::string, Expected> out;
+  for (const v1::InteractionEvent& e : events) {
+    Expected& x = out[*core::ProfileIdFor(e)];
+    ++x.events;
+    const double w = kWeights.count(e.type()) > 0 ? kWeights.at(e.type()) : 1.0;
+    for (const auto& [family, keys] : ExpectedKeys(e)) {
+      for (const std::string& k : keys) x.scores[family][k].emplace_back(w, e.event_time_ms());
+    }
+  }
+  return out;
+}
+
+TEST_CASE("every published score equals a brute-force fold of the raw events",
+          "[integration]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 4));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 4));
+  const std::string bootstrap = (*cluster)->bootstrap();
+
+  const std::vector<v1::InteractionEvent> events = SampleEvents(2000, 42);
+  const std::map<std::string, Expected> expected = FoldByProfile(events);
+  testing::ProduceEvents(bootstrap, "events", events);
+
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap,
+                                 bootstrap);
+  REQUIRE(testing::WaitUntil(
+      [&] { return runner.stats().applied == events.size() && runner.store().OutboxDepth() == 0; }));
+  CHECK(runner.stats().rejected == 0);
+  const uint64_t published = runner.publisher_stats().published;
+  runner.Stop();
+
+  std::vector<kafka::ConsumedMessage> out = testing::ReadTopic(bootstrap, "updates", published);
+  REQUIRE(out.size() == published);
+
+  // Last update per profile (by version); versions never go back per key.
+  std::map<std::string, v1::ProfileUpdate> last;
+  for (const kafka::ConsumedMessage& m : out) {
+    CHECK(m.header("content-type") == std::optional<std::string_view>("application/x-protobuf"));
+    CHECK(m.header("schema") == std::optional<std::string_view>("profiled.v1.ProfileUpdate"));
+    v1::ProfileUpdate u;
+    REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
+    REQUIRE(std::string(m.key()) == u.profile_id());
+    auto it = last.find(u.profile_id());
+    if (it != last.end()) REQUIRE(u.version() > it->second.version());
+    last[u.profile_id()] = u;
+  }
+  REQUIRE(last.size() == expected.size());
+
+  size_t scores_checked = 0;
+  for (const auto& [id, want] : expected) {
+    INFO("profile " << id);
+    REQUIRE(last.count(id) == 1);
+    const v1::ProfileUpdate& u = last.at(id);
+    CHECK(u.version() == want.events);
+    CHECK(u.counters().events() == static_cast<int64_t>(want.events));
+    std::map<std::string, std::map<std::string, double>> got;
+    for (const v1::ScoreFamily& f : u.score_families()) {
+      CHECK(f.half_life_ms() == kHalfLifeMs);
+      for (const v1::Score& s : f.scores()) got[f.family()][s.key()] = s.value();
+    }
+    REQUIRE(got.size() == want.scores.size());
+    for (const auto& [family, keys] : want.scores) {
+      REQUIRE(got[family].size() == keys.size());
+      for (const auto& [key, obs] : keys) {
+        const double truth = BruteForceDecay(obs, u.as_of_ms(), kHalfLifeMs);
+        INFO(family << "/" << key << " truth " << truth << " got " << got[family][key]);
+        REQUIRE(RelativelyClose(got[family][key], truth, 1e-9));
+        ++scores_checked;
+      }
+    }
+  }
+  WARN("checked " << scores_checked << " scores of " << expected.size() << " profiles from "
+                  << events.size() << " events");
+}
+
+TEST_CASE("versions and stored state do not depend on batch boundaries", "[integration]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 3));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 3));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  const std::vector<v1::InteractionEvent> events = SampleEvents(800, 7);
+  testing::ProduceEvents(bootstrap, "events", events);
+
+  auto run = [&](size_t batch_max_events, const std::string& path) {
+    pipeline::PipelineOptions options = ExactOptions();
+    options.batch_max_events = batch_max_events;
+    testing::PipelineRunner runner(path, options, {"events"}, bootstrap, bootstrap);
+    REQUIRE(testing::WaitUntil([&] { return runner.stats().applied == events.size(); }));
+    runner.Stop();
+    std::map<std::string, std::string> states;
+    REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view id, std::string_view bytes) {
+      states.emplace(std::string(id), std::string(bytes));
+      return true;
+    }));
+    return std::make_pair(states, runner.stats().batches.load());
+  };
+  testing::TempDir dir;
+  auto [small, small_batches] = run(3, dir.Sub("small"));
+  auto [large, large_batches] = run(5000, dir.Sub("large"));
+  CHECK(small_batches > large_batches);
+  REQUIRE(small.size() == large.size());
+  for (const auto& [id, bytes] : small) {
+    INFO("profile " << id);
+    REQUIRE(large.count(id) == 1);
+    CHECK(large.at(id) == bytes);  // byte-identical state, versions included
+  }
+}
+
+TEST_CASE("bad messages are counted, skipped, and do not stall the partition",
+          "[integration]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+
+  std::vector<v1::InteractionEvent> events = SampleEvents(20, 1);
+  v1::InteractionEvent no_identity = events[0];
+  no_identity.clear_identities();
+  events.insert(events.begin() + 5, no_identity);
+  v1::InteractionEvent no_time = events[1];
+  no_time.set_event_time_ms(0);
+  events.insert(events.begin() + 10, no_time);
+  testing::ProduceEvents(bootstrap, "events", events);
+
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap,
+                                 bootstrap);
+  REQUIRE(testing::WaitUntil([&] { return runner.stats().consumed == events.size(); }));
+  CHECK(runner.stats().rejected == 2);
+  CHECK(runner.stats().applied == events.size() - 2);
+}
+
+}  // namespace
+}  // namespace profiled

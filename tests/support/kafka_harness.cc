@@ -1,0 +1,102 @@
+#include "support/kafka_harness.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "profiled/core/profile.h"
+#include "profiled/kafka/producer.h"
+#include "support/test_support.h"
+
+namespace profiled::testing {
+
+void ProduceEvents(const std::string& bootstrap, const std::string& topic,
+                   const std::vector<v1::InteractionEvent>& events) {
+  std::atomic<size_t> delivered{0}, failed{0};
+  auto producer = kafka::Producer::Create({{"bootstrap.servers", bootstrap}},
+                                          [&](uint64_t, const absl::Status& s) {
+                                            (s.ok() ? delivered : failed).fetch_add(1);
+                                          });
+  REQUIRE_OK(producer.status());
+  for (const v1::InteractionEvent& e : events) {
+    std::vector<core::Identity> ids = core::IdentitiesOf(e);
+    const std::string key = ids.empty() ? std::string() : ids.front().value;
+    for (;;) {
+      absl::Status s = (*producer)->Produce(topic, key, e.SerializeAsString(), {}, 0);
+      if (s.ok()) break;
+      REQUIRE(absl::IsResourceExhausted(s));
+      (*producer)->Poll(10);
+    }
+  }
+  REQUIRE_OK((*producer)->Flush(60000));
+  REQUIRE(failed == 0);
+  REQUIRE(delivered == events.size());
+}
+
+std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
+                                              const std::string& topic, size_t expected) {
+  static std::atomic<int> group_counter{0};
+  kafka::ConsumerOptions options;
+  options.properties = {{"bootstrap.servers", bootstrap}};
+  options.group_id = "test-reader-" + std::to_string(group_counter.fetch_add(1));
+  options.topics = {topic};
+  auto consumer = kafka::Consumer::Create(options, [](const core::PartitionKey&) {
+    return std::optional<int64_t>();
+  });
+  REQUIRE_OK(consumer.status());
+  std::vector<kafka::ConsumedMessage> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+    REQUIRE_OK((*consumer)->Poll(10000, 200, out));
+  }
+  (*consumer)->Close();
+  return out;
+}
+
+PipelineRunner::PipelineRunner(const std::string& store_path,
+                               const pipeline::PipelineOptions& options,
+                               const std::vector<std::string>& input_topics,
+                               const std::string& input_bootstrap,
+                               const std::string& output_bootstrap) {
+  store::StoreOptions store_options;
+  store_options.path = store_path;
+  auto store = store::ProfileStore::Open(store_options);
+  REQUIRE_OK(store.status());
+  store_ = std::move(*store);
+
+  auto publisher = pipeline::Publisher::Create({}, {{"bootstrap.servers", output_bootstrap}},
+                                               *store_);
+  REQUIRE_OK(publisher.status());
+  publisher_ = std::move(*publisher);
+  publisher_->Start();
+
+  kafka::ConsumerOptions consumer;
+  consumer.properties = {{"bootstrap.servers", input_bootstrap}};
+  consumer.group_id = "profiled-test";
+  consumer.topics = input_topics;
+  auto pipeline = pipeline::Pipeline::Create(options, consumer, *store_, wall_, publisher_.get());
+  REQUIRE_OK(pipeline.status());
+  pipeline_ = std::move(*pipeline);
+  loop_ = std::thread([this] {
+    while (!stop_) {
+      absl::StatusOr<size_t> n = pipeline_->RunOnce();
+      if (!n.ok()) {
+        // Catch2 assertions are not thread-safe; a store failure ends the test run loudly.
+        std::fprintf(stderr, "pipeline failed: %s\n", n.status().ToString().c_str());
+        std::abort();
+      }
+    }
+  });
+}
+
+PipelineRunner::~PipelineRunner() { Stop(); }
+
+void PipelineRunner::Stop() {
+  if (stop_.exchange(true)) return;
+  loop_.join();
+  pipeline_->Close();
+  publisher_->DrainAndStop(absl::Seconds(10));
+}
+
+}  // namespace profiled::testing

@@ -1,0 +1,97 @@
+#include "profiled/config/app_config.h"
+#include "support/test_support.h"
+
+namespace profiled::config {
+namespace {
+
+TEST_CASE("an empty file gives the documented defaults", "[config]") {
+  auto c = ParseConfig("");
+  REQUIRE_OK(c.status());
+  CHECK(c->embedded());
+  CHECK(c->consumer.topics == std::vector<std::string>{"profiled.events"});
+  CHECK(c->pipeline.output_topic == "profiled.updates");
+  CHECK(c->pipeline.outbox_max_entries == 100000);
+  CHECK(c->pipeline.clock_mode == core::PipelineClock::Mode::kAuto);
+}
+
+TEST_CASE("a full file sets every section", "[config]") {
+  auto c = ParseConfig(R"(
+kafka:
+  bootstrap: broker-1:9092,broker-2:9092
+  properties: {security.protocol: SASL_SSL, sasl.mechanism: PLAIN}
+  producer_properties: {linger.ms: 20}
+input: {topics: [web, app], group_id: g1, initial_position: latest, batch_max_events: 500}
+output: {topic: out, outbox_max_entries: 1000, max_in_flight: 64}
+store: {path: /var/lib/profiled, block_cache_mb: 256, sync_writes: true}
+clock: {mode: event_time, caught_up_max_lag: 10}
+scoring:
+  default_weight: 0.5
+  event_weights: {order_completed: 10}
+  families:
+    category: {half_life: 14d, top_k: 20, epsilon: 0.001}
+    product: {half_life: 90m}
+)");
+  REQUIRE_OK(c.status());
+  CHECK_FALSE(c->embedded());
+  CHECK(c->consumer.topics == std::vector<std::string>{"web", "app"});
+  CHECK_FALSE(c->consumer.start_from_earliest);
+  CHECK(c->pipeline.batch_max_events == 500);
+  CHECK(c->publisher.max_in_flight == 64);
+  CHECK(c->store.block_cache_bytes == 256ull << 20);
+  CHECK(c->store.sync_writes);
+  CHECK(c->pipeline.clock_mode == core::PipelineClock::Mode::kEventTime);
+  const auto& cat = c->pipeline.scoring.family(core::Family::kCategory);
+  CHECK(cat.half_life_ms == 14.0 * 86400e3);
+  CHECK(cat.top_k == 20);
+  CHECK(c->pipeline.scoring.family(core::Family::kProduct).half_life_ms == 90 * 60e3);
+  CHECK(c->pipeline.scoring.WeightOf("order_completed") == 10);
+  CHECK(c->pipeline.scoring.WeightOf("page_viewed") == 0.5);
+  auto producer = c->ProducerProperties("b:1");
+  CHECK(producer.front() == std::pair<std::string, std::string>{"bootstrap.servers", "b:1"});
+  CHECK(producer.back() == std::pair<std::string, std::string>{"linger.ms", "20"});
+}
+
+TEST_CASE("every problem is reported with its path", "[config]") {
+  auto c = ParseConfig(R"(
+inputs: {}
+input: {topics: [], batch_max_events: lots}
+output: {topic: ""}
+clock: {mode: sometimes}
+scoring:
+  families:
+    category: {half_life: 7 days, top_k: 0}
+    colour: {half_life: 1d}
+)");
+  REQUIRE_FALSE(c.ok());
+  const std::string msg(c.status().message());
+  INFO(msg);
+  CHECK(msg.find("inputs: unknown key") != std::string::npos);
+  CHECK(msg.find("input.topics: must list at least one topic") != std::string::npos);
+  CHECK(msg.find("input.batch_max_events: must be an integer") != std::string::npos);
+  CHECK(msg.find("output.topic: must not be empty") != std::string::npos);
+  CHECK(msg.find("clock.mode: must be auto or event_time") != std::string::npos);
+  CHECK(msg.find("scoring.families.category.half_life: bad duration '7 days'") !=
+        std::string::npos);
+  CHECK(msg.find("scoring.families.category.top_k: must be between 1") != std::string::npos);
+  CHECK(msg.find("scoring.families.colour: unknown score family") != std::string::npos);
+}
+
+TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
+  auto c = ParseConfig("input: {topics: [a, b");
+  REQUIRE_FALSE(c.ok());
+  CHECK(std::string(c.status().message()).find("not valid YAML") != std::string::npos);
+}
+
+TEST_CASE("durations take a unit", "[config]") {
+  CHECK(ParseDurationMs("1500ms") == 1500);
+  CHECK(ParseDurationMs("30s") == 30'000);
+  CHECK(ParseDurationMs("1.5h") == 5'400'000);
+  CHECK(ParseDurationMs("7d") == 604'800'000);
+  CHECK(ParseDurationMs("2w") == 1'209'600'000);
+  CHECK_FALSE(ParseDurationMs("7").has_value());
+  CHECK_FALSE(ParseDurationMs("d").has_value());
+  CHECK_FALSE(ParseDurationMs("7 days").has_value());
+}
+
+}  // namespace
+}  // namespace profiled::config

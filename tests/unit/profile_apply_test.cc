@@ -1,0 +1,114 @@
+#include "profiled/core/profile.h"
+#include "profiled/core/profile_id.h"
+#include "support/test_support.h"
+
+namespace profiled::core {
+namespace {
+
+using testing::MakeEvent;
+constexpr int64_t t0 = 1'569'888'000'000;
+
+TEST_CASE("applying an event credits every level of the category path", "[profile]") {
+  ScoringOptions options;
+  Profile p = Profile::New("p-1");
+  ApplyEvent(MakeEvent("e1", "product_viewed", t0, "u1", "electronics.audio.headphone", "P1",
+                       "Sony"),
+             options, p);
+  const ScoreFamily& cats = p.family(Family::kCategory);
+  REQUIRE(cats.size() == 3);
+  CHECK(cats.Find("electronics") != nullptr);
+  CHECK(cats.Find("electronics.audio") != nullptr);
+  CHECK(cats.Find("electronics.audio.headphone") != nullptr);
+  CHECK(p.family(Family::kBrand).Find("sony") != nullptr);  // lower-cased
+  CHECK(p.family(Family::kProduct).Find("P1")->value == 1.0);
+  CHECK(p.family(Family::kEventType).Find("product_viewed") != nullptr);
+  CHECK(p.family(Family::kChannel).Find("web") != nullptr);
+}
+
+TEST_CASE("event weights come from the type, with a default for the rest", "[profile]") {
+  ScoringOptions options;
+  options.event_weights = {{"order_completed", 5.0}};
+  options.default_weight = 0.5;
+  Profile p = Profile::New("p-1");
+  ApplyEvent(MakeEvent("e1", "order_completed", t0, "u1", "", "P1"), options, p);
+  ApplyEvent(MakeEvent("e2", "page_viewed", t0, "u1", "", "P1"), options, p);
+  CHECK(p.family(Family::kProduct).Find("P1")->value == Approx(5.5));
+}
+
+TEST_CASE("version counts events; first and last seen follow event time", "[profile]") {
+  ScoringOptions options;
+  Profile p = Profile::New("p-1");
+  ApplyEvent(MakeEvent("e1", "product_viewed", t0 + 5000, "u1"), options, p);
+  ApplyEvent(MakeEvent("e2", "product_viewed", t0, "u1"), options, p);  // late
+  ApplyEvent(MakeEvent("e3", "product_viewed", t0 + 9000, "u1"), options, p);
+  CHECK(p.version == 3);
+  CHECK(p.first_seen_ms == t0);
+  CHECK(p.last_seen_ms == t0 + 9000);
+}
+
+TEST_CASE("counters count views, cart adds, orders and revenue", "[profile]") {
+  ScoringOptions options;
+  Profile p = Profile::New("p-1");
+  auto order = MakeEvent("e3", "order_completed", t0, "u1", "", "P1");
+  order.mutable_commerce()->set_price(10.0);
+  order.mutable_commerce()->set_quantity(3);
+  ApplyEvent(MakeEvent("e1", "product_viewed", t0, "u1"), options, p);
+  ApplyEvent(MakeEvent("e2", "added_to_cart", t0, "u1"), options, p);
+  ApplyEvent(order, options, p);
+  auto with_revenue = order;
+  with_revenue.mutable_commerce()->set_revenue(7.5);
+  ApplyEvent(with_revenue, options, p);
+  CHECK(p.counters.product_views == 1);
+  CHECK(p.counters.cart_adds == 1);
+  CHECK(p.counters.orders == 2);
+  CHECK(p.counters.revenue == Approx(30.0 + 7.5));
+}
+
+TEST_CASE("traits keep the latest value by event time, whatever the arrival order",
+          "[profile]") {
+  ScoringOptions options;
+  auto newer = MakeEvent("e1", "identify", t0 + 1000, "u1");
+  (*newer.mutable_traits())["plan"] = "pro";
+  auto older = MakeEvent("e2", "identify", t0, "u1");
+  (*older.mutable_traits())["plan"] = "free";
+  Profile a = Profile::New("p"), b = Profile::New("p");
+  ApplyEvent(newer, options, a);
+  ApplyEvent(older, options, a);
+  ApplyEvent(older, options, b);
+  ApplyEvent(newer, options, b);
+  REQUIRE(a.traits.size() == 1);
+  CHECK(a.traits[0].value == "pro");
+  CHECK(b.traits[0].value == "pro");
+}
+
+TEST_CASE("identities are linked once each, up to the configured limit", "[profile]") {
+  ScoringOptions options;
+  options.max_identities = 2;
+  Profile p = Profile::New("p");
+  auto e = MakeEvent("e1", "page_viewed", t0, "u1");
+  e.mutable_identities()->set_anonymous_id("a1");
+  e.mutable_identities()->set_device_id("d1");
+  ApplyEvent(e, options, p);
+  ApplyEvent(e, options, p);
+  REQUIRE(p.identities.size() == 2);
+  CHECK(p.identities[0] == Identity{"user_id", "u1"});
+  CHECK(p.identities[1] == Identity{"anonymous_id", "a1"});
+}
+
+TEST_CASE("the routing identity prefers user_id, then email, anonymous and device ids",
+          "[profile]") {
+  v1::InteractionEvent e;
+  e.mutable_identities()->set_device_id("d1");
+  e.mutable_identities()->set_anonymous_id("a1");
+  CHECK(IdentitiesOf(e).front() == Identity{"anonymous_id", "a1"});
+  e.mutable_identities()->set_user_id("u1");
+  CHECK(IdentitiesOf(e).front() == Identity{"user_id", "u1"});
+  CHECK(*ProfileIdFor(e) == ProfileIdFor(Identity{"user_id", "u1"}));
+  CHECK(ProfileIdFor(Identity{"user_id", "u1"}) != ProfileIdFor(Identity{"anonymous_id", "u1"}));
+  CHECK(ProfileIdFor(Identity{"ab", "c"}) != ProfileIdFor(Identity{"a", "bc"}));
+  CHECK(ProfileIdFor(Identity{"user_id", "u1"}).size() == 34);
+  CHECK_FALSE(ProfileIdFor(v1::InteractionEvent()).has_value());
+}
+
+}  // namespace
+}  // namespace profiled::core

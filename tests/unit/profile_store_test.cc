@@ -1,0 +1,87 @@
+#include "profiled/store/profile_store.h"
+#include "support/test_support.h"
+
+namespace profiled::store {
+namespace {
+
+std::unique_ptr<ProfileStore> OpenAt(const std::string& path) {
+  StoreOptions options;
+  options.path = path;
+  auto store = ProfileStore::Open(options);
+  REQUIRE_OK(store.status());
+  return std::move(*store);
+}
+
+TEST_CASE("a commit writes profiles, outbox and positions together", "[store]") {
+  testing::TempDir dir;
+  {
+    auto store = OpenAt(dir.path());
+    CommitBatch batch;
+    batch.profiles = {{"p-1", "state-1"}, {"p-2", "state-2"}};
+    batch.outbox = {"update-1", "update-2"};
+    batch.positions = {{"events", 3, 42, 1000}, {"events", 0, 7, 900}};
+    REQUIRE_OK(store->Commit(batch));
+    CHECK(store->OutboxDepth() == 2);
+  }
+  // Everything is there after reopening.
+  auto store = OpenAt(dir.path());
+  std::vector<std::optional<std::string>> got;
+  REQUIRE_OK(store->MultiGet({"p-2", "p-missing", "p-1"}, got));
+  CHECK(got[0] == "state-2");
+  CHECK_FALSE(got[1].has_value());
+  CHECK(got[2] == "state-1");
+
+  auto positions = store->LoadPositions();
+  REQUIRE_OK(positions.status());
+  REQUIRE(positions->size() == 2);
+  CHECK((*positions)[0].partition == 0);
+  CHECK((*positions)[0].next_offset == 7);
+  CHECK((*positions)[1].partition == 3);
+  CHECK((*positions)[1].next_offset == 42);
+  CHECK((*positions)[1].stream_time_ms == 1000);
+
+  CHECK(store->OutboxDepth() == 2);
+  std::vector<OutboxEntry> outbox;
+  REQUIRE_OK(store->ReadOutbox(0, 10, outbox));
+  REQUIRE(outbox.size() == 2);
+  CHECK(outbox[0].record == "update-1");
+  CHECK(outbox[1].seq == outbox[0].seq + 1);
+}
+
+TEST_CASE("outbox sequence numbers keep growing across deletes and restarts", "[store]") {
+  testing::TempDir dir;
+  uint64_t last_seq = 0;
+  {
+    auto store = OpenAt(dir.path());
+    for (int i = 0; i < 3; ++i) {
+      CommitBatch b;
+      b.outbox = {"u" + std::to_string(i)};
+      REQUIRE_OK(store->Commit(b));
+    }
+    std::vector<OutboxEntry> all;
+    REQUIRE_OK(store->ReadOutbox(0, 10, all));
+    REQUIRE(all.size() == 3);
+    REQUIRE_OK(store->DeleteOutbox({all[0].seq, all[1].seq}));
+    CHECK(store->OutboxDepth() == 1);
+    last_seq = all[2].seq;
+  }
+  auto store = OpenAt(dir.path());
+  CHECK(store->OutboxDepth() == 1);
+  CommitBatch b;
+  b.outbox = {"after-restart"};
+  REQUIRE_OK(store->Commit(b));
+  std::vector<OutboxEntry> rest;
+  REQUIRE_OK(store->ReadOutbox(last_seq, 10, rest));
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].record == "u2");
+  CHECK(rest[1].record == "after-restart");
+  CHECK(rest[1].seq > last_seq);
+}
+
+TEST_CASE("a store path is required", "[store]") {
+  StoreOptions options;
+  CHECK(absl::IsInvalidArgument(ProfileStore::Open(options).status()));
+}
+
+}  // namespace
+}  // namespace profiled::store
