@@ -73,7 +73,11 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
 
   kafka::ConsumerOptions consumer;
   consumer.properties = {{"bootstrap.servers", input_bootstrap}};
-  consumer.group_id = "profiled-test";
+  // A group per runner: the mock broker holds a group for the previous
+  // member's session timeout even after a clean leave, and positions come
+  // from the store anyway.
+  static std::atomic<int> runner_counter{0};
+  consumer.group_id = "profiled-test-" + std::to_string(runner_counter.fetch_add(1));
   consumer.topics = input_topics;
   auto pipeline = pipeline::Pipeline::Create(options, consumer, *store_, wall_, publisher_.get());
   REQUIRE_OK(pipeline.status());
