@@ -91,8 +91,6 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
 }
 
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
-  stats_.consumed.fetch_add(messages.size());
-
   // 1. Decode and group by profile, keeping arrival order within a profile.
   std::vector<v1::InteractionEvent> events(messages.size());
   std::vector<ProfileGroup> groups;
@@ -167,6 +165,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   if (publisher_ != nullptr) publisher_->Notify();
   consumer_->CommitAsync(commits);
 
+  // Counted only once committed, so the counters always describe stored state.
+  stats_.consumed.fetch_add(messages.size());
   stats_.applied.fetch_add(messages.size() - rejected);
   stats_.rejected.fetch_add(rejected);
   stats_.updates.fetch_add(groups.size());
