@@ -9,9 +9,11 @@
 #include "profiled/base/status_macros.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/mock_cluster.h"
+#include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/store/profile_store.h"
+#include "profile_lookup.h"
 #include "replay.h"
 #include "summary.h"
 
@@ -21,6 +23,8 @@ App::App(config::AppConfig config, RunOptions run)
     : config_(std::move(config)),
       run_(std::move(run)),
       wall_clock_(std::make_unique<core::SystemClock>()),
+      pipeline_metrics_(metrics_.registry(), config_.consumer.topics),
+      publisher_metrics_(metrics_.registry()),
       replay_(std::make_unique<ReplayProgress>()) {}
 
 App::~App() {
@@ -42,6 +46,7 @@ absl::Status App::Start() {
     }
     RETURN_IF_ERROR(
         cluster_->CreateTopic(config_.pipeline.output_topic, config_.embedded_partitions));
+    RETURN_IF_ERROR(cluster_->CreateTopic(config_.dead_letter_topic, 1));
     bootstrap_ = cluster_->bootstrap();
     LogInfo("embedded Kafka mock cluster at ", bootstrap_);
   } else {
@@ -68,13 +73,20 @@ absl::Status App::Start() {
 
   ASSIGN_OR_RETURN(publisher_, pipeline::Publisher::Create(
                                    config_.publisher, config_.ProducerProperties(bootstrap_),
-                                   *store_));
+                                   *store_, publisher_metrics_));
   publisher_->Start();
+  ASSIGN_OR_RETURN(dead_letters_,
+                   pipeline::DeadLetterSink::Create(config_.dead_letter_topic,
+                                                    config_.ProducerProperties(bootstrap_)));
 
   kafka::ConsumerOptions consumer = config_.consumer;
   consumer.properties = config_.ConsumerProperties(bootstrap_);
-  ASSIGN_OR_RETURN(pipeline_, pipeline::Pipeline::Create(config_.pipeline, consumer, *store_,
-                                                         *wall_clock_, publisher_.get()));
+  ASSIGN_OR_RETURN(pipeline_,
+                   pipeline::Pipeline::Create(config_.pipeline, consumer,
+                                              {*store_, *wall_clock_, publisher_.get(),
+                                               *dead_letters_, pipeline_metrics_,
+                                               [this] { return stop_ != nullptr && *stop_; }}));
+  RETURN_IF_ERROR(StartHttp());
 
   if (!run_.replay_path.empty()) {
     const std::string topic = config_.consumer.topics.front();
@@ -94,29 +106,36 @@ absl::Status App::Start() {
   return absl::OkStatus();
 }
 
+absl::Status App::StartHttp() {
+  ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
+  http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); });
+  http_->Handle("/healthz",
+                [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); });
+  http_->Handle("/v1/profiles/", ProfileLookup{*store_, config_.pipeline.scoring, *wall_clock_,
+                                               config_.pipeline.clock_mode});
+  LogInfo("http: /metrics /healthz /v1/profiles on port ", http_->port());
+  return absl::OkStatus();
+}
+
 void App::PrintProgress() {
-  const pipeline::PipelineStats& s = pipeline_->stats();
+  auto n = [](double v) { return static_cast<unsigned long long>(v); };
   std::printf("[progress] replayed %llu/%llu | consumed %llu applied %llu rejected %llu | "
               "updates %llu published %llu | outbox %llu%s\n",
-              static_cast<unsigned long long>(replay_->produced.load()),
-              static_cast<unsigned long long>(replay_->total.load()),
-              static_cast<unsigned long long>(s.consumed.load()),
-              static_cast<unsigned long long>(s.applied.load()),
-              static_cast<unsigned long long>(s.rejected.load()),
-              static_cast<unsigned long long>(s.updates.load()),
-              static_cast<unsigned long long>(publisher_->stats().published.load()),
-              static_cast<unsigned long long>(store_->OutboxDepth()),
-              s.paused ? " (paused: outbox full)" : "");
+              n(replay_->produced.load()), n(replay_->total.load()),
+              n(pipeline_metrics_.ConsumedTotal()), n(pipeline_metrics_.applied.Value()),
+              n(pipeline_metrics_.DeadLettersTotal()),
+              n(pipeline_metrics_.updates_enqueued.Value()),
+              n(publisher_metrics_.published.Value()), n(store_->OutboxDepth()),
+              pipeline_->paused() ? " (paused: outbox full)" : "");
   std::fflush(stdout);
 }
 
 void App::PrintSummary() {
-  const pipeline::PipelineStats& s = pipeline_->stats();
   SummaryInput in;
-  in.consumed = s.consumed;
-  in.applied = s.applied;
-  in.rejected = s.rejected;
-  in.published = publisher_->stats().published;
+  in.consumed = static_cast<uint64_t>(pipeline_metrics_.ConsumedTotal());
+  in.applied = static_cast<uint64_t>(pipeline_metrics_.applied.Value());
+  in.rejected = static_cast<uint64_t>(pipeline_metrics_.DeadLettersTotal());
+  in.published = static_cast<uint64_t>(publisher_metrics_.published.Value());
   absl::StatusOr<std::string> text = RenderSummary(*store_, config_.pipeline.scoring, in);
   if (!text.ok()) {
     LogError("summary: ", text.status().ToString());
@@ -132,12 +151,14 @@ bool App::Finished() {
 }
 
 int App::Run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
   int exit_code = 0;
   bool summarized = false;
   absl::Time next_progress = absl::Now() + absl::Seconds(1);
   absl::Time next_finish_check = absl::Now();
   while (!stop) {
     absl::StatusOr<size_t> n = pipeline_->RunOnce();
+    if (absl::IsCancelled(n.status())) break;  // stop requested mid-batch: nothing committed
     if (!n.ok()) {
       LogError("pipeline stopped: ", n.status().ToString());
       exit_code = 1;

@@ -16,11 +16,15 @@
 
 #include "absl/status/statusor.h"
 #include "profiled/config/app_config.h"
+#include "profiled/obs/http_server.h"
+#include "profiled/obs/metrics.h"
+#include "profiled/pipeline/metrics.h"
 
 namespace profiled::kafka {
 class MockCluster;
 }
 namespace profiled::pipeline {
+class DeadLetterSink;
 class Pipeline;
 class Publisher;
 }  // namespace profiled::pipeline
@@ -62,17 +66,26 @@ class App {
   void PrintSummary();
   bool Finished();
 
+  [[nodiscard]] absl::Status StartHttp();
+
   config::AppConfig config_;
   RunOptions run_;
   std::string bootstrap_;
   std::unique_ptr<core::Clock> wall_clock_;
+  obs::Metrics metrics_;
+  pipeline::PipelineMetrics pipeline_metrics_;
+  pipeline::PublisherMetrics publisher_metrics_;
   std::unique_ptr<kafka::MockCluster> cluster_;
   std::unique_ptr<store::ProfileStore> store_;
   std::unique_ptr<pipeline::Publisher> publisher_;
+  std::unique_ptr<pipeline::DeadLetterSink> dead_letters_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<ReplayProgress> replay_;
   std::thread replay_thread_;
   std::atomic<bool> replay_failed_{false};
+  const std::atomic<bool>* stop_ = nullptr;  // set by Run()
+  // Last: stopped first, before anything its handlers read.
+  std::unique_ptr<obs::HttpServer> http_;
 };
 
 }  // namespace profiled::app

@@ -21,6 +21,7 @@ constexpr const char* kUsage = R"(usage: profiled [options]
   --once             exit 0 once everything on the input is applied and published
   --fresh            delete the store directory first
   --store PATH       override store.path
+  --http HOST:PORT   override http.listen (port 0 picks a free port)
   --check-config     validate the configuration, print every problem, and exit
   --help             this text
 )";
@@ -28,7 +29,7 @@ constexpr const char* kUsage = R"(usage: profiled [options]
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, store_path;
+  std::string config_path, store_path, http_listen;
   bool embedded = false, check_only = false;
   profiled::app::RunOptions run;
   for (int i = 1; i < argc; ++i) {
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     else if (arg == "--once") run.once = true;
     else if (arg == "--fresh") run.fresh = true;
     else if (arg == "--store") store_path = value("--store");
+    else if (arg == "--http") http_listen = value("--http");
     else if (arg == "--check-config") check_only = true;
     else if (arg == "--help" || arg == "-h") {
       std::printf("%s", kUsage);
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   }
   if (embedded) config->bootstrap = std::string(profiled::config::kEmbeddedBootstrap);
   if (!store_path.empty()) config->store.path = store_path;
+  if (!http_listen.empty()) config->http.listen = http_listen;
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

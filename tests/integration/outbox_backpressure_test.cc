@@ -45,17 +45,17 @@ TEST_CASE("a full outbox pauses consumption and every stored update is published
   testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, (*input)->bootstrap(),
                                  (*output)->bootstrap());
 
-  REQUIRE(testing::WaitUntil([&] { return runner.stats().paused.load(); }));
-  const uint64_t applied_at_pause = runner.stats().applied;
+  REQUIRE(testing::WaitUntil([&] { return runner.paused(); }));
+  const uint64_t applied_at_pause = runner.metrics().applied.Value();
   CHECK(runner.store().OutboxDepth() >= kBound);
   CHECK(applied_at_pause >= kBound);
   CHECK(applied_at_pause < kEvents);
-  CHECK(runner.publisher_stats().published == 0);
+  CHECK(runner.publisher_metrics().published.Value() == 0);
 
   // While the output stays down, consumption stays paused.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  CHECK(runner.stats().applied == applied_at_pause);
-  CHECK(runner.stats().paused);
+  CHECK(runner.metrics().applied.Value() == applied_at_pause);
+  CHECK(runner.paused());
 
   // Snapshot what is stored for publishing.
   std::vector<store::OutboxEntry> stored;
@@ -70,10 +70,10 @@ TEST_CASE("a full outbox pauses consumption and every stored update is published
 
   REQUIRE_OK((*output)->SetBrokerUp(1, true));
   REQUIRE(testing::WaitUntil([&] {
-    return runner.stats().applied == kEvents && runner.store().OutboxDepth() == 0;
+    return runner.metrics().applied.Value() == kEvents && runner.store().OutboxDepth() == 0;
   }));
   // Back-pressure is re-evaluated before each poll: consumption resumes.
-  CHECK(testing::WaitUntil([&] { return !runner.stats().paused; }));
+  CHECK(testing::WaitUntil([&] { return !runner.paused(); }));
   runner.Stop();
 
   std::vector<kafka::ConsumedMessage> out =

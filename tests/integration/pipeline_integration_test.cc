@@ -108,9 +108,9 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
   testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap,
                                  bootstrap);
   REQUIRE(testing::WaitUntil(
-      [&] { return runner.stats().applied == events.size() && runner.store().OutboxDepth() == 0; }));
-  CHECK(runner.stats().rejected == 0);
-  const uint64_t published = runner.publisher_stats().published;
+      [&] { return runner.metrics().applied.Value() == events.size() && runner.store().OutboxDepth() == 0; }));
+  CHECK(runner.metrics().DeadLettersTotal() == 0);
+  const uint64_t published = runner.publisher_metrics().published.Value();
   runner.Stop();
 
   std::vector<kafka::ConsumedMessage> out = testing::ReadTopic(bootstrap, "updates", published);
@@ -170,14 +170,14 @@ TEST_CASE("versions and stored state do not depend on batch boundaries", "[integ
     pipeline::PipelineOptions options = ExactOptions();
     options.batch_max_events = batch_max_events;
     testing::PipelineRunner runner(path, options, {"events"}, bootstrap, bootstrap);
-    REQUIRE(testing::WaitUntil([&] { return runner.stats().applied == events.size(); }));
+    REQUIRE(testing::WaitUntil([&] { return runner.metrics().applied.Value() == events.size(); }));
     runner.Stop();
     std::map<std::string, std::string> states;
     REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view id, std::string_view bytes) {
       states.emplace(std::string(id), std::string(bytes));
       return true;
     }));
-    return std::make_pair(states, runner.stats().batches.load());
+    return std::make_pair(states, runner.metrics().batches.Value());
   };
   testing::TempDir dir;
   auto [small, small_batches] = run(3, dir.Sub("small"));
@@ -191,29 +191,77 @@ TEST_CASE("versions and stored state do not depend on batch boundaries", "[integ
   }
 }
 
-TEST_CASE("bad messages are counted, skipped, and do not stall the partition",
-          "[integration]") {
+TEST_CASE("bad input goes to the dead-letter topic with its reason and keeps flowing",
+          "[integration][deadletter]") {
   auto cluster = kafka::MockCluster::Start(1);
   REQUIRE_OK(cluster.status());
   REQUIRE_OK((*cluster)->CreateTopic("events", 1));
   REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
   const std::string bootstrap = (*cluster)->bootstrap();
 
-  std::vector<v1::InteractionEvent> events = SampleEvents(20, 1);
-  v1::InteractionEvent no_identity = events[0];
+  const std::vector<v1::InteractionEvent> good = SampleEvents(30, 1);
+  v1::InteractionEvent no_identity = good[0];
   no_identity.clear_identities();
-  events.insert(events.begin() + 5, no_identity);
-  v1::InteractionEvent no_time = events[1];
+  v1::InteractionEvent no_id = good[1];
+  no_id.clear_event_id();
+  v1::InteractionEvent no_time = good[2];
   no_time.set_event_time_ms(0);
-  events.insert(events.begin() + 10, no_time);
-  testing::ProduceEvents(bootstrap, "events", events);
+  const std::string valid_bytes = good[3].SerializeAsString();
+  std::mt19937_64 rng(99);
+  std::string random_bytes(64, '\0');
+  for (char& c : random_bytes) c = static_cast<char>(rng());
+  random_bytes[0] = '\xff';  // an invalid tag: never parses as a message
+
+  // Valid events with bad ones in between, in one partition: offsets known.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"k-empty", ""},
+      {"k-truncated", valid_bytes.substr(0, valid_bytes.size() - 4)},
+      {"k-random", random_bytes},
+      {"k-no-identity", no_identity.SerializeAsString()},
+      {"k-no-id", no_id.SerializeAsString()},
+      {"k-no-time", no_time.SerializeAsString()}};
+  const std::vector<std::string> expected_reasons = {
+      "empty_message", "undecodable_protobuf", "undecodable_protobuf",
+      "no_identity",   "missing_event_id",     "invalid_event_time"};
+  std::vector<std::pair<std::string, std::string>> records;
+  std::map<int64_t, size_t> bad_at_offset;
+  for (size_t i = 0; i < good.size(); ++i) {
+    records.emplace_back(good[i].identities().user_id(), good[i].SerializeAsString());
+    if (i % 5 == 2 && i / 5 < bad.size()) {
+      bad_at_offset[static_cast<int64_t>(records.size())] = i / 5;
+      records.push_back(bad[i / 5]);
+    }
+  }
+  REQUIRE(bad_at_offset.size() == bad.size());
+  testing::ProduceRecords(bootstrap, "events", records);
 
   testing::TempDir dir;
   testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap,
                                  bootstrap);
-  REQUIRE(testing::WaitUntil([&] { return runner.stats().consumed == events.size(); }));
-  CHECK(runner.stats().rejected == 2);
-  CHECK(runner.stats().applied == events.size() - 2);
+  REQUIRE(testing::WaitUntil([&] { return runner.metrics().ConsumedTotal() == records.size(); }));
+  CHECK(runner.metrics().applied.Value() == good.size());
+  CHECK(runner.metrics().DeadLettersTotal() == bad.size());
+  CHECK(runner.metrics().dead_letters(ingest::RejectReason::kUndecodable).Value() == 2);
+  CHECK(runner.metrics().dead_letters(ingest::RejectReason::kEmptyMessage).Value() == 1);
+  runner.Stop();
+
+  std::vector<kafka::ConsumedMessage> letters =
+      testing::ReadTopic(bootstrap, testing::PipelineRunner::kDeadLetterTopic, bad.size());
+  REQUIRE(letters.size() == bad.size());
+  for (const kafka::ConsumedMessage& l : letters) {
+    const int64_t offset = std::stoll(std::string(*l.header("profiled.source.offset")));
+    INFO("dead letter for offset " << offset);
+    REQUIRE(bad_at_offset.count(offset) == 1);
+    const size_t which = bad_at_offset.at(offset);
+    CHECK(l.header("profiled.reason") == std::optional<std::string_view>(expected_reasons[which]));
+    CHECK(l.header("profiled.source.topic") == std::optional<std::string_view>("events"));
+    CHECK(l.header("profiled.source.partition") == std::optional<std::string_view>("0"));
+    CHECK_FALSE(l.header("profiled.detail")->empty());
+    CHECK(l.header("profiled.time")->size() == std::string("2026-11-22T13:59:46.123Z").size());
+    CHECK(std::string(l.key()) == bad[which].first);
+    CHECK(std::string(l.payload()) == bad[which].second);  // original bytes
+  }
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; echo "--- stdout"; cat "$work/out" 2>/dev/null || 
 case "$case_name" in
   once)
     # The README's run command with --once: replay the sample, summarize, exit 0.
-    "$bin" --config "$config" --replay "$sample" --store "$work/store" --once >"$work/out" 2>"$work/err" \
+    "$bin" --config "$config" --replay "$sample" --store "$work/store" --http 127.0.0.1:0 --once >"$work/out" 2>"$work/err" \
       || fail "exit code $?"
     grep -q "events consumed:   5019" "$work/out" || fail "not all 5019 sample rows consumed"
     grep -q "events applied:    5019" "$work/out" || fail "not all events applied"
@@ -30,7 +30,8 @@ case "$case_name" in
     ;;
   sigterm)
     # Keeps serving after the summary; SIGTERM drains and exits 0.
-    "$bin" --config "$config" --replay "$sample" --store "$work/store" >"$work/out" 2>"$work/err" &
+    "$bin" --config "$config" --replay "$sample" --store "$work/store" --http 127.0.0.1:0 \
+      >"$work/out" 2>"$work/err" &
     pid=$!
     for _ in $(seq 1 600); do
       grep -q "serving until Ctrl-C" "$work/out" 2>/dev/null && break
@@ -44,7 +45,7 @@ case "$case_name" in
     [ "$rc" -eq 0 ] || fail "exit code $rc after SIGTERM"
     grep -q "shutting down" "$work/err" || fail "no orderly shutdown"
     # The store reopens with the positions of everything consumed.
-    "$bin" --config "$config" --store "$work/store" --once >"$work/out2" 2>"$work/err2" \
+    "$bin" --config "$config" --store "$work/store" --http 127.0.0.1:0 --once >"$work/out2" 2>"$work/err2" \
       && fail "embedded mode must refuse a store with positions from an earlier broker"
     grep -q "pass --fresh" "$work/err2" || fail "no hint about --fresh"
     ;;

@@ -11,19 +11,17 @@
 
 namespace profiled::testing {
 
-void ProduceEvents(const std::string& bootstrap, const std::string& topic,
-                   const std::vector<v1::InteractionEvent>& events) {
+void ProduceRecords(const std::string& bootstrap, const std::string& topic,
+                    const std::vector<std::pair<std::string, std::string>>& records) {
   std::atomic<size_t> delivered{0}, failed{0};
   auto producer = kafka::Producer::Create({{"bootstrap.servers", bootstrap}},
                                           [&](uint64_t, const absl::Status& s) {
                                             (s.ok() ? delivered : failed).fetch_add(1);
                                           });
   REQUIRE_OK(producer.status());
-  for (const v1::InteractionEvent& e : events) {
-    std::vector<core::Identity> ids = core::IdentitiesOf(e);
-    const std::string key = ids.empty() ? std::string() : ids.front().value;
+  for (const auto& [key, value] : records) {
     for (;;) {
-      absl::Status s = (*producer)->Produce(topic, key, e.SerializeAsString(), {}, 0);
+      absl::Status s = (*producer)->Produce(topic, key, value, {}, 0);
       if (s.ok()) break;
       REQUIRE(absl::IsResourceExhausted(s));
       (*producer)->Poll(10);
@@ -31,7 +29,18 @@ void ProduceEvents(const std::string& bootstrap, const std::string& topic,
   }
   REQUIRE_OK((*producer)->Flush(60000));
   REQUIRE(failed == 0);
-  REQUIRE(delivered == events.size());
+  REQUIRE(delivered == records.size());
+}
+
+void ProduceEvents(const std::string& bootstrap, const std::string& topic,
+                   const std::vector<v1::InteractionEvent>& events) {
+  std::vector<std::pair<std::string, std::string>> records;
+  records.reserve(events.size());
+  for (const v1::InteractionEvent& e : events) {
+    std::vector<core::Identity> ids = core::IdentitiesOf(e);
+    records.emplace_back(ids.empty() ? std::string() : ids.front().value, e.SerializeAsString());
+  }
+  ProduceRecords(bootstrap, topic, records);
 }
 
 std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
@@ -58,7 +67,8 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
                                const pipeline::PipelineOptions& options,
                                const std::vector<std::string>& input_topics,
                                const std::string& input_bootstrap,
-                               const std::string& output_bootstrap) {
+                               const std::string& output_bootstrap)
+    : pipeline_metrics_(registry_, input_topics), publisher_metrics_(registry_) {
   store::StoreOptions store_options;
   store_options.path = store_path;
   auto store = store::ProfileStore::Open(store_options);
@@ -66,10 +76,14 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
   store_ = std::move(*store);
 
   auto publisher = pipeline::Publisher::Create({}, {{"bootstrap.servers", output_bootstrap}},
-                                               *store_);
+                                               *store_, publisher_metrics_);
   REQUIRE_OK(publisher.status());
   publisher_ = std::move(*publisher);
   publisher_->Start();
+  auto dead_letters =
+      pipeline::DeadLetterSink::Create(kDeadLetterTopic, {{"bootstrap.servers", output_bootstrap}});
+  REQUIRE_OK(dead_letters.status());
+  dead_letters_ = std::move(*dead_letters);
 
   kafka::ConsumerOptions consumer;
   consumer.properties = {{"bootstrap.servers", input_bootstrap}};
@@ -79,7 +93,10 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
   static std::atomic<int> runner_counter{0};
   consumer.group_id = "profiled-test-" + std::to_string(runner_counter.fetch_add(1));
   consumer.topics = input_topics;
-  auto pipeline = pipeline::Pipeline::Create(options, consumer, *store_, wall_, publisher_.get());
+  auto pipeline = pipeline::Pipeline::Create(
+      options, consumer,
+      {*store_, wall_, publisher_.get(), *dead_letters_, pipeline_metrics_,
+       [this] { return stop_.load(); }});
   REQUIRE_OK(pipeline.status());
   pipeline_ = std::move(*pipeline);
   loop_ = std::thread([this] {

@@ -9,14 +9,22 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/registry.h>
+
 #include "profiled/core/clock.h"
 #include "profiled/kafka/consumer.h"
+#include "profiled/pipeline/dead_letters.h"
+#include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/store/profile_store.h"
 #include "profiled/v1/event.pb.h"
 
 namespace profiled::testing {
+
+// Produces (key, value) records in order; waits for every delivery report.
+void ProduceRecords(const std::string& bootstrap, const std::string& topic,
+                    const std::vector<std::pair<std::string, std::string>>& records);
 
 // Produces each event (Protobuf) keyed by its routing identity; waits for
 // every delivery report.
@@ -29,9 +37,12 @@ std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
                                               const std::string& topic, size_t expected);
 
 // A running pipeline: store in a temp directory, publisher and pipeline
-// threads. Consumes from `input_bootstrap`, publishes to `output_bootstrap`.
+// threads. Consumes from `input_bootstrap`, publishes updates and dead
+// letters (topic "deadletters") to `output_bootstrap`.
 class PipelineRunner {
  public:
+  static constexpr char kDeadLetterTopic[] = "deadletters";
+
   PipelineRunner(const std::string& store_path, const pipeline::PipelineOptions& options,
                  const std::vector<std::string>& input_topics, const std::string& input_bootstrap,
                  const std::string& output_bootstrap);
@@ -39,14 +50,20 @@ class PipelineRunner {
 
   // Stops the loop, leaves the group and drains the outbox (bounded).
   void Stop();
-  const pipeline::PipelineStats& stats() const { return pipeline_->stats(); }
-  const pipeline::PublisherStats& publisher_stats() const { return publisher_->stats(); }
+  pipeline::PipelineMetrics& metrics() { return pipeline_metrics_; }
+  pipeline::PublisherMetrics& publisher_metrics() { return publisher_metrics_; }
+  prometheus::Registry& registry() { return registry_; }
+  bool paused() const { return pipeline_->paused(); }
   store::ProfileStore& store() { return *store_; }
 
  private:
   core::SystemClock wall_;
+  prometheus::Registry registry_;
+  pipeline::PipelineMetrics pipeline_metrics_;
+  pipeline::PublisherMetrics publisher_metrics_;
   std::unique_ptr<store::ProfileStore> store_;
   std::unique_ptr<pipeline::Publisher> publisher_;
+  std::unique_ptr<pipeline::DeadLetterSink> dead_letters_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::atomic<bool> stop_{false};
   std::thread loop_;

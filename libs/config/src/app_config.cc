@@ -172,9 +172,11 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
-  r.CheckKeys(n, "output", {"topic", "outbox_max_entries", "max_in_flight"});
+  r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight"});
   r.String(n["topic"], "output.topic", c.pipeline.output_topic);
   if (c.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
+  r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.dead_letter_topic);
+  if (c.dead_letter_topic.empty()) r.Error("output.dead_letter_topic", "must not be empty");
   r.Integer(n["outbox_max_entries"], "output.outbox_max_entries", c.pipeline.outbox_max_entries,
             1, int64_t{1} << 40);
   r.Integer(n["max_in_flight"], "output.max_in_flight", c.publisher.max_in_flight, 1, 1000000);
@@ -189,6 +191,16 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["block_cache_mb"], "store.block_cache_mb", cache_mb, 1, 1 << 20);
   c.store.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
   r.Bool(n["sync_writes"], "store.sync_writes", c.store.sync_writes);
+}
+
+void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "http") || !n) return;
+  r.CheckKeys(n, "http", {"listen", "threads"});
+  r.String(n["listen"], "http.listen", c.http.listen);
+  if (c.http.listen.find(':') == std::string::npos) {
+    r.Error("http.listen", absl::StrCat("must be host:port, got '", c.http.listen, "'"));
+  }
+  r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
 }
 
 void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -302,7 +314,8 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
   if (root && !root.IsNull()) {
     if (!root.IsMap()) return absl::InvalidArgumentError("config: top level must be a mapping");
     try {
-      r.CheckKeys(root, "", {"kafka", "embedded", "input", "output", "store", "clock", "scoring"});
+      r.CheckKeys(root, "",
+                  {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -311,6 +324,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadInput(r, root["input"], c);
       ReadOutput(r, root["output"], c);
       ReadStore(r, root["store"], c);
+      ReadHttp(r, root["http"], c);
       ReadClock(r, root["clock"], c);
       ReadScoring(r, root["scoring"], c);
     } catch (const YAML::Exception& e) {

@@ -33,19 +33,15 @@ std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& u
 
 }  // namespace
 
-Pipeline::Pipeline(const PipelineOptions& options, store::ProfileStore& store,
-                   const core::Clock& wall_clock, Publisher* publisher)
-    : options_(options),
-      store_(store),
-      clock_(wall_clock, options.clock_mode),
-      publisher_(publisher) {}
+Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts)
+    : options_(options), parts_(parts), clock_(parts.wall_clock, options.clock_mode) {}
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
-    store::ProfileStore& store, const core::Clock& wall_clock, Publisher* publisher) {
+    PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
-  std::unique_ptr<Pipeline> p(new Pipeline(options, store, wall_clock, publisher));
-  ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, store.LoadPositions());
+  std::unique_ptr<Pipeline> p(new Pipeline(options, parts));
+  ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
   for (const store::PartitionPosition& pos : stored) {
     core::PartitionKey key{pos.topic, pos.partition};
     p->positions_[key] = pos.next_offset;
@@ -63,27 +59,29 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
 }
 
 void Pipeline::UpdateBackPressure() {
-  const uint64_t depth = store_.OutboxDepth();
+  const uint64_t depth = parts_.store.OutboxDepth();
   const bool full = depth >= options_.outbox_max_entries;
   // Resume only once half the bound has drained, so a slow output does not
   // flip consumption on and off with every delivery report.
   const bool drained = depth <= options_.outbox_max_entries / 2;
-  if (full && !stats_.paused) {
-    LogWarn("outbox holds ", store_.OutboxDepth(), " updates (bound ",
-            options_.outbox_max_entries, "): pausing consumption until the output catches up");
+  if (full && !paused_) {
+    LogWarn("outbox holds ", depth, " updates (bound ", options_.outbox_max_entries,
+            "): pausing consumption until the output catches up");
     consumer_->PauseAll();
-    stats_.paused = true;
-  } else if (drained && stats_.paused) {
+    paused_ = true;
+    parts_.metrics.paused.Set(1);
+  } else if (drained && paused_) {
     LogInfo("outbox drained to ", depth, ": resuming consumption");
     consumer_->ResumeAll();
-    stats_.paused = false;
+    paused_ = false;
+    parts_.metrics.paused.Set(0);
   }
 }
 
 absl::StatusOr<size_t> Pipeline::RunOnce() {
   UpdateBackPressure();
   std::vector<kafka::ConsumedMessage> messages;
-  RETURN_IF_ERROR(consumer_->Poll(stats_.paused ? 1 : options_.batch_max_events,
+  RETURN_IF_ERROR(consumer_->Poll(paused_ ? 1 : options_.batch_max_events,
                                   options_.poll_timeout_ms, messages));
   if (messages.empty()) return 0;
   RETURN_IF_ERROR(ProcessBatch(messages));
@@ -96,7 +94,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<ProfileGroup> groups;
   absl::flat_hash_map<std::string, size_t> group_of;
   absl::flat_hash_map<core::PartitionKey, store::PartitionPosition> touched;
-  uint64_t rejected = 0;
+  std::vector<DeadLetter> letters;
+  std::vector<ingest::RejectReason> reasons;
   for (size_t i = 0; i < messages.size(); ++i) {
     const kafka::ConsumedMessage& m = messages[i];
     core::PartitionKey partition{m.topic(), m.partition()};
@@ -106,9 +105,12 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
 
     if (auto rejection = ingest::DecodeProtobufEvent(m.payload(), events[i])) {
-      ++rejected;
-      LogWarn("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
-              rejection->code(), ": ", rejection->detail);
+      LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
+               rejection->code(), ": ", rejection->detail);
+      reasons.push_back(rejection->reason);
+      letters.push_back({std::string(rejection->code()), std::move(rejection->detail), m.topic(),
+                         m.partition(), m.offset(), std::string(m.key()),
+                         std::string(m.payload())});
       continue;
     }
     std::string id = *core::ProfileIdFor(events[i]);  // validated: has an identity
@@ -131,7 +133,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   ids.reserve(groups.size());
   for (const ProfileGroup& g : groups) ids.push_back(g.id);
   std::vector<std::optional<std::string>> stored;
-  RETURN_IF_ERROR(store_.MultiGet(ids, stored));
+  RETURN_IF_ERROR(parts_.store.MultiGet(ids, stored));
 
   // 3. Apply, and build the batch: states, one update per profile, positions.
   store::CommitBatch batch;
@@ -159,18 +161,22 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     batch.positions.push_back(std::move(pos));
   }
 
-  // 4. One atomic write, then tell the publisher and the group.
-  RETURN_IF_ERROR(store_.Commit(batch));
+  // 4. Dead letters are acknowledged before their offsets are stored.
+  RETURN_IF_ERROR(parts_.dead_letters.PublishAll(letters, parts_.should_stop));
+
+  // 5. One atomic write, then tell the publisher and the group.
+  RETURN_IF_ERROR(parts_.store.Commit(batch));
   for (const kafka::CommitPosition& c : commits) positions_[c.partition] = c.next_offset;
-  if (publisher_ != nullptr) publisher_->Notify();
+  if (parts_.publisher != nullptr) parts_.publisher->Notify();
   consumer_->CommitAsync(commits);
 
   // Counted only once committed, so the counters always describe stored state.
-  stats_.consumed.fetch_add(messages.size());
-  stats_.applied.fetch_add(messages.size() - rejected);
-  stats_.rejected.fetch_add(rejected);
-  stats_.updates.fetch_add(groups.size());
-  stats_.batches.fetch_add(1);
+  PipelineMetrics& metrics = parts_.metrics;
+  for (const kafka::ConsumedMessage& m : messages) metrics.consumed(m.topic()).Increment();
+  for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
+  metrics.applied.Increment(static_cast<double>(messages.size() - letters.size()));
+  metrics.updates_enqueued.Increment(static_cast<double>(groups.size()));
+  metrics.batches.Increment();
   return absl::OkStatus();
 }
 

@@ -9,13 +9,14 @@
 
 namespace profiled::pipeline {
 
-Publisher::Publisher(const PublisherOptions& options, store::ProfileStore& store)
-    : options_(options), store_(store) {}
+Publisher::Publisher(const PublisherOptions& options, store::ProfileStore& store,
+                     PublisherMetrics& metrics)
+    : options_(options), store_(store), metrics_(metrics) {}
 
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
     const PublisherOptions& options, const kafka::Properties& producer_properties,
-    store::ProfileStore& store) {
-  std::unique_ptr<Publisher> p(new Publisher(options, store));
+    store::ProfileStore& store, PublisherMetrics& metrics) {
+  std::unique_ptr<Publisher> p(new Publisher(options, store, metrics));
   kafka::Properties props = {{"message.timeout.ms", "0"}};  // retry until delivered
   props.insert(props.end(), producer_properties.begin(), producer_properties.end());
   Publisher* raw = p.get();
@@ -26,7 +27,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
                        raw->acked_.push_back(seq);
                      } else {
                        raw->failed_.push_back(seq);
-                       raw->stats_.delivery_errors.fetch_add(1);
+                       raw->metrics_.publish_errors.Increment();
                        LogWarn("update ", seq, " not delivered, will retry: ", s.message());
                      }
                    }));
@@ -68,6 +69,7 @@ void Publisher::Run() {
     FillFromOutbox();
     producer_->Poll(in_flight_.empty() ? 0 : 5);
     SettleReports();
+    metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     if (in_flight_.empty()) {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return notified_; });
@@ -130,7 +132,7 @@ void Publisher::SettleReports() {
       LogError("deleting published outbox entries: ", s.ToString());
     }
     for (uint64_t seq : acked_) in_flight_.erase(seq);
-    stats_.published.fetch_add(acked_.size());
+    metrics_.published.Increment(static_cast<double>(acked_.size()));
     acked_.clear();
   }
   if (!failed_.empty()) {

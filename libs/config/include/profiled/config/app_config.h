@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/kafka/properties.h"
+#include "profiled/obs/http_server.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/store/profile_store.h"
@@ -37,7 +38,11 @@ struct AppConfig {
   kafka::ConsumerOptions consumer;  // topics, group id, initial position
   pipeline::PipelineOptions pipeline;
   pipeline::PublisherOptions publisher;
+  // output.dead_letter_topic: where rejected input goes.
+  std::string dead_letter_topic = "profiled.deadletter";
   store::StoreOptions store;
+  // http.listen: /metrics, /healthz and /v1 on one address.
+  obs::HttpServerOptions http;
 
   bool embedded() const { return bootstrap == kEmbeddedBootstrap; }
   // Properties for the consumer / producer: bootstrap, common, then specific.

@@ -27,6 +27,10 @@ enum class RejectReason {
   kNoIdentity,        // no identity at all
 };
 
+inline constexpr RejectReason kAllRejectReasons[] = {
+    RejectReason::kEmptyMessage,     RejectReason::kUndecodable,       RejectReason::kMissingEventId,
+    RejectReason::kMissingType,      RejectReason::kInvalidEventTime, RejectReason::kNoIdentity};
+
 // Stable snake_case code, e.g. "missing_event_id".
 std::string_view ReasonCode(RejectReason reason);
 

@@ -1,13 +1,13 @@
 // Pipeline: consume a batch, apply it to the profiles, commit state, outbox
 // and positions in one WriteBatch, then let the publisher drain the outbox.
 //
-//   ASSIGN_OR_RETURN(auto p, Pipeline::Create(options, consumer_options, *store,
-//                                               wall_clock, publisher.get()));
+//   ASSIGN_OR_RETURN(auto p, Pipeline::Create(options, consumer_options, {*store, wall_clock,
+//                                               publisher.get(), dead_letters.get(), metrics}));
 //   while (!stop) RETURN_IF_ERROR(p->RunOnce().status());
 //   p->Close();
 //
-// Per batch: decode and validate every message (rejects are counted and
-// logged; Foundation II routes them to a dead-letter topic), group events by
+// Per batch: decode and validate every message (rejects go to the dead-letter
+// topic, acknowledged before the batch commits), group events by
 // profile id in arrival order, MultiGet the profiles, apply, and write one
 // update per changed profile (coalescing within the batch). A profile's
 // version counts the events applied to it, so the versions published do not
@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@
 #include "profiled/core/clock.h"
 #include "profiled/core/profile.h"
 #include "profiled/kafka/consumer.h"
+#include "profiled/pipeline/dead_letters.h"
+#include "profiled/pipeline/metrics.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
@@ -53,13 +56,16 @@ struct PipelineOptions {
   core::ScoringOptions scoring;
 };
 
-struct PipelineStats {
-  std::atomic<uint64_t> consumed{0};   // messages read from input topics
-  std::atomic<uint64_t> applied{0};    // events applied to profiles
-  std::atomic<uint64_t> rejected{0};   // messages that failed decoding/validation
-  std::atomic<uint64_t> batches{0};    // committed batches
-  std::atomic<uint64_t> updates{0};    // updates written to the outbox
-  std::atomic<bool> paused{false};     // consumption paused by back-pressure
+// What the pipeline works with; all outlive it.
+struct PipelineParts {
+  store::ProfileStore& store;
+  const core::Clock& wall_clock;
+  Publisher* publisher;             // notified after each commit; may be null
+  DeadLetterSink& dead_letters;
+  PipelineMetrics& metrics;
+  // Polled while a batch waits on dead-letter delivery: true gives up the
+  // batch (RunOnce returns Cancelled, nothing is committed).
+  std::function<bool()> should_stop = [] { return false; };
 };
 
 class Pipeline {
@@ -67,12 +73,16 @@ class Pipeline {
   // Loads stored positions, then creates and subscribes the consumer.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
       const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
-      store::ProfileStore& store, const core::Clock& wall_clock, Publisher* publisher);
+      PipelineParts parts);
 
   // Polls one batch and commits it. Returns the number of messages handled.
-  // An error means the store could not commit: stop and restart, which
-  // resumes from the last committed batch.
+  // Cancelled when should_stop interrupted a batch (nothing committed);
+  // any other error means the store could not commit: stop and restart,
+  // which resumes from the last committed batch.
   [[nodiscard]] absl::StatusOr<size_t> RunOnce();
+
+  // True while the outbox is full and consumption is paused.
+  bool paused() const { return paused_; }
 
   // True when partitions are assigned and every one is consumed up to its
   // high watermark (asks the broker; for --once and readiness).
@@ -81,22 +91,18 @@ class Pipeline {
   // Leaves the consumer group.
   void Close();
 
-  const PipelineStats& stats() const { return stats_; }
-
  private:
-  Pipeline(const PipelineOptions& options, store::ProfileStore& store,
-           const core::Clock& wall_clock, Publisher* publisher);
+  Pipeline(const PipelineOptions& options, PipelineParts parts);
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
   void UpdateBackPressure();
 
   PipelineOptions options_;
-  store::ProfileStore& store_;
+  PipelineParts parts_;
   core::PipelineClock clock_;
-  Publisher* publisher_;
   std::unique_ptr<kafka::Consumer> consumer_;
   // Next offset per partition as committed to the store; seeds assignments.
   absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
-  PipelineStats stats_;
+  std::atomic<bool> paused_{false};
 };
 
 }  // namespace profiled::pipeline

@@ -6,7 +6,7 @@
 // update: entries not yet reported are published again after restart (at
 // least once; subscribers drop repeats by version).
 //
-//   ASSIGN_OR_RETURN(auto publisher, Publisher::Create(options, props, *store));
+//   ASSIGN_OR_RETURN(auto publisher, Publisher::Create(options, props, *store, metrics));
 //   publisher->Start();
 //   ...                                 // pipeline commits, then Notify()
 //   publisher->DrainAndStop(absl::Seconds(30));
@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "profiled/kafka/producer.h"
+#include "profiled/pipeline/metrics.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
@@ -39,16 +40,11 @@ struct PublisherOptions {
   absl::Duration retry_backoff = absl::Milliseconds(500);
 };
 
-struct PublisherStats {
-  std::atomic<uint64_t> published{0};
-  std::atomic<uint64_t> delivery_errors{0};
-};
-
 class Publisher {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Publisher>> Create(
       const PublisherOptions& options, const kafka::Properties& producer_properties,
-      store::ProfileStore& store);
+      store::ProfileStore& store, PublisherMetrics& metrics);
   ~Publisher();
 
   void Start();
@@ -60,18 +56,17 @@ class Publisher {
   // Stops at once; unpublished entries stay in the outbox.
   void Stop();
 
-  const PublisherStats& stats() const { return stats_; }
-
  private:
-  Publisher(const PublisherOptions& options, store::ProfileStore& store);
+  Publisher(const PublisherOptions& options, store::ProfileStore& store,
+            PublisherMetrics& metrics);
   void Run();
   void FillFromOutbox();
   void SettleReports();
 
   PublisherOptions options_;
   store::ProfileStore& store_;
+  PublisherMetrics& metrics_;
   std::unique_ptr<kafka::Producer> producer_;
-  PublisherStats stats_;
 
   // Publisher-thread state.
   uint64_t cursor_ = 0;           // next seq to read from the outbox

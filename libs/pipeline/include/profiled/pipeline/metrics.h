@@ -1,0 +1,61 @@
+// Prometheus metrics of the pipeline and the publisher ("probe" structs).
+//
+// Every labelled child is resolved once here, at registration, so the hot
+// path only increments a counter it already holds. Names are stable once
+// published (docs/operations.md lists them):
+//
+//   profiled_events_consumed_total{topic}   messages read and committed
+//   profiled_events_applied_total           events applied to profiles
+//   profiled_dead_letters_total{reason}     rejected messages by reason code
+//   profiled_batches_total                  committed batches
+//   profiled_updates_enqueued_total         updates written to the outbox
+//   profiled_consumption_paused             1 while the outbox is full
+//   profiled_updates_published_total        outbox records acknowledged
+//   profiled_publish_errors_total           failed deliveries (retried)
+//   profiled_outbox_depth                   records waiting in the outbox
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "profiled/ingest/protobuf_decoder.h"
+
+namespace profiled::pipeline {
+
+class PipelineMetrics {
+ public:
+  PipelineMetrics(prometheus::Registry& registry, const std::vector<std::string>& input_topics);
+
+  // The consumed counter of `topic` (one of the input topics).
+  prometheus::Counter& consumed(const std::string& topic);
+  prometheus::Counter& dead_letters(ingest::RejectReason reason) {
+    return *dead_letters_[static_cast<size_t>(reason)];
+  }
+  double ConsumedTotal() const;
+  double DeadLettersTotal() const;
+
+  prometheus::Counter& applied;
+  prometheus::Counter& batches;
+  prometheus::Counter& updates_enqueued;
+  prometheus::Gauge& paused;
+
+ private:
+  prometheus::Family<prometheus::Counter>& consumed_family_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> consumed_;
+  std::array<prometheus::Counter*, std::size(ingest::kAllRejectReasons)> dead_letters_{};
+};
+
+struct PublisherMetrics {
+  explicit PublisherMetrics(prometheus::Registry& registry);
+  prometheus::Counter& published;
+  prometheus::Counter& publish_errors;
+  prometheus::Gauge& outbox_depth;
+};
+
+}  // namespace profiled::pipeline

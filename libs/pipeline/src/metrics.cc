@@ -1,0 +1,71 @@
+#include "profiled/pipeline/metrics.h"
+
+namespace profiled::pipeline {
+namespace {
+
+prometheus::Counter& CounterOf(prometheus::Registry& r, const std::string& name,
+                               const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+prometheus::Gauge& GaugeOf(prometheus::Registry& r, const std::string& name,
+                           const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
+                                 const std::vector<std::string>& input_topics)
+    : applied(CounterOf(registry, "profiled_events_applied_total",
+                        "Events applied to profiles and committed.")),
+      batches(CounterOf(registry, "profiled_batches_total", "Batches committed to the store.")),
+      updates_enqueued(CounterOf(registry, "profiled_updates_enqueued_total",
+                                 "Profile updates written to the outbox.")),
+      paused(GaugeOf(registry, "profiled_consumption_paused",
+                     "1 while consumption is paused because the outbox is full.")),
+      consumed_family_(prometheus::BuildCounter()
+                           .Name("profiled_events_consumed_total")
+                           .Help("Input messages consumed and committed, by topic.")
+                           .Register(registry)) {
+  for (const std::string& topic : input_topics) {
+    consumed_[topic] = &consumed_family_.Add({{"topic", topic}});
+  }
+  auto& dead = prometheus::BuildCounter()
+                   .Name("profiled_dead_letters_total")
+                   .Help("Input messages rejected to the dead-letter topic, by reason.")
+                   .Register(registry);
+  for (ingest::RejectReason reason : ingest::kAllRejectReasons) {
+    dead_letters_[static_cast<size_t>(reason)] =
+        &dead.Add({{"reason", std::string(ingest::ReasonCode(reason))}});
+  }
+}
+
+prometheus::Counter& PipelineMetrics::consumed(const std::string& topic) {
+  auto it = consumed_.find(topic);
+  if (it != consumed_.end()) return *it->second;
+  // A topic matched by a pattern subscription: resolved once, then cached.
+  return *(consumed_[topic] = &consumed_family_.Add({{"topic", topic}}));
+}
+
+double PipelineMetrics::ConsumedTotal() const {
+  double sum = 0;
+  for (const auto& [topic, counter] : consumed_) sum += counter->Value();
+  return sum;
+}
+
+double PipelineMetrics::DeadLettersTotal() const {
+  double sum = 0;
+  for (const prometheus::Counter* c : dead_letters_) sum += c->Value();
+  return sum;
+}
+
+PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
+    : published(CounterOf(registry, "profiled_updates_published_total",
+                          "Outbox records acknowledged by the output cluster.")),
+      publish_errors(CounterOf(registry, "profiled_publish_errors_total",
+                               "Failed deliveries of outbox records (each is retried).")),
+      outbox_depth(GaugeOf(registry, "profiled_outbox_depth",
+                           "Records waiting in the outbox to be published.")) {}
+
+}  // namespace profiled::pipeline

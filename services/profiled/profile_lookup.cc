@@ -1,0 +1,53 @@
+#include "profile_lookup.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "profiled/codec/state_codec.h"
+#include "profiled/codec/update_codec.h"
+#include "profiled/core/profile_id.h"
+
+namespace profiled::app {
+namespace {
+
+constexpr std::string_view kPrefix = "/v1/profiles/";
+
+obs::HttpResponse JsonError(int status, std::string_view reason) {
+  return obs::HttpResponse::Json(status,
+                                 absl::StrCat(R"({"error":")", std::string(reason), "\"}\n"));
+}
+
+}  // namespace
+
+obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) const {
+  if (request.method != "GET") return JsonError(405, "only GET is supported");
+  std::string_view rest = request.path;
+  if (rest.substr(0, kPrefix.size()) != kPrefix) return JsonError(400, "expected /v1/profiles/{kind}/{value}");
+  rest.remove_prefix(kPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+    return JsonError(400, "expected /v1/profiles/{kind}/{value} with a non-empty kind and value");
+  }
+  const core::Identity identity{std::string(rest.substr(0, slash)),
+                                std::string(rest.substr(slash + 1))};
+  const std::string id = core::ProfileIdFor(identity);
+  absl::StatusOr<std::optional<std::string>> bytes = store.Get(id);
+  if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
+  if (!bytes->has_value()) {
+    return JsonError(404, absl::StrCat("no profile for ", identity.kind, " '", identity.value, "'"));
+  }
+  absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(**bytes);
+  if (!profile.ok()) return JsonError(500, profile.status().ToString());
+  const int64_t as_of = clock_mode == core::PipelineClock::Mode::kEventTime
+                            ? profile->last_seen_ms
+                            : std::max(profile->last_seen_ms, wall_clock.NowMs());
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  auto status = google::protobuf::util::MessageToJsonString(
+      codec::BuildProfileUpdate(*profile, as_of, scoring), &json, options);
+  if (!status.ok()) return JsonError(500, "cannot render profile");
+  return obs::HttpResponse::Json(200, json + "\n");
+}
+
+}  // namespace profiled::app

@@ -1,0 +1,26 @@
+// GET /v1/profiles/{kind}/{value}: one profile as JSON (Protobuf JSON mapping
+// of profiled.v1.ProfileUpdate), scores evaluated now.
+//
+//   200 the profile; 404 no profile for that identity;
+//   400 malformed path (reason in the body); 405 not a GET.
+#pragma once
+
+#include "profiled/core/clock.h"
+#include "profiled/core/profile.h"
+#include "profiled/obs/http_server.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::app {
+
+struct ProfileLookup {
+  store::ProfileStore& store;
+  const core::ScoringOptions& scoring;
+  const core::Clock& wall_clock;
+  // kEventTime: evaluate at the profile's last event (historical replays);
+  // kAuto: at wall time.
+  core::PipelineClock::Mode clock_mode;
+
+  obs::HttpResponse operator()(const obs::HttpRequest& request) const;
+};
+
+}  // namespace profiled::app
