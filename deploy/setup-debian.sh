@@ -11,6 +11,7 @@ PACKAGES=(
   libabsl-dev libyaml-cpp-dev libxxhash-dev libssl-dev
   prometheus-cpp-dev libcivetweb-dev civetweb libsimdjson-dev
   catch2 libbenchmark-dev
+  prometheus            # promtool for the /metrics format check (tests)
 )
 
 missing=()
