@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
 #include "profiled/core/profile_id.h"
@@ -17,17 +17,13 @@
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/v1/profile_update.pb.h"
 #include "support/kafka_harness.h"
+#include "support/reference_fold.h"
 #include "support/test_support.h"
 
 namespace profiled {
 namespace {
 
-using testing::BruteForceDecay;
-using testing::RelativelyClose;
-
 constexpr int64_t kHalfLifeMs = 3'600'000;
-const std::map<std::string, double> kWeights = {
-    {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"order_completed", 5.0}};
 
 std::vector<v1::InteractionEvent> SampleEvents(size_t limit, uint64_t shuffle_seed) {
   std::ifstream in(PROFILED_SOURCE_DIR "/deploy/demo/data/rees46-2019oct-head/events.csv");
@@ -51,45 +47,10 @@ pipeline::PipelineOptions ExactOptions() {
   for (core::Family f : core::kAllFamilies) {
     options.scoring.family(f) = core::FamilyOptions{double(kHalfLifeMs), 100000, 0.0};
   }
-  options.scoring.event_weights = {kWeights.begin(), kWeights.end()};
-  options.scoring.default_weight = 1.0;
+  const testing::ReferenceWeights weights;
+  options.scoring.event_weights = {weights.by_type.begin(), weights.by_type.end()};
+  options.scoring.default_weight = weights.default_weight;
   return options;
-}
-
-// The keys an event credits per family, written out independently of core.
-std::map<std::string, std::vector<std::string>> ExpectedKeys(const v1::InteractionEvent& e) {
-  std::map<std::string, std::vector<std::string>> keys;
-  const std::string& path = e.commerce().category();
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '.') keys["category"].push_back(path.substr(0, i));
-  }
-  if (!path.empty()) keys["category"].push_back(path);
-  if (!e.commerce().product_id().empty()) keys["product"].push_back(e.commerce().product_id());
-  if (!e.commerce().brand().empty()) {
-    keys["brand"].push_back(absl::AsciiStrToLower(e.commerce().brand()));
-  }
-  keys["event_type"].push_back(e.type());
-  keys["channel"].push_back(e.channel());
-  return keys;
-}
-
-struct Expected {
-  uint64_t events = 0;
-  // family -> key -> (weight, time) list
-  std::map<std::string, std::map<std::string, std::vector<std::pair<double, int64_t>>>> scores;
-};
-
-std::map<std::string, Expected> FoldByProfile(const std::vector<v1::InteractionEvent>& events) {
-  std::map<std::string, Expected> out;
-  for (const v1::InteractionEvent& e : events) {
-    Expected& x = out[*core::ProfileIdFor(e)];
-    ++x.events;
-    const double w = kWeights.count(e.type()) > 0 ? kWeights.at(e.type()) : 1.0;
-    for (const auto& [family, keys] : ExpectedKeys(e)) {
-      for (const std::string& k : keys) x.scores[family][k].emplace_back(w, e.event_time_ms());
-    }
-  }
-  return out;
 }
 
 TEST_CASE("every published score equals a brute-force fold of the raw events",
@@ -101,7 +62,8 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
   const std::string bootstrap = (*cluster)->bootstrap();
 
   const std::vector<v1::InteractionEvent> events = SampleEvents(2000, 42);
-  const std::map<std::string, Expected> expected = FoldByProfile(events);
+  const std::map<std::string, testing::ExpectedProfile> expected =
+      testing::FoldByProfile(events, {});
   testing::ProduceEvents(bootstrap, "events", events);
 
   testing::TempDir dir;
@@ -135,23 +97,11 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
     INFO("profile " << id);
     REQUIRE(last.count(id) == 1);
     const v1::ProfileUpdate& u = last.at(id);
-    CHECK(u.version() == want.events);
-    CHECK(u.counters().events() == static_cast<int64_t>(want.events));
-    std::map<std::string, std::map<std::string, double>> got;
-    for (const v1::ScoreFamily& f : u.score_families()) {
-      CHECK(f.half_life_ms() == kHalfLifeMs);
-      for (const v1::Score& s : f.scores()) got[f.family()][s.key()] = s.value();
-    }
-    REQUIRE(got.size() == want.scores.size());
-    for (const auto& [family, keys] : want.scores) {
-      REQUIRE(got[family].size() == keys.size());
-      for (const auto& [key, obs] : keys) {
-        const double truth = BruteForceDecay(obs, u.as_of_ms(), kHalfLifeMs);
-        INFO(family << "/" << key << " truth " << truth << " got " << got[family][key]);
-        REQUIRE(RelativelyClose(got[family][key], truth, 1e-9));
-        ++scores_checked;
-      }
-    }
+    for (const v1::ScoreFamily& f : u.score_families()) CHECK(f.half_life_ms() == kHalfLifeMs);
+    const std::vector<std::string> mismatches = testing::CompareUpdate(u, want, kHalfLifeMs);
+    INFO(absl::StrJoin(mismatches, "\n"));
+    REQUIRE(mismatches.empty());
+    for (const auto& [family, keys] : want.scores) scores_checked += keys.size();
   }
   WARN("checked " << scores_checked << " scores of " << expected.size() << " profiles from "
                   << events.size() << " events");

@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 
 #include "profiled/core/profile.h"
 #include "profiled/kafka/producer.h"
+#include "profiled/obs/http_client.h"
 #include "support/test_support.h"
 
 namespace profiled::testing {
@@ -61,6 +63,49 @@ std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
   }
   (*consumer)->Close();
   return out;
+}
+
+std::vector<kafka::ConsumedMessage> ReadTopicToEnd(const std::string& bootstrap,
+                                                   const std::string& topic) {
+  static std::atomic<int> group_counter{0};
+  kafka::ConsumerOptions options;
+  options.properties = {{"bootstrap.servers", bootstrap}};
+  options.group_id = "test-reader-to-end-" + std::to_string(group_counter.fetch_add(1));
+  options.topics = {topic};
+  auto consumer = kafka::Consumer::Create(options, [](const core::PartitionKey&) {
+    return std::optional<int64_t>();
+  });
+  REQUIRE_OK(consumer.status());
+  std::vector<kafka::ConsumedMessage> out;
+  std::map<std::pair<std::string, int32_t>, int64_t> next;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const size_t before = out.size();
+    REQUIRE_OK((*consumer)->Poll(10000, 200, out));
+    for (size_t i = before; i < out.size(); ++i) {
+      next[{out[i].topic(), out[i].partition()}] = out[i].offset() + 1;
+    }
+    if (out.size() != before) continue;
+    const std::vector<core::PartitionKey> assigned = (*consumer)->Assignment();
+    bool at_end = !assigned.empty();
+    for (const core::PartitionKey& p : assigned) {
+      absl::StatusOr<int64_t> high = (*consumer)->QueryHighWatermark(p, 5000);
+      auto it = next.find({p.topic, p.partition});
+      at_end = at_end && high.ok() && (it == next.end() ? 0 : it->second) >= *high;
+    }
+    if (at_end) break;
+  }
+  (*consumer)->Close();
+  return out;
+}
+
+double ScrapeCounter(const std::string& host_port, const std::string& name) {
+  absl::StatusOr<obs::HttpResponse> r = obs::HttpGet(host_port, "/metrics", "", 2000);
+  if (!r.ok() || r->status != 200) return -1;
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = ("\n" + r->body).find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::strtod(r->body.c_str() + at + prefix.size() - 1, nullptr);
 }
 
 PipelineRunner::PipelineRunner(const std::string& store_path,

@@ -36,6 +36,15 @@ void ProduceEvents(const std::string& bootstrap, const std::string& topic,
 std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
                                               const std::string& topic, size_t expected);
 
+// Reads `topic` from the beginning until every partition is consumed up to
+// its high watermark (for topics whose record count is not known).
+std::vector<kafka::ConsumedMessage> ReadTopicToEnd(const std::string& bootstrap,
+                                                   const std::string& topic);
+
+// The value of an unlabelled counter or gauge scraped from http://host_port/metrics,
+// or -1 when the endpoint or the metric is not there.
+double ScrapeCounter(const std::string& host_port, const std::string& name);
+
 // A running pipeline: store in a temp directory, publisher and pipeline
 // threads. Consumes from `input_bootstrap`, publishes updates and dead
 // letters (topic "deadletters") to `output_bootstrap`.

@@ -12,13 +12,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "profiled/base/status_macros.h"
 #include "profiled/v1/event.pb.h"
 
-#define REQUIRE_OK(expr)                                 \
-  do {                                                   \
-    const ::absl::Status profiled_test_status_ = (expr); \
-    INFO(profiled_test_status_.ToString());              \
-    REQUIRE(profiled_test_status_.ok());                 \
+// The status variable is named per line so REQUIRE_OK can nest (a lambda
+// with its own REQUIRE_OK passed to a call checked by REQUIRE_OK).
+#define REQUIRE_OK(expr) PROFILED_REQUIRE_OK_IMPL(expr, PROFILED_CONCAT(profiled_test_status_, __LINE__))
+#define PROFILED_REQUIRE_OK_IMPL(expr, var) \
+  do {                                      \
+    const ::absl::Status var = (expr);      \
+    INFO(var.ToString());                   \
+    REQUIRE(var.ok());                      \
   } while (0)
 
 namespace profiled::testing {

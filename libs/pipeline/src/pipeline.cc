@@ -1,5 +1,6 @@
 #include "profiled/pipeline/pipeline.h"
 
+#include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/codec/state_codec.h"
@@ -165,7 +166,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   RETURN_IF_ERROR(parts_.dead_letters.PublishAll(letters, parts_.should_stop));
 
   // 5. One atomic write, then tell the publisher and the group.
+  PROFILED_FAILPOINT("before_commit");
   RETURN_IF_ERROR(parts_.store.Commit(batch));
+  PROFILED_FAILPOINT("after_commit");
   for (const kafka::CommitPosition& c : commits) positions_[c.partition] = c.next_offset;
   if (parts_.publisher != nullptr) parts_.publisher->Notify();
   consumer_->CommitAsync(commits);

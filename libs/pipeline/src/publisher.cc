@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/internal/v1/profile_state.pb.h"
@@ -126,6 +127,7 @@ void Publisher::FillFromOutbox() {
 
 void Publisher::SettleReports() {
   if (!acked_.empty()) {
+    PROFILED_FAILPOINT("after_publish");
     if (absl::Status s = store_.DeleteOutbox(acked_); !s.ok()) {
       // The records are out; they stay in the outbox and go out again after a
       // restart, which subscribers tolerate (versions).
