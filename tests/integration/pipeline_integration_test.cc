@@ -9,12 +9,15 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
 #include "profiled/core/profile_id.h"
 #include "profiled/ingest/rees46.h"
 #include "profiled/kafka/mock_cluster.h"
+#include "profiled/obs/http_client.h"
+#include "profiled/obs/http_server.h"
 #include "profiled/v1/profile_update.pb.h"
 #include "support/kafka_harness.h"
 #include "support/reference_fold.h"
@@ -195,6 +198,42 @@ TEST_CASE("bad input goes to the dead-letter topic with its reason and keeps flo
   CHECK(runner.metrics().dead_letters(ingest::RejectReason::kUndecodable).Value() == 2);
   CHECK(runner.metrics().dead_letters(ingest::RejectReason::kEmptyMessage).Value() == 1);
   runner.Stop();
+
+  // The same figures through a real HTTP scrape of /metrics, in a format
+  // promtool accepts.
+  auto http = obs::HttpServer::Start({"127.0.0.1:0", 1});
+  REQUIRE_OK(http.status());
+  (*http)->Handle("/metrics", [&](const obs::HttpRequest&) { return runner.observability().Render(); });
+  const std::string host = absl::StrCat("127.0.0.1:", (*http)->port());
+  auto scraped = obs::HttpGet(host, "/metrics");
+  REQUIRE_OK(scraped.status());
+  CHECK(scraped->status == 200);
+  CHECK(scraped->content_type.rfind("text/plain; version=0.0.4", 0) == 0);
+  const std::string text = scraped->body;
+  CHECK(text.find("\nprofiled_events_applied_total " + std::to_string(good.size()) + "\n") !=
+        std::string::npos);
+  CHECK(text.find("profiled_events_consumed_total{topic=\"events\"} " +
+                  std::to_string(records.size()) + "\n") != std::string::npos);
+  CHECK(text.find("profiled_dead_letters_total{reason=\"undecodable_protobuf\"} 2\n") !=
+        std::string::npos);
+  CHECK(text.find("profiled_dead_letters_total{reason=\"no_identity\"} 1\n") != std::string::npos);
+  CHECK(testing::ScrapeCounter(host, "profiled_updates_published_total") ==
+        runner.metrics().updates_enqueued.Value());
+  CHECK(testing::ScrapeCounter(host, "profiled_outbox_depth") == 0);
+  testing::TempDir scrape_dir;
+  {
+    std::ofstream(scrape_dir.Sub("metrics.txt")) << text;
+  }
+  const std::string promtool =
+      absl::StrCat("promtool check metrics < ", scrape_dir.Sub("metrics.txt"), " 2>&1");
+  FILE* pipe = popen(promtool.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string promtool_out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), pipe) != nullptr) promtool_out += buf;
+  const int promtool_rc = pclose(pipe);
+  INFO("promtool: " << promtool_out);
+  CHECK(promtool_rc == 0);
 
   std::vector<kafka::ConsumedMessage> letters =
       testing::ReadTopic(bootstrap, testing::PipelineRunner::kDeadLetterTopic, bad.size());

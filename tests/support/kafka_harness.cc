@@ -113,7 +113,8 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
                                const std::vector<std::string>& input_topics,
                                const std::string& input_bootstrap,
                                const std::string& output_bootstrap)
-    : pipeline_metrics_(registry_, input_topics), publisher_metrics_(registry_) {
+    : pipeline_metrics_(observability_.registry(), input_topics),
+      publisher_metrics_(observability_.registry()) {
   store::StoreOptions store_options;
   store_options.path = store_path;
   auto store = store::ProfileStore::Open(store_options);

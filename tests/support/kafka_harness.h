@@ -9,10 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include <prometheus/registry.h>
-
 #include "profiled/core/clock.h"
 #include "profiled/kafka/consumer.h"
+#include "profiled/obs/metrics.h"
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/pipeline.h"
@@ -61,13 +60,14 @@ class PipelineRunner {
   void Stop();
   pipeline::PipelineMetrics& metrics() { return pipeline_metrics_; }
   pipeline::PublisherMetrics& publisher_metrics() { return publisher_metrics_; }
-  prometheus::Registry& registry() { return registry_; }
+  // The registry the pipeline counts in, renderable for /metrics.
+  obs::Metrics& observability() { return observability_; }
   bool paused() const { return pipeline_->paused(); }
   store::ProfileStore& store() { return *store_; }
 
  private:
   core::SystemClock wall_;
-  prometheus::Registry registry_;
+  obs::Metrics observability_;
   pipeline::PipelineMetrics pipeline_metrics_;
   pipeline::PublisherMetrics publisher_metrics_;
   std::unique_ptr<store::ProfileStore> store_;
