@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "profiled/core/profile_id.h"
 #include "support/test_support.h"
 
@@ -45,6 +46,12 @@ std::map<std::string, ExpectedProfile> FoldByProfile(const std::vector<v1::Inter
       const auto& c = e.commerce();
       x.revenue += c.revenue() > 0 ? c.revenue() : c.price() * std::max<int64_t>(c.quantity(), 1);
     }
+    for (const auto& [kind, value] :
+         {std::pair<std::string, std::string>{"user_id", e.identities().user_id()},
+          {"anonymous_id", e.identities().anonymous_id()},
+          {"device_id", e.identities().device_id()}}) {
+      if (!value.empty()) x.identities.insert(kind + ":" + value);
+    }
     auto it = weights.by_type.find(e.type());
     const double w = it == weights.by_type.end() ? weights.default_weight : it->second;
     for (const auto& [family, keys] : KeysOf(e)) {
@@ -68,6 +75,10 @@ std::vector<std::string> CompareUpdate(const v1::ProfileUpdate& u, const Expecte
   expect(RelativelyClose(u.counters().revenue(), want.revenue, rel), "counters.revenue");
   expect(u.first_seen_ms() == want.first_seen_ms, "first_seen_ms");
   expect(u.last_seen_ms() == want.last_seen_ms, "last_seen_ms");
+  std::set<std::string> ids;
+  for (const v1::Identity& id : u.identities()) ids.insert(id.kind() + ":" + id.value());
+  expect(ids == want.identities, absl::StrCat("identities: ", absl::StrJoin(ids, ","), " != ",
+                                              absl::StrJoin(want.identities, ",")));
   std::map<std::string, std::map<std::string, double>> got;
   for (const v1::ScoreFamily& f : u.score_families()) {
     for (const v1::Score& s : f.scores()) got[f.family()][s.key()] = s.value();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,9 @@ struct ExpectedProfile {
   int64_t cart_adds = 0;
   int64_t orders = 0;
   double revenue = 0;
+  // "kind:value" of every identity (user_id, anonymous_id, device_id only:
+  // the reference does not hash emails).
+  std::set<std::string> identities;
   // family -> key -> every (weight, event time) added to it
   std::map<std::string, std::map<std::string, std::vector<std::pair<double, int64_t>>>> scores;
 };

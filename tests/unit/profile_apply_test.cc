@@ -81,20 +81,6 @@ TEST_CASE("traits keep the latest value by event time, whatever the arrival orde
   CHECK(b.traits[0].value == "pro");
 }
 
-TEST_CASE("identities are linked once each, up to the configured limit", "[profile]") {
-  ScoringOptions options;
-  options.max_identities = 2;
-  Profile p = Profile::New("p");
-  auto e = MakeEvent("e1", "page_viewed", t0, "u1");
-  e.mutable_identities()->set_anonymous_id("a1");
-  e.mutable_identities()->set_device_id("d1");
-  ApplyEvent(e, options, p);
-  ApplyEvent(e, options, p);
-  REQUIRE(p.identities.size() == 2);
-  CHECK(p.identities[0] == Identity{"user_id", "u1"});
-  CHECK(p.identities[1] == Identity{"anonymous_id", "a1"});
-}
-
 TEST_CASE("the routing identity prefers user_id, then email, anonymous and device ids",
           "[profile]") {
   v1::InteractionEvent e;

@@ -11,6 +11,7 @@ TEST_CASE("an update carries scores evaluated at as_of, grouped and sorted", "[c
   core::ScoringOptions options;
   for (core::Family f : core::kAllFamilies) options.family(f) = {double(kHourMs), 50, 0};
   core::Profile p = core::Profile::New("p-1");
+  core::LinkIdentity({"user_id", "u1"}, p);
   core::ApplyEvent(testing::MakeEvent("e1", "product_viewed", t0, "u1", "a.b", "P1"), options, p);
   core::ApplyEvent(testing::MakeEvent("e2", "product_viewed", t0 + kHourMs, "u1", "a", "P2"),
                    options, p);

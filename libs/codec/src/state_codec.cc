@@ -40,6 +40,7 @@ std::string EncodeProfileState(const core::Profile& profile) {
     st->set_value(t.value);
     st->set_event_time_ms(t.event_time_ms);
   }
+  s.mutable_merge_times_ms()->Add(profile.merge_times_ms.begin(), profile.merge_times_ms.end());
   return s.SerializeAsString();
 }
 
@@ -75,6 +76,7 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   for (const pb::StoredTrait& st : s.traits()) {
     p.traits.push_back({st.key(), st.value(), st.event_time_ms()});
   }
+  p.merge_times_ms.assign(s.merge_times_ms().begin(), s.merge_times_ms().end());
   return p;
 }
 

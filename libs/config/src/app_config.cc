@@ -224,9 +224,8 @@ void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "scoring") || !n) return;
   core::ScoringOptions& s = c.pipeline.scoring;
-  r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight", "max_identities"});
+  r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight"});
   r.Number(n["default_weight"], "scoring.default_weight", s.default_weight, 0, true);
-  r.Integer(n["max_identities"], "scoring.max_identities", s.max_identities, 1, 100000);
   const YAML::Node weights = n["event_weights"];
   if (r.IsMapOrAbsent(weights, "scoring.event_weights") && weights && weights.IsMap()) {
     s.event_weights.clear();

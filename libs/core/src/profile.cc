@@ -10,14 +10,6 @@ namespace {
 constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
     "category", "product", "brand", "event_type", "channel"};
 
-void LinkIdentity(const Identity& identity, size_t max_identities, Profile& profile) {
-  if (std::find(profile.identities.begin(), profile.identities.end(), identity) !=
-      profile.identities.end()) {
-    return;
-  }
-  if (profile.identities.size() < max_identities) profile.identities.push_back(identity);
-}
-
 // Latest event time wins; on a tie the larger value wins, so the outcome does
 // not depend on the order ties arrive in.
 void SetTrait(const std::string& key, const std::string& value, int64_t at_ms,
@@ -113,10 +105,6 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
   }
   ++profile.version;
 
-  for (const Identity& identity : IdentitiesOf(event)) {
-    LinkIdentity(identity, options.max_identities, profile);
-  }
-
   const double weight = options.WeightOf(event.type());
   for (Family f : kAllFamilies) {
     for (const std::string& key : KeysFor(event, f)) {
@@ -135,6 +123,38 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
   }
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);
+}
+
+void LinkIdentity(const Identity& identity, Profile& profile) {
+  if (std::find(profile.identities.begin(), profile.identities.end(), identity) ==
+      profile.identities.end()) {
+    profile.identities.push_back(identity);
+  }
+}
+
+void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor) {
+  if (absorbed.version > 0) {
+    if (survivor.version == 0) {
+      survivor.first_seen_ms = absorbed.first_seen_ms;
+      survivor.last_seen_ms = absorbed.last_seen_ms;
+    } else {
+      survivor.first_seen_ms = std::min(survivor.first_seen_ms, absorbed.first_seen_ms);
+      survivor.last_seen_ms = std::max(survivor.last_seen_ms, absorbed.last_seen_ms);
+    }
+  }
+  survivor.version += absorbed.version;
+  for (Family f : kAllFamilies) {
+    survivor.family(f).MergeFrom(absorbed.family(f), options.family(f));
+  }
+  survivor.counters.product_views += absorbed.counters.product_views;
+  survivor.counters.cart_adds += absorbed.counters.cart_adds;
+  survivor.counters.orders += absorbed.counters.orders;
+  survivor.counters.revenue += absorbed.counters.revenue;
+  for (const Trait& t : absorbed.traits) SetTrait(t.key, t.value, t.event_time_ms, survivor);
+  for (const Identity& id : absorbed.identities) LinkIdentity(id, survivor);
+  survivor.merge_times_ms.insert(survivor.merge_times_ms.end(), absorbed.merge_times_ms.begin(),
+                                 absorbed.merge_times_ms.end());
+  std::sort(survivor.merge_times_ms.begin(), survivor.merge_times_ms.end());
 }
 
 }  // namespace profiled::core

@@ -14,6 +14,7 @@ std::string_view ReasonCode(RejectReason reason) {
     case RejectReason::kMissingType: return "missing_type";
     case RejectReason::kInvalidEventTime: return "invalid_event_time";
     case RejectReason::kNoIdentity: return "no_identity";
+    case RejectReason::kBlockedIdentities: return "only_blocked_identities";
   }
   return "unknown";
 }

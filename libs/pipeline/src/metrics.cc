@@ -13,6 +13,14 @@ prometheus::Gauge& GaugeOf(prometheus::Registry& r, const std::string& name,
   return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
+prometheus::Family<prometheus::Counter>& RefusalFamily(prometheus::Registry& r) {
+  // Registering the same name twice returns the existing family.
+  return prometheus::BuildCounter()
+      .Name("profiled_merges_refused_total")
+      .Help("Identity links and merges a guardrail refused, by rule.")
+      .Register(r);
+}
+
 }  // namespace
 
 PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
@@ -24,6 +32,10 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                  "Profile updates written to the outbox.")),
       paused(GaugeOf(registry, "profiled_consumption_paused",
                      "1 while consumption is paused because the outbox is full.")),
+      merges(CounterOf(registry, "profiled_merges_total",
+                       "Profiles merged into another by identity resolution.")),
+      refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),
+      refused_merge_rate(RefusalFamily(registry).Add({{"rule", "merge_rate"}})),
       consumed_family_(prometheus::BuildCounter()
                            .Name("profiled_events_consumed_total")
                            .Help("Input messages consumed and committed, by topic.")

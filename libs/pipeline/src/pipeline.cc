@@ -5,23 +5,17 @@
 #include "profiled/base/status_macros.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
-#include "profiled/core/profile_id.h"
 #include "profiled/ingest/protobuf_decoder.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/pipeline/publisher.h"
+#include "absl/strings/str_cat.h"
+#include "batch_state.h"
 
 namespace profiled::pipeline {
 namespace {
 
-// The events of one batch that belong to one profile, in arrival order.
-struct ProfileGroup {
-  std::string id;
-  std::vector<const v1::InteractionEvent*> events;
-  core::PartitionKey last_partition;
-};
-
 std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update) {
-  internal::v1::OutboxRecord r;
+  ::profiled::internal::v1::OutboxRecord r;
   r.set_topic(topic);
   r.set_key(update.profile_id());
   r.set_value(update.SerializeAsString());
@@ -32,16 +26,59 @@ std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& u
   return r.SerializeAsString();
 }
 
+std::string TombstoneRecordFor(const std::string& topic, const std::string& profile_id) {
+  ::profiled::internal::v1::OutboxRecord r;
+  r.set_topic(topic);
+  r.set_key(profile_id);
+  return r.SerializeAsString();
+}
+
 }  // namespace
 
-Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts)
-    : options_(options), parts_(parts), clock_(parts.wall_clock, options.clock_mode) {}
+void Pipeline::AppendAudit(const v1::InteractionEvent& event,
+                           const std::vector<core::Identity>& ids,
+                           const identity::Resolution& r, int64_t now_ms,
+                           store::CommitBatch& batch) const {
+  if (r.absorbed.empty() && r.refusals.empty()) return;
+  ::profiled::internal::v1::MergeRecord record;
+  record.set_time_ms(now_ms);
+  record.set_event_id(event.event_id());
+  for (const core::Identity& id : ids) record.add_identities(absl::StrCat(id.kind, ":", id.value));
+  record.set_survivor(r.target);
+  if (!r.absorbed.empty()) {
+    ::profiled::internal::v1::MergeRecord merge = record;
+    for (const std::string& a : r.absorbed) merge.add_absorbed(a);
+    merge.set_rule(r.explicit_alias ? "alias_merge" : "merge");
+    const std::string bytes = merge.SerializeAsString();
+    batch.audit.emplace_back(r.target, bytes);
+    for (const std::string& a : r.absorbed) batch.audit.emplace_back(a, bytes);
+  }
+  for (const identity::Refusal& refusal : r.refusals) {
+    ::profiled::internal::v1::MergeRecord refused = record;
+    refused.set_rule(refusal.rule);
+    refused.set_refused(true);
+    refused.set_detail(refusal.detail);
+    refused.add_absorbed(refusal.other_profile);
+    const std::string bytes = refused.SerializeAsString();
+    batch.audit.emplace_back(r.target, bytes);
+    if (refusal.other_profile != r.target) batch.audit.emplace_back(refusal.other_profile, bytes);
+  }
+}
+
+Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts,
+                   identity::IdentityRules rules)
+    : options_(options),
+      parts_(parts),
+      rules_(std::move(rules)),
+      resolver_(rules_),
+      clock_(parts.wall_clock, options.clock_mode) {}
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
     PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
-  std::unique_ptr<Pipeline> p(new Pipeline(options, parts));
+  ASSIGN_OR_RETURN(identity::IdentityRules rules, identity::IdentityRules::Create(options.identity));
+  std::unique_ptr<Pipeline> p(new Pipeline(options, parts, std::move(rules)));
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
   for (const store::PartitionPosition& pos : stored) {
     core::PartitionKey key{pos.topic, pos.partition};
@@ -90,74 +127,123 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
 }
 
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
-  // 1. Decode and group by profile, keeping arrival order within a profile.
-  std::vector<v1::InteractionEvent> events(messages.size());
-  std::vector<ProfileGroup> groups;
-  absl::flat_hash_map<std::string, size_t> group_of;
+  // 1. Decode and validate; find every identity the batch mentions.
+  struct Accepted {
+    const kafka::ConsumedMessage* message;
+    v1::InteractionEvent event;
+    std::vector<core::Identity> ids;
+  };
+  std::vector<Accepted> accepted;
+  accepted.reserve(messages.size());
   absl::flat_hash_map<core::PartitionKey, store::PartitionPosition> touched;
   std::vector<DeadLetter> letters;
   std::vector<ingest::RejectReason> reasons;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const kafka::ConsumedMessage& m = messages[i];
-    core::PartitionKey partition{m.topic(), m.partition()};
-    store::PartitionPosition& pos = touched[partition];
+  std::vector<core::Identity> mentioned;
+  auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
+                    std::string detail) {
+    LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
+             ingest::ReasonCode(reason), ": ", detail);
+    reasons.push_back(reason);
+    letters.push_back({std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(),
+                       m.partition(), m.offset(), std::string(m.key()), std::string(m.payload())});
+  };
+  for (const kafka::ConsumedMessage& m : messages) {
+    store::PartitionPosition& pos = touched[core::PartitionKey{m.topic(), m.partition()}];
     pos.topic = m.topic();
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
 
-    if (auto rejection = ingest::DecodeProtobufEvent(m.payload(), events[i])) {
-      LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
-               rejection->code(), ": ", rejection->detail);
-      reasons.push_back(rejection->reason);
-      letters.push_back({std::string(rejection->code()), std::move(rejection->detail), m.topic(),
-                         m.partition(), m.offset(), std::string(m.key()),
-                         std::string(m.payload())});
+    Accepted a{&m, {}, {}};
+    if (auto rejection = ingest::DecodeProtobufEvent(m.payload(), a.event)) {
+      reject(m, rejection->reason, std::move(rejection->detail));
       continue;
     }
-    std::string id = *core::ProfileIdFor(events[i]);  // validated: has an identity
-    auto [it, inserted] = group_of.try_emplace(id, groups.size());
-    if (inserted) groups.push_back({std::move(id), {}, {}});
-    ProfileGroup& g = groups[it->second];
-    g.events.push_back(&events[i]);
-    g.last_partition = partition;
-    clock_.Observe(partition, events[i].event_time_ms());
+    a.ids = rules_.IdentitiesOf(a.event, nullptr);
+    if (a.ids.empty()) {
+      reject(m, ingest::RejectReason::kBlockedIdentities,
+             "every identity is a blocked value (e.g. \"undefined\", \"0\")");
+      continue;
+    }
+    mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
+    if (a.event.type() == "alias" && !a.event.previous_id().empty()) {
+      for (const char* kind : {"user_id", "anonymous_id"}) {
+        mentioned.push_back(rules_.Normalize({kind, a.event.previous_id()}));
+      }
+    }
+    accepted.push_back(std::move(a));
   }
   for (auto& [partition, pos] : touched) {
     std::optional<int64_t> high = consumer_->CachedHighWatermark(partition);
     clock_.SetCaughtUp(partition,
                        high.has_value() && pos.next_offset + options_.caught_up_max_lag >= *high);
-    pos.stream_time_ms = clock_.StreamTimeMs(partition);
   }
 
-  // 2. Load the touched profiles.
-  std::vector<std::string> ids;
-  ids.reserve(groups.size());
-  for (const ProfileGroup& g : groups) ids.push_back(g.id);
-  std::vector<std::optional<std::string>> stored;
-  RETURN_IF_ERROR(parts_.store.MultiGet(ids, stored));
-
-  // 3. Apply, and build the batch: states, one update per profile, positions.
+  // 2. Load the graph entries and profiles involved, then resolve and apply
+  //    every event in arrival order.
+  internal::BatchState state(parts_.store);
+  RETURN_IF_ERROR(state.Preload(mentioned));
+  struct Notice {
+    std::string absorbed;
+    uint64_t version;
+    std::string survivor;
+    core::PartitionKey partition;
+  };
+  std::vector<Notice> notices;
   store::CommitBatch batch;
-  batch.profiles.reserve(groups.size());
-  batch.outbox.reserve(groups.size());
-  for (size_t i = 0; i < groups.size(); ++i) {
-    core::Profile profile;
-    if (stored[i]) {
-      ASSIGN_OR_RETURN(profile, codec::DecodeProfileState(*stored[i]));
-    } else {
-      profile = core::Profile::New(groups[i].id);
+  uint64_t merges = 0;
+  std::vector<std::string> refusals;
+  for (Accepted& a : accepted) {
+    const core::PartitionKey partition{a.message->topic(), a.message->partition()};
+    clock_.Observe(partition, a.event.event_time_ms());
+    const int64_t now = clock_.NowMs(partition);
+    const bool alias = a.event.type() == "alias";
+    if (alias) {
+      if (auto previous = resolver_.PreviousIdentity(a.event, state)) a.ids.push_back(*previous);
     }
-    for (const v1::InteractionEvent* e : groups[i].events) {
-      core::ApplyEvent(*e, options_.scoring, profile);
+    const identity::Resolution r = resolver_.Resolve(a.ids, alias, now, state);
+    if (r.create) state.Create(r.target);
+    core::Profile& profile = state.Touch(r.target, partition);
+    for (const std::string& absorbed_id : r.absorbed) {
+      const core::Profile absorbed = state.Take(absorbed_id);
+      core::MergeProfiles(absorbed, options_.scoring, profile);
+      profile.merge_times_ms.push_back(now);
+      std::erase_if(profile.merge_times_ms,
+                    [now](int64_t t) { return t <= now - identity::kMergeRateWindowMs; });
+      for (const core::Identity& id : absorbed.identities) state.Link(id, r.target);
+      notices.push_back({absorbed_id, absorbed.version + 1, r.target, partition});
+      ++merges;
     }
-    const int64_t as_of =
-        std::max(clock_.NowMs(groups[i].last_partition), profile.last_seen_ms);
-    batch.outbox.push_back(OutboxRecordFor(
-        options_.output_topic, codec::BuildProfileUpdate(profile, as_of, options_.scoring)));
-    batch.profiles.emplace_back(groups[i].id, codec::EncodeProfileState(profile));
+    for (const core::Identity& id : r.link) {
+      core::LinkIdentity(id, profile);
+      state.Link(id, r.target);
+    }
+    core::ApplyEvent(a.event, options_.scoring, profile);
+    AppendAudit(a.event, a.ids, r, now, batch);
+    for (const identity::Refusal& refusal : r.refusals) refusals.push_back(refusal.rule);
   }
+
+  // 3. The batch: states, one update per changed profile, merge notices and
+  //    tombstones, graph links, positions.
+  for (const auto& [profile, partition] : state.Changed()) {
+    const int64_t as_of = std::max(clock_.NowMs(*partition), profile->last_seen_ms);
+    batch.outbox.push_back(OutboxRecordFor(
+        options_.output_topic, codec::BuildProfileUpdate(*profile, as_of, options_.scoring)));
+    batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
+  }
+  for (const Notice& n : notices) {
+    v1::ProfileUpdate notice;
+    notice.set_profile_id(n.absorbed);
+    notice.set_version(n.version);
+    notice.set_as_of_ms(clock_.NowMs(n.partition));
+    notice.set_merged_into(n.survivor);
+    batch.outbox.push_back(OutboxRecordFor(options_.output_topic, notice));
+    batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, n.absorbed));
+  }
+  batch.deleted_profiles = state.deleted();
+  for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
   std::vector<kafka::CommitPosition> commits;
   for (auto& [partition, pos] : touched) {
+    pos.stream_time_ms = clock_.StreamTimeMs(partition);
     commits.push_back({partition, pos.next_offset});
     batch.positions.push_back(std::move(pos));
   }
@@ -177,8 +263,10 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   PipelineMetrics& metrics = parts_.metrics;
   for (const kafka::ConsumedMessage& m : messages) metrics.consumed(m.topic()).Increment();
   for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
-  metrics.applied.Increment(static_cast<double>(messages.size() - letters.size()));
-  metrics.updates_enqueued.Increment(static_cast<double>(groups.size()));
+  for (const std::string& rule : refusals) metrics.refused(rule).Increment();
+  metrics.merges.Increment(static_cast<double>(merges));
+  metrics.applied.Increment(static_cast<double>(accepted.size()));
+  metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   metrics.batches.Increment();
   return absl::OkStatus();
 }

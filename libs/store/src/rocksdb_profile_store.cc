@@ -17,6 +17,9 @@ namespace {
 constexpr const char* kProfilesCf = "profiles";
 constexpr const char* kOffsetsCf = "offsets";
 constexpr const char* kOutboxCf = "outbox";
+constexpr const char* kIdentitiesCf = "identities";
+constexpr const char* kMergesCf = "merges";
+constexpr const char* kNextAuditSeqKey = "next_audit_seq";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -86,24 +89,50 @@ class RocksDbProfileStore final : public ProfileStore {
     it->SeekToLast();
     next_outbox_seq_ = it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1;
     outbox_depth_.store(depth);
+    // The next audit sequence is kept in the default column family.
+    std::string next;
+    rocksdb::Status got = db_->Get({}, handles_[0], kNextAuditSeqKey, &next);
+    if (got.ok() && next.size() == 8) next_audit_seq_ = GetBigEndian64(next.data());
+    if (!got.ok() && !got.IsNotFound()) return ToStatus(got, "reading audit sequence");
     return absl::OkStatus();
   }
 
   absl::Status MultiGet(const std::vector<std::string>& ids,
                         std::vector<std::optional<std::string>>& out) override {
+    return MultiGetFrom(profiles(), ids, out);
+  }
+
+  absl::Status MultiGetIdentities(const std::vector<std::string>& keys,
+                                  std::vector<std::optional<std::string>>& out) override {
+    return MultiGetFrom(identities(), keys, out);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ReadAudit(std::string_view profile_id) override {
+    std::string prefix(profile_id);
+    prefix.push_back('\0');
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, merges()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.push_back(it->value().ToString());
+    }
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading merge audit"));
+    return out;
+  }
+
+  absl::Status MultiGetFrom(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& ids,
+                            std::vector<std::optional<std::string>>& out) {
     const size_t n = ids.size();
     out.assign(n, std::nullopt);
     if (n == 0) return absl::OkStatus();
     std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
     std::vector<rocksdb::PinnableSlice> values(n);
     std::vector<rocksdb::Status> statuses(n);
-    db_->MultiGet(rocksdb::ReadOptions(), profiles(), n, keys.data(), values.data(),
-                  statuses.data());
+    db_->MultiGet(rocksdb::ReadOptions(), cf, n, keys.data(), values.data(), statuses.data());
     for (size_t i = 0; i < n; ++i) {
       if (statuses[i].ok()) {
         out[i].emplace(values[i].data(), values[i].size());
       } else if (!statuses[i].IsNotFound()) {
-        return ToStatus(statuses[i], "reading profiles");
+        return ToStatus(statuses[i], "multi-get");
       }
     }
     return absl::OkStatus();
@@ -122,8 +151,25 @@ class RocksDbProfileStore final : public ProfileStore {
     // One committer at a time keeps outbox sequence numbers in commit order.
     std::lock_guard<std::mutex> lock(commit_mu_);
     rocksdb::WriteBatch wb;
+    for (const std::string& id : batch.deleted_profiles) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(profiles(), id), "batching profile delete"));
+    }
     for (const auto& [id, bytes] : batch.profiles) {
       RETURN_IF_ERROR(ToStatus(wb.Put(profiles(), id, bytes), "batching profile"));
+    }
+    for (const auto& [key, id] : batch.identity_links) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(identities(), key, id), "batching identity link"));
+    }
+    uint64_t audit_seq = next_audit_seq_;
+    for (const auto& [id, record] : batch.audit) {
+      std::string key = id;
+      key.push_back('\0');
+      key += OutboxKey(audit_seq++);
+      RETURN_IF_ERROR(ToStatus(wb.Put(merges(), key, record), "batching merge audit"));
+    }
+    if (!batch.audit.empty()) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(handles_[0], kNextAuditSeqKey, OutboxKey(audit_seq)),
+                               "batching audit sequence"));
     }
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {
@@ -136,6 +182,7 @@ class RocksDbProfileStore final : public ProfileStore {
     }
     RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "committing batch"));
     next_outbox_seq_ = seq;
+    next_audit_seq_ = audit_seq;
     outbox_depth_.fetch_add(batch.outbox.size());
     return absl::OkStatus();
   }
@@ -198,6 +245,8 @@ class RocksDbProfileStore final : public ProfileStore {
   rocksdb::ColumnFamilyHandle* profiles() const { return handles_[1]; }
   rocksdb::ColumnFamilyHandle* offsets() const { return handles_[2]; }
   rocksdb::ColumnFamilyHandle* outbox() const { return handles_[3]; }
+  rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
+  rocksdb::ColumnFamilyHandle* merges() const { return handles_[5]; }
 
   StoreOptions options_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -205,10 +254,18 @@ class RocksDbProfileStore final : public ProfileStore {
   rocksdb::WriteOptions write_options_;
   std::mutex commit_mu_;
   uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
+  uint64_t next_audit_seq_ = 1;   // guarded by commit_mu_ after Init()
   std::atomic<uint64_t> outbox_depth_{0};
 };
 
 }  // namespace
+
+std::string IdentityKey(std::string_view kind, std::string_view value) {
+  std::string key(kind);
+  key.push_back('\0');
+  key.append(value);
+  return key;
+}
 
 absl::Status StoreOptions::Validate() const {
   if (path.empty()) return absl::InvalidArgumentError("store path is required");
@@ -232,7 +289,9 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {kProfilesCf, profiles_cf},
       {kOffsetsCf, rocksdb::ColumnFamilyOptions()},
-      {kOutboxCf, rocksdb::ColumnFamilyOptions()}};
+      {kOutboxCf, rocksdb::ColumnFamilyOptions()},
+      {kIdentitiesCf, profiles_cf},
+      {kMergesCf, rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),

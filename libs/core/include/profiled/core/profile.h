@@ -65,8 +65,6 @@ struct ScoringOptions {
       {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"checkout_started", 4.0},
       {"order_completed", 5.0}};
   double default_weight = 1.0;
-  // Identities kept per profile; further new identities are not linked.
-  size_t max_identities = 64;
 
   const FamilyOptions& family(Family f) const { return families[static_cast<size_t>(f)]; }
   FamilyOptions& family(Family f) { return families[static_cast<size_t>(f)]; }
@@ -83,6 +81,9 @@ struct Profile {
   std::array<ScoreFamily, kFamilyCount> families;
   Counters counters;
   std::vector<Trait> traits;
+  // Event times of recent merges into this profile, oldest first (bounded by
+  // the merge-rate guardrail).
+  std::vector<int64_t> merge_times_ms;
 
   static Profile New(std::string id) {
     Profile p;
@@ -98,9 +99,19 @@ struct Profile {
 std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event);
 
 // Applies one (validated) event to `profile`: scores, counters, traits,
-// identities, first/last seen; increments the version.
+// first/last seen; increments the version. Identities are linked by identity
+// resolution (libs/identity), which normalizes them first.
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile);
+
+// Folds `absorbed` into `survivor` exactly: decay pairs merge, counters and
+// versions add, traits keep the latest by event time, first/last seen take
+// min/max, identities and merge times are unioned. With pruning off, merging
+// profiles in any order and grouping equals feeding all their events to one.
+void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor);
+
+// Links `identity` unless the profile already has it.
+void LinkIdentity(const Identity& identity, Profile& profile);
 
 // The keys credited in `family` by `event` (e.g. "electronics" and
 // "electronics.smartphone" for category "electronics.smartphone").

@@ -25,11 +25,13 @@ enum class RejectReason {
   kMissingType,       // type empty
   kInvalidEventTime,  // event_time_ms missing or not positive
   kNoIdentity,        // no identity at all
+  kBlockedIdentities, // only blocked values ("undefined", "0", ...) as identities
 };
 
 inline constexpr RejectReason kAllRejectReasons[] = {
     RejectReason::kEmptyMessage,     RejectReason::kUndecodable,       RejectReason::kMissingEventId,
-    RejectReason::kMissingType,      RejectReason::kInvalidEventTime, RejectReason::kNoIdentity};
+    RejectReason::kMissingType,      RejectReason::kInvalidEventTime, RejectReason::kNoIdentity,
+    RejectReason::kBlockedIdentities};
 
 // Stable snake_case code, e.g. "missing_event_id".
 std::string_view ReasonCode(RejectReason reason);

@@ -10,6 +10,8 @@
 //   profiled_batches_total                  committed batches
 //   profiled_updates_enqueued_total         updates written to the outbox
 //   profiled_consumption_paused             1 while the outbox is full
+//   profiled_merges_total                   profiles merged into another
+//   profiled_merges_refused_total{rule}     links/merges a guardrail refused
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -44,6 +46,13 @@ class PipelineMetrics {
   prometheus::Counter& batches;
   prometheus::Counter& updates_enqueued;
   prometheus::Gauge& paused;
+  prometheus::Counter& merges;
+  prometheus::Counter& refused_kind_limit;
+  prometheus::Counter& refused_merge_rate;
+  // The refusal counter of a resolver rule ("kind_limit", "merge_rate").
+  prometheus::Counter& refused(const std::string& rule) {
+    return rule == "merge_rate" ? refused_merge_rate : refused_kind_limit;
+  }
 
  private:
   prometheus::Family<prometheus::Counter>& consumed_family_;

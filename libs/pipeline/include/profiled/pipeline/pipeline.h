@@ -7,9 +7,12 @@
 //   p->Close();
 //
 // Per batch: decode and validate every message (rejects go to the dead-letter
-// topic, acknowledged before the batch commits), group events by
-// profile id in arrival order, MultiGet the profiles, apply, and write one
-// update per changed profile (coalescing within the batch). A profile's
+// topic, acknowledged before the batch commits), load the identity graph
+// entries and profiles the batch touches (two MultiGets), resolve each event
+// to its profile in arrival order — creating, linking and merging under the
+// guardrails — apply it, and write one update per changed profile
+// (coalescing within the batch), plus a merge notice and a tombstone per
+// absorbed profile. A profile's
 // version counts the events applied to it, so the versions published do not
 // depend on where batches begin and end.
 //
@@ -31,6 +34,8 @@
 #include "absl/status/statusor.h"
 #include "profiled/core/clock.h"
 #include "profiled/core/profile.h"
+#include "profiled/identity/identity_rules.h"
+#include "profiled/identity/resolver.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/metrics.h"
@@ -54,6 +59,7 @@ struct PipelineOptions {
   int64_t caught_up_max_lag = 0;
   core::PipelineClock::Mode clock_mode = core::PipelineClock::Mode::kAuto;
   core::ScoringOptions scoring;
+  identity::IdentityOptions identity;
 };
 
 // What the pipeline works with; all outlive it.
@@ -92,12 +98,17 @@ class Pipeline {
   void Close();
 
  private:
-  Pipeline(const PipelineOptions& options, PipelineParts parts);
+  Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules);
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
+  // Merge audit records of a resolution (merges and refusals) into `batch`.
+  void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
+                   const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
   void UpdateBackPressure();
 
   PipelineOptions options_;
   PipelineParts parts_;
+  identity::IdentityRules rules_;
+  identity::Resolver resolver_;
   core::PipelineClock clock_;
   std::unique_ptr<kafka::Consumer> consumer_;
   // Next offset per partition as committed to the store; seeds assignments.

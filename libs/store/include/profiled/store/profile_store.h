@@ -4,6 +4,8 @@
 //   profiles  profile id -> stored profile bytes (codec/state_codec.h)
 //   offsets   topic \0 partition(be32) -> next offset to consume + stream time
 //   outbox    seq(be64) -> serialized OutboxRecord waiting to be published
+//   identities  kind \0 value -> canonical profile id (the identity graph)
+//   merges    profile id \0 seq(be64) -> merge audit record
 //
 // Commit() writes the new profile states, the outbox records and the
 // consumed positions of one batch in a single WriteBatch, so after a crash
@@ -65,10 +67,19 @@ struct OutboxEntry {
 
 struct CommitBatch {
   std::vector<std::pair<std::string, std::string>> profiles;  // id -> state bytes
+  std::vector<std::string> deleted_profiles;                  // ids (absorbed by merges)
+  std::vector<std::pair<std::string, std::string>> identity_links;  // graph key -> profile id
+  std::vector<std::pair<std::string, std::string>> audit;     // profile id -> record bytes
   std::vector<std::string> outbox;                            // records, in order
   std::vector<PartitionPosition> positions;
-  bool empty() const { return profiles.empty() && outbox.empty() && positions.empty(); }
+  bool empty() const {
+    return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
+           audit.empty() && outbox.empty() && positions.empty();
+  }
 };
+
+// The identity graph key of (kind, value).
+std::string IdentityKey(std::string_view kind, std::string_view value);
 
 class ProfileStore {
  public:
@@ -81,6 +92,14 @@ class ProfileStore {
   [[nodiscard]] virtual absl::Status MultiGet(const std::vector<std::string>& ids,
                                               std::vector<std::optional<std::string>>& out) = 0;
   [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> Get(std::string_view id) = 0;
+
+  // Profile ids that each graph key maps to (nullopt where unmapped), in order.
+  [[nodiscard]] virtual absl::Status MultiGetIdentities(
+      const std::vector<std::string>& keys, std::vector<std::optional<std::string>>& out) = 0;
+
+  // Merge audit records of one profile, oldest first.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ReadAudit(
+      std::string_view profile_id) = 0;
 
   // Atomically writes `batch`; outbox records get consecutive sequence numbers.
   [[nodiscard]] virtual absl::Status Commit(const CommitBatch& batch) = 0;

@@ -1,0 +1,81 @@
+// Resolver: decides which profile an event belongs to, which profiles merge,
+// and which identities get linked — under the guardrails. Pure: it reads the
+// identity graph and profiles through IdentityView and returns a decision
+// the pipeline then applies (and records in the merge audit).
+//
+//   Resolution r = resolver.Resolve(ids, /*explicit_alias=*/false, now_ms, view);
+//   // r.create: make r.target; merge every r.absorbed into it; link r.link.
+//
+// Rules (docs/identity.md):
+//  - no identity maps to a profile: a new profile named after the best identity;
+//  - one profile: the event applies to it, new identities are linked;
+//  - several: they merge into the survivor (IdentityRules::ChooseSurvivor),
+//    unless a guardrail refuses: a merge that would exceed a per-kind limit
+//    (two user ids) or the merge-rate cap does not happen; the event then
+//    applies to the best-matching profile and the refusal is reported;
+//  - an event whose best identity is new and cannot join the matched profile
+//    (its kind is full there) starts a profile of its own;
+//  - explicit aliases merge and link regardless of per-kind limits and rate.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "profiled/core/profile.h"
+#include "profiled/identity/identity_rules.h"
+
+namespace profiled::identity {
+
+// The identity graph and profiles as the pipeline sees them mid-batch.
+class IdentityView {
+ public:
+  virtual ~IdentityView() = default;
+  // The profile `identity` maps to, if any.
+  virtual std::optional<std::string> ProfileOf(const core::Identity& identity) = 0;
+  // A profile that ProfileOf returned; never null for such ids.
+  virtual const core::Profile* Find(const std::string& profile_id) = 0;
+};
+
+struct Refusal {
+  std::string rule;           // "kind_limit" | "merge_rate"
+  std::string other_profile;  // the profile not merged / not linked to
+  std::string detail;
+};
+
+struct Resolution {
+  std::string target;                 // profile the event applies to
+  bool create = false;                // target does not exist yet
+  std::vector<std::string> absorbed;  // merged into target, in order
+  std::vector<core::Identity> link;   // identities to map to target
+  std::vector<Refusal> refusals;
+  bool explicit_alias = false;
+};
+
+inline constexpr int64_t kMergeRateWindowMs = 3'600'000;
+
+class Resolver {
+ public:
+  explicit Resolver(const IdentityRules& rules) : rules_(rules) {}
+
+  // `ids` as IdentityRules::IdentitiesOf returns them (ranked, not blocked).
+  Resolution Resolve(const std::vector<core::Identity>& ids, bool explicit_alias, int64_t now_ms,
+                     IdentityView& view) const;
+
+  // For an alias event: the identity previous_id stands for — the user_id or
+  // anonymous_id it is already known as, else a new anonymous_id. nullopt
+  // when empty or blocked.
+  std::optional<core::Identity> PreviousIdentity(const v1::InteractionEvent& event,
+                                                 IdentityView& view) const;
+
+ private:
+  // Why `profiles` plus `extra` identities cannot form one profile, or "".
+  std::string Violation(const std::vector<const core::Profile*>& profiles,
+                        const std::vector<core::Identity>& extra, int64_t now_ms,
+                        size_t merges, std::string* detail) const;
+
+  const IdentityRules& rules_;
+};
+
+}  // namespace profiled::identity

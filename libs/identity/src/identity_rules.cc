@@ -1,0 +1,134 @@
+#include "profiled/identity/identity_rules.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace profiled::identity {
+namespace {
+
+std::string Canonical(std::string_view value) {
+  return absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(value.data(), value.size())));
+}
+
+}  // namespace
+
+std::string EmailSha256(std::string_view email) {
+  const std::string normalized = Canonical(email);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(normalized.data()), normalized.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * SHA256_DIGEST_LENGTH, '0');
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+absl::Status IdentityOptions::Validate() const {
+  for (const std::string& p : blocked_patterns) {
+    try {
+      std::regex compiled(p, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(absl::StrCat("blocked pattern '", p, "': ", e.what()));
+    }
+  }
+  for (const auto& [kind, limit] : max_per_kind) {
+    if (limit < 1) return absl::InvalidArgumentError(absl::StrCat("max_per_kind.", kind, " must be >= 1"));
+  }
+  if (max_identities < 1) return absl::InvalidArgumentError("max_identities must be >= 1");
+  if (max_merges_per_hour < 1) return absl::InvalidArgumentError("max_merges_per_hour must be >= 1");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IdentityRules> IdentityRules::Create(const IdentityOptions& options) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  IdentityRules r;
+  r.options_ = options;
+  for (const std::string& v : options.blocked_values) r.blocked_.insert(Canonical(v));
+  for (const std::string& p : options.blocked_patterns) {
+    r.patterns_.emplace_back(p, std::regex::ECMAScript | std::regex::optimize);
+  }
+  for (size_t i = 0; i < options.kind_priority.size(); ++i) {
+    r.rank_.try_emplace(options.kind_priority[i], i);
+  }
+  return r;
+}
+
+bool IdentityRules::IsBlocked(std::string_view value) const {
+  if (blocked_.contains(Canonical(value))) return true;
+  const std::string v(value);
+  for (const std::regex& re : patterns_) {
+    if (std::regex_search(v, re)) return true;
+  }
+  return false;
+}
+
+size_t IdentityRules::KindRank(std::string_view kind) const {
+  auto it = rank_.find(absl::string_view(kind.data(), kind.size()));
+  return it == rank_.end() ? options_.kind_priority.size() : it->second;
+}
+
+size_t IdentityRules::MaxPerKind(std::string_view kind) const {
+  auto it = options_.max_per_kind.find(absl::string_view(kind.data(), kind.size()));
+  return it == options_.max_per_kind.end() ? options_.max_identities : it->second;
+}
+
+core::Identity IdentityRules::Normalize(const core::Identity& raw) const {
+  if (raw.kind == "email" || raw.kind == "email_sha256") {
+    return raw.kind == "email" ? core::Identity{"email_sha256", EmailSha256(raw.value)}
+                               : core::Identity{raw.kind, Canonical(raw.value)};
+  }
+  return {raw.kind, std::string(absl::StripAsciiWhitespace(raw.value))};
+}
+
+std::vector<core::Identity> IdentityRules::IdentitiesOf(const v1::InteractionEvent& event,
+                                                        std::vector<core::Identity>* blocked) const {
+  std::vector<core::Identity> out;
+  auto add = [&](const core::Identity& id) {
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  };
+  for (const core::Identity& raw : core::IdentitiesOf(event)) {
+    if (IsBlocked(raw.value)) {
+      if (blocked != nullptr) blocked->push_back(raw.kind == "email" ? Normalize(raw) : raw);
+      continue;
+    }
+    add(Normalize(raw));
+    if (raw.kind == "email" && options_.store_raw_email) add({"email", Canonical(raw.value)});
+  }
+  std::stable_sort(out.begin(), out.end(), [this](const core::Identity& a, const core::Identity& b) {
+    return KindRank(a.kind) < KindRank(b.kind);
+  });
+  return out;
+}
+
+size_t IdentityRules::BestRank(const core::Profile& profile) const {
+  size_t best = options_.kind_priority.size() + 1;
+  for (const core::Identity& id : profile.identities) best = std::min(best, KindRank(id.kind));
+  return best;
+}
+
+const core::Profile* IdentityRules::ChooseSurvivor(
+    const std::vector<const core::Profile*>& profiles) const {
+  const core::Profile* best = nullptr;
+  for (const core::Profile* p : profiles) {
+    if (best == nullptr) {
+      best = p;
+      continue;
+    }
+    const size_t rp = BestRank(*p), rb = BestRank(*best);
+    if (rp != rb ? rp < rb
+                 : (p->first_seen_ms != best->first_seen_ms ? p->first_seen_ms < best->first_seen_ms
+                                                            : p->id < best->id)) {
+      best = p;
+    }
+  }
+  return best;
+}
+
+}  // namespace profiled::identity

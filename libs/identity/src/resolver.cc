@@ -1,0 +1,147 @@
+#include "profiled/identity/resolver.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "profiled/core/profile_id.h"
+
+namespace profiled::identity {
+namespace {
+
+bool Holds(const std::vector<const core::Profile*>& profiles, const core::Identity& id) {
+  for (const core::Profile* p : profiles) {
+    if (std::find(p->identities.begin(), p->identities.end(), id) != p->identities.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string Resolver::Violation(const std::vector<const core::Profile*>& profiles,
+                                const std::vector<core::Identity>& extra, int64_t now_ms,
+                                size_t merges, std::string* detail) const {
+  // Distinct identities per kind across everything that would be one profile.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_kind;
+  size_t total = 0;
+  auto count = [&](const core::Identity& id) {
+    if (by_kind[id.kind].insert(id.value).second) ++total;
+  };
+  for (const core::Profile* p : profiles) {
+    for (const core::Identity& id : p->identities) count(id);
+  }
+  for (const core::Identity& id : extra) count(id);
+  for (const auto& [kind, values] : by_kind) {
+    if (values.size() > rules_.MaxPerKind(kind)) {
+      *detail = absl::StrCat(values.size(), " identities of kind ", kind, " (limit ",
+                             rules_.MaxPerKind(kind), ")");
+      return "kind_limit";
+    }
+  }
+  if (total > rules_.options().max_identities) {
+    *detail = absl::StrCat(total, " identities (limit ", rules_.options().max_identities, ")");
+    return "kind_limit";
+  }
+  if (merges > 0) {
+    size_t recent = merges;
+    for (const core::Profile* p : profiles) {
+      for (int64_t t : p->merge_times_ms) recent += t > now_ms - kMergeRateWindowMs ? 1 : 0;
+    }
+    if (recent > rules_.options().max_merges_per_hour) {
+      *detail = absl::StrCat(recent, " merges within an hour (limit ",
+                             rules_.options().max_merges_per_hour, ")");
+      return "merge_rate";
+    }
+  }
+  return "";
+}
+
+Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explicit_alias,
+                             int64_t now_ms, IdentityView& view) const {
+  Resolution r;
+  r.explicit_alias = explicit_alias;
+  // Profiles matched, best identity first; identities that match none.
+  std::vector<std::string> candidates;
+  std::vector<core::Identity> unmatched;
+  for (const core::Identity& id : ids) {
+    std::optional<std::string> pid = view.ProfileOf(id);
+    if (!pid) {
+      unmatched.push_back(id);
+    } else if (std::find(candidates.begin(), candidates.end(), *pid) == candidates.end()) {
+      candidates.push_back(*pid);
+    }
+  }
+
+  std::vector<const core::Profile*> group;
+  if (!candidates.empty()) group.push_back(view.Find(candidates[0]));
+  for (size_t i = 1; i < candidates.size(); ++i) {
+    const core::Profile* c = view.Find(candidates[i]);
+    std::vector<const core::Profile*> trial = group;
+    trial.push_back(c);
+    std::string detail;
+    const std::string rule =
+        explicit_alias ? "" : Violation(trial, {}, now_ms, trial.size() - 1, &detail);
+    if (rule.empty()) {
+      group = std::move(trial);
+    } else {
+      r.refusals.push_back({rule, c->id, absl::StrCat("merge with ", c->id, " refused: ", detail)});
+    }
+  }
+
+  // The best identity is new but its kind is full in the matched profile:
+  // it is someone else, with a profile of their own.
+  if (!group.empty() && !explicit_alias && !ids.empty() && !unmatched.empty() &&
+      unmatched.front() == ids.front()) {
+    std::string detail;
+    if (!Violation(group, {ids.front()}, now_ms, 0, &detail).empty()) {
+      r.refusals.push_back({"kind_limit", group.front()->id,
+                            absl::StrCat(ids.front().kind, " '", ids.front().value,
+                                         "' not linked to ", group.front()->id, ": ", detail)});
+      group.clear();
+    }
+  }
+
+  if (group.empty()) {
+    r.create = true;
+    r.target = core::ProfileIdFor(ids.front());
+  } else {
+    const core::Profile* survivor = rules_.ChooseSurvivor(group);
+    r.target = survivor->id;
+    for (const core::Profile* p : group) {
+      if (p != survivor) r.absorbed.push_back(p->id);
+    }
+  }
+
+  // Link what is new, one at a time, within the limits of the merged profile.
+  std::vector<core::Identity> extra;
+  for (const core::Identity& id : unmatched) {
+    if (Holds(group, id)) continue;
+    std::vector<core::Identity> trial = extra;
+    trial.push_back(id);
+    std::string detail;
+    if (explicit_alias || Violation(group, trial, now_ms, 0, &detail).empty()) {
+      extra = std::move(trial);
+    } else {
+      r.refusals.push_back({"kind_limit", r.target,
+                            absl::StrCat(id.kind, " '", id.value, "' not linked: ", detail)});
+    }
+  }
+  r.link = std::move(extra);
+  return r;
+}
+
+std::optional<core::Identity> Resolver::PreviousIdentity(const v1::InteractionEvent& event,
+                                                         IdentityView& view) const {
+  const std::string& previous = event.previous_id();
+  if (previous.empty() || rules_.IsBlocked(previous)) return std::nullopt;
+  for (const char* kind : {"user_id", "anonymous_id"}) {
+    core::Identity id = rules_.Normalize({kind, previous});
+    if (view.ProfileOf(id)) return id;
+  }
+  return rules_.Normalize({"anonymous_id", previous});
+}
+
+}  // namespace profiled::identity

@@ -1,0 +1,55 @@
+// BatchState: the identity graph and profiles one batch works on — loaded
+// with two MultiGets up front, changed in memory as events resolve, written
+// back in the batch's WriteBatch. Private to the pipeline.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "profiled/core/clock.h"
+#include "profiled/core/profile.h"
+#include "profiled/identity/resolver.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::pipeline::internal {
+
+class BatchState final : public identity::IdentityView {
+ public:
+  explicit BatchState(store::ProfileStore& store) : store_(store) {}
+
+  // Loads the graph entries of `ids` and every profile they point to.
+  [[nodiscard]] absl::Status Preload(const std::vector<core::Identity>& ids);
+
+  std::optional<std::string> ProfileOf(const core::Identity& identity) override;
+  const core::Profile* Find(const std::string& profile_id) override;
+
+  // A new, empty profile.
+  core::Profile& Create(const std::string& id);
+  // A loaded profile, marked changed; `partition` is where its event came from.
+  core::Profile& Touch(const std::string& id, const core::PartitionKey& partition);
+  // Removes a profile (merged away) and returns its state.
+  core::Profile Take(const std::string& id);
+  // Points `identity` at `profile_id` in the graph.
+  void Link(const core::Identity& identity, const std::string& profile_id);
+
+  // Changed profiles still alive, in first-touch order, with their partition.
+  std::vector<std::pair<const core::Profile*, const core::PartitionKey*>> Changed() const;
+  const std::vector<std::string>& deleted() const { return deleted_; }
+  const absl::flat_hash_map<std::string, std::string>& new_links() const { return new_links_; }
+
+ private:
+  store::ProfileStore& store_;
+  absl::flat_hash_map<std::string, std::optional<std::string>> graph_;  // key -> profile id
+  absl::flat_hash_map<std::string, std::string> new_links_;             // key -> profile id
+  absl::flat_hash_map<std::string, core::Profile> profiles_;
+  absl::flat_hash_map<std::string, core::PartitionKey> partition_of_;
+  std::vector<std::string> touched_;  // first-touch order
+  absl::flat_hash_set<std::string> touched_set_;
+  std::vector<std::string> deleted_;
+};
+
+}  // namespace profiled::pipeline::internal
