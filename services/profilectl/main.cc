@@ -41,7 +41,9 @@ constexpr const char* kUsage = R"(usage:
   profilectl convert rees46 FILE
       Prints each REES46 CSV row as an InteractionEvent JSON line.
   profilectl get --http HOST:PORT [--token TOKEN] KIND VALUE
-      Prints one profile (GET /v1/profiles/KIND/VALUE).
+      Prints one profile (GET /v1/profiles/KIND/VALUE); KIND profile_id takes an id.
+  profilectl merges --http HOST:PORT [--token TOKEN] PROFILE_ID
+      Prints the merge audit of a profile (merges and refusals) as JSON.
 )";
 
 std::atomic<bool> g_stop{false};
@@ -248,12 +250,8 @@ int Convert(const Args& args) {
   return reader.errors().empty() ? 0 : 1;
 }
 
-int Get(const Args& args) {
-  if (!args.Has("--http") || args.positional.size() != 2) {
-    return Usage("get needs --http HOST:PORT, KIND and VALUE");
-  }
-  const std::string path = absl::StrCat("/v1/profiles/", profiled::obs::UrlEncode(args.positional[0]),
-                                        "/", profiled::obs::UrlEncode(args.positional[1]));
+// GET `path` on --http; prints the body; exit 0 on 200.
+int HttpCommand(const Args& args, const std::string& path) {
   const std::string token = args.Get("--token");
   auto response = profiled::obs::HttpGet(args.Get("--http"), path,
                                          token.empty() ? "" : "Bearer " + token);
@@ -263,6 +261,21 @@ int Get(const Args& args) {
   }
   std::fwrite(response->body.data(), 1, response->body.size(), response->status == 200 ? stdout : stderr);
   return response->status == 200 ? 0 : 1;
+}
+
+int Get(const Args& args) {
+  if (!args.Has("--http") || args.positional.size() != 2) {
+    return Usage("get needs --http HOST:PORT, KIND and VALUE");
+  }
+  return HttpCommand(args, absl::StrCat("/v1/profiles/", profiled::obs::UrlEncode(args.positional[0]),
+                                        "/", profiled::obs::UrlEncode(args.positional[1])));
+}
+
+int Merges(const Args& args) {
+  if (!args.Has("--http") || args.positional.size() != 1) {
+    return Usage("merges needs --http HOST:PORT and PROFILE_ID");
+  }
+  return HttpCommand(args, "/v1/merges/" + profiled::obs::UrlEncode(args.positional[0]));
 }
 
 }  // namespace
@@ -276,6 +289,7 @@ int main(int argc, char** argv) {
   if (command == "tail") return Tail(Parse(argc, argv, 2, {"--from-beginning", "--exit-at-end"}));
   if (command == "convert") return Convert(Parse(argc, argv, 2, {}));
   if (command == "get") return Get(Parse(argc, argv, 2, {}));
+  if (command == "merges") return Merges(Parse(argc, argv, 2, {}));
   if (command == "--help" || command == "-h" || command == "help") {
     std::printf("%s", kUsage);
     return 0;

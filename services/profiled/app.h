@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "profiled/config/app_config.h"
+#include "profiled/identity/identity_rules.h"
 #include "profiled/obs/http_server.h"
 #include "profiled/obs/metrics.h"
 #include "profiled/pipeline/metrics.h"
@@ -72,6 +73,7 @@ class App {
   RunOptions run_;
   std::string bootstrap_;
   std::unique_ptr<core::Clock> wall_clock_;
+  std::unique_ptr<identity::IdentityRules> identity_rules_;  // for lookups
   obs::Metrics metrics_;
   pipeline::PipelineMetrics pipeline_metrics_;
   pipeline::PublisherMetrics publisher_metrics_;

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
-#include "profiled/core/profile_id.h"
+#include "profiled/internal/v1/profile_state.pb.h"
 
 namespace profiled::app {
 namespace {
@@ -28,13 +28,25 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
     return JsonError(400, "expected /v1/profiles/{kind}/{value} with a non-empty kind and value");
   }
-  const core::Identity identity{std::string(rest.substr(0, slash)),
-                                std::string(rest.substr(slash + 1))};
-  const std::string id = core::ProfileIdFor(identity);
+  const core::Identity raw{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+  std::string id = raw.value;
+  if (raw.kind != "profile_id") {
+    const core::Identity identity = rules.Normalize(raw);
+    std::vector<std::optional<std::string>> found;
+    if (absl::Status s = store.MultiGetIdentities({store::IdentityKey(identity.kind, identity.value)},
+                                                  found);
+        !s.ok()) {
+      return JsonError(500, s.ToString());
+    }
+    if (!found[0]) {
+      return JsonError(404, absl::StrCat("no profile for ", raw.kind, " '", raw.value, "'"));
+    }
+    id = *found[0];
+  }
   absl::StatusOr<std::optional<std::string>> bytes = store.Get(id);
   if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
   if (!bytes->has_value()) {
-    return JsonError(404, absl::StrCat("no profile for ", identity.kind, " '", identity.value, "'"));
+    return JsonError(404, absl::StrCat("no profile for ", raw.kind, " '", raw.value, "'"));
   }
   absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(**bytes);
   if (!profile.ok()) return JsonError(500, profile.status().ToString());
@@ -48,6 +60,30 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
       codec::BuildProfileUpdate(*profile, as_of, scoring), &json, options);
   if (!status.ok()) return JsonError(500, "cannot render profile");
   return obs::HttpResponse::Json(200, json + "\n");
+}
+
+obs::HttpResponse MergeAuditLookup::operator()(const obs::HttpRequest& request) const {
+  constexpr std::string_view kMerges = "/v1/merges/";
+  if (request.method != "GET") return JsonError(405, "only GET is supported");
+  std::string_view id = request.path;
+  if (id.substr(0, kMerges.size()) != kMerges || id.size() == kMerges.size() ||
+      id.find('/', kMerges.size()) != std::string_view::npos) {
+    return JsonError(400, "expected /v1/merges/{profile_id}");
+  }
+  id.remove_prefix(kMerges.size());
+  absl::StatusOr<std::vector<std::string>> records = store.ReadAudit(id);
+  if (!records.ok()) return JsonError(500, records.status().ToString());
+  std::string body = "[";
+  ::profiled::internal::v1::MergeRecord record;
+  for (size_t i = 0; i < records->size(); ++i) {
+    std::string json;
+    if (!record.ParseFromString((*records)[i]) ||
+        !google::protobuf::util::MessageToJsonString(record, &json).ok()) {
+      return JsonError(500, "unreadable merge audit record");
+    }
+    absl::StrAppend(&body, i == 0 ? "" : ",", json);
+  }
+  return obs::HttpResponse::Json(200, body + "]\n");
 }
 
 }  // namespace profiled::app

@@ -1,12 +1,17 @@
 // GET /v1/profiles/{kind}/{value}: one profile as JSON (Protobuf JSON mapping
-// of profiled.v1.ProfileUpdate), scores evaluated now.
-//
+// of profiled.v1.ProfileUpdate), scores evaluated now. The identity is
+// normalized as ingest does (an email is looked up by its SHA-256) and
+// resolved through the identity graph; kind "profile_id" takes the id itself.
 //   200 the profile; 404 no profile for that identity;
 //   400 malformed path (reason in the body); 405 not a GET.
+//
+// GET /v1/merges/{profile_id}: the merge audit of a profile as a JSON array
+// of records (merges and refusals, oldest first).
 #pragma once
 
 #include "profiled/core/clock.h"
 #include "profiled/core/profile.h"
+#include "profiled/identity/identity_rules.h"
 #include "profiled/obs/http_server.h"
 #include "profiled/store/profile_store.h"
 
@@ -19,7 +24,13 @@ struct ProfileLookup {
   // kEventTime: evaluate at the profile's last event (historical replays);
   // kAuto: at wall time.
   core::PipelineClock::Mode clock_mode;
+  const identity::IdentityRules& rules;
 
+  obs::HttpResponse operator()(const obs::HttpRequest& request) const;
+};
+
+struct MergeAuditLookup {
+  store::ProfileStore& store;
   obs::HttpResponse operator()(const obs::HttpRequest& request) const;
 };
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -203,6 +204,54 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
 }
 
+void ReadIdentity(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "identity") || !n) return;
+  identity::IdentityOptions& o = c.pipeline.identity;
+  r.CheckKeys(n, "identity", {"store_raw_email", "blocked_values", "blocked_patterns",
+                              "max_per_kind", "max_identities", "max_merges_per_hour",
+                              "kind_priority"});
+  r.Bool(n["store_raw_email"], "identity.store_raw_email", o.store_raw_email);
+  if (n["blocked_values"]) {
+    // Values may legitimately be empty strings here: read them raw.
+    const YAML::Node v = n["blocked_values"];
+    if (!v.IsSequence()) {
+      r.Error("identity.blocked_values", "must be a list of strings");
+    } else {
+      o.blocked_values.clear();
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].IsScalar()) {
+          r.Error(absl::StrCat("identity.blocked_values[", i, "]"), "must be a string");
+        } else {
+          o.blocked_values.push_back(v[i].Scalar());
+        }
+      }
+    }
+  }
+  r.StringList(n["blocked_patterns"], "identity.blocked_patterns", o.blocked_patterns);
+  for (size_t i = 0; i < o.blocked_patterns.size(); ++i) {
+    try {
+      std::regex check(o.blocked_patterns[i], std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      r.Error(absl::StrCat("identity.blocked_patterns[", i, "]"),
+              absl::StrCat("not a valid regular expression: ", e.what()));
+    }
+  }
+  const YAML::Node limits = n["max_per_kind"];
+  if (r.IsMapOrAbsent(limits, "identity.max_per_kind") && limits && limits.IsMap()) {
+    o.max_per_kind.clear();
+    for (const auto& kv : limits) {
+      const std::string kind = kv.first.as<std::string>();
+      size_t limit = 1;
+      r.Integer(kv.second, absl::StrCat("identity.max_per_kind.", kind), limit, 1, 100000);
+      o.max_per_kind[kind] = limit;
+    }
+  }
+  r.Integer(n["max_identities"], "identity.max_identities", o.max_identities, 1, 100000);
+  r.Integer(n["max_merges_per_hour"], "identity.max_merges_per_hour", o.max_merges_per_hour, 1,
+            1000000);
+  r.StringList(n["kind_priority"], "identity.kind_priority", o.kind_priority);
+}
+
 void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "clock") || !n) return;
   r.CheckKeys(n, "clock", {"mode", "caught_up_max_lag"});
@@ -314,7 +363,8 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     if (!root.IsMap()) return absl::InvalidArgumentError("config: top level must be a mapping");
     try {
       r.CheckKeys(root, "",
-                  {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring"});
+                  {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
+                   "identity"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -326,6 +376,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadHttp(r, root["http"], c);
       ReadClock(r, root["clock"], c);
       ReadScoring(r, root["scoring"], c);
+      ReadIdentity(r, root["identity"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

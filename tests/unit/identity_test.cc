@@ -1,0 +1,269 @@
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "profiled/core/profile.h"
+#include "profiled/core/profile_id.h"
+#include "profiled/identity/identity_rules.h"
+#include "profiled/identity/resolver.h"
+#include "support/test_support.h"
+
+namespace profiled::identity {
+namespace {
+
+using core::Identity;
+using core::Profile;
+constexpr int64_t t0 = 1'569'888'000'000;
+
+IdentityRules Rules(IdentityOptions options = {}) {
+  auto r = IdentityRules::Create(options);
+  REQUIRE_OK(r.status());
+  return *std::move(r);
+}
+
+// An identity graph and profiles in memory, for the resolver.
+class FakeGraph : public IdentityView {
+ public:
+  Profile& Add(const std::string& id, std::vector<Identity> ids, int64_t first_seen = t0) {
+    Profile p = Profile::New(id);
+    p.identities = ids;
+    p.first_seen_ms = first_seen;
+    p.version = 1;
+    for (const Identity& i : ids) graph_[i.kind + ":" + i.value] = id;
+    return profiles_[id] = std::move(p);
+  }
+  std::optional<std::string> ProfileOf(const Identity& i) override {
+    auto it = graph_.find(i.kind + ":" + i.value);
+    if (it == graph_.end()) return std::nullopt;
+    return it->second;
+  }
+  const Profile* Find(const std::string& id) override { return &profiles_.at(id); }
+
+ private:
+  std::map<std::string, std::string> graph_;
+  std::map<std::string, Profile> profiles_;
+};
+
+TEST_CASE("emails are trimmed, lower-cased and kept only as a SHA-256", "[identity]") {
+  // sha256("jane@example.com")
+  const std::string want = "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d";
+  CHECK(EmailSha256("  Jane@Example.COM ") == want);
+  v1::InteractionEvent e;
+  e.mutable_identities()->set_email(" Jane@Example.com");
+  e.mutable_identities()->set_anonymous_id("a1");
+  auto ids = Rules().IdentitiesOf(e, nullptr);
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0] == Identity{"email_sha256", want});  // ranked before anonymous_id
+  CHECK(ids[1] == Identity{"anonymous_id", "a1"});
+
+  IdentityOptions raw;
+  raw.store_raw_email = true;
+  auto with_raw = Rules(raw).IdentitiesOf(e, nullptr);
+  CHECK(std::find(with_raw.begin(), with_raw.end(), Identity{"email", "jane@example.com"}) !=
+        with_raw.end());
+}
+
+TEST_CASE("blocked values and patterns never become identities", "[identity]") {
+  IdentityOptions options;
+  options.blocked_patterns = {"^test-.*"};
+  IdentityRules rules = Rules(options);
+  for (const char* junk : {"", "null", "undefined", "Anonymous", " UNKNOWN ", "0", "-1",
+                           "00000000-0000-0000-0000-000000000000", "test-123"}) {
+    INFO(junk);
+    CHECK(rules.IsBlocked(junk));
+  }
+  CHECK_FALSE(rules.IsBlocked("user-42"));
+  v1::InteractionEvent e;
+  e.mutable_identities()->set_anonymous_id("undefined");
+  e.mutable_identities()->set_device_id("0");
+  e.mutable_identities()->set_user_id("u1");
+  std::vector<Identity> blocked;
+  auto ids = rules.IdentitiesOf(e, &blocked);
+  CHECK(ids == std::vector<Identity>{{"user_id", "u1"}});
+  CHECK(blocked.size() == 2);
+  CHECK_FALSE(IdentityRules::Create({.blocked_patterns = {"(unclosed"}}).ok());
+}
+
+TEST_CASE("an event with unknown identities creates a profile named after the best one",
+          "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  Resolution r = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "a1"}}, false, t0, g);
+  CHECK(r.create);
+  CHECK(r.target == core::ProfileIdFor(Identity{"user_id", "u1"}));
+  CHECK(r.absorbed.empty());
+  CHECK(r.link.size() == 2);
+}
+
+TEST_CASE("identities of two profiles in one event merge them into the survivor",
+          "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  g.Add("p-anon", {{"anonymous_id", "a1"}}, t0);
+  g.Add("p-user", {{"user_id", "u1"}}, t0 + 1000);
+  Resolution r =
+      Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "a1"}}, false, t0, g);
+  CHECK_FALSE(r.create);
+  CHECK(r.target == "p-user");  // user_id outranks anonymous_id, though seen later
+  CHECK(r.absorbed == std::vector<std::string>{"p-anon"});
+  CHECK(r.refusals.empty());
+}
+
+TEST_CASE("two user ids never merge by co-occurrence; the refusal is reported",
+          "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  g.Add("p-1", {{"user_id", "u1"}, {"anonymous_id", "shared"}});
+  g.Add("p-2", {{"user_id", "u2"}});
+  // u2 logs in on u1's browser: the event belongs to u2, not to u1's profile.
+  Resolution r =
+      Resolver(rules).Resolve({{"user_id", "u2"}, {"anonymous_id", "shared"}}, false, t0, g);
+  CHECK(r.target == "p-2");
+  CHECK(r.absorbed.empty());
+  REQUIRE(r.refusals.size() == 1);
+  CHECK(r.refusals[0].rule == "kind_limit");
+  CHECK(r.refusals[0].other_profile == "p-1");
+
+  // A brand-new user id on a known browser starts its own profile.
+  Resolution fresh =
+      Resolver(rules).Resolve({{"user_id", "u3"}, {"anonymous_id", "shared"}}, false, t0, g);
+  CHECK(fresh.create);
+  CHECK(fresh.target == core::ProfileIdFor(Identity{"user_id", "u3"}));
+  CHECK(fresh.link == std::vector<Identity>{{"user_id", "u3"}});
+  REQUIRE(fresh.refusals.size() == 1);
+  CHECK(fresh.refusals[0].rule == "kind_limit");
+}
+
+TEST_CASE("an explicit alias merges even two user ids", "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  g.Add("p-old", {{"user_id", "old-id"}}, t0);
+  g.Add("p-new", {{"user_id", "new-id"}}, t0 + 5);
+  Resolution r =
+      Resolver(rules).Resolve({{"user_id", "new-id"}, {"user_id", "old-id"}}, true, t0, g);
+  CHECK(r.refusals.empty());
+  CHECK(r.target == "p-old");  // same rank: earliest first_seen survives
+  CHECK(r.absorbed == std::vector<std::string>{"p-new"});
+  v1::InteractionEvent alias;
+  alias.set_type("alias");
+  alias.set_previous_id("old-id");
+  CHECK(Resolver(rules).PreviousIdentity(alias, g) == Identity{"user_id", "old-id"});
+  alias.set_previous_id("anon-7");
+  CHECK(Resolver(rules).PreviousIdentity(alias, g) == Identity{"anonymous_id", "anon-7"});
+  alias.set_previous_id("undefined");
+  CHECK_FALSE(Resolver(rules).PreviousIdentity(alias, g).has_value());
+}
+
+TEST_CASE("the merge-rate cap refuses merges beyond it within an hour", "[identity][resolver]") {
+  IdentityOptions options;
+  options.max_merges_per_hour = 2;
+  IdentityRules rules = Rules(options);
+  FakeGraph g;
+  Profile& hub = g.Add("p-hub", {{"user_id", "u1"}});
+  hub.merge_times_ms = {t0 - 10'000, t0 - 5'000};  // two merges in the last hour
+  g.Add("p-x", {{"anonymous_id", "x"}});
+  Resolution r = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false, t0, g);
+  CHECK(r.target == "p-hub");
+  CHECK(r.absorbed.empty());
+  REQUIRE(r.refusals.size() == 1);
+  CHECK(r.refusals[0].rule == "merge_rate");
+  // An hour later the window has passed.
+  Resolution later = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false,
+                                             t0 + kMergeRateWindowMs, g);
+  CHECK(later.absorbed == std::vector<std::string>{"p-x"});
+}
+
+TEST_CASE("the survivor does not depend on the order candidates are seen", "[identity][property]") {
+  IdentityRules rules = Rules();
+  std::mt19937_64 rng(11);
+  const char* kinds[] = {"user_id", "email_sha256", "device_id", "anonymous_id", "crm_id"};
+  for (int round = 0; round < 500; ++round) {
+    CAPTURE(round);
+    std::vector<Profile> profiles;
+    const int n = std::uniform_int_distribution<int>(2, 6)(rng);
+    for (int i = 0; i < n; ++i) {
+      Profile p = Profile::New("p-" + std::to_string(rng() % 1000));
+      p.first_seen_ms = t0 + static_cast<int64_t>(rng() % 3);  // ties happen
+      p.identities.push_back({kinds[rng() % 5], std::to_string(i)});
+      profiles.push_back(p);
+    }
+    std::vector<const Profile*> view;
+    for (const Profile& p : profiles) view.push_back(&p);
+    const std::string first = rules.ChooseSurvivor(view)->id;
+    const size_t best_rank = rules.BestRank(*rules.ChooseSurvivor(view));
+    for (int shuffle = 0; shuffle < 5; ++shuffle) {
+      std::shuffle(view.begin(), view.end(), rng);
+      CHECK(rules.ChooseSurvivor(view)->id == first);
+    }
+    for (const Profile* p : view) CHECK(rules.BestRank(*p) >= best_rank);
+  }
+}
+
+// Merge exactness: profiles built from parts of the events, merged in any
+// order and grouping, equal one profile fed all the events.
+TEST_CASE("merging A, B, C in any order and grouping equals one profile fed everything",
+          "[identity][property]") {
+  core::ScoringOptions scoring;
+  for (core::Family f : core::kAllFamilies) scoring.family(f) = {3'600'000.0, 100000, 0.0};
+  const char* types[] = {"product_viewed", "added_to_cart", "order_completed", "identify"};
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    CAPTURE(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<v1::InteractionEvent> events;
+    const int n = std::uniform_int_distribution<int>(3, 60)(rng);
+    for (int i = 0; i < n; ++i) {
+      auto e = testing::MakeEvent("e" + std::to_string(i), types[rng() % 4],
+                                  t0 + static_cast<int64_t>(rng() % (30 * 3'600'000)), "u",
+                                  "c" + std::to_string(rng() % 4) + ".s" + std::to_string(rng() % 3),
+                                  "P" + std::to_string(rng() % 9), "B" + std::to_string(rng() % 3));
+      e.mutable_commerce()->set_price(static_cast<double>(rng() % 10000) / 100);
+      (*e.mutable_traits())["t" + std::to_string(rng() % 3)] = std::to_string(rng() % 5);
+      events.push_back(e);
+    }
+    Profile whole = Profile::New("p");
+    for (const auto& e : events) core::ApplyEvent(e, scoring, whole);
+
+    Profile part[3] = {Profile::New("a"), Profile::New("b"), Profile::New("c")};
+    for (const auto& e : events) core::ApplyEvent(e, scoring, part[rng() % 3]);
+    auto merged = [&](int x, int y, int z, bool left) {
+      Profile out = part[x];
+      if (left) {  // (x + y) + z
+        core::MergeProfiles(part[y], scoring, out);
+        core::MergeProfiles(part[z], scoring, out);
+      } else {  // x + (y + z)
+        Profile yz = part[y];
+        core::MergeProfiles(part[z], scoring, yz);
+        core::MergeProfiles(yz, scoring, out);
+      }
+      return out;
+    };
+    for (const Profile& m : {merged(0, 1, 2, true), merged(2, 0, 1, false), merged(1, 2, 0, true),
+                             merged(1, 0, 2, false)}) {
+      CHECK(m.version == whole.version);
+      CHECK(m.first_seen_ms == whole.first_seen_ms);
+      CHECK(m.last_seen_ms == whole.last_seen_ms);
+      CHECK(m.counters.orders == whole.counters.orders);
+      CHECK(m.counters.cart_adds == whole.counters.cart_adds);
+      CHECK(testing::RelativelyClose(m.counters.revenue, whole.counters.revenue, 1e-12));
+      std::map<std::string, std::string> mt, wt;
+      for (const auto& t : m.traits) mt[t.key] = t.value + "@" + std::to_string(t.event_time_ms);
+      for (const auto& t : whole.traits) wt[t.key] = t.value + "@" + std::to_string(t.event_time_ms);
+      CHECK(mt == wt);
+      for (core::Family f : core::kAllFamilies) {
+        const auto& want = whole.family(f);
+        const auto& got = m.family(f);
+        REQUIRE(got.size() == want.size());
+        for (const auto& e : want.entries()) {
+          const core::DecayedScore* s = got.Find(e.key);
+          REQUIRE(s != nullptr);
+          const int64_t at = t0 + 40 * 3'600'000LL;
+          CHECK(testing::RelativelyClose(s->ValueAt(at, 3'600'000.0),
+                                         e.score.ValueAt(at, 3'600'000.0), 1e-9));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace profiled::identity
