@@ -32,9 +32,16 @@ std::map<std::string, std::vector<std::string>> KeysOf(const v1::InteractionEven
 
 std::map<std::string, ExpectedProfile> FoldByProfile(const std::vector<v1::InteractionEvent>& events,
                                                      const ReferenceWeights& weights) {
+  return FoldByPerson(events, weights,
+                      [](const v1::InteractionEvent& e) { return *core::ProfileIdFor(e); });
+}
+
+std::map<std::string, ExpectedProfile> FoldByPerson(
+    const std::vector<v1::InteractionEvent>& events, const ReferenceWeights& weights,
+    const std::function<std::string(const v1::InteractionEvent&)>& person_of) {
   std::map<std::string, ExpectedProfile> out;
   for (const v1::InteractionEvent& e : events) {
-    ExpectedProfile& x = out[*core::ProfileIdFor(e)];
+    ExpectedProfile& x = out[person_of(e)];
     const int64_t t = e.event_time_ms();
     x.first_seen_ms = x.events == 0 ? t : std::min(x.first_seen_ms, t);
     x.last_seen_ms = x.events == 0 ? t : std::max(x.last_seen_ms, t);

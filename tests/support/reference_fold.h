@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -37,9 +38,15 @@ struct ReferenceWeights {
   double default_weight = 1.0;
 };
 
-// Expected state of every profile, by profile id.
+// Expected state of every profile, by profile id (events with one identity).
 std::map<std::string, ExpectedProfile> FoldByProfile(const std::vector<v1::InteractionEvent>& events,
                                                      const ReferenceWeights& weights);
+
+// Expected state per person, for events whose identities vary: `person_of`
+// names the person an event belongs to.
+std::map<std::string, ExpectedProfile> FoldByPerson(
+    const std::vector<v1::InteractionEvent>& events, const ReferenceWeights& weights,
+    const std::function<std::string(const v1::InteractionEvent&)>& person_of);
 
 // Mismatches between `update` (scores read at its as_of) and `want`, one line
 // each; empty when every score matches within relative error `rel`.
