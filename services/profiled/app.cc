@@ -9,9 +9,7 @@
 #include "profiled/base/status_macros.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/mock_cluster.h"
-#include "profiled/pipeline/dead_letters.h"
-#include "profiled/pipeline/pipeline.h"
-#include "profiled/pipeline/publisher.h"
+#include "profiled/pipeline/runtime.h"
 #include "profiled/store/profile_store.h"
 #include "profile_lookup.h"
 #include "replay.h"
@@ -23,8 +21,6 @@ App::App(config::AppConfig config, RunOptions run)
     : config_(std::move(config)),
       run_(std::move(run)),
       wall_clock_(std::make_unique<core::SystemClock>()),
-      pipeline_metrics_(metrics_.registry(), config_.consumer.topics),
-      publisher_metrics_(metrics_.registry()),
       replay_(std::make_unique<ReplayProgress>()) {}
 
 App::~App() {
@@ -58,34 +54,28 @@ absl::Status App::Start() {
     std::filesystem::remove_all(config_.store.path, ec);
     if (ec) return absl::InternalError(absl::StrCat("removing ", config_.store.path, ": ", ec.message()));
   }
-  ASSIGN_OR_RETURN(store_, store::ProfileStore::Open(config_.store));
+  pipeline::RuntimeOptions options;
+  options.store = config_.store;
+  options.consumer = config_.consumer;
+  options.consumer.properties = config_.ConsumerProperties(bootstrap_);
+  options.producer_properties = config_.ProducerProperties(bootstrap_);
+  options.dead_letter_topic = config_.dead_letter_topic;
+  options.pipeline = config_.pipeline;
+  options.publisher = config_.publisher;
+  ASSIGN_OR_RETURN(runtime_, pipeline::Runtime::Start(options, metrics_.registry(), *wall_clock_,
+                                                      [this] { return stop_ != nullptr && *stop_; }));
+  store::ProfileStore& store = runtime_->store();
   if (config_.embedded()) {
     // The embedded broker starts empty every time: positions stored against
-    // an earlier one would skip its messages.
-    ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> positions, store_->LoadPositions());
+    // an earlier one would skip its messages. (Nothing was consumed yet.)
+    ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> positions, store.LoadPositions());
     if (!positions.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "store ", config_.store.path, " holds positions from an earlier embedded broker; "
           "pass --fresh to start over or point store.path elsewhere"));
     }
   }
-  LogInfo("store open at ", config_.store.path, " (outbox holds ", store_->OutboxDepth(), ")");
-
-  ASSIGN_OR_RETURN(publisher_, pipeline::Publisher::Create(
-                                   config_.publisher, config_.ProducerProperties(bootstrap_),
-                                   *store_, publisher_metrics_));
-  publisher_->Start();
-  ASSIGN_OR_RETURN(dead_letters_,
-                   pipeline::DeadLetterSink::Create(config_.dead_letter_topic,
-                                                    config_.ProducerProperties(bootstrap_)));
-
-  kafka::ConsumerOptions consumer = config_.consumer;
-  consumer.properties = config_.ConsumerProperties(bootstrap_);
-  ASSIGN_OR_RETURN(pipeline_,
-                   pipeline::Pipeline::Create(config_.pipeline, consumer,
-                                              {*store_, *wall_clock_, publisher_.get(),
-                                               *dead_letters_, pipeline_metrics_,
-                                               [this] { return stop_ != nullptr && *stop_; }}));
+  LogInfo("store open at ", config_.store.path, " (outbox holds ", store.OutboxDepth(), ")");
   RETURN_IF_ERROR(StartHttp());
 
   if (!run_.replay_path.empty()) {
@@ -114,33 +104,39 @@ absl::Status App::StartHttp() {
   http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); });
   http_->Handle("/healthz",
                 [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); });
-  http_->Handle("/v1/profiles/", ProfileLookup{*store_, config_.pipeline.scoring, *wall_clock_,
-                                               config_.pipeline.clock_mode, *identity_rules_});
-  http_->Handle("/v1/merges/", MergeAuditLookup{*store_});
+  http_->Handle("/v1/profiles/",
+                ProfileLookup{runtime_->store(), config_.pipeline.scoring, *wall_clock_,
+                              config_.pipeline.clock_mode, *identity_rules_});
+  http_->Handle("/v1/merges/", MergeAuditLookup{runtime_->store()});
   LogInfo("http: /metrics /healthz /v1/profiles /v1/merges on port ", http_->port());
   return absl::OkStatus();
 }
 
 void App::PrintProgress() {
   auto n = [](double v) { return static_cast<unsigned long long>(v); };
+  const pipeline::PipelineMetrics& pipeline_metrics = runtime_->metrics();
+  const pipeline::PublisherMetrics& publisher_metrics = runtime_->publisher_metrics();
   std::printf("[progress] replayed %llu/%llu | consumed %llu applied %llu rejected %llu | "
               "updates %llu published %llu | outbox %llu%s\n",
               n(replay_->produced.load()), n(replay_->total.load()),
-              n(pipeline_metrics_.ConsumedTotal()), n(pipeline_metrics_.applied.Value()),
-              n(pipeline_metrics_.DeadLettersTotal()),
-              n(pipeline_metrics_.updates_enqueued.Value()),
-              n(publisher_metrics_.published.Value()), n(store_->OutboxDepth()),
-              pipeline_->paused() ? " (paused: outbox full)" : "");
+              n(pipeline_metrics.ConsumedTotal()), n(pipeline_metrics.applied.Value()),
+              n(pipeline_metrics.DeadLettersTotal()),
+              n(pipeline_metrics.updates_enqueued.Value()),
+              n(publisher_metrics.published.Value()), n(runtime_->store().OutboxDepth()),
+              runtime_->pipeline().paused() ? " (paused: outbox full)" : "");
   std::fflush(stdout);
 }
 
 void App::PrintSummary() {
+  const pipeline::PipelineMetrics& pipeline_metrics = runtime_->metrics();
+  const pipeline::PublisherMetrics& publisher_metrics = runtime_->publisher_metrics();
   SummaryInput in;
-  in.consumed = static_cast<uint64_t>(pipeline_metrics_.ConsumedTotal());
-  in.applied = static_cast<uint64_t>(pipeline_metrics_.applied.Value());
-  in.rejected = static_cast<uint64_t>(pipeline_metrics_.DeadLettersTotal());
-  in.published = static_cast<uint64_t>(publisher_metrics_.published.Value());
-  absl::StatusOr<std::string> text = RenderSummary(*store_, config_.pipeline.scoring, in);
+  in.consumed = static_cast<uint64_t>(pipeline_metrics.ConsumedTotal());
+  in.applied = static_cast<uint64_t>(pipeline_metrics.applied.Value());
+  in.rejected = static_cast<uint64_t>(pipeline_metrics.DeadLettersTotal());
+  in.published = static_cast<uint64_t>(publisher_metrics.published.Value());
+  absl::StatusOr<std::string> text =
+      RenderSummary(runtime_->store(), config_.pipeline.scoring, in);
   if (!text.ok()) {
     LogError("summary: ", text.status().ToString());
     return;
@@ -151,7 +147,8 @@ void App::PrintSummary() {
 
 // Everything replayed is consumed, applied and published.
 bool App::Finished() {
-  return replay_->done && store_->OutboxDepth() == 0 && pipeline_->CaughtUp(1000);
+  return replay_->done && runtime_->store().OutboxDepth() == 0 &&
+         runtime_->pipeline().CaughtUp(1000);
 }
 
 int App::Run(const std::atomic<bool>& stop) {
@@ -161,7 +158,7 @@ int App::Run(const std::atomic<bool>& stop) {
   absl::Time next_progress = absl::Now() + absl::Seconds(1);
   absl::Time next_finish_check = absl::Now();
   while (!stop) {
-    absl::StatusOr<size_t> n = pipeline_->RunOnce();
+    absl::StatusOr<size_t> n = runtime_->RunOnce();
     if (absl::IsCancelled(n.status())) break;  // stop requested mid-batch: nothing committed
     if (!n.ok()) {
       LogError("pipeline stopped: ", n.status().ToString());
@@ -191,9 +188,9 @@ int App::Run(const std::atomic<bool>& stop) {
     }
   }
   LogInfo("shutting down: leaving the group and draining the outbox");
-  pipeline_->Close();
-  if (!publisher_->DrainAndStop(absl::Seconds(30))) {
-    LogWarn(store_->OutboxDepth(), " updates left in the outbox; they are published on restart");
+  if (!runtime_->Shutdown(absl::Seconds(30))) {
+    LogWarn(runtime_->store().OutboxDepth(),
+            " updates left in the outbox; they are published on restart");
   }
   return exit_code;
 }

@@ -19,19 +19,13 @@
 #include "profiled/identity/identity_rules.h"
 #include "profiled/obs/http_server.h"
 #include "profiled/obs/metrics.h"
-#include "profiled/pipeline/metrics.h"
 
 namespace profiled::kafka {
 class MockCluster;
 }
 namespace profiled::pipeline {
-class DeadLetterSink;
-class Pipeline;
-class Publisher;
+class Runtime;
 }  // namespace profiled::pipeline
-namespace profiled::store {
-class ProfileStore;
-}
 namespace profiled::core {
 class Clock;
 }
@@ -75,13 +69,8 @@ class App {
   std::unique_ptr<core::Clock> wall_clock_;
   std::unique_ptr<identity::IdentityRules> identity_rules_;  // for lookups
   obs::Metrics metrics_;
-  pipeline::PipelineMetrics pipeline_metrics_;
-  pipeline::PublisherMetrics publisher_metrics_;
   std::unique_ptr<kafka::MockCluster> cluster_;
-  std::unique_ptr<store::ProfileStore> store_;
-  std::unique_ptr<pipeline::Publisher> publisher_;
-  std::unique_ptr<pipeline::DeadLetterSink> dead_letters_;
-  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<pipeline::Runtime> runtime_;
   std::unique_ptr<ReplayProgress> replay_;
   std::thread replay_thread_;
   std::atomic<bool> replay_failed_{false};

@@ -146,8 +146,12 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
       last[u.profile_id()] = u;
     }
   }
-  CHECK(absorbed_trail ==
-        std::vector<std::string>{"update", "merged_into:" + survivor, "tombstone"});
+  // The anonymous profile gets updates only if a batch ended before the
+  // login; either way its trail ends with the notice, then the tombstone.
+  REQUIRE(absorbed_trail.size() >= 2);
+  CHECK(absorbed_trail[absorbed_trail.size() - 2] == "merged_into:" + survivor);
+  CHECK(absorbed_trail.back() == "tombstone");
+  for (size_t i = 0; i + 2 < absorbed_trail.size(); ++i) CHECK(absorbed_trail[i] == "update");
   REQUIRE(last.count(survivor) == 1);
   const v1::ProfileUpdate& u = last.at(survivor);
 

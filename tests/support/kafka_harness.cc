@@ -112,43 +112,27 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
                                const pipeline::PipelineOptions& options,
                                const std::vector<std::string>& input_topics,
                                const std::string& input_bootstrap,
-                               const std::string& output_bootstrap)
-    : pipeline_metrics_(observability_.registry(), input_topics),
-      publisher_metrics_(observability_.registry()) {
-  store::StoreOptions store_options;
-  store_options.path = store_path;
-  auto store = store::ProfileStore::Open(store_options);
-  REQUIRE_OK(store.status());
-  store_ = std::move(*store);
-
-  auto publisher = pipeline::Publisher::Create({}, {{"bootstrap.servers", output_bootstrap}},
-                                               *store_, publisher_metrics_);
-  REQUIRE_OK(publisher.status());
-  publisher_ = std::move(*publisher);
-  publisher_->Start();
-  auto dead_letters =
-      pipeline::DeadLetterSink::Create(kDeadLetterTopic, {{"bootstrap.servers", output_bootstrap}});
-  REQUIRE_OK(dead_letters.status());
-  dead_letters_ = std::move(*dead_letters);
-
-  kafka::ConsumerOptions consumer;
-  consumer.properties = {{"bootstrap.servers", input_bootstrap}};
+                               const std::string& output_bootstrap) {
+  pipeline::RuntimeOptions rt;
+  rt.store.path = store_path;
+  rt.consumer.properties = {{"bootstrap.servers", input_bootstrap}};
   // A group per runner: the mock broker holds a group for the previous
   // member's session timeout even after a clean leave, and positions come
   // from the store anyway.
   static std::atomic<int> runner_counter{0};
-  consumer.group_id = "profiled-test-" + std::to_string(runner_counter.fetch_add(1));
-  consumer.topics = input_topics;
-  auto pipeline = pipeline::Pipeline::Create(
-      options, consumer,
-      {*store_, wall_, publisher_.get(), *dead_letters_, pipeline_metrics_,
-       [this] { return stop_.load(); }});
-  REQUIRE_OK(pipeline.status());
-  pipeline_ = std::move(*pipeline);
+  rt.consumer.group_id = "profiled-test-" + std::to_string(runner_counter.fetch_add(1));
+  rt.consumer.topics = input_topics;
+  rt.producer_properties = {{"bootstrap.servers", output_bootstrap}};
+  rt.dead_letter_topic = kDeadLetterTopic;
+  rt.pipeline = options;
+  auto runtime = pipeline::Runtime::Start(rt, observability_.registry(), wall_,
+                                          [this] { return stop_.load(); });
+  REQUIRE_OK(runtime.status());
+  runtime_ = std::move(*runtime);
   loop_ = std::thread([this] {
     while (!stop_) {
-      absl::StatusOr<size_t> n = pipeline_->RunOnce();
-      if (!n.ok()) {
+      absl::StatusOr<size_t> n = runtime_->RunOnce();
+      if (!n.ok() && !absl::IsCancelled(n.status())) {
         // Catch2 assertions are not thread-safe; a store failure ends the test run loudly.
         std::fprintf(stderr, "pipeline failed: %s\n", n.status().ToString().c_str());
         std::abort();
@@ -162,8 +146,7 @@ PipelineRunner::~PipelineRunner() { Stop(); }
 void PipelineRunner::Stop() {
   if (stop_.exchange(true)) return;
   loop_.join();
-  pipeline_->Close();
-  publisher_->DrainAndStop(absl::Seconds(10));
+  runtime_->Shutdown(absl::Seconds(10));
 }
 
 }  // namespace profiled::testing

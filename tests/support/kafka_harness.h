@@ -12,11 +12,7 @@
 #include "profiled/core/clock.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/obs/metrics.h"
-#include "profiled/pipeline/dead_letters.h"
-#include "profiled/pipeline/metrics.h"
-#include "profiled/pipeline/pipeline.h"
-#include "profiled/pipeline/publisher.h"
-#include "profiled/store/profile_store.h"
+#include "profiled/pipeline/runtime.h"
 #include "profiled/v1/event.pb.h"
 
 namespace profiled::testing {
@@ -58,22 +54,17 @@ class PipelineRunner {
 
   // Stops the loop, leaves the group and drains the outbox (bounded).
   void Stop();
-  pipeline::PipelineMetrics& metrics() { return pipeline_metrics_; }
-  pipeline::PublisherMetrics& publisher_metrics() { return publisher_metrics_; }
+  pipeline::PipelineMetrics& metrics() { return runtime_->metrics(); }
+  pipeline::PublisherMetrics& publisher_metrics() { return runtime_->publisher_metrics(); }
   // The registry the pipeline counts in, renderable for /metrics.
   obs::Metrics& observability() { return observability_; }
-  bool paused() const { return pipeline_->paused(); }
-  store::ProfileStore& store() { return *store_; }
+  bool paused() { return runtime_->pipeline().paused(); }
+  store::ProfileStore& store() { return runtime_->store(); }
 
  private:
   core::SystemClock wall_;
   obs::Metrics observability_;
-  pipeline::PipelineMetrics pipeline_metrics_;
-  pipeline::PublisherMetrics publisher_metrics_;
-  std::unique_ptr<store::ProfileStore> store_;
-  std::unique_ptr<pipeline::Publisher> publisher_;
-  std::unique_ptr<pipeline::DeadLetterSink> dead_letters_;
-  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<pipeline::Runtime> runtime_;
   std::atomic<bool> stop_{false};
   std::thread loop_;
 };
