@@ -25,9 +25,19 @@ void SetTrait(const std::string& key, const std::string& value, int64_t at_ms,
   profile.traits.push_back({key, value, at_ms});
 }
 
-double OrderRevenue(const v1::Commerce& c) {
-  if (c.revenue() > 0) return c.revenue();
+double LineRevenue(const v1::Commerce& c) {
   return c.price() * static_cast<double>(std::max<int64_t>(c.quantity(), 1));
+}
+
+// The order total: given revenue, else the sum of the lines, else price x quantity.
+double OrderRevenue(const v1::InteractionEvent& e) {
+  if (e.commerce().revenue() > 0) return e.commerce().revenue();
+  if (e.line_items_size() > 0) {
+    double sum = 0;
+    for (const v1::Commerce& line : e.line_items()) sum += LineRevenue(line);
+    return sum;
+  }
+  return LineRevenue(e.commerce());
 }
 
 }  // namespace
@@ -66,31 +76,49 @@ std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event) {
   return out;
 }
 
-std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family family) {
-  const v1::Commerce& c = event.commerce();
+namespace {
+
+// Keys one commerce block credits in `family`.
+void CommerceKeys(const v1::Commerce& c, Family family, std::vector<std::string>& keys) {
   switch (family) {
     case Family::kCategory: {
-      std::vector<std::string> keys;
       const std::string& path = c.category();
       for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
         if (dot > 0) keys.push_back(path.substr(0, dot));
       }
       if (!path.empty()) keys.push_back(path);
-      return keys;
+      break;
     }
     case Family::kProduct:
-      if (c.product_id().empty()) return {};
-      return {c.product_id()};
+      if (!c.product_id().empty()) keys.push_back(c.product_id());
+      break;
     case Family::kBrand:
-      if (c.brand().empty()) return {};
-      return {absl::AsciiStrToLower(c.brand())};
-    case Family::kEventType:
-      return {event.type()};
-    case Family::kChannel:
-      if (event.channel().empty()) return {};
-      return {event.channel()};
+      if (!c.brand().empty()) keys.push_back(absl::AsciiStrToLower(c.brand()));
+      break;
+    default:
+      break;
   }
-  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family family) {
+  std::vector<std::string> keys;
+  switch (family) {
+    case Family::kEventType:
+      keys.push_back(event.type());
+      break;
+    case Family::kChannel:
+      if (!event.channel().empty()) keys.push_back(event.channel());
+      break;
+    default:
+      CommerceKeys(event.commerce(), family, keys);
+      for (const v1::Commerce& line : event.line_items()) CommerceKeys(line, family, keys);
+      // An event credits a key once, however many lines share it.
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  }
+  return keys;
 }
 
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
@@ -119,7 +147,7 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
     ++profile.counters.cart_adds;
   } else if (type == "order_completed") {
     ++profile.counters.orders;
-    profile.counters.revenue += OrderRevenue(event.commerce());
+    profile.counters.revenue += OrderRevenue(event);
   }
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);

@@ -15,6 +15,15 @@ std::string_view ReasonCode(RejectReason reason) {
     case RejectReason::kInvalidEventTime: return "invalid_event_time";
     case RejectReason::kNoIdentity: return "no_identity";
     case RejectReason::kBlockedIdentities: return "only_blocked_identities";
+    case RejectReason::kPayloadTooLarge: return "payload_too_large";
+    case RejectReason::kInvalidJson: return "invalid_json";
+    case RejectReason::kInvalidUtf8: return "invalid_utf8";
+    case RejectReason::kWrongFieldType: return "wrong_field_type";
+    case RejectReason::kTooDeep: return "nesting_too_deep";
+    case RejectReason::kTooManyProperties: return "too_many_properties";
+    case RejectReason::kStringTooLong: return "string_too_long";
+    case RejectReason::kUnsupportedType: return "unsupported_segment_type";
+    case RejectReason::kBatchTooLarge: return "batch_too_large";
   }
   return "unknown";
 }

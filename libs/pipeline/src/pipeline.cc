@@ -79,6 +79,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
   ASSIGN_OR_RETURN(identity::IdentityRules rules, identity::IdentityRules::Create(options.identity));
   std::unique_ptr<Pipeline> p(new Pipeline(options, parts, std::move(rules)));
+  for (const auto& [topic, input] : options.inputs) {
+    if (input.format == InputFormat::kSegmentJson) {
+      p->segment_decoders_[topic] = std::make_unique<ingest::SegmentDecoder>(
+          ingest::SegmentOptions{input.default_channel, options.json_limits});
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
   for (const store::PartitionPosition& pos : stored) {
     core::PartitionKey key{pos.topic, pos.partition};
@@ -139,6 +145,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<DeadLetter> letters;
   std::vector<ingest::RejectReason> reasons;
   std::vector<core::Identity> mentioned;
+  std::vector<v1::InteractionEvent> decoded;
   auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
                     std::string detail) {
     LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
@@ -153,24 +160,40 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
 
-    Accepted a{&m, {}, {}};
-    if (auto rejection = ingest::DecodeProtobufEvent(m.payload(), a.event)) {
+    decoded.clear();
+    std::optional<ingest::Rejection> rejection;
+    if (auto it = segment_decoders_.find(m.topic()); it != segment_decoders_.end()) {
+      rejection = it->second->Decode(m.payload(), decoded);
+    } else {
+      rejection = ingest::DecodeProtobufEvent(m.payload(), decoded.emplace_back());
+    }
+    if (rejection) {
       reject(m, rejection->reason, std::move(rejection->detail));
       continue;
     }
-    a.ids = rules_.IdentitiesOf(a.event, nullptr);
-    if (a.ids.empty()) {
+    // A message is accepted whole or not at all (the dead letter keeps it).
+    const size_t first = accepted.size();
+    for (v1::InteractionEvent& event : decoded) {
+      Accepted a{&m, std::move(event), {}};
+      a.ids = rules_.IdentitiesOf(a.event, nullptr);
+      if (a.ids.empty()) break;
+      accepted.push_back(std::move(a));
+    }
+    if (accepted.size() - first != decoded.size()) {
+      accepted.resize(first);
       reject(m, ingest::RejectReason::kBlockedIdentities,
              "every identity is a blocked value (e.g. \"undefined\", \"0\")");
       continue;
     }
-    mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
-    if (a.event.type() == "alias" && !a.event.previous_id().empty()) {
-      for (const char* kind : {"user_id", "anonymous_id"}) {
-        mentioned.push_back(rules_.Normalize({kind, a.event.previous_id()}));
+    for (size_t i = first; i < accepted.size(); ++i) {
+      const Accepted& a = accepted[i];
+      mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
+      if (a.event.type() == "alias" && !a.event.previous_id().empty()) {
+        for (const char* kind : {"user_id", "anonymous_id"}) {
+          mentioned.push_back(rules_.Normalize({kind, a.event.previous_id()}));
+        }
       }
     }
-    accepted.push_back(std::move(a));
   }
   for (auto& [partition, pos] : touched) {
     std::optional<int64_t> high = consumer_->CachedHighWatermark(partition);

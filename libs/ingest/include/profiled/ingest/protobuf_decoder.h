@@ -26,12 +26,25 @@ enum class RejectReason {
   kInvalidEventTime,  // event_time_ms missing or not positive
   kNoIdentity,        // no identity at all
   kBlockedIdentities, // only blocked values ("undefined", "0", ...) as identities
+  // JSON input (Segment spec, mapped JSON):
+  kPayloadTooLarge,    // value longer than the configured limit
+  kInvalidJson,        // not one complete, valid JSON document
+  kInvalidUtf8,        // bytes that are not UTF-8
+  kWrongFieldType,     // a field of the wrong JSON type
+  kTooDeep,            // nesting deeper than the limit
+  kTooManyProperties,  // more properties/traits than the limit
+  kStringTooLong,      // a string longer than the limit
+  kUnsupportedType,    // a Segment "type" profiled does not know
+  kBatchTooLarge,      // more events in one batch body than the limit
 };
 
 inline constexpr RejectReason kAllRejectReasons[] = {
     RejectReason::kEmptyMessage,     RejectReason::kUndecodable,       RejectReason::kMissingEventId,
     RejectReason::kMissingType,      RejectReason::kInvalidEventTime, RejectReason::kNoIdentity,
-    RejectReason::kBlockedIdentities};
+    RejectReason::kBlockedIdentities, RejectReason::kPayloadTooLarge,  RejectReason::kInvalidJson,
+    RejectReason::kInvalidUtf8,       RejectReason::kWrongFieldType,   RejectReason::kTooDeep,
+    RejectReason::kTooManyProperties, RejectReason::kStringTooLong,    RejectReason::kUnsupportedType,
+    RejectReason::kBatchTooLarge};
 
 // Stable snake_case code, e.g. "missing_event_id".
 std::string_view ReasonCode(RejectReason reason);

@@ -36,6 +36,7 @@
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
 #include "profiled/identity/resolver.h"
+#include "profiled/ingest/segment_json.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/metrics.h"
@@ -45,7 +46,22 @@ namespace profiled::pipeline {
 
 class Publisher;
 
+enum class InputFormat {
+  kProtobuf,     // profiled.v1.InteractionEvent, binary
+  kSegmentJson,  // Segment-spec JSON, single messages or batch bodies
+};
+
+struct InputTopicOptions {
+  InputFormat format = InputFormat::kProtobuf;
+  // Channel of JSON events that do not name one. Default: "web".
+  std::string default_channel = "web";
+};
+
 struct PipelineOptions {
+  // Per input topic; topics not listed carry Protobuf.
+  absl::flat_hash_map<std::string, InputTopicOptions> inputs;
+  // Limits every JSON input is checked against.
+  ingest::JsonLimits json_limits;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
   // Messages per batch at most. Default: 2000.
@@ -109,6 +125,8 @@ class Pipeline {
   PipelineParts parts_;
   identity::IdentityRules rules_;
   identity::Resolver resolver_;
+  // One decoder per Segment-JSON topic (each knows its default channel).
+  absl::flat_hash_map<std::string, std::unique_ptr<ingest::SegmentDecoder>> segment_decoders_;
   core::PipelineClock clock_;
   std::unique_ptr<kafka::Consumer> consumer_;
   // Next offset per partition as committed to the store; seeds assignments.
