@@ -76,6 +76,60 @@ scoring:
   CHECK(msg.find("scoring.families.colour: unknown score family") != std::string::npos);
 }
 
+TEST_CASE("input topics name their format, channel and JSON limits", "[config]") {
+  auto c = ParseConfig(R"(
+input:
+  topics:
+    - events.proto
+    - {name: segment.web, format: segment-json}
+    - {name: segment.app, format: segment-json, channel: app}
+  json_limits: {max_message_bytes: 65536, max_depth: 8}
+  future_events: {tolerance: 5m, action: reject}
+  recent_event_ids: 64
+)");
+  REQUIRE_OK(c.status());
+  CHECK(c->consumer.topics ==
+        std::vector<std::string>{"events.proto", "segment.web", "segment.app"});
+  CHECK(c->pipeline.inputs.at("events.proto").format == pipeline::InputFormat::kProtobuf);
+  CHECK(c->pipeline.inputs.at("segment.web").format == pipeline::InputFormat::kSegmentJson);
+  CHECK(c->pipeline.inputs.at("segment.web").default_channel == "web");
+  CHECK(c->pipeline.inputs.at("segment.app").default_channel == "app");
+  CHECK(c->pipeline.json_limits.max_message_bytes == 65536);
+  CHECK(c->pipeline.json_limits.max_depth == 8);
+  CHECK(c->pipeline.json_limits.max_properties == ingest::JsonLimits{}.max_properties);
+  CHECK(c->pipeline.event_time.future_tolerance_ms == 300'000);
+  CHECK(c->pipeline.event_time.future == ingest::EventTimePolicy::Future::kReject);
+  CHECK(c->pipeline.scoring.recent_event_ids == 64);
+}
+
+TEST_CASE("bad input topic entries are reported with their paths", "[config]") {
+  auto c = ParseConfig(R"(
+input:
+  topics:
+    - {name: a, format: xml}
+    - {format: segment-json}
+    - a
+    - [nested]
+    - {name: b, colour: red}
+  json_limits: {max_depth: 0, max_bytes: 5}
+  future_events: {tolerance: soon, action: ignore}
+)");
+  REQUIRE_FALSE(c.ok());
+  const std::string msg(c.status().message());
+  for (const char* expected : {
+           "input.topics[0].format: must be protobuf or segment-json, got 'xml'",
+           "input.topics[1].name: must be a non-empty topic name",
+           "input.topics[2]: topic 'a' is listed twice",
+           "input.topics[3]: must be a topic name or a mapping",
+           "input.topics[4].colour: unknown key",
+           "input.json_limits.max_depth: must be between 2 and 1024, got 0",
+           "input.json_limits.max_bytes: unknown key",
+           "input.future_events.tolerance: bad duration 'soon'",
+           "input.future_events.action: must be clamp or reject, got 'ignore'"}) {
+    CHECK_THAT(msg, Catch::Matchers::Contains(expected));
+  }
+}
+
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
   auto c = ParseConfig("input: {topics: [a, b");
   REQUIRE_FALSE(c.ok());

@@ -205,6 +205,7 @@ TEST_CASE("merging A, B, C in any order and grouping equals one profile fed ever
           "[identity][property]") {
   core::ScoringOptions scoring;
   for (core::Family f : core::kAllFamilies) scoring.family(f) = {3'600'000.0, 100000, 0.0};
+  scoring.recent_event_ids = 16;  // fewer than the events: the bound is exercised
   const char* types[] = {"product_viewed", "added_to_cart", "order_completed", "identify"};
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     CAPTURE(seed);
@@ -249,6 +250,7 @@ TEST_CASE("merging A, B, C in any order and grouping equals one profile fed ever
       for (const auto& t : m.traits) mt[t.key] = t.value + "@" + std::to_string(t.event_time_ms);
       for (const auto& t : whole.traits) wt[t.key] = t.value + "@" + std::to_string(t.event_time_ms);
       CHECK(mt == wt);
+      CHECK(m.recent_events == whole.recent_events);
       for (core::Family f : core::kAllFamilies) {
         const auto& want = whole.family(f);
         const auto& got = m.family(f);

@@ -98,3 +98,46 @@ TEST_CASE("the routing identity prefers user_id, then email, anonymous and devic
 
 }  // namespace
 }  // namespace profiled::core
+
+namespace profiled::core {
+namespace {
+
+TEST_CASE("a profile remembers the newest event ids by event time", "[profile][dedup]") {
+  ScoringOptions options;
+  options.recent_event_ids = 3;
+  Profile p = Profile::New("p-1");
+  // Arrival order differs from event-time order; the memory follows event time.
+  const int64_t offsets[] = {40, 10, 30, 50, 20};
+  for (int i = 0; i < 5; ++i) {
+    ApplyEvent(MakeEvent("e" + std::to_string(i), "product_viewed", t0 + offsets[i], "u1"),
+               options, p);
+  }
+  // Kept: e2 (t0+30), e0 (t0+40), e3 (t0+50), oldest first.
+  REQUIRE(p.recent_events.size() == 3);
+  CHECK(p.recent_events[0] == RecentEvent{EventIdHash("e2"), t0 + 30});
+  CHECK(p.recent_events[1] == RecentEvent{EventIdHash("e0"), t0 + 40});
+  CHECK(p.recent_events[2] == RecentEvent{EventIdHash("e3"), t0 + 50});
+  CHECK(AlreadyApplied(MakeEvent("e3", "product_viewed", t0 + 50, "u1"), p));
+  // Evicted (older than the newest three): a re-send would apply again.
+  CHECK_FALSE(AlreadyApplied(MakeEvent("e1", "product_viewed", t0 + 10, "u1"), p));
+  CHECK_FALSE(AlreadyApplied(MakeEvent("never", "product_viewed", t0 + 60, "u1"), p));
+}
+
+TEST_CASE("recent_event_ids 0 turns the de-duplication memory off", "[profile][dedup]") {
+  ScoringOptions options;
+  options.recent_event_ids = 0;
+  Profile p = Profile::New("p-1");
+  ApplyEvent(MakeEvent("e1", "product_viewed", t0, "u1"), options, p);
+  CHECK(p.recent_events.empty());
+  CHECK_FALSE(AlreadyApplied(MakeEvent("e1", "product_viewed", t0, "u1"), p));
+}
+
+TEST_CASE("event id hashes are FNV-1a, stable across builds", "[profile][dedup]") {
+  // Stored in RocksDB: a change here would forget every remembered id.
+  CHECK(EventIdHash("") == 14695981039346656037ULL);
+  CHECK(EventIdHash("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(EventIdHash("foobar") == 0x85944171f73967e8ULL);
+}
+
+}  // namespace
+}  // namespace profiled::core

@@ -53,6 +53,8 @@ TEST_CASE("a stored profile decodes to exactly the profile encoded", "[codec]") 
     CHECK(back->traits[i].value == p.traits[i].value);
     CHECK(back->traits[i].event_time_ms == p.traits[i].event_time_ms);
   }
+  REQUIRE(p.recent_events.size() == core::ScoringOptions{}.recent_event_ids);
+  CHECK(back->recent_events == p.recent_events);
   // Re-encoding is stable.
   CHECK(EncodeProfileState(*back) == EncodeProfileState(p));
 }

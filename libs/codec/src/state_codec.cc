@@ -41,6 +41,10 @@ std::string EncodeProfileState(const core::Profile& profile) {
     st->set_event_time_ms(t.event_time_ms);
   }
   s.mutable_merge_times_ms()->Add(profile.merge_times_ms.begin(), profile.merge_times_ms.end());
+  for (const core::RecentEvent& r : profile.recent_events) {
+    s.add_recent_event_hashes(r.id_hash);
+    s.add_recent_event_times_ms(r.event_time_ms);
+  }
   return s.SerializeAsString();
 }
 
@@ -77,6 +81,12 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
     p.traits.push_back({st.key(), st.value(), st.event_time_ms()});
   }
   p.merge_times_ms.assign(s.merge_times_ms().begin(), s.merge_times_ms().end());
+  if (s.recent_event_hashes_size() != s.recent_event_times_ms_size()) {
+    return absl::DataLossError("stored profile has unpaired recent events");
+  }
+  for (int i = 0; i < s.recent_event_hashes_size(); ++i) {
+    p.recent_events.push_back({s.recent_event_hashes(i), s.recent_event_times_ms(i)});
+  }
   return p;
 }
 

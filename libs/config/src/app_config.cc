@@ -150,11 +150,94 @@ void ReadKafka(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Properties(n["producer_properties"], "kafka.producer_properties", c.producer_properties);
 }
 
+// input.topics: each entry a topic name (Protobuf) or a mapping
+// {name, format, channel}.
+void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!n) return;
+  if (!n.IsSequence()) return r.Error("input.topics", "must be a list of topics");
+  c.consumer.topics.clear();
+  c.pipeline.inputs.clear();
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string path = absl::StrCat("input.topics[", i, "]");
+    const YAML::Node& entry = n[i];
+    pipeline::InputTopicOptions topic;
+    std::string name;
+    if (entry.IsScalar()) {
+      name = entry.Scalar();
+    } else if (entry.IsMap()) {
+      r.CheckKeys(entry, path, {"name", "format", "channel"});
+      r.String(entry["name"], path + ".name", name);
+      std::string format = "protobuf";
+      r.String(entry["format"], path + ".format", format);
+      if (format == "segment-json") {
+        topic.format = pipeline::InputFormat::kSegmentJson;
+      } else if (format != "protobuf") {
+        r.Error(path + ".format",
+                absl::StrCat("must be protobuf or segment-json, got '", format, "'"));
+      }
+      r.String(entry["channel"], path + ".channel", topic.default_channel);
+      if (topic.default_channel.empty()) r.Error(path + ".channel", "must not be empty");
+    } else {
+      r.Error(path, "must be a topic name or a mapping with name and format");
+      continue;
+    }
+    if (name.empty()) {
+      r.Error(entry.IsMap() ? path + ".name" : path, "must be a non-empty topic name");
+      continue;
+    }
+    if (c.pipeline.inputs.contains(name)) {
+      r.Error(path, absl::StrCat("topic '", name, "' is listed twice"));
+      continue;
+    }
+    c.consumer.topics.push_back(name);
+    c.pipeline.inputs[name] = topic;
+  }
+}
+
+void ReadJsonLimits(Reader& r, const YAML::Node& n, ingest::JsonLimits& limits) {
+  if (!r.IsMapOrAbsent(n, "input.json_limits") || !n) return;
+  const std::string p = "input.json_limits";
+  r.CheckKeys(n, p, {"max_message_bytes", "max_batch_events", "max_properties",
+                     "max_string_bytes", "max_depth"});
+  r.Integer(n["max_message_bytes"], p + ".max_message_bytes", limits.max_message_bytes, 16,
+            int64_t{64} << 20);
+  r.Integer(n["max_batch_events"], p + ".max_batch_events", limits.max_batch_events, 1, 100000);
+  r.Integer(n["max_properties"], p + ".max_properties", limits.max_properties, 1, 100000);
+  r.Integer(n["max_string_bytes"], p + ".max_string_bytes", limits.max_string_bytes, 1,
+            int64_t{64} << 20);
+  r.Integer(n["max_depth"], p + ".max_depth", limits.max_depth, 2, 1024);
+}
+
+void ReadFutureEvents(Reader& r, const YAML::Node& n, ingest::EventTimePolicy& policy) {
+  if (!r.IsMapOrAbsent(n, "input.future_events") || !n) return;
+  r.CheckKeys(n, "input.future_events", {"tolerance", "action"});
+  double tolerance_ms = static_cast<double>(policy.future_tolerance_ms);
+  r.DurationMs(n["tolerance"], "input.future_events.tolerance", tolerance_ms);
+  policy.future_tolerance_ms = static_cast<int64_t>(tolerance_ms);
+  if (n["action"]) {
+    std::string action;
+    r.String(n["action"], "input.future_events.action", action);
+    if (action == "clamp") {
+      policy.future = ingest::EventTimePolicy::Future::kClamp;
+    } else if (action == "reject") {
+      policy.future = ingest::EventTimePolicy::Future::kReject;
+    } else {
+      r.Error("input.future_events.action",
+              absl::StrCat("must be clamp or reject, got '", action, "'"));
+    }
+  }
+}
+
 void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
   r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
-                           "poll_timeout_ms"});
-  r.StringList(n["topics"], "input.topics", c.consumer.topics);
+                           "poll_timeout_ms", "json_limits", "future_events",
+                           "recent_event_ids"});
+  ReadInputTopics(r, n["topics"], c);
+  ReadJsonLimits(r, n["json_limits"], c.pipeline.json_limits);
+  ReadFutureEvents(r, n["future_events"], c.pipeline.event_time);
+  r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.pipeline.scoring.recent_event_ids,
+            0, 4096);
   r.String(n["group_id"], "input.group_id", c.consumer.group_id);
   if (c.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
   if (n["initial_position"]) {

@@ -1,6 +1,7 @@
 #include "profiled/core/profile.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 
@@ -121,6 +122,38 @@ std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family famil
   return keys;
 }
 
+uint64_t EventIdHash(std::string_view event_id) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : event_id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+bool AlreadyApplied(const v1::InteractionEvent& event, const Profile& profile) {
+  const uint64_t h = EventIdHash(event.event_id());
+  return std::any_of(profile.recent_events.begin(), profile.recent_events.end(),
+                     [h](const RecentEvent& r) { return r.id_hash == h; });
+}
+
+namespace {
+
+// Keeps the newest `limit` entries of a sorted, duplicate-free memory.
+void TrimRecent(size_t limit, std::vector<RecentEvent>& recent) {
+  if (recent.size() > limit) recent.erase(recent.begin(), recent.end() - limit);
+}
+
+void Remember(const v1::InteractionEvent& event, size_t limit, Profile& profile) {
+  if (limit == 0) return;
+  const RecentEvent r{EventIdHash(event.event_id()), event.event_time_ms()};
+  auto& recent = profile.recent_events;
+  recent.insert(std::upper_bound(recent.begin(), recent.end(), r), r);
+  TrimRecent(limit, recent);
+}
+
+}  // namespace
+
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile) {
   const int64_t t = event.event_time_ms();
@@ -151,6 +184,7 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
   }
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);
+  Remember(event, options.recent_event_ids, profile);
 }
 
 void LinkIdentity(const Identity& identity, Profile& profile) {
@@ -183,6 +217,17 @@ void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profi
   survivor.merge_times_ms.insert(survivor.merge_times_ms.end(), absorbed.merge_times_ms.begin(),
                                  absorbed.merge_times_ms.end());
   std::sort(survivor.merge_times_ms.begin(), survivor.merge_times_ms.end());
+
+  // The union, newest `recent_event_ids` kept: the same set one profile fed
+  // every event would remember.
+  auto& recent = survivor.recent_events;
+  std::vector<RecentEvent> both;
+  both.reserve(recent.size() + absorbed.recent_events.size());
+  std::merge(recent.begin(), recent.end(), absorbed.recent_events.begin(),
+             absorbed.recent_events.end(), std::back_inserter(both));
+  both.erase(std::unique(both.begin(), both.end()), both.end());
+  TrimRecent(options.recent_event_ids, both);
+  recent = std::move(both);
 }
 
 }  // namespace profiled::core

@@ -24,6 +24,7 @@ std::string_view ReasonCode(RejectReason reason) {
     case RejectReason::kStringTooLong: return "string_too_long";
     case RejectReason::kUnsupportedType: return "unsupported_segment_type";
     case RejectReason::kBatchTooLarge: return "batch_too_large";
+    case RejectReason::kEventInFuture: return "event_in_future";
   }
   return "unknown";
 }

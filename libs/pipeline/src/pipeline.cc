@@ -146,6 +146,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<ingest::RejectReason> reasons;
   std::vector<core::Identity> mentioned;
   std::vector<v1::InteractionEvent> decoded;
+  uint64_t clamped = 0;
   auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
                     std::string detail) {
     LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
@@ -171,6 +172,22 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       reject(m, rejection->reason, std::move(rejection->detail));
       continue;
     }
+    const int64_t wall_now = parts_.wall_clock.NowMs();
+    size_t message_clamped = 0;
+    bool in_future = false;
+    for (v1::InteractionEvent& event : decoded) {
+      switch (ingest::CheckEventTime(options_.event_time, wall_now, event)) {
+        case ingest::EventTimeVerdict::kAccepted: break;
+        case ingest::EventTimeVerdict::kClamped: ++message_clamped; break;
+        case ingest::EventTimeVerdict::kRejected: in_future = true; break;
+      }
+    }
+    if (in_future) {
+      reject(m, ingest::RejectReason::kEventInFuture,
+             absl::StrCat("event time more than ", options_.event_time.future_tolerance_ms,
+                          " ms ahead of the wall clock"));
+      continue;
+    }
     // A message is accepted whole or not at all (the dead letter keeps it).
     const size_t first = accepted.size();
     for (v1::InteractionEvent& event : decoded) {
@@ -185,6 +202,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
              "every identity is a blocked value (e.g. \"undefined\", \"0\")");
       continue;
     }
+    clamped += message_clamped;
     for (size_t i = first; i < accepted.size(); ++i) {
       const Accepted& a = accepted[i];
       mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
@@ -214,6 +232,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<Notice> notices;
   store::CommitBatch batch;
   uint64_t merges = 0;
+  uint64_t duplicates = 0;
   std::vector<std::string> refusals;
   for (Accepted& a : accepted) {
     const core::PartitionKey partition{a.message->topic(), a.message->partition()};
@@ -224,6 +243,14 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       if (auto previous = resolver_.PreviousIdentity(a.event, state)) a.ids.push_back(*previous);
     }
     const identity::Resolution r = resolver_.Resolve(a.ids, alias, now, state);
+    if (!r.create && r.absorbed.empty() && r.link.empty()) {
+      // A re-sent event that changes nothing is not even touched.
+      const core::Profile* existing = state.Find(r.target);
+      if (existing != nullptr && core::AlreadyApplied(a.event, *existing)) {
+        ++duplicates;
+        continue;
+      }
+    }
     if (r.create) state.Create(r.target);
     core::Profile& profile = state.Touch(r.target, partition);
     for (const std::string& absorbed_id : r.absorbed) {
@@ -240,7 +267,11 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       core::LinkIdentity(id, profile);
       state.Link(id, r.target);
     }
-    core::ApplyEvent(a.event, options_.scoring, profile);
+    if (core::AlreadyApplied(a.event, profile)) {
+      ++duplicates;  // its links and merges still counted: they are new
+    } else {
+      core::ApplyEvent(a.event, options_.scoring, profile);
+    }
     AppendAudit(a.event, a.ids, r, now, batch);
     for (const identity::Refusal& refusal : r.refusals) refusals.push_back(refusal.rule);
   }
@@ -288,7 +319,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
   for (const std::string& rule : refusals) metrics.refused(rule).Increment();
   metrics.merges.Increment(static_cast<double>(merges));
-  metrics.applied.Increment(static_cast<double>(accepted.size()));
+  metrics.applied.Increment(static_cast<double>(accepted.size() - duplicates));
+  metrics.duplicates.Increment(static_cast<double>(duplicates));
+  metrics.clamped.Increment(static_cast<double>(clamped));
   metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   metrics.batches.Increment();
   return absl::OkStatus();

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -58,6 +59,17 @@ struct Counters {
   double revenue = 0.0;
 };
 
+// An applied event, remembered for de-duplication: a stable 64-bit hash of
+// its event_id (EventIdHash) and its event time.
+struct RecentEvent {
+  uint64_t id_hash = 0;
+  int64_t event_time_ms = 0;
+  bool operator==(const RecentEvent&) const = default;
+  auto operator<=>(const RecentEvent& o) const {
+    return std::tie(event_time_ms, id_hash) <=> std::tie(o.event_time_ms, o.id_hash);
+  }
+};
+
 struct ScoringOptions {
   std::array<FamilyOptions, kFamilyCount> families;
   // Weight of one event by type; types not listed weigh `default_weight`.
@@ -65,6 +77,9 @@ struct ScoringOptions {
       {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"checkout_started", 4.0},
       {"order_completed", 5.0}};
   double default_weight = 1.0;
+  // Event ids each profile remembers (the newest by event time) so a re-sent
+  // event is not applied twice. 0 turns de-duplication off. Default: 32.
+  size_t recent_event_ids = 32;
 
   const FamilyOptions& family(Family f) const { return families[static_cast<size_t>(f)]; }
   FamilyOptions& family(Family f) { return families[static_cast<size_t>(f)]; }
@@ -84,6 +99,9 @@ struct Profile {
   // Event times of recent merges into this profile, oldest first (bounded by
   // the merge-rate guardrail).
   std::vector<int64_t> merge_times_ms;
+  // The newest applied events by event time, oldest first (bounded by
+  // ScoringOptions::recent_event_ids): the de-duplication memory.
+  std::vector<RecentEvent> recent_events;
 
   static Profile New(std::string id) {
     Profile p;
@@ -98,15 +116,23 @@ struct Profile {
 // anonymous_id, device_id, then `other` sorted by kind. Empty values skipped.
 std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event);
 
+// FNV-1a of an event id: stable across processes and versions (it is stored).
+uint64_t EventIdHash(std::string_view event_id);
+
+// True when `profile` remembers applying an event with this event's id.
+// Covers the newest `recent_event_ids` events by event time: a re-send of an
+// older event than those is applied again.
+bool AlreadyApplied(const v1::InteractionEvent& event, const Profile& profile);
+
 // Applies one (validated) event to `profile`: scores, counters, traits,
-// first/last seen; increments the version. Identities are linked by identity
+// first/last seen, de-duplication memory; increments the version. Identities are linked by identity
 // resolution (libs/identity), which normalizes them first.
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile);
 
 // Folds `absorbed` into `survivor` exactly: decay pairs merge, counters and
 // versions add, traits keep the latest by event time, first/last seen take
-// min/max, identities and merge times are unioned. With pruning off, merging
+// min/max, identities, merge times and de-duplication memories are unioned. With pruning off, merging
 // profiles in any order and grouping equals feeding all their events to one.
 void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor);
 

@@ -36,6 +36,7 @@ enum class RejectReason {
   kStringTooLong,      // a string longer than the limit
   kUnsupportedType,    // a Segment "type" profiled does not know
   kBatchTooLarge,      // more events in one batch body than the limit
+  kEventInFuture,      // event time beyond the future tolerance (policy: reject)
 };
 
 inline constexpr RejectReason kAllRejectReasons[] = {
@@ -44,7 +45,8 @@ inline constexpr RejectReason kAllRejectReasons[] = {
     RejectReason::kBlockedIdentities, RejectReason::kPayloadTooLarge,  RejectReason::kInvalidJson,
     RejectReason::kInvalidUtf8,       RejectReason::kWrongFieldType,   RejectReason::kTooDeep,
     RejectReason::kTooManyProperties, RejectReason::kStringTooLong,    RejectReason::kUnsupportedType,
-    RejectReason::kBatchTooLarge};
+    RejectReason::kBatchTooLarge,
+    RejectReason::kEventInFuture};
 
 // Stable snake_case code, e.g. "missing_event_id".
 std::string_view ReasonCode(RejectReason reason);

@@ -12,6 +12,8 @@
 //   profiled_consumption_paused             1 while the outbox is full
 //   profiled_merges_total                   profiles merged into another
 //   profiled_merges_refused_total{rule}     links/merges a guardrail refused
+//   profiled_events_clamped_total           future event times clamped to now
+//   profiled_events_duplicate_total         re-sent events skipped (same id)
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -47,6 +49,8 @@ class PipelineMetrics {
   prometheus::Counter& updates_enqueued;
   prometheus::Gauge& paused;
   prometheus::Counter& merges;
+  prometheus::Counter& clamped;
+  prometheus::Counter& duplicates;
   prometheus::Counter& refused_kind_limit;
   prometheus::Counter& refused_merge_rate;
   // The refusal counter of a resolver rule ("kind_limit", "merge_rate").

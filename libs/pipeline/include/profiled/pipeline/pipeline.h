@@ -36,6 +36,7 @@
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
 #include "profiled/identity/resolver.h"
+#include "profiled/ingest/event_time_policy.h"
 #include "profiled/ingest/segment_json.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
@@ -62,6 +63,8 @@ struct PipelineOptions {
   absl::flat_hash_map<std::string, InputTopicOptions> inputs;
   // Limits every JSON input is checked against.
   ingest::JsonLimits json_limits;
+  // Future event times beyond a tolerance are clamped (default) or rejected.
+  ingest::EventTimePolicy event_time;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
   // Messages per batch at most. Default: 2000.
