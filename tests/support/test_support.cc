@@ -1,7 +1,9 @@
 #include "test_support.h"
 
 #include <atomic>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 namespace profiled::testing {
@@ -19,6 +21,15 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+std::string ReadSourceFile(const std::string& relative_path) {
+  std::ifstream in(std::string(PROFILED_SOURCE_DIR) + "/" + relative_path, std::ios::binary);
+  INFO("reading " << relative_path);
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -39,6 +39,9 @@ class TempDir {
   std::string path_;
 };
 
+// The contents of a file of the source tree, e.g. "tests/data/segment-spec/x.json".
+std::string ReadSourceFile(const std::string& relative_path);
+
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition,
                std::chrono::milliseconds timeout = std::chrono::seconds(60));

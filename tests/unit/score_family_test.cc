@@ -50,6 +50,18 @@ TEST_CASE("entries below epsilon are pruned when a new key arrives", "[decay]") 
   CHECK(f.Find("fresh") != nullptr);
 }
 
+TEST_CASE("merging empty families with pruning on stays empty", "[decay]") {
+  // Regression: bounds were applied to an empty family (front() of nothing)
+  // when two profiles without scores in a family merged, e.g. after alias.
+  FamilyOptions options{kHour, /*top_k=*/10, /*epsilon=*/0.01};
+  ScoreFamily mine, theirs;
+  mine.MergeFrom(theirs, options);
+  CHECK(mine.size() == 0);
+  theirs.Add("a", 1.0, t0, options);
+  mine.MergeFrom(theirs, options);
+  CHECK(mine.size() == 1);
+}
+
 TEST_CASE("ranked reads sort by value, then key, and leave out faded keys", "[decay]") {
   FamilyOptions options{kHour, /*top_k=*/10, /*epsilon=*/0.1};
   ScoreFamily f;

@@ -1,9 +1,6 @@
 // Segment-spec JSON decoding: every fixture of Segment's own Go library
 // decodes to the expected envelope, the e-commerce spec maps to commerce
 // fields, and a malformed corpus is rejected with a reason — never a crash.
-#include <fstream>
-#include <sstream>
-
 #include "profiled/ingest/segment_json.h"
 #include "support/test_support.h"
 
@@ -13,11 +10,7 @@ namespace {
 constexpr int64_t k2009 = 1'257'894'000'000;  // 2009-11-10T23:00:00Z
 
 std::string Fixture(const std::string& name) {
-  std::ifstream in(std::string(PROFILED_SOURCE_DIR "/tests/data/") + name);
-  REQUIRE(in.good());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return testing::ReadSourceFile("tests/data/" + name);
 }
 
 std::vector<v1::InteractionEvent> DecodeOk(const std::string& json) {

@@ -40,7 +40,7 @@ void ScoreFamily::MergeFrom(const ScoreFamily& other, const FamilyOptions& optio
 }
 
 void ScoreFamily::ApplyBounds(const FamilyOptions& options) {
-  if (options.epsilon <= 0.0 && entries_.size() <= options.top_k) return;
+  if (entries_.empty() || (options.epsilon <= 0.0 && entries_.size() <= options.top_k)) return;
   // Compare every entry at one common time: the latest reference time.
   int64_t latest = entries_.front().score.ref_time_ms;
   for (const Entry& e : entries_) latest = std::max(latest, e.score.ref_time_ms);

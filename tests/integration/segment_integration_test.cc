@@ -1,0 +1,278 @@
+// Segment-spec JSON through a real Kafka-protocol broker: Segment's own
+// fixtures link and merge profiles (alias between two user ids, a re-sent
+// identify counted once), and a malformed corpus lands on the dead-letter
+// topic message for message while every valid event is applied.
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "profiled/core/profile_id.h"
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/v1/profile_update.pb.h"
+#include "support/kafka_harness.h"
+#include "support/test_support.h"
+
+namespace profiled {
+namespace {
+
+std::string SegmentFixture(const std::string& name) {
+  return testing::ReadSourceFile("tests/data/segment-spec/" + name);
+}
+
+// Every fixture reuses the messageId "I'm unique"; give each occurrence its
+// own id so the events are distinct (the de-duplication would otherwise
+// rightly count them once).
+std::string WithDistinctIds(const std::string& json, const std::string& prefix) {
+  std::string out;
+  size_t from = 0, n = 0;
+  for (size_t at; (at = json.find("I'm unique", from)) != std::string::npos; from = at + 10) {
+    absl::StrAppend(&out, json.substr(from, at - from), prefix, "-", n++);
+  }
+  return out + json.substr(from);
+}
+
+pipeline::PipelineOptions SegmentOptions(const std::string& topic) {
+  pipeline::PipelineOptions options;
+  options.output_topic = "updates";
+  options.clock_mode = core::PipelineClock::Mode::kEventTime;
+  options.inputs[topic] = {pipeline::InputFormat::kSegmentJson, "web"};
+  return options;
+}
+
+v1::ProfileUpdate ParseUpdate(const kafka::ConsumedMessage& m) {
+  v1::ProfileUpdate u;
+  REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
+  return u;
+}
+
+TEST_CASE("Segment track, identify and alias fixtures merge two user ids into one profile",
+          "[integration][segment][identity]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("segment", 1));  // one partition: the script's order holds
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+
+  // User "A" downloads (track), user "B" is identified — twice, the second a
+  // re-send with the same messageId — then alias says A is now B.
+  const std::string track = absl::StrReplaceAll(
+      WithDistinctIds(SegmentFixture("test-enqueue-track.json"), "track"),
+      {{R"("userId": "123456")", R"("userId": "A")"}});
+  const std::string identify = WithDistinctIds(SegmentFixture("test-enqueue-identify.json"), "identify");
+  const std::string alias = WithDistinctIds(SegmentFixture("test-enqueue-alias.json"), "alias");
+  REQUIRE(track.find(R"("userId": "A")") != std::string::npos);
+  testing::ProduceRecords(bootstrap, "segment",
+                          {{"A", track}, {"B", identify}, {"B", identify}, {"B", alias}});
+
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), SegmentOptions("segment"), {"segment"},
+                                 bootstrap, bootstrap);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().ConsumedTotal() == 4 && runner.store().OutboxDepth() == 0;
+  }));
+  CHECK(runner.metrics().DeadLettersTotal() == 0);
+  CHECK(runner.metrics().applied.Value() == 3);
+  CHECK(runner.metrics().duplicates.Value() == 1);
+  CHECK(runner.metrics().merges.Value() == 1);
+
+  // Same rank, same first_seen (every fixture is 2009-11-10T23:00:00Z):
+  // the smaller profile id survives.
+  const std::string id_a = core::ProfileIdFor(core::Identity{"user_id", "A"});
+  const std::string id_b = core::ProfileIdFor(core::Identity{"user_id", "B"});
+  const std::string survivor = std::min(id_a, id_b);
+  const std::string absorbed = std::max(id_a, id_b);
+  std::vector<std::optional<std::string>> mapped;
+  REQUIRE_OK(runner.store().MultiGetIdentities(
+      {std::string("user_id\0A", 9), std::string("user_id\0B", 9)}, mapped));
+  CHECK(mapped[0] == survivor);
+  CHECK(mapped[1] == survivor);
+  size_t stored = 0;
+  REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view id, std::string_view) {
+    CHECK(id == survivor);
+    ++stored;
+    return true;
+  }));
+  CHECK(stored == 1);
+  const uint64_t published = runner.publisher_metrics().published.Value();
+  runner.Stop();
+
+  std::vector<kafka::ConsumedMessage> out = testing::ReadTopic(bootstrap, "updates", published);
+  REQUIRE(out.size() == published);
+  v1::ProfileUpdate last;
+  std::vector<std::string> absorbed_trail;
+  for (const kafka::ConsumedMessage& m : out) {
+    if (std::string(m.key()) == absorbed) {
+      absorbed_trail.push_back(m.tombstone() ? "tombstone"
+                                             : "merged_into:" + ParseUpdate(m).merged_into());
+      continue;
+    }
+    REQUIRE(std::string(m.key()) == survivor);
+    v1::ProfileUpdate u = ParseUpdate(m);
+    if (u.version() > last.version()) last = u;
+  }
+  REQUIRE(absorbed_trail.size() >= 2);
+  CHECK(absorbed_trail[absorbed_trail.size() - 2] == "merged_into:" + survivor);
+  CHECK(absorbed_trail.back() == "tombstone");
+  CHECK(last.version() == 3);  // track + identify + alias; the re-send not counted
+  std::set<std::string> identities;
+  for (const auto& id : last.identities()) identities.insert(id.kind() + ":" + id.value());
+  CHECK(identities == std::set<std::string>{"user_id:A", "user_id:B"});
+  WARN("segment fixtures: track(A), identify(B) x2, alias(A->B) -> profile " << survivor
+                                                                                << " version "
+                                                                                << last.version());
+}
+
+// One malformed message and the reason it must be rejected with.
+struct Bad {
+  std::string name, json, reason;
+};
+
+std::vector<Bad> MalformedCorpus() {
+  const std::string good =
+      R"({"type":"track","event":"X","messageId":"bad","userId":"u-bad","timestamp":"2024-03-01T10:00:00Z")";
+  std::string deep = good + R"(,"properties":{"a":)";
+  for (int i = 0; i < 40; ++i) deep += "[";
+  for (int i = 0; i < 40; ++i) deep += "]";
+  std::string many = good + R"(,"properties":{)";
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&many, i ? "," : "", "\"k", i, "\":1");
+  return {
+      {"empty", "", "empty_message"},
+      {"truncated", good.substr(0, good.size() - 7), "invalid_json"},
+      {"trailing", good + "} {}", "invalid_json"},
+      {"not an object", "[1,2,3]", "wrong_field_type"},
+      {"userId a number",
+       R"({"type":"track","event":"X","messageId":"m","userId":42,"timestamp":"2024-03-01T10:00:00Z"})",
+       "wrong_field_type"},
+      {"invalid utf-8", "{\"type\":\"track\",\"event\":\"X\",\"messageId\":\"m\",\"userId\":\"\xc3\x28\","
+                        "\"timestamp\":\"2024-03-01T10:00:00Z\"}",
+       "invalid_utf8"},
+      {"deep", deep + "}}", "nesting_too_deep"},
+      {"huge string", good + R"(,"properties":{"a":")" + std::string(20000, 'x') + "\"}}",
+       "string_too_long"},
+      {"too many properties", many + "}}", "too_many_properties"},
+      {"unknown type", R"({"type":"teleport","messageId":"m","userId":"u","timestamp":"2024-03-01T10:00:00Z"})",
+       "unsupported_segment_type"},
+      {"no message id", R"({"type":"track","event":"X","userId":"u","timestamp":"2024-03-01T10:00:00Z"})",
+       "missing_event_id"},
+      {"bad timestamp", R"({"type":"track","event":"X","messageId":"m","userId":"u","timestamp":"soon"})",
+       "invalid_event_time"},
+      {"from the future", R"({"type":"track","event":"X","messageId":"m","userId":"u","timestamp":"2100-01-01T00:00:00Z"})",
+       "event_in_future"},
+      {"only junk ids", R"({"type":"track","event":"X","messageId":"m","userId":"undefined","anonymousId":"0","timestamp":"2024-03-01T10:00:00Z"})",
+       "only_blocked_identities"},
+      {"bad batch member", "{\"batch\":[" + good + "},{\"type\":\"track\"}]}", "missing_type"},
+  };
+}
+
+// The strings of the Big List of Naughty Strings, as JSON literals (one per
+// line in blns.json).
+std::vector<std::string> NaughtyLiterals() {
+  const std::string text = testing::ReadSourceFile("tests/data/naughty-strings/blns.json");
+  std::vector<std::string> literals;
+  size_t from = 0;
+  for (size_t end; (end = text.find('\n', from)) != std::string::npos; from = end + 1) {
+    std::string line = text.substr(from, end - from);
+    const size_t open = line.find('"');
+    const size_t close = line.rfind('"');
+    if (open == std::string::npos || close == open) continue;
+    literals.push_back(line.substr(open, close - open + 1));
+  }
+  return literals;
+}
+
+TEST_CASE("the malformed corpus is dead-lettered message for message and every valid event "
+          "is applied",
+          "[integration][segment][deadletter]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("segment", 1));  // one partition: offsets are known
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 2));
+  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+
+  std::vector<std::pair<std::string, std::string>> records;
+  std::map<int64_t, std::string> reason_at;   // offset -> reason it must get
+  std::set<int64_t> either_at;                // offsets that may go either way
+  size_t valid_events = 0;
+  auto add = [&](std::string json, std::optional<std::string> reason, size_t events) {
+    if (reason) reason_at[static_cast<int64_t>(records.size())] = *reason;
+    records.emplace_back("k" + std::to_string(records.size()), std::move(json));
+    valid_events += events;
+  };
+  // Every Segment fixture (batch bodies included), with distinct ids.
+  const std::map<std::string, size_t> fixture_events = {
+      {"test-context-track.json", 1}, {"test-enqueue-alias.json", 1},
+      {"test-enqueue-group.json", 1}, {"test-enqueue-identify.json", 1},
+      {"test-enqueue-page.json", 1},  {"test-enqueue-screen.json", 1},
+      {"test-enqueue-track.json", 1}, {"test-integrations-track.json", 1},
+      {"test-interval-track.json", 1}, {"test-many-track.json", 3},
+      {"test-messageid-track.json", 1}, {"test-timestamp-track.json", 1}};
+  for (const auto& [file, events] : fixture_events) {
+    add(WithDistinctIds(SegmentFixture(file), file), std::nullopt, events);
+  }
+  const std::vector<Bad> corpus = MalformedCorpus();
+  const std::vector<std::string> naughty = NaughtyLiterals();
+  REQUIRE(naughty.size() > 500);
+  for (size_t i = 0; i < naughty.size(); ++i) {
+    // As a property value: data, always accepted.
+    add(absl::StrCat(R"({"type":"track","event":"Naughty","messageId":"nv-)", i,
+                     R"(","userId":"naughty-user","timestamp":"2024-03-01T10:00:00Z",)",
+                     R"("properties":{"value":)", naughty[i], "}}"),
+        std::nullopt, 1);
+    // As the user id: applied, or refused when it is a blocked value ("undefined", "0" ...).
+    either_at.insert(static_cast<int64_t>(records.size()));
+    add(absl::StrCat(R"({"type":"track","event":"Naughty","messageId":"nu-)", i,
+                     R"(","userId":)", naughty[i], R"(,"timestamp":"2024-03-01T10:00:00Z"})"),
+        std::nullopt, 0);
+    if (i < corpus.size()) add(corpus[i].json, corpus[i].reason, 0);
+  }
+  // Last: a valid event behind all of it — the partition never stalled.
+  add(R"({"type":"track","event":"Order Completed","messageId":"last","userId":"after-the-storm",)"
+      R"("timestamp":"2024-03-02T10:00:00Z","properties":{"revenue":10}})",
+      std::nullopt, 1);
+  testing::ProduceRecords(bootstrap, "segment", records);
+
+  pipeline::PipelineOptions options = SegmentOptions("segment");
+  options.event_time.future = ingest::EventTimePolicy::Future::kReject;
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"segment"}, bootstrap, bootstrap);
+  REQUIRE(testing::WaitUntil([&] { return runner.metrics().ConsumedTotal() == records.size(); }));
+  const double letters_total = runner.metrics().DeadLettersTotal();
+  const double applied = runner.metrics().applied.Value();
+  runner.Stop();
+
+  // Every message is accounted for: applied, or on the dead-letter topic.
+  std::vector<kafka::ConsumedMessage> letters = testing::ReadTopic(
+      bootstrap, testing::PipelineRunner::kDeadLetterTopic, static_cast<size_t>(letters_total));
+  REQUIRE(letters.size() == static_cast<size_t>(letters_total));
+  std::set<int64_t> lettered;
+  size_t blocked_user_ids = 0;
+  for (const kafka::ConsumedMessage& l : letters) {
+    const int64_t offset = std::stoll(std::string(*l.header("profiled.source.offset")));
+    const std::string reason(*l.header("profiled.reason"));
+    INFO("dead letter for offset " << offset << ": " << reason << ": "
+                                   << *l.header("profiled.detail"));
+    lettered.insert(offset);
+    CHECK(std::string(l.payload()) == records[static_cast<size_t>(offset)].second);
+    if (either_at.count(offset) == 1) {
+      CHECK((reason == "only_blocked_identities" || reason == "no_identity"));
+      ++blocked_user_ids;
+      continue;
+    }
+    REQUIRE(reason_at.count(offset) == 1);
+    CHECK(reason == reason_at.at(offset));
+  }
+  for (const auto& [offset, reason] : reason_at) {
+    INFO("expected " << reason << " at offset " << offset);
+    CHECK(lettered.count(offset) == 1);
+  }
+  CHECK(blocked_user_ids > 5);  // "", "undefined", "null", "0", "-1" at least
+  CHECK(applied == static_cast<double>(valid_events + naughty.size() - blocked_user_ids));
+  WARN("malformed corpus: " << records.size() << " messages, " << applied << " events applied, "
+                            << letters.size() << " dead letters (" << corpus.size()
+                            << " malformed, " << blocked_user_ids << " junk user ids)");
+}
+
+}  // namespace
+}  // namespace profiled
