@@ -99,8 +99,10 @@ std::string WriteConfig(const testing::TempDir& dir, const std::string& bootstra
   std::ofstream out(path);
   // A fresh group per run: the broker would otherwise hold the killed
   // member's partitions for its session timeout. Positions come from the store.
+  // Event-id de-duplication is off: it would hide a batch applied twice.
   out << "kafka: {bootstrap: \"" << bootstrap << "\"}\n"
-      << "input: {topics: [events], group_id: crash-run-" << run << ", batch_max_events: 150}\n"
+      << "input: {topics: [events], group_id: crash-run-" << run
+      << ", batch_max_events: 150, recent_event_ids: 0}\n"
       << "output: {topic: updates, dead_letter_topic: deadletters}\n"
       << "store: {path: " << dir.Sub("store") << "}\n"
       << "http: {listen: \"127.0.0.1:0\"}\n"
