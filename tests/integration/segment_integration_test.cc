@@ -10,7 +10,9 @@
 #include "profiled/core/profile_id.h"
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/v1/profile_update.pb.h"
+#include "profiled/identity/identity_rules.h"
 #include "support/kafka_harness.h"
+#include "support/rocksdb_scan.h"
 #include "support/test_support.h"
 
 namespace profiled {
@@ -272,6 +274,84 @@ TEST_CASE("the malformed corpus is dead-lettered message for message and every v
   WARN("malformed corpus: " << records.size() << " messages, " << applied << " events applied, "
                             << letters.size() << " dead letters (" << corpus.size()
                             << " malformed, " << blocked_user_ids << " junk user ids)");
+}
+
+TEST_CASE("fields the privacy filter drops never reach RocksDB, the output or a dead letter",
+          "[integration][segment][privacy]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("segment", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+
+  // Secrets a careless source sends along, each a unique needle to search for.
+  const std::string ip = "203.0.113.77";
+  const std::string password = "hunter2-needle";
+  const std::string card = "4111111111111111";
+  const std::string email = "Leak.Check@Example.com";
+  const std::string context = R"("context":{"ip":")" + ip + R"(","locale":"de-DE"})";
+  testing::ProduceRecords(bootstrap, "segment", {
+      {"u", R"({"type":"identify","messageId":"m1","userId":"u-7","timestamp":"2024-03-01T10:00:00Z",)" +
+                context + R"(,"traits":{"password":")" + password + R"(","email":")" + email +
+                R"(","plan":"gold"}})"},
+      {"u", R"({"type":"track","event":"Product Viewed","messageId":"m2","userId":"u-7",)"
+            R"("timestamp":"2024-03-01T10:01:00Z",)" + context +
+                R"(,"properties":{"product_id":"P1","category":"shoes","card_number":")" + card +
+                R"("}})"},
+      // Rejected (unknown type) while carrying the same secrets.
+      {"u", R"({"type":"teleport","messageId":"m3","userId":"u-7","timestamp":"2024-03-01T10:02:00Z",)" +
+                context + R"(,"properties":{"password":")" + password + R"("}})"}});
+
+  testing::TempDir dir;
+  uint64_t published = 0;
+  {
+    testing::PipelineRunner runner(dir.Sub("store"), SegmentOptions("segment"), {"segment"},
+                                   bootstrap, bootstrap);
+    REQUIRE(testing::WaitUntil([&] {
+      return runner.metrics().ConsumedTotal() == 3 && runner.store().OutboxDepth() == 0;
+    }));
+    CHECK(runner.metrics().applied.Value() == 2);
+    CHECK(runner.metrics().privacy_dropped.Value() == 4);  // ip twice, password, card_number
+    CHECK(runner.metrics().privacy_hashed.Value() == 1);   // traits.email
+    published = runner.publisher_metrics().published.Value();
+    runner.Stop();
+  }  // the store is closed: read it raw
+
+  const std::vector<std::string> needles = {ip, password, card, email, "leak.check@example.com"};
+  size_t entries = 0;
+  REQUIRE_OK(testing::ScanRocksDb(dir.Sub("store"), [&](std::string_view cf, std::string_view key,
+                                                        std::string_view value) {
+    ++entries;
+    for (const std::string& needle : needles) {
+      INFO("column family " << cf << " holds " << needle);
+      CHECK(key.find(needle) == std::string_view::npos);
+      CHECK(value.find(needle) == std::string_view::npos);
+    }
+  }));
+  CHECK(entries > 3);  // a profile, graph links, positions at least
+
+  std::vector<kafka::ConsumedMessage> out = testing::ReadTopic(bootstrap, "updates", published);
+  REQUIRE(out.size() == published);
+  v1::ProfileUpdate last;
+  for (const kafka::ConsumedMessage& m : out) {
+    for (const std::string& needle : needles) CHECK(m.payload().find(needle) == std::string_view::npos);
+    v1::ProfileUpdate u = ParseUpdate(m);
+    if (u.version() > last.version()) last = u;
+  }
+  CHECK(last.traits().at("plan") == "gold");
+  CHECK(last.traits().at("email") == identity::EmailSha256(email));  // joinable with the identity
+  CHECK(last.traits().count("password") == 0);
+
+  std::vector<kafka::ConsumedMessage> letters =
+      testing::ReadTopic(bootstrap, testing::PipelineRunner::kDeadLetterTopic, 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].header("profiled.reason") == std::optional<std::string_view>("unsupported_segment_type"));
+  CHECK(letters[0].header("profiled.redacted") == std::optional<std::string_view>("drop-list"));
+  const std::string_view letter = letters[0].payload();
+  for (const std::string& needle : needles) CHECK(letter.find(needle) == std::string_view::npos);
+  CHECK(letter.find("teleport") != std::string_view::npos);
+  CHECK(letter.find("de-DE") != std::string_view::npos);  // only the dropped fields are gone
 }
 
 }  // namespace

@@ -130,6 +130,33 @@ input:
   }
 }
 
+TEST_CASE("privacy rules are read and every bad one is reported with its index", "[config]") {
+  auto ok = ParseConfig(R"(
+privacy:
+  drop_fields: [context.ip, context.user_agent, traits.ssn]
+  hash_fields: [context.session_id]
+  hash_key_patterns: []
+)");
+  REQUIRE_OK(ok.status());
+  CHECK(ok->pipeline.privacy.drop_fields ==
+        std::vector<std::string>{"context.ip", "context.user_agent", "traits.ssn"});
+  CHECK(ok->pipeline.privacy.hash_fields == std::vector<std::string>{"context.session_id"});
+  CHECK(ok->pipeline.privacy.hash_key_patterns.empty());
+  CHECK(ok->pipeline.privacy.drop_key_patterns == privacy::PrivacyOptions{}.drop_key_patterns);
+
+  auto bad = ParseConfig(R"(
+privacy:
+  drop_fields: [context.ip, context.shoe_size]
+  hash_key_patterns: ["ok", "(unclosed"]
+  keep_fields: []
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.drop_fields[1]: drop_fields: 'context.shoe_size'"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.hash_key_patterns[1]: hash_key_patterns: '(unclosed'"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.keep_fields: unknown key"));
+}
+
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
   auto c = ParseConfig("input: {topics: [a, b");
   REQUIRE_FALSE(c.ok());

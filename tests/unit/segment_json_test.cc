@@ -127,7 +127,8 @@ TEST_CASE("context fills device, locale, ids and the email trait", "[ingest][seg
       "device":{"id":"dev-1","type":"ios"},"os":{"name":"iOS"},
       "page":{"url":"https://shop.example/p"},"campaign":{"name":"spring"},
       "externalIds":[{"id":"C-7","type":"crm_id","collection":"users"}],
-      "ip":"203.0.113.9","userAgent":"x"}})");
+      "ip":"203.0.113.9","userAgent":"Mozilla/5.0","app":{"name":"Shop","version":"4.2"},
+      "consent":{"categoryPreferences":{"Advertising":false,"Analytics":true}}}})");
   const v1::InteractionEvent& x = e[0];
   CHECK(x.channel() == "mobile");
   CHECK(x.identities().email() == "Jane@Example.com");
@@ -140,6 +141,15 @@ TEST_CASE("context fills device, locale, ids and the email trait", "[ingest][seg
   CHECK(x.context().campaign() == "spring");
   CHECK(x.traits().at("plan") == "gold");
   CHECK(x.traits().at("age") == "41");
+  CHECK(x.context().ip() == "203.0.113.9");  // decoded; the privacy filter drops it by default
+  CHECK(x.context().user_agent() == "Mozilla/5.0");
+  CHECK(x.context().app_name() == "Shop");
+  CHECK(x.context().app_version() == "4.2");
+  CHECK(x.context().consent().at("Advertising") == false);
+  CHECK(x.context().consent().at("Analytics") == true);
+  CHECK(ReasonOf(R"({"type":"track","event":"X","messageId":"m","userId":"u",
+    "timestamp":"2024-03-01T10:00:00Z","context":{"consent":{"categoryPreferences":{"Ads":"no"}}}})") ==
+        "wrong_field_type");
 }
 
 TEST_CASE("malformed JSON is rejected with a stable reason", "[ingest][segment]") {

@@ -287,6 +287,36 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
 }
 
+void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
+  privacy::PrivacyOptions& o = c.pipeline.privacy;
+  r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
+                             "hash_key_patterns"});
+  struct List {
+    const char* key;
+    std::vector<std::string>* values;
+  };
+  for (const List& list : {List{"drop_fields", &o.drop_fields},
+                           List{"drop_key_patterns", &o.drop_key_patterns},
+                           List{"hash_fields", &o.hash_fields},
+                           List{"hash_key_patterns", &o.hash_key_patterns}}) {
+    const std::string path = absl::StrCat("privacy.", list.key);
+    r.StringList(n[list.key], path, *list.values);
+    // Each entry checked alone, so an error names its own index.
+    for (size_t i = 0; i < list.values->size(); ++i) {
+      privacy::PrivacyOptions one{{}, {}, {}, {}};
+      const std::string key = list.key;
+      (key == "drop_fields"         ? one.drop_fields
+       : key == "drop_key_patterns" ? one.drop_key_patterns
+       : key == "hash_fields"       ? one.hash_fields
+                                    : one.hash_key_patterns) = {(*list.values)[i]};
+      if (absl::Status s = privacy::PrivacyFilter::Create(one).status(); !s.ok()) {
+        r.Error(absl::StrCat(path, "[", i, "]"), s.message());
+      }
+    }
+  }
+}
+
 void ReadIdentity(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "identity") || !n) return;
   identity::IdentityOptions& o = c.pipeline.identity;
@@ -447,7 +477,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     try {
       r.CheckKeys(root, "",
                   {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
-                   "identity"});
+                   "identity", "privacy"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -460,6 +490,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadClock(r, root["clock"], c);
       ReadScoring(r, root["scoring"], c);
       ReadIdentity(r, root["identity"], c);
+      ReadPrivacy(r, root["privacy"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

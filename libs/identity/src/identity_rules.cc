@@ -1,11 +1,10 @@
 #include "profiled/identity/identity_rules.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "profiled/base/sha256.h"
 
 namespace profiled::identity {
 namespace {
@@ -18,16 +17,7 @@ std::string Canonical(std::string_view value) {
 }  // namespace
 
 std::string EmailSha256(std::string_view email) {
-  const std::string normalized = Canonical(email);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(normalized.data()), normalized.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * SHA256_DIGEST_LENGTH, '0');
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 15];
-  }
-  return out;
+  return Sha256Hex(Canonical(email));
 }
 
 absl::Status IdentityOptions::Validate() const {

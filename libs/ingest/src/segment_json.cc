@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "simdjson_util.h"
 
 namespace profiled::ingest {
 namespace {
@@ -20,22 +21,9 @@ struct Reject {
   std::string detail;
 };
 
-// Copies out of simdjson's result wrappers: ranging over a temporary
-// result's value_unsafe() would bind a reference into a dead temporary.
-// Callers have checked the element's type.
-simdjson::dom::array AsArray(element e) {
-  simdjson::dom::array a;
-  [[maybe_unused]] simdjson::error_code err = e.get_array().get(a);
-  return a;
-}
-object AsObject(element e) {
-  object o;
-  [[maybe_unused]] simdjson::error_code err = e.get_object().get(o);
-  return o;
-}
-
-// Debian's Abseil has its own string_view type.
-absl::string_view A(std::string_view s) { return {s.data(), s.size()}; }
+using internal::A;
+using internal::AsArray;
+using internal::AsObject;
 
 size_t Depth(element e, size_t limit, size_t depth = 1) {
   if (depth > limit) return depth;
@@ -227,6 +215,26 @@ class MessageReader {
       e.set_channel(channel);
     }
     c->set_locale(String(ctx, "locale", "context.locale"));
+    c->set_ip(String(ctx, "ip", "context.ip"));
+    c->set_user_agent(String(ctx, "userAgent", "context.userAgent"));
+    if (std::optional<object> app = Object(ctx, "app", "context.app")) {
+      c->set_app_name(String(*app, "name", "context.app.name"));
+      c->set_app_version(String(*app, "version", "context.app.version"));
+    }
+    if (std::optional<object> consent = Object(ctx, "consent", "context.consent")) {
+      if (std::optional<object> prefs =
+              Object(*consent, "categoryPreferences", "context.consent.categoryPreferences")) {
+        for (auto field : *prefs) {
+          CheckLength(field.key, "context.consent.categoryPreferences");
+          if (field.value.type() != element_type::BOOL) {
+            throw Reject{RejectReason::kWrongFieldType,
+                         absl::StrCat("context.consent.categoryPreferences.", A(field.key),
+                                      " must be true or false")};
+          }
+          (*c->mutable_consent())[std::string(field.key)] = field.value.get_bool().value_unsafe();
+        }
+      }
+    }
     c->set_timezone(String(ctx, "timezone", "context.timezone"));
     if (std::optional<object> device = Object(ctx, "device", "context.device")) {
       c->set_device(String(*device, "type", "context.device.type"));

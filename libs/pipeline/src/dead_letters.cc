@@ -43,6 +43,7 @@ absl::Status DeadLetterSink::PublishAll(const std::vector<DeadLetter>& letters,
           {kSourcePartitionHeader, absl::StrCat(l.source_partition)},
           {kSourceOffsetHeader, absl::StrCat(l.source_offset)},
           {kTimeHeader, now}};
+      if (l.redacted) headers.push_back({kRedactedHeader, "drop-list"});
       absl::Status s = producer_->Produce(topic_, l.key, l.value, headers, i);
       if (s.ok()) {
         outcome_[i] = 0;

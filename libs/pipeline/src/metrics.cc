@@ -21,6 +21,13 @@ prometheus::Family<prometheus::Counter>& RefusalFamily(prometheus::Registry& r) 
       .Register(r);
 }
 
+prometheus::Family<prometheus::Counter>& PrivacyFamily(prometheus::Registry& r) {
+  return prometheus::BuildCounter()
+      .Name("profiled_privacy_fields_total")
+      .Help("Event fields the privacy filter dropped or hashed before storing, by action.")
+      .Register(r);
+}
+
 }  // namespace
 
 PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
@@ -38,6 +45,8 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                         "Events whose future event time was clamped to the wall clock.")),
       duplicates(CounterOf(registry, "profiled_events_duplicate_total",
                            "Events skipped because their profile already applied their id.")),
+      privacy_dropped(PrivacyFamily(registry).Add({{"action", "dropped"}})),
+      privacy_hashed(PrivacyFamily(registry).Add({{"action", "hashed"}})),
       refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),
       refused_merge_rate(RefusalFamily(registry).Add({{"rule", "merge_rate"}})),
       consumed_family_(prometheus::BuildCounter()

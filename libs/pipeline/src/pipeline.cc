@@ -66,11 +66,12 @@ void Pipeline::AppendAudit(const v1::InteractionEvent& event,
 }
 
 Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts,
-                   identity::IdentityRules rules)
+                   identity::IdentityRules rules, privacy::PrivacyFilter privacy)
     : options_(options),
       parts_(parts),
       rules_(std::move(rules)),
       resolver_(rules_),
+      privacy_(std::move(privacy)),
       clock_(parts.wall_clock, options.clock_mode) {}
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
@@ -78,7 +79,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
   ASSIGN_OR_RETURN(identity::IdentityRules rules, identity::IdentityRules::Create(options.identity));
-  std::unique_ptr<Pipeline> p(new Pipeline(options, parts, std::move(rules)));
+  ASSIGN_OR_RETURN(privacy::PrivacyFilter privacy, privacy::PrivacyFilter::Create(options.privacy));
+  std::unique_ptr<Pipeline> p(
+      new Pipeline(options, parts, std::move(rules), std::move(privacy)));
   for (const auto& [topic, input] : options.inputs) {
     if (input.format == InputFormat::kSegmentJson) {
       p->segment_decoders_[topic] = std::make_unique<ingest::SegmentDecoder>(
@@ -147,13 +150,22 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<core::Identity> mentioned;
   std::vector<v1::InteractionEvent> decoded;
   uint64_t clamped = 0;
+  uint64_t privacy_dropped = 0, privacy_hashed = 0;
   auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
                     std::string detail) {
     LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
              ingest::ReasonCode(reason), ": ", detail);
     reasons.push_back(reason);
-    letters.push_back({std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(),
-                       m.partition(), m.offset(), std::string(m.key()), std::string(m.payload())});
+    DeadLetter& letter = letters.emplace_back(DeadLetter{
+        std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(), m.partition(),
+        m.offset(), std::string(m.key()), std::string(m.payload())});
+    if (segment_decoders_.contains(m.topic())) {
+      // Personal data the filter would have dropped stays out of the dead letter too.
+      if (std::optional<std::string> clean = privacy_.RedactJson(m.payload())) {
+        letter.value = std::move(*clean);
+        letter.redacted = true;
+      }
+    }
   };
   for (const kafka::ConsumedMessage& m : messages) {
     store::PartitionPosition& pos = touched[core::PartitionKey{m.topic(), m.partition()}];
@@ -171,6 +183,11 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     if (rejection) {
       reject(m, rejection->reason, std::move(rejection->detail));
       continue;
+    }
+    for (v1::InteractionEvent& event : decoded) {
+      const privacy::PrivacyFilter::Counts n = privacy_.Apply(event);
+      privacy_dropped += n.dropped;
+      privacy_hashed += n.hashed;
     }
     const int64_t wall_now = parts_.wall_clock.NowMs();
     size_t message_clamped = 0;
@@ -322,6 +339,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   metrics.applied.Increment(static_cast<double>(accepted.size() - duplicates));
   metrics.duplicates.Increment(static_cast<double>(duplicates));
   metrics.clamped.Increment(static_cast<double>(clamped));
+  metrics.privacy_dropped.Increment(static_cast<double>(privacy_dropped));
+  metrics.privacy_hashed.Increment(static_cast<double>(privacy_hashed));
   metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   metrics.batches.Increment();
   return absl::OkStatus();

@@ -15,6 +15,9 @@
 //   profiled.source.partition  its partition (decimal)
 //   profiled.source.offset     its offset (decimal)
 //   profiled.time              when it was rejected, RFC 3339 UTC
+//   profiled.redacted          "drop-list" when the value is the original JSON
+//                              with the privacy filter's drop list applied
+//                              (absent: the bytes are exactly as consumed)
 #pragma once
 
 #include <cstdint>
@@ -35,6 +38,7 @@ inline constexpr char kSourceTopicHeader[] = "profiled.source.topic";
 inline constexpr char kSourcePartitionHeader[] = "profiled.source.partition";
 inline constexpr char kSourceOffsetHeader[] = "profiled.source.offset";
 inline constexpr char kTimeHeader[] = "profiled.time";
+inline constexpr char kRedactedHeader[] = "profiled.redacted";
 
 struct DeadLetter {
   std::string reason;  // stable code
@@ -43,7 +47,8 @@ struct DeadLetter {
   int32_t source_partition = 0;
   int64_t source_offset = 0;
   std::string key;
-  std::string value;  // the original bytes, unchanged
+  std::string value;  // the original bytes (drop list applied when redacted)
+  bool redacted = false;
 };
 
 class DeadLetterSink {

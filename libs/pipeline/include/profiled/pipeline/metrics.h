@@ -14,6 +14,7 @@
 //   profiled_merges_refused_total{rule}     links/merges a guardrail refused
 //   profiled_events_clamped_total           future event times clamped to now
 //   profiled_events_duplicate_total         re-sent events skipped (same id)
+//   profiled_privacy_fields_total{action}   fields the privacy filter dropped/hashed
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -51,6 +52,8 @@ class PipelineMetrics {
   prometheus::Counter& merges;
   prometheus::Counter& clamped;
   prometheus::Counter& duplicates;
+  prometheus::Counter& privacy_dropped;
+  prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
   prometheus::Counter& refused_merge_rate;
   // The refusal counter of a resolver rule ("kind_limit", "merge_rate").

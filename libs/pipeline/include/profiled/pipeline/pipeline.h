@@ -7,7 +7,7 @@
 //   p->Close();
 //
 // Per batch: decode and validate every message (rejects go to the dead-letter
-// topic, acknowledged before the batch commits), load the identity graph
+// topic, acknowledged before the batch commits), apply the privacy filter, load the identity graph
 // entries and profiles the batch touches (two MultiGets), resolve each event
 // to its profile in arrival order — creating, linking and merging under the
 // guardrails — apply it, and write one update per changed profile
@@ -41,6 +41,7 @@
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/metrics.h"
+#include "profiled/privacy/privacy_filter.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
@@ -65,6 +66,8 @@ struct PipelineOptions {
   ingest::JsonLimits json_limits;
   // Future event times beyond a tolerance are clamped (default) or rejected.
   ingest::EventTimePolicy event_time;
+  // Fields dropped or hashed before anything is stored or published.
+  privacy::PrivacyOptions privacy;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
   // Messages per batch at most. Default: 2000.
@@ -117,7 +120,8 @@ class Pipeline {
   void Close();
 
  private:
-  Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules);
+  Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules,
+           privacy::PrivacyFilter privacy);
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
   // Merge audit records of a resolution (merges and refusals) into `batch`.
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
@@ -128,6 +132,7 @@ class Pipeline {
   PipelineParts parts_;
   identity::IdentityRules rules_;
   identity::Resolver resolver_;
+  privacy::PrivacyFilter privacy_;
   // One decoder per Segment-JSON topic (each knows its default channel).
   absl::flat_hash_map<std::string, std::unique_ptr<ingest::SegmentDecoder>> segment_decoders_;
   core::PipelineClock clock_;
