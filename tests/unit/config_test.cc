@@ -117,7 +117,7 @@ input:
   REQUIRE_FALSE(c.ok());
   const std::string msg(c.status().message());
   for (const char* expected : {
-           "input.topics[0].format: must be protobuf or segment-json, got 'xml'",
+           "input.topics[0].format: must be protobuf, segment-json or json, got 'xml'",
            "input.topics[1].name: must be a non-empty topic name",
            "input.topics[2]: topic 'a' is listed twice",
            "input.topics[3]: must be a topic name or a mapping",
@@ -155,6 +155,28 @@ privacy:
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.drop_fields[1]: drop_fields: 'context.shoe_size'"));
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.hash_key_patterns[1]: hash_key_patterns: '(unclosed'"));
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.keep_fields: unknown key"));
+}
+
+TEST_CASE("a mapped-JSON topic's field map is checked with its path", "[config]") {
+  auto bad = ParseConfig(R"(
+input:
+  topics:
+    - {name: a, format: json}
+    - name: b
+      format: json
+      map: {event_id: id, type: /t, time: /at, time_format: weekly, fields: {context.shoe: /s}}
+    - {name: c, format: segment-json, map: {type: /t}}
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  for (const char* expected : {
+           "input.topics[0].map: format json needs a field map",
+           "input.topics[1].map.time_format: must be auto, unix_s, unix_ms or rfc3339, got 'weekly'",
+           "input.topics[1].map: event_id: 'id' is not a JSON pointer",
+           "input.topics[1].map: fields.context.shoe: not a mappable envelope field",
+           "input.topics[2].map: only topics with format json take a field map"}) {
+    CHECK_THAT(msg, Catch::Matchers::Contains(expected));
+  }
 }
 
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace profiled::config {
 namespace {
@@ -150,8 +151,54 @@ void ReadKafka(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Properties(n["producer_properties"], "kafka.producer_properties", c.producer_properties);
 }
 
+// A mapped-JSON topic's field map; the decoder checks pointers and fields.
+void ReadFieldMap(Reader& r, const YAML::Node& n, const std::string& path, ingest::FieldMap& map) {
+  if (!r.IsMapOrAbsent(n, path) || !n) return;
+  r.CheckKeys(n, path, {"event_id", "type", "type_values", "time", "time_format", "fields"});
+  if (n["event_id"] && n["event_id"].IsScalar()) {
+    map.event_id = {n["event_id"].Scalar()};
+  } else {
+    r.StringList(n["event_id"], path + ".event_id", map.event_id);
+  }
+  r.String(n["type"], path + ".type", map.type);
+  r.String(n["time"], path + ".time", map.time);
+  if (n["time_format"]) {
+    std::string f;
+    r.String(n["time_format"], path + ".time_format", f);
+    if (f == "auto") map.time_format = ingest::TimeFormat::kAuto;
+    else if (f == "unix_s") map.time_format = ingest::TimeFormat::kUnixSeconds;
+    else if (f == "unix_ms") map.time_format = ingest::TimeFormat::kUnixMillis;
+    else if (f == "rfc3339") map.time_format = ingest::TimeFormat::kRfc3339;
+    else r.Error(path + ".time_format", absl::StrCat("must be auto, unix_s, unix_ms or rfc3339, got '", f, "'"));
+  }
+  for (const char* key : {"type_values", "fields"}) {
+    const YAML::Node m = n[key];
+    const std::string sub = absl::StrCat(path, ".", key);
+    if (!r.IsMapOrAbsent(m, sub) || !m) continue;
+    for (const auto& kv : m) {
+      const std::string k = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) {
+        r.Error(absl::StrCat(sub, ".", k), "must be a string");
+        continue;
+      }
+      if (std::string_view(key) == "fields") {
+        map.fields.emplace_back(k, kv.second.Scalar());
+      } else {
+        map.type_values[k] = kv.second.Scalar();
+      }
+    }
+  }
+  // The decoder's own checks, each reported under this map's path.
+  absl::StatusOr<ingest::MappedJsonDecoder> check = ingest::MappedJsonDecoder::Create({"web", {}, map});
+  if (!check.ok()) {
+    for (absl::string_view line : absl::StrSplit(check.status().message(), '\n')) {
+      r.Error(path, line);
+    }
+  }
+}
+
 // input.topics: each entry a topic name (Protobuf) or a mapping
-// {name, format, channel}.
+// {name, format, channel, map}.
 void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!n) return;
   if (!n.IsSequence()) return r.Error("input.topics", "must be a list of topics");
@@ -165,15 +212,23 @@ void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
     if (entry.IsScalar()) {
       name = entry.Scalar();
     } else if (entry.IsMap()) {
-      r.CheckKeys(entry, path, {"name", "format", "channel"});
+      r.CheckKeys(entry, path, {"name", "format", "channel", "map"});
       r.String(entry["name"], path + ".name", name);
       std::string format = "protobuf";
       r.String(entry["format"], path + ".format", format);
       if (format == "segment-json") {
         topic.format = pipeline::InputFormat::kSegmentJson;
+      } else if (format == "json") {
+        topic.format = pipeline::InputFormat::kMappedJson;
+        if (!entry["map"]) r.Error(path + ".map", "format json needs a field map");
       } else if (format != "protobuf") {
         r.Error(path + ".format",
-                absl::StrCat("must be protobuf or segment-json, got '", format, "'"));
+                absl::StrCat("must be protobuf, segment-json or json, got '", format, "'"));
+      }
+      if (entry["map"] && topic.format != pipeline::InputFormat::kMappedJson) {
+        r.Error(path + ".map", "only topics with format json take a field map");
+      } else if (entry["map"]) {
+        ReadFieldMap(r, entry["map"], path + ".map", topic.map);
       }
       r.String(entry["channel"], path + ".channel", topic.default_channel);
       if (topic.default_channel.empty()) r.Error(path + ".channel", "must not be empty");

@@ -25,31 +25,6 @@ using internal::A;
 using internal::AsArray;
 using internal::AsObject;
 
-size_t Depth(element e, size_t limit, size_t depth = 1) {
-  if (depth > limit) return depth;
-  size_t deepest = depth;
-  if (e.type() == element_type::ARRAY) {
-    for (element child : AsArray(e)) {
-      deepest = std::max(deepest, Depth(child, limit, depth + 1));
-    }
-  } else if (e.type() == element_type::OBJECT) {
-    for (auto field : AsObject(e)) {
-      deepest = std::max(deepest, Depth(field.value, limit, depth + 1));
-    }
-  }
-  return deepest;
-}
-
-// Epoch ms of an RFC 3339 string.
-std::optional<int64_t> ParseTimestamp(std::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, absl::string_view(text.data(), text.size()), &t, &err)) {
-    return std::nullopt;
-  }
-  return absl::ToUnixMillis(t);
-}
-
 class MessageReader {
  public:
   MessageReader(object message, const SegmentOptions& options, std::optional<int64_t> batch_sent_at)
@@ -192,7 +167,7 @@ class MessageReader {
     auto time_of = [&](std::string_view key) -> std::optional<int64_t> {
       const std::string text = String(m_, key, key);
       if (text.empty()) return std::nullopt;
-      std::optional<int64_t> ms = ParseTimestamp(text);
+      std::optional<int64_t> ms = internal::ParseRfc3339Ms(text);
       if (!ms) {
         throw Reject{RejectReason::kInvalidEventTime,
                      absl::StrCat(A(key), " '", text, "' is not an RFC 3339 timestamp")};
@@ -355,25 +330,9 @@ SegmentDecoder::SegmentDecoder(SegmentDecoder&&) noexcept = default;
 std::optional<Rejection> SegmentDecoder::Decode(std::string_view payload,
                                                 std::vector<v1::InteractionEvent>& out) {
   const JsonLimits& limits = impl_->options.limits;
-  if (payload.empty()) return Rejection{RejectReason::kEmptyMessage, "message value is empty"};
-  if (payload.size() > limits.max_message_bytes) {
-    return Rejection{RejectReason::kPayloadTooLarge,
-                     absl::StrCat(payload.size(), " bytes (limit ", limits.max_message_bytes, ")")};
-  }
-  // The DOM parser validates the whole document (structure, numbers, UTF-8)
-  // and rejects trailing content: On Demand would skip what it does not read.
-  simdjson::padded_string padded(payload);
   element root;
-  if (auto err = impl_->parser.parse(padded).get(root); err != simdjson::SUCCESS) {
-    const RejectReason reason =
-        err == simdjson::UTF8_ERROR ? RejectReason::kInvalidUtf8
-        : err == simdjson::DEPTH_ERROR ? RejectReason::kTooDeep
-                                       : RejectReason::kInvalidJson;
-    return Rejection{reason, simdjson::error_message(err)};
-  }
-  if (Depth(root, limits.max_depth) > limits.max_depth) {
-    return Rejection{RejectReason::kTooDeep,
-                     absl::StrCat("nesting deeper than ", limits.max_depth)};
+  if (auto rejection = internal::ParseDocument(impl_->parser, payload, limits, root)) {
+    return rejection;
   }
   if (root.type() != element_type::OBJECT) {
     return Rejection{RejectReason::kWrongFieldType, "a Segment message must be a JSON object"};
@@ -389,7 +348,7 @@ std::optional<Rejection> SegmentDecoder::Decode(std::string_view payload,
       std::optional<int64_t> sent_at;
       std::string_view sent;
       if (top.at_key("sentAt").get_string().get(sent) == simdjson::SUCCESS) {
-        sent_at = ParseTimestamp(sent);
+        sent_at = internal::ParseRfc3339Ms(sent);
       }
       size_t i = 0;
       for (element m : AsArray(batch)) {

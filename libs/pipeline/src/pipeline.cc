@@ -84,8 +84,22 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
       new Pipeline(options, parts, std::move(rules), std::move(privacy)));
   for (const auto& [topic, input] : options.inputs) {
     if (input.format == InputFormat::kSegmentJson) {
-      p->segment_decoders_[topic] = std::make_unique<ingest::SegmentDecoder>(
+      auto decoder = std::make_shared<ingest::SegmentDecoder>(
           ingest::SegmentOptions{input.default_channel, options.json_limits});
+      p->json_decoders_[topic] = [decoder](std::string_view payload, auto& out) {
+        return decoder->Decode(payload, out);
+      };
+    } else if (input.format == InputFormat::kMappedJson) {
+      auto created = ingest::MappedJsonDecoder::Create(
+          {input.default_channel, options.json_limits, input.map});
+      if (!created.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field map of topic ", topic, ": ", created.status().message()));
+      }
+      auto decoder = std::make_shared<ingest::MappedJsonDecoder>(std::move(*created));
+      p->json_decoders_[topic] = [decoder](std::string_view payload, auto& out) {
+        return decoder->Decode(payload, out);
+      };
     }
   }
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
@@ -159,7 +173,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     DeadLetter& letter = letters.emplace_back(DeadLetter{
         std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(), m.partition(),
         m.offset(), std::string(m.key()), std::string(m.payload())});
-    if (segment_decoders_.contains(m.topic())) {
+    if (json_decoders_.contains(m.topic())) {
       // Personal data the filter would have dropped stays out of the dead letter too.
       if (std::optional<std::string> clean = privacy_.RedactJson(m.payload())) {
         letter.value = std::move(*clean);
@@ -175,8 +189,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
 
     decoded.clear();
     std::optional<ingest::Rejection> rejection;
-    if (auto it = segment_decoders_.find(m.topic()); it != segment_decoders_.end()) {
-      rejection = it->second->Decode(m.payload(), decoded);
+    if (auto it = json_decoders_.find(m.topic()); it != json_decoders_.end()) {
+      rejection = it->second(m.payload(), decoded);
     } else {
       rejection = ingest::DecodeProtobufEvent(m.payload(), decoded.emplace_back());
     }

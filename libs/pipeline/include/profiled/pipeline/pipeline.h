@@ -37,6 +37,7 @@
 #include "profiled/identity/identity_rules.h"
 #include "profiled/identity/resolver.h"
 #include "profiled/ingest/event_time_policy.h"
+#include "profiled/ingest/mapped_json.h"
 #include "profiled/ingest/segment_json.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
@@ -51,12 +52,15 @@ class Publisher;
 enum class InputFormat {
   kProtobuf,     // profiled.v1.InteractionEvent, binary
   kSegmentJson,  // Segment-spec JSON, single messages or batch bodies
+  kMappedJson,   // any JSON, through a field map
 };
 
 struct InputTopicOptions {
   InputFormat format = InputFormat::kProtobuf;
   // Channel of JSON events that do not name one. Default: "web".
   std::string default_channel = "web";
+  // For kMappedJson: where each envelope field is in the source JSON.
+  ingest::FieldMap map;
 };
 
 struct PipelineOptions {
@@ -133,8 +137,10 @@ class Pipeline {
   identity::IdentityRules rules_;
   identity::Resolver resolver_;
   privacy::PrivacyFilter privacy_;
-  // One decoder per Segment-JSON topic (each knows its default channel).
-  absl::flat_hash_map<std::string, std::unique_ptr<ingest::SegmentDecoder>> segment_decoders_;
+  // One decoder per JSON topic (Segment or mapped); other topics carry Protobuf.
+  using JsonDecoder = std::function<std::optional<ingest::Rejection>(
+      std::string_view, std::vector<v1::InteractionEvent>&)>;
+  absl::flat_hash_map<std::string, JsonDecoder> json_decoders_;
   core::PipelineClock clock_;
   std::unique_ptr<kafka::Consumer> consumer_;
   // Next offset per partition as committed to the store; seeds assignments.
