@@ -12,7 +12,7 @@ cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$wor
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$work"/*.err; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
 
-"$bin/devbroker/devbroker" --topic ev:3 --topic up:3 --topic dl:1 >"$work/broker.out" 2>"$work/broker.err" &
+"$bin/devbroker/devbroker" --topic ev:3 --topic up:3 --topic dl:1 --topic seg:2 >"$work/broker.out" 2>"$work/broker.err" &
 broker_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
 bootstrap=$(head -n 1 "$work/broker.out")
@@ -71,4 +71,40 @@ wait "$pid" || fail "profiled did not exit 0 on SIGTERM"
 "$bin/profiled/profiled" --config "$work/profiled.yaml" --once >"$work/run3.out" 2>"$work/run3.err" \
   || fail "restart"
 grep -q "events consumed:   0" "$work/run3.out" || fail "a clean restart reprocessed events"
+
+# Raw Segment JSON: a real fixture file (one document) and JSON lines, two
+# of them bad. profiled (with a tight string limit) dead-letters those two;
+# after the limit is raised, redrive sends the fixable one back and it applies.
+long=$(printf 'x%.0s' $(seq 1 100))
+cat >"$work/seg.jsonl" <<JSON
+{"type":"track","event":"Product Viewed","messageId":"s1","userId":"seg-1","timestamp":"2024-03-01T10:00:00Z","properties":{"product_id":"P1"}}
+{"type":"track","event":"Product Viewed","messageId":"s2","userId":"seg-1","timestamp":"2024-03-01T10:01:00Z","properties":{"note":"$long"}}
+{"type":
+JSON
+"$ctl" produce --bootstrap "$bootstrap" --topic seg --format segment-json "$work/seg.jsonl" \
+  2>>"$work/produce.err" || fail "produce --format segment-json"
+"$ctl" produce --bootstrap "$bootstrap" --topic seg --format segment-json \
+  "$src/tests/data/segment-spec/test-enqueue-track.json" 2>>"$work/produce.err" || fail "produce a fixture file"
+grep -q "produced 1 records" "$work/produce.err" || fail "a pretty-printed fixture is one record"
+segment_config() {
+  sed "s|input: {topics: \[ev\], group_id: tools-test}|input: {topics: [ev, {name: seg, format: segment-json}], group_id: tools-test, json_limits: {max_string_bytes: $1}}|" \
+    "$work/profiled.yaml" >"$work/segment.yaml"
+}
+segment_config 64
+"$bin/profiled/profiled" --config "$work/segment.yaml" --once >"$work/run4.out" 2>"$work/run4.err" \
+  || fail "profiled with a Segment topic"
+grep -q "events applied:    2" "$work/run4.out" || fail "expected 2 Segment events applied"
+grep -q "events rejected:   2" "$work/run4.out" || fail "expected 2 Segment messages rejected"
+"$ctl" redrive --bootstrap "$bootstrap" --topic dl --reason string_too_long --dry-run \
+  >"$work/dry.out" 2>"$work/dry.err" || fail "redrive --dry-run"
+grep -q "string_too_long -> seg" "$work/dry.out" || fail "dry run lists the letter"
+grep -q "would re-drive 1 dead letters (1 skipped)" "$work/dry.err" || fail "dry run counts"
+"$ctl" redrive --bootstrap "$bootstrap" --topic dl --reason string_too_long \
+  >"$work/redrive.out" 2>"$work/redrive.err" || fail "redrive"
+grep -q "re-drove 1 of 1 dead letters" "$work/redrive.err" || fail "redrive count"
+segment_config 8192
+"$bin/profiled/profiled" --config "$work/segment.yaml" --once >"$work/run5.out" 2>"$work/run5.err" \
+  || fail "profiled after the fix"
+grep -q "events applied:    1" "$work/run5.out" || fail "the re-driven event was not applied"
+grep -q "events rejected:   0" "$work/run5.out" || fail "the re-driven event was rejected again"
 echo "PASS: tools"

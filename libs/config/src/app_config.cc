@@ -557,6 +557,25 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
   return c;
 }
 
+absl::StatusOr<ingest::FieldMap> ParseFieldMap(std::string_view yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("field map is not valid YAML: ", e.what()));
+  }
+  Reader r;
+  ingest::FieldMap map;
+  if (!root.IsMap()) return absl::InvalidArgumentError("map: must be a mapping");
+  try {
+    ReadFieldMap(r, root, "map", map);
+  } catch (const YAML::Exception& e) {
+    r.Error("map", e.what());
+  }
+  if (!r.errors().empty()) return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));
+  return map;
+}
+
 absl::StatusOr<AppConfig> LoadConfigFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));

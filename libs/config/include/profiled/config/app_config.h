@@ -57,6 +57,10 @@ AppConfig DefaultConfig();
 [[nodiscard]] absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text);
 [[nodiscard]] absl::StatusOr<AppConfig> LoadConfigFile(const std::string& path);
 
+// A mapped-JSON field map on its own (the `map:` block of an input topic),
+// e.g. for `profilectl produce --format json --map FILE`.
+[[nodiscard]] absl::StatusOr<ingest::FieldMap> ParseFieldMap(std::string_view yaml_text);
+
 // "30m", "12h", "7d", "1500ms", "2w" -> milliseconds; nullopt when malformed.
 std::optional<int64_t> ParseDurationMs(std::string_view text);
 

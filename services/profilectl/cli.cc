@@ -1,0 +1,95 @@
+#include "cli.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace profilectl {
+
+std::atomic<bool> g_stop{false};
+
+const char* const kUsage = R"(usage:
+  profilectl produce --bootstrap HOST:PORT --topic TOPIC [--format FORMAT] [--map FILE] FILE|-
+      Pushes FILE onto TOPIC, keyed by the routing identity's profile id. FORMAT:
+        protobuf-json (default)  each line an InteractionEvent in Protobuf's JSON
+                                 mapping, produced as binary Protobuf
+        segment-json, json       produced as they are: the whole FILE when it is one
+                                 JSON document, else each non-empty line (valid or
+                                 not: profiled dead-letters what it rejects); json
+                                 keys need --map FILE, a field map as in the config
+        csv                      REES46 CSV rows, produced as Protobuf events
+  profilectl tail --bootstrap HOST:PORT --topic TOPIC [--from-beginning] [--exit-at-end]
+      Prints each ProfileUpdate as one JSON object per line; tombstones as
+      {"profileId": KEY, "deleted": true}.
+  profilectl redrive --bootstrap HOST:PORT --topic DEAD_LETTER_TOPIC [--reason CODE]
+                     [--source-topic TOPIC] [--to TOPIC] [--dry-run]
+      Re-sends dead letters (from the beginning, up to the end) to the topic they
+      came from (or --to), key and bytes as stored; prints one line per letter.
+  profilectl convert rees46 FILE
+      Prints each REES46 CSV row as an InteractionEvent JSON line.
+  profilectl get --http HOST:PORT [--token TOKEN] KIND VALUE
+      Prints one profile (GET /v1/profiles/KIND/VALUE); KIND profile_id takes an id.
+  profilectl merges --http HOST:PORT [--token TOKEN] PROFILE_ID
+      Prints the merge audit of a profile (merges and refusals) as JSON.
+)";
+
+Args Parse(int argc, char** argv, int from, const std::vector<std::string>& switches) {
+  Args a;
+  for (int i = from; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.rfind("--", 0) == 0 && s.size() > 2) {
+      if (std::find(switches.begin(), switches.end(), s) != switches.end() || i + 1 >= argc) {
+        a.flags[s] = "";
+      } else {
+        a.flags[s] = argv[++i];
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "profilectl: %s\n%s", problem.c_str(), kUsage);
+  return 2;
+}
+
+bool ReadAll(const std::string& path, std::string& out) {
+  std::stringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    text << in.rdbuf();
+  }
+  out = text.str();
+  return true;
+}
+
+std::string JsonString(std::string_view raw) {
+  std::string out = "\"";
+  for (unsigned char c : raw) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof(esc), "\\u%04x", c);
+      out += esc;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + "\"";
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "profilectl: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace profilectl
