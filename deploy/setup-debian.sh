@@ -12,6 +12,7 @@ PACKAGES=(
   prometheus-cpp-dev libcivetweb-dev civetweb libsimdjson-dev
   catch2 libbenchmark-dev
   prometheus            # promtool for the /metrics format check (tests)
+  clang libclang-rt-14-dev   # libFuzzer targets (tests/fuzz)
 )
 
 missing=()
