@@ -100,13 +100,14 @@ absl::Status App::StartHttp() {
   ASSIGN_OR_RETURN(identity::IdentityRules rules,
                    identity::IdentityRules::Create(config_.pipeline.identity));
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
+  signals_ = std::make_unique<signals::Signals>(config_.pipeline.signals);
   ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
   http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); });
   http_->Handle("/healthz",
                 [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); });
   http_->Handle("/v1/profiles/",
                 ProfileLookup{runtime_->store(), config_.pipeline.scoring, *wall_clock_,
-                              config_.pipeline.clock_mode, *identity_rules_});
+                              config_.pipeline.clock_mode, *identity_rules_, *signals_});
   http_->Handle("/v1/merges/", MergeAuditLookup{runtime_->store()});
   LogInfo("http: /metrics /healthz /v1/profiles /v1/merges on port ", http_->port());
   return absl::OkStatus();

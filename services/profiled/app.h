@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "profiled/config/app_config.h"
 #include "profiled/identity/identity_rules.h"
+#include "profiled/signals/signals.h"
 #include "profiled/obs/http_server.h"
 #include "profiled/obs/metrics.h"
 
@@ -68,6 +69,7 @@ class App {
   std::string bootstrap_;
   std::unique_ptr<core::Clock> wall_clock_;
   std::unique_ptr<identity::IdentityRules> identity_rules_;  // for lookups
+  std::unique_ptr<signals::Signals> signals_;                 // for lookups
   obs::Metrics metrics_;
   std::unique_ptr<kafka::MockCluster> cluster_;
   std::unique_ptr<pipeline::Runtime> runtime_;

@@ -57,7 +57,7 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = false;
   auto status = google::protobuf::util::MessageToJsonString(
-      codec::BuildProfileUpdate(*profile, as_of, scoring), &json, options);
+      codec::BuildProfileUpdate(*profile, as_of, scoring, signals), &json, options);
   if (!status.ok()) return JsonError(500, "cannot render profile");
   return obs::HttpResponse::Json(200, json + "\n");
 }

@@ -13,6 +13,7 @@
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
 #include "profiled/obs/http_server.h"
+#include "profiled/signals/signals.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::app {
@@ -25,6 +26,7 @@ struct ProfileLookup {
   // kAuto: at wall time.
   core::PipelineClock::Mode clock_mode;
   const identity::IdentityRules& rules;
+  const signals::Signals& signals;
 
   obs::HttpResponse operator()(const obs::HttpRequest& request) const;
 };

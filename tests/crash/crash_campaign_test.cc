@@ -108,8 +108,8 @@ std::string WriteConfig(const testing::TempDir& dir, const std::string& bootstra
       << "http: {listen: \"127.0.0.1:0\"}\n"
       << "clock: {mode: event_time}\n"
       << "scoring:\n  families:\n";
-  for (const char* f : {"category", "product", "brand", "event_type", "channel"}) {
-    out << "    " << f << ": {half_life: 1h, top_k: 100000, epsilon: 0}\n";
+  for (core::Family f : core::kAllFamilies) {
+    out << "    " << core::FamilyName(f) << ": {half_life: 1h, top_k: 100000, epsilon: 0}\n";
   }
   return path;
 }
@@ -200,6 +200,7 @@ TEST_CASE("kill -9 at any moment loses and double-counts nothing", "[crash]") {
   // 1. Every person is one stored profile equal to the brute-force fold of
   //    their events, found through the identity graph.
   core::ScoringOptions scoring;
+  const signals::Signals signals({});
   for (core::Family f : core::kAllFamilies) {
     scoring.family(f) = core::FamilyOptions{double(kHalfLifeMs), 100000, 0.0};
   }
@@ -234,7 +235,7 @@ TEST_CASE("kill -9 at any moment loses and double-counts nothing", "[crash]") {
     auto it = stored.find(id);
     REQUIRE(it != stored.end());
     const v1::ProfileUpdate view =
-        codec::BuildProfileUpdate(it->second, it->second.last_seen_ms, scoring);
+        codec::BuildProfileUpdate(it->second, it->second.last_seen_ms, scoring, signals);
     const std::vector<std::string> bad = testing::CompareUpdate(view, want, kHalfLifeMs);
     if (!bad.empty()) {
       ++state_mismatches;
@@ -270,7 +271,7 @@ TEST_CASE("kill -9 at any moment loses and double-counts nothing", "[crash]") {
       continue;
     }
     const std::string want =
-        codec::BuildProfileUpdate(profile, it->second.as_of_ms(), scoring).SerializeAsString();
+        codec::BuildProfileUpdate(profile, it->second.as_of_ms(), scoring, signals).SerializeAsString();
     if (want != last_bytes[id]) {
       ++output_mismatches;
       UNSCOPED_INFO("last update of " << id << " (version " << it->second.version()

@@ -1,9 +1,11 @@
 #include "support/reference_fold.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "profiled/core/profile_id.h"
 #include "support/test_support.h"
@@ -25,6 +27,16 @@ std::map<std::string, std::vector<std::string>> KeysOf(const v1::InteractionEven
   }
   keys["event_type"].push_back(e.type());
   if (!e.channel().empty()) keys["channel"].push_back(e.channel());
+  if (!e.context().device().empty()) {
+    keys["device"].push_back(absl::AsciiStrToLower(e.context().device()));
+  }
+  // Local time in UTC (the reference's events carry no time zone).
+  const time_t seconds = static_cast<time_t>(e.event_time_ms() / 1000);
+  struct tm utc;
+  gmtime_r(&seconds, &utc);
+  static const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  keys["hour"].push_back(absl::StrFormat("%02d", utc.tm_hour));
+  keys["weekday"].push_back(kDays[utc.tm_wday]);
   return keys;
 }
 

@@ -179,6 +179,42 @@ input:
   }
 }
 
+TEST_CASE("signal definitions are configurable and checked", "[config]") {
+  auto ok = ParseConfig(R"(
+signals:
+  top_intents: 3
+  session_gap: 45m
+  cart: {abandon_after: 2h}
+  lifecycle: {at_risk: 14d, lapsed: 30d}
+  holdout: {percent: 5, salt: spring}
+  engagement: {fast_half_life: 1d}
+)");
+  REQUIRE_OK(ok.status());
+  const signals::SignalOptions& s = ok->pipeline.signals;
+  CHECK(s.top_intents == 3);
+  CHECK(s.abandon_after_ms == 7'200'000);
+  CHECK(s.at_risk_ms == 14 * 86'400'000LL);
+  CHECK(s.lapsed_ms == 30 * 86'400'000LL);
+  CHECK(ok->pipeline.scoring.return_gap_ms == s.lapsed_ms);  // "reactivated" = back from lapsed
+  CHECK(ok->pipeline.scoring.session_gap_ms == 2'700'000);
+  CHECK(ok->pipeline.scoring.engagement_fast_half_life_ms == 86'400'000.0);
+  CHECK(s.holdout_percent == 5.0);
+  CHECK(s.holdout_salt == "spring");
+
+  auto bad = ParseConfig(R"(
+signals:
+  cart: {abandon_after: soon, linger: 1h}
+  lifecycle: {at_risk: 90d}
+  holdout: {percent: 150}
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.cart.abandon_after: bad duration 'soon'"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.cart.linger: unknown key"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.lifecycle: at_risk must be shorter than lapsed"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.holdout.percent: must be at most 100"));
+}
+
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
   auto c = ParseConfig("input: {topics: [a, b");
   REQUIRE_FALSE(c.ok());

@@ -251,6 +251,13 @@ TEST_CASE("merging A, B, C in any order and grouping equals one profile fed ever
       for (const auto& t : whole.traits) wt[t.key] = t.value + "@" + std::to_string(t.event_time_ms);
       CHECK(mt == wt);
       CHECK(m.recent_events == whole.recent_events);
+      CHECK(m.items == whole.items);  // fewer than recent_items keys: exact
+      CHECK(testing::RelativelyClose(m.engagement_fast.ValueAt(t0, scoring.engagement_fast_half_life_ms),
+                                     whole.engagement_fast.ValueAt(t0, scoring.engagement_fast_half_life_ms),
+                                     1e-9));
+      CHECK(testing::RelativelyClose(m.engagement_slow.ValueAt(t0, scoring.engagement_slow_half_life_ms),
+                                     whole.engagement_slow.ValueAt(t0, scoring.engagement_slow_half_life_ms),
+                                     1e-9));
       for (core::Family f : core::kAllFamilies) {
         const auto& want = whole.family(f);
         const auto& got = m.family(f);

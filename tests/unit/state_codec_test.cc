@@ -55,6 +55,12 @@ TEST_CASE("a stored profile decodes to exactly the profile encoded", "[codec]") 
   }
   REQUIRE(p.recent_events.size() == core::ScoringOptions{}.recent_event_ids);
   CHECK(back->recent_events == p.recent_events);
+  REQUIRE_FALSE(p.items.empty());
+  CHECK(back->items == p.items);
+  CHECK(back->session == p.session);
+  CHECK(back->engagement_fast.value == p.engagement_fast.value);
+  CHECK(back->engagement_slow.ref_time_ms == p.engagement_slow.ref_time_ms);
+  CHECK(back->returned_ms == p.returned_ms);
   // Re-encoding is stable.
   CHECK(EncodeProfileState(*back) == EncodeProfileState(p));
 }

@@ -16,7 +16,7 @@ TEST_CASE("an update carries scores evaluated at as_of, grouped and sorted", "[c
   core::ApplyEvent(testing::MakeEvent("e2", "product_viewed", t0 + kHourMs, "u1", "a", "P2"),
                    options, p);
 
-  v1::ProfileUpdate u = BuildProfileUpdate(p, t0 + 2 * kHourMs, options);
+  v1::ProfileUpdate u = BuildProfileUpdate(p, t0 + 2 * kHourMs, options, signals::Signals({}));
   CHECK(u.profile_id() == "p-1");
   CHECK(u.version() == 2);
   CHECK(u.as_of_ms() == t0 + 2 * kHourMs);

@@ -45,6 +45,22 @@ std::string EncodeProfileState(const core::Profile& profile) {
     s.add_recent_event_hashes(r.id_hash);
     s.add_recent_event_times_ms(r.event_time_ms);
   }
+  for (const core::ItemMemory& item : profile.items) {
+    pb::StoredItem* si = s.add_items();
+    si->set_key(item.key);
+    si->set_viewed_ms(item.viewed_ms);
+    si->set_carted_ms(item.carted_ms);
+    si->set_uncarted_ms(item.uncarted_ms);
+    si->set_bought_ms(item.bought_ms);
+  }
+  s.set_session_start_ms(profile.session.start_ms);
+  s.set_session_last_ms(profile.session.last_ms);
+  s.set_session_events(profile.session.events);
+  s.set_engagement_fast(profile.engagement_fast.value);
+  s.set_engagement_fast_ref_ms(profile.engagement_fast.ref_time_ms);
+  s.set_engagement_slow(profile.engagement_slow.value);
+  s.set_engagement_slow_ref_ms(profile.engagement_slow.ref_time_ms);
+  s.set_returned_ms(profile.returned_ms);
   return s.SerializeAsString();
 }
 
@@ -87,6 +103,13 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   for (int i = 0; i < s.recent_event_hashes_size(); ++i) {
     p.recent_events.push_back({s.recent_event_hashes(i), s.recent_event_times_ms(i)});
   }
+  for (const pb::StoredItem& si : s.items()) {
+    p.items.push_back({si.key(), si.viewed_ms(), si.carted_ms(), si.uncarted_ms(), si.bought_ms()});
+  }
+  p.session = {s.session_start_ms(), s.session_last_ms(), s.session_events()};
+  p.engagement_fast = {s.engagement_fast(), s.engagement_fast_ref_ms()};
+  p.engagement_slow = {s.engagement_slow(), s.engagement_slow_ref_ms()};
+  p.returned_ms = s.returned_ms();
   return p;
 }
 

@@ -6,7 +6,8 @@
 namespace profiled::codec {
 
 v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of_ms,
-                                     const core::ScoringOptions& options) {
+                                     const core::ScoringOptions& options,
+                                     const signals::Signals& signals) {
   v1::ProfileUpdate u;
   u.set_profile_id(profile.id);
   u.set_version(profile.version);
@@ -39,6 +40,7 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
   c->set_orders(profile.counters.orders);
   c->set_revenue(profile.counters.revenue);
   for (const core::Trait& t : profile.traits) (*u.mutable_traits())[t.key] = t.value;
+  *u.mutable_signals() = signals.Derive(profile, as_of_ms, options);
   return u;
 }
 

@@ -342,6 +342,70 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
 }
 
+void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "signals") || !n) return;
+  signals::SignalOptions& o = c.pipeline.signals;
+  core::ScoringOptions& scoring = c.pipeline.scoring;
+  r.CheckKeys(n, "signals", {"top_intents", "journey", "suppression", "cart", "lifecycle",
+                             "cold_start", "holdout", "session_gap", "recent_items",
+                             "engagement"});
+  auto duration = [&](const YAML::Node& node, const std::string& path, int64_t& out) {
+    double ms = static_cast<double>(out);
+    r.DurationMs(node, path, ms);
+    out = static_cast<int64_t>(ms);
+  };
+  auto section = [&](const char* key, std::initializer_list<absl::string_view> keys) {
+    const YAML::Node sub = n[key];
+    const std::string path = absl::StrCat("signals.", key);
+    if (!r.IsMapOrAbsent(sub, path) || !sub) return YAML::Node();
+    r.CheckKeys(sub, path, keys);
+    return sub;
+  };
+  r.Integer(n["top_intents"], "signals.top_intents", o.top_intents, 1, 100);
+  r.Integer(n["recent_items"], "signals.recent_items", scoring.recent_items, 0, 10000);
+  duration(n["session_gap"], "signals.session_gap", scoring.session_gap_ms);
+  if (YAML::Node j = section("journey", {"purchased", "post_purchase", "considering_views", "window"})) {
+    duration(j["purchased"], "signals.journey.purchased", o.purchased_ms);
+    duration(j["post_purchase"], "signals.journey.post_purchase", o.post_purchase_ms);
+    duration(j["window"], "signals.journey.window", o.journey_window_ms);
+    r.Number(j["considering_views"], "signals.journey.considering_views", o.considering_views, 0, true);
+  }
+  if (YAML::Node x = section("suppression", {"product", "category"})) {
+    duration(x["product"], "signals.suppression.product", o.suppress_product_ms);
+    duration(x["category"], "signals.suppression.category", o.suppress_category_ms);
+  }
+  if (YAML::Node x = section("cart", {"abandon_after"})) {
+    duration(x["abandon_after"], "signals.cart.abandon_after", o.abandon_after_ms);
+  }
+  if (YAML::Node x = section("lifecycle", {"new", "at_risk", "lapsed", "reactivated", "churn_half_life"})) {
+    duration(x["new"], "signals.lifecycle.new", o.new_ms);
+    duration(x["at_risk"], "signals.lifecycle.at_risk", o.at_risk_ms);
+    duration(x["lapsed"], "signals.lifecycle.lapsed", o.lapsed_ms);
+    duration(x["reactivated"], "signals.lifecycle.reactivated", o.reactivated_ms);
+    duration(x["churn_half_life"], "signals.lifecycle.churn_half_life", o.churn_half_life_ms);
+    if (o.at_risk_ms >= o.lapsed_ms) {
+      r.Error("signals.lifecycle", "at_risk must be shorter than lapsed");
+    }
+  }
+  // A return after `lapsed` is what "reactivated" means.
+  scoring.return_gap_ms = o.lapsed_ms;
+  if (YAML::Node x = section("cold_start", {"min_weight"})) {
+    r.Number(x["min_weight"], "signals.cold_start.min_weight", o.cold_start_weight, 0, false);
+  }
+  if (YAML::Node x = section("holdout", {"percent", "salt"})) {
+    r.Number(x["percent"], "signals.holdout.percent", o.holdout_percent, 0, false);
+    if (o.holdout_percent > 100) r.Error("signals.holdout.percent", "must be at most 100");
+    r.String(x["salt"], "signals.holdout.salt", o.holdout_salt);
+    if (o.holdout_salt.empty()) r.Error("signals.holdout.salt", "must not be empty");
+  }
+  if (YAML::Node x = section("engagement", {"fast_half_life", "slow_half_life"})) {
+    r.DurationMs(x["fast_half_life"], "signals.engagement.fast_half_life",
+                 scoring.engagement_fast_half_life_ms);
+    r.DurationMs(x["slow_half_life"], "signals.engagement.slow_half_life",
+                 scoring.engagement_slow_half_life_ms);
+  }
+}
+
 void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
   privacy::PrivacyOptions& o = c.pipeline.privacy;
@@ -532,7 +596,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     try {
       r.CheckKeys(root, "",
                   {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
-                   "identity", "privacy"});
+                   "identity", "privacy", "signals"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -546,6 +610,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadScoring(r, root["scoring"], c);
       ReadIdentity(r, root["identity"], c);
       ReadPrivacy(r, root["privacy"], c);
+      ReadSignals(r, root["signals"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

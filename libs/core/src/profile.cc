@@ -9,7 +9,7 @@ namespace profiled::core {
 namespace {
 
 constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
-    "category", "product", "brand", "event_type", "channel"};
+    "category", "product", "brand", "event_type", "channel", "device", "hour", "weekday"};
 
 // Latest event time wins; on a tie the larger value wins, so the outcome does
 // not depend on the order ties arrive in.
@@ -112,6 +112,19 @@ std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family famil
     case Family::kChannel:
       if (!event.channel().empty()) keys.push_back(event.channel());
       break;
+    case Family::kDevice:
+      if (!event.context().device().empty()) {
+        keys.push_back(absl::AsciiStrToLower(event.context().device()));
+      }
+      break;
+    case Family::kHour: {
+      const int hour = LocalTimeOf(event).hour;
+      keys.push_back({static_cast<char>('0' + hour / 10), static_cast<char>('0' + hour % 10)});
+      break;
+    }
+    case Family::kWeekday:
+      keys.emplace_back(WeekdayName(LocalTimeOf(event).weekday));
+      break;
     default:
       CommerceKeys(event.commerce(), family, keys);
       for (const v1::Commerce& line : event.line_items()) CommerceKeys(line, family, keys);
@@ -157,6 +170,9 @@ void Remember(const v1::InteractionEvent& event, size_t limit, Profile& profile)
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile) {
   const int64_t t = event.event_time_ms();
+  if (profile.version > 0 && t - profile.last_seen_ms >= options.return_gap_ms) {
+    profile.returned_ms = std::max(profile.returned_ms, t);
+  }
   if (profile.version == 0) {
     profile.first_seen_ms = t;
     profile.last_seen_ms = t;
@@ -185,6 +201,10 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);
   Remember(event, options.recent_event_ids, profile);
+  RecordItems(event, options.recent_items, profile.items);
+  RecordSession(t, options.session_gap_ms, profile.session);
+  profile.engagement_fast.Add(weight, t, options.engagement_fast_half_life_ms);
+  profile.engagement_slow.Add(weight, t, options.engagement_slow_half_life_ms);
 }
 
 void LinkIdentity(const Identity& identity, Profile& profile) {
@@ -228,6 +248,12 @@ void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profi
   both.erase(std::unique(both.begin(), both.end()), both.end());
   TrimRecent(options.recent_event_ids, both);
   recent = std::move(both);
+
+  MergeItems(absorbed.items, options.recent_items, survivor.items);
+  survivor.returned_ms = std::max(survivor.returned_ms, absorbed.returned_ms);
+  MergeSession(absorbed.session, options.session_gap_ms, survivor.session);
+  survivor.engagement_fast.MergeFrom(absorbed.engagement_fast, options.engagement_fast_half_life_ms);
+  survivor.engagement_slow.MergeFrom(absorbed.engagement_slow, options.engagement_slow_half_life_ms);
 }
 
 }  // namespace profiled::core

@@ -72,6 +72,7 @@ Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts,
       rules_(std::move(rules)),
       resolver_(rules_),
       privacy_(std::move(privacy)),
+      signals_(options.signals),
       clock_(parts.wall_clock, options.clock_mode) {}
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
@@ -312,7 +313,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   for (const auto& [profile, partition] : state.Changed()) {
     const int64_t as_of = std::max(clock_.NowMs(*partition), profile->last_seen_ms);
     batch.outbox.push_back(OutboxRecordFor(
-        options_.output_topic, codec::BuildProfileUpdate(*profile, as_of, options_.scoring)));
+        options_.output_topic, codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_)));
     batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
   }
   for (const Notice& n : notices) {

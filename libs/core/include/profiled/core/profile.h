@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "profiled/core/activity.h"
 #include "profiled/core/score_family.h"
 #include "profiled/v1/event.pb.h"
 
@@ -31,10 +32,14 @@ enum class Family : uint8_t {
   kBrand = 2,      // commerce.brand, lower-cased
   kEventType = 3,  // event type
   kChannel = 4,    // channel
+  kDevice = 5,     // context.device, lower-cased
+  kHour = 6,       // local hour of the event, "00" ... "23"
+  kWeekday = 7,    // local day of the event, "mon" ... "sun"
 };
-inline constexpr size_t kFamilyCount = 5;
+inline constexpr size_t kFamilyCount = 8;
 inline constexpr std::array<Family, kFamilyCount> kAllFamilies = {
-    Family::kCategory, Family::kProduct, Family::kBrand, Family::kEventType, Family::kChannel};
+    Family::kCategory, Family::kProduct, Family::kBrand,  Family::kEventType,
+    Family::kChannel,  Family::kDevice,  Family::kHour,   Family::kWeekday};
 
 std::string_view FamilyName(Family family);
 // The family named `name`, or nullopt.
@@ -80,6 +85,18 @@ struct ScoringOptions {
   // Event ids each profile remembers (the newest by event time) so a re-sent
   // event is not applied twice. 0 turns de-duplication off. Default: 32.
   size_t recent_event_ids = 32;
+  // Products and categories each profile remembers with their view, cart
+  // and purchase times (the newest). Default: 50.
+  size_t recent_items = 50;
+  // Events further apart than this start a new session. Default: 30 minutes.
+  int64_t session_gap_ms = 30 * 60 * 1000;
+  // Half-lives of the two engagement sums whose ratio is the trend.
+  // Defaults: 3 days and 30 days.
+  double engagement_fast_half_life_ms = 3.0 * 24 * 3600 * 1000;
+  double engagement_slow_half_life_ms = 30.0 * 24 * 3600 * 1000;
+  // An event this long after the previous latest one marks a return (for
+  // the "reactivated" lifecycle stage). Default: 60 days.
+  int64_t return_gap_ms = 60LL * 24 * 3600 * 1000;
 
   const FamilyOptions& family(Family f) const { return families[static_cast<size_t>(f)]; }
   FamilyOptions& family(Family f) { return families[static_cast<size_t>(f)]; }
@@ -102,6 +119,14 @@ struct Profile {
   // The newest applied events by event time, oldest first (bounded by
   // ScoringOptions::recent_event_ids): the de-duplication memory.
   std::vector<RecentEvent> recent_events;
+  // Recent products and categories with their times, sorted by key.
+  std::vector<ItemMemory> items;
+  Session session;
+  // Every event's weight, decayed at the fast and the slow engagement half-life.
+  DecayedScore engagement_fast;
+  DecayedScore engagement_slow;
+  // Event time of the latest return after return_gap_ms without events; 0 if none.
+  int64_t returned_ms = 0;
 
   static Profile New(std::string id) {
     Profile p;
@@ -125,14 +150,16 @@ uint64_t EventIdHash(std::string_view event_id);
 bool AlreadyApplied(const v1::InteractionEvent& event, const Profile& profile);
 
 // Applies one (validated) event to `profile`: scores, counters, traits,
-// first/last seen, de-duplication memory; increments the version. Identities are linked by identity
+// first/last seen, items, session, engagement, de-duplication memory;
+// increments the version. Identities are linked by identity
 // resolution (libs/identity), which normalizes them first.
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile);
 
 // Folds `absorbed` into `survivor` exactly: decay pairs merge, counters and
 // versions add, traits keep the latest by event time, first/last seen take
-// min/max, identities, merge times and de-duplication memories are unioned. With pruning off, merging
+// min/max, identities, merge times, items and de-duplication memories are
+// unioned, sessions joined when they overlap. With pruning off, merging
 // profiles in any order and grouping equals feeding all their events to one.
 void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor);
 

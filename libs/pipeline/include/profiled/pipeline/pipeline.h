@@ -43,6 +43,7 @@
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/privacy/privacy_filter.h"
+#include "profiled/signals/signals.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
@@ -85,6 +86,7 @@ struct PipelineOptions {
   int64_t caught_up_max_lag = 0;
   core::PipelineClock::Mode clock_mode = core::PipelineClock::Mode::kAuto;
   core::ScoringOptions scoring;
+  signals::SignalOptions signals;
   identity::IdentityOptions identity;
 };
 
@@ -137,6 +139,7 @@ class Pipeline {
   identity::IdentityRules rules_;
   identity::Resolver resolver_;
   privacy::PrivacyFilter privacy_;
+  signals::Signals signals_;
   // One decoder per JSON topic (Segment or mapped); other topics carry Protobuf.
   using JsonDecoder = std::function<std::optional<ingest::Rejection>(
       std::string_view, std::vector<v1::InteractionEvent>&)>;

@@ -1,0 +1,143 @@
+#include "profiled/core/activity.h"
+
+#include <algorithm>
+#include <array>
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+
+namespace profiled::core {
+namespace {
+
+// Keeps the newest `limit` items by latest time (ties by key), sorted by key.
+void Trim(size_t limit, std::vector<ItemMemory>& items) {
+  if (items.size() > limit) {
+    std::nth_element(items.begin(), items.begin() + static_cast<long>(limit), items.end(),
+                     [](const ItemMemory& a, const ItemMemory& b) {
+                       return a.latest_ms() != b.latest_ms() ? a.latest_ms() > b.latest_ms()
+                                                             : a.key < b.key;
+                     });
+    items.resize(limit);
+  }
+  std::sort(items.begin(), items.end(),
+            [](const ItemMemory& a, const ItemMemory& b) { return a.key < b.key; });
+}
+
+ItemMemory& Slot(std::string key, std::vector<ItemMemory>& items) {
+  for (ItemMemory& m : items) {
+    if (m.key == key) return m;
+  }
+  items.push_back({std::move(key)});
+  return items.back();
+}
+
+void Latest(int64_t& field, int64_t t) { field = std::max(field, t); }
+
+// The time field an event type sets, or nullptr for types that set none.
+int64_t ItemMemory::* FieldFor(const std::string& type) {
+  if (type == "product_viewed") return &ItemMemory::viewed_ms;
+  if (type == "added_to_cart") return &ItemMemory::carted_ms;
+  if (type == "removed_from_cart") return &ItemMemory::uncarted_ms;
+  if (type == "order_completed") return &ItemMemory::bought_ms;
+  return nullptr;
+}
+
+}  // namespace
+
+int64_t ItemMemory::latest_ms() const {
+  return std::max({viewed_ms, carted_ms, uncarted_ms, bought_ms});
+}
+
+void RecordItems(const v1::InteractionEvent& event, size_t limit, std::vector<ItemMemory>& items) {
+  int64_t ItemMemory::*field = FieldFor(event.type());
+  if (field == nullptr || limit == 0) return;
+  const int64_t t = event.event_time_ms();
+  auto record = [&](const v1::Commerce& c) {
+    if (!c.product_id().empty()) {
+      Latest(Slot(std::string(kProductItemPrefix) + c.product_id(), items).*field, t);
+    }
+    if (!c.category().empty()) {
+      Latest(Slot(std::string(kCategoryItemPrefix) + c.category(), items).*field, t);
+    }
+  };
+  record(event.commerce());
+  for (const v1::Commerce& line : event.line_items()) record(line);
+  Trim(limit, items);
+}
+
+void MergeItems(const std::vector<ItemMemory>& other, size_t limit, std::vector<ItemMemory>& items) {
+  for (const ItemMemory& theirs : other) {
+    ItemMemory& mine = Slot(theirs.key, items);
+    Latest(mine.viewed_ms, theirs.viewed_ms);
+    Latest(mine.carted_ms, theirs.carted_ms);
+    Latest(mine.uncarted_ms, theirs.uncarted_ms);
+    Latest(mine.bought_ms, theirs.bought_ms);
+  }
+  Trim(limit, items);
+}
+
+void RecordSession(int64_t t, int64_t gap_ms, Session& s) {
+  if (s.events == 0 || t > s.last_ms + gap_ms) {
+    s = {t, t, 1};
+  } else if (t >= s.start_ms - gap_ms) {
+    s.start_ms = std::min(s.start_ms, t);
+    s.last_ms = std::max(s.last_ms, t);
+    ++s.events;
+  }  // else: from an earlier session, which is over
+}
+
+void MergeSession(const Session& other, int64_t gap_ms, Session& s) {
+  if (other.events == 0) return;
+  if (s.events == 0) {
+    s = other;
+    return;
+  }
+  const Session& later = other.last_ms > s.last_ms ? other : s;
+  const Session& earlier = other.last_ms > s.last_ms ? s : other;
+  if (earlier.last_ms >= later.start_ms - gap_ms) {
+    s = {std::min(later.start_ms, earlier.start_ms), later.last_ms, later.events + earlier.events};
+  } else {
+    s = later;
+  }
+}
+
+LocalTime LocalTimeOf(const v1::InteractionEvent& event) {
+  absl::TimeZone zone = absl::UTCTimeZone();
+  const std::string& name = event.context().timezone();
+  if (!name.empty()) {
+    // Loading a zone reads tzdata: cache the names seen (bounded, since the
+    // names come from input).
+    static std::mutex mu;
+    static absl::flat_hash_map<std::string, absl::TimeZone> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(name); it != cache.end()) {
+      zone = it->second;
+    } else if (absl::TimeZone loaded; absl::LoadTimeZone(name, &loaded)) {
+      zone = loaded;
+      if (cache.size() < 1024) cache.emplace(name, loaded);
+    }
+  }
+  const absl::TimeZone::CivilInfo civil = zone.At(absl::FromUnixMillis(event.event_time_ms()));
+  LocalTime lt;
+  lt.hour = civil.cs.hour();
+  switch (absl::GetWeekday(absl::CivilDay(civil.cs))) {
+    case absl::Weekday::monday: lt.weekday = 0; break;
+    case absl::Weekday::tuesday: lt.weekday = 1; break;
+    case absl::Weekday::wednesday: lt.weekday = 2; break;
+    case absl::Weekday::thursday: lt.weekday = 3; break;
+    case absl::Weekday::friday: lt.weekday = 4; break;
+    case absl::Weekday::saturday: lt.weekday = 5; break;
+    case absl::Weekday::sunday: lt.weekday = 6; break;
+  }
+  return lt;
+}
+
+std::string_view WeekdayName(int weekday) {
+  static constexpr std::array<std::string_view, 7> kNames = {"mon", "tue", "wed", "thu",
+                                                             "fri", "sat", "sun"};
+  return kNames[static_cast<size_t>(weekday % 7)];
+}
+
+}  // namespace profiled::core

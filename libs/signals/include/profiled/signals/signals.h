@@ -1,0 +1,83 @@
+// Context signals: what downstream engines want to know about a person,
+// derived from the decayed profile at one instant, each with its reasons,
+// freshness and consent purpose (docs/signals.md has the catalogue).
+//
+//   Signals signals(SignalOptions{});           // definitions, versioned
+//   v1::ContextSignals s = signals.Derive(profile, now_ms, scoring);
+//   int64_t next = signals.NextTransitionMs(profile, now_ms, scoring);
+//
+// Pure: no I/O, no clock of its own. The same profile at the same instant
+// gives the same signals.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "profiled/core/profile.h"
+#include "profiled/v1/profile_update.pb.h"
+
+namespace profiled::signals {
+
+inline constexpr char kPersonalization[] = "personalization";
+inline constexpr char kMarketing[] = "marketing";
+inline constexpr char kAnalytics[] = "analytics";
+
+struct SignalOptions {
+  // Keys per family in top intents. Default: 5.
+  size_t top_intents = 5;
+  // Journey: an order within this is "purchased", within post_purchase_ms
+  // "post_purchase". Defaults: 1 day, 14 days.
+  int64_t purchased_ms = 24 * 3600 * 1000LL;
+  int64_t post_purchase_ms = 14 * 24 * 3600 * 1000LL;
+  // Decayed product_viewed score at which browsing becomes "considering". Default: 3.
+  double considering_views = 3.0;
+  // A checkout or cart event counts for the journey while younger than this. Default: 2 days.
+  int64_t journey_window_ms = 2 * 24 * 3600 * 1000LL;
+  // Bought products / categories are suppressed for this long. Defaults: 30 days, 7 days.
+  int64_t suppress_product_ms = 30 * 24 * 3600 * 1000LL;
+  int64_t suppress_category_ms = 7 * 24 * 3600 * 1000LL;
+  // A cart with no order this long after its newest item is abandoned. Default: 1 hour.
+  int64_t abandon_after_ms = 3600 * 1000LL;
+  // Lifecycle: "new" for this long after first seen; "at_risk" after this
+  // long without events; "lapsed" after this long. Defaults: 7, 21, 60 days.
+  int64_t new_ms = 7 * 24 * 3600 * 1000LL;
+  int64_t at_risk_ms = 21 * 24 * 3600 * 1000LL;
+  int64_t lapsed_ms = 60 * 24 * 3600 * 1000LL;
+  // "reactivated" for this long after returning from lapsed. Default: 14 days.
+  int64_t reactivated_ms = 14 * 24 * 3600 * 1000LL;
+  // Recency at which the recency part of churn risk reaches one half. Default: 30 days.
+  int64_t churn_half_life_ms = 30 * 24 * 3600 * 1000LL;
+  // Below this decayed (slow) engagement a profile is a cold start. Default: 3.
+  double cold_start_weight = 3.0;
+  // Control-group share in percent (0 = no holdout) and its salt. Defaults: 0, "holdout-v1".
+  double holdout_percent = 0.0;
+  std::string holdout_salt = "holdout-v1";
+};
+
+class Signals {
+ public:
+  explicit Signals(SignalOptions options);
+
+  v1::ContextSignals Derive(const core::Profile& profile, int64_t now_ms,
+                            const core::ScoringOptions& scoring) const;
+
+  // The earliest instant after `now_ms` at which a signal of `profile` changes
+  // without a new event (a cart turns abandoned, a suppression or session
+  // ends, a lifecycle stage moves on), or 0 when none is pending.
+  int64_t NextTransitionMs(const core::Profile& profile, int64_t now_ms,
+                           const core::ScoringOptions& scoring) const;
+
+  // Stable hex digest of the definitions (every option).
+  const std::string& definition_version() const { return version_; }
+  const SignalOptions& options() const { return options_; }
+
+ private:
+  SignalOptions options_;
+  std::string version_;
+};
+
+// True when `profile_id` falls in the control group: the salted hash of the
+// id, in [0, 100), is below `percent`.
+bool InHoldout(std::string_view profile_id, double percent, std::string_view salt);
+
+}  // namespace profiled::signals

@@ -1,0 +1,241 @@
+// Context signals, one behaviour at a time, with their boundaries at exact
+// threshold instants; holdout assignment over 100k ids.
+#include <cmath>
+
+#include "profiled/signals/signals.h"
+#include "support/test_support.h"
+
+namespace profiled::signals {
+namespace {
+
+using testing::MakeEvent;
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
+// 2024-01-15T12:00:00Z, a Monday.
+constexpr int64_t t0 = 1'705'320'000'000;
+
+struct Fixture {
+  core::ScoringOptions scoring;
+  SignalOptions options;
+  core::Profile profile = core::Profile::New("p-test");
+  int n = 0;
+
+  void Apply(const std::string& type, int64_t at, const std::string& product = "P1",
+             const std::string& category = "shoes.running") {
+    core::ApplyEvent(MakeEvent("e" + std::to_string(n++), type, at, "u1", category, product, "Acme"),
+                     scoring, profile);
+  }
+  v1::ContextSignals At(int64_t now) const { return Signals(options).Derive(profile, now, scoring); }
+};
+
+TEST_CASE("top intents rank categories, brands and products with normalized weights",
+          "[signals]") {
+  Fixture f;
+  f.Apply("product_viewed", t0, "P1", "shoes.running");
+  f.Apply("product_viewed", t0 + kMinute, "P2", "shoes.trail");
+  f.Apply("added_to_cart", t0 + 2 * kMinute, "P2", "shoes.trail");
+  const v1::TopIntents t = f.At(t0 + 2 * kMinute).top_intents();
+  REQUIRE(t.categories_size() == 3);  // shoes, shoes.trail, shoes.running
+  CHECK(t.categories(0).key() == "shoes");
+  CHECK(t.categories(1).key() == "shoes.trail");  // 1 view + 3 for the cart
+  double sum = 0;
+  for (const auto& c : t.categories()) sum += c.weight();
+  CHECK(sum == Approx(1.0));
+  CHECK(t.products(0).key() == "P2");
+  CHECK(t.brands(0).key() == "acme");
+  CHECK(t.meta().purpose() == "personalization");
+  CHECK(t.meta().evidence_count() == 3);
+  REQUIRE(t.meta().reasons_size() >= 1);
+  CHECK(t.meta().reasons(0).code() == "top_category");
+  CHECK(t.meta().reasons(0).text() == "category shoes: 5, last 0s ago");
+}
+
+TEST_CASE("journey stage moves from browsing to considering, cart, checkout, purchased",
+          "[signals]") {
+  Fixture f;
+  f.Apply("product_viewed", t0);
+  CHECK(f.At(t0).journey().stage() == "browsing");
+  f.Apply("product_viewed", t0);
+  f.Apply("product_viewed", t0);  // decayed views reach exactly 3 at t0
+  CHECK(f.At(t0).journey().stage() == "considering");
+  f.Apply("added_to_cart", t0 + kMinute);
+  CHECK(f.At(t0 + kMinute).journey().stage() == "cart");
+  f.Apply("checkout_started", t0 + 2 * kMinute);
+  CHECK(f.At(t0 + 2 * kMinute).journey().stage() == "checkout");
+  const int64_t order = t0 + 3 * kMinute;
+  f.Apply("order_completed", order);
+  CHECK(f.At(order).journey().stage() == "purchased");
+  CHECK(f.At(order + f.options.purchased_ms).journey().stage() == "purchased");
+  CHECK(f.At(order + f.options.purchased_ms + 1).journey().stage() == "post_purchase");
+  CHECK(f.At(order + f.options.post_purchase_ms).journey().stage() == "post_purchase");
+  CHECK(f.At(order + f.options.post_purchase_ms + 1).journey().stage() == "browsing");
+  CHECK(f.At(order).journey().meta().reasons(0).code() == "recent_order");
+}
+
+TEST_CASE("a bought product is suppressed until its window ends, its category for less",
+          "[signals]") {
+  Fixture f;
+  const int64_t order = t0 + kHour;
+  f.Apply("order_completed", order, "SEAT-1", "home.bathroom");
+  const v1::PurchaseSuppression at_order = f.At(order).suppression();
+  REQUIRE(at_order.items_size() == 2);
+  std::map<std::string, int64_t> until;
+  for (const auto& item : at_order.items()) until[item.kind() + ":" + item.key()] = item.until_ms();
+  CHECK(until.at("product:SEAT-1") == order + 30 * kDay);
+  CHECK(until.at("category:home.bathroom") == order + 7 * kDay);
+  CHECK(f.At(order + 7 * kDay - 1).suppression().items_size() == 2);
+  CHECK(f.At(order + 7 * kDay).suppression().items_size() == 1);
+  CHECK(f.At(order + 30 * kDay - 1).suppression().items_size() == 1);
+  CHECK(f.At(order + 30 * kDay).suppression().items_size() == 0);
+}
+
+TEST_CASE("a cart turns abandoned exactly abandon_after after its newest item", "[signals]") {
+  Fixture f;
+  f.Apply("added_to_cart", t0, "P1");
+  f.Apply("added_to_cart", t0 + 10 * kMinute, "P2");
+  const int64_t due = t0 + 10 * kMinute + kHour;
+  const Signals signals(f.options);
+  // The transitions ahead, in order: the session ends first, then the cart turns.
+  std::vector<int64_t> ahead;
+  for (int64_t t = t0 + 10 * kMinute; ahead.size() < 2;) {
+    t = signals.NextTransitionMs(f.profile, t, f.scoring);
+    REQUIRE(t > 0);
+    ahead.push_back(t);
+  }
+  CHECK(ahead == std::vector<int64_t>{t0 + 40 * kMinute + 1, due});
+  const v1::CartAbandonment open = f.At(due - 1).cart();
+  CHECK_FALSE(open.abandoned());
+  CHECK(open.items_size() == 2);
+  CHECK(open.abandoned_at_ms() == due);
+  const v1::CartAbandonment abandoned = f.At(due).cart();
+  CHECK(abandoned.abandoned());
+  CHECK(abandoned.meta().reasons(0).code() == "no_order_since_cart");
+  CHECK(abandoned.meta().purpose() == "marketing");
+
+  SECTION("removing an item takes it out of the cart") {
+    f.Apply("removed_from_cart", t0 + 20 * kMinute, "P2");
+    const v1::CartAbandonment c = f.At(due).cart();
+    REQUIRE(c.items_size() == 1);
+    CHECK(c.items(0).product_id() == "P1");
+    CHECK(c.abandoned_at_ms() == t0 + kHour);
+  }
+  SECTION("an order after the cart clears it") {
+    f.Apply("order_completed", t0 + 30 * kMinute, "P1");
+    CHECK(f.At(due).cart().items_size() == 0);
+    CHECK_FALSE(f.At(due).cart().abandoned());
+  }
+}
+
+TEST_CASE("lifecycle: new, active, at risk, lapsed and reactivated at their thresholds",
+          "[signals]") {
+  Fixture f;
+  f.Apply("product_viewed", t0);
+  CHECK(f.At(t0).lifecycle().stage() == "new");
+  f.Apply("product_viewed", t0 + 8 * kDay);
+  CHECK(f.At(t0 + 8 * kDay).lifecycle().stage() == "active");
+  CHECK(f.At(t0 + 8 * kDay + 21 * kDay - 1).lifecycle().stage() == "active");
+  CHECK(f.At(t0 + 8 * kDay + 21 * kDay).lifecycle().stage() == "at_risk");
+  CHECK(f.At(t0 + 8 * kDay + 60 * kDay).lifecycle().stage() == "lapsed");
+  const int64_t back = t0 + 8 * kDay + 61 * kDay;
+  f.Apply("product_viewed", back);
+  CHECK(f.At(back).lifecycle().stage() == "reactivated");
+  CHECK(f.At(back + 14 * kDay - 1).lifecycle().stage() == "reactivated");
+  CHECK(f.At(back + 14 * kDay).lifecycle().stage() == "active");
+  // Churn risk grows with silence.
+  double previous = -1;
+  for (int days = 0; days <= 120; days += 10) {
+    const double risk = f.At(back + days * kDay).lifecycle().churn_risk();
+    CHECK(risk > previous);
+    CHECK(risk <= 1.0);
+    previous = risk;
+  }
+}
+
+TEST_CASE("cold start below the evidence threshold, engagement trend steady at 1", "[signals]") {
+  Fixture f;
+  f.Apply("product_viewed", t0);
+  f.Apply("product_viewed", t0);
+  CHECK(f.At(t0).cold_start().cold());
+  CHECK(f.At(t0).cold_start().evidence_weight() == Approx(2.0));
+  f.Apply("product_viewed", t0);
+  CHECK_FALSE(f.At(t0).cold_start().cold());  // exactly 3 = the threshold
+
+  Fixture steady;
+  for (int i = 0; i < 1200; ++i) steady.Apply("page_viewed", t0 + i * 6 * kHour);  // 300 days
+  const double trend = steady.At(t0 + 1199 * 6 * kHour).engagement().trend();
+  CHECK(trend == Approx(1.0).epsilon(0.03));
+  // Silence makes it fade: the fast sum falls ten times faster.
+  CHECK(steady.At(t0 + 1199 * 6 * kHour + 10 * kDay).engagement().trend() < 0.2);
+}
+
+TEST_CASE("preferences: channel, device and active hours in the event's time zone", "[signals]") {
+  Fixture f;
+  for (int i = 0; i < 3; ++i) {
+    v1::InteractionEvent e = MakeEvent("tz" + std::to_string(i), "page_viewed", t0 + i * kMinute, "u1");
+    e.set_channel("app");
+    e.mutable_context()->set_device("iPhone");
+    e.mutable_context()->set_timezone("America/New_York");  // 12:00Z in January = 07:00 local
+    core::ApplyEvent(e, f.scoring, f.profile);
+  }
+  f.Apply("page_viewed", t0 + kHour);  // web, no zone: 13:00 UTC
+  const v1::Preferences p = f.At(t0 + kHour).preferences();
+  CHECK(p.preferred_channel() == "app");
+  CHECK(p.preferred_device() == "iphone");
+  REQUIRE(p.active_hours_size() == 2);
+  CHECK(p.active_hours(0) == 7);
+  CHECK(p.active_hours(1) == 13);
+  REQUIRE(p.active_days_size() == 1);
+  CHECK(p.active_days(0) == "mon");
+}
+
+TEST_CASE("the session is active while its latest event is within the gap", "[signals]") {
+  Fixture f;
+  f.Apply("page_viewed", t0);
+  f.Apply("page_viewed", t0 + 10 * kMinute);
+  const v1::SessionContext s = f.At(t0 + 40 * kMinute).session();
+  CHECK(s.active());
+  CHECK(s.start_ms() == t0);
+  CHECK(s.events() == 2);
+  CHECK_FALSE(f.At(t0 + 40 * kMinute + 1).session().active());
+  f.Apply("page_viewed", t0 + 2 * kHour);  // a new session
+  CHECK(f.At(t0 + 2 * kHour).session().start_ms() == t0 + 2 * kHour);
+  CHECK(f.At(t0 + 2 * kHour).session().events() == 1);
+}
+
+TEST_CASE("holdout: deterministic, salted, and within a point of the configured share",
+          "[signals]") {
+  int in = 0, moved = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    const std::string id = "p-" + std::to_string(i);
+    const bool a = InHoldout(id, 10.0, "exp-1");
+    CHECK(a == InHoldout(id, 10.0, "exp-1"));
+    in += a;
+    moved += a != InHoldout(id, 10.0, "exp-2");
+  }
+  CHECK(std::abs(in / 1000.0 - 10.0) <= 1.0);  // percent of 100k
+  CHECK(moved > 10'000);                       // a new salt reshuffles
+  CHECK_FALSE(InHoldout("p-1", 0.0, "exp-1"));
+  CHECK(InHoldout("p-1", 100.0, "exp-1"));
+  // The update stamps it; merges keep the survivor's id, so its assignment.
+  Fixture f;
+  f.options.holdout_percent = 100;
+  f.Apply("page_viewed", t0);
+  CHECK(f.At(t0).holdout().in_control_group());
+  CHECK(f.At(t0).holdout().salt_id() == "holdout-v1");
+}
+
+TEST_CASE("the definition version names the signal options", "[signals]") {
+  SignalOptions a, b;
+  CHECK(Signals(a).definition_version() == Signals(b).definition_version());
+  b.abandon_after_ms += 1;
+  CHECK(Signals(a).definition_version() != Signals(b).definition_version());
+  CHECK(Signals(a).definition_version().size() == 16);
+  Fixture f;
+  f.Apply("page_viewed", t0);
+  CHECK(f.At(t0).journey().meta().definition_version() == Signals(a).definition_version());
+  CHECK(f.At(t0).journey().meta().as_of_ms() == t0);
+}
+
+}  // namespace
+}  // namespace profiled::signals
