@@ -167,6 +167,24 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   INFO(absl::StrJoin(mismatches, "\n"));
   CHECK(mismatches.empty());
   CHECK(u.traits().at("plan") == "gold");
+
+  // What a subscriber gets besides scores: signals with reasons and freshness.
+  const v1::ContextSignals& sig = u.signals();
+  REQUIRE(sig.top_intents().categories_size() >= 1);
+  CHECK(sig.top_intents().categories(0).key() == "electronics");
+  CHECK(sig.top_intents().meta().reasons(0).code() == "top_category");
+  CHECK(sig.top_intents().meta().reasons(0).key() == "electronics");
+  CHECK(sig.top_intents().meta().reasons(0).last_event_time_ms() == t0 + 40 * kMinute);
+  CHECK(sig.top_intents().meta().as_of_ms() == u.as_of_ms());
+  CHECK(sig.top_intents().meta().evidence_count() == 7);
+  CHECK(sig.top_intents().meta().definition_version().size() == 16);
+  CHECK(sig.top_intents().meta().purpose() == "personalization");
+  CHECK(sig.preferences().preferred_channel() == "web");
+  CHECK(sig.session().active());
+  CHECK(sig.session().events() == 7);  // the whole journey within 30-minute gaps
+  CHECK(sig.lifecycle().stage() == "new");
+  CHECK(sig.cold_start().cold() == false);  // 7 events' weight
+  CHECK(sig.engagement().meta().purpose() == "analytics");
   WARN("journey: " << journey.size() << " events over web, email and app -> profile " << survivor
                    << " version " << u.version() << ", identities "
                    << u.identities_size() << ", absorbed " << anon_id << " ("

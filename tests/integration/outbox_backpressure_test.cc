@@ -41,6 +41,9 @@ TEST_CASE("a full outbox pauses consumption and every stored update is published
   options.output_topic = "updates";
   options.outbox_max_entries = kBound;
   options.batch_max_events = 10;
+  // Event time throughout: on wall time these old profiles would also get
+  // time-driven updates (lapsed ...), and this test counts one per event.
+  options.clock_mode = core::PipelineClock::Mode::kEventTime;
   testing::TempDir dir;
   testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, (*input)->bootstrap(),
                                  (*output)->bootstrap());

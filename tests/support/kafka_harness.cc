@@ -112,7 +112,7 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
                                const pipeline::PipelineOptions& options,
                                const std::vector<std::string>& input_topics,
                                const std::string& input_bootstrap,
-                               const std::string& output_bootstrap) {
+                               const std::string& output_bootstrap, const core::Clock* wall) {
   pipeline::RuntimeOptions rt;
   rt.store.path = store_path;
   rt.consumer.properties = {{"bootstrap.servers", input_bootstrap}};
@@ -125,7 +125,7 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
   rt.producer_properties = {{"bootstrap.servers", output_bootstrap}};
   rt.dead_letter_topic = kDeadLetterTopic;
   rt.pipeline = options;
-  auto runtime = pipeline::Runtime::Start(rt, observability_.registry(), wall_,
+  auto runtime = pipeline::Runtime::Start(rt, observability_.registry(), wall ? *wall : wall_,
                                           [this] { return stop_.load(); });
   REQUIRE_OK(runtime.status());
   runtime_ = std::move(*runtime);

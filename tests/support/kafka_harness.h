@@ -47,9 +47,11 @@ class PipelineRunner {
  public:
   static constexpr char kDeadLetterTopic[] = "deadletters";
 
+  // `wall` (when given) is the pipeline's wall clock, e.g. a ManualClock the
+  // test advances; it must outlive the runner.
   PipelineRunner(const std::string& store_path, const pipeline::PipelineOptions& options,
                  const std::vector<std::string>& input_topics, const std::string& input_bootstrap,
-                 const std::string& output_bootstrap);
+                 const std::string& output_bootstrap, const core::Clock* wall = nullptr);
   ~PipelineRunner();
 
   // Stops the loop, leaves the group and drains the outbox (bounded).

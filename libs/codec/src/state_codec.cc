@@ -61,6 +61,8 @@ std::string EncodeProfileState(const core::Profile& profile) {
   s.set_engagement_slow(profile.engagement_slow.value);
   s.set_engagement_slow_ref_ms(profile.engagement_slow.ref_time_ms);
   s.set_returned_ms(profile.returned_ms);
+  s.set_timer_due_ms(profile.timer_due_ms);
+  s.set_signals_fingerprint(profile.signals_fingerprint);
   return s.SerializeAsString();
 }
 
@@ -110,6 +112,8 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   p.engagement_fast = {s.engagement_fast(), s.engagement_fast_ref_ms()};
   p.engagement_slow = {s.engagement_slow(), s.engagement_slow_ref_ms()};
   p.returned_ms = s.returned_ms();
+  p.timer_due_ms = s.timer_due_ms();
+  p.signals_fingerprint = s.signals_fingerprint();
   return p;
 }
 

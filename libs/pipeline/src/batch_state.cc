@@ -73,9 +73,8 @@ void BatchState::Link(const core::Identity& identity, const std::string& profile
   new_links_[std::move(key)] = profile_id;
 }
 
-std::vector<std::pair<const core::Profile*, const core::PartitionKey*>> BatchState::Changed()
-    const {
-  std::vector<std::pair<const core::Profile*, const core::PartitionKey*>> out;
+std::vector<std::pair<core::Profile*, const core::PartitionKey*>> BatchState::Changed() {
+  std::vector<std::pair<core::Profile*, const core::PartitionKey*>> out;
   for (const std::string& id : touched_) {
     auto it = profiles_.find(id);
     if (it != profiles_.end()) out.emplace_back(&it->second, &partition_of_.at(id));

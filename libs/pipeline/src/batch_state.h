@@ -37,7 +37,7 @@ class BatchState final : public identity::IdentityView {
   void Link(const core::Identity& identity, const std::string& profile_id);
 
   // Changed profiles still alive, in first-touch order, with their partition.
-  std::vector<std::pair<const core::Profile*, const core::PartitionKey*>> Changed() const;
+  std::vector<std::pair<core::Profile*, const core::PartitionKey*>> Changed();
   const std::vector<std::string>& deleted() const { return deleted_; }
   const absl::flat_hash_map<std::string, std::string>& new_links() const { return new_links_; }
 

@@ -145,9 +145,77 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   std::vector<kafka::ConsumedMessage> messages;
   RETURN_IF_ERROR(consumer_->Poll(paused_ ? 1 : options_.batch_max_events,
                                   options_.poll_timeout_ms, messages));
-  if (messages.empty()) return 0;
-  RETURN_IF_ERROR(ProcessBatch(messages));
+  if (!messages.empty()) {
+    RETURN_IF_ERROR(ProcessBatch(messages));
+  } else {
+    // An idle partition at its high watermark is caught up (e.g. after a
+    // restart with nothing new): its clock, and so its timers, run on wall time.
+    for (const auto& [partition, next_offset] : positions_) {
+      std::optional<int64_t> high = consumer_->CachedHighWatermark(partition);
+      if (high.has_value() && next_offset + options_.caught_up_max_lag >= *high) {
+        clock_.SetCaughtUp(partition, true);
+      }
+    }
+  }
+  // While paused the outbox is full: time-driven updates wait too.
+  if (!paused_) RETURN_IF_ERROR(FireTimers());
   return messages.size();
+}
+
+void Pipeline::Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
+                          store::CommitBatch& batch) const {
+  const int64_t next = signals_.NextTransitionMs(profile, now_ms, options_.scoring);
+  if (next == profile.timer_due_ms) return;
+  if (profile.timer_due_ms != 0) batch.timers_deleted.emplace_back(profile.timer_due_ms, profile.id);
+  if (next != 0) batch.timers_set.push_back({next, profile.id, partition.topic, partition.partition});
+  profile.timer_due_ms = next;
+}
+
+absl::Status Pipeline::FireTimers() {
+  // No partition's clock reads later than this: nothing after it is due.
+  int64_t horizon = 0;
+  for (const auto& [partition, offset] : positions_) {
+    horizon = std::max(horizon, clock_.NowMs(partition));
+  }
+  std::vector<store::Timer> due;
+  RETURN_IF_ERROR(parts_.store.ReadDueTimers(horizon, options_.batch_max_events, due));
+  if (due.empty()) return absl::OkStatus();
+  store::CommitBatch batch;
+  uint64_t fired = 0;
+  for (const store::Timer& t : due) {
+    const core::PartitionKey partition{t.topic, t.partition};
+    const int64_t now = clock_.NowMs(partition);
+    if (t.due_ms > now) continue;  // its own partition's clock is not there yet
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes, parts_.store.Get(t.profile_id));
+    std::optional<core::Profile> profile;
+    if (bytes.has_value()) {
+      ASSIGN_OR_RETURN(profile, codec::DecodeProfileState(*bytes));
+    }
+    if (!profile.has_value() || profile->timer_due_ms != t.due_ms) {
+      batch.timers_deleted.emplace_back(t.due_ms, t.profile_id);  // superseded
+      continue;
+    }
+    const int64_t as_of = std::max(now, profile->last_seen_ms);
+    const v1::ProfileUpdate update =
+        codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_);
+    const uint64_t fingerprint = signals::Fingerprint(update.signals());
+    if (fingerprint != profile->signals_fingerprint) {
+      // Same version (no event was applied), later as_of: see output-contract.md.
+      profile->signals_fingerprint = fingerprint;
+      batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update));
+    }
+    Reschedule(*profile, as_of, partition, batch);
+    batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
+    ++fired;
+  }
+  if (batch.empty()) return absl::OkStatus();
+  // The timer's deletion, the new state and the update commit together:
+  // a crash before re-fires it, after never fires it twice.
+  RETURN_IF_ERROR(parts_.store.Commit(batch));
+  if (parts_.publisher != nullptr && !batch.outbox.empty()) parts_.publisher->Notify();
+  parts_.metrics.timers_fired.Increment(static_cast<double>(fired));
+  parts_.metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
+  return absl::OkStatus();
 }
 
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
@@ -287,6 +355,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     core::Profile& profile = state.Touch(r.target, partition);
     for (const std::string& absorbed_id : r.absorbed) {
       const core::Profile absorbed = state.Take(absorbed_id);
+      if (absorbed.timer_due_ms != 0) batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
       core::MergeProfiles(absorbed, options_.scoring, profile);
       profile.merge_times_ms.push_back(now);
       std::erase_if(profile.merge_times_ms,
@@ -312,8 +381,11 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   //    tombstones, graph links, positions.
   for (const auto& [profile, partition] : state.Changed()) {
     const int64_t as_of = std::max(clock_.NowMs(*partition), profile->last_seen_ms);
-    batch.outbox.push_back(OutboxRecordFor(
-        options_.output_topic, codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_)));
+    const v1::ProfileUpdate update =
+        codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_);
+    profile->signals_fingerprint = signals::Fingerprint(update.signals());
+    Reschedule(*profile, as_of, *partition, batch);
+    batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update));
     batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
   }
   for (const Notice& n : notices) {

@@ -120,6 +120,32 @@ Signals::Signals(SignalOptions options) : options_(std::move(options)) {
   version_ = absl::StrFormat("%016x", XXH3_64bits(canonical.data(), canonical.size()));
 }
 
+uint64_t Fingerprint(const v1::ContextSignals& s) {
+  std::string d;
+  auto add = [&d](std::string_view part) {
+    d.append(part);
+    d.push_back('\x1f');
+  };
+  for (const auto* keys : {&s.top_intents().categories(), &s.top_intents().brands(),
+                           &s.top_intents().products()}) {
+    for (const v1::WeightedKey& k : *keys) add(k.key());
+    add("|");
+  }
+  add(s.journey().stage());
+  for (const v1::SuppressedItem& i : s.suppression().items()) add(i.kind() + ":" + i.key());
+  add(s.cart().abandoned() ? "abandoned" : "open");
+  for (const v1::CartItem& i : s.cart().items()) add(i.product_id());
+  add(s.lifecycle().stage());
+  add(s.cold_start().cold() ? "cold" : "warm");
+  add(s.preferences().preferred_channel());
+  add(s.preferences().preferred_device());
+  for (int h : s.preferences().active_hours()) add(std::to_string(h));
+  for (const std::string& day : s.preferences().active_days()) add(day);
+  add(s.session().active() ? "in_session" : "no_session");
+  add(s.holdout().in_control_group() ? "control" : "treated");
+  return XXH3_64bits(d.data(), d.size());
+}
+
 bool InHoldout(std::string_view profile_id, double percent, std::string_view salt) {
   if (percent <= 0) return false;
   const std::string input = absl::StrCat(std::string(salt), ":", std::string(profile_id));

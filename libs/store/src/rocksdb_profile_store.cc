@@ -19,6 +19,7 @@ constexpr const char* kOffsetsCf = "offsets";
 constexpr const char* kOutboxCf = "outbox";
 constexpr const char* kIdentitiesCf = "identities";
 constexpr const char* kMergesCf = "merges";
+constexpr const char* kTimersCf = "timers";
 constexpr const char* kNextAuditSeqKey = "next_audit_seq";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
@@ -58,6 +59,16 @@ std::string PositionKey(std::string_view topic, int32_t partition) {
   char be[8];
   PutBigEndian64(static_cast<uint32_t>(partition), be);
   key.append(be + 4, 4);
+  return key;
+}
+
+// Timer keys sort by due time (sign bit flipped so negative times sort
+// first), then profile id.
+constexpr uint64_t kSignBit = uint64_t{1} << 63;
+std::string TimerKey(int64_t due_ms, std::string_view profile_id) {
+  std::string key(8, '\0');
+  PutBigEndian64(static_cast<uint64_t>(due_ms) ^ kSignBit, key.data());
+  key.append(profile_id);
   return key;
 }
 
@@ -105,6 +116,26 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status MultiGetIdentities(const std::vector<std::string>& keys,
                                   std::vector<std::optional<std::string>>& out) override {
     return MultiGetFrom(identities(), keys, out);
+  }
+
+  absl::Status ReadDueTimers(int64_t due_by_ms, size_t max, std::vector<Timer>& out) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, timers()));
+    for (it->SeekToFirst(); it->Valid() && out.size() < max; it->Next()) {
+      rocksdb::Slice k = it->key();
+      rocksdb::Slice v = it->value();
+      if (k.size() < 8 || v.size() < 5) return absl::DataLossError("malformed timer entry");
+      const int64_t due = static_cast<int64_t>(GetBigEndian64(k.data()) ^ kSignBit);
+      if (due > due_by_ms) break;
+      Timer t;
+      t.due_ms = due;
+      t.profile_id.assign(k.data() + 8, k.size() - 8);
+      t.topic.assign(v.data(), v.size() - 5);
+      char be[8] = {0, 0, 0, 0};
+      std::memcpy(be + 4, v.data() + v.size() - 4, 4);
+      t.partition = static_cast<int32_t>(GetBigEndian64(be));
+      out.push_back(std::move(t));
+    }
+    return ToStatus(it->status(), "reading timers");
   }
 
   absl::StatusOr<std::vector<std::string>> ReadAudit(std::string_view profile_id) override {
@@ -174,6 +205,14 @@ class RocksDbProfileStore final : public ProfileStore {
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {
       RETURN_IF_ERROR(ToStatus(wb.Put(outbox(), OutboxKey(seq++), record), "batching outbox"));
+    }
+    for (const auto& [due, id] : batch.timers_deleted) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(timers(), TimerKey(due, id)), "batching timer delete"));
+    }
+    for (const Timer& t : batch.timers_set) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(timers(), TimerKey(t.due_ms, t.profile_id),
+                                      PositionKey(t.topic, t.partition)),
+                               "batching timer"));
     }
     for (const PartitionPosition& p : batch.positions) {
       RETURN_IF_ERROR(ToStatus(
@@ -247,6 +286,7 @@ class RocksDbProfileStore final : public ProfileStore {
   rocksdb::ColumnFamilyHandle* outbox() const { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
   rocksdb::ColumnFamilyHandle* merges() const { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* timers() const { return handles_[6]; }
 
   StoreOptions options_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -291,7 +331,8 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
       {kOffsetsCf, rocksdb::ColumnFamilyOptions()},
       {kOutboxCf, rocksdb::ColumnFamilyOptions()},
       {kIdentitiesCf, profiles_cf},
-      {kMergesCf, rocksdb::ColumnFamilyOptions()}};
+      {kMergesCf, rocksdb::ColumnFamilyOptions()},
+      {kTimersCf, rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),

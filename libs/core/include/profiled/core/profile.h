@@ -127,6 +127,11 @@ struct Profile {
   DecayedScore engagement_slow;
   // Event time of the latest return after return_gap_ms without events; 0 if none.
   int64_t returned_ms = 0;
+  // Bookkeeping of time-driven publication (set by the pipeline, not by
+  // events): when the pending timer is due (0: none) and a fingerprint of
+  // the signals last published.
+  int64_t timer_due_ms = 0;
+  uint64_t signals_fingerprint = 0;
 
   static Profile New(std::string id) {
     Profile p;

@@ -16,6 +16,12 @@
 // version counts the events applied to it, so the versions published do not
 // depend on where batches begin and end.
 //
+// Time: each changed profile's timer points at the next instant one of its
+// signals changes without an event (timers column family, same WriteBatch).
+// After every poll, due timers are re-evaluated on their partition's clock
+// and an update is published when the signals changed (same version, later
+// as_of).
+//
 // Back-pressure: once the outbox holds outbox_max_entries, every assigned
 // partition is paused (polling continues so the group membership stays
 // alive) until the publisher has drained it to half the bound. Nothing is
@@ -133,6 +139,12 @@ class Pipeline {
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
   void UpdateBackPressure();
+  // Points the profile's timer at its next signal transition after `now_ms`.
+  void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
+                  store::CommitBatch& batch) const;
+  // Re-evaluates profiles whose timer is due on their partition's clock and
+  // publishes those whose signals changed, in one commit.
+  [[nodiscard]] absl::Status FireTimers();
 
   PipelineOptions options_;
   PipelineParts parts_;

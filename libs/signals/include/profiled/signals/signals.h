@@ -76,6 +76,12 @@ class Signals {
   std::string version_;
 };
 
+// A digest of the discrete content of `signals` (stages, flags, item and
+// key lists, preferences): what a subscriber acts on. Scores, weights, risk
+// and reasons' wording move continuously and are left out, so equal
+// fingerprints mean no signal changed state.
+uint64_t Fingerprint(const v1::ContextSignals& signals);
+
 // True when `profile_id` falls in the control group: the salted hash of the
 // id, in [0, 100), is below `percent`.
 bool InHoldout(std::string_view profile_id, double percent, std::string_view salt);

@@ -6,6 +6,8 @@
 //   outbox    seq(be64) -> serialized OutboxRecord waiting to be published
 //   identities  kind \0 value -> canonical profile id (the identity graph)
 //   merges    profile id \0 seq(be64) -> merge audit record
+//   timers    due ms(be64) profile id -> topic \0 partition(be32) of the
+//             profile's latest event (whose clock decides when it is due)
 //
 // Commit() writes the new profile states, the outbox records and the
 // consumed positions of one batch in a single WriteBatch, so after a crash
@@ -65,6 +67,15 @@ struct OutboxEntry {
   std::string record;
 };
 
+// A profile's pending time-driven re-evaluation.
+struct Timer {
+  int64_t due_ms = 0;
+  std::string profile_id;
+  std::string topic;       // partition whose clock the timer runs on
+  int32_t partition = 0;
+  bool operator==(const Timer&) const = default;
+};
+
 struct CommitBatch {
   std::vector<std::pair<std::string, std::string>> profiles;  // id -> state bytes
   std::vector<std::string> deleted_profiles;                  // ids (absorbed by merges)
@@ -72,9 +83,12 @@ struct CommitBatch {
   std::vector<std::pair<std::string, std::string>> audit;     // profile id -> record bytes
   std::vector<std::string> outbox;                            // records, in order
   std::vector<PartitionPosition> positions;
+  std::vector<Timer> timers_set;
+  std::vector<std::pair<int64_t, std::string>> timers_deleted;  // (due ms, profile id)
   bool empty() const {
     return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
-           audit.empty() && outbox.empty() && positions.empty();
+           audit.empty() && outbox.empty() && positions.empty() && timers_set.empty() &&
+           timers_deleted.empty();
   }
 };
 
@@ -96,6 +110,10 @@ class ProfileStore {
   // Profile ids that each graph key maps to (nullopt where unmapped), in order.
   [[nodiscard]] virtual absl::Status MultiGetIdentities(
       const std::vector<std::string>& keys, std::vector<std::optional<std::string>>& out) = 0;
+
+  // Up to `max` timers due at or before `due_by_ms`, earliest first.
+  [[nodiscard]] virtual absl::Status ReadDueTimers(int64_t due_by_ms, size_t max,
+                                                   std::vector<Timer>& out) = 0;
 
   // Merge audit records of one profile, oldest first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ReadAudit(

@@ -1,0 +1,93 @@
+// Time-driven signals through the broker: a cart left alone turns abandoned
+// and is published once, with no new event, across restarts; timers run on
+// the pipeline's clock (here a manual wall clock the test advances).
+#include <thread>
+
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/v1/profile_update.pb.h"
+#include "support/kafka_harness.h"
+#include "support/test_support.h"
+
+namespace profiled {
+namespace {
+
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t T = 1'790'000'000'000;  // 2026-09-21T13:33:20Z
+
+std::vector<v1::ProfileUpdate> Updates(const std::string& bootstrap) {
+  std::vector<v1::ProfileUpdate> out;
+  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "updates")) {
+    v1::ProfileUpdate u;
+    REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
+    out.push_back(u);
+  }
+  return out;
+}
+
+TEST_CASE("a cart left alone is published as abandoned once, with no new event, across restarts",
+          "[integration][signals]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  const int64_t added = T - 1000;
+  testing::ProduceEvents(bootstrap, "events",
+                         {testing::MakeEvent("cart-1", "added_to_cart", added, "u1", "shoes", "P1")});
+
+  pipeline::PipelineOptions options;
+  options.output_topic = "updates";  // clock: auto, so wall time once caught up
+  core::ManualClock wall(T);
+  testing::TempDir dir;
+  {
+    testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap,
+                                   &wall);
+    REQUIRE(testing::WaitUntil([&] {
+      return runner.metrics().applied.Value() == 1 && runner.store().OutboxDepth() == 0 &&
+             runner.publisher_metrics().published.Value() == 1;
+    }));
+    // Twenty minutes on: nothing is due yet (session ends at +30 min, cart at +1 h).
+    wall.SetMs(T + 20 * kMinute);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    CHECK(runner.metrics().timers_fired.Value() == 0);
+    runner.Stop();
+  }
+  std::vector<v1::ProfileUpdate> updates = Updates(bootstrap);
+  REQUIRE(updates.size() == 1);
+  CHECK_FALSE(updates[0].signals().cart().abandoned());
+  CHECK(updates[0].signals().cart().abandoned_at_ms() == added + 60 * kMinute);
+  CHECK(updates[0].signals().journey().stage() == "cart");
+
+  // Down while the cart turns; back two hours later with no new input.
+  wall.SetMs(T + 120 * kMinute);
+  {
+    testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap,
+                                   &wall);
+    REQUIRE(testing::WaitUntil([&] {
+      return runner.metrics().timers_fired.Value() >= 1 && runner.store().OutboxDepth() == 0;
+    }));
+    CHECK(runner.metrics().applied.Value() == 0);
+    runner.Stop();
+  }
+  // And once more: the fired timer is gone; the next one (journey window, 2 days) is not due.
+  wall.SetMs(T + 121 * kMinute);
+  {
+    testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap,
+                                   &wall);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(runner.metrics().timers_fired.Value() == 0);
+    runner.Stop();
+  }
+  updates = Updates(bootstrap);
+  REQUIRE(updates.size() == 2);  // the event's update and exactly one time-driven one
+  const v1::ProfileUpdate& turned = updates[1];
+  CHECK(turned.version() == updates[0].version());  // no event was applied
+  CHECK(turned.as_of_ms() == T + 120 * kMinute);
+  CHECK(turned.signals().cart().abandoned());
+  CHECK(turned.signals().cart().meta().reasons(0).code() == "no_order_since_cart");
+  CHECK_FALSE(turned.signals().session().active());
+  CHECK(turned.signals().cart().meta().as_of_ms() == T + 120 * kMinute);
+}
+
+}  // namespace
+}  // namespace profiled
