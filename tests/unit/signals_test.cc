@@ -223,6 +223,18 @@ TEST_CASE("holdout: deterministic, salted, and within a point of the configured 
   f.Apply("page_viewed", t0);
   CHECK(f.At(t0).holdout().in_control_group());
   CHECK(f.At(t0).holdout().salt_id() == "holdout-v1");
+
+  // A merge keeps the survivor's id, and with it the assignment.
+  Fixture survivor, absorbed;
+  survivor.options.holdout_percent = absorbed.options.holdout_percent = 50;
+  survivor.profile.id = "p-survivor";
+  absorbed.profile.id = "p-absorbed";
+  survivor.Apply("page_viewed", t0);
+  absorbed.Apply("page_viewed", t0 + kMinute);
+  const bool before = survivor.At(t0 + kMinute).holdout().in_control_group();
+  core::MergeProfiles(absorbed.profile, survivor.scoring, survivor.profile);
+  CHECK(survivor.At(t0 + kMinute).holdout().in_control_group() == before);
+  CHECK(before == InHoldout("p-survivor", 50, "holdout-v1"));
 }
 
 TEST_CASE("the definition version names the signal options", "[signals]") {
