@@ -137,7 +137,7 @@ void App::PrintSummary() {
   in.rejected = static_cast<uint64_t>(pipeline_metrics.DeadLettersTotal());
   in.published = static_cast<uint64_t>(publisher_metrics.published.Value());
   absl::StatusOr<std::string> text =
-      RenderSummary(runtime_->store(), config_.pipeline.scoring, in);
+      RenderSummary(runtime_->store(), config_.pipeline.scoring, *signals_, in);
   if (!text.ok()) {
     LogError("summary: ", text.status().ToString());
     return;

@@ -12,6 +12,7 @@ namespace profiled::app {
 
 absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
                                           const core::ScoringOptions& scoring,
+                                          const signals::Signals& signals,
                                           const SummaryInput& input) {
   uint64_t profiles = 0;
   int64_t latest_ms = 0;
@@ -54,6 +55,11 @@ absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
     for (size_t i = 0; i < top.size() && i < input.scores_shown; ++i) {
       absl::StrAppend(&out, absl::StrFormat("  category %-40s %8.4f\n", top[i].key, top[i].value));
     }
+    const v1::ContextSignals s = signals.Derive(p, latest_ms, scoring);
+    absl::StrAppend(&out, "  signals: journey ", s.journey().stage(), ", lifecycle ",
+                    s.lifecycle().stage(), s.cart().abandoned() ? ", cart abandoned" : "",
+                    s.cold_start().cold() ? ", cold start" : "", ", session ",
+                    s.session().active() ? "active" : "over", "\n");
   }
   return out;
 }

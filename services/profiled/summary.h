@@ -1,5 +1,5 @@
 // The human summary printed after a replay: what was consumed and the
-// richest profiles with their top decayed category scores.
+// richest profiles with their top decayed category scores and signals.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "profiled/core/profile.h"
+#include "profiled/signals/signals.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::app {
@@ -24,6 +25,7 @@ struct SummaryInput {
 // event time in the store (the replay's stream time).
 [[nodiscard]] absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
                                                         const core::ScoringOptions& scoring,
+                                                        const signals::Signals& signals,
                                                         const SummaryInput& input);
 
 }  // namespace profiled::app
