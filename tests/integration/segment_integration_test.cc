@@ -354,5 +354,63 @@ TEST_CASE("fields the privacy filter drops never reach RocksDB, the output or a 
   CHECK(letter.find("de-DE") != std::string_view::npos);  // only the dropped fields are gone
 }
 
+TEST_CASE("consent withdrawn mid-journey: personalization stops at once, analytics denial stops storage",
+          "[integration][segment][consent]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("segment", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  auto view = [](int i, const std::string& consent) {
+    return absl::StrCat(R"({"type":"track","event":"Product Viewed","messageId":"v)", i,
+                        R"(","userId":"u-consent","timestamp":"2024-03-01T10:0)", i,
+                        R"(:00Z","properties":{"product_id":"P)", i, R"(","category":"shoes"},)",
+                        R"("context":{"consent":{"categoryPreferences":{)", consent, "}}}}");
+  };
+  testing::ProduceRecords(bootstrap, "segment",
+                          {{"u", view(1, "")},
+                           {"u", view(2, "")},
+                           {"u", view(3, R"("Personalization":false)")},
+                           {"u", view(4, R"("Analytics":false)")},
+                           {"u", view(5, "")}});
+  testing::TempDir dir;
+  // One message per batch: every step publishes its own update.
+  pipeline::PipelineOptions options = SegmentOptions("segment");
+  options.batch_max_events = 1;
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"segment"}, bootstrap, bootstrap);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().ConsumedTotal() == 5 && runner.store().OutboxDepth() == 0;
+  }));
+  CHECK(runner.metrics().applied.Value() == 3);             // views 1-3
+  CHECK(runner.metrics().consent_suppressed.Value() == 2);  // views 4-5: acknowledged, not stored
+  runner.Stop();
+
+  std::vector<v1::ProfileUpdate> updates;
+  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "updates")) {
+    updates.push_back(ParseUpdate(m));
+  }
+  REQUIRE(updates.size() == 5);
+  auto granted = [](const v1::ProfileUpdate& u, const std::string& purpose) {
+    for (const auto& c : u.consent()) {
+      if (c.purpose() == purpose) return c.granted();
+    }
+    return false;
+  };
+  CHECK(updates[1].score_families_size() > 0);
+  CHECK(updates[1].signals().has_top_intents());
+  // The withdrawal is itself published, and takes effect in that very update.
+  CHECK_FALSE(granted(updates[2], "personalization"));
+  CHECK(updates[2].score_families_size() == 0);
+  CHECK_FALSE(updates[2].signals().has_top_intents());
+  CHECK_FALSE(updates[2].signals().has_journey());
+  CHECK(updates[2].signals().has_lifecycle());  // analytics still granted
+  CHECK(updates[2].version() == 3);
+  // Analytics denied: the event is not stored; the decision is, and published.
+  CHECK_FALSE(granted(updates[3], "analytics"));
+  CHECK(updates[3].version() == 3);
+  CHECK_FALSE(updates[3].signals().has_lifecycle());
+  CHECK(updates[4].version() == 3);
+}
+
 }  // namespace
 }  // namespace profiled

@@ -215,6 +215,31 @@ signals:
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.holdout.percent: must be at most 100"));
 }
 
+TEST_CASE("consent purposes and categories are configurable", "[config]") {
+  auto ok = ParseConfig(R"(
+privacy:
+  consent:
+    purposes: {analytics: granted, personalization: denied, marketing: denied}
+    categories: {Advertising: marketing, Functional: personalization}
+)");
+  REQUIRE_OK(ok.status());
+  const core::ConsentOptions& c = ok->pipeline.scoring.consent;
+  CHECK(c.DefaultFor("analytics"));
+  CHECK_FALSE(c.DefaultFor("personalization"));
+  CHECK(c.categories.at("advertising") == "marketing");
+  auto bad = ParseConfig(R"(
+privacy:
+  consent:
+    purposes: {personalization: maybe}
+    categories: {Ads: sales}
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes.personalization: must be granted (opt-out) or denied (opt-in)"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes: must include analytics"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.categories.Ads: must name one of the purposes"));
+}
+
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
   auto c = ParseConfig("input: {topics: [a, b");
   REQUIRE_FALSE(c.ok());

@@ -63,6 +63,11 @@ std::string EncodeProfileState(const core::Profile& profile) {
   s.set_returned_ms(profile.returned_ms);
   s.set_timer_due_ms(profile.timer_due_ms);
   s.set_signals_fingerprint(profile.signals_fingerprint);
+  for (const core::ConsentDecision& d : profile.consent) {
+    s.add_consent_purposes(d.purpose);
+    s.add_consent_granted(d.granted);
+    s.add_consent_decided_ms(d.decided_ms);
+  }
   return s.SerializeAsString();
 }
 
@@ -114,6 +119,13 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   p.returned_ms = s.returned_ms();
   p.timer_due_ms = s.timer_due_ms();
   p.signals_fingerprint = s.signals_fingerprint();
+  if (s.consent_purposes_size() != s.consent_granted_size() ||
+      s.consent_purposes_size() != s.consent_decided_ms_size()) {
+    return absl::DataLossError("stored profile has unpaired consent decisions");
+  }
+  for (int i = 0; i < s.consent_purposes_size(); ++i) {
+    p.consent.push_back({s.consent_purposes(i), s.consent_granted(i), s.consent_decided_ms(i)});
+  }
   return p;
 }
 

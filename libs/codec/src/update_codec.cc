@@ -4,6 +4,39 @@
 #include <cmath>
 
 namespace profiled::codec {
+namespace {
+
+// States every purpose's consent on the update and removes what the person
+// did not allow: score families and signals of a denied purpose.
+void ApplyConsent(const core::Profile& profile, const core::ConsentOptions& consent,
+                  v1::ProfileUpdate& u) {
+  for (const auto& [purpose, by_default] : consent.defaults) {
+    v1::PurposeConsent* c = u.add_consent();
+    c->set_purpose(purpose);
+    c->set_granted(core::Allows(profile.consent, purpose, consent));
+    for (const core::ConsentDecision& d : profile.consent) {
+      if (d.purpose == purpose) c->set_decided_ms(d.decided_ms);
+    }
+  }
+  auto allowed = [&](const v1::SignalMeta& meta) {
+    return core::Allows(profile.consent, meta.purpose(), consent);
+  };
+  if (!core::Allows(profile.consent, core::kPersonalizationPurpose, consent)) {
+    u.clear_score_families();
+  }
+  v1::ContextSignals& s = *u.mutable_signals();
+  if (!allowed(s.top_intents().meta())) s.clear_top_intents();
+  if (!allowed(s.journey().meta())) s.clear_journey();
+  if (!allowed(s.suppression().meta())) s.clear_suppression();
+  if (!allowed(s.cart().meta())) s.clear_cart();
+  if (!allowed(s.lifecycle().meta())) s.clear_lifecycle();
+  if (!allowed(s.cold_start().meta())) s.clear_cold_start();
+  if (!allowed(s.preferences().meta())) s.clear_preferences();
+  if (!allowed(s.session().meta())) s.clear_session();
+  if (!allowed(s.engagement().meta())) s.clear_engagement();
+}
+
+}  // namespace
 
 v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of_ms,
                                      const core::ScoringOptions& options,
@@ -41,6 +74,7 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
   c->set_revenue(profile.counters.revenue);
   for (const core::Trait& t : profile.traits) (*u.mutable_traits())[t.key] = t.value;
   *u.mutable_signals() = signals.Derive(profile, as_of_ms, options);
+  ApplyConsent(profile, options.consent, u);
   return u;
 }
 

@@ -406,11 +406,48 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   }
 }
 
+// privacy.consent: purposes with their defaults, and source categories.
+void ReadConsent(Reader& r, const YAML::Node& n, core::ConsentOptions& o) {
+  if (!r.IsMapOrAbsent(n, "privacy.consent") || !n) return;
+  r.CheckKeys(n, "privacy.consent", {"purposes", "categories"});
+  if (const YAML::Node p = n["purposes"]; r.IsMapOrAbsent(p, "privacy.consent.purposes") && p) {
+    o.defaults.clear();
+    for (const auto& kv : p) {
+      const std::string purpose = kv.first.as<std::string>();
+      const std::string path = absl::StrCat("privacy.consent.purposes.", purpose);
+      const std::string value = kv.second.IsScalar() ? kv.second.Scalar() : "";
+      if (value != "granted" && value != "denied") {
+        r.Error(path, "must be granted (opt-out) or denied (opt-in)");
+        continue;
+      }
+      o.defaults.emplace_back(purpose, value == "granted");
+    }
+    for (const char* needed : {core::kAnalyticsPurpose, core::kPersonalizationPurpose}) {
+      if (!o.Knows(needed)) {
+        r.Error("privacy.consent.purposes", absl::StrCat("must include ", needed));
+      }
+    }
+  }
+  if (const YAML::Node m = n["categories"]; r.IsMapOrAbsent(m, "privacy.consent.categories") && m) {
+    o.categories.clear();
+    for (const auto& kv : m) {
+      const std::string category = absl::AsciiStrToLower(kv.first.as<std::string>());
+      const std::string path = absl::StrCat("privacy.consent.categories.", kv.first.as<std::string>());
+      if (!kv.second.IsScalar() || !o.Knows(kv.second.Scalar())) {
+        r.Error(path, "must name one of the purposes");
+        continue;
+      }
+      o.categories[category] = kv.second.Scalar();
+    }
+  }
+}
+
 void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
   privacy::PrivacyOptions& o = c.pipeline.privacy;
   r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
-                             "hash_key_patterns"});
+                             "hash_key_patterns", "consent"});
+  ReadConsent(r, n["consent"], c.pipeline.scoring.consent);
   struct List {
     const char* key;
     std::vector<std::string>* values;

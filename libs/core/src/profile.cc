@@ -251,6 +251,7 @@ void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profi
 
   MergeItems(absorbed.items, options.recent_items, survivor.items);
   survivor.returned_ms = std::max(survivor.returned_ms, absorbed.returned_ms);
+  MergeConsent(absorbed.consent, survivor.consent);
   MergeSession(absorbed.session, options.session_gap_ms, survivor.session);
   survivor.engagement_fast.MergeFrom(absorbed.engagement_fast, options.engagement_fast_half_life_ms);
   survivor.engagement_slow.MergeFrom(absorbed.engagement_slow, options.engagement_slow_half_life_ms);

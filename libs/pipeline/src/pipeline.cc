@@ -333,6 +333,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   store::CommitBatch batch;
   uint64_t merges = 0;
   uint64_t duplicates = 0;
+  uint64_t consent_suppressed = 0;
   std::vector<std::string> refusals;
   for (Accepted& a : accepted) {
     const core::PartitionKey partition{a.message->topic(), a.message->partition()};
@@ -368,8 +369,15 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       core::LinkIdentity(id, profile);
       state.Link(id, r.target);
     }
-    if (core::AlreadyApplied(a.event, profile)) {
+    const core::ConsentOptions& consent = options_.scoring.consent;
+    const bool duplicate = core::AlreadyApplied(a.event, profile);
+    if (!duplicate) core::RecordConsent(a.event, consent, profile.consent);
+    if (duplicate) {
       ++duplicates;  // its links and merges still counted: they are new
+    } else if (!core::Allows(profile.consent, core::kAnalyticsPurpose, consent)) {
+      // Without analytics consent only the decision and the identities are
+      // kept (to honour it next time); the event itself is not stored.
+      ++consent_suppressed;
     } else {
       core::ApplyEvent(a.event, options_.scoring, profile);
     }
@@ -423,7 +431,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
   for (const std::string& rule : refusals) metrics.refused(rule).Increment();
   metrics.merges.Increment(static_cast<double>(merges));
-  metrics.applied.Increment(static_cast<double>(accepted.size() - duplicates));
+  metrics.applied.Increment(static_cast<double>(accepted.size() - duplicates - consent_suppressed));
+  metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
   metrics.duplicates.Increment(static_cast<double>(duplicates));
   metrics.clamped.Increment(static_cast<double>(clamped));
   metrics.privacy_dropped.Increment(static_cast<double>(privacy_dropped));

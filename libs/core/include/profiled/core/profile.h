@@ -20,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/core/activity.h"
+#include "profiled/core/consent.h"
 #include "profiled/core/score_family.h"
 #include "profiled/v1/event.pb.h"
 
@@ -90,6 +91,8 @@ struct ScoringOptions {
   size_t recent_items = 50;
   // Events further apart than this start a new session. Default: 30 minutes.
   int64_t session_gap_ms = 30 * 60 * 1000;
+  // Consent purposes, their defaults and how source categories map to them.
+  ConsentOptions consent;
   // Half-lives of the two engagement sums whose ratio is the trend.
   // Defaults: 3 days and 30 days.
   double engagement_fast_half_life_ms = 3.0 * 24 * 3600 * 1000;
@@ -127,6 +130,8 @@ struct Profile {
   DecayedScore engagement_slow;
   // Event time of the latest return after return_gap_ms without events; 0 if none.
   int64_t returned_ms = 0;
+  // Consent decisions on record, by purpose (sorted).
+  std::vector<ConsentDecision> consent;
   // Bookkeeping of time-driven publication (set by the pipeline, not by
   // events): when the pending timer is due (0: none) and a fingerprint of
   // the signals last published.

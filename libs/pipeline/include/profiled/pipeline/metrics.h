@@ -16,6 +16,7 @@
 //   profiled_events_duplicate_total         re-sent events skipped (same id)
 //   profiled_privacy_fields_total{action}   fields the privacy filter dropped/hashed
 //   profiled_timers_fired_total             due profiles re-evaluated without an event
+//   profiled_consent_suppressed_events_total events not stored: no analytics consent
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -54,6 +55,7 @@ class PipelineMetrics {
   prometheus::Counter& clamped;
   prometheus::Counter& duplicates;
   prometheus::Counter& timers_fired;
+  prometheus::Counter& consent_suppressed;
   prometheus::Counter& privacy_dropped;
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
