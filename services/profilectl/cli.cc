@@ -27,6 +27,9 @@ const char* const kUsage = R"(usage:
                      [--source-topic TOPIC] [--to TOPIC] [--dry-run]
       Re-sends dead letters (from the beginning, up to the end) to the topic they
       came from (or --to), key and bytes as stored; prints one line per letter.
+  profilectl erase --bootstrap HOST:PORT --topic CONTROL_TOPIC [--request-id ID] KIND:VALUE
+      Asks profiled to erase the person an identity resolves to (e.g. email:jane@example.com);
+      the receipt appears on output.receipts_topic under the request id.
   profilectl convert rees46 FILE
       Prints each REES46 CSV row as an InteractionEvent JSON line.
   profilectl get --http HOST:PORT [--token TOKEN] KIND VALUE

@@ -44,5 +44,6 @@ int Fail(const std::string& message);
 int Produce(const Args& args);
 int Tail(const Args& args);
 int Redrive(const Args& args);
+int Erase(const Args& args);
 
 }  // namespace profilectl

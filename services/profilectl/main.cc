@@ -3,6 +3,7 @@
 //   profilectl produce --bootstrap B --topic T [--format F] [--map M] FILE
 //   profilectl tail --bootstrap B --topic T [--from-beginning] [--exit-at-end]
 //   profilectl redrive --bootstrap B --topic DEAD_LETTERS [--reason CODE] [--to T]
+//   profilectl erase --bootstrap B --topic CONTROL KIND:VALUE
 //   profilectl convert rees46 FILE                      REES46 CSV -> JSON lines
 //   profilectl get --http HOST:PORT KIND VALUE          one profile via HTTP
 //   profilectl merges --http HOST:PORT PROFILE_ID       its merge audit
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   if (command == "produce") return Produce(Parse(argc, argv, 2, {}));
   if (command == "tail") return Tail(Parse(argc, argv, 2, {"--from-beginning", "--exit-at-end"}));
   if (command == "redrive") return Redrive(Parse(argc, argv, 2, {"--dry-run"}));
+  if (command == "erase") return Erase(Parse(argc, argv, 2, {}));
   if (command == "convert") return Convert(Parse(argc, argv, 2, {}));
   if (command == "get") return Get(Parse(argc, argv, 2, {}));
   if (command == "merges") return Merges(Parse(argc, argv, 2, {}));

@@ -14,6 +14,10 @@
 #include "profiled/ingest/rees46.h"
 #include "profiled/ingest/segment_json.h"
 #include "producing.h"
+#include "profiled/v1/control.pb.h"
+#include "absl/time/clock.h"
+#include <unistd.h>
+#include <ctime>
 
 namespace profilectl {
 namespace {
@@ -127,6 +131,26 @@ int Produce(const Args& args) {
                static_cast<unsigned long long>(sent.failed), static_cast<unsigned long long>(bad));
   if (!sent.error.empty()) return Fail(sent.error);
   return sent.failed == 0 && bad == 0 ? 0 : 1;
+}
+
+int Erase(const Args& args) {
+  const std::string target = args.positional.size() == 1 ? args.positional[0] : "";
+  const size_t colon = target.find(':');
+  if (!args.Has("--bootstrap") || !args.Has("--topic") || colon == std::string::npos ||
+      colon == 0 || colon + 1 == target.size()) {
+    return Usage("erase needs --bootstrap, --topic (the control topic) and KIND:VALUE");
+  }
+  v1::ControlRequest request;
+  v1::EraseRequest& erase = *request.mutable_erase();
+  erase.set_request_id(args.Get("--request-id", absl::StrCat("erase-", getpid(), "-", time(nullptr))));
+  erase.set_kind(target.substr(0, colon));
+  erase.set_value(target.substr(colon + 1));
+  erase.set_requested_ms(absl::ToUnixMillis(absl::Now()));
+  const SendResult sent = SendAll(args.Get("--bootstrap"), {{args.Get("--topic"), erase.request_id(),
+                                                             request.SerializeAsString(), {}}});
+  if (!sent.error.empty() || sent.delivered != 1) return Fail("erase request not delivered: " + sent.error);
+  std::printf("%s\n", erase.request_id().c_str());
+  return 0;
 }
 
 }  // namespace profilectl

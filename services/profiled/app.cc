@@ -43,6 +43,9 @@ absl::Status App::Start() {
     RETURN_IF_ERROR(
         cluster_->CreateTopic(config_.pipeline.output_topic, config_.embedded_partitions));
     RETURN_IF_ERROR(cluster_->CreateTopic(config_.dead_letter_topic, 1));
+    if (!config_.pipeline.receipts_topic.empty()) {
+      RETURN_IF_ERROR(cluster_->CreateTopic(config_.pipeline.receipts_topic, 1));
+    }
     bootstrap_ = cluster_->bootstrap();
     LogInfo("embedded Kafka mock cluster at ", bootstrap_);
   } else {

@@ -287,7 +287,8 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
   r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
                            "poll_timeout_ms", "json_limits", "future_events",
-                           "recent_event_ids"});
+                           "recent_event_ids", "control_topic"});
+  r.String(n["control_topic"], "input.control_topic", c.pipeline.control_topic);
   ReadInputTopics(r, n["topics"], c);
   ReadJsonLimits(r, n["json_limits"], c.pipeline.json_limits);
   ReadFutureEvents(r, n["future_events"], c.pipeline.event_time);
@@ -311,7 +312,9 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
-  r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight"});
+  r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
+                            "receipts_topic"});
+  r.String(n["receipts_topic"], "output.receipts_topic", c.pipeline.receipts_topic);
   r.String(n["topic"], "output.topic", c.pipeline.output_topic);
   if (c.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
   r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.dead_letter_topic);
@@ -446,7 +449,14 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
   privacy::PrivacyOptions& o = c.pipeline.privacy;
   r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
-                             "hash_key_patterns", "consent"});
+                             "hash_key_patterns", "consent", "erasure"});
+  if (const YAML::Node e = n["erasure"]; r.IsMapOrAbsent(e, "privacy.erasure") && e) {
+    r.CheckKeys(e, "privacy.erasure", {"suppression_window", "secret"});
+    double window = static_cast<double>(c.pipeline.erasure_suppression_ms);
+    r.DurationMs(e["suppression_window"], "privacy.erasure.suppression_window", window);
+    c.pipeline.erasure_suppression_ms = static_cast<int64_t>(window);
+    r.String(e["secret"], "privacy.erasure.secret", c.pipeline.erasure_secret);
+  }
   ReadConsent(r, n["consent"], c.pipeline.scoring.consent);
   struct List {
     const char* key;
@@ -653,6 +663,13 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     }
   }
   if (c.consumer.topics.empty()) r.Error("input.topics", "must list at least one topic");
+  if (!c.pipeline.control_topic.empty()) {
+    if (c.pipeline.inputs.contains(c.pipeline.control_topic)) {
+      r.Error("input.control_topic", "must not be one of input.topics");
+    } else {
+      c.consumer.topics.push_back(c.pipeline.control_topic);  // consumed like the inputs
+    }
+  }
   if (!r.errors().empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));
   }

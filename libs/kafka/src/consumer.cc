@@ -1,5 +1,7 @@
 #include "profiled/kafka/consumer.h"
 
+#include <algorithm>
+
 #include "conf.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -61,6 +63,11 @@ class KafkaConsumer final : public Consumer {
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.commit", "false"));
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.offset.store", "false"));
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.partition.eof", "false"));
+    // Real-time by default: librdkafka's 500 ms fetch wait would sit in every
+    // quiet partition's event->publish latency. Overridable.
+    const bool wait_set = std::any_of(options_.properties.begin(), options_.properties.end(),
+                                      [](const auto& kv) { return kv.first == "fetch.wait.max.ms"; });
+    if (!wait_set) RETURN_IF_ERROR(internal::SetOrFail(*conf, "fetch.wait.max.ms", "100"));
     std::string err;
     if (conf->set("rebalance_cb", &rebalancer_, err) != RdKafka::Conf::CONF_OK ||
         conf->set("event_cb", &errors_, err) != RdKafka::Conf::CONF_OK) {

@@ -73,6 +73,13 @@ void BatchState::Link(const core::Identity& identity, const std::string& profile
   new_links_[std::move(key)] = profile_id;
 }
 
+void BatchState::Unlink(const core::Identity& identity) {
+  std::string key = store::IdentityKey(identity.kind, identity.value);
+  graph_[key] = std::nullopt;
+  new_links_.erase(key);
+  unlinked_.push_back(std::move(key));
+}
+
 std::vector<std::pair<core::Profile*, const core::PartitionKey*>> BatchState::Changed() {
   std::vector<std::pair<core::Profile*, const core::PartitionKey*>> out;
   for (const std::string& id : touched_) {

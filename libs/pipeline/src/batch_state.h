@@ -35,11 +35,14 @@ class BatchState final : public identity::IdentityView {
   core::Profile Take(const std::string& id);
   // Points `identity` at `profile_id` in the graph.
   void Link(const core::Identity& identity, const std::string& profile_id);
+  // Removes `identity` from the graph (erasure).
+  void Unlink(const core::Identity& identity);
 
   // Changed profiles still alive, in first-touch order, with their partition.
   std::vector<std::pair<core::Profile*, const core::PartitionKey*>> Changed();
   const std::vector<std::string>& deleted() const { return deleted_; }
   const absl::flat_hash_map<std::string, std::string>& new_links() const { return new_links_; }
+  const std::vector<std::string>& unlinked() const { return unlinked_; }
 
  private:
   store::ProfileStore& store_;
@@ -50,6 +53,7 @@ class BatchState final : public identity::IdentityView {
   std::vector<std::string> touched_;  // first-touch order
   absl::flat_hash_set<std::string> touched_set_;
   std::vector<std::string> deleted_;
+  std::vector<std::string> unlinked_;  // graph keys to delete
 };
 
 }  // namespace profiled::pipeline::internal

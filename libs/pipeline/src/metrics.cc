@@ -49,6 +49,15 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                              "Profiles re-evaluated because a signal was due to change with time.")),
       consent_suppressed(CounterOf(registry, "profiled_consent_suppressed_events_total",
                                    "Events acknowledged but not stored: no analytics consent.")),
+      erasures(CounterOf(registry, "profiled_erasures_total", "Erase requests committed.")),
+      erasure_suppressed(CounterOf(registry, "profiled_erasure_suppressed_events_total",
+                                   "Events refused because they name an erased identity.")),
+      erasure_latency(prometheus::BuildHistogram()
+                          .Name("profiled_erasure_latency_seconds")
+                          .Help("From an erase request to its tombstones and receipt committed.")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300})),
       privacy_dropped(PrivacyFamily(registry).Add({{"action", "dropped"}})),
       privacy_hashed(PrivacyFamily(registry).Add({{"action", "hashed"}})),
       refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),

@@ -7,33 +7,17 @@
 #include "profiled/codec/update_codec.h"
 #include "profiled/ingest/protobuf_decoder.h"
 #include "profiled/internal/v1/profile_state.pb.h"
+#include "profiled/v1/control.pb.h"
 #include "profiled/pipeline/publisher.h"
 #include "absl/strings/str_cat.h"
 #include "batch_state.h"
+#include "erasure.h"
+#include "outbox_records.h"
 
 namespace profiled::pipeline {
-namespace {
 
-std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update) {
-  ::profiled::internal::v1::OutboxRecord r;
-  r.set_topic(topic);
-  r.set_key(update.profile_id());
-  r.set_value(update.SerializeAsString());
-  r.add_header_names(std::string(codec::kContentTypeHeader));
-  r.add_header_values(std::string(codec::kProtobufContentType));
-  r.add_header_names(std::string(codec::kSchemaHeader));
-  r.add_header_values(std::string(codec::kProfileUpdateSchema));
-  return r.SerializeAsString();
-}
-
-std::string TombstoneRecordFor(const std::string& topic, const std::string& profile_id) {
-  ::profiled::internal::v1::OutboxRecord r;
-  r.set_topic(topic);
-  r.set_key(profile_id);
-  return r.SerializeAsString();
-}
-
-}  // namespace
+using internal::OutboxRecordFor;
+using internal::TombstoneRecordFor;
 
 void Pipeline::AppendAudit(const v1::InteractionEvent& event,
                            const std::vector<core::Identity>& ids,
@@ -102,6 +86,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
         return decoder->Decode(payload, out);
       };
     }
+  }
+  if (!options.control_topic.empty()) {
+    p->secret_ = options.erasure_secret;
+    if (p->secret_.empty()) {
+      ASSIGN_OR_RETURN(p->secret_, parts.store.DeploymentSecret());
+    }
+    ASSIGN_OR_RETURN(p->suppressions_exist_, parts.store.HasSuppressions());
   }
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
   for (const store::PartitionPosition& pos : stored) {
@@ -234,6 +225,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<v1::InteractionEvent> decoded;
   uint64_t clamped = 0;
   uint64_t privacy_dropped = 0, privacy_hashed = 0;
+  std::vector<v1::EraseRequest> erasures;
   auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
                     std::string detail) {
     LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
@@ -256,6 +248,19 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
 
+    if (!options_.control_topic.empty() && m.topic() == options_.control_topic) {
+      v1::ControlRequest control;
+      if (!control.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())) ||
+          !control.has_erase() || control.erase().request_id().empty() ||
+          control.erase().kind().empty() || control.erase().value().empty()) {
+        reject(m, ingest::RejectReason::kUndecodable,
+               "not a ControlRequest with an erase request (request_id, kind, value)");
+        continue;
+      }
+      mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
+      erasures.push_back(control.erase());
+      continue;
+    }
     decoded.clear();
     std::optional<ingest::Rejection> rejection;
     if (auto it = json_decoders_.find(m.topic()); it != json_decoders_.end()) {
@@ -323,6 +328,25 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   //    every event in arrival order.
   internal::BatchState state(parts_.store);
   RETURN_IF_ERROR(state.Preload(mentioned));
+  // Events naming an erased identity within its suppression window are refused.
+  std::vector<bool> suppressed(accepted.size(), false);
+  if (suppressions_exist_) {
+    std::vector<std::string> hashes;
+    std::vector<size_t> owner;
+    for (size_t i = 0; i < accepted.size(); ++i) {
+      for (const core::Identity& id : accepted[i].ids) {
+        hashes.push_back(internal::SuppressionHash(secret_, id));
+        owner.push_back(i);
+      }
+    }
+    std::vector<std::optional<int64_t>> until;
+    RETURN_IF_ERROR(parts_.store.MultiGetSuppressions(hashes, until));
+    const int64_t wall_now = parts_.wall_clock.NowMs();
+    for (size_t h = 0; h < hashes.size(); ++h) {
+      if (until[h].has_value() && *until[h] > wall_now) suppressed[owner[h]] = true;
+    }
+  }
+  uint64_t erasure_suppressed = 0;
   struct Notice {
     std::string absorbed;
     uint64_t version;
@@ -335,7 +359,12 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   uint64_t duplicates = 0;
   uint64_t consent_suppressed = 0;
   std::vector<std::string> refusals;
-  for (Accepted& a : accepted) {
+  for (size_t index = 0; index < accepted.size(); ++index) {
+    Accepted& a = accepted[index];
+    if (suppressed[index]) {
+      ++erasure_suppressed;
+      continue;
+    }
     const core::PartitionKey partition{a.message->topic(), a.message->partition()};
     clock_.Observe(partition, a.event.event_time_ms());
     const int64_t now = clock_.NowMs(partition);
@@ -385,6 +414,21 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     for (const identity::Refusal& refusal : r.refusals) refusals.push_back(refusal.rule);
   }
 
+  // Erasures come after the batch's events, so those events go with the person.
+  std::vector<int64_t> erasure_latencies_ms;
+  for (const v1::EraseRequest& request : erasures) {
+    const int64_t wall_now = parts_.wall_clock.NowMs();
+    ASSIGN_OR_RETURN(v1::ErasureReceipt receipt,
+                     internal::Erase(request, rules_, secret_,
+                                     wall_now + options_.erasure_suppression_ms, wall_now,
+                                     {options_.output_topic, options_.receipts_topic}, state,
+                                     parts_.store, batch));
+    LogInfo("erased ", receipt.erased_profile_ids_size(), " profile(s) for request ",
+            request.request_id());
+    if (request.requested_ms() > 0) erasure_latencies_ms.push_back(wall_now - request.requested_ms());
+  }
+  batch.identity_links_deleted = state.unlinked();
+
   // 3. The batch: states, one update per changed profile, merge notices and
   //    tombstones, graph links, positions.
   for (const auto& [profile, partition] : state.Changed()) {
@@ -431,8 +475,13 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
   for (const std::string& rule : refusals) metrics.refused(rule).Increment();
   metrics.merges.Increment(static_cast<double>(merges));
-  metrics.applied.Increment(static_cast<double>(accepted.size() - duplicates - consent_suppressed));
+  metrics.applied.Increment(
+      static_cast<double>(accepted.size() - duplicates - consent_suppressed - erasure_suppressed));
   metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
+  metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
+  metrics.erasures.Increment(static_cast<double>(erasures.size()));
+  for (int64_t ms : erasure_latencies_ms) metrics.erasure_latency.Observe(static_cast<double>(ms) / 1000.0);
+  if (!erasures.empty()) suppressions_exist_ = true;
   metrics.duplicates.Increment(static_cast<double>(duplicates));
   metrics.clamped.Increment(static_cast<double>(clamped));
   metrics.privacy_dropped.Increment(static_cast<double>(privacy_dropped));

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "profiled/base/status_macros.h"
@@ -20,6 +21,8 @@ constexpr const char* kOutboxCf = "outbox";
 constexpr const char* kIdentitiesCf = "identities";
 constexpr const char* kMergesCf = "merges";
 constexpr const char* kTimersCf = "timers";
+constexpr const char* kSuppressionsCf = "suppressions";
+constexpr const char* kSecretKey = "deployment_secret";
 constexpr const char* kNextAuditSeqKey = "next_audit_seq";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
@@ -138,6 +141,63 @@ class RocksDbProfileStore final : public ProfileStore {
     return ToStatus(it->status(), "reading timers");
   }
 
+  absl::Status MultiGetSuppressions(const std::vector<std::string>& hashes,
+                                    std::vector<std::optional<int64_t>>& out) override {
+    std::vector<std::optional<std::string>> raw;
+    RETURN_IF_ERROR(MultiGetFrom(suppressions(), hashes, raw));
+    out.assign(raw.size(), std::nullopt);
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i].has_value() && raw[i]->size() == 8) {
+        out[i] = static_cast<int64_t>(GetBigEndian64(raw[i]->data()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> HasSuppressions() override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, suppressions()));
+    it->SeekToFirst();
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading suppressions"));
+    return it->Valid();
+  }
+
+  absl::StatusOr<std::string> DeploymentSecret() override {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    std::string secret;
+    rocksdb::Status got = db_->Get({}, handles_[0], kSecretKey, &secret);
+    if (got.ok()) return secret;
+    if (!got.IsNotFound()) return ToStatus(got, "reading the deployment secret");
+    std::random_device rd;
+    secret.resize(32);
+    for (char& c : secret) c = static_cast<char>(rd());
+    RETURN_IF_ERROR(ToStatus(db_->Put(write_options_, handles_[0], kSecretKey, secret),
+                             "storing the deployment secret"));
+    return secret;
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadAuditEntries(
+      std::string_view profile_id) override {
+    std::string prefix(profile_id);
+    prefix.push_back('\0');
+    std::vector<std::pair<std::string, std::string>> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, merges()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading merge audit"));
+    return out;
+  }
+
+  absl::Status CompactAll() override {
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      RETURN_IF_ERROR(ToStatus(db_->Flush(rocksdb::FlushOptions(), h), "flushing"));
+      RETURN_IF_ERROR(ToStatus(db_->CompactRange(options, h, nullptr, nullptr), "compacting"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<std::string>> ReadAudit(std::string_view profile_id) override {
     std::string prefix(profile_id);
     prefix.push_back('\0');
@@ -205,6 +265,16 @@ class RocksDbProfileStore final : public ProfileStore {
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {
       RETURN_IF_ERROR(ToStatus(wb.Put(outbox(), OutboxKey(seq++), record), "batching outbox"));
+    }
+    for (const std::string& key : batch.identity_links_deleted) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(identities(), key), "batching identity unlink"));
+    }
+    for (const std::string& key : batch.audit_deleted) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(merges(), key), "batching audit delete"));
+    }
+    for (const auto& [hash, until] : batch.suppressions) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(suppressions(), hash, OutboxKey(static_cast<uint64_t>(until))),
+                               "batching suppression"));
     }
     for (const auto& [due, id] : batch.timers_deleted) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(timers(), TimerKey(due, id)), "batching timer delete"));
@@ -287,6 +357,7 @@ class RocksDbProfileStore final : public ProfileStore {
   rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
   rocksdb::ColumnFamilyHandle* merges() const { return handles_[5]; }
   rocksdb::ColumnFamilyHandle* timers() const { return handles_[6]; }
+  rocksdb::ColumnFamilyHandle* suppressions() const { return handles_[7]; }
 
   StoreOptions options_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -332,7 +403,8 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
       {kOutboxCf, rocksdb::ColumnFamilyOptions()},
       {kIdentitiesCf, profiles_cf},
       {kMergesCf, rocksdb::ColumnFamilyOptions()},
-      {kTimersCf, rocksdb::ColumnFamilyOptions()}};
+      {kTimersCf, rocksdb::ColumnFamilyOptions()},
+      {kSuppressionsCf, rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),

@@ -17,6 +17,9 @@
 //   profiled_privacy_fields_total{action}   fields the privacy filter dropped/hashed
 //   profiled_timers_fired_total             due profiles re-evaluated without an event
 //   profiled_consent_suppressed_events_total events not stored: no analytics consent
+//   profiled_erasures_total                 erase requests committed
+//   profiled_erasure_suppressed_events_total late events of erased people refused
+//   profiled_erasure_latency_seconds        erase request -> tombstones committed
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -24,6 +27,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <array>
@@ -56,6 +60,9 @@ class PipelineMetrics {
   prometheus::Counter& duplicates;
   prometheus::Counter& timers_fired;
   prometheus::Counter& consent_suppressed;
+  prometheus::Counter& erasures;
+  prometheus::Counter& erasure_suppressed;
+  prometheus::Histogram& erasure_latency;
   prometheus::Counter& privacy_dropped;
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;

@@ -79,6 +79,15 @@ struct PipelineOptions {
   ingest::EventTimePolicy event_time;
   // Fields dropped or hashed before anything is stored or published.
   privacy::PrivacyOptions privacy;
+  // Topic of control requests (erasure), also consumed; empty: none.
+  std::string control_topic;
+  // Where erasure receipts are published; empty: none.
+  std::string receipts_topic;
+  // How long late events carrying an erased identity are refused. Default: 30 days.
+  int64_t erasure_suppression_ms = 30LL * 24 * 3600 * 1000;
+  // Secret keying the suppression hashes; empty: one is generated on first
+  // start and kept in the store.
+  std::string erasure_secret;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
   // Messages per batch at most. Default: 2000.
@@ -152,6 +161,8 @@ class Pipeline {
   identity::Resolver resolver_;
   privacy::PrivacyFilter privacy_;
   signals::Signals signals_;
+  std::string secret_;            // keys suppression hashes
+  bool suppressions_exist_ = false;
   // One decoder per JSON topic (Segment or mapped); other topics carry Protobuf.
   using JsonDecoder = std::function<std::optional<ingest::Rejection>(
       std::string_view, std::vector<v1::InteractionEvent>&)>;

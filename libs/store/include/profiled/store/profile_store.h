@@ -8,6 +8,7 @@
 //   merges    profile id \0 seq(be64) -> merge audit record
 //   timers    due ms(be64) profile id -> topic \0 partition(be32) of the
 //             profile's latest event (whose clock decides when it is due)
+//   suppressions  HMAC of an erased identity -> until ms(be64)
 //
 // Commit() writes the new profile states, the outbox records and the
 // consumed positions of one batch in a single WriteBatch, so after a crash
@@ -85,10 +86,15 @@ struct CommitBatch {
   std::vector<PartitionPosition> positions;
   std::vector<Timer> timers_set;
   std::vector<std::pair<int64_t, std::string>> timers_deleted;  // (due ms, profile id)
+  // Erasure: graph keys and audit keys to delete, suppressions to add.
+  std::vector<std::string> identity_links_deleted;
+  std::vector<std::string> audit_deleted;
+  std::vector<std::pair<std::string, int64_t>> suppressions;  // keyed hash -> until ms
   bool empty() const {
     return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
            audit.empty() && outbox.empty() && positions.empty() && timers_set.empty() &&
-           timers_deleted.empty();
+           timers_deleted.empty() && identity_links_deleted.empty() && audit_deleted.empty() &&
+           suppressions.empty();
   }
 };
 
@@ -114,6 +120,24 @@ class ProfileStore {
   // Up to `max` timers due at or before `due_by_ms`, earliest first.
   [[nodiscard]] virtual absl::Status ReadDueTimers(int64_t due_by_ms, size_t max,
                                                    std::vector<Timer>& out) = 0;
+
+  // Until when each keyed hash is suppressed (nullopt where it is not), in order.
+  [[nodiscard]] virtual absl::Status MultiGetSuppressions(
+      const std::vector<std::string>& hashes, std::vector<std::optional<int64_t>>& out) = 0;
+
+  // True when any suppression was ever stored (so events need checking).
+  [[nodiscard]] virtual absl::StatusOr<bool> HasSuppressions() = 0;
+
+  // The per-deployment secret keying suppression hashes: created (random)
+  // on first use and kept in the store unless the caller provides one.
+  [[nodiscard]] virtual absl::StatusOr<std::string> DeploymentSecret() = 0;
+
+  // Audit records of one profile with their keys (for erasure), oldest first.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+  ReadAuditEntries(std::string_view profile_id) = 0;
+
+  // Compacts every column family fully (deleted data leaves the files).
+  [[nodiscard]] virtual absl::Status CompactAll() = 0;
 
   // Merge audit records of one profile, oldest first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ReadAudit(

@@ -1,0 +1,34 @@
+#include "outbox_records.h"
+
+#include "profiled/codec/update_codec.h"
+#include "profiled/internal/v1/profile_state.pb.h"
+
+namespace profiled::pipeline::internal {
+
+std::string MessageRecordFor(const std::string& topic, const std::string& key,
+                             const google::protobuf::MessageLite& message,
+                             const std::string& schema) {
+  ::profiled::internal::v1::OutboxRecord r;
+  r.set_topic(topic);
+  r.set_key(key);
+  r.set_value(message.SerializeAsString());
+  r.add_header_names(std::string(codec::kContentTypeHeader));
+  r.add_header_values(std::string(codec::kProtobufContentType));
+  r.add_header_names(std::string(codec::kSchemaHeader));
+  r.add_header_values(schema);
+  return r.SerializeAsString();
+}
+
+std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update) {
+  return MessageRecordFor(topic, update.profile_id(), update,
+                          std::string(codec::kProfileUpdateSchema));
+}
+
+std::string TombstoneRecordFor(const std::string& topic, const std::string& key) {
+  ::profiled::internal::v1::OutboxRecord r;
+  r.set_topic(topic);
+  r.set_key(key);
+  return r.SerializeAsString();
+}
+
+}  // namespace profiled::pipeline::internal

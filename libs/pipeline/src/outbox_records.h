@@ -1,0 +1,19 @@
+// Outbox records (internal/v1 OutboxRecord bytes) for what the pipeline
+// publishes: profile updates, tombstones and erasure receipts.
+#pragma once
+
+#include <string>
+
+#include "google/protobuf/message_lite.h"
+#include "profiled/v1/profile_update.pb.h"
+
+namespace profiled::pipeline::internal {
+
+std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update);
+std::string TombstoneRecordFor(const std::string& topic, const std::string& key);
+// Any Protobuf message with its schema name in the `schema` header.
+std::string MessageRecordFor(const std::string& topic, const std::string& key,
+                             const google::protobuf::MessageLite& message,
+                             const std::string& schema);
+
+}  // namespace profiled::pipeline::internal
