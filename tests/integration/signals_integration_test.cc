@@ -3,6 +3,7 @@
 // the pipeline's clock (here a manual wall clock the test advances).
 #include <thread>
 
+#include "profiled/core/profile_id.h"
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/v1/profile_update.pb.h"
 #include "support/kafka_harness.h"
@@ -87,6 +88,45 @@ TEST_CASE("a cart left alone is published as abandoned once, with no new event, 
   CHECK(turned.signals().cart().meta().reasons(0).code() == "no_order_since_cart");
   CHECK_FALSE(turned.signals().session().active());
   CHECK(turned.signals().cart().meta().as_of_ms() == T + 120 * kMinute);
+}
+
+TEST_CASE("a profile not seen for the retention TTL expires with a tombstone", "[integration][retention]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  testing::ProduceEvents(bootstrap, "events",
+                         {testing::MakeEvent("old-1", "product_viewed", T - 1000, "u-old", "shoes", "P1"),
+                          testing::MakeEvent("new-1", "product_viewed", T + 50 * kMinute, "u-new", "shoes", "P1")});
+  pipeline::PipelineOptions options;
+  options.output_topic = "updates";
+  options.retention_ttl_ms = 60 * kMinute;
+  core::ManualClock wall(T + 55 * kMinute);
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap, &wall);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().applied.Value() == 2 && runner.store().OutboxDepth() == 0;
+  }));
+  CHECK(runner.metrics().expired.Value() == 0);
+  wall.SetMs(T + 61 * kMinute);  // u-old last seen 61 min ago; u-new 11 min ago
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().expired.Value() == 1 && runner.store().OutboxDepth() == 0;
+  }));
+  std::vector<std::optional<std::string>> mapped;
+  REQUIRE_OK(runner.store().MultiGetIdentities(
+      {store::IdentityKey("user_id", "u-old"), store::IdentityKey("user_id", "u-new")}, mapped));
+  CHECK_FALSE(mapped[0].has_value());
+  CHECK(mapped[1].has_value());
+  runner.Stop();
+  const std::string old_id = core::ProfileIdFor(core::Identity{"user_id", "u-old"});
+  const auto out = testing::ReadTopicToEnd(bootstrap, "updates");
+  REQUIRE_FALSE(out.empty());
+  size_t tombstones = 0;
+  for (const auto& m : out) tombstones += m.tombstone() && std::string(m.key()) == old_id;
+  CHECK(tombstones == 1);
+  CHECK(std::string(out.back().key()) == old_id);
+  CHECK(out.back().tombstone());
 }
 
 }  // namespace

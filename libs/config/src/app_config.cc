@@ -449,7 +449,13 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
   privacy::PrivacyOptions& o = c.pipeline.privacy;
   r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
-                             "hash_key_patterns", "consent", "erasure"});
+                             "hash_key_patterns", "consent", "erasure", "retention"});
+  if (const YAML::Node t = n["retention"]; r.IsMapOrAbsent(t, "privacy.retention") && t) {
+    r.CheckKeys(t, "privacy.retention", {"ttl"});
+    double ttl = 0;
+    r.DurationMs(t["ttl"], "privacy.retention.ttl", ttl);
+    c.pipeline.retention_ttl_ms = static_cast<int64_t>(ttl);
+  }
   if (const YAML::Node e = n["erasure"]; r.IsMapOrAbsent(e, "privacy.erasure") && e) {
     r.CheckKeys(e, "privacy.erasure", {"suppression_window", "secret"});
     double window = static_cast<double>(c.pipeline.erasure_suppression_ms);

@@ -50,6 +50,8 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
       consent_suppressed(CounterOf(registry, "profiled_consent_suppressed_events_total",
                                    "Events acknowledged but not stored: no analytics consent.")),
       erasures(CounterOf(registry, "profiled_erasures_total", "Erase requests committed.")),
+      expired(CounterOf(registry, "profiled_profiles_expired_total",
+                        "Profiles deleted because they were not seen for the retention TTL.")),
       erasure_suppressed(CounterOf(registry, "profiled_erasure_suppressed_events_total",
                                    "Events refused because they name an erased identity.")),
       erasure_latency(prometheus::BuildHistogram()

@@ -155,11 +155,27 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
 
 void Pipeline::Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                           store::CommitBatch& batch) const {
-  const int64_t next = signals_.NextTransitionMs(profile, now_ms, options_.scoring);
+  int64_t next = signals_.NextTransitionMs(profile, now_ms, options_.scoring);
+  if (options_.retention_ttl_ms > 0) {
+    const int64_t expiry = profile.last_seen_ms + options_.retention_ttl_ms;
+    if (next == 0 || expiry < next) next = std::max(expiry, now_ms + 1);
+  }
   if (next == profile.timer_due_ms) return;
   if (profile.timer_due_ms != 0) batch.timers_deleted.emplace_back(profile.timer_due_ms, profile.id);
   if (next != 0) batch.timers_set.push_back({next, profile.id, partition.topic, partition.partition});
   profile.timer_due_ms = next;
+}
+
+absl::Status Pipeline::Expire(const core::Profile& profile, store::CommitBatch& batch) {
+  batch.deleted_profiles.push_back(profile.id);
+  batch.timers_deleted.emplace_back(profile.timer_due_ms, profile.id);
+  for (const core::Identity& id : profile.identities) {
+    batch.identity_links_deleted.push_back(store::IdentityKey(id.kind, id.value));
+  }
+  ASSIGN_OR_RETURN(auto audit, parts_.store.ReadAuditEntries(profile.id));
+  for (const auto& [key, record] : audit) batch.audit_deleted.push_back(key);
+  batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, profile.id));
+  return absl::OkStatus();
 }
 
 absl::Status Pipeline::FireTimers() {
@@ -172,7 +188,7 @@ absl::Status Pipeline::FireTimers() {
   RETURN_IF_ERROR(parts_.store.ReadDueTimers(horizon, options_.batch_max_events, due));
   if (due.empty()) return absl::OkStatus();
   store::CommitBatch batch;
-  uint64_t fired = 0;
+  uint64_t fired = 0, expired = 0;
   for (const store::Timer& t : due) {
     const core::PartitionKey partition{t.topic, t.partition};
     const int64_t now = clock_.NowMs(partition);
@@ -184,6 +200,11 @@ absl::Status Pipeline::FireTimers() {
     }
     if (!profile.has_value() || profile->timer_due_ms != t.due_ms) {
       batch.timers_deleted.emplace_back(t.due_ms, t.profile_id);  // superseded
+      continue;
+    }
+    if (options_.retention_ttl_ms > 0 && now - profile->last_seen_ms >= options_.retention_ttl_ms) {
+      RETURN_IF_ERROR(Expire(*profile, batch));
+      ++expired;
       continue;
     }
     const int64_t as_of = std::max(now, profile->last_seen_ms);
@@ -205,6 +226,7 @@ absl::Status Pipeline::FireTimers() {
   RETURN_IF_ERROR(parts_.store.Commit(batch));
   if (parts_.publisher != nullptr && !batch.outbox.empty()) parts_.publisher->Notify();
   parts_.metrics.timers_fired.Increment(static_cast<double>(fired));
+  parts_.metrics.expired.Increment(static_cast<double>(expired));
   parts_.metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   return absl::OkStatus();
 }

@@ -18,6 +18,7 @@
 //   profiled_timers_fired_total             due profiles re-evaluated without an event
 //   profiled_consent_suppressed_events_total events not stored: no analytics consent
 //   profiled_erasures_total                 erase requests committed
+//   profiled_profiles_expired_total         profiles deleted by the retention TTL
 //   profiled_erasure_suppressed_events_total late events of erased people refused
 //   profiled_erasure_latency_seconds        erase request -> tombstones committed
 //   profiled_updates_published_total        outbox records acknowledged
@@ -61,6 +62,7 @@ class PipelineMetrics {
   prometheus::Counter& timers_fired;
   prometheus::Counter& consent_suppressed;
   prometheus::Counter& erasures;
+  prometheus::Counter& expired;
   prometheus::Counter& erasure_suppressed;
   prometheus::Histogram& erasure_latency;
   prometheus::Counter& privacy_dropped;

@@ -88,6 +88,9 @@ struct PipelineOptions {
   // Secret keying the suppression hashes; empty: one is generated on first
   // start and kept in the store.
   std::string erasure_secret;
+  // Profiles not seen for this long (on their partition's clock) expire:
+  // deleted with their links and audit, a tombstone published. 0: never.
+  int64_t retention_ttl_ms = 0;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
   // Messages per batch at most. Default: 2000.
@@ -154,6 +157,8 @@ class Pipeline {
   // Re-evaluates profiles whose timer is due on their partition's clock and
   // publishes those whose signals changed, in one commit.
   [[nodiscard]] absl::Status FireTimers();
+  // Deletes an expired profile (state, links, audit, timer) and queues its tombstone.
+  [[nodiscard]] absl::Status Expire(const core::Profile& profile, store::CommitBatch& batch);
 
   PipelineOptions options_;
   PipelineParts parts_;
