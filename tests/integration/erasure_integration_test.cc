@@ -193,5 +193,62 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
   }
 }
 
+TEST_CASE("a consent update on the control topic applies to the person's profile",
+          "[integration][consent]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  for (const char* topic : {"events", "control", "updates"}) REQUIRE_OK((*cluster)->CreateTopic(topic, 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  auto view = Event("v-1", "product_viewed", t0, "web");
+  view.mutable_identities()->set_user_id("carol-3");
+  testing::ProduceEvents(bootstrap, "events", {view});
+
+  pipeline::PipelineOptions options;
+  options.output_topic = "updates";
+  options.clock_mode = core::PipelineClock::Mode::kEventTime;
+  options.control_topic = "control";
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"events", "control"}, bootstrap,
+                                 bootstrap);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().applied.Value() == 1 && runner.store().OutboxDepth() == 0;
+  }));
+  v1::ControlRequest request;
+  v1::ConsentUpdate& consent = *request.mutable_consent();
+  consent.set_request_id("cmp-1");
+  consent.set_kind("user_id");
+  consent.set_value("carol-3");
+  (*consent.mutable_purposes())["personalization"] = false;
+  consent.set_decided_ms(t0 + kMinute);
+  testing::ProduceRecords(bootstrap, "control", {{"cmp-1", request.SerializeAsString()},
+                                                 {"bad", "not a control request"}});
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().ConsumedTotal() == 3 && runner.store().OutboxDepth() == 0;
+  }));
+  CHECK(runner.metrics().DeadLettersTotal() == 1);  // the bad one, with a reason
+  CHECK(runner.metrics().applied.Value() == 1);     // a decision is not an event
+  runner.Stop();
+  std::vector<v1::ProfileUpdate> updates;
+  for (const auto& m : testing::ReadTopicToEnd(bootstrap, "updates")) {
+    v1::ProfileUpdate u;
+    REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
+    updates.push_back(u);
+  }
+  REQUIRE(updates.size() == 2);
+  CHECK(updates[0].score_families_size() > 0);
+  const v1::ProfileUpdate& after = updates[1];
+  CHECK(after.version() == 1);
+  CHECK(after.score_families_size() == 0);
+  CHECK_FALSE(after.signals().has_top_intents());
+  bool personalization = true;
+  for (const auto& c : after.consent()) {
+    if (c.purpose() == "personalization") {
+      personalization = c.granted();
+      CHECK(c.decided_ms() == t0 + kMinute);
+    }
+  }
+  CHECK_FALSE(personalization);
+}
+
 }  // namespace
 }  // namespace profiled

@@ -142,7 +142,7 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
     REQUIRE_FALSE(m.tombstone());
     v1::ProfileUpdate u;
     REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
-    if (last.count(u.profile_id()) == 0 || u.version() > last[u.profile_id()].version()) {
+    if (last.count(u.profile_id()) == 0 || u.version() >= last[u.profile_id()].version()) {
       last[u.profile_id()] = u;
     }
   }

@@ -81,7 +81,8 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
   std::vector<kafka::ConsumedMessage> out = testing::ReadTopic(bootstrap, "updates", published);
   REQUIRE(out.size() == published);
 
-  // Last update per profile (by version); versions never go back per key.
+  // Last update per profile; (version, as_of) strictly increases per key (a
+  // time-driven update repeats the version with a later as_of).
   std::map<std::string, v1::ProfileUpdate> last;
   for (const kafka::ConsumedMessage& m : out) {
     CHECK(m.header("content-type") == std::optional<std::string_view>("application/x-protobuf"));
@@ -90,7 +91,10 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
     REQUIRE(u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
     REQUIRE(std::string(m.key()) == u.profile_id());
     auto it = last.find(u.profile_id());
-    if (it != last.end()) REQUIRE(u.version() > it->second.version());
+    if (it != last.end()) {
+      REQUIRE((u.version() > it->second.version() ||
+               (u.version() == it->second.version() && u.as_of_ms() > it->second.as_of_ms())));
+    }
     last[u.profile_id()] = u;
   }
   REQUIRE(last.size() == expected.size());

@@ -111,7 +111,7 @@ TEST_CASE("Segment track, identify and alias fixtures merge two user ids into on
     }
     REQUIRE(std::string(m.key()) == survivor);
     v1::ProfileUpdate u = ParseUpdate(m);
-    if (u.version() > last.version()) last = u;
+    if (u.version() >= last.version()) last = u;  // ties: the later (time-driven) one
   }
   REQUIRE(absorbed_trail.size() >= 2);
   CHECK(absorbed_trail[absorbed_trail.size() - 2] == "merged_into:" + survivor);
@@ -337,7 +337,7 @@ TEST_CASE("fields the privacy filter drops never reach RocksDB, the output or a 
   for (const kafka::ConsumedMessage& m : out) {
     for (const std::string& needle : needles) CHECK(m.payload().find(needle) == std::string_view::npos);
     v1::ProfileUpdate u = ParseUpdate(m);
-    if (u.version() > last.version()) last = u;
+    if (u.version() >= last.version()) last = u;  // ties: the later (time-driven) one
   }
   CHECK(last.traits().at("plan") == "gold");
   CHECK(last.traits().at("email") == identity::EmailSha256(email));  // joinable with the identity

@@ -97,5 +97,25 @@ TEST_CASE("an update carries consent and nothing derived for a denied purpose", 
   }
 }
 
+TEST_CASE("an output topic serving a refused purpose carries the consent state alone",
+          "[consent]") {
+  ScoringOptions scoring;
+  scoring.consent.output_purpose = kMarketingPurpose;
+  Profile p = Profile::New("p-1");
+  ApplyEvent(testing::MakeEvent("e1", "added_to_cart", t0, "u1", "shoes", "P1"), scoring, p);
+  LinkIdentity({"user_id", "u1"}, p);
+  const signals::Signals signals({});
+  CHECK(codec::BuildProfileUpdate(p, t0, scoring, signals).identities_size() == 1);
+  RecordConsent(Decision(t0 + 1, {{"Advertising", false}}), scoring.consent, p.consent);
+  const v1::ProfileUpdate u = codec::BuildProfileUpdate(p, t0 + 1, scoring, signals);
+  CHECK(u.profile_id() == "p-1");
+  CHECK(u.version() == 1);
+  CHECK(u.identities_size() == 0);
+  CHECK(u.score_families_size() == 0);
+  CHECK(u.traits_size() == 0);
+  CHECK_FALSE(u.has_signals());
+  CHECK(u.consent_size() == 3);
+}
+
 }  // namespace
 }  // namespace profiled::core

@@ -21,6 +21,16 @@ void ApplyConsent(const core::Profile& profile, const core::ConsentOptions& cons
   auto allowed = [&](const v1::SignalMeta& meta) {
     return core::Allows(profile.consent, meta.purpose(), consent);
   };
+  if (!consent.output_purpose.empty() &&
+      !core::Allows(profile.consent, consent.output_purpose, consent)) {
+    // The topic serves a purpose the person refused: only their consent goes out.
+    u.clear_identities();
+    u.clear_score_families();
+    u.clear_counters();
+    u.clear_traits();
+    u.clear_signals();
+    return;
+  }
   if (!core::Allows(profile.consent, core::kPersonalizationPurpose, consent)) {
     u.clear_score_families();
   }

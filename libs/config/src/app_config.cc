@@ -313,8 +313,9 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
   r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
-                            "receipts_topic"});
+                            "receipts_topic", "purpose"});
   r.String(n["receipts_topic"], "output.receipts_topic", c.pipeline.receipts_topic);
+  r.String(n["purpose"], "output.purpose", c.pipeline.scoring.consent.output_purpose);
   r.String(n["topic"], "output.topic", c.pipeline.output_topic);
   if (c.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
   r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.dead_letter_topic);
@@ -669,6 +670,10 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     }
   }
   if (c.consumer.topics.empty()) r.Error("input.topics", "must list at least one topic");
+  if (const std::string& purpose = c.pipeline.scoring.consent.output_purpose;
+      !purpose.empty() && !c.pipeline.scoring.consent.Knows(purpose)) {
+    r.Error("output.purpose", absl::StrCat("'", purpose, "' is not one of privacy.consent.purposes"));
+  }
   if (!c.pipeline.control_topic.empty()) {
     if (c.pipeline.inputs.contains(c.pipeline.control_topic)) {
       r.Error("input.control_topic", "must not be one of input.topics");

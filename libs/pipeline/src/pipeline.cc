@@ -19,6 +19,34 @@ namespace profiled::pipeline {
 using internal::OutboxRecordFor;
 using internal::TombstoneRecordFor;
 
+namespace {
+
+// A consent update from the control topic as the event it stands for: the
+// identity and the decisions, at the time the person decided.
+std::optional<v1::InteractionEvent> ConsentEventOf(const v1::ConsentUpdate& update) {
+  if (update.request_id().empty() || update.kind().empty() || update.value().empty() ||
+      update.purposes().empty() || update.decided_ms() <= 0) {
+    return std::nullopt;
+  }
+  v1::InteractionEvent e;
+  e.set_event_id(update.request_id());
+  e.set_type("consent_updated");
+  e.set_event_time_ms(update.decided_ms());
+  v1::Identities& ids = *e.mutable_identities();
+  const std::string& kind = update.kind();
+  if (kind == "user_id") ids.set_user_id(update.value());
+  else if (kind == "anonymous_id") ids.set_anonymous_id(update.value());
+  else if (kind == "email") ids.set_email(update.value());
+  else if (kind == "device_id") ids.set_device_id(update.value());
+  else (*ids.mutable_other())[kind] = update.value();
+  for (const auto& [purpose, granted] : update.purposes()) {
+    (*e.mutable_context()->mutable_consent())[purpose] = granted;
+  }
+  return e;
+}
+
+}  // namespace
+
 void Pipeline::AppendAudit(const v1::InteractionEvent& event,
                            const std::vector<core::Identity>& ids,
                            const identity::Resolution& r, int64_t now_ms,
@@ -237,6 +265,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     const kafka::ConsumedMessage* message;
     v1::InteractionEvent event;
     std::vector<core::Identity> ids;
+    bool consent_only = false;  // a consent update from the control topic
   };
   std::vector<Accepted> accepted;
   accepted.reserve(messages.size());
@@ -272,15 +301,28 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
 
     if (!options_.control_topic.empty() && m.topic() == options_.control_topic) {
       v1::ControlRequest control;
-      if (!control.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())) ||
-          !control.has_erase() || control.erase().request_id().empty() ||
-          control.erase().kind().empty() || control.erase().value().empty()) {
-        reject(m, ingest::RejectReason::kUndecodable,
-               "not a ControlRequest with an erase request (request_id, kind, value)");
+      if (!control.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size()))) {
+        reject(m, ingest::RejectReason::kUndecodable, "not a profiled.v1.ControlRequest");
         continue;
       }
-      mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
-      erasures.push_back(control.erase());
+      if (control.has_erase() && !control.erase().request_id().empty() &&
+          !control.erase().kind().empty() && !control.erase().value().empty()) {
+        mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
+        erasures.push_back(control.erase());
+        continue;
+      }
+      std::optional<v1::InteractionEvent> consent;
+      if (control.has_consent()) consent = ConsentEventOf(control.consent());
+      std::vector<core::Identity> ids;
+      if (consent) ids = rules_.IdentitiesOf(*consent, nullptr);
+      if (ids.empty()) {
+        reject(m, ingest::RejectReason::kUndecodable,
+               "a ControlRequest needs an erase (request_id, kind, value) or a consent update "
+               "(request_id, kind, value, purposes, decided_ms) with a usable identity");
+        continue;
+      }
+      mentioned.insert(mentioned.end(), ids.begin(), ids.end());
+      accepted.push_back({&m, std::move(*consent), std::move(ids), /*consent_only=*/true});
       continue;
     }
     decoded.clear();
@@ -380,6 +422,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   uint64_t merges = 0;
   uint64_t duplicates = 0;
   uint64_t consent_suppressed = 0;
+  uint64_t consent_updates = 0;
   std::vector<std::string> refusals;
   for (size_t index = 0; index < accepted.size(); ++index) {
     Accepted& a = accepted[index];
@@ -423,7 +466,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     const core::ConsentOptions& consent = options_.scoring.consent;
     const bool duplicate = core::AlreadyApplied(a.event, profile);
     if (!duplicate) core::RecordConsent(a.event, consent, profile.consent);
-    if (duplicate) {
+    if (a.consent_only) {
+      ++consent_updates;  // the decision is recorded; there is no event to apply
+    } else if (duplicate) {
       ++duplicates;  // its links and merges still counted: they are new
     } else if (!core::Allows(profile.consent, core::kAnalyticsPurpose, consent)) {
       // Without analytics consent only the decision and the identities are
@@ -498,7 +543,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   for (const std::string& rule : refusals) metrics.refused(rule).Increment();
   metrics.merges.Increment(static_cast<double>(merges));
   metrics.applied.Increment(
-      static_cast<double>(accepted.size() - duplicates - consent_suppressed - erasure_suppressed));
+      static_cast<double>(accepted.size() - duplicates - consent_suppressed - erasure_suppressed -
+                          consent_updates));
   metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
   metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
   metrics.erasures.Increment(static_cast<double>(erasures.size()));

@@ -38,6 +38,10 @@ struct ConsentOptions {
       {"advertising", kMarketingPurpose}, {"marketing", kMarketingPurpose},
       {"functional", kPersonalizationPurpose}, {"performance", kAnalyticsPurpose}};
 
+  // The purpose the output topic serves ("" = none declared). A profile
+  // that does not allow it is published as its consent state alone.
+  std::string output_purpose;
+
   bool Knows(std::string_view purpose) const;
   bool DefaultFor(std::string_view purpose) const;
 };
