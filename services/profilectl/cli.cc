@@ -36,6 +36,8 @@ const char* const kUsage = R"(usage:
       Prints one profile (GET /v1/profiles/KIND/VALUE); KIND profile_id takes an id.
   profilectl merges --http HOST:PORT [--token TOKEN] PROFILE_ID
       Prints the merge audit of a profile (merges and refusals) as JSON.
+  profilectl http --http HOST:PORT [--token TOKEN] PATH
+      GET any endpoint (/readyz, /healthz, /metrics); prints the body, exit 0 on 200.
 )";
 
 Args Parse(int argc, char** argv, int from, const std::vector<std::string>& switches) {

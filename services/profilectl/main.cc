@@ -7,6 +7,7 @@
 //   profilectl convert rees46 FILE                      REES46 CSV -> JSON lines
 //   profilectl get --http HOST:PORT KIND VALUE          one profile via HTTP
 //   profilectl merges --http HOST:PORT PROFILE_ID       its merge audit
+//   profilectl http --http HOST:PORT PATH               any endpoint (/readyz, /metrics)
 //
 // Exit codes: 0 success, 1 failure (or profile not found), 2 usage error.
 // `profilectl help` prints the full usage (cli.cc).
@@ -69,6 +70,14 @@ int Get(const Args& args) {
                                         "/", profiled::obs::UrlEncode(args.positional[1])));
 }
 
+int Http(const Args& args) {
+  if (!args.Has("--http") || args.positional.size() != 1 || args.positional[0].empty() ||
+      args.positional[0][0] != '/') {
+    return Usage("http needs --http HOST:PORT and a PATH such as /readyz");
+  }
+  return HttpCommand(args, args.positional[0]);
+}
+
 int Merges(const Args& args) {
   if (!args.Has("--http") || args.positional.size() != 1) {
     return Usage("merges needs --http HOST:PORT and PROFILE_ID");
@@ -92,6 +101,7 @@ int main(int argc, char** argv) {
   if (command == "convert") return Convert(Parse(argc, argv, 2, {}));
   if (command == "get") return Get(Parse(argc, argv, 2, {}));
   if (command == "merges") return Merges(Parse(argc, argv, 2, {}));
+  if (command == "http") return Http(Parse(argc, argv, 2, {}));
   if (command == "--help" || command == "-h" || command == "help") {
     std::printf("%s", kUsage);
     return 0;

@@ -108,11 +108,20 @@ absl::Status App::StartHttp() {
   http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); });
   http_->Handle("/healthz",
                 [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); });
-  http_->Handle("/v1/profiles/",
-                ProfileLookup{runtime_->store(), config_.pipeline.scoring, *wall_clock_,
-                              config_.pipeline.clock_mode, *identity_rules_, *signals_});
-  http_->Handle("/v1/merges/", MergeAuditLookup{runtime_->store()});
-  LogInfo("http: /metrics /healthz /v1/profiles /v1/merges on port ", http_->port());
+  http_->Handle("/readyz", [this](const obs::HttpRequest&) {
+    return runtime_->pipeline().ready()
+               ? obs::HttpResponse::Text(200, "ready\n")
+               : obs::HttpResponse::Text(503, "not ready: partitions not assigned or not caught up\n");
+  });
+  http_->Handle("/v1/profiles/", RequireBearer(config_.http_token,
+                                               ProfileLookup{runtime_->store(), config_.pipeline.scoring,
+                                                             *wall_clock_, config_.pipeline.clock_mode,
+                                                             *identity_rules_, *signals_}));
+  http_->Handle("/v1/merges/",
+                RequireBearer(config_.http_token, MergeAuditLookup{runtime_->store()}));
+  LogInfo("http: /metrics /healthz /readyz /v1/profiles /v1/merges on port ", http_->port(),
+          config_.http_token.empty() ? " (/v1 open: set http.token to require a bearer token)"
+                                     : " (/v1 requires a bearer token)");
   return absl::OkStatus();
 }
 

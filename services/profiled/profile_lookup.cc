@@ -62,6 +62,20 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
   return obs::HttpResponse::Json(200, json + "\n");
 }
 
+obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler) {
+  if (token.empty()) return handler;
+  return [token = "Bearer " + token, handler = std::move(handler)](const obs::HttpRequest& request) {
+    // Constant time over the expected length: no early exit on a mismatch.
+    const std::string& given = request.authorization;
+    unsigned char diff = given.size() == token.size() ? 0 : 1;
+    for (size_t i = 0; i < token.size(); ++i) {
+      diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+    }
+    if (diff != 0) return JsonError(401, "a bearer token is required (Authorization: Bearer ...)");
+    return handler(request);
+  };
+}
+
 obs::HttpResponse MergeAuditLookup::operator()(const obs::HttpRequest& request) const {
   constexpr std::string_view kMerges = "/v1/merges/";
   if (request.method != "GET") return JsonError(405, "only GET is supported");

@@ -18,6 +18,10 @@
 
 namespace profiled::app {
 
+// Wraps `handler` so it answers 401 unless the request carries
+// "Authorization: Bearer <token>"; an empty token leaves it open.
+obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler);
+
 struct ProfileLookup {
   store::ProfileStore& store;
   const core::ScoringOptions& scoring;

@@ -257,5 +257,32 @@ TEST_CASE("bad input goes to the dead-letter topic with its reason and keeps flo
   }
 }
 
+TEST_CASE("readiness turns on only once every partition is caught up", "[integration][readyz]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 2));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 2));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  const std::vector<v1::InteractionEvent> events = SampleEvents(2000, 3);
+  testing::ProduceEvents(bootstrap, "events", events);
+  pipeline::PipelineOptions options = ExactOptions();
+  options.batch_max_events = 20;  // a slow catch-up
+  options.ready_max_lag = 0;
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap);
+  CHECK_FALSE(runner.ready());  // nothing assigned yet
+  size_t seen_not_ready_while_behind = 0;
+  REQUIRE(testing::WaitUntil([&] {
+    const double applied = runner.metrics().applied.Value();
+    const bool ready = runner.ready();
+    if (ready) CHECK(applied == events.size());  // never ready while behind
+    if (!ready && applied > 0 && applied < events.size()) ++seen_not_ready_while_behind;
+    return ready;
+  }));
+  CHECK(seen_not_ready_while_behind > 0);
+  runner.Stop();
+  CHECK_FALSE(runner.ready());  // left the group
+}
+
 }  // namespace
 }  // namespace profiled

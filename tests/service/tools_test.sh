@@ -54,16 +54,26 @@ published=$(grep -o "updates published: [0-9]*" "$work/run1.out" | awk '{print $
 [ "$(wc -l <"$work/tail.jsonl")" -eq "$published" ] || fail "tail printed $(wc -l <"$work/tail.jsonl") of $published updates"
 grep -q '"identities":\[{"kind":"user_id","value":"541312140"}\]' "$work/tail.jsonl" || fail "tail JSON shape"
 
-# Serve and look one profile up over HTTP; a clean restart consumes nothing.
-"$bin/profiled/profiled" --config "$work/profiled.yaml" >"$work/run2.out" 2>"$work/run2.err" &
+# Serve (with a bearer token on /v1) and look one profile up over HTTP; a
+# clean restart consumes nothing.
+sed 's|http: {listen: "127.0.0.1:0"}|http: {listen: "127.0.0.1:0", token: s3cret}|' \
+  "$work/profiled.yaml" >"$work/token.yaml"
+"$bin/profiled/profiled" --config "$work/token.yaml" >"$work/run2.out" 2>"$work/run2.err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q "on port" "$work/run2.err" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -o "on port [0-9]*" "$work/run2.err" | awk '{print $3}')
-"$ctl" get --http "127.0.0.1:$port" user_id 541312140 >"$work/get.json" 2>"$work/get.err" || fail "get"
+for _ in $(seq 1 50); do "$ctl" http --http "127.0.0.1:$port" /readyz >/dev/null 2>&1 && break; sleep 0.2; done
+"$ctl" http --http "127.0.0.1:$port" /readyz >"$work/ready.out" 2>&1 || fail "/readyz is not 200 once caught up"
+grep -q "ready" "$work/ready.out" || fail "/readyz body"
+rc=0
+"$ctl" get --http "127.0.0.1:$port" user_id 541312140 >/dev/null 2>"$work/get401.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "/v1 without the token should be refused"
+grep -q "bearer token is required" "$work/get401.err" || fail "401 body"
+"$ctl" get --http "127.0.0.1:$port" --token s3cret user_id 541312140 >"$work/get.json" 2>"$work/get.err" || fail "get"
 grep -q '"profileId":"p-' "$work/get.json" || fail "get output"
 grep -q '"counters":{"events":"' "$work/get.json" || fail "get counters"
 rc=0
-"$ctl" get --http "127.0.0.1:$port" user_id nobody >/dev/null 2>"$work/get404.err" || rc=$?
+"$ctl" get --http "127.0.0.1:$port" --token s3cret user_id nobody >/dev/null 2>"$work/get404.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "get of an unknown profile should exit 1"
 grep -q "no profile for user_id 'nobody'" "$work/get404.err" || fail "404 body"
 kill -TERM "$pid"

@@ -61,6 +61,7 @@ class PipelineRunner {
   // The registry the pipeline counts in, renderable for /metrics.
   obs::Metrics& observability() { return observability_; }
   bool paused() { return runtime_->pipeline().paused(); }
+  bool ready() { return runtime_->pipeline().ready(); }
   store::ProfileStore& store() { return runtime_->store(); }
 
  private:

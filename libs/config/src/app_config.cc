@@ -338,7 +338,10 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "http") || !n) return;
-  r.CheckKeys(n, "http", {"listen", "threads"});
+  r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag"});
+  r.String(n["token"], "http.token", c.http_token);
+  r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.pipeline.ready_max_lag, 0,
+            int64_t{1} << 40);
   r.String(n["listen"], "http.listen", c.http.listen);
   if (c.http.listen.find(':') == std::string::npos) {
     r.Error("http.listen", absl::StrCat("must be host:port, got '", c.http.listen, "'"));

@@ -1,5 +1,7 @@
 #include "profiled/pipeline/pipeline.h"
 
+#include <chrono>
+
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -178,6 +180,7 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   }
   // While paused the outbox is full: time-driven updates wait too.
   if (!paused_) RETURN_IF_ERROR(FireTimers());
+  UpdateReadiness();
   return messages.size();
 }
 
@@ -572,6 +575,25 @@ bool Pipeline::CaughtUp(int timeout_ms) {
   return true;
 }
 
-void Pipeline::Close() { consumer_->Close(); }
+void Pipeline::UpdateReadiness() {
+  // Assignment() copies librdkafka's list: at most twice a second.
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_readiness_check_) return;
+  next_readiness_check_ = now + std::chrono::milliseconds(500);
+  std::vector<core::PartitionKey> assigned = consumer_->Assignment();
+  bool ready = !assigned.empty();
+  for (const core::PartitionKey& p : assigned) {
+    std::optional<int64_t> high = consumer_->CachedHighWatermark(p);
+    auto it = positions_.find(p);
+    const int64_t position = it == positions_.end() ? 0 : it->second;
+    ready = ready && high.has_value() && position + options_.ready_max_lag >= *high;
+  }
+  ready_.store(ready);
+}
+
+void Pipeline::Close() {
+  ready_.store(false);
+  consumer_->Close();
+}
 
 }  // namespace profiled::pipeline

@@ -43,6 +43,8 @@ struct AppConfig {
   store::StoreOptions store;
   // http.listen: /metrics, /healthz and /v1 on one address.
   obs::HttpServerOptions http;
+  // http.token: when set, /v1/* requires "Authorization: Bearer <token>".
+  std::string http_token;
 
   bool embedded() const { return bootstrap == kEmbeddedBootstrap; }
   // Properties for the consumer / producer: bootstrap, common, then specific.

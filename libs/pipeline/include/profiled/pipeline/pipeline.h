@@ -30,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,9 @@ struct PipelineOptions {
   // Secret keying the suppression hashes; empty: one is generated on first
   // start and kept in the store.
   std::string erasure_secret;
+  // Ready (for /readyz) when partitions are assigned and each is consumed to
+  // within this many messages of its high watermark. Default: 1000.
+  int64_t ready_max_lag = 1000;
   // Profiles not seen for this long (on their partition's clock) expire:
   // deleted with their links and audit, a tombstone published. 0: never.
   int64_t retention_ttl_ms = 0;
@@ -136,6 +140,10 @@ class Pipeline {
   // True while the outbox is full and consumption is paused.
   bool paused() const { return paused_; }
 
+  // True when partitions are assigned, state is loaded and every partition
+  // is within ready_max_lag of its high watermark. Any thread may ask.
+  bool ready() const { return ready_.load(); }
+
   // True when partitions are assigned and every one is consumed up to its
   // high watermark (asks the broker; for --once and readiness).
   bool CaughtUp(int timeout_ms);
@@ -151,6 +159,7 @@ class Pipeline {
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
   void UpdateBackPressure();
+  void UpdateReadiness();
   // Points the profile's timer at its next signal transition after `now_ms`.
   void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                   store::CommitBatch& batch) const;
@@ -177,6 +186,8 @@ class Pipeline {
   // Next offset per partition as committed to the store; seeds assignments.
   absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
   std::atomic<bool> paused_{false};
+  std::atomic<bool> ready_{false};
+  std::chrono::steady_clock::time_point next_readiness_check_{};
 };
 
 }  // namespace profiled::pipeline
