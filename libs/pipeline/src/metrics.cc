@@ -39,6 +39,8 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                  "Profile updates written to the outbox.")),
       paused(GaugeOf(registry, "profiled_consumption_paused",
                      "1 while consumption is paused because the outbox is full.")),
+      ready(GaugeOf(registry, "profiled_ready",
+                    "1 while partitions are assigned and caught up (/readyz answers 200).")),
       merges(CounterOf(registry, "profiled_merges_total",
                        "Profiles merged into another by identity resolution.")),
       clamped(CounterOf(registry, "profiled_events_clamped_total",
@@ -60,6 +62,13 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                           .Register(registry)
                           .Add({}, prometheus::Histogram::BucketBoundaries{
                                        0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300})),
+      batch_duration(prometheus::BuildHistogram()
+                         .Name("profiled_batch_duration_seconds")
+                         .Help("Time to decode, apply and commit one batch.")
+                         .Register(registry)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{
+                                      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                      0.5, 1, 2.5})),
       privacy_dropped(PrivacyFamily(registry).Add({{"action", "dropped"}})),
       privacy_hashed(PrivacyFamily(registry).Add({{"action", "hashed"}})),
       refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),
@@ -67,7 +76,18 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
       consumed_family_(prometheus::BuildCounter()
                            .Name("profiled_events_consumed_total")
                            .Help("Input messages consumed and committed, by topic.")
-                           .Register(registry)) {
+                           .Register(registry)),
+      lag_family_(prometheus::BuildGauge()
+                      .Name("profiled_consumer_lag")
+                      .Help("Messages between a partition's high watermark and profiled's stored "
+                            "position (librdkafka's own lag uses group offsets).")
+                      .Register(registry)) {
+  prometheus::BuildGauge()
+      .Name("profiled_build_info")
+      .Help("Always 1; the labels name the build.")
+      .Register(registry)
+      .Add({{"version", PROFILED_VERSION}})
+      .Set(1);
   for (const std::string& topic : input_topics) {
     consumed_[topic] = &consumed_family_.Add({{"topic", topic}});
   }
@@ -86,6 +106,12 @@ prometheus::Counter& PipelineMetrics::consumed(const std::string& topic) {
   if (it != consumed_.end()) return *it->second;
   // A topic matched by a pattern subscription: resolved once, then cached.
   return *(consumed_[topic] = &consumed_family_.Add({{"topic", topic}}));
+}
+
+prometheus::Gauge& PipelineMetrics::lag(const std::string& topic, int32_t partition) {
+  auto key = std::make_pair(topic, partition);
+  if (auto it = lag_.find(key); it != lag_.end()) return *it->second;
+  return *(lag_[key] = &lag_family_.Add({{"topic", topic}, {"partition", std::to_string(partition)}}));
 }
 
 double PipelineMetrics::ConsumedTotal() const {

@@ -167,7 +167,10 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   RETURN_IF_ERROR(consumer_->Poll(paused_ ? 1 : options_.batch_max_events,
                                   options_.poll_timeout_ms, messages));
   if (!messages.empty()) {
+    const auto started = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(ProcessBatch(messages));
+    parts_.metrics.batch_duration.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   } else {
     // An idle partition at its high watermark is caught up (e.g. after a
     // restart with nothing new): its clock, and so its timers, run on wall time.
@@ -587,8 +590,12 @@ void Pipeline::UpdateReadiness() {
     auto it = positions_.find(p);
     const int64_t position = it == positions_.end() ? 0 : it->second;
     ready = ready && high.has_value() && position + options_.ready_max_lag >= *high;
+    if (high.has_value()) {
+      parts_.metrics.lag(p.topic, p.partition).Set(static_cast<double>(std::max<int64_t>(*high - position, 0)));
+    }
   }
   ready_.store(ready);
+  parts_.metrics.ready.Set(ready ? 1 : 0);
 }
 
 void Pipeline::Close() {

@@ -10,6 +10,7 @@
 //   profiled_batches_total                  committed batches
 //   profiled_updates_enqueued_total         updates written to the outbox
 //   profiled_consumption_paused             1 while the outbox is full
+//   profiled_ready                          1 while /readyz answers 200
 //   profiled_merges_total                   profiles merged into another
 //   profiled_merges_refused_total{rule}     links/merges a guardrail refused
 //   profiled_events_clamped_total           future event times clamped to now
@@ -21,6 +22,9 @@
 //   profiled_profiles_expired_total         profiles deleted by the retention TTL
 //   profiled_erasure_suppressed_events_total late events of erased people refused
 //   profiled_erasure_latency_seconds        erase request -> tombstones committed
+//   profiled_batch_duration_seconds         processing + commit time of one batch
+//   profiled_consumer_lag{topic,partition}  high watermark minus our stored position
+//   profiled_build_info{version}            1
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -46,6 +50,9 @@ class PipelineMetrics {
 
   // The consumed counter of `topic` (one of the input topics).
   prometheus::Counter& consumed(const std::string& topic);
+  // The lag gauge of a partition (high watermark minus our next offset),
+  // resolved on first use and cached.
+  prometheus::Gauge& lag(const std::string& topic, int32_t partition);
   prometheus::Counter& dead_letters(ingest::RejectReason reason) {
     return *dead_letters_[static_cast<size_t>(reason)];
   }
@@ -56,6 +63,7 @@ class PipelineMetrics {
   prometheus::Counter& batches;
   prometheus::Counter& updates_enqueued;
   prometheus::Gauge& paused;
+  prometheus::Gauge& ready;
   prometheus::Counter& merges;
   prometheus::Counter& clamped;
   prometheus::Counter& duplicates;
@@ -65,6 +73,8 @@ class PipelineMetrics {
   prometheus::Counter& expired;
   prometheus::Counter& erasure_suppressed;
   prometheus::Histogram& erasure_latency;
+  // Wall time to process and commit one batch.
+  prometheus::Histogram& batch_duration;
   prometheus::Counter& privacy_dropped;
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
@@ -76,6 +86,8 @@ class PipelineMetrics {
 
  private:
   prometheus::Family<prometheus::Counter>& consumed_family_;
+  prometheus::Family<prometheus::Gauge>& lag_family_;
+  absl::flat_hash_map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
   absl::flat_hash_map<std::string, prometheus::Counter*> consumed_;
   std::array<prometheus::Counter*, std::size(ingest::kAllRejectReasons)> dead_letters_{};
 };
