@@ -57,6 +57,21 @@ double ScoringOptions::WeightOf(std::string_view type) const {
   return it == event_weights.end() ? default_weight : it->second;
 }
 
+void SetIdentity(const Identity& identity, v1::Identities& ids) {
+  const std::string& kind = identity.kind;
+  if (kind == "user_id") {
+    ids.set_user_id(identity.value);
+  } else if (kind == "anonymous_id") {
+    ids.set_anonymous_id(identity.value);
+  } else if (kind == "email") {
+    ids.set_email(identity.value);
+  } else if (kind == "device_id") {
+    ids.set_device_id(identity.value);
+  } else {
+    (*ids.mutable_other())[kind] = identity.value;
+  }
+}
+
 std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event) {
   std::vector<Identity> out;
   const v1::Identities& ids = event.identities();

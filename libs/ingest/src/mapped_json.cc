@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "profiled/core/profile.h"
 #include "profiled/ingest/segment_json.h"
 #include "simdjson_util.h"
 
@@ -77,12 +78,8 @@ std::optional<Setter> SetterFor(std::string_view field) {
   }
   if (rest.empty()) return std::nullopt;
   if (head == "identities") {
-    if (rest == "user_id") return [](const std::string& v, v1::InteractionEvent& e) { e.mutable_identities()->set_user_id(v); };
-    if (rest == "anonymous_id") return [](const std::string& v, v1::InteractionEvent& e) { e.mutable_identities()->set_anonymous_id(v); };
-    if (rest == "email") return [](const std::string& v, v1::InteractionEvent& e) { e.mutable_identities()->set_email(v); };
-    if (rest == "device_id") return [](const std::string& v, v1::InteractionEvent& e) { e.mutable_identities()->set_device_id(v); };
     return [rest](const std::string& v, v1::InteractionEvent& e) {
-      (*e.mutable_identities()->mutable_other())[rest] = v;
+      core::SetIdentity({rest, v}, *e.mutable_identities());
     };
   }
   if (head == "traits") {

@@ -34,13 +34,7 @@ std::optional<v1::InteractionEvent> ConsentEventOf(const v1::ConsentUpdate& upda
   e.set_event_id(update.request_id());
   e.set_type("consent_updated");
   e.set_event_time_ms(update.decided_ms());
-  v1::Identities& ids = *e.mutable_identities();
-  const std::string& kind = update.kind();
-  if (kind == "user_id") ids.set_user_id(update.value());
-  else if (kind == "anonymous_id") ids.set_anonymous_id(update.value());
-  else if (kind == "email") ids.set_email(update.value());
-  else if (kind == "device_id") ids.set_device_id(update.value());
-  else (*ids.mutable_other())[kind] = update.value();
+  core::SetIdentity({update.kind(), update.value()}, *e.mutable_identities());
   for (const auto& [purpose, granted] : update.purposes()) {
     (*e.mutable_context()->mutable_consent())[purpose] = granted;
   }

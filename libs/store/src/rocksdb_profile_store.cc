@@ -65,6 +65,14 @@ std::string PositionKey(std::string_view topic, int32_t partition) {
   return key;
 }
 
+// Inverse of PositionKey: `bytes` is topic \0 partition(be32), size >= 5.
+void DecodePositionKey(std::string_view bytes, std::string& topic, int32_t& partition) {
+  topic.assign(bytes.data(), bytes.size() - 5);
+  char be[8] = {0, 0, 0, 0};
+  std::memcpy(be + 4, bytes.data() + bytes.size() - 4, 4);
+  partition = static_cast<int32_t>(GetBigEndian64(be));
+}
+
 // Timer keys sort by due time (sign bit flipped so negative times sort
 // first), then profile id.
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
@@ -132,10 +140,7 @@ class RocksDbProfileStore final : public ProfileStore {
       Timer t;
       t.due_ms = due;
       t.profile_id.assign(k.data() + 8, k.size() - 8);
-      t.topic.assign(v.data(), v.size() - 5);
-      char be[8] = {0, 0, 0, 0};
-      std::memcpy(be + 4, v.data() + v.size() - 4, 4);
-      t.partition = static_cast<int32_t>(GetBigEndian64(be));
+      DecodePositionKey({v.data(), v.size()}, t.topic, t.partition);
       out.push_back(std::move(t));
     }
     return ToStatus(it->status(), "reading timers");
@@ -199,14 +204,10 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::StatusOr<std::vector<std::string>> ReadAudit(std::string_view profile_id) override {
-    std::string prefix(profile_id);
-    prefix.push_back('\0');
+    ASSIGN_OR_RETURN(auto entries, ReadAuditEntries(profile_id));
     std::vector<std::string> out;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, merges()));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      out.push_back(it->value().ToString());
-    }
-    RETURN_IF_ERROR(ToStatus(it->status(), "reading merge audit"));
+    out.reserve(entries.size());
+    for (auto& [key, record] : entries) out.push_back(std::move(record));
     return out;
   }
 
@@ -304,10 +305,7 @@ class RocksDbProfileStore final : public ProfileStore {
       rocksdb::Slice v = it->value();
       if (k.size() < 5 || v.size() != 16) return absl::DataLossError("malformed offsets entry");
       PartitionPosition p;
-      p.topic.assign(k.data(), k.size() - 5);
-      char be[8] = {0, 0, 0, 0};
-      std::memcpy(be + 4, k.data() + k.size() - 4, 4);
-      p.partition = static_cast<int32_t>(GetBigEndian64(be));
+      DecodePositionKey({k.data(), k.size()}, p.topic, p.partition);
       p.next_offset = static_cast<int64_t>(GetBigEndian64(v.data()));
       p.stream_time_ms = static_cast<int64_t>(GetBigEndian64(v.data() + 8));
       out.push_back(std::move(p));

@@ -151,6 +151,10 @@ struct Profile {
 // anonymous_id, device_id, then `other` sorted by kind. Empty values skipped.
 std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event);
 
+// The inverse: sets the field of `ids` for `identity.kind` (user_id,
+// anonymous_id, email, device_id; any other kind goes to `other`).
+void SetIdentity(const Identity& identity, v1::Identities& ids);
+
 // FNV-1a of an event id: stable across processes and versions (it is stored).
 uint64_t EventIdHash(std::string_view event_id);
 
