@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -282,6 +283,56 @@ TEST_CASE("readiness turns on only once every partition is caught up", "[integra
   CHECK(seen_not_ready_while_behind > 0);
   runner.Stop();
   CHECK_FALSE(runner.ready());  // left the group
+}
+
+TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the acknowledgement",
+          "[integration][metrics]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  const std::vector<v1::InteractionEvent> events = SampleEvents(200, 5);
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const v1::InteractionEvent& e : events) {
+    records.emplace_back(e.identities().user_id(), e.SerializeAsString());
+  }
+  testing::ProduceRecords(bootstrap, "events", records);
+  // Every record waits at least this long before profiled even starts.
+  const auto head_start = std::chrono::milliseconds(1500);
+  std::this_thread::sleep_for(head_start);
+
+  testing::TempDir dir;
+  testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap,
+                                 bootstrap);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().ConsumedTotal() == records.size() &&
+           runner.publisher_metrics().published.Value() ==
+               runner.metrics().updates_enqueued.Value();
+  }));
+  // The pipeline records the store's figures every 500 ms.
+  REQUIRE(testing::WaitUntil([&] { return runner.metrics().profiles_stored.Value() > 0; }));
+
+  auto http = obs::HttpServer::Start({"127.0.0.1:0", 1});
+  REQUIRE_OK(http.status());
+  (*http)->Handle("/metrics", [&](const obs::HttpRequest&) { return runner.observability().Render(); });
+  const std::string host = absl::StrCat("127.0.0.1:", (*http)->port());
+  const double count = testing::ScrapeCounter(host, "profiled_event_publish_latency_seconds_count");
+  const double sum = testing::ScrapeCounter(host, "profiled_event_publish_latency_seconds_sum");
+  // Every update of this run came from events (no timer is due yet).
+  CHECK(count == runner.metrics().updates_enqueued.Value());
+  REQUIRE(count > 0);
+  CHECK(testing::ScrapeCounter(host, "profiled_event_publish_latency_seconds_bucket{le=\"1\"}") == 0);
+  CHECK(sum / count >= 1.5);
+  CHECK(sum / count < 60);
+  // The store's own figures reach /metrics too.
+  CHECK(testing::ScrapeCounter(host, "profiled_profiles_stored") > 0);
+  CHECK(testing::ScrapeCounter(host, "profiled_rocksdb_memtable_bytes") > 0);
+  CHECK(testing::ScrapeCounter(host, "profiled_rocksdb_writes_stopped") == 0);
+  CHECK(testing::ScrapeCounter(host, "profiled_batch_size_events_count") >= 1);
+  CHECK(testing::ScrapeCounter(host, "profiled_batch_size_events_sum") == records.size());
+  runner.Stop();
 }
 
 }  // namespace

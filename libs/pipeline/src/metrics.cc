@@ -13,6 +13,12 @@ prometheus::Gauge& GaugeOf(prometheus::Registry& r, const std::string& name,
   return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
+prometheus::Histogram& HistogramOf(prometheus::Registry& r, const std::string& name,
+                                   const std::string& help,
+                                   prometheus::Histogram::BucketBoundaries buckets) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(buckets));
+}
+
 prometheus::Family<prometheus::Counter>& RefusalFamily(prometheus::Registry& r) {
   // Registering the same name twice returns the existing family.
   return prometheus::BuildCounter()
@@ -56,19 +62,34 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                         "Profiles deleted because they were not seen for the retention TTL.")),
       erasure_suppressed(CounterOf(registry, "profiled_erasure_suppressed_events_total",
                                    "Events refused because they name an erased identity.")),
-      erasure_latency(prometheus::BuildHistogram()
-                          .Name("profiled_erasure_latency_seconds")
-                          .Help("From an erase request to its tombstones and receipt committed.")
-                          .Register(registry)
-                          .Add({}, prometheus::Histogram::BucketBoundaries{
-                                       0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300})),
-      batch_duration(prometheus::BuildHistogram()
-                         .Name("profiled_batch_duration_seconds")
-                         .Help("Time to decode, apply and commit one batch.")
-                         .Register(registry)
-                         .Add({}, prometheus::Histogram::BucketBoundaries{
-                                      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                      0.5, 1, 2.5})),
+      erasure_latency(HistogramOf(registry, "profiled_erasure_latency_seconds",
+                                  "From an erase request to its tombstones and receipt committed.",
+                                  {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300})),
+      batch_duration(HistogramOf(registry, "profiled_batch_duration_seconds",
+                                 "Time to decode, apply and commit one batch.",
+                                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                  1, 2.5})),
+      batch_size(HistogramOf(registry, "profiled_batch_size_events",
+                             "Input messages in one batch.",
+                             {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000})),
+      profiles_stored(GaugeOf(registry, "profiled_profiles_stored",
+                              "Profiles in the store (RocksDB's key estimate).")),
+      rocksdb_live_sst_bytes(GaugeOf(registry, "profiled_rocksdb_live_sst_bytes",
+                                     "Bytes of the store's SST files in the current version.")),
+      rocksdb_memtable_bytes(GaugeOf(registry, "profiled_rocksdb_memtable_bytes",
+                                     "Bytes in RocksDB memtables not yet flushed.")),
+      rocksdb_pending_compaction_bytes(
+          GaugeOf(registry, "profiled_rocksdb_pending_compaction_bytes",
+                  "Bytes RocksDB estimates compaction still has to rewrite.")),
+      rocksdb_writes_stopped(GaugeOf(registry, "profiled_rocksdb_writes_stopped",
+                                     "1 while RocksDB stops writes (compaction far behind).")),
+      rocksdb_block_cache_hits(CounterOf(registry, "profiled_rocksdb_block_cache_hits_total",
+                                         "Block-cache lookups that hit.")),
+      rocksdb_block_cache_misses(CounterOf(registry, "profiled_rocksdb_block_cache_misses_total",
+                                           "Block-cache lookups that missed (read from disk).")),
+      rocksdb_write_stall_seconds(
+          CounterOf(registry, "profiled_rocksdb_write_stall_seconds_total",
+                    "Time RocksDB delayed or stopped writes to let compaction catch up.")),
       privacy_dropped(PrivacyFamily(registry).Add({{"action", "dropped"}})),
       privacy_hashed(PrivacyFamily(registry).Add({{"action", "hashed"}})),
       refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),
@@ -126,12 +147,36 @@ double PipelineMetrics::DeadLettersTotal() const {
   return sum;
 }
 
+void PipelineMetrics::RecordStoreStats(const store::StoreStats& stats) {
+  profiles_stored.Set(static_cast<double>(stats.profiles_estimate));
+  rocksdb_live_sst_bytes.Set(static_cast<double>(stats.live_sst_bytes));
+  rocksdb_memtable_bytes.Set(static_cast<double>(stats.memtable_bytes));
+  rocksdb_pending_compaction_bytes.Set(static_cast<double>(stats.pending_compaction_bytes));
+  rocksdb_writes_stopped.Set(stats.writes_stopped ? 1 : 0);
+  // RocksDB's tickers are cumulative since open: count what is new.
+  auto advance = [](prometheus::Counter& counter, uint64_t now, uint64_t before, double unit) {
+    if (now > before) counter.Increment(static_cast<double>(now - before) * unit);
+  };
+  advance(rocksdb_block_cache_hits, stats.block_cache_hits, last_stats_.block_cache_hits, 1);
+  advance(rocksdb_block_cache_misses, stats.block_cache_misses, last_stats_.block_cache_misses, 1);
+  advance(rocksdb_write_stall_seconds, stats.write_stall_micros, last_stats_.write_stall_micros,
+          1e-6);
+  last_stats_ = stats;
+}
+
 PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
     : published(CounterOf(registry, "profiled_updates_published_total",
                           "Outbox records acknowledged by the output cluster.")),
       publish_errors(CounterOf(registry, "profiled_publish_errors_total",
                                "Failed deliveries of outbox records (each is retried).")),
       outbox_depth(GaugeOf(registry, "profiled_outbox_depth",
-                           "Records waiting in the outbox to be published.")) {}
+                           "Records waiting in the outbox to be published.")),
+      producer_queue_depth(GaugeOf(registry, "profiled_producer_queue_depth",
+                                   "Records handed to librdkafka and not yet acknowledged.")),
+      event_publish_latency(HistogramOf(
+          registry, "profiled_event_publish_latency_seconds",
+          "From an input message's Kafka timestamp to the output cluster acknowledging the "
+          "profile update it produced.",
+          {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})) {}
 
 }  // namespace profiled::pipeline

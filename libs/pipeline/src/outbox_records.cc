@@ -5,9 +5,12 @@
 
 namespace profiled::pipeline::internal {
 
-std::string MessageRecordFor(const std::string& topic, const std::string& key,
-                             const google::protobuf::MessageLite& message,
-                             const std::string& schema) {
+namespace {
+
+::profiled::internal::v1::OutboxRecord MessageRecord(const std::string& topic,
+                                                     const std::string& key,
+                                                     const google::protobuf::MessageLite& message,
+                                                     const std::string& schema) {
   ::profiled::internal::v1::OutboxRecord r;
   r.set_topic(topic);
   r.set_key(key);
@@ -16,12 +19,23 @@ std::string MessageRecordFor(const std::string& topic, const std::string& key,
   r.add_header_values(std::string(codec::kProtobufContentType));
   r.add_header_names(std::string(codec::kSchemaHeader));
   r.add_header_values(schema);
-  return r.SerializeAsString();
+  return r;
 }
 
-std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update) {
-  return MessageRecordFor(topic, update.profile_id(), update,
-                          std::string(codec::kProfileUpdateSchema));
+}  // namespace
+
+std::string MessageRecordFor(const std::string& topic, const std::string& key,
+                             const google::protobuf::MessageLite& message,
+                             const std::string& schema) {
+  return MessageRecord(topic, key, message, schema).SerializeAsString();
+}
+
+std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update,
+                            int64_t source_time_ms) {
+  ::profiled::internal::v1::OutboxRecord r = MessageRecord(
+      topic, update.profile_id(), update, std::string(codec::kProfileUpdateSchema));
+  r.set_source_time_ms(source_time_ms);
+  return r.SerializeAsString();
 }
 
 std::string TombstoneRecordFor(const std::string& topic, const std::string& key) {

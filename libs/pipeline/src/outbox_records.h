@@ -2,6 +2,7 @@
 // publishes: profile updates, tombstones and erasure receipts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "google/protobuf/message_lite.h"
@@ -9,7 +10,10 @@
 
 namespace profiled::pipeline::internal {
 
-std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update);
+// `source_time_ms`: Kafka timestamp of the oldest input message behind the
+// update, 0 for time-driven updates.
+std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update,
+                            int64_t source_time_ms = 0);
 std::string TombstoneRecordFor(const std::string& topic, const std::string& key);
 // Any Protobuf message with its schema name in the `schema` header.
 std::string MessageRecordFor(const std::string& topic, const std::string& key,

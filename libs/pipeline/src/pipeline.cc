@@ -163,6 +163,7 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   if (!messages.empty()) {
     const auto started = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(ProcessBatch(messages));
+    parts_.metrics.batch_size.Observe(static_cast<double>(messages.size()));
     parts_.metrics.batch_duration.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   } else {
@@ -177,7 +178,7 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   }
   // While paused the outbox is full: time-driven updates wait too.
   if (!paused_) RETURN_IF_ERROR(FireTimers());
-  UpdateReadiness();
+  UpdateStatus();
   return messages.size();
 }
 
@@ -424,6 +425,13 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   uint64_t consent_suppressed = 0;
   uint64_t consent_updates = 0;
   std::vector<std::string> refusals;
+  // Per changed profile, the oldest input timestamp behind its update.
+  absl::flat_hash_map<std::string, int64_t> source_time_ms;
+  auto note_source = [&source_time_ms](const std::string& id, int64_t ms) {
+    if (ms <= 0) return;
+    auto [it, inserted] = source_time_ms.try_emplace(id, ms);
+    if (!inserted) it->second = std::min(it->second, ms);
+  };
   for (size_t index = 0; index < accepted.size(); ++index) {
     Accepted& a = accepted[index];
     if (suppressed[index]) {
@@ -448,6 +456,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     }
     if (r.create) state.Create(r.target);
     core::Profile& profile = state.Touch(r.target, partition);
+    note_source(r.target, a.message->timestamp_ms());
     for (const std::string& absorbed_id : r.absorbed) {
       const core::Profile absorbed = state.Take(absorbed_id);
       if (absorbed.timer_due_ms != 0) batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
@@ -456,6 +465,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       std::erase_if(profile.merge_times_ms,
                     [now](int64_t t) { return t <= now - identity::kMergeRateWindowMs; });
       for (const core::Identity& id : absorbed.identities) state.Link(id, r.target);
+      if (auto it = source_time_ms.find(absorbed_id); it != source_time_ms.end()) {
+        note_source(r.target, it->second);
+      }
       notices.push_back({absorbed_id, absorbed.version + 1, r.target, partition});
       ++merges;
     }
@@ -504,7 +516,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
         codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_);
     profile->signals_fingerprint = signals::Fingerprint(update.signals());
     Reschedule(*profile, as_of, *partition, batch);
-    batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update));
+    auto source = source_time_ms.find(profile->id);
+    batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update,
+                                           source == source_time_ms.end() ? 0 : source->second));
     batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
   }
   for (const Notice& n : notices) {
@@ -572,11 +586,13 @@ bool Pipeline::CaughtUp(int timeout_ms) {
   return true;
 }
 
-void Pipeline::UpdateReadiness() {
-  // Assignment() copies librdkafka's list: at most twice a second.
+void Pipeline::UpdateStatus() {
+  // Assignment() copies librdkafka's list and RocksDB's properties take its
+  // locks: at most twice a second.
   const auto now = std::chrono::steady_clock::now();
-  if (now < next_readiness_check_) return;
-  next_readiness_check_ = now + std::chrono::milliseconds(500);
+  if (now < next_status_update_) return;
+  next_status_update_ = now + std::chrono::milliseconds(500);
+  parts_.metrics.RecordStoreStats(parts_.store.Stats());
   std::vector<core::PartitionKey> assigned = consumer_->Assignment();
   bool ready = !assigned.empty();
   for (const core::PartitionKey& p : assigned) {

@@ -71,6 +71,7 @@ void Publisher::Run() {
     producer_->Poll(in_flight_.empty() ? 0 : 5);
     SettleReports();
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
+    metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
     if (in_flight_.empty()) {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return notified_; });
@@ -120,7 +121,7 @@ void Publisher::FillFromOutbox() {
       if (!absl::IsResourceExhausted(s)) LogWarn("produce: ", s.ToString());
       break;  // retry from this entry on the next round
     }
-    in_flight_.insert(e.seq);
+    in_flight_.emplace(e.seq, record.source_time_ms());
     cursor_ = e.seq + 1;
   }
 }
@@ -133,7 +134,17 @@ void Publisher::SettleReports() {
       // restart, which subscribers tolerate (versions).
       LogError("deleting published outbox entries: ", s.ToString());
     }
-    for (uint64_t seq : acked_) in_flight_.erase(seq);
+    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    for (uint64_t seq : acked_) {
+      auto it = in_flight_.find(seq);
+      if (it == in_flight_.end()) continue;
+      // Clock skew between the input producer and us must not go negative.
+      if (it->second > 0) {
+        metrics_.event_publish_latency.Observe(
+            static_cast<double>(std::max<int64_t>(now_ms - it->second, 0)) / 1000.0);
+      }
+      in_flight_.erase(it);
+    }
     metrics_.published.Increment(static_cast<double>(acked_.size()));
     acked_.clear();
   }

@@ -1,6 +1,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -93,8 +94,12 @@ std::string PositionValue(const PartitionPosition& p) {
 class RocksDbProfileStore final : public ProfileStore {
  public:
   RocksDbProfileStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
-                      std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : options_(std::move(options)), handles_(std::move(handles)), db_(std::move(db)) {
+                      std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                      std::shared_ptr<rocksdb::Statistics> statistics)
+      : options_(std::move(options)),
+        handles_(std::move(handles)),
+        db_(std::move(db)),
+        statistics_(std::move(statistics)) {
     write_options_.sync = options_.sync_writes;
   }
 
@@ -336,6 +341,35 @@ class RocksDbProfileStore final : public ProfileStore {
 
   uint64_t OutboxDepth() const override { return outbox_depth_.load(); }
 
+  StoreStats Stats() const override {
+    StoreStats stats;
+    uint64_t value = 0;
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &value)) {
+        stats.live_sst_bytes += value;
+      }
+      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &value)) {
+        stats.memtable_bytes += value;
+      }
+      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                              &value)) {
+        stats.pending_compaction_bytes += value;
+      }
+    }
+    if (db_->GetIntProperty(profiles(), rocksdb::DB::Properties::kEstimateNumKeys, &value)) {
+      stats.profiles_estimate = value;
+    }
+    if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
+      stats.writes_stopped = value != 0;
+    }
+    if (statistics_ != nullptr) {
+      stats.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+      stats.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+      stats.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+    }
+    return stats;
+  }
+
   absl::Status ForEachProfile(
       const std::function<bool(std::string_view, std::string_view)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, profiles()));
@@ -360,6 +394,7 @@ class RocksDbProfileStore final : public ProfileStore {
   StoreOptions options_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
   rocksdb::WriteOptions write_options_;
   std::mutex commit_mu_;
   uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
@@ -386,6 +421,9 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  // Tickers only (cache hits, stall time): histograms and timers cost more.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -408,7 +446,7 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
   RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),
                            absl::StrCat("opening store at ", options.path)));
   auto store = std::make_unique<RocksDbProfileStore>(options, std::unique_ptr<rocksdb::DB>(raw),
-                                                     std::move(handles));
+                                                     std::move(handles), db_options.statistics);
   RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<ProfileStore>(std::move(store));
 }

@@ -23,11 +23,21 @@
 //   profiled_erasure_suppressed_events_total late events of erased people refused
 //   profiled_erasure_latency_seconds        erase request -> tombstones committed
 //   profiled_batch_duration_seconds         processing + commit time of one batch
+//   profiled_batch_size_events              input messages per batch
+//   profiled_profiles_stored                profiles in the store (RocksDB estimate)
+//   profiled_rocksdb_live_sst_bytes         SST files of the current version
+//   profiled_rocksdb_memtable_bytes         memtables not yet flushed
+//   profiled_rocksdb_pending_compaction_bytes  compaction debt
+//   profiled_rocksdb_block_cache_hits_total / _misses_total  block-cache lookups
+//   profiled_rocksdb_write_stall_seconds_total  time writes were delayed or stopped
+//   profiled_rocksdb_writes_stopped         1 while RocksDB stops writes
 //   profiled_consumer_lag{topic,partition}  high watermark minus our stored position
 //   profiled_build_info{version}            1
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
+//   profiled_producer_queue_depth           records handed to librdkafka, not yet acknowledged
+//   profiled_event_publish_latency_seconds  input message timestamp -> its update acknowledged
 #pragma once
 
 #include <prometheus/counter.h>
@@ -41,6 +51,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/ingest/protobuf_decoder.h"
+#include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
 
@@ -58,6 +69,8 @@ class PipelineMetrics {
   }
   double ConsumedTotal() const;
   double DeadLettersTotal() const;
+  // Sets the store gauges and advances the store counters to `stats`.
+  void RecordStoreStats(const store::StoreStats& stats);
 
   prometheus::Counter& applied;
   prometheus::Counter& batches;
@@ -75,6 +88,15 @@ class PipelineMetrics {
   prometheus::Histogram& erasure_latency;
   // Wall time to process and commit one batch.
   prometheus::Histogram& batch_duration;
+  prometheus::Histogram& batch_size;
+  prometheus::Gauge& profiles_stored;
+  prometheus::Gauge& rocksdb_live_sst_bytes;
+  prometheus::Gauge& rocksdb_memtable_bytes;
+  prometheus::Gauge& rocksdb_pending_compaction_bytes;
+  prometheus::Gauge& rocksdb_writes_stopped;
+  prometheus::Counter& rocksdb_block_cache_hits;
+  prometheus::Counter& rocksdb_block_cache_misses;
+  prometheus::Counter& rocksdb_write_stall_seconds;
   prometheus::Counter& privacy_dropped;
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
@@ -90,6 +112,7 @@ class PipelineMetrics {
   absl::flat_hash_map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
   absl::flat_hash_map<std::string, prometheus::Counter*> consumed_;
   std::array<prometheus::Counter*, std::size(ingest::kAllRejectReasons)> dead_letters_{};
+  store::StoreStats last_stats_;  // cumulative figures already counted
 };
 
 struct PublisherMetrics {
@@ -97,6 +120,10 @@ struct PublisherMetrics {
   prometheus::Counter& published;
   prometheus::Counter& publish_errors;
   prometheus::Gauge& outbox_depth;
+  prometheus::Gauge& producer_queue_depth;
+  // From the input message's Kafka timestamp (the oldest one behind the
+  // update) to the output cluster acknowledging the update.
+  prometheus::Histogram& event_publish_latency;
 };
 
 }  // namespace profiled::pipeline

@@ -159,7 +159,8 @@ class Pipeline {
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
   void UpdateBackPressure();
-  void UpdateReadiness();
+  // Readiness, lag gauges and store metrics, at most twice a second.
+  void UpdateStatus();
   // Points the profile's timer at its next signal transition after `now_ms`.
   void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                   store::CommitBatch& batch) const;
@@ -187,7 +188,7 @@ class Pipeline {
   absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
   std::atomic<bool> paused_{false};
   std::atomic<bool> ready_{false};
-  std::chrono::steady_clock::time_point next_readiness_check_{};
+  std::chrono::steady_clock::time_point next_status_update_{};
 };
 
 }  // namespace profiled::pipeline

@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -70,7 +70,9 @@ class Publisher {
 
   // Publisher-thread state.
   uint64_t cursor_ = 0;           // next seq to read from the outbox
-  std::set<uint64_t> in_flight_;  // produced, no report yet
+  // Produced, no report yet: seq -> Kafka timestamp of the oldest input
+  // message behind the record (0: none), for the event->publish latency.
+  std::map<uint64_t, int64_t> in_flight_;
   std::vector<uint64_t> acked_;   // reported written, to delete
   std::vector<uint64_t> failed_;  // reported failed, to produce again
   absl::Time retry_at_ = absl::InfinitePast();

@@ -63,6 +63,18 @@ struct PartitionPosition {
   int64_t stream_time_ms = 0;
 };
 
+// RocksDB's own view of the store, for /metrics. Sizes are estimates.
+struct StoreStats {
+  uint64_t live_sst_bytes = 0;            // SST files of the current version
+  uint64_t memtable_bytes = 0;            // active and unflushed memtables
+  uint64_t pending_compaction_bytes = 0;  // what compaction still has to rewrite
+  uint64_t profiles_estimate = 0;         // keys in the profiles column family
+  uint64_t block_cache_hits = 0;          // cumulative since open
+  uint64_t block_cache_misses = 0;        // cumulative since open
+  uint64_t write_stall_micros = 0;        // cumulative time writes were delayed or stopped
+  bool writes_stopped = false;            // writes are stopped right now
+};
+
 struct OutboxEntry {
   uint64_t seq = 0;
   std::string record;
@@ -156,6 +168,8 @@ class ProfileStore {
   [[nodiscard]] virtual absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) = 0;
   // Entries currently in the outbox.
   virtual uint64_t OutboxDepth() const = 0;
+  // Sizes, compaction debt, cache and stall figures; cheap, any thread.
+  virtual StoreStats Stats() const = 0;
 
   // Calls `fn(id, bytes)` for every stored profile, in id order; stops early
   // when fn returns false.
