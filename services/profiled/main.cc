@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app.h"
+#include "profiled/base/log.h"
 #include "profiled/config/app_config.h"
 
 namespace {
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
     std::printf("configuration %s is valid\n", config_path.c_str());
     return 0;
   }
+  profiled::SetMinLogLevel(config->log_level);
+  profiled::SetLogFormat(config->log_format);
   if (embedded) config->bootstrap = std::string(profiled::config::kEmbeddedBootstrap);
   if (!store_path.empty()) config->store.path = store_path;
   if (!http_listen.empty()) config->http.listen = http_listen;

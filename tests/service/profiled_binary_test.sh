@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drives the profiled binary as a user would.
 #   profiled_binary_test.sh PROFILED_BIN SOURCE_DIR CASE
-# CASE: once | sigterm | bad-config
+# CASE: once | sigterm | bad-config | json-logs
 set -euo pipefail
 bin=$1
 src=$2
@@ -68,6 +68,26 @@ YAML
     "$bin" --config "$work/bad.yaml" >"$work/out" 2>"$work/err" || rc=$?
     [ "$rc" -eq 2 ] || fail "start with a bad config: expected exit code 2, got $rc"
     "$bin" --check-config --config "$config" >"$work/out" 2>"$work/err" || fail "demo config rejected"
+    ;;
+  json-logs)
+    # log.format json: every stderr line is one JSON object with ts, level, msg.
+    { cat "$config"; printf '\nlog: {format: json, level: debug}\n'; } >"$work/json.yaml"
+    "$bin" --config "$work/json.yaml" --replay "$sample" --store "$work/store" --http 127.0.0.1:0 --once \
+      >"$work/out" 2>"$work/err" || fail "exit code $?"
+    /usr/bin/python3 - "$work/err" <<'PY' || fail "stderr is not JSON lines"
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+assert len(lines) >= 5, f"only {len(lines)} log lines"
+levels = set()
+for n, line in enumerate(lines, 1):
+    record = json.loads(line)
+    assert set(record) == {"ts", "level", "msg"}, f"line {n}: keys {sorted(record)}"
+    assert record["ts"].endswith("Z") and len(record["ts"]) == 24, f"line {n}: ts {record['ts']}"
+    levels.add(record["level"])
+assert levels <= {"debug", "info", "warn", "error"}, levels
+assert "info" in levels, levels
+print(f"{len(lines)} JSON log lines, levels {sorted(levels)}")
+PY
     ;;
   *) fail "unknown case $case_name" ;;
 esac

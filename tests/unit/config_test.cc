@@ -257,5 +257,22 @@ TEST_CASE("durations take a unit", "[config]") {
   CHECK_FALSE(ParseDurationMs("7 days").has_value());
 }
 
+TEST_CASE("log level and format are read and checked", "[config]") {
+  auto ok = ParseConfig("log: {level: warn, format: json}");
+  REQUIRE_OK(ok.status());
+  CHECK(ok->log_level == LogLevel::kWarn);
+  CHECK(ok->log_format == LogFormat::kJson);
+  auto defaults = ParseConfig("");
+  REQUIRE_OK(defaults.status());
+  CHECK(defaults->log_level == LogLevel::kInfo);
+  CHECK(defaults->log_format == LogFormat::kText);
+  auto bad = ParseConfig("log: {level: loud, format: xml, colour: red}");
+  REQUIRE_FALSE(bad.ok());
+  const std::string message(bad.status().message());
+  CHECK_THAT(message, Catch::Contains("log.level: must be debug, info, warn or error, got 'loud'"));
+  CHECK_THAT(message, Catch::Contains("log.format: must be text or json, got 'xml'"));
+  CHECK_THAT(message, Catch::Contains("log.colour: unknown key"));
+}
+
 }  // namespace
 }  // namespace profiled::config

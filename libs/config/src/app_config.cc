@@ -349,6 +349,28 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
 }
 
+void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "log") || !n) return;
+  r.CheckKeys(n, "log", {"level", "format"});
+  std::string level, format;
+  r.String(n["level"], "log.level", level);
+  r.String(n["format"], "log.format", format);
+  if (!level.empty()) {
+    if (auto parsed = ParseLogLevel(level)) {
+      c.log_level = *parsed;
+    } else {
+      r.Error("log.level", absl::StrCat("must be debug, info, warn or error, got '", level, "'"));
+    }
+  }
+  if (!format.empty()) {
+    if (auto parsed = ParseLogFormat(format)) {
+      c.log_format = *parsed;
+    } else {
+      r.Error("log.format", absl::StrCat("must be text or json, got '", format, "'"));
+    }
+  }
+}
+
 void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "signals") || !n) return;
   signals::SignalOptions& o = c.pipeline.signals;
@@ -653,7 +675,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     try {
       r.CheckKeys(root, "",
                   {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
-                   "identity", "privacy", "signals"});
+                   "identity", "privacy", "signals", "log"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -668,6 +690,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadIdentity(r, root["identity"], c);
       ReadPrivacy(r, root["privacy"], c);
       ReadSignals(r, root["signals"], c);
+      ReadLog(r, root["log"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "profiled/base/log.h"
 #include "profiled/kafka/properties.h"
 
 namespace profiled::kafka::internal {
@@ -28,6 +29,27 @@ inline absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(const Properties&
     }
   }
   return conf;
+}
+
+// librdkafka's errors and log lines through our logger (so they follow
+// log.format). Transient errors are retried by librdkafka itself: debug only.
+inline void LogKafkaEvent(const char* who, RdKafka::Event& event) {
+  if (event.type() == RdKafka::Event::EVENT_ERROR) {
+    if (event.fatal()) {
+      LogError("kafka ", who, " fatal error: ", RdKafka::err2str(event.err()), ": ", event.str());
+    } else {
+      LogDebug("kafka ", who, ": ", RdKafka::err2str(event.err()), ": ", event.str());
+    }
+  } else if (event.type() == RdKafka::Event::EVENT_LOG) {
+    const int severity = static_cast<int>(event.severity());
+    if (severity <= RdKafka::Event::EVENT_SEVERITY_ERROR) {
+      LogError("kafka ", who, " ", event.fac(), ": ", event.str());
+    } else if (severity == RdKafka::Event::EVENT_SEVERITY_WARNING) {
+      LogWarn("kafka ", who, " ", event.fac(), ": ", event.str());
+    } else {
+      LogDebug("kafka ", who, " ", event.fac(), ": ", event.str());
+    }
+  }
 }
 
 inline absl::Status SetOrFail(RdKafka::Conf& conf, const std::string& name,

@@ -44,11 +44,7 @@ class Rebalancer final : public RdKafka::RebalanceCb {
 
 class ConsumerErrorLogger final : public RdKafka::EventCb {
  public:
-  void event_cb(RdKafka::Event& event) override {
-    if (event.type() == RdKafka::Event::EVENT_ERROR) {
-      LogDebug("kafka consumer: ", RdKafka::err2str(event.err()), ": ", event.str());
-    }
-  }
+  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("consumer", event); }
 };
 
 class KafkaConsumer final : public Consumer {

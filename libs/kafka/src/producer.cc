@@ -25,14 +25,7 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
 
 class ErrorLogger final : public RdKafka::EventCb {
  public:
-  void event_cb(RdKafka::Event& event) override {
-    if (event.type() != RdKafka::Event::EVENT_ERROR) return;
-    if (event.fatal()) {
-      LogError("kafka producer fatal error: ", RdKafka::err2str(event.err()), ": ", event.str());
-    } else {
-      LogDebug("kafka producer: ", RdKafka::err2str(event.err()), ": ", event.str());
-    }
-  }
+  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("producer", event); }
 };
 
 class KafkaProducer final : public Producer {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "profiled/base/log.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/kafka/properties.h"
 #include "profiled/obs/http_server.h"
@@ -45,6 +46,9 @@ struct AppConfig {
   obs::HttpServerOptions http;
   // http.token: when set, /v1/* requires "Authorization: Bearer <token>".
   std::string http_token;
+  // log.level and log.format: see profiled/base/log.h.
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
 
   bool embedded() const { return bootstrap == kEmbeddedBootstrap; }
   // Properties for the consumer / producer: bootstrap, common, then specific.
