@@ -2,6 +2,8 @@
 # Installs every Debian package profiled needs to build, run and test.
 # Idempotent; run as root on Debian bookworm. Skips apt entirely when every
 # package is already installed.
+#   setup-debian.sh               build + test tools (what the README commands need)
+#   setup-debian.sh --build-only  just what building profiled needs (the Dockerfile)
 set -euo pipefail
 
 PACKAGES=(
@@ -10,10 +12,16 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libxxhash-dev libssl-dev
   prometheus-cpp-dev libcivetweb-dev civetweb libsimdjson-dev
-  catch2 libbenchmark-dev
-  prometheus            # promtool for the /metrics format check (tests)
-  clang libclang-rt-14-dev   # libFuzzer targets (tests/fuzz)
 )
+if [ "${1:-}" != "--build-only" ]; then
+  PACKAGES+=(
+    catch2 libbenchmark-dev
+    prometheus                 # promtool and a real server for the metrics tests
+    clang libclang-rt-14-dev   # libFuzzer targets (tests/fuzz)
+    docker-compose             # validates deploy/docker-compose.yml (no engine needed)
+    python3 python3-yaml       # test scripts read JSON/YAML (/usr/bin/python3)
+  )
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -58,6 +58,7 @@ int HttpCommand(const Args& args, const std::string& path) {
     std::fprintf(stderr, "profilectl: %s\n", response.status().ToString().c_str());
     return 1;
   }
+  if (response->status != 200) std::fprintf(stderr, "profilectl: HTTP %d\n", response->status);
   std::fwrite(response->body.data(), 1, response->body.size(), response->status == 200 ? stdout : stderr);
   return response->status == 200 ? 0 : 1;
 }

@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "profiled/base/json_escape.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
 #include "profiled/internal/v1/profile_state.pb.h"
@@ -12,9 +14,23 @@ namespace {
 
 constexpr std::string_view kPrefix = "/v1/profiles/";
 
+// Identity values are ids, emails and hashes: anything longer is not one.
+constexpr size_t kMaxValueBytes = 1024;
+
 obs::HttpResponse JsonError(int status, std::string_view reason) {
-  return obs::HttpResponse::Json(status,
-                                 absl::StrCat(R"({"error":")", std::string(reason), "\"}\n"));
+  std::string body = R"({"error":")";
+  AppendJsonEscaped(reason, body);  // reasons quote what the client sent
+  body += "\"}\n";
+  return obs::HttpResponse::Json(status, body);
+}
+
+// Kinds are configuration names: lower-case letters, digits and '_'.
+bool IsKindName(std::string_view kind) {
+  if (kind.empty() || kind.size() > 64 || !absl::ascii_islower(kind[0])) return false;
+  for (char c : kind) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -29,6 +45,13 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
     return JsonError(400, "expected /v1/profiles/{kind}/{value} with a non-empty kind and value");
   }
   const core::Identity raw{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+  if (!IsKindName(raw.kind)) {
+    return JsonError(400, absl::StrCat("identity kind '", raw.kind,
+                                       "' is not a kind name (a-z, 0-9, _; e.g. user_id, email)"));
+  }
+  if (raw.value.size() > kMaxValueBytes) {
+    return JsonError(400, absl::StrCat("identity value longer than ", kMaxValueBytes, " bytes"));
+  }
   std::string id = raw.value;
   if (raw.kind != "profile_id") {
     const core::Identity identity = rules.Normalize(raw);

@@ -76,6 +76,22 @@ rc=0
 "$ctl" get --http "127.0.0.1:$port" --token s3cret user_id nobody >/dev/null 2>"$work/get404.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "get of an unknown profile should exit 1"
 grep -q "no profile for user_id 'nobody'" "$work/get404.err" || fail "404 body"
+grep -q "HTTP 404" "$work/get404.err" || fail "404 status"
+# Malformed lookups are 400 with a reason, as JSON even when the request quotes back.
+expect_http() {  # PATH STATUS TEXT
+  rc=0
+  "$ctl" http --http "127.0.0.1:$port" --token s3cret "$1" >/dev/null 2>"$work/http.err" || rc=$?
+  [ "$rc" -eq 1 ] || fail "$1 should fail"
+  grep -q "HTTP $2" "$work/http.err" || fail "$1: expected HTTP $2, got $(head -n 1 "$work/http.err")"
+  grep -qF "$3" "$work/http.err" || fail "$1: body lacks '$3': $(cat "$work/http.err")"
+  tail -n 1 "$work/http.err" | /usr/bin/python3 -c 'import json,sys; json.load(sys.stdin)' \
+    || fail "$1: error body is not JSON"
+}
+expect_http /v1/profiles/user_id 400 "non-empty kind and value"
+expect_http /v1/profiles/user_id/ 400 "non-empty kind and value"
+expect_http "/v1/profiles/User%20Id/541312140" 400 "is not a kind name"
+expect_http "/v1/profiles/user_id/$(printf 'x%.0s' $(seq 1 1100))" 400 "longer than 1024 bytes"
+expect_http '/v1/profiles/user_id/say%22hi%22%5C' 404 'no profile for user_id'
 kill -TERM "$pid"
 wait "$pid" || fail "profiled did not exit 0 on SIGTERM"
 "$bin/profiled/profiled" --config "$work/profiled.yaml" --once >"$work/run3.out" 2>"$work/run3.err" \

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "profiled/base/json_escape.h"
 #include "simdjson_util.h"
 
 namespace profiled::ingest {
@@ -11,26 +12,8 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 void AppendEscaped(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
+  AppendJsonEscaped(s, out);
   out.push_back('"');
 }
 

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "profiled/base/json_escape.h"
 
 namespace profiled {
 
@@ -51,29 +52,6 @@ inline std::atomic<LogLevel>& MinLogLevel() {
 inline std::atomic<LogFormat>& CurrentLogFormat() {
   static std::atomic<LogFormat> format{LogFormat::kText};
   return format;
-}
-
-// `text` as the body of a JSON string (without the quotes).
-inline void AppendJsonEscaped(std::string_view text, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 0xf];
-        } else {
-          out += c;  // UTF-8 passes through; invalid bytes are the caller's text
-        }
-    }
-  }
 }
 
 // One complete log line (with its newline) in `format`.
