@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
 #include "profiled/core/profile_id.h"
@@ -298,7 +299,9 @@ TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the a
   for (const v1::InteractionEvent& e : events) {
     records.emplace_back(e.identities().user_id(), e.SerializeAsString());
   }
+  const int64_t produced_from_ms = absl::ToUnixMillis(absl::Now());
   testing::ProduceRecords(bootstrap, "events", records);
+  const int64_t produced_to_ms = absl::ToUnixMillis(absl::Now());
   // Every record waits at least this long before profiled even starts.
   const auto head_start = std::chrono::milliseconds(1500);
   std::this_thread::sleep_for(head_start);
@@ -333,6 +336,18 @@ TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the a
   CHECK(testing::ScrapeCounter(host, "profiled_batch_size_events_count") >= 1);
   CHECK(testing::ScrapeCounter(host, "profiled_batch_size_events_sum") == records.size());
   runner.Stop();
+
+  // Each update names its oldest input's Kafka timestamp for subscribers.
+  const std::vector<kafka::ConsumedMessage> updates =
+      testing::ReadTopic(bootstrap, "updates", static_cast<size_t>(count));
+  REQUIRE(updates.size() == static_cast<size_t>(count));
+  for (const kafka::ConsumedMessage& u : updates) {
+    const std::optional<std::string_view> source = u.header("profiled.source_time_ms");
+    REQUIRE(source.has_value());
+    const int64_t ms = std::stoll(std::string(*source));
+    CHECK(ms >= produced_from_ms - 1);
+    CHECK(ms <= produced_to_ms + 1);
+  }
 }
 
 }  // namespace

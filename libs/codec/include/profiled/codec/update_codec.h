@@ -18,6 +18,9 @@ namespace profiled::codec {
 
 inline constexpr std::string_view kContentTypeHeader = "content-type";
 inline constexpr std::string_view kSchemaHeader = "schema";
+// On updates caused by input events: the Kafka timestamp (ms, decimal) of the
+// oldest input message behind the update.
+inline constexpr std::string_view kSourceTimeHeader = "profiled.source_time_ms";
 inline constexpr std::string_view kProtobufContentType = "application/x-protobuf";
 inline constexpr std::string_view kProfileUpdateSchema = "profiled.v1.ProfileUpdate";
 

@@ -1,0 +1,424 @@
+// profiled_e2e_bench: one end-to-end run, every part a separate process.
+//
+//   devbroker (mock Kafka cluster, --partitions per topic)
+//     <- profiled_loadgen (synthetic Segment JSON, open loop or flat out)
+//     -> profiled (the real binary, RocksDB on disk)
+//     -> this driver, consuming the output topic: event->publish latency from
+//        the update's profiled.source_time_ms header to its arrival here.
+// Then, in the same run and on the same broker and disk, the raw baselines:
+// librdkafka consuming the input topic, and RocksDB Get+Put with the
+// profiles' real value size. Prints a readable summary and one JSON line.
+//
+//   profiled_e2e_bench --bin BUILD_DIR --sample rees46.csv [--profiles 100000]
+//       [--keys zipf|uniform] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
+//       [--partitions 16] [--window 100000] [--work DIR] [--keep true]
+//       [--batch-max-events 10000] [--config-extra YAML]   (appended to the generated config)
+#include <librdkafka/rdkafkacpp.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench_support.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Die(const std::string& message) {
+  std::fprintf(stderr, "profiled_e2e_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+// A child process with its stdout and stderr in files.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& out, const std::string& err) {
+    pid_ = fork();
+    if (pid_ < 0) Die("fork failed");
+    if (pid_ == 0) {
+      if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+  pid_t pid() const { return pid_; }
+  bool Alive() {
+    if (exited_) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = status;
+    }
+    return !exited_;
+  }
+  int Wait() {
+    if (!exited_) {
+      waitpid(pid_, &status_, 0);
+      exited_ = true;
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+  void Signal(int sig) { kill(pid_, sig); }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Waits for `needle` in the file and returns the rest of its line.
+std::string AwaitLine(const std::string& path, const std::string& needle, Child& child,
+                      double timeout_s) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  while (Clock::now() < deadline) {
+    const std::string text = ReadFile(path);
+    if (size_t at = text.find(needle); at != std::string::npos) {
+      const size_t end = text.find('\n', at);
+      if (end != std::string::npos) return text.substr(at + needle.size(), end - at - needle.size());
+    }
+    if (!child.Alive()) Die(absl::StrCat("child exited before printing '", needle, "': ", path));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Die(absl::StrCat("timed out waiting for '", needle, "' in ", path));
+  return "";
+}
+
+uint64_t PeakRssBytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+uint64_t DirectoryBytes(const std::string& path) {
+  uint64_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(path)) {
+    if (entry.is_regular_file()) total += entry.file_size();
+  }
+  return total;
+}
+
+double Percentile(std::vector<int64_t>& v, double p) {
+  if (v.empty()) return -1;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return static_cast<double>(v[k]);
+}
+
+std::unique_ptr<RdKafka::KafkaConsumer> AssignedConsumer(const std::string& bootstrap,
+                                                         const std::string& topic, int partitions,
+                                                         int64_t offset) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  conf->set("bootstrap.servers", bootstrap, err);
+  conf->set("group.id", absl::StrCat("bench-reader-", getpid(), "-", topic), err);
+  conf->set("enable.auto.commit", "false", err);
+  conf->set("fetch.wait.max.ms", "5", err);
+  conf->set("enable.partition.eof", "false", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) Die("consumer: " + err);
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int p = 0; p < partitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p, offset));
+  c->assign(parts);
+  RdKafka::TopicPartition::destroy(parts);
+  return c;
+}
+
+// Consumes the output topic and records now - source time per update.
+class LatencyReader {
+ public:
+  LatencyReader(const std::string& bootstrap, const std::string& topic, int partitions)
+      : consumer_(AssignedConsumer(bootstrap, topic, partitions, RdKafka::Topic::OFFSET_END)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LatencyReader() { Stop(); }
+  // Only updates whose source is at or after this count.
+  void MeasureFrom(int64_t wall_ms) { from_ms_ = wall_ms; }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (consumer_) consumer_->close();
+  }
+  std::vector<int64_t> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(latencies_);
+  }
+  uint64_t updates() const { return updates_; }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(50));
+      if (!m || m->err() != RdKafka::ERR_NO_ERROR) continue;
+      const int64_t now = WallMs();
+      ++updates_;
+      RdKafka::Headers* headers = m->headers();
+      if (headers == nullptr) continue;
+      RdKafka::Headers::Header h = headers->get_last("profiled.source_time_ms");
+      if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) continue;
+      const int64_t source = std::strtoll(std::string(static_cast<const char*>(h.value()), h.value_size()).c_str(), nullptr, 10);
+      if (source < from_ms_) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      latencies_.push_back(now - source);
+    }
+  }
+
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> from_ms_{INT64_MAX};
+  std::atomic<uint64_t> updates_{0};
+  std::mutex mu_;
+  std::vector<int64_t> latencies_;
+};
+
+// Raw librdkafka: consume what the broker retains of `topic`, as fast as it goes.
+double RawConsumeRate(const std::string& bootstrap, const std::string& topic, int partitions) {
+  auto c = AssignedConsumer(bootstrap, topic, partitions, RdKafka::Topic::OFFSET_BEGINNING);
+  int64_t remaining = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    c->query_watermark_offsets(topic, p, &low, &high, 5000);
+    remaining += high - low;
+  }
+  const int64_t total = remaining;
+  const auto start = Clock::now();
+  while (remaining > 0 && Clock::now() - start < std::chrono::seconds(60)) {
+    std::unique_ptr<RdKafka::Message> m(c->consume(100));
+    if (m && m->err() == RdKafka::ERR_NO_ERROR) --remaining;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  c->close();
+  return static_cast<double>(total - remaining) / seconds;
+}
+
+// Raw RocksDB: random Get then Put of `value_bytes` over `keys` keys, with the
+// profiles column family's table options (64 MiB LRU cache, bloom, LZ4).
+double RawRocksDbRate(const std::string& dir, uint64_t keys, size_t value_bytes, double seconds) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(64ull << 20);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.compression = rocksdb::kLZ4Compression;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, dir, &raw).ok()) Die("opening the RocksDB baseline at " + dir);
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::mt19937_64 rng(42);
+  std::string value(value_bytes, 'x');
+  for (char& ch : value) ch = static_cast<char>('a' + rng() % 16);  // compressible, like state
+  auto key_of = [](uint64_t k) { return absl::StrCat("p-", k * 2654435761u % 1000000007u, "-", k); };
+  rocksdb::WriteOptions write;
+  for (uint64_t k = 0; k < keys; ++k) db->Put(write, key_of(k), value);
+  std::string got;
+  uint64_t pairs = 0;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < end) {
+    for (int i = 0; i < 256; ++i) {
+      const std::string key = key_of(rng() % keys);
+      db->Get(rocksdb::ReadOptions(), key, &got);
+      db->Put(write, key, value);
+      ++pairs;
+    }
+  }
+  return static_cast<double>(pairs) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+}  // namespace profiled::bench
+
+int main(int argc, char** argv) {
+  using namespace profiled::bench;
+  Flags flags(argc, argv);
+  if (!flags.error().empty()) Die(flags.error());
+  const std::string bin = flags.Get("--bin", "build");
+  const std::string sample = flags.Get("--sample", "deploy/demo/data/rees46-2019oct-head/events.csv");
+  const auto profiles = static_cast<uint64_t>(flags.Number("--profiles", 100000));
+  const std::string keys = flags.Get("--keys", "zipf");
+  const double rate = flags.Number("--rate", 0);
+  const double seconds = flags.Number("--seconds", 30);
+  const double warmup = flags.Number("--warmup", 5);
+  const int partitions = static_cast<int>(flags.Number("--partitions", 16));
+  const std::string work = flags.Get("--work", absl::StrCat("/tmp/profiled-e2e-", getpid()));
+  fs::remove_all(work);
+  fs::create_directories(work);
+
+  // 1. The broker.
+  Child broker({bin + "/services/devbroker/devbroker", "--topic",
+                absl::StrCat("bench.events:", partitions), "--topic",
+                absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1"},
+               work + "/broker.out", work + "/broker.err");
+  std::string bootstrap;
+  for (int i = 0; i < 100 && bootstrap.empty(); ++i) {
+    std::istringstream(ReadFile(work + "/broker.out")) >> bootstrap;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (bootstrap.empty()) Die("devbroker printed no bootstrap address");
+
+  // 2. profiled, on its own store.
+  const std::string store = work + "/store";
+  std::ofstream(work + "/profiled.yaml")
+      << "kafka: {bootstrap: \"" << bootstrap << "\"}\n"
+      << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
+      << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
+      << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
+      << "store: {path: " << store << "}\n"
+      << "http: {listen: \"127.0.0.1:0\"}\n"
+      << flags.Get("--config-extra", "") << "\n";
+  Child profiled({bin + "/services/profiled/profiled", "--config", work + "/profiled.yaml"},
+                 work + "/profiled.out", work + "/profiled.err");
+  const std::string port_text = AwaitLine(work + "/profiled.err", "on port ", profiled, 30);
+  const std::string metrics = "127.0.0.1:" + port_text.substr(0, port_text.find_first_not_of("0123456789"));
+  for (int i = 0; i < 200 && ScrapeSum(metrics, "profiled_ready") != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // 3. The load, with the latency reader already at the output's end.
+  LatencyReader reader(bootstrap, "bench.updates", partitions);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const int64_t load_start_ms = WallMs();
+  reader.MeasureFrom(load_start_ms + static_cast<int64_t>(warmup * 1000));
+  Child loadgen({bin + "/benchmarks/profiled_loadgen", "--bootstrap", bootstrap, "--topic",
+                 "bench.events", "--sample", sample, "--profiles", std::to_string(profiles),
+                 "--keys", keys, "--rate", absl::StrCat(rate), "--seconds", absl::StrCat(seconds),
+                 "--metrics", metrics, "--window", flags.Get("--window", "100000")},
+                work + "/loadgen.out", work + "/loadgen.err");
+  // Applied events sampled each second: the sustained rate after warm-up.
+  std::vector<std::pair<double, double>> applied;  // (seconds since start, applied)
+  const auto start = Clock::now();
+  while (loadgen.Alive()) {
+    applied.emplace_back(std::chrono::duration<double>(Clock::now() - start).count(),
+                         ScrapeSum(metrics, "profiled_events_applied_total"));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  if (loadgen.Wait() != 0) Die("loadgen failed: " + ReadFile(work + "/loadgen.err"));
+  const std::string load_line = ReadFile(work + "/loadgen.out");
+  const uint64_t produced = std::strtoull(load_line.c_str() + load_line.find('=') + 1, nullptr, 10);
+  const double max_slip_ms = std::strtod(load_line.c_str() + load_line.find("max_slip_ms=") + 12, nullptr);
+
+  // 4. Drain: everything consumed and published.
+  const auto drain_deadline = Clock::now() + std::chrono::seconds(180);
+  double consumed = 0;
+  while (Clock::now() < drain_deadline) {
+    consumed = ScrapeSum(metrics, "profiled_events_consumed_total");
+    if (consumed >= static_cast<double>(produced) && ScrapeSum(metrics, "profiled_outbox_depth") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // last updates reach the reader
+  reader.Stop();
+  const double dead_letters = ScrapeSum(metrics, "profiled_dead_letters_total");
+  const uint64_t peak_rss = PeakRssBytes(profiled.pid());
+  profiled.Signal(SIGTERM);
+  if (profiled.Wait() != 0) Die("profiled did not exit cleanly: " + work + "/profiled.err");
+
+  double sustained = 0;
+  {
+    // From the first sample after warm-up to the last sample of the load.
+    auto first = std::find_if(applied.begin(), applied.end(),
+                              [&](const auto& s) { return s.first >= warmup; });
+    if (first != applied.end() && applied.back().first > first->first) {
+      sustained = (applied.back().second - first->second) / (applied.back().first - first->first);
+    }
+  }
+  std::vector<int64_t> latencies = reader.Take();
+  const double p50 = Percentile(latencies, 0.50), p99 = Percentile(latencies, 0.99),
+               p999 = Percentile(latencies, 0.999);
+
+  // 5. The store: exact profile count and value sizes, bytes on disk.
+  uint64_t stored = 0, value_bytes = 0;
+  {
+    auto opened = profiled::store::ProfileStore::Open({store});
+    if (!opened.ok()) Die(opened.status().ToString());
+    (void)(*opened)->ForEachProfile([&](std::string_view, std::string_view v) {
+      ++stored;
+      value_bytes += v.size();
+      return true;
+    });
+  }
+  const uint64_t disk = DirectoryBytes(store);
+  const size_t mean_value = stored == 0 ? 0 : static_cast<size_t>(value_bytes / stored);
+
+  // 6. Raw baselines, same broker, same disk.
+  const double raw_consume = RawConsumeRate(bootstrap, "bench.events", partitions);
+  const double raw_rocksdb = RawRocksDbRate(work + "/rocksdb-baseline", std::min<uint64_t>(stored, 1000000),
+                                            std::max<size_t>(mean_value, 16), 5);
+  broker.Signal(SIGTERM);
+  broker.Wait();
+
+  const bool complete = consumed >= static_cast<double>(produced) && dead_letters <= 0;
+  std::printf("profiled end-to-end: %s keys over %llu profiles, %s, %d partitions, %.0f s (+%.0f s warm-up)\n",
+              keys.c_str(), static_cast<unsigned long long>(profiles),
+              rate > 0 ? absl::StrCat("offered ", rate, " events/s").c_str() : "flat out",
+              partitions, seconds - warmup, warmup);
+  std::printf("  produced %llu, consumed %.0f, dead letters %.0f%s\n", static_cast<unsigned long long>(produced),
+              consumed, std::max(dead_letters, 0.0), complete ? "" : "  <-- INCOMPLETE RUN");
+  std::printf("  sustained          %10.0f events/s\n", sustained);
+  std::printf("  event->publish     p50 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n", p50, p99, p999,
+              latencies.size());
+  std::printf("  generator slip     %.1f ms max behind schedule\n", max_slip_ms);
+  std::printf("  peak RSS           %.0f MiB\n", static_cast<double>(peak_rss) / (1 << 20));
+  std::printf("  profiles stored    %llu, %.0f bytes each on disk (state %zu bytes)\n",
+              static_cast<unsigned long long>(stored),
+              stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value);
+  std::printf("  raw consume        %10.0f msgs/s   (e2e ratio %.2f)\n", raw_consume, sustained / raw_consume);
+  std::printf("  raw RocksDB        %10.0f get+put/s (e2e ratio %.2f)\n", raw_rocksdb, sustained / raw_rocksdb);
+  std::printf(
+      "JSON {\"keys\":\"%s\",\"profiles\":%llu,\"rate\":%.0f,\"produced\":%llu,\"complete\":%s,"
+      "\"sustained\":%.0f,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"p999_ms\":%.0f,\"slip_ms\":%.1f,"
+      "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
+      "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f}\n",
+      keys.c_str(), static_cast<unsigned long long>(profiles), rate,
+      static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
+      p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
+      static_cast<unsigned long long>(stored),
+      stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
+      raw_consume, raw_rocksdb);
+  if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
+  return complete ? 0 : 1;
+}

@@ -1,0 +1,165 @@
+// Per-event costs of the pipeline's pure stages, on the synthetic events the
+// end-to-end harness sends (REES46-shaped Segment JSON, ~300 bytes):
+// decode (Segment JSON, Protobuf), apply to a profile, derive signals, build
+// and serialize the update, encode and decode the stored state.
+//   build/benchmarks/pipeline_bench --sample deploy/demo/data/rees46-2019oct-head/events.csv
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "profiled/codec/state_codec.h"
+#include "profiled/codec/update_codec.h"
+#include "profiled/core/profile.h"
+#include "profiled/ingest/protobuf_decoder.h"
+#include "profiled/ingest/segment_json.h"
+#include "profiled/signals/signals.h"
+#include "synthetic_events.h"
+
+namespace profiled::bench {
+namespace {
+
+constexpr int64_t kNowMs = 1'795'382'576'000;
+constexpr int kEventsPerProfile = 50;  // a returning shopper
+
+std::string g_sample_path = "deploy/demo/data/rees46-2019oct-head/events.csv";
+
+const EventShapes& Shapes() {
+  static const EventShapes shapes = [] {
+    std::ifstream in(g_sample_path);
+    std::stringstream csv;
+    csv << in.rdbuf();
+    auto parsed = EventShapes::FromRees46Csv(csv.str());
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "pipeline_bench: %s (pass --sample)\n", parsed.status().ToString().c_str());
+      std::exit(2);
+    }
+    return *std::move(parsed);
+  }();
+  return shapes;
+}
+
+// The synthetic events of one user, decoded, `kEventsPerProfile` of them.
+const std::vector<v1::InteractionEvent>& UserEvents() {
+  static const std::vector<v1::InteractionEvent> events = [] {
+    ingest::SegmentDecoder decoder({});
+    std::vector<v1::InteractionEvent> out;
+    for (int i = 0; i < kEventsPerProfile; ++i) {
+      const std::string json = Shapes().SegmentJson(static_cast<uint64_t>(i) * 97, 7,
+                                                    kNowMs - (kEventsPerProfile - i) * 60'000);
+      if (decoder.Decode(json, out)) std::exit(3);
+    }
+    return out;
+  }();
+  return events;
+}
+
+core::Profile ProfileWithHistory(const core::ScoringOptions& options) {
+  core::Profile p;
+  p.id = "p-0123456789abcdef0123456789abcdef";
+  for (const v1::InteractionEvent& e : UserEvents()) core::ApplyEvent(e, options, p);
+  return p;
+}
+
+void BM_SegmentJsonDecode(benchmark::State& state) {
+  ingest::SegmentDecoder decoder({});
+  std::vector<std::string> messages;
+  for (uint64_t i = 0; i < 1024; ++i) messages.push_back(Shapes().SegmentJson(i * 31, i, kNowMs));
+  std::vector<v1::InteractionEvent> out;
+  size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    out.clear();
+    const std::string& m = messages[i++ % messages.size()];
+    bytes += m.size();
+    benchmark::DoNotOptimize(decoder.Decode(m, out));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_SegmentJsonDecode);
+
+void BM_ProtobufDecode(benchmark::State& state) {
+  std::vector<std::string> messages;
+  for (const v1::InteractionEvent& e : UserEvents()) messages.push_back(e.SerializeAsString());
+  v1::InteractionEvent event;
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ingest::DecodeProtobufEvent(messages[i++ % messages.size()], event));
+  }
+}
+BENCHMARK(BM_ProtobufDecode);
+
+void BM_ApplyEvent(benchmark::State& state) {
+  const core::ScoringOptions options;
+  core::Profile p = ProfileWithHistory(options);
+  std::vector<v1::InteractionEvent> events = UserEvents();
+  int64_t t = kNowMs;
+  size_t i = 0;
+  for (auto _ : state) {
+    v1::InteractionEvent& e = events[i++ % events.size()];
+    e.set_event_time_ms(t += 1000);
+    core::ApplyEvent(e, options, p);
+  }
+  benchmark::DoNotOptimize(p);
+}
+BENCHMARK(BM_ApplyEvent);
+
+void BM_DeriveSignals(benchmark::State& state) {
+  const core::ScoringOptions options;
+  const signals::Signals signals({});
+  const core::Profile p = ProfileWithHistory(options);
+  for (auto _ : state) benchmark::DoNotOptimize(signals.Derive(p, kNowMs, options));
+}
+BENCHMARK(BM_DeriveSignals);
+
+void BM_BuildAndSerializeUpdate(benchmark::State& state) {
+  const core::ScoringOptions options;
+  const signals::Signals signals({});
+  const core::Profile p = ProfileWithHistory(options);
+  std::string bytes;
+  for (auto _ : state) {
+    codec::BuildProfileUpdate(p, kNowMs, options, signals).SerializeToString(&bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["update_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_BuildAndSerializeUpdate);
+
+void BM_StateEncode(benchmark::State& state) {
+  const core::Profile p = ProfileWithHistory({});
+  std::string bytes;
+  for (auto _ : state) {
+    bytes = codec::EncodeProfileState(p);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["state_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_StateEncode);
+
+void BM_StateDecode(benchmark::State& state) {
+  const std::string bytes = codec::EncodeProfileState(ProfileWithHistory({}));
+  for (auto _ : state) benchmark::DoNotOptimize(codec::DecodeProfileState(bytes));
+}
+BENCHMARK(BM_StateDecode);
+
+}  // namespace
+}  // namespace profiled::bench
+
+int main(int argc, char** argv) {
+  // --sample PATH is ours; the rest belongs to Google Benchmark.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--sample" && i + 1 < argc) {
+      profiled::bench::g_sample_path = argv[++i];
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
