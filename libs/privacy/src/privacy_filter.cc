@@ -94,8 +94,22 @@ absl::StatusOr<PrivacyFilter> PrivacyFilter::Create(const PrivacyOptions& option
   return PrivacyFilter(std::move(drop), std::move(hash));
 }
 
+uint8_t PrivacyFilter::PatternVerdict(std::string_view key) const {
+  const absl::string_view k(key.data(), key.size());
+  {
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    if (auto it = cache_->verdicts.find(k); it != cache_->verdicts.end()) return it->second;
+  }
+  const uint8_t verdict = (AnyMatch(drop_.key_patterns, key) ? kDropVerdict : 0) |
+                          (AnyMatch(hash_.key_patterns, key) ? kHashVerdict : 0);
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  if (cache_->verdicts.size() >= kMaxCachedVerdicts) cache_->verdicts.clear();
+  cache_->verdicts.emplace(k, verdict);
+  return verdict;
+}
+
 bool PrivacyFilter::DropsKey(std::string_view key) const {
-  return AnyMatch(drop_.key_patterns, key);
+  return (PatternVerdict(key) & kDropVerdict) != 0;
 }
 
 PrivacyFilter::Counts PrivacyFilter::Apply(v1::InteractionEvent& event) const {
@@ -121,12 +135,13 @@ PrivacyFilter::Counts PrivacyFilter::Apply(v1::InteractionEvent& event) const {
                         const std::vector<std::string>& drop_keys,
                         const std::vector<std::string>& hash_keys) {
     for (auto it = map.begin(); it != map.end();) {
-      if (Contains(drop_keys, it->first) || AnyMatch(drop_.key_patterns, it->first)) {
+      const uint8_t verdict = PatternVerdict(it->first);
+      if ((verdict & kDropVerdict) != 0 || Contains(drop_keys, it->first)) {
         it = map.erase(it);
         ++n.dropped;
         continue;
       }
-      if (Contains(hash_keys, it->first) || AnyMatch(hash_.key_patterns, it->first)) {
+      if ((verdict & kHashVerdict) != 0 || Contains(hash_keys, it->first)) {
         it->second = HashedValue(it->second);
         ++n.hashed;
       }

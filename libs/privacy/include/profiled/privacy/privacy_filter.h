@@ -14,12 +14,15 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "profiled/v1/event.pb.h"
 
@@ -66,10 +69,23 @@ class PrivacyFilter {
     std::vector<std::string> trait_keys, property_keys;
     std::vector<std::regex> key_patterns;
   };
-  PrivacyFilter(Rules drop, Rules hash) : drop_(std::move(drop)), hash_(std::move(hash)) {}
+  // Key names repeat ("product_id", "price", ...) while std::regex costs
+  // microseconds per search: pattern verdicts are cached per name.
+  struct VerdictCache {
+    std::mutex mu;
+    absl::flat_hash_map<std::string, uint8_t> verdicts;  // bit 0: drop, bit 1: hash
+  };
+  static constexpr uint8_t kDropVerdict = 1, kHashVerdict = 2;
+  static constexpr size_t kMaxCachedVerdicts = 10000;  // random key names cannot grow it
+
+  PrivacyFilter(Rules drop, Rules hash)
+      : drop_(std::move(drop)), hash_(std::move(hash)), cache_(std::make_shared<VerdictCache>()) {}
+  // kDropVerdict / kHashVerdict bits of the key patterns for `key`.
+  uint8_t PatternVerdict(std::string_view key) const;
 
   Rules drop_;
   Rules hash_;
+  std::shared_ptr<VerdictCache> cache_;
 };
 
 // The pseudonym stored for a hashed field: SHA-256 hex of the trimmed,
