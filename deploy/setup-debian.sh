@@ -12,6 +12,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libxxhash-dev libssl-dev
   prometheus-cpp-dev libcivetweb-dev civetweb libsimdjson-dev
+  libjemalloc-dev
 )
 if [ "${1:-}" != "--build-only" ]; then
   PACKAGES+=(
