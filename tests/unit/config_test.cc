@@ -20,7 +20,7 @@ kafka:
   bootstrap: broker-1:9092,broker-2:9092
   properties: {security.protocol: SASL_SSL, sasl.mechanism: PLAIN}
   producer_properties: {linger.ms: 20}
-input: {topics: [web, app], group_id: g1, initial_position: latest, batch_max_events: 500}
+input: {topics: [web, app], group_id: g1, initial_position: latest, batch_max_events: 500, worker_threads: 3}
 output: {topic: out, outbox_max_entries: 1000, max_in_flight: 64}
 store: {path: /var/lib/profiled, block_cache_mb: 256, sync_writes: true}
 clock: {mode: event_time, caught_up_max_lag: 10}
@@ -36,6 +36,7 @@ scoring:
   CHECK(c->consumer.topics == std::vector<std::string>{"web", "app"});
   CHECK_FALSE(c->consumer.start_from_earliest);
   CHECK(c->pipeline.batch_max_events == 500);
+  CHECK(c->pipeline.worker_threads == 3);
   CHECK(c->publisher.max_in_flight == 64);
   CHECK(c->store.block_cache_bytes == 256ull << 20);
   CHECK(c->store.sync_writes);

@@ -287,7 +287,7 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
   r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
                            "poll_timeout_ms", "json_limits", "future_events",
-                           "recent_event_ids", "control_topic"});
+                           "recent_event_ids", "control_topic", "worker_threads"});
   r.String(n["control_topic"], "input.control_topic", c.pipeline.control_topic);
   ReadInputTopics(r, n["topics"], c);
   ReadJsonLimits(r, n["json_limits"], c.pipeline.json_limits);
@@ -308,6 +308,7 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["batch_max_events"], "input.batch_max_events", c.pipeline.batch_max_events, 1,
             1000000);
   r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.pipeline.poll_timeout_ms, 1, 60000);
+  r.Integer(n["worker_threads"], "input.worker_threads", c.pipeline.worker_threads, 0, 64);
 }
 
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {

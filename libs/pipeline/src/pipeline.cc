@@ -15,6 +15,7 @@
 #include "batch_state.h"
 #include "erasure.h"
 #include "outbox_records.h"
+#include "worker_pool.h"
 
 namespace profiled::pipeline {
 
@@ -81,7 +82,10 @@ Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts,
       resolver_(rules_),
       privacy_(std::move(privacy)),
       signals_(options.signals),
+      workers_(std::make_unique<internal::WorkerPool>(options.worker_threads)),
       clock_(parts.wall_clock, options.clock_mode) {}
+
+Pipeline::~Pipeline() = default;
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
@@ -182,17 +186,29 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   return messages.size();
 }
 
-void Pipeline::Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
-                          store::CommitBatch& batch) const {
+int64_t Pipeline::NextDueMs(const core::Profile& profile, int64_t now_ms) const {
   int64_t next = signals_.NextTransitionMs(profile, now_ms, options_.scoring);
   if (options_.retention_ttl_ms > 0) {
     const int64_t expiry = profile.last_seen_ms + options_.retention_ttl_ms;
     if (next == 0 || expiry < next) next = std::max(expiry, now_ms + 1);
   }
-  if (next == profile.timer_due_ms) return;
-  if (profile.timer_due_ms != 0) batch.timers_deleted.emplace_back(profile.timer_due_ms, profile.id);
-  if (next != 0) batch.timers_set.push_back({next, profile.id, partition.topic, partition.partition});
-  profile.timer_due_ms = next;
+  return next;
+}
+
+void Pipeline::RecordTimerChange(int64_t old_due_ms, const core::Profile& profile,
+                                 const core::PartitionKey& partition, store::CommitBatch& batch) {
+  if (old_due_ms == profile.timer_due_ms) return;
+  if (old_due_ms != 0) batch.timers_deleted.emplace_back(old_due_ms, profile.id);
+  if (profile.timer_due_ms != 0) {
+    batch.timers_set.push_back({profile.timer_due_ms, profile.id, partition.topic, partition.partition});
+  }
+}
+
+void Pipeline::Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
+                          store::CommitBatch& batch) const {
+  const int64_t old_due = profile.timer_due_ms;
+  profile.timer_due_ms = NextDueMs(profile, now_ms);
+  RecordTimerChange(old_due, profile, partition, batch);
 }
 
 absl::Status Pipeline::Expire(const core::Profile& profile, store::CommitBatch& batch) {
@@ -510,16 +526,37 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
 
   // 3. The batch: states, one update per changed profile, merge notices and
   //    tombstones, graph links, positions.
-  for (const auto& [profile, partition] : state.Changed()) {
-    const int64_t as_of = std::max(clock_.NowMs(*partition), profile->last_seen_ms);
+  //    Each changed profile's update, timer and state are independent of the
+  //    others: built on both cores, then added to the batch in order.
+  const std::vector<std::pair<core::Profile*, const core::PartitionKey*>> changed = state.Changed();
+  struct Built {
+    int64_t as_of_ms = 0;
+    int64_t old_due_ms = 0;
+    std::string record;
+    std::string state;
+  };
+  std::vector<Built> built(changed.size());
+  for (size_t i = 0; i < changed.size(); ++i) {
+    built[i].as_of_ms = std::max(clock_.NowMs(*changed[i].second), changed[i].first->last_seen_ms);
+  }
+  workers_->ParallelFor(changed.size(), [&](size_t i) {
+    core::Profile& profile = *changed[i].first;
+    Built& out = built[i];
     const v1::ProfileUpdate update =
-        codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_);
-    profile->signals_fingerprint = signals::Fingerprint(update.signals());
-    Reschedule(*profile, as_of, *partition, batch);
-    auto source = source_time_ms.find(profile->id);
-    batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update,
-                                           source == source_time_ms.end() ? 0 : source->second));
-    batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
+        codec::BuildProfileUpdate(profile, out.as_of_ms, options_.scoring, signals_);
+    profile.signals_fingerprint = signals::Fingerprint(update.signals());
+    out.old_due_ms = profile.timer_due_ms;
+    profile.timer_due_ms = NextDueMs(profile, out.as_of_ms);
+    auto source = source_time_ms.find(profile.id);
+    out.record = OutboxRecordFor(options_.output_topic, update,
+                                 source == source_time_ms.end() ? 0 : source->second);
+    out.state = codec::EncodeProfileState(profile);
+  });
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const core::Profile& profile = *changed[i].first;
+    RecordTimerChange(built[i].old_due_ms, profile, *changed[i].second, batch);
+    batch.outbox.push_back(std::move(built[i].record));
+    batch.profiles.emplace_back(profile.id, std::move(built[i].state));
   }
   for (const Notice& n : notices) {
     v1::ProfileUpdate notice;

@@ -56,6 +56,9 @@
 namespace profiled::pipeline {
 
 class Publisher;
+namespace internal {
+class WorkerPool;
+}
 
 enum class InputFormat {
   kProtobuf,     // profiled.v1.InteractionEvent, binary
@@ -101,6 +104,10 @@ struct PipelineOptions {
   // this, so batches grow only under backlog, where larger ones coalesce
   // more events per profile update (docs/benchmarks.md). Default: 10000.
   size_t batch_max_events = 10000;
+  // Helper threads building updates and states beside the pipeline thread
+  // (per-profile work; ordering and crash safety are unchanged). Default: 1,
+  // so a 2-core machine uses both cores; 0 keeps it all on one thread.
+  size_t worker_threads = 1;
   // How long one poll waits for the first message. Default: 100 ms.
   int poll_timeout_ms = 100;
   // Outbox entries at which consumption pauses; it resumes at half. Default: 100000.
@@ -132,6 +139,7 @@ class Pipeline {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
       const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
       PipelineParts parts);
+  ~Pipeline();
 
   // Polls one batch and commits it. Returns the number of messages handled.
   // Cancelled when should_stop interrupted a batch (nothing committed);
@@ -166,6 +174,11 @@ class Pipeline {
   // Points the profile's timer at its next signal transition after `now_ms`.
   void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                   store::CommitBatch& batch) const;
+  // When the profile's timer should next fire after `now_ms` (0: never). Pure.
+  int64_t NextDueMs(const core::Profile& profile, int64_t now_ms) const;
+  // Moves the stored timer from `old_due_ms` to profile.timer_due_ms.
+  static void RecordTimerChange(int64_t old_due_ms, const core::Profile& profile,
+                                const core::PartitionKey& partition, store::CommitBatch& batch);
   // Re-evaluates profiles whose timer is due on their partition's clock and
   // publishes those whose signals changed, in one commit.
   [[nodiscard]] absl::Status FireTimers();
@@ -178,6 +191,7 @@ class Pipeline {
   identity::Resolver resolver_;
   privacy::PrivacyFilter privacy_;
   signals::Signals signals_;
+  std::unique_ptr<internal::WorkerPool> workers_;
   std::string secret_;            // keys suppression hashes
   bool suppressions_exist_ = false;
   // One decoder per JSON topic (Segment or mapped); other topics carry Protobuf.
