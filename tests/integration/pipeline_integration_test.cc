@@ -350,5 +350,50 @@ TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the a
   }
 }
 
+TEST_CASE("a stored position that retention deleted restarts at the oldest message and is counted",
+          "[integration][retention]") {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
+  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  // Events padded to ~4 KiB so a few thousand exceed what the mock broker
+  // keeps per partition (a few MiB): its oldest messages are deleted.
+  const std::string padding(4000, 'x');
+  auto padded = [&](size_t n, uint64_t seed) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (v1::InteractionEvent e : SampleEvents(n, seed)) {
+      (*e.mutable_properties())["padding"] = padding;
+      records.emplace_back(e.identities().user_id(), e.SerializeAsString());
+    }
+    return records;
+  };
+  testing::TempDir dir;
+  const auto first = padded(50, 1);
+  testing::ProduceRecords(bootstrap, "events", first);
+  {
+    testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap, bootstrap);
+    REQUIRE(testing::WaitUntil([&] { return runner.metrics().ConsumedTotal() == first.size(); }));
+    runner.Stop();
+  }
+  // While profiled is away, far more arrives than the broker retains.
+  const auto second = padded(3000, 2);
+  testing::ProduceRecords(bootstrap, "events", second);
+  testing::PipelineRunner runner(dir.Sub("store"), ExactOptions(), {"events"}, bootstrap, bootstrap);
+  REQUIRE(testing::WaitUntil([&] { return runner.metrics().input_offset_resets.Value() >= 1; }));
+  // It resumes at the oldest retained message (not the end): what is left is consumed.
+  const size_t retained = testing::ReadTopicToEnd(bootstrap, "events").size();
+  REQUIRE(retained > 0);
+  REQUIRE(testing::WaitUntil(
+      [&] { return runner.metrics().ConsumedTotal() == static_cast<double>(retained); }));
+  const double consumed = runner.metrics().ConsumedTotal();
+  INFO("consumed after the reset: " << consumed);
+  CHECK(consumed > 0);
+  CHECK(consumed < static_cast<double>(second.size()));  // the deleted ones are gone
+  CHECK(runner.metrics().input_offset_resets.Value() == 1);
+  runner.Stop();
+}
+
 }  // namespace
 }  // namespace profiled

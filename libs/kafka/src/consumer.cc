@@ -1,6 +1,7 @@
 #include "profiled/kafka/consumer.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "conf.h"
 #include "profiled/base/log.h"
@@ -44,7 +45,22 @@ class Rebalancer final : public RdKafka::RebalanceCb {
 
 class ConsumerErrorLogger final : public RdKafka::EventCb {
  public:
-  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("consumer", event); }
+  void event_cb(RdKafka::Event& event) override {
+    // librdkafka reports an out-of-range position only as a log line.
+    if (event.type() == RdKafka::Event::EVENT_LOG && event.fac() == "OFFSET" &&
+        event.str().find("offset reset") != std::string::npos) {
+      offset_resets_.fetch_add(1);
+      LogError("input messages lost: a stored position is no longer on the broker (retention ",
+               "deleted it before profiled consumed it); restarting at the oldest message: ",
+               event.str());
+      return;
+    }
+    internal::LogKafkaEvent("consumer", event);
+  }
+  uint64_t offset_resets() const { return offset_resets_.load(); }
+
+ private:
+  std::atomic<uint64_t> offset_resets_{0};
 };
 
 class KafkaConsumer final : public Consumer {
@@ -64,6 +80,10 @@ class KafkaConsumer final : public Consumer {
     const bool wait_set = std::any_of(options_.properties.begin(), options_.properties.end(),
                                       [](const auto& kv) { return kv.first == "fetch.wait.max.ms"; });
     if (!wait_set) RETURN_IF_ERROR(internal::SetOrFail(*conf, "fetch.wait.max.ms", "100"));
+    // Only an out-of-range stored position uses this (new partitions are
+    // sought explicitly): restart at the oldest message still on the broker,
+    // losing only what retention already deleted, never skipping to the end.
+    RETURN_IF_ERROR(internal::SetOrFail(*conf, "auto.offset.reset", "earliest"));
     std::string err;
     if (conf->set("rebalance_cb", &rebalancer_, err) != RdKafka::Conf::CONF_OK ||
         conf->set("event_cb", &errors_, err) != RdKafka::Conf::CONF_OK) {
@@ -77,6 +97,8 @@ class KafkaConsumer final : public Consumer {
   }
 
   ~KafkaConsumer() override { Close(); }
+
+  uint64_t OffsetResets() const override { return errors_.offset_resets(); }
 
   absl::Status Poll(size_t max_messages, int timeout_ms,
                     std::vector<ConsumedMessage>& out) override {

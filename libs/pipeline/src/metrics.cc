@@ -72,6 +72,10 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
       batch_size(HistogramOf(registry, "profiled_batch_size_events",
                              "Input messages in one batch.",
                              {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000})),
+      input_offset_resets(CounterOf(
+          registry, "profiled_input_offset_resets_total",
+          "Stored input positions no longer on the broker (retention deleted the messages "
+          "before they were consumed); each restarted at the oldest message left.")),
       profiles_stored(GaugeOf(registry, "profiled_profiles_stored",
                               "Profiles in the store (RocksDB's key estimate).")),
       rocksdb_live_sst_bytes(GaugeOf(registry, "profiled_rocksdb_live_sst_bytes",

@@ -111,6 +111,10 @@ class Consumer {
   virtual std::optional<int64_t> CachedHighWatermark(const core::PartitionKey& partition) = 0;
   // Leaves the group cleanly.
   virtual void Close() = 0;
+  // Times a stored position was no longer on the broker (retention deleted
+  // it) and the partition restarted at the oldest message still there: the
+  // messages in between are lost. Any thread.
+  virtual uint64_t OffsetResets() const = 0;
 };
 
 }  // namespace profiled::kafka

@@ -33,6 +33,7 @@
 //   profiled_rocksdb_writes_stopped         1 while RocksDB stops writes
 //   profiled_consumer_lag{topic,partition}  high watermark minus our stored position
 //   profiled_build_info{version}            1
+//   profiled_input_offset_resets_total      stored positions gone from the broker (input lost)
 //   profiled_updates_published_total        outbox records acknowledged
 //   profiled_publish_errors_total           failed deliveries (retried)
 //   profiled_outbox_depth                   records waiting in the outbox
@@ -89,6 +90,7 @@ class PipelineMetrics {
   // Wall time to process and commit one batch.
   prometheus::Histogram& batch_duration;
   prometheus::Histogram& batch_size;
+  prometheus::Counter& input_offset_resets;
   prometheus::Gauge& profiles_stored;
   prometheus::Gauge& rocksdb_live_sst_bytes;
   prometheus::Gauge& rocksdb_memtable_bytes;
