@@ -11,7 +11,7 @@
 //
 //   profiled_e2e_bench --bin BUILD_DIR --sample rees46.csv [--profiles 100000]
 //       [--keys zipf|uniform] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
-//       [--partitions 16] [--window 100000] [--work DIR] [--keep true]
+//       [--partitions 16] [--window 100000] [--linger-ms 5] [--work DIR] [--keep true]
 //       [--batch-max-events 10000] [--config-extra YAML]   (appended to the generated config)
 #include <librdkafka/rdkafkacpp.h>
 #include <rocksdb/cache.h>
@@ -304,7 +304,10 @@ int main(int argc, char** argv) {
   // 2. profiled, on its own store.
   const std::string store = work + "/store";
   std::ofstream(work + "/profiled.yaml")
-      << "kafka: {bootstrap: \"" << bootstrap << "\"}\n"
+      // The mock broker holds every fetch for fetch.wait.max.ms even when data
+      // is there (a real broker answers at fetch.min.bytes): keep it short.
+      << "kafka: {bootstrap: \"" << bootstrap << "\", consumer_properties: {fetch.wait.max.ms: "
+      << flags.Get("--fetch-wait-ms", "5") << "}}\n"
       << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
       << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
       << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
@@ -327,7 +330,8 @@ int main(int argc, char** argv) {
   Child loadgen({bin + "/benchmarks/profiled_loadgen", "--bootstrap", bootstrap, "--topic",
                  "bench.events", "--sample", sample, "--profiles", std::to_string(profiles),
                  "--keys", keys, "--rate", absl::StrCat(rate), "--seconds", absl::StrCat(seconds),
-                 "--metrics", metrics, "--window", flags.Get("--window", "100000")},
+                 "--metrics", metrics, "--window", flags.Get("--window", "100000"),
+                 "--linger-ms", flags.Get("--linger-ms", "5")},
                 work + "/loadgen.out", work + "/loadgen.err");
   // Applied events sampled each second: the sustained rate after warm-up.
   std::vector<std::pair<double, double>> applied;  // (seconds since start, applied)

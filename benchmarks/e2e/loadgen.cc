@@ -4,7 +4,9 @@
 //   profiled_loadgen --bootstrap HOST:PORT --topic T --sample rees46.csv
 //       [--profiles 100000] [--keys zipf|uniform] [--zipf-s 1.1] [--seed 1]
 //       [--rate EVENTS_PER_S | 0] [--seconds 30]
-//       [--metrics HOST:PORT --window 200000]   (flat out only)
+//       [--metrics HOST:PORT --window 100000]   (flat out only)
+//       [--linger-ms 5]   (the mock broker serves one produced batch per partition
+//                          per fetch: tiny batches cap its throughput)
 //
 // --rate R: open loop, event i is due at start + i/R regardless of how the
 // consumer keeps up, so back-pressure cannot hide latency; the largest slip
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
       {{"bootstrap.servers", bootstrap},
        {"enable.idempotence", "false"},
        {"acks", "1"},
-       {"linger.ms", "2"},
+       {"linger.ms", flags.Get("--linger-ms", "5")},
        {"batch.num.messages", "10000"},
        {"queue.buffering.max.messages", "1000000"},
        {"queue.buffering.max.kbytes", "1048576"}},
