@@ -28,6 +28,19 @@
 namespace profiled {
 namespace {
 
+// A one-broker mock cluster with "events" and "updates" of `partitions` each
+// (and the runner's dead-letter topic when asked).
+std::unique_ptr<kafka::MockCluster> StartCluster(int partitions, bool dead_letters) {
+  auto cluster = kafka::MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", partitions));
+  REQUIRE_OK((*cluster)->CreateTopic("updates", partitions));
+  if (dead_letters) {
+    REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
+  }
+  return *std::move(cluster);
+}
+
 constexpr int64_t kHalfLifeMs = 3'600'000;
 
 std::vector<v1::InteractionEvent> SampleEvents(size_t limit, uint64_t shuffle_seed) {
@@ -60,11 +73,8 @@ pipeline::PipelineOptions ExactOptions() {
 
 TEST_CASE("every published score equals a brute-force fold of the raw events",
           "[integration]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 4));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 4));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(4, /*dead_letters=*/false);
+  const std::string bootstrap = cluster->bootstrap();
 
   const std::vector<v1::InteractionEvent> events = SampleEvents(2000, 42);
   const std::map<std::string, testing::ExpectedProfile> expected =
@@ -117,11 +127,8 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
 }
 
 TEST_CASE("versions and stored state do not depend on batch boundaries", "[integration]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 3));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 3));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(3, /*dead_letters=*/false);
+  const std::string bootstrap = cluster->bootstrap();
   const std::vector<v1::InteractionEvent> events = SampleEvents(800, 7);
   testing::ProduceEvents(bootstrap, "events", events);
 
@@ -152,12 +159,8 @@ TEST_CASE("versions and stored state do not depend on batch boundaries", "[integ
 
 TEST_CASE("bad input goes to the dead-letter topic with its reason and keeps flowing",
           "[integration][deadletter]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
-  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(1, /*dead_letters=*/true);
+  const std::string bootstrap = cluster->bootstrap();
 
   const std::vector<v1::InteractionEvent> good = SampleEvents(30, 1);
   v1::InteractionEvent no_identity = good[0];
@@ -260,11 +263,8 @@ TEST_CASE("bad input goes to the dead-letter topic with its reason and keeps flo
 }
 
 TEST_CASE("readiness turns on only once every partition is caught up", "[integration][readyz]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 2));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 2));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(2, /*dead_letters=*/false);
+  const std::string bootstrap = cluster->bootstrap();
   const std::vector<v1::InteractionEvent> events = SampleEvents(2000, 3);
   testing::ProduceEvents(bootstrap, "events", events);
   pipeline::PipelineOptions options = ExactOptions();
@@ -288,12 +288,8 @@ TEST_CASE("readiness turns on only once every partition is caught up", "[integra
 
 TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the acknowledgement",
           "[integration][metrics]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
-  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(1, /*dead_letters=*/true);
+  const std::string bootstrap = cluster->bootstrap();
   const std::vector<v1::InteractionEvent> events = SampleEvents(200, 5);
   std::vector<std::pair<std::string, std::string>> records;
   for (const v1::InteractionEvent& e : events) {
@@ -352,12 +348,8 @@ TEST_CASE("event->publish latency runs from the input's Kafka timestamp to the a
 
 TEST_CASE("a stored position that retention deleted restarts at the oldest message and is counted",
           "[integration][retention]") {
-  auto cluster = kafka::MockCluster::Start(1);
-  REQUIRE_OK(cluster.status());
-  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
-  REQUIRE_OK((*cluster)->CreateTopic("updates", 1));
-  REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
-  const std::string bootstrap = (*cluster)->bootstrap();
+  const auto cluster = StartCluster(1, /*dead_letters=*/true);
+  const std::string bootstrap = cluster->bootstrap();
   // Events padded to ~4 KiB so a few thousand exceed what the mock broker
   // keeps per partition (a few MiB): its oldest messages are deleted.
   const std::string padding(4000, 'x');
