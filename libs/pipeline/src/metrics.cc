@@ -1,5 +1,7 @@
 #include "profiled/pipeline/metrics.h"
 
+#include <algorithm>
+
 namespace profiled::pipeline {
 namespace {
 
@@ -158,14 +160,20 @@ void PipelineMetrics::RecordStoreStats(const store::StoreStats& stats) {
   rocksdb_pending_compaction_bytes.Set(static_cast<double>(stats.pending_compaction_bytes));
   rocksdb_writes_stopped.Set(stats.writes_stopped ? 1 : 0);
   // RocksDB's tickers are cumulative since open: count what is new.
-  auto advance = [](prometheus::Counter& counter, uint64_t now, uint64_t before, double unit) {
-    if (now > before) counter.Increment(static_cast<double>(now - before) * unit);
-  };
-  advance(rocksdb_block_cache_hits, stats.block_cache_hits, last_stats_.block_cache_hits, 1);
-  advance(rocksdb_block_cache_misses, stats.block_cache_misses, last_stats_.block_cache_misses, 1);
-  advance(rocksdb_write_stall_seconds, stats.write_stall_micros, last_stats_.write_stall_micros,
-          1e-6);
-  last_stats_ = stats;
+  AdvanceTo(rocksdb_block_cache_hits, stats.block_cache_hits, last_stats_.block_cache_hits);
+  AdvanceTo(rocksdb_block_cache_misses, stats.block_cache_misses, last_stats_.block_cache_misses);
+  AdvanceTo(rocksdb_write_stall_seconds, stats.write_stall_micros, last_stats_.write_stall_micros,
+            1e-6);
+}
+
+void PipelineMetrics::RecordOffsetResets(uint64_t total) {
+  AdvanceTo(input_offset_resets, total, offset_resets_seen_);
+}
+
+void PipelineMetrics::AdvanceTo(prometheus::Counter& counter, uint64_t total, uint64_t& seen,
+                                double unit) {
+  if (total > seen) counter.Increment(static_cast<double>(total - seen) * unit);
+  seen = std::max(seen, total);
 }
 
 PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)

@@ -34,9 +34,8 @@ std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& u
                             int64_t source_time_ms) {
   ::profiled::internal::v1::OutboxRecord r = MessageRecord(
       topic, update.profile_id(), update, std::string(codec::kProfileUpdateSchema));
-  r.set_source_time_ms(source_time_ms);
   if (source_time_ms > 0) {
-    // Subscribers (and the e2e benchmark) can see how fresh the update is.
+    // Subscribers see how fresh the update is; the publisher times it.
     r.add_header_names(std::string(codec::kSourceTimeHeader));
     r.add_header_values(std::to_string(source_time_ms));
   }

@@ -630,10 +630,7 @@ void Pipeline::UpdateStatus() {
   if (now < next_status_update_) return;
   next_status_update_ = now + std::chrono::milliseconds(500);
   parts_.metrics.RecordStoreStats(parts_.store.Stats());
-  const double resets = static_cast<double>(consumer_->OffsetResets());
-  if (resets > parts_.metrics.input_offset_resets.Value()) {
-    parts_.metrics.input_offset_resets.Increment(resets - parts_.metrics.input_offset_resets.Value());
-  }
+  parts_.metrics.RecordOffsetResets(consumer_->OffsetResets());
   std::vector<core::PartitionKey> assigned = consumer_->Assignment();
   bool ready = !assigned.empty();
   for (const core::PartitionKey& p : assigned) {

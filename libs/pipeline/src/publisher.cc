@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/numbers.h"
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
+#include "profiled/codec/update_codec.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 
 namespace profiled::pipeline {
@@ -111,8 +113,12 @@ void Publisher::FillFromOutbox() {
       continue;
     }
     headers.clear();
+    int64_t source_time_ms = 0;  // none: a time-driven update, notice or tombstone
     for (int i = 0; i < record.header_names_size() && i < record.header_values_size(); ++i) {
       headers.push_back({record.header_names(i), record.header_values(i)});
+      if (record.header_names(i) == codec::kSourceTimeHeader) {
+        (void)absl::SimpleAtoi(record.header_values(i), &source_time_ms);
+      }
     }
     std::optional<std::string_view> value;
     if (record.has_value()) value = record.value();
@@ -121,7 +127,7 @@ void Publisher::FillFromOutbox() {
       if (!absl::IsResourceExhausted(s)) LogWarn("produce: ", s.ToString());
       break;  // retry from this entry on the next round
     }
-    in_flight_.emplace(e.seq, record.source_time_ms());
+    in_flight_.emplace(e.seq, source_time_ms);
     cursor_ = e.seq + 1;
   }
 }

@@ -72,6 +72,8 @@ class PipelineMetrics {
   double DeadLettersTotal() const;
   // Sets the store gauges and advances the store counters to `stats`.
   void RecordStoreStats(const store::StoreStats& stats);
+  // Advances input_offset_resets to the consumer's cumulative count.
+  void RecordOffsetResets(uint64_t total);
 
   prometheus::Counter& applied;
   prometheus::Counter& batches;
@@ -114,7 +116,12 @@ class PipelineMetrics {
   absl::flat_hash_map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
   absl::flat_hash_map<std::string, prometheus::Counter*> consumed_;
   std::array<prometheus::Counter*, std::size(ingest::kAllRejectReasons)> dead_letters_{};
-  store::StoreStats last_stats_;  // cumulative figures already counted
+  // Adds to `counter` what a cumulative source gained since `seen` (in
+  // `unit`s) and remembers `total`.
+  static void AdvanceTo(prometheus::Counter& counter, uint64_t total, uint64_t& seen,
+                        double unit = 1);
+  store::StoreStats last_stats_;     // cumulative store figures already counted
+  uint64_t offset_resets_seen_ = 0;  // consumer resets already counted
 };
 
 struct PublisherMetrics {
