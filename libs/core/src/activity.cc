@@ -11,26 +11,34 @@
 namespace profiled::core {
 namespace {
 
-// Keeps the newest `limit` items by latest time (ties by key), sorted by key.
-void Trim(size_t limit, std::vector<ItemMemory>& items) {
-  if (items.size() > limit) {
-    std::nth_element(items.begin(), items.begin() + static_cast<long>(limit), items.end(),
-                     [](const ItemMemory& a, const ItemMemory& b) {
-                       return a.latest_ms() != b.latest_ms() ? a.latest_ms() > b.latest_ms()
-                                                             : a.key < b.key;
-                     });
-    items.resize(limit);
-  }
-  std::sort(items.begin(), items.end(),
-            [](const ItemMemory& a, const ItemMemory& b) { return a.key < b.key; });
+// Orders by recency: newest first, ties by key.
+bool Newer(const ItemMemory& a, const ItemMemory& b) {
+  return a.latest_ms() != b.latest_ms() ? a.latest_ms() > b.latest_ms() : a.key < b.key;
 }
 
-ItemMemory& Slot(std::string key, std::vector<ItemMemory>& items) {
-  for (ItemMemory& m : items) {
-    if (m.key == key) return m;
+// Keeps the `limit` most recent of a key-sorted memory, still sorted by key.
+void Trim(size_t limit, std::vector<ItemMemory>& items) {
+  if (items.size() == limit + 1) {
+    // One new key over the cap (the steady state): drop the oldest.
+    auto oldest = items.begin();
+    for (auto it = items.begin() + 1; it != items.end(); ++it) {
+      if (Newer(*oldest, *it)) oldest = it;
+    }
+    items.erase(oldest);
+  } else if (items.size() > limit) {
+    std::nth_element(items.begin(), items.begin() + static_cast<long>(limit), items.end(), Newer);
+    items.resize(limit);
+    std::sort(items.begin(), items.end(),
+              [](const ItemMemory& a, const ItemMemory& b) { return a.key < b.key; });
   }
-  items.push_back({std::move(key)});
-  return items.back();
+}
+
+// The memory of `key` in a key-sorted list, inserted in place if new.
+ItemMemory& Slot(std::string key, std::vector<ItemMemory>& items) {
+  auto it = std::lower_bound(items.begin(), items.end(), key,
+                             [](const ItemMemory& m, const std::string& k) { return m.key < k; });
+  if (it != items.end() && it->key == key) return *it;
+  return *items.insert(it, ItemMemory{std::move(key)});
 }
 
 void Latest(int64_t& field, int64_t t) { field = std::max(field, t); }
