@@ -91,6 +91,20 @@ std::string PositionValue(const PartitionPosition& p) {
   return v;
 }
 
+// Roughly what `batch` takes in a WriteBatch: keys, values and per-record
+// framing.
+size_t EstimatedBytes(const CommitBatch& batch) {
+  constexpr size_t kFraming = 32;
+  size_t n = 64;
+  for (const auto& [id, bytes] : batch.profiles) n += id.size() + bytes.size() + kFraming;
+  for (const std::string& record : batch.outbox) n += record.size() + 8 + kFraming;
+  for (const auto& [key, id] : batch.identity_links) n += key.size() + id.size() + kFraming;
+  for (const auto& [id, record] : batch.audit) n += id.size() + record.size() + 9 + kFraming;
+  n += (batch.timers_set.size() + batch.timers_deleted.size() + batch.positions.size() +
+        batch.deleted_profiles.size() + batch.identity_links_deleted.size()) * 64;
+  return n;
+}
+
 class RocksDbProfileStore final : public ProfileStore {
  public:
   RocksDbProfileStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
@@ -247,7 +261,9 @@ class RocksDbProfileStore final : public ProfileStore {
     if (batch.empty()) return absl::OkStatus();
     // One committer at a time keeps outbox sequence numbers in commit order.
     std::lock_guard<std::mutex> lock(commit_mu_);
-    rocksdb::WriteBatch wb;
+    // Sized up front: a large batch's buffer would otherwise be regrown (and
+    // copied) a dozen times.
+    rocksdb::WriteBatch wb(EstimatedBytes(batch));
     for (const std::string& id : batch.deleted_profiles) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(profiles(), id), "batching profile delete"));
     }
