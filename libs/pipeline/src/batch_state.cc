@@ -8,36 +8,90 @@ namespace profiled::pipeline::internal {
 
 absl::Status BatchState::Preload(const std::vector<core::Identity>& ids) {
   std::vector<std::string> keys;
+  std::vector<std::string> profile_ids;
+  absl::flat_hash_set<std::string> wanted;
+  auto want = [&](const std::string& id) {
+    if (!profiles_.contains(id) && wanted.insert(id).second) profile_ids.push_back(id);
+  };
+  std::string cached_id;
   for (const core::Identity& id : ids) {
     std::string key = store::IdentityKey(id.kind, id.value);
-    if (!graph_.contains(key)) {
-      graph_.emplace(key, std::nullopt);
-      keys.push_back(std::move(key));
+    if (graph_.contains(key)) continue;
+    switch (cache_.FindLink(key, cached_id)) {
+      case HotCache::kPresent:
+        want(cached_id);
+        graph_.emplace(std::move(key), cached_id);
+        break;
+      case HotCache::kAbsent:
+        graph_.emplace(std::move(key), std::nullopt);
+        break;
+      case HotCache::kMiss:
+        graph_.emplace(key, std::nullopt);
+        keys.push_back(std::move(key));
+        break;
     }
   }
   std::vector<std::optional<std::string>> found;
   RETURN_IF_ERROR(store_.MultiGetIdentities(keys, found));
-  std::vector<std::string> profile_ids;
-  absl::flat_hash_set<std::string> wanted;
   for (size_t i = 0; i < keys.size(); ++i) {
     graph_[keys[i]] = found[i];
-    if (found[i] && !profiles_.contains(*found[i]) && wanted.insert(*found[i]).second) {
-      profile_ids.push_back(*found[i]);
+    if (found[i]) want(*found[i]);
+  }
+  graph_read_ = std::move(keys);
+
+  std::vector<std::string> missed;
+  HotCache::Taken taken;
+  for (std::string& id : profile_ids) {
+    switch (cache_.TakeProfile(id, taken)) {
+      case HotCache::kPresent:
+        loaded_[id] = {taken.charge, taken.seq};
+        profiles_.emplace(std::move(id), std::move(taken.profile));
+        break;
+      case HotCache::kAbsent:
+        break;  // deleted by an earlier batch: the identity is unmapped
+      case HotCache::kMiss:
+        missed.push_back(std::move(id));
+        break;
     }
   }
   std::vector<std::optional<std::string>> states;
-  RETURN_IF_ERROR(store_.MultiGet(profile_ids, states));
-  for (size_t i = 0; i < profile_ids.size(); ++i) {
+  RETURN_IF_ERROR(store_.MultiGet(missed, states));
+  for (size_t i = 0; i < missed.size(); ++i) {
     if (!states[i]) {
       // Cannot happen (graph and profiles are written together): treat the
       // identity as unmapped rather than stop the pipeline.
-      LogError("identity graph points to missing profile ", profile_ids[i]);
+      LogError("identity graph points to missing profile ", missed[i]);
       continue;
     }
     ASSIGN_OR_RETURN(core::Profile p, codec::DecodeProfileState(*states[i]));
-    profiles_.emplace(profile_ids[i], std::move(p));
+    loaded_[missed[i]] = {HotCache::ProfileCharge(states[i]->size()), 0};
+    profiles_.emplace(missed[i], std::move(p));
   }
   return absl::OkStatus();
+}
+
+void BatchState::ReturnTo(uint64_t seq, const absl::flat_hash_map<std::string, size_t>& charges) {
+  for (const std::string& key : graph_read_) {
+    if (!new_links_.contains(key)) cache_.PutLink(key, graph_.at(key), 0);
+  }
+  for (auto& [key, id] : new_links_) cache_.PutLink(key, id, seq);
+  for (const std::string& key : unlinked_) cache_.PutLink(key, std::nullopt, seq);
+  for (const std::string& id : deleted_) cache_.PutProfileAbsent(id, seq);
+  for (auto& [id, profile] : profiles_) {
+    const Loaded* loaded = nullptr;
+    if (auto it = loaded_.find(id); it != loaded_.end()) loaded = &it->second;
+    if (touched_set_.contains(id)) {
+      auto charge = charges.find(id);
+      cache_.PutProfile(id, std::move(profile),
+                        charge != charges.end() ? charge->second
+                        : loaded != nullptr ? loaded->charge
+                                            : HotCache::ProfileCharge(0),
+                        seq);
+    } else if (loaded != nullptr) {
+      cache_.PutProfile(id, std::move(profile), loaded->charge, loaded->seq);
+    }
+  }
+  profiles_.clear();
 }
 
 std::optional<std::string> BatchState::ProfileOf(const core::Identity& identity) {

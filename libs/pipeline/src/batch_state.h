@@ -1,6 +1,7 @@
-// BatchState: the identity graph and profiles one batch works on — loaded
-// with two MultiGets up front, changed in memory as events resolve, written
-// back in the batch's WriteBatch. Private to the pipeline.
+// BatchState: the identity graph and profiles one batch works on — taken
+// from the hot cache or loaded with two MultiGets up front, changed in memory
+// as events resolve, written back in the batch's WriteBatch and returned to
+// the cache. Private to the pipeline.
 #pragma once
 
 #include <optional>
@@ -14,14 +15,16 @@
 #include "profiled/core/profile.h"
 #include "profiled/identity/resolver.h"
 #include "profiled/store/profile_store.h"
+#include "hot_cache.h"
 
 namespace profiled::pipeline::internal {
 
 class BatchState final : public identity::IdentityView {
  public:
-  explicit BatchState(store::ProfileStore& store) : store_(store) {}
+  BatchState(store::ProfileStore& store, HotCache& cache) : store_(store), cache_(cache) {}
 
-  // Loads the graph entries of `ids` and every profile they point to.
+  // Loads the graph entries of `ids` and every profile they point to, from
+  // the cache where it has them, else from the store.
   [[nodiscard]] absl::Status Preload(const std::vector<core::Identity>& ids);
 
   std::optional<std::string> ProfileOf(const core::Identity& identity) override;
@@ -44,11 +47,23 @@ class BatchState final : public identity::IdentityView {
   const absl::flat_hash_map<std::string, std::string>& new_links() const { return new_links_; }
   const std::vector<std::string>& unlinked() const { return unlinked_; }
 
+  // Hands every profile and graph entry back to the cache; what this batch
+  // changed is pinned under `seq` until it commits. `charges`: the memory
+  // estimate of each changed profile, by id.
+  void ReturnTo(uint64_t seq, const absl::flat_hash_map<std::string, size_t>& charges);
+
  private:
+  struct Loaded {
+    size_t charge = 0;
+    uint64_t seq = 0;  // the batch that last wrote it, if still pinned
+  };
   store::ProfileStore& store_;
+  HotCache& cache_;
   absl::flat_hash_map<std::string, std::optional<std::string>> graph_;  // key -> profile id
+  std::vector<std::string> graph_read_;  // keys read from the store
   absl::flat_hash_map<std::string, std::string> new_links_;             // key -> profile id
   absl::flat_hash_map<std::string, core::Profile> profiles_;
+  absl::flat_hash_map<std::string, Loaded> loaded_;
   absl::flat_hash_map<std::string, core::PartitionKey> partition_of_;
   std::vector<std::string> touched_;  // first-touch order
   absl::flat_hash_set<std::string> touched_set_;

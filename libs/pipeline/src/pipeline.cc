@@ -1,6 +1,7 @@
 #include "profiled/pipeline/pipeline.h"
 
 #include <chrono>
+#include <limits>
 
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
@@ -15,6 +16,8 @@
 #include "batch_state.h"
 #include "erasure.h"
 #include "outbox_records.h"
+#include "committer.h"
+#include "hot_cache.h"
 #include "worker_pool.h"
 
 namespace profiled::pipeline {
@@ -41,6 +44,38 @@ std::optional<v1::InteractionEvent> ConsentEventOf(const v1::ConsentUpdate& upda
   }
   return e;
 }
+
+// What a batch adds to the counters, recorded once the batch is committed so
+// the counters always describe stored state.
+struct BatchCounts {
+  std::vector<std::pair<prometheus::Counter*, uint64_t>> consumed;  // per topic
+  std::vector<ingest::RejectReason> reasons;
+  std::vector<std::string> refusals;
+  std::vector<int64_t> erasure_latencies_ms;
+  uint64_t merges = 0, applied = 0, consent_suppressed = 0, erasure_suppressed = 0,
+           erasures = 0, duplicates = 0, clamped = 0, privacy_dropped = 0, privacy_hashed = 0,
+           updates = 0;
+
+  void RecordIn(PipelineMetrics& metrics) const {
+    for (const auto& [counter, n] : consumed) counter->Increment(static_cast<double>(n));
+    for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
+    for (const std::string& rule : refusals) metrics.refused(rule).Increment();
+    for (int64_t ms : erasure_latencies_ms) {
+      metrics.erasure_latency.Observe(static_cast<double>(ms) / 1000.0);
+    }
+    metrics.merges.Increment(static_cast<double>(merges));
+    metrics.applied.Increment(static_cast<double>(applied));
+    metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
+    metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
+    metrics.erasures.Increment(static_cast<double>(erasures));
+    metrics.duplicates.Increment(static_cast<double>(duplicates));
+    metrics.clamped.Increment(static_cast<double>(clamped));
+    metrics.privacy_dropped.Increment(static_cast<double>(privacy_dropped));
+    metrics.privacy_hashed.Increment(static_cast<double>(privacy_hashed));
+    metrics.updates_enqueued.Increment(static_cast<double>(updates));
+    metrics.batches.Increment();
+  }
+};
 
 }  // namespace
 
@@ -83,7 +118,9 @@ Pipeline::Pipeline(const PipelineOptions& options, PipelineParts parts,
       privacy_(std::move(privacy)),
       signals_(options.signals),
       workers_(std::make_unique<internal::WorkerPool>(options.worker_threads)),
-      clock_(parts.wall_clock, options.clock_mode) {}
+      clock_(parts.wall_clock, options.clock_mode),
+      cache_(std::make_unique<internal::HotCache>(options.profile_cache_bytes)),
+      committer_(std::make_unique<internal::Committer>()) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -95,24 +132,28 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   ASSIGN_OR_RETURN(privacy::PrivacyFilter privacy, privacy::PrivacyFilter::Create(options.privacy));
   std::unique_ptr<Pipeline> p(
       new Pipeline(options, parts, std::move(rules), std::move(privacy)));
-  for (const auto& [topic, input] : options.inputs) {
-    if (input.format == InputFormat::kSegmentJson) {
-      auto decoder = std::make_shared<ingest::SegmentDecoder>(
-          ingest::SegmentOptions{input.default_channel, options.json_limits});
-      p->json_decoders_[topic] = [decoder](std::string_view payload, auto& out) {
-        return decoder->Decode(payload, out);
-      };
-    } else if (input.format == InputFormat::kMappedJson) {
-      auto created = ingest::MappedJsonDecoder::Create(
-          {input.default_channel, options.json_limits, input.map});
-      if (!created.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("field map of topic ", topic, ": ", created.status().message()));
+  // One decoder per topic per lane: a decoder keeps its parser's buffers.
+  p->json_decoders_.resize(options.worker_threads + 1);
+  for (auto& lane : p->json_decoders_) {
+    for (const auto& [topic, input] : options.inputs) {
+      if (input.format == InputFormat::kSegmentJson) {
+        auto decoder = std::make_shared<ingest::SegmentDecoder>(
+            ingest::SegmentOptions{input.default_channel, options.json_limits});
+        lane[topic] = [decoder](std::string_view payload, auto& out) {
+          return decoder->Decode(payload, out);
+        };
+      } else if (input.format == InputFormat::kMappedJson) {
+        auto created = ingest::MappedJsonDecoder::Create(
+            {input.default_channel, options.json_limits, input.map});
+        if (!created.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("field map of topic ", topic, ": ", created.status().message()));
+        }
+        auto decoder = std::make_shared<ingest::MappedJsonDecoder>(std::move(*created));
+        lane[topic] = [decoder](std::string_view payload, auto& out) {
+          return decoder->Decode(payload, out);
+        };
       }
-      auto decoder = std::make_shared<ingest::MappedJsonDecoder>(std::move(*created));
-      p->json_decoders_[topic] = [decoder](std::string_view payload, auto& out) {
-        return decoder->Decode(payload, out);
-      };
     }
   }
   if (!options.control_topic.empty()) {
@@ -132,6 +173,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   ASSIGN_OR_RETURN(p->consumer_, kafka::Consumer::Create(
                                      consumer_options,
                                      [raw](const core::PartitionKey& key) -> std::optional<int64_t> {
+                                       // Seek from what the store has, including
+                                       // the batch still being written.
+                                       (void)raw->FinishInFlight();
                                        auto it = raw->positions_.find(key);
                                        if (it == raw->positions_.end()) return std::nullopt;
                                        return it->second;
@@ -159,18 +203,45 @@ void Pipeline::UpdateBackPressure() {
   }
 }
 
+absl::Status Pipeline::FinishInFlight() {
+  if (!in_flight_.has_value()) return failed_;
+  absl::Status s = committer_->Wait();
+  InFlight done = std::move(*in_flight_);
+  in_flight_.reset();
+  if (!s.ok()) {
+    // The cache holds what never reached the store: forget it. The pipeline
+    // stops; a restart resumes from the last committed batch.
+    cache_->Clear();
+    failed_ = s;
+    return s;
+  }
+  for (const kafka::CommitPosition& c : done.commits) positions_[c.partition] = c.next_offset;
+  consumer_->CommitAsync(done.commits);
+  cache_->Committed(done.seq);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Pipeline::RunOnce() {
+  RETURN_IF_ERROR(failed_);
   UpdateBackPressure();
   std::vector<kafka::ConsumedMessage> messages;
   RETURN_IF_ERROR(consumer_->Poll(paused_ ? 1 : options_.batch_max_events,
                                   options_.poll_timeout_ms, messages));
   if (!messages.empty()) {
     const auto started = std::chrono::steady_clock::now();
-    RETURN_IF_ERROR(ProcessBatch(messages));
+    if (absl::Status s = ProcessBatch(messages); !s.ok()) {
+      // Profiles taken from the cache may be half-applied: stop cleanly.
+      (void)FinishInFlight();
+      cache_->Clear();
+      if (failed_.ok()) failed_ = s;
+      return s;
+    }
     parts_.metrics.batch_size.Observe(static_cast<double>(messages.size()));
     parts_.metrics.batch_duration.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   } else {
+    // Idle: let the last batch land, so what was consumed is stored.
+    RETURN_IF_ERROR(FinishInFlight());
     // An idle partition at its high watermark is caught up (e.g. after a
     // restart with nothing new): its clock, and so its timers, run on wall time.
     for (const auto& [partition, next_offset] : positions_) {
@@ -229,26 +300,48 @@ absl::Status Pipeline::FireTimers() {
   for (const auto& [partition, offset] : positions_) {
     horizon = std::max(horizon, clock_.NowMs(partition));
   }
+  // Most polls have nothing due: skip them without waiting for the batch in
+  // flight or reading the store.
+  if (horizon < next_timer_due_ms_) return absl::OkStatus();
+  RETURN_IF_ERROR(FinishInFlight());  // the timers column is current
   std::vector<store::Timer> due;
   RETURN_IF_ERROR(parts_.store.ReadDueTimers(horizon, options_.batch_max_events, due));
-  if (due.empty()) return absl::OkStatus();
   store::CommitBatch batch;
   uint64_t fired = 0, expired = 0;
+  // Profiles re-evaluated (to return to the cache) and expired.
+  std::vector<std::pair<core::Profile, size_t>> kept;
+  std::vector<core::Profile> expired_profiles;
   for (const store::Timer& t : due) {
     const core::PartitionKey partition{t.topic, t.partition};
     const int64_t now = clock_.NowMs(partition);
     if (t.due_ms > now) continue;  // its own partition's clock is not there yet
-    ASSIGN_OR_RETURN(std::optional<std::string> bytes, parts_.store.Get(t.profile_id));
     std::optional<core::Profile> profile;
-    if (bytes.has_value()) {
-      ASSIGN_OR_RETURN(profile, codec::DecodeProfileState(*bytes));
+    size_t charge = 0;
+    internal::HotCache::Taken taken;
+    switch (cache_->TakeProfile(t.profile_id, taken)) {
+      case internal::HotCache::kPresent:
+        profile = std::move(taken.profile);
+        charge = taken.charge;
+        break;
+      case internal::HotCache::kAbsent:
+        break;
+      case internal::HotCache::kMiss: {
+        ASSIGN_OR_RETURN(std::optional<std::string> bytes, parts_.store.Get(t.profile_id));
+        if (bytes.has_value()) {
+          ASSIGN_OR_RETURN(profile, codec::DecodeProfileState(*bytes));
+          charge = internal::HotCache::ProfileCharge(bytes->size());
+        }
+        break;
+      }
     }
     if (!profile.has_value() || profile->timer_due_ms != t.due_ms) {
       batch.timers_deleted.emplace_back(t.due_ms, t.profile_id);  // superseded
+      if (profile.has_value()) kept.emplace_back(std::move(*profile), charge);
       continue;
     }
     if (options_.retention_ttl_ms > 0 && now - profile->last_seen_ms >= options_.retention_ttl_ms) {
       RETURN_IF_ERROR(Expire(*profile, batch));
+      expired_profiles.push_back(std::move(*profile));
       ++expired;
       continue;
     }
@@ -262,18 +355,63 @@ absl::Status Pipeline::FireTimers() {
       batch.outbox.push_back(OutboxRecordFor(options_.output_topic, update));
     }
     Reschedule(*profile, as_of, partition, batch);
-    batch.profiles.emplace_back(profile->id, codec::EncodeProfileState(*profile));
+    std::string state = codec::EncodeProfileState(*profile);
+    charge = internal::HotCache::ProfileCharge(state.size());
+    batch.profiles.emplace_back(profile->id, std::move(state));
+    kept.emplace_back(std::move(*profile), charge);
     ++fired;
   }
-  if (batch.empty()) return absl::OkStatus();
   // The timer's deletion, the new state and the update commit together:
   // a crash before re-fires it, after never fires it twice.
-  RETURN_IF_ERROR(parts_.store.Commit(batch));
+  if (absl::Status s = parts_.store.Commit(batch); !s.ok()) {
+    cache_->Clear();
+    failed_ = s;
+    return s;
+  }
+  for (auto& [profile, charge] : kept) {
+    const std::string id = profile.id;
+    cache_->PutProfile(id, std::move(profile), charge, 0);
+  }
+  for (const core::Profile& profile : expired_profiles) {
+    cache_->PutProfileAbsent(profile.id, 0);
+    for (const core::Identity& id : profile.identities) {
+      cache_->PutLink(store::IdentityKey(id.kind, id.value), std::nullopt, 0);
+    }
+  }
+  // The earliest timer left decides when to look again.
+  std::vector<store::Timer> next;
+  RETURN_IF_ERROR(parts_.store.ReadDueTimers(std::numeric_limits<int64_t>::max(), 1, next));
+  next_timer_due_ms_ = next.empty() ? std::numeric_limits<int64_t>::max() : next[0].due_ms;
+  if (batch.empty()) return absl::OkStatus();
   if (parts_.publisher != nullptr && !batch.outbox.empty()) parts_.publisher->Notify();
   parts_.metrics.timers_fired.Increment(static_cast<double>(fired));
   parts_.metrics.expired.Increment(static_cast<double>(expired));
   parts_.metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   return absl::OkStatus();
+}
+
+Pipeline::DecodedMessage Pipeline::DecodeMessage(const kafka::ConsumedMessage& m,
+                                                  JsonDecoders& decoders, int64_t wall_now_ms,
+                                                  privacy::PrivacyFilter::Counts& counts) const {
+  DecodedMessage d;
+  if (auto it = decoders.find(m.topic()); it != decoders.end()) {
+    d.rejection = it->second(m.payload(), d.events);
+  } else {
+    d.rejection = ingest::DecodeProtobufEvent(m.payload(), d.events.emplace_back());
+  }
+  if (d.rejection) return d;
+  for (v1::InteractionEvent& event : d.events) {
+    const privacy::PrivacyFilter::Counts n = privacy_.Apply(event);
+    counts.dropped += n.dropped;
+    counts.hashed += n.hashed;
+    switch (ingest::CheckEventTime(options_.event_time, wall_now_ms, event)) {
+      case ingest::EventTimeVerdict::kAccepted: break;
+      case ingest::EventTimeVerdict::kClamped: ++d.clamped; break;
+      case ingest::EventTimeVerdict::kRejected: d.in_future = true; break;
+    }
+    d.ids.push_back(rules_.IdentitiesOf(event, nullptr));
+  }
+  return d;
 }
 
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
@@ -290,7 +428,6 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   std::vector<DeadLetter> letters;
   std::vector<ingest::RejectReason> reasons;
   std::vector<core::Identity> mentioned;
-  std::vector<v1::InteractionEvent> decoded;
   uint64_t clamped = 0;
   uint64_t privacy_dropped = 0, privacy_hashed = 0;
   std::vector<v1::EraseRequest> erasures;
@@ -302,7 +439,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     DeadLetter& letter = letters.emplace_back(DeadLetter{
         std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(), m.partition(),
         m.offset(), std::string(m.key()), std::string(m.payload())});
-    if (json_decoders_.contains(m.topic())) {
+    if (json_decoders_[0].contains(m.topic())) {
       // Personal data the filter would have dropped stays out of the dead letter too.
       if (std::optional<std::string> clean = privacy_.RedactJson(m.payload())) {
         letter.value = std::move(*clean);
@@ -310,8 +447,37 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       }
     }
   };
-  for (const kafka::ConsumedMessage& m : messages) {
-    store::PartitionPosition& pos = touched[core::PartitionKey{m.topic(), m.partition()}];
+  // Decoding, the privacy filter, event-time checks and identity extraction
+  // are per message: done on every core first, in chunks, one decoder set per lane.
+  std::vector<DecodedMessage> decoded_messages(messages.size());
+  {
+    const int64_t wall_now = parts_.wall_clock.NowMs();
+    std::vector<privacy::PrivacyFilter::Counts> privacy_counts(json_decoders_.size());
+    std::atomic<size_t> next_chunk{0};
+    constexpr size_t kChunk = 64;
+    workers_->ParallelFor(json_decoders_.size(), [&](size_t lane) {
+      for (size_t start = next_chunk.fetch_add(kChunk); start < messages.size();
+           start = next_chunk.fetch_add(kChunk)) {
+        for (size_t i = start; i < std::min(messages.size(), start + kChunk); ++i) {
+          if (!options_.control_topic.empty() && messages[i].topic() == options_.control_topic) {
+            continue;
+          }
+          decoded_messages[i] = DecodeMessage(messages[i], json_decoders_[lane], wall_now,
+                                              privacy_counts[lane]);
+        }
+      }
+    }, /*min_items=*/messages.size() >= 2 * kChunk ? 1 : json_decoders_.size() + 1);
+    for (const privacy::PrivacyFilter::Counts& n : privacy_counts) {
+      privacy_dropped += n.dropped;
+      privacy_hashed += n.hashed;
+    }
+  }
+  absl::flat_hash_map<core::PartitionKey, uint64_t> consumed_per_partition;
+  for (size_t index = 0; index < messages.size(); ++index) {
+    const kafka::ConsumedMessage& m = messages[index];
+    const core::PartitionKey key{m.topic(), m.partition()};
+    ++consumed_per_partition[key];
+    store::PartitionPosition& pos = touched[key];
     pos.topic = m.topic();
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
@@ -342,33 +508,12 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       accepted.push_back({&m, std::move(*consent), std::move(ids), /*consent_only=*/true});
       continue;
     }
-    decoded.clear();
-    std::optional<ingest::Rejection> rejection;
-    if (auto it = json_decoders_.find(m.topic()); it != json_decoders_.end()) {
-      rejection = it->second(m.payload(), decoded);
-    } else {
-      rejection = ingest::DecodeProtobufEvent(m.payload(), decoded.emplace_back());
-    }
-    if (rejection) {
-      reject(m, rejection->reason, std::move(rejection->detail));
+    DecodedMessage& d = decoded_messages[index];
+    if (d.rejection) {
+      reject(m, d.rejection->reason, std::move(d.rejection->detail));
       continue;
     }
-    for (v1::InteractionEvent& event : decoded) {
-      const privacy::PrivacyFilter::Counts n = privacy_.Apply(event);
-      privacy_dropped += n.dropped;
-      privacy_hashed += n.hashed;
-    }
-    const int64_t wall_now = parts_.wall_clock.NowMs();
-    size_t message_clamped = 0;
-    bool in_future = false;
-    for (v1::InteractionEvent& event : decoded) {
-      switch (ingest::CheckEventTime(options_.event_time, wall_now, event)) {
-        case ingest::EventTimeVerdict::kAccepted: break;
-        case ingest::EventTimeVerdict::kClamped: ++message_clamped; break;
-        case ingest::EventTimeVerdict::kRejected: in_future = true; break;
-      }
-    }
-    if (in_future) {
+    if (d.in_future) {
       reject(m, ingest::RejectReason::kEventInFuture,
              absl::StrCat("event time more than ", options_.event_time.future_tolerance_ms,
                           " ms ahead of the wall clock"));
@@ -376,19 +521,15 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     }
     // A message is accepted whole or not at all (the dead letter keeps it).
     const size_t first = accepted.size();
-    for (v1::InteractionEvent& event : decoded) {
-      Accepted a{&m, std::move(event), {}};
-      a.ids = rules_.IdentitiesOf(a.event, nullptr);
-      if (a.ids.empty()) break;
-      accepted.push_back(std::move(a));
-    }
-    if (accepted.size() - first != decoded.size()) {
-      accepted.resize(first);
+    if (std::any_of(d.ids.begin(), d.ids.end(), [](const auto& ids) { return ids.empty(); })) {
       reject(m, ingest::RejectReason::kBlockedIdentities,
              "every identity is a blocked value (e.g. \"undefined\", \"0\")");
       continue;
     }
-    clamped += message_clamped;
+    for (size_t e = 0; e < d.events.size(); ++e) {
+      accepted.push_back({&m, std::move(d.events[e]), std::move(d.ids[e])});
+    }
+    clamped += d.clamped;
     for (size_t i = first; i < accepted.size(); ++i) {
       const Accepted& a = accepted[i];
       mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
@@ -407,7 +548,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
 
   // 2. Load the graph entries and profiles involved, then resolve and apply
   //    every event in arrival order.
-  internal::BatchState state(parts_.store);
+  internal::BatchState state(parts_.store, *cache_);
   RETURN_IF_ERROR(state.Preload(mentioned));
   // Events naming an erased identity within its suppression window are refused.
   std::vector<bool> suppressed(accepted.size(), false);
@@ -510,7 +651,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   }
 
   // Erasures come after the batch's events, so those events go with the person.
-  std::vector<int64_t> erasure_latencies_ms;
+  // They read audit records from the store: the batch in flight lands first.
+  BatchCounts counts;
+  if (!erasures.empty()) RETURN_IF_ERROR(FinishInFlight());
   for (const v1::EraseRequest& request : erasures) {
     const int64_t wall_now = parts_.wall_clock.NowMs();
     ASSIGN_OR_RETURN(v1::ErasureReceipt receipt,
@@ -520,7 +663,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
                                      parts_.store, batch));
     LogInfo("erased ", receipt.erased_profile_ids_size(), " profile(s) for request ",
             request.request_id());
-    if (request.requested_ms() > 0) erasure_latencies_ms.push_back(wall_now - request.requested_ms());
+    if (request.requested_ms() > 0) {
+      counts.erasure_latencies_ms.push_back(wall_now - request.requested_ms());
+    }
   }
   batch.identity_links_deleted = state.unlinked();
 
@@ -552,9 +697,15 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
                                  source == source_time_ms.end() ? 0 : source->second);
     out.state = codec::EncodeProfileState(profile);
   });
+  absl::flat_hash_map<std::string, size_t> charges;
+  charges.reserve(changed.size());
   for (size_t i = 0; i < changed.size(); ++i) {
     const core::Profile& profile = *changed[i].first;
     RecordTimerChange(built[i].old_due_ms, profile, *changed[i].second, batch);
+    if (profile.timer_due_ms != 0) {
+      next_timer_due_ms_ = std::min(next_timer_due_ms_, profile.timer_due_ms);
+    }
+    charges[profile.id] = internal::HotCache::ProfileCharge(built[i].state.size());
     batch.outbox.push_back(std::move(built[i].record));
     batch.profiles.emplace_back(profile.id, std::move(built[i].state));
   }
@@ -570,43 +721,54 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   batch.deleted_profiles = state.deleted();
   for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
   std::vector<kafka::CommitPosition> commits;
+  absl::flat_hash_map<std::string, uint64_t> per_topic;
   for (auto& [partition, pos] : touched) {
     pos.stream_time_ms = clock_.StreamTimeMs(partition);
     commits.push_back({partition, pos.next_offset});
     batch.positions.push_back(std::move(pos));
   }
+  for (const auto& [partition, n] : consumed_per_partition) per_topic[partition.topic] += n;
+  for (const auto& [topic, n] : per_topic) {
+    counts.consumed.emplace_back(&parts_.metrics.consumed(topic), n);
+  }
+  counts.reasons = std::move(reasons);
+  counts.refusals = std::move(refusals);
+  counts.merges = merges;
+  counts.applied = accepted.size() - duplicates - consent_suppressed - erasure_suppressed -
+                   consent_updates;
+  counts.consent_suppressed = consent_suppressed;
+  counts.erasure_suppressed = erasure_suppressed;
+  counts.erasures = erasures.size();
+  counts.duplicates = duplicates;
+  counts.clamped = clamped;
+  counts.privacy_dropped = privacy_dropped;
+  counts.privacy_hashed = privacy_hashed;
+  counts.updates = batch.outbox.size();
 
-  // 4. Dead letters are acknowledged before their offsets are stored.
-  RETURN_IF_ERROR(parts_.dead_letters.PublishAll(letters, parts_.should_stop));
+  // 4. The profiles go back to the cache, pinned until this batch is stored.
+  const uint64_t seq = ++last_seq_;
+  state.ReturnTo(seq, charges);
 
-  // 5. One atomic write, then tell the publisher and the group.
-  PROFILED_FAILPOINT("before_commit");
-  RETURN_IF_ERROR(parts_.store.Commit(batch));
-  PROFILED_FAILPOINT("after_commit");
-  for (const kafka::CommitPosition& c : commits) positions_[c.partition] = c.next_offset;
-  if (parts_.publisher != nullptr) parts_.publisher->Notify();
-  consumer_->CommitAsync(commits);
-
-  // Counted only once committed, so the counters always describe stored state.
-  PipelineMetrics& metrics = parts_.metrics;
-  for (const kafka::ConsumedMessage& m : messages) metrics.consumed(m.topic()).Increment();
-  for (ingest::RejectReason r : reasons) metrics.dead_letters(r).Increment();
-  for (const std::string& rule : refusals) metrics.refused(rule).Increment();
-  metrics.merges.Increment(static_cast<double>(merges));
-  metrics.applied.Increment(
-      static_cast<double>(accepted.size() - duplicates - consent_suppressed - erasure_suppressed -
-                          consent_updates));
-  metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
-  metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
-  metrics.erasures.Increment(static_cast<double>(erasures.size()));
-  for (int64_t ms : erasure_latencies_ms) metrics.erasure_latency.Observe(static_cast<double>(ms) / 1000.0);
-  if (!erasures.empty()) suppressions_exist_ = true;
-  metrics.duplicates.Increment(static_cast<double>(duplicates));
-  metrics.clamped.Increment(static_cast<double>(clamped));
-  metrics.privacy_dropped.Increment(static_cast<double>(privacy_dropped));
-  metrics.privacy_hashed.Increment(static_cast<double>(privacy_hashed));
-  metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
-  metrics.batches.Increment();
+  // 5. Written on the committer thread while the next batch is prepared; the
+  //    previous batch is written first. Dead letters are acknowledged before
+  //    their offsets are stored; one atomic write; then the publisher is told.
+  RETURN_IF_ERROR(FinishInFlight());
+  committer_->Submit([this, batch = std::move(batch), letters = std::move(letters),
+                      counts = std::move(counts)]() -> absl::Status {
+    RETURN_IF_ERROR(parts_.dead_letters.PublishAll(letters, parts_.should_stop));
+    PROFILED_FAILPOINT("before_commit");
+    RETURN_IF_ERROR(parts_.store.Commit(batch));
+    PROFILED_FAILPOINT("after_commit");
+    if (parts_.publisher != nullptr) parts_.publisher->Notify();
+    counts.RecordIn(parts_.metrics);
+    return absl::OkStatus();
+  });
+  in_flight_ = InFlight{seq, std::move(commits)};
+  if (!erasures.empty()) {
+    // Later batches check suppressions in the store: this one must be there.
+    suppressions_exist_ = true;
+    RETURN_IF_ERROR(FinishInFlight());
+  }
   return absl::OkStatus();
 }
 
@@ -648,6 +810,9 @@ void Pipeline::UpdateStatus() {
 
 void Pipeline::Close() {
   ready_.store(false);
+  if (absl::Status s = FinishInFlight(); !s.ok() && !absl::IsCancelled(s)) {
+    LogError("last batch not stored: ", s.ToString());
+  }
   consumer_->Close();
 }
 

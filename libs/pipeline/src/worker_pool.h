@@ -36,9 +36,11 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  void ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
-    // Handing out work costs a wake-up: small batches stay on this thread.
-    if (threads_.empty() || n < kMinParallelItems) {
+  // Below `min_items` items the wake-up costs more than it saves: all on
+  // this thread.
+  void ParallelFor(size_t n, const std::function<void(size_t)>& fn,
+                   size_t min_items = kMinParallelItems) {
+    if (threads_.empty() || n < min_items) {
       for (size_t i = 0; i < n; ++i) fn(i);
       return;
     }

@@ -58,6 +58,8 @@ namespace profiled::pipeline {
 class Publisher;
 namespace internal {
 class WorkerPool;
+class HotCache;
+class Committer;
 }
 
 enum class InputFormat {
@@ -108,6 +110,10 @@ struct PipelineOptions {
   // (per-profile work; ordering and crash safety are unchanged). Default: 1,
   // so a 2-core machine uses both cores; 0 keeps it all on one thread.
   size_t worker_threads = 1;
+  // Memory for decoded profiles and identity-graph entries of recent batches,
+  // so hot profiles skip the store read and the decode (an estimate from
+  // encoded sizes). Default: 256 MiB.
+  size_t profile_cache_bytes = 256ull << 20;
   // How long one poll waits for the first message. Default: 100 ms.
   int poll_timeout_ms = 100;
   // Outbox entries at which consumption pauses; it resumes at half. Default: 100000.
@@ -162,9 +168,27 @@ class Pipeline {
   void Close();
 
  private:
+  using JsonDecoder = std::function<std::optional<ingest::Rejection>(
+      std::string_view, std::vector<v1::InteractionEvent>&)>;
+  using JsonDecoders = absl::flat_hash_map<std::string, JsonDecoder>;
   Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules,
            privacy::PrivacyFilter privacy);
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
+  // One input message's events, privacy-filtered and time-checked, with each
+  // event's identities; or why it is rejected. Any lane's thread.
+  struct DecodedMessage {
+    std::vector<v1::InteractionEvent> events;
+    std::vector<std::vector<core::Identity>> ids;  // per event
+    std::optional<ingest::Rejection> rejection;
+    bool in_future = false;  // an event beyond the future tolerance
+    uint64_t clamped = 0;
+  };
+  DecodedMessage DecodeMessage(const kafka::ConsumedMessage& m, JsonDecoders& decoders,
+                               int64_t wall_now_ms, privacy::PrivacyFilter::Counts& counts) const;
+  // Waits for the batch on the committer thread, then advances positions_,
+  // the group's offsets and the cache's committed mark. A failure sticks:
+  // every later call (and RunOnce) returns it.
+  [[nodiscard]] absl::Status FinishInFlight();
   // Merge audit records of a resolution (merges and refusals) into `batch`.
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
@@ -194,10 +218,9 @@ class Pipeline {
   std::unique_ptr<internal::WorkerPool> workers_;
   std::string secret_;            // keys suppression hashes
   bool suppressions_exist_ = false;
-  // One decoder per JSON topic (Segment or mapped); other topics carry Protobuf.
-  using JsonDecoder = std::function<std::optional<ingest::Rejection>(
-      std::string_view, std::vector<v1::InteractionEvent>&)>;
-  absl::flat_hash_map<std::string, JsonDecoder> json_decoders_;
+  // One decoder per JSON topic (Segment or mapped); other topics carry
+  // Protobuf. One set per lane of the worker pool (decoders are not shared).
+  std::vector<JsonDecoders> json_decoders_;
   core::PipelineClock clock_;
   std::unique_ptr<kafka::Consumer> consumer_;
   // Next offset per partition as committed to the store; seeds assignments.
@@ -205,6 +228,19 @@ class Pipeline {
   std::atomic<bool> paused_{false};
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point next_status_update_{};
+  std::unique_ptr<internal::HotCache> cache_;
+  // Batches are numbered as they are handed to the committer; one in flight.
+  struct InFlight {
+    uint64_t seq = 0;
+    std::vector<kafka::CommitPosition> commits;
+  };
+  std::optional<InFlight> in_flight_;
+  uint64_t last_seq_ = 0;
+  absl::Status failed_;
+  // No stored timer is due before this (0: unknown, look).
+  int64_t next_timer_due_ms_ = 0;
+  // Last: destroyed first, so a batch in flight finishes while the rest is alive.
+  std::unique_ptr<internal::Committer> committer_;
 };
 
 }  // namespace profiled::pipeline
