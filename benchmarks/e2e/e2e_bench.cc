@@ -10,14 +10,13 @@
 // profiles' real value size. Prints a readable summary and one JSON line.
 //
 //   profiled_e2e_bench --bin BUILD_DIR --sample rees46.csv [--profiles 100000]
-//       [--keys zipf|uniform] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
+//       [--keys zipf|uniform|sequential] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
 //       [--partitions 16] [--window 100000] [--linger-ms 5] [--work DIR] [--keep true]
-//       [--batch-max-events 10000] [--config-extra YAML]   (appended to the generated config)
+//       [--batch-max-events 10000] [--profile-cache-mb N]
+//       [--config-extra YAML]   (appended to the generated config)
 #include <librdkafka/rdkafkacpp.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/table.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -37,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench_support.h"
 #include "profiled/store/profile_store.h"
+#include "profiled/store/rocksdb_tuning.h"
 
 namespace profiled::bench {
 namespace {
@@ -132,6 +133,20 @@ uint64_t PeakRssBytes(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
   }
   return 0;
+}
+
+// User + system CPU time the process has used so far, seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int n = 3; n <= 15 && rest >> field; ++n) {
+    if (n >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 uint64_t DirectoryBytes(const std::string& path) {
@@ -239,13 +254,10 @@ double RawConsumeRate(const std::string& bootstrap, const std::string& topic, in
 // Raw RocksDB: random Get then Put of `value_bytes` over `keys` keys, with the
 // profiles column family's table options (64 MiB LRU cache, bloom, LZ4).
 double RawRocksDbRate(const std::string& dir, uint64_t keys, size_t value_bytes, double seconds) {
-  rocksdb::Options options;
+  // The profiles column family's own options and default block cache.
+  rocksdb::Options options(rocksdb::DBOptions(),
+                           profiled::store::ProfileColumnFamilyOptions(rocksdb::NewLRUCache(64ull << 20)));
   options.create_if_missing = true;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(64ull << 20);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  options.compression = rocksdb::kLZ4Compression;
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, dir, &raw).ok()) Die("opening the RocksDB baseline at " + dir);
   std::unique_ptr<rocksdb::DB> db(raw);
@@ -311,7 +323,11 @@ int main(int argc, char** argv) {
       << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
       << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
       << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
-      << "store: {path: " << store << "}\n"
+      << "store: {path: " << store
+      << (flags.Get("--profile-cache-mb", "").empty()
+              ? std::string()
+              : ", profile_cache_mb: " + flags.Get("--profile-cache-mb", ""))
+      << "}\n"
       << "http: {listen: \"127.0.0.1:0\"}\n"
       << flags.Get("--config-extra", "") << "\n";
   Child profiled({bin + "/services/profiled/profiled", "--config", work + "/profiled.yaml"},
@@ -333,12 +349,17 @@ int main(int argc, char** argv) {
                  "--metrics", metrics, "--window", flags.Get("--window", "100000"),
                  "--linger-ms", flags.Get("--linger-ms", "5")},
                 work + "/loadgen.out", work + "/loadgen.err");
-  // Applied events sampled each second: the sustained rate after warm-up.
-  std::vector<std::pair<double, double>> applied;  // (seconds since start, applied)
+  // Applied events and profiled's CPU time sampled each second: the
+  // sustained rate after warm-up, and events per CPU-second of profiled.
+  struct Sample {
+    double seconds, applied, cpu_seconds;
+  };
+  std::vector<Sample> applied;
   const auto start = Clock::now();
   while (loadgen.Alive()) {
-    applied.emplace_back(std::chrono::duration<double>(Clock::now() - start).count(),
-                         ScrapeSum(metrics, "profiled_events_applied_total"));
+    applied.push_back({std::chrono::duration<double>(Clock::now() - start).count(),
+                       ScrapeSum(metrics, "profiled_events_applied_total"),
+                       CpuSeconds(profiled.pid())});
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (loadgen.Wait() != 0) Die("loadgen failed: " + ReadFile(work + "/loadgen.err"));
@@ -361,13 +382,17 @@ int main(int argc, char** argv) {
   profiled.Signal(SIGTERM);
   if (profiled.Wait() != 0) Die("profiled did not exit cleanly: " + work + "/profiled.err");
 
-  double sustained = 0;
+  double sustained = 0, per_cpu_second = 0, cores = 0;
   {
     // From the first sample after warm-up to the last sample of the load.
     auto first = std::find_if(applied.begin(), applied.end(),
-                              [&](const auto& s) { return s.first >= warmup; });
-    if (first != applied.end() && applied.back().first > first->first) {
-      sustained = (applied.back().second - first->second) / (applied.back().first - first->first);
+                              [&](const Sample& s) { return s.seconds >= warmup; });
+    if (first != applied.end() && applied.back().seconds > first->seconds) {
+      const double events = applied.back().applied - first->applied;
+      const double cpu = applied.back().cpu_seconds - first->cpu_seconds;
+      sustained = events / (applied.back().seconds - first->seconds);
+      cores = cpu / (applied.back().seconds - first->seconds);
+      per_cpu_second = cpu > 0 ? events / cpu : 0;
     }
   }
   std::vector<int64_t> latencies = reader.Take();
@@ -403,6 +428,7 @@ int main(int argc, char** argv) {
   std::printf("  produced %llu, consumed %.0f, dead letters %.0f%s\n", static_cast<unsigned long long>(produced),
               consumed, std::max(dead_letters, 0.0), complete ? "" : "  <-- INCOMPLETE RUN");
   std::printf("  sustained          %10.0f events/s\n", sustained);
+  std::printf("  profiled CPU       %10.2f cores, %.0f events per CPU-second\n", cores, per_cpu_second);
   std::printf("  event->publish     p50 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n", p50, p99, p999,
               latencies.size());
   std::printf("  generator slip     %.1f ms max behind schedule\n", max_slip_ms);
@@ -416,13 +442,13 @@ int main(int argc, char** argv) {
       "JSON {\"keys\":\"%s\",\"profiles\":%llu,\"rate\":%.0f,\"produced\":%llu,\"complete\":%s,"
       "\"sustained\":%.0f,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"p999_ms\":%.0f,\"slip_ms\":%.1f,"
       "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
-      "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f}\n",
+      "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f}\n",
       keys.c_str(), static_cast<unsigned long long>(profiles), rate,
       static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
       p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
       static_cast<unsigned long long>(stored),
       stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
-      raw_consume, raw_rocksdb);
+      raw_consume, raw_rocksdb, cores, per_cpu_second);
   if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
   return complete ? 0 : 1;
 }

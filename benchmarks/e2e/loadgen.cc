@@ -2,7 +2,7 @@
 // benchmarks/e2e/synthetic_events.h) onto a topic, in its own process.
 //
 //   profiled_loadgen --bootstrap HOST:PORT --topic T --sample rees46.csv
-//       [--profiles 100000] [--keys zipf|uniform] [--zipf-s 1.1] [--seed 1]
+//       [--profiles 100000] [--keys zipf|uniform|sequential] [--zipf-s 1.1] [--seed 1]
 //       [--rate EVENTS_PER_S | 0] [--seconds 30]
 //       [--metrics HOST:PORT --window 100000]   (flat out only)
 //       [--linger-ms 5]   (the mock broker serves one produced batch per partition
@@ -50,8 +50,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto population = static_cast<uint64_t>(flags.Number("--profiles", 100000));
-  const bool zipf = flags.Get("--keys", "zipf") == "zipf";
-  KeySampler keys(population, zipf ? KeySampler::Skew::kZipf : KeySampler::Skew::kUniform,
+  const std::string skew = flags.Get("--keys", "zipf");
+  if (skew != "zipf" && skew != "uniform" && skew != "sequential") {
+    std::fprintf(stderr, "profiled_loadgen: --keys must be zipf, uniform or sequential\n");
+    return 2;
+  }
+  KeySampler keys(population,
+                  skew == "zipf"      ? KeySampler::Skew::kZipf
+                  : skew == "uniform" ? KeySampler::Skew::kUniform
+                                      : KeySampler::Skew::kSequential,
                   flags.Number("--zipf-s", 1.1), static_cast<uint64_t>(flags.Number("--seed", 1)));
   const double rate = flags.Number("--rate", 0);
   const double seconds = flags.Number("--seconds", 30);

@@ -21,6 +21,8 @@ scenario() {  # NAME RUNS ARGS...
 }
 scenario "zipf 100k, flat out" "$runs" --profiles 100000 --keys zipf --rate 0 --seconds "$seconds"
 scenario "zipf 100k, 10k/s offered" "$runs" --profiles 100000 --keys zipf --rate 10000 --seconds "$seconds" --partitions 4
+scenario "zipf 100k, 20k/s offered" 1 --profiles 100000 --keys zipf --rate 20000 --seconds "$seconds" --partitions 4
+scenario "zipf 100k, 30k/s offered" 1 --profiles 100000 --keys zipf --rate 30000 --seconds "$seconds" --partitions 8
 scenario "zipf 100k, 50k/s offered" 1 --profiles 100000 --keys zipf --rate 50000 --seconds "$seconds"
 scenario "uniform 10M, flat out" 1 --profiles 10000000 --keys uniform --rate 0 --seconds "$long"
 /usr/bin/python3 - "$out" <<'PY'
@@ -31,11 +33,12 @@ for line in open(sys.argv[1]):
     if not body:
         continue
     rows.setdefault(name, []).append(json.loads("{" + body))
-print("| scenario | runs | complete | sustained/s | p50 ms | p99 ms | p999 ms | peak RSS MiB | profiles | B/profile | raw consume/s (ratio) | raw get+put/s (ratio) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | runs | complete | sustained/s | profiled cores | events/CPU-s | p50 ms | p99 ms | p999 ms | peak RSS MiB | profiles | B/profile | raw consume/s (ratio) | raw get+put/s (ratio) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name, runs in rows.items():
     med = lambda k: statistics.median(r[k] for r in runs)
     print(f"| {name} | {len(runs)} | {sum(r['complete'] for r in runs)}/{len(runs)} | {med('sustained'):,.0f} | "
+          f"{med('cores'):.2f} | {med('per_cpu_second'):,.0f} | "
           f"{med('p50_ms'):.0f} | {med('p99_ms'):.0f} | {med('p999_ms'):.0f} | {med('peak_rss_mib'):.0f} | "
           f"{med('stored'):,.0f} | {med('disk_bytes_per_profile'):.0f} | "
           f"{med('raw_consume'):,.0f} ({med('sustained') / med('raw_consume'):.3f}) | "

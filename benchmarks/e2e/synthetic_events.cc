@@ -23,6 +23,7 @@ KeySampler::KeySampler(uint64_t population, Skew skew, double s, uint64_t seed)
 }
 
 uint64_t KeySampler::Next() {
+  if (skew_ == Skew::kSequential) return next_++ % population_;
   if (skew_ == Skew::kUniform) {
     return std::uniform_int_distribution<uint64_t>(0, population_ - 1)(rng_);
   }

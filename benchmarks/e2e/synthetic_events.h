@@ -19,10 +19,11 @@
 namespace profiled::bench {
 
 // Draws user ranks in [0, population): uniform, or Zipf with exponent s
-// (rank r has probability proportional to 1 / (r + 1)^s).
+// (rank r has probability proportional to 1 / (r + 1)^s), or sequential
+// (0, 1, 2, ... wrapping: every event a new profile until all exist).
 class KeySampler {
  public:
-  enum class Skew { kUniform, kZipf };
+  enum class Skew { kUniform, kZipf, kSequential };
   KeySampler(uint64_t population, Skew skew, double s, uint64_t seed);
   uint64_t Next();
   uint64_t population() const { return population_; }
@@ -32,6 +33,7 @@ class KeySampler {
   Skew skew_;
   std::mt19937_64 rng_;
   std::vector<double> cdf_;  // Zipf only: cumulative probability by rank
+  uint64_t next_ = 0;        // sequential only
 };
 
 // One real row's interaction, minus the user.

@@ -126,15 +126,18 @@ TEST_CASE("every published score equals a brute-force fold of the raw events",
                   << events.size() << " events");
 }
 
-TEST_CASE("versions and stored state do not depend on batch boundaries", "[integration]") {
+TEST_CASE("versions and stored state do not depend on batch boundaries or the hot cache",
+          "[integration]") {
   const auto cluster = StartCluster(3, /*dead_letters=*/false);
   const std::string bootstrap = cluster->bootstrap();
   const std::vector<v1::InteractionEvent> events = SampleEvents(800, 7);
   testing::ProduceEvents(bootstrap, "events", events);
 
-  auto run = [&](size_t batch_max_events, const std::string& path) {
+  auto run = [&](size_t batch_max_events, const std::string& path,
+                 size_t cache_bytes = pipeline::PipelineOptions().profile_cache_bytes) {
     pipeline::PipelineOptions options = ExactOptions();
     options.batch_max_events = batch_max_events;
+    options.profile_cache_bytes = cache_bytes;
     testing::PipelineRunner runner(path, options, {"events"}, bootstrap, bootstrap);
     REQUIRE(testing::WaitUntil([&] { return runner.metrics().applied.Value() == events.size(); }));
     runner.Stop();
@@ -148,12 +151,19 @@ TEST_CASE("versions and stored state do not depend on batch boundaries", "[integ
   testing::TempDir dir;
   auto [small, small_batches] = run(3, dir.Sub("small"));
   auto [large, large_batches] = run(5000, dir.Sub("large"));
+  // No cache budget: every batch reads profiles back from the store, except
+  // those of the batch still being written (pinned).
+  auto [uncached, uncached_batches] = run(3, dir.Sub("uncached"), /*cache_bytes=*/0);
   CHECK(small_batches > large_batches);
+  CHECK(uncached_batches > large_batches);
   REQUIRE(small.size() == large.size());
-  for (const auto& [id, bytes] : small) {
+  REQUIRE(uncached.size() == large.size());
+  for (const auto& [id, bytes] : large) {
     INFO("profile " << id);
-    REQUIRE(large.count(id) == 1);
-    CHECK(large.at(id) == bytes);  // byte-identical state, versions included
+    REQUIRE(small.count(id) == 1);
+    CHECK(small.at(id) == bytes);  // byte-identical state, versions included
+    REQUIRE(uncached.count(id) == 1);
+    CHECK(uncached.at(id) == bytes);
   }
 }
 

@@ -26,6 +26,8 @@ TEST_CASE("a taken profile leaves the cache until it is put back", "[hot_cache]"
   CHECK(taken.seq == 3);
   CHECK(cache.TakeProfile("p1", taken) == HotCache::kMiss);
   CHECK(cache.bytes() == 0);
+  CHECK(cache.hits() == 1);
+  CHECK(cache.misses() == 2);
 }
 
 TEST_CASE("deleted profiles and unmapped identities are remembered as such", "[hot_cache]") {

@@ -38,6 +38,13 @@ TEST_CASE("zipf keys follow 1/r^s and uniform keys cover the population", "[load
   CHECK(*std::min_element(seen.begin(), seen.end()) > 0);
 }
 
+TEST_CASE("sequential keys name every profile once before any repeats", "[loadgen]") {
+  KeySampler sequential(5, KeySampler::Skew::kSequential, 0, 7);
+  std::vector<uint64_t> drawn;
+  for (int i = 0; i < 12; ++i) drawn.push_back(sequential.Next());
+  CHECK(drawn == std::vector<uint64_t>{0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1});
+}
+
 TEST_CASE("generated Segment JSON is a ~300-byte track event our decoder accepts", "[loadgen]") {
   std::ifstream in(std::string(PROFILED_SOURCE_DIR) + "/deploy/demo/data/rees46-2019oct-head/events.csv");
   std::stringstream csv;

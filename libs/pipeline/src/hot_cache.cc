@@ -66,7 +66,11 @@ void HotCache::EvictOverBudget() {
 
 HotCache::Lookup HotCache::TakeProfile(const std::string& id, Taken& out) {
   auto it = map_.find(ProfileKey(id));
-  if (it == map_.end()) return kMiss;
+  if (it == map_.end()) {
+    ++misses_;
+    return kMiss;
+  }
+  ++hits_;
   if (!it->second.profile.has_value()) return kAbsent;
   out.profile = std::move(*it->second.profile);
   out.charge = it->second.charge;

@@ -60,6 +60,9 @@ class HotCache {
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return map_.size(); }
+  // Profile lookups so far: found (or known deleted) / not cached.
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
 
   // What a decoded profile costs in memory, estimated from its encoded size.
   static size_t ProfileCharge(size_t encoded_bytes) { return encoded_bytes * 4 + 256; }
@@ -85,6 +88,7 @@ class HotCache {
   size_t max_bytes_;
   size_t bytes_ = 0;
   uint64_t committed_seq_ = 0;
+  uint64_t hits_ = 0, misses_ = 0;
   // Profiles are keyed "p" + id, graph entries "l" + graph key.
   absl::node_hash_map<std::string, Entry> map_;
   Entry* newest_ = nullptr;

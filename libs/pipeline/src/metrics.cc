@@ -80,6 +80,12 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
           "before they were consumed); each restarted at the oldest message left.")),
       profiles_stored(GaugeOf(registry, "profiled_profiles_stored",
                               "Profiles in the store (RocksDB's key estimate).")),
+      profile_cache_hits(CounterOf(registry, "profiled_profile_cache_hits_total",
+                                   "Profile reads served by the hot cache.")),
+      profile_cache_misses(CounterOf(registry, "profiled_profile_cache_misses_total",
+                                     "Profile reads that went to the store (and decoded).")),
+      profile_cache_bytes(GaugeOf(registry, "profiled_profile_cache_bytes",
+                                  "Estimated memory held by the hot cache (store.profile_cache_mb).")),
       rocksdb_live_sst_bytes(GaugeOf(registry, "profiled_rocksdb_live_sst_bytes",
                                      "Bytes of the store's SST files in the current version.")),
       rocksdb_memtable_bytes(GaugeOf(registry, "profiled_rocksdb_memtable_bytes",
@@ -168,6 +174,12 @@ void PipelineMetrics::RecordStoreStats(const store::StoreStats& stats) {
 
 void PipelineMetrics::RecordOffsetResets(uint64_t total) {
   AdvanceTo(input_offset_resets, total, offset_resets_seen_);
+}
+
+void PipelineMetrics::RecordProfileCache(uint64_t hits, uint64_t misses, size_t bytes) {
+  AdvanceTo(profile_cache_hits, hits, cache_hits_seen_);
+  AdvanceTo(profile_cache_misses, misses, cache_misses_seen_);
+  profile_cache_bytes.Set(static_cast<double>(bytes));
 }
 
 void PipelineMetrics::AdvanceTo(prometheus::Counter& counter, uint64_t total, uint64_t& seen,

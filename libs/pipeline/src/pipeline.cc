@@ -793,6 +793,7 @@ void Pipeline::UpdateStatus() {
   next_status_update_ = now + std::chrono::milliseconds(500);
   parts_.metrics.RecordStoreStats(parts_.store.Stats());
   parts_.metrics.RecordOffsetResets(consumer_->OffsetResets());
+  parts_.metrics.RecordProfileCache(cache_->hits(), cache_->misses(), cache_->bytes());
   std::vector<core::PartitionKey> assigned = consumer_->Assignment();
   bool ready = !assigned.empty();
   for (const core::PartitionKey& p : assigned) {

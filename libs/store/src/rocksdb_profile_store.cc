@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/store/profile_store.h"
+#include "profiled/store/rocksdb_tuning.h"
 
 namespace profiled::store {
 namespace {
@@ -427,6 +428,28 @@ std::string IdentityKey(std::string_view kind, std::string_view value) {
   return key;
 }
 
+rocksdb::ColumnFamilyOptions ProfileColumnFamilyOptions(std::shared_ptr<rocksdb::Cache> block_cache) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = std::move(block_cache);
+  // Point lookups (MultiGet by id or identity) dominate: a bloom filter
+  // skips most files a key is not in.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Index and filter blocks stay out of the block cache, held by the open
+  // tables (~4 MB per million profiles): in a small cache the multi-MB
+  // blocks of a large file were evicted and re-read, ~1 ms per lookup.
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Rewritten often: the young levels are compacted again soon, so stay
+  // uncompressed; LZ4 below. (ZSTD at the bottom saved little disk at a
+  // read cost the two cores could not spare: docs/decisions.md 36.)
+  cf.level_compaction_dynamic_level_bytes = true;
+  cf.compression_per_level = {rocksdb::kNoCompression,  rocksdb::kNoCompression,
+                              rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                              rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                              rocksdb::kLZ4Compression};
+  return cf;
+}
+
 absl::Status StoreOptions::Validate() const {
   if (path.empty()) return absl::InvalidArgumentError("store path is required");
   return absl::OkStatus();
@@ -441,12 +464,11 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
   db_options.statistics = rocksdb::CreateDBStatistics();
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
 
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  rocksdb::ColumnFamilyOptions profiles_cf;
-  profiles_cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  profiles_cf.compression = rocksdb::kLZ4Compression;
+  // Memtables of all column families together stay within this.
+  db_options.db_write_buffer_size = 256ull << 20;
+  db_options.bytes_per_sync = 1 << 20;  // write back steadily, not in bursts
+  const rocksdb::ColumnFamilyOptions profiles_cf =
+      ProfileColumnFamilyOptions(rocksdb::NewLRUCache(options.block_cache_bytes));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},

@@ -25,6 +25,8 @@
 //   profiled_batch_duration_seconds         processing + commit time of one batch
 //   profiled_batch_size_events              input messages per batch
 //   profiled_profiles_stored                profiles in the store (RocksDB estimate)
+//   profiled_profile_cache_hits_total / _misses_total  profile reads served by the hot cache / the store
+//   profiled_profile_cache_bytes            estimated memory held by the hot cache
 //   profiled_rocksdb_live_sst_bytes         SST files of the current version
 //   profiled_rocksdb_memtable_bytes         memtables not yet flushed
 //   profiled_rocksdb_pending_compaction_bytes  compaction debt
@@ -74,6 +76,8 @@ class PipelineMetrics {
   void RecordStoreStats(const store::StoreStats& stats);
   // Advances input_offset_resets to the consumer's cumulative count.
   void RecordOffsetResets(uint64_t total);
+  // The hot cache's cumulative hits and misses, and its size now.
+  void RecordProfileCache(uint64_t hits, uint64_t misses, size_t bytes);
 
   prometheus::Counter& applied;
   prometheus::Counter& batches;
@@ -94,6 +98,9 @@ class PipelineMetrics {
   prometheus::Histogram& batch_size;
   prometheus::Counter& input_offset_resets;
   prometheus::Gauge& profiles_stored;
+  prometheus::Counter& profile_cache_hits;
+  prometheus::Counter& profile_cache_misses;
+  prometheus::Gauge& profile_cache_bytes;
   prometheus::Gauge& rocksdb_live_sst_bytes;
   prometheus::Gauge& rocksdb_memtable_bytes;
   prometheus::Gauge& rocksdb_pending_compaction_bytes;
@@ -122,6 +129,7 @@ class PipelineMetrics {
                         double unit = 1);
   store::StoreStats last_stats_;     // cumulative store figures already counted
   uint64_t offset_resets_seen_ = 0;  // consumer resets already counted
+  uint64_t cache_hits_seen_ = 0, cache_misses_seen_ = 0;
 };
 
 struct PublisherMetrics {

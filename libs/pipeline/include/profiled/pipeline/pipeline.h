@@ -8,7 +8,8 @@
 //
 // Per batch: decode and validate every message (rejects go to the dead-letter
 // topic, acknowledged before the batch commits), apply the privacy filter, load the identity graph
-// entries and profiles the batch touches (two MultiGets), resolve each event
+// entries and profiles the batch touches (from the hot cache, else two
+// MultiGets), resolve each event
 // to its profile in arrival order — creating, linking and merging under the
 // guardrails — apply it, and write one update per changed profile
 // (coalescing within the batch), plus a merge notice and a tombstone per
@@ -21,6 +22,12 @@
 // After every poll, due timers are re-evaluated on their partition's clock
 // and an update is published when the signals changed (same version, later
 // as_of).
+//
+// The batch's WriteBatch is written on a committer thread while the next
+// batch is prepared (one in flight); positions, group offsets and counters
+// advance once it is written. RunOnce returning does not mean its batch is
+// stored yet; an idle poll, Close() and anything reading the store directly
+// wait for it.
 //
 // Back-pressure: once the outbox holds outbox_max_entries, every assigned
 // partition is paused (polling continues so the group membership stays
@@ -147,7 +154,8 @@ class Pipeline {
       PipelineParts parts);
   ~Pipeline();
 
-  // Polls one batch and commits it. Returns the number of messages handled.
+  // Polls one batch and hands it to the committer (after the previous one is
+  // written). Returns the number of messages handled.
   // Cancelled when should_stop interrupted a batch (nothing committed);
   // any other error means the store could not commit: stop and restart,
   // which resumes from the last committed batch.
