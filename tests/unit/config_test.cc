@@ -22,7 +22,7 @@ kafka:
   producer_properties: {linger.ms: 20}
 input: {topics: [web, app], group_id: g1, initial_position: latest, batch_max_events: 500, worker_threads: 3}
 output: {topic: out, outbox_max_entries: 1000, max_in_flight: 64}
-store: {path: /var/lib/profiled, block_cache_mb: 256, sync_writes: true}
+store: {path: /var/lib/profiled, block_cache_mb: 256, profile_cache_mb: 0, memtable_mb: 64, sync_writes: true}
 clock: {mode: event_time, caught_up_max_lag: 10}
 scoring:
   default_weight: 0.5
@@ -39,6 +39,8 @@ scoring:
   CHECK(c->pipeline.worker_threads == 3);
   CHECK(c->publisher.max_in_flight == 64);
   CHECK(c->store.block_cache_bytes == 256ull << 20);
+  CHECK(c->pipeline.profile_cache_bytes == 0);
+  CHECK(c->store.memtable_bytes == 64ull << 20);
   CHECK(c->store.sync_writes);
   CHECK(c->pipeline.clock_mode == core::PipelineClock::Mode::kEventTime);
   const auto& cat = c->pipeline.scoring.family(core::Family::kCategory);
@@ -58,6 +60,7 @@ inputs: {}
 input: {topics: [], batch_max_events: lots}
 output: {topic: ""}
 clock: {mode: sometimes}
+store: {path: ./data, memtable_mb: 1, profile_cache_mb: -5}
 scoring:
   families:
     category: {half_life: 7 days, top_k: 0}
@@ -75,6 +78,8 @@ scoring:
         std::string::npos);
   CHECK(msg.find("scoring.families.category.top_k: must be between 1") != std::string::npos);
   CHECK(msg.find("scoring.families.colour: unknown score family") != std::string::npos);
+  CHECK(msg.find("store.memtable_mb: must be between 8") != std::string::npos);
+  CHECK(msg.find("store.profile_cache_mb: must be between 0") != std::string::npos);
 }
 
 TEST_CASE("input topics name their format, channel and JSON limits", "[config]") {

@@ -328,7 +328,8 @@ void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "store") || !n) return;
-  r.CheckKeys(n, "store", {"path", "block_cache_mb", "profile_cache_mb", "sync_writes"});
+  r.CheckKeys(n, "store",
+              {"path", "block_cache_mb", "profile_cache_mb", "memtable_mb", "sync_writes"});
   r.String(n["path"], "store.path", c.store.path);
   if (c.store.path.empty()) r.Error("store.path", "must not be empty");
   int64_t cache_mb = static_cast<int64_t>(c.store.block_cache_bytes >> 20);
@@ -337,6 +338,9 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
   int64_t profile_cache_mb = static_cast<int64_t>(c.pipeline.profile_cache_bytes >> 20);
   r.Integer(n["profile_cache_mb"], "store.profile_cache_mb", profile_cache_mb, 0, 1 << 20);
   c.pipeline.profile_cache_bytes = static_cast<size_t>(profile_cache_mb) << 20;
+  int64_t memtable_mb = static_cast<int64_t>(c.store.memtable_bytes >> 20);
+  r.Integer(n["memtable_mb"], "store.memtable_mb", memtable_mb, 8, 1 << 20);
+  c.store.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
   r.Bool(n["sync_writes"], "store.sync_writes", c.store.sync_writes);
 }
 

@@ -464,8 +464,7 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
   db_options.statistics = rocksdb::CreateDBStatistics();
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
 
-  // Memtables of all column families together stay within this.
-  db_options.db_write_buffer_size = 256ull << 20;
+  db_options.db_write_buffer_size = options.memtable_bytes;
   db_options.bytes_per_sync = 1 << 20;  // write back steadily, not in bursts
   const rocksdb::ColumnFamilyOptions profiles_cf =
       ProfileColumnFamilyOptions(rocksdb::NewLRUCache(options.block_cache_bytes));

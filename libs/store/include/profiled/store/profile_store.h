@@ -46,6 +46,9 @@ struct StoreOptions {
   std::string path;
   // LRU block cache shared by all column families. Default: 64 MiB.
   size_t block_cache_bytes = 64ull << 20;
+  // Memtables of all column families together (RocksDB flushes the largest
+  // when they reach it). Default: 256 MiB.
+  size_t memtable_bytes = 256ull << 20;
   // fsync the WAL on every commit. A process crash (kill -9) never loses a
   // committed batch either way; this protects against power loss at the cost
   // of throughput. Default: false.
