@@ -414,29 +414,64 @@ Pipeline::DecodedMessage Pipeline::DecodeMessage(const kafka::ConsumedMessage& m
   return d;
 }
 
-absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
-  // 1. Decode and validate; find every identity the batch mentions.
+// Everything one batch accumulates on its way from messages to a WriteBatch.
+struct Pipeline::BatchWork {
   struct Accepted {
     const kafka::ConsumedMessage* message;
     v1::InteractionEvent event;
     std::vector<core::Identity> ids;
     bool consent_only = false;  // a consent update from the control topic
   };
+  // An absorbed profile's merge notice, published after the survivor's update.
+  struct Notice {
+    std::string absorbed;
+    uint64_t version;
+    std::string survivor;
+    core::PartitionKey partition;
+  };
   std::vector<Accepted> accepted;
-  accepted.reserve(messages.size());
-  absl::flat_hash_map<core::PartitionKey, store::PartitionPosition> touched;
-  std::vector<DeadLetter> letters;
-  std::vector<ingest::RejectReason> reasons;
-  std::vector<core::Identity> mentioned;
-  uint64_t clamped = 0;
-  uint64_t privacy_dropped = 0, privacy_hashed = 0;
+  std::vector<core::Identity> mentioned;  // every identity to load
   std::vector<v1::EraseRequest> erasures;
+  std::vector<DeadLetter> letters;
+  absl::flat_hash_map<core::PartitionKey, store::PartitionPosition> touched;
+  absl::flat_hash_map<core::PartitionKey, uint64_t> consumed_per_partition;
+  std::vector<Notice> notices;
+  // Per changed profile, the oldest input timestamp behind its update.
+  absl::flat_hash_map<std::string, int64_t> source_time_ms;
+  uint64_t consent_updates = 0;
+  store::CommitBatch batch;
+  BatchCounts counts;
+
+  void NoteSource(const std::string& id, int64_t ms) {
+    if (ms <= 0) return;
+    auto [it, inserted] = source_time_ms.try_emplace(id, ms);
+    if (!inserted) it->second = std::min(it->second, ms);
+  }
+};
+
+absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages) {
+  BatchWork work;
+  ReadMessages(messages, work);
+  // The graph entries and profiles involved: from the cache, else the store.
+  internal::BatchState state(parts_.store, *cache_);
+  RETURN_IF_ERROR(state.Preload(work.mentioned));
+  RETURN_IF_ERROR(ApplyEvents(state, work));
+  RETURN_IF_ERROR(ApplyErasures(state, work));
+  const absl::flat_hash_map<std::string, size_t> charges = BuildOutputs(state, work);
+  // The profiles go back to the cache, pinned until this batch is stored.
+  const uint64_t seq = ++last_seq_;
+  state.ReturnTo(seq, charges);
+  return Submit(seq, work);
+}
+
+void Pipeline::ReadMessages(const std::vector<kafka::ConsumedMessage>& messages, BatchWork& work) {
+  work.accepted.reserve(messages.size());
   auto reject = [&](const kafka::ConsumedMessage& m, ingest::RejectReason reason,
                     std::string detail) {
     LogDebug("rejected ", m.topic(), "/", m.partition(), "@", m.offset(), ": ",
              ingest::ReasonCode(reason), ": ", detail);
-    reasons.push_back(reason);
-    DeadLetter& letter = letters.emplace_back(DeadLetter{
+    work.counts.reasons.push_back(reason);
+    DeadLetter& letter = work.letters.emplace_back(DeadLetter{
         std::string(ingest::ReasonCode(reason)), std::move(detail), m.topic(), m.partition(),
         m.offset(), std::string(m.key()), std::string(m.payload())});
     if (json_decoders_[0].contains(m.topic())) {
@@ -468,16 +503,16 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       }
     }, /*min_items=*/messages.size() >= 2 * kChunk ? 1 : json_decoders_.size() + 1);
     for (const privacy::PrivacyFilter::Counts& n : privacy_counts) {
-      privacy_dropped += n.dropped;
-      privacy_hashed += n.hashed;
+      work.counts.privacy_dropped += n.dropped;
+      work.counts.privacy_hashed += n.hashed;
     }
   }
-  absl::flat_hash_map<core::PartitionKey, uint64_t> consumed_per_partition;
+  // Then, in order: positions, control requests, rejections, accepted events.
   for (size_t index = 0; index < messages.size(); ++index) {
     const kafka::ConsumedMessage& m = messages[index];
     const core::PartitionKey key{m.topic(), m.partition()};
-    ++consumed_per_partition[key];
-    store::PartitionPosition& pos = touched[key];
+    ++work.consumed_per_partition[key];
+    store::PartitionPosition& pos = work.touched[key];
     pos.topic = m.topic();
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
@@ -490,8 +525,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       }
       if (control.has_erase() && !control.erase().request_id().empty() &&
           !control.erase().kind().empty() && !control.erase().value().empty()) {
-        mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
-        erasures.push_back(control.erase());
+        work.mentioned.push_back(
+            rules_.Normalize({control.erase().kind(), control.erase().value()}));
+        work.erasures.push_back(control.erase());
         continue;
       }
       std::optional<v1::InteractionEvent> consent;
@@ -504,8 +540,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
                "(request_id, kind, value, purposes, decided_ms) with a usable identity");
         continue;
       }
-      mentioned.insert(mentioned.end(), ids.begin(), ids.end());
-      accepted.push_back({&m, std::move(*consent), std::move(ids), /*consent_only=*/true});
+      work.mentioned.insert(work.mentioned.end(), ids.begin(), ids.end());
+      work.accepted.push_back({&m, std::move(*consent), std::move(ids), /*consent_only=*/true});
       continue;
     }
     DecodedMessage& d = decoded_messages[index];
@@ -520,43 +556,39 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       continue;
     }
     // A message is accepted whole or not at all (the dead letter keeps it).
-    const size_t first = accepted.size();
     if (std::any_of(d.ids.begin(), d.ids.end(), [](const auto& ids) { return ids.empty(); })) {
       reject(m, ingest::RejectReason::kBlockedIdentities,
              "every identity is a blocked value (e.g. \"undefined\", \"0\")");
       continue;
     }
+    work.counts.clamped += d.clamped;
     for (size_t e = 0; e < d.events.size(); ++e) {
-      accepted.push_back({&m, std::move(d.events[e]), std::move(d.ids[e])});
-    }
-    clamped += d.clamped;
-    for (size_t i = first; i < accepted.size(); ++i) {
-      const Accepted& a = accepted[i];
-      mentioned.insert(mentioned.end(), a.ids.begin(), a.ids.end());
+      const BatchWork::Accepted& a =
+          work.accepted.emplace_back(BatchWork::Accepted{&m, std::move(d.events[e]), std::move(d.ids[e])});
+      work.mentioned.insert(work.mentioned.end(), a.ids.begin(), a.ids.end());
       if (a.event.type() == "alias" && !a.event.previous_id().empty()) {
         for (const char* kind : {"user_id", "anonymous_id"}) {
-          mentioned.push_back(rules_.Normalize({kind, a.event.previous_id()}));
+          work.mentioned.push_back(rules_.Normalize({kind, a.event.previous_id()}));
         }
       }
     }
   }
-  for (auto& [partition, pos] : touched) {
+  for (auto& [partition, pos] : work.touched) {
     std::optional<int64_t> high = consumer_->CachedHighWatermark(partition);
     clock_.SetCaughtUp(partition,
                        high.has_value() && pos.next_offset + options_.caught_up_max_lag >= *high);
   }
+}
 
-  // 2. Load the graph entries and profiles involved, then resolve and apply
-  //    every event in arrival order.
-  internal::BatchState state(parts_.store, *cache_);
-  RETURN_IF_ERROR(state.Preload(mentioned));
+absl::Status Pipeline::ApplyEvents(internal::BatchState& state, BatchWork& work) {
+  BatchCounts& counts = work.counts;
   // Events naming an erased identity within its suppression window are refused.
-  std::vector<bool> suppressed(accepted.size(), false);
+  std::vector<bool> suppressed(work.accepted.size(), false);
   if (suppressions_exist_) {
     std::vector<std::string> hashes;
     std::vector<size_t> owner;
-    for (size_t i = 0; i < accepted.size(); ++i) {
-      for (const core::Identity& id : accepted[i].ids) {
+    for (size_t i = 0; i < work.accepted.size(); ++i) {
+      for (const core::Identity& id : work.accepted[i].ids) {
         hashes.push_back(internal::SuppressionHash(secret_, id));
         owner.push_back(i);
       }
@@ -568,31 +600,11 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       if (until[h].has_value() && *until[h] > wall_now) suppressed[owner[h]] = true;
     }
   }
-  uint64_t erasure_suppressed = 0;
-  struct Notice {
-    std::string absorbed;
-    uint64_t version;
-    std::string survivor;
-    core::PartitionKey partition;
-  };
-  std::vector<Notice> notices;
-  store::CommitBatch batch;
-  uint64_t merges = 0;
-  uint64_t duplicates = 0;
-  uint64_t consent_suppressed = 0;
-  uint64_t consent_updates = 0;
-  std::vector<std::string> refusals;
-  // Per changed profile, the oldest input timestamp behind its update.
-  absl::flat_hash_map<std::string, int64_t> source_time_ms;
-  auto note_source = [&source_time_ms](const std::string& id, int64_t ms) {
-    if (ms <= 0) return;
-    auto [it, inserted] = source_time_ms.try_emplace(id, ms);
-    if (!inserted) it->second = std::min(it->second, ms);
-  };
-  for (size_t index = 0; index < accepted.size(); ++index) {
-    Accepted& a = accepted[index];
+  // Resolve and apply every event in arrival order.
+  for (size_t index = 0; index < work.accepted.size(); ++index) {
+    BatchWork::Accepted& a = work.accepted[index];
     if (suppressed[index]) {
-      ++erasure_suppressed;
+      ++counts.erasure_suppressed;
       continue;
     }
     const core::PartitionKey partition{a.message->topic(), a.message->partition()};
@@ -607,26 +619,28 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
       // A re-sent event that changes nothing is not even touched.
       const core::Profile* existing = state.Find(r.target);
       if (existing != nullptr && core::AlreadyApplied(a.event, *existing)) {
-        ++duplicates;
+        ++counts.duplicates;
         continue;
       }
     }
     if (r.create) state.Create(r.target);
     core::Profile& profile = state.Touch(r.target, partition);
-    note_source(r.target, a.message->timestamp_ms());
+    work.NoteSource(r.target, a.message->timestamp_ms());
     for (const std::string& absorbed_id : r.absorbed) {
       const core::Profile absorbed = state.Take(absorbed_id);
-      if (absorbed.timer_due_ms != 0) batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
+      if (absorbed.timer_due_ms != 0) {
+        work.batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
+      }
       core::MergeProfiles(absorbed, options_.scoring, profile);
       profile.merge_times_ms.push_back(now);
       std::erase_if(profile.merge_times_ms,
                     [now](int64_t t) { return t <= now - identity::kMergeRateWindowMs; });
       for (const core::Identity& id : absorbed.identities) state.Link(id, r.target);
-      if (auto it = source_time_ms.find(absorbed_id); it != source_time_ms.end()) {
-        note_source(r.target, it->second);
+      if (auto it = work.source_time_ms.find(absorbed_id); it != work.source_time_ms.end()) {
+        work.NoteSource(r.target, it->second);
       }
-      notices.push_back({absorbed_id, absorbed.version + 1, r.target, partition});
-      ++merges;
+      work.notices.push_back({absorbed_id, absorbed.version + 1, r.target, partition});
+      ++counts.merges;
     }
     for (const core::Identity& id : r.link) {
       core::LinkIdentity(id, profile);
@@ -636,43 +650,51 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     const bool duplicate = core::AlreadyApplied(a.event, profile);
     if (!duplicate) core::RecordConsent(a.event, consent, profile.consent);
     if (a.consent_only) {
-      ++consent_updates;  // the decision is recorded; there is no event to apply
+      ++work.consent_updates;  // the decision is recorded; there is no event to apply
     } else if (duplicate) {
-      ++duplicates;  // its links and merges still counted: they are new
+      ++counts.duplicates;  // its links and merges still counted: they are new
     } else if (!core::Allows(profile.consent, core::kAnalyticsPurpose, consent)) {
       // Without analytics consent only the decision and the identities are
       // kept (to honour it next time); the event itself is not stored.
-      ++consent_suppressed;
+      ++counts.consent_suppressed;
     } else {
       core::ApplyEvent(a.event, options_.scoring, profile);
+      ++counts.applied;
     }
-    AppendAudit(a.event, a.ids, r, now, batch);
-    for (const identity::Refusal& refusal : r.refusals) refusals.push_back(refusal.rule);
+    AppendAudit(a.event, a.ids, r, now, work.batch);
+    for (const identity::Refusal& refusal : r.refusals) counts.refusals.push_back(refusal.rule);
   }
+  return absl::OkStatus();
+}
 
-  // Erasures come after the batch's events, so those events go with the person.
-  // They read audit records from the store: the batch in flight lands first.
-  BatchCounts counts;
-  if (!erasures.empty()) RETURN_IF_ERROR(FinishInFlight());
-  for (const v1::EraseRequest& request : erasures) {
+absl::Status Pipeline::ApplyErasures(internal::BatchState& state, BatchWork& work) {
+  // After the batch's events, so those events go with the person. Erasure
+  // reads audit records from the store: the batch in flight lands first.
+  if (!work.erasures.empty()) RETURN_IF_ERROR(FinishInFlight());
+  for (const v1::EraseRequest& request : work.erasures) {
     const int64_t wall_now = parts_.wall_clock.NowMs();
     ASSIGN_OR_RETURN(v1::ErasureReceipt receipt,
                      internal::Erase(request, rules_, secret_,
                                      wall_now + options_.erasure_suppression_ms, wall_now,
                                      {options_.output_topic, options_.receipts_topic}, state,
-                                     parts_.store, batch));
+                                     parts_.store, work.batch));
     LogInfo("erased ", receipt.erased_profile_ids_size(), " profile(s) for request ",
             request.request_id());
     if (request.requested_ms() > 0) {
-      counts.erasure_latencies_ms.push_back(wall_now - request.requested_ms());
+      work.counts.erasure_latencies_ms.push_back(wall_now - request.requested_ms());
     }
   }
-  batch.identity_links_deleted = state.unlinked();
+  work.counts.erasures = work.erasures.size();
+  work.batch.identity_links_deleted = state.unlinked();
+  return absl::OkStatus();
+}
 
-  // 3. The batch: states, one update per changed profile, merge notices and
-  //    tombstones, graph links, positions.
-  //    Each changed profile's update, timer and state are independent of the
-  //    others: built on both cores, then added to the batch in order.
+absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchState& state,
+                                                                BatchWork& work) {
+  store::CommitBatch& batch = work.batch;
+  // States, one update per changed profile, merge notices and tombstones,
+  // graph links, positions. Each changed profile's update, timer and state
+  // are independent of the others: built on both cores, then added in order.
   const std::vector<std::pair<core::Profile*, const core::PartitionKey*>> changed = state.Changed();
   struct Built {
     int64_t as_of_ms = 0;
@@ -692,9 +714,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     profile.signals_fingerprint = signals::Fingerprint(update.signals());
     out.old_due_ms = profile.timer_due_ms;
     profile.timer_due_ms = NextDueMs(profile, out.as_of_ms);
-    auto source = source_time_ms.find(profile.id);
+    auto source = work.source_time_ms.find(profile.id);
     out.record = OutboxRecordFor(options_.output_topic, update,
-                                 source == source_time_ms.end() ? 0 : source->second);
+                                 source == work.source_time_ms.end() ? 0 : source->second);
     out.state = codec::EncodeProfileState(profile);
   });
   absl::flat_hash_map<std::string, size_t> charges;
@@ -709,7 +731,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     batch.outbox.push_back(std::move(built[i].record));
     batch.profiles.emplace_back(profile.id, std::move(built[i].state));
   }
-  for (const Notice& n : notices) {
+  for (const BatchWork::Notice& n : work.notices) {
     v1::ProfileUpdate notice;
     notice.set_profile_id(n.absorbed);
     notice.set_version(n.version);
@@ -720,41 +742,30 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
   }
   batch.deleted_profiles = state.deleted();
   for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
-  std::vector<kafka::CommitPosition> commits;
-  absl::flat_hash_map<std::string, uint64_t> per_topic;
-  for (auto& [partition, pos] : touched) {
+  for (auto& [partition, pos] : work.touched) {
     pos.stream_time_ms = clock_.StreamTimeMs(partition);
-    commits.push_back({partition, pos.next_offset});
-    batch.positions.push_back(std::move(pos));
+    batch.positions.push_back(pos);
   }
-  for (const auto& [partition, n] : consumed_per_partition) per_topic[partition.topic] += n;
+  absl::flat_hash_map<std::string, uint64_t> per_topic;
+  for (const auto& [partition, n] : work.consumed_per_partition) per_topic[partition.topic] += n;
   for (const auto& [topic, n] : per_topic) {
-    counts.consumed.emplace_back(&parts_.metrics.consumed(topic), n);
+    work.counts.consumed.emplace_back(&parts_.metrics.consumed(topic), n);
   }
-  counts.reasons = std::move(reasons);
-  counts.refusals = std::move(refusals);
-  counts.merges = merges;
-  counts.applied = accepted.size() - duplicates - consent_suppressed - erasure_suppressed -
-                   consent_updates;
-  counts.consent_suppressed = consent_suppressed;
-  counts.erasure_suppressed = erasure_suppressed;
-  counts.erasures = erasures.size();
-  counts.duplicates = duplicates;
-  counts.clamped = clamped;
-  counts.privacy_dropped = privacy_dropped;
-  counts.privacy_hashed = privacy_hashed;
-  counts.updates = batch.outbox.size();
+  work.counts.updates = batch.outbox.size();
+  return charges;
+}
 
-  // 4. The profiles go back to the cache, pinned until this batch is stored.
-  const uint64_t seq = ++last_seq_;
-  state.ReturnTo(seq, charges);
-
-  // 5. Written on the committer thread while the next batch is prepared; the
-  //    previous batch is written first. Dead letters are acknowledged before
-  //    their offsets are stored; one atomic write; then the publisher is told.
+absl::Status Pipeline::Submit(uint64_t seq, BatchWork& work) {
+  std::vector<kafka::CommitPosition> commits;
+  for (const store::PartitionPosition& pos : work.batch.positions) {
+    commits.push_back({{pos.topic, pos.partition}, pos.next_offset});
+  }
+  // Written on the committer thread while the next batch is prepared; the
+  // previous batch is written first. Dead letters are acknowledged before
+  // their offsets are stored; one atomic write; then the publisher is told.
   RETURN_IF_ERROR(FinishInFlight());
-  committer_->Submit([this, batch = std::move(batch), letters = std::move(letters),
-                      counts = std::move(counts)]() -> absl::Status {
+  committer_->Submit([this, batch = std::move(work.batch), letters = std::move(work.letters),
+                      counts = std::move(work.counts)]() -> absl::Status {
     RETURN_IF_ERROR(parts_.dead_letters.PublishAll(letters, parts_.should_stop));
     PROFILED_FAILPOINT("before_commit");
     RETURN_IF_ERROR(parts_.store.Commit(batch));
@@ -764,7 +775,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::ConsumedMessage>& m
     return absl::OkStatus();
   });
   in_flight_ = InFlight{seq, std::move(commits)};
-  if (!erasures.empty()) {
+  if (!work.erasures.empty()) {
     // Later batches check suppressions in the store: this one must be there.
     suppressions_exist_ = true;
     RETURN_IF_ERROR(FinishInFlight());

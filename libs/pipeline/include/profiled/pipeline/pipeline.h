@@ -67,6 +67,7 @@ namespace internal {
 class WorkerPool;
 class HotCache;
 class Committer;
+class BatchState;
 }
 
 enum class InputFormat {
@@ -181,7 +182,18 @@ class Pipeline {
   using JsonDecoders = absl::flat_hash_map<std::string, JsonDecoder>;
   Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules,
            privacy::PrivacyFilter privacy);
+  // One batch, in steps: read (decode, validate, find identities), apply
+  // (resolve and apply in arrival order), erasures, build (states, updates,
+  // notices, positions), submit (to the committer). BatchWork carries it.
+  struct BatchWork;
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
+  void ReadMessages(const std::vector<kafka::ConsumedMessage>& messages, BatchWork& work);
+  [[nodiscard]] absl::Status ApplyEvents(internal::BatchState& state, BatchWork& work);
+  [[nodiscard]] absl::Status ApplyErasures(internal::BatchState& state, BatchWork& work);
+  // Returns each changed profile's memory estimate for the cache.
+  absl::flat_hash_map<std::string, size_t> BuildOutputs(internal::BatchState& state,
+                                                        BatchWork& work);
+  [[nodiscard]] absl::Status Submit(uint64_t seq, BatchWork& work);
   // One input message's events, privacy-filtered and time-checked, with each
   // event's identities; or why it is rejected. Any lane's thread.
   struct DecodedMessage {
