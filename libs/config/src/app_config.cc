@@ -63,6 +63,14 @@ class Reader {
     out = static_cast<Int>(v);
   }
 
+  // A size given in MiB (`min`..`max`), stored in bytes.
+  void Mebibytes(const YAML::Node& node, const std::string& path, size_t& bytes, int64_t min,
+                 int64_t max) {
+    int64_t mib = static_cast<int64_t>(bytes >> 20);
+    Integer(node, path, mib, min, max);
+    bytes = static_cast<size_t>(mib) << 20;
+  }
+
   void Number(const YAML::Node& node, const std::string& path, double& out, double min,
               bool min_exclusive) {
     if (!node) return;
@@ -332,15 +340,10 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
               {"path", "block_cache_mb", "profile_cache_mb", "memtable_mb", "sync_writes"});
   r.String(n["path"], "store.path", c.store.path);
   if (c.store.path.empty()) r.Error("store.path", "must not be empty");
-  int64_t cache_mb = static_cast<int64_t>(c.store.block_cache_bytes >> 20);
-  r.Integer(n["block_cache_mb"], "store.block_cache_mb", cache_mb, 1, 1 << 20);
-  c.store.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
-  int64_t profile_cache_mb = static_cast<int64_t>(c.pipeline.profile_cache_bytes >> 20);
-  r.Integer(n["profile_cache_mb"], "store.profile_cache_mb", profile_cache_mb, 0, 1 << 20);
-  c.pipeline.profile_cache_bytes = static_cast<size_t>(profile_cache_mb) << 20;
-  int64_t memtable_mb = static_cast<int64_t>(c.store.memtable_bytes >> 20);
-  r.Integer(n["memtable_mb"], "store.memtable_mb", memtable_mb, 8, 1 << 20);
-  c.store.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
+  r.Mebibytes(n["block_cache_mb"], "store.block_cache_mb", c.store.block_cache_bytes, 1, 1 << 20);
+  r.Mebibytes(n["profile_cache_mb"], "store.profile_cache_mb", c.pipeline.profile_cache_bytes, 0,
+              1 << 20);
+  r.Mebibytes(n["memtable_mb"], "store.memtable_mb", c.store.memtable_bytes, 8, 1 << 20);
   r.Bool(n["sync_writes"], "store.sync_writes", c.store.sync_writes);
 }
 

@@ -203,18 +203,20 @@ void Pipeline::UpdateBackPressure() {
   }
 }
 
+absl::Status Pipeline::Fail(absl::Status s) {
+  // The cache may hold what never reached the store: forget it. The pipeline
+  // stops; a restart resumes from the last committed batch.
+  cache_->Clear();
+  if (failed_.ok()) failed_ = s;
+  return s;
+}
+
 absl::Status Pipeline::FinishInFlight() {
   if (!in_flight_.has_value()) return failed_;
   absl::Status s = committer_->Wait();
   InFlight done = std::move(*in_flight_);
   in_flight_.reset();
-  if (!s.ok()) {
-    // The cache holds what never reached the store: forget it. The pipeline
-    // stops; a restart resumes from the last committed batch.
-    cache_->Clear();
-    failed_ = s;
-    return s;
-  }
+  if (!s.ok()) return Fail(s);
   for (const kafka::CommitPosition& c : done.commits) positions_[c.partition] = c.next_offset;
   consumer_->CommitAsync(done.commits);
   cache_->Committed(done.seq);
@@ -230,11 +232,8 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   if (!messages.empty()) {
     const auto started = std::chrono::steady_clock::now();
     if (absl::Status s = ProcessBatch(messages); !s.ok()) {
-      // Profiles taken from the cache may be half-applied: stop cleanly.
-      (void)FinishInFlight();
-      cache_->Clear();
-      if (failed_.ok()) failed_ = s;
-      return s;
+      (void)FinishInFlight();  // the batch before it still lands
+      return Fail(s);          // profiles taken from the cache may be half-applied
     }
     parts_.metrics.batch_size.Observe(static_cast<double>(messages.size()));
     parts_.metrics.batch_duration.Observe(
@@ -363,11 +362,7 @@ absl::Status Pipeline::FireTimers() {
   }
   // The timer's deletion, the new state and the update commit together:
   // a crash before re-fires it, after never fires it twice.
-  if (absl::Status s = parts_.store.Commit(batch); !s.ok()) {
-    cache_->Clear();
-    failed_ = s;
-    return s;
-  }
+  if (absl::Status s = parts_.store.Commit(batch); !s.ok()) return Fail(s);
   for (auto& [profile, charge] : kept) {
     const std::string id = profile.id;
     cache_->PutProfile(id, std::move(profile), charge, 0);
@@ -433,12 +428,15 @@ struct Pipeline::BatchWork {
   std::vector<core::Identity> mentioned;  // every identity to load
   std::vector<v1::EraseRequest> erasures;
   std::vector<DeadLetter> letters;
-  absl::flat_hash_map<core::PartitionKey, store::PartitionPosition> touched;
-  absl::flat_hash_map<core::PartitionKey, uint64_t> consumed_per_partition;
+  // Per input partition: the position after this batch and its message count.
+  struct Touched {
+    store::PartitionPosition position;
+    uint64_t messages = 0;
+  };
+  absl::flat_hash_map<core::PartitionKey, Touched> touched;
   std::vector<Notice> notices;
   // Per changed profile, the oldest input timestamp behind its update.
   absl::flat_hash_map<std::string, int64_t> source_time_ms;
-  uint64_t consent_updates = 0;
   store::CommitBatch batch;
   BatchCounts counts;
 
@@ -511,8 +509,9 @@ void Pipeline::ReadMessages(const std::vector<kafka::ConsumedMessage>& messages,
   for (size_t index = 0; index < messages.size(); ++index) {
     const kafka::ConsumedMessage& m = messages[index];
     const core::PartitionKey key{m.topic(), m.partition()};
-    ++work.consumed_per_partition[key];
-    store::PartitionPosition& pos = work.touched[key];
+    BatchWork::Touched& touched = work.touched[key];
+    ++touched.messages;
+    store::PartitionPosition& pos = touched.position;
     pos.topic = m.topic();
     pos.partition = m.partition();
     pos.next_offset = std::max(pos.next_offset, m.offset() + 1);
@@ -573,10 +572,10 @@ void Pipeline::ReadMessages(const std::vector<kafka::ConsumedMessage>& messages,
       }
     }
   }
-  for (auto& [partition, pos] : work.touched) {
+  for (const auto& [partition, touched] : work.touched) {
     std::optional<int64_t> high = consumer_->CachedHighWatermark(partition);
-    clock_.SetCaughtUp(partition,
-                       high.has_value() && pos.next_offset + options_.caught_up_max_lag >= *high);
+    const int64_t next = touched.position.next_offset;
+    clock_.SetCaughtUp(partition, high.has_value() && next + options_.caught_up_max_lag >= *high);
   }
 }
 
@@ -650,7 +649,7 @@ absl::Status Pipeline::ApplyEvents(internal::BatchState& state, BatchWork& work)
     const bool duplicate = core::AlreadyApplied(a.event, profile);
     if (!duplicate) core::RecordConsent(a.event, consent, profile.consent);
     if (a.consent_only) {
-      ++work.consent_updates;  // the decision is recorded; there is no event to apply
+      // The decision is recorded; there is no event to apply.
     } else if (duplicate) {
       ++counts.duplicates;  // its links and merges still counted: they are new
     } else if (!core::Allows(profile.consent, core::kAnalyticsPurpose, consent)) {
@@ -742,12 +741,12 @@ absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchS
   }
   batch.deleted_profiles = state.deleted();
   for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
-  for (auto& [partition, pos] : work.touched) {
-    pos.stream_time_ms = clock_.StreamTimeMs(partition);
-    batch.positions.push_back(pos);
-  }
   absl::flat_hash_map<std::string, uint64_t> per_topic;
-  for (const auto& [partition, n] : work.consumed_per_partition) per_topic[partition.topic] += n;
+  for (auto& [partition, touched] : work.touched) {
+    touched.position.stream_time_ms = clock_.StreamTimeMs(partition);
+    batch.positions.push_back(touched.position);
+    per_topic[partition.topic] += touched.messages;
+  }
   for (const auto& [topic, n] : per_topic) {
     work.counts.consumed.emplace_back(&parts_.metrics.consumed(topic), n);
   }

@@ -209,6 +209,9 @@ class Pipeline {
   // the group's offsets and the cache's committed mark. A failure sticks:
   // every later call (and RunOnce) returns it.
   [[nodiscard]] absl::Status FinishInFlight();
+  // Clears the cache and makes `s` the pipeline's sticky failure (the first
+  // one stays); returns `s`.
+  absl::Status Fail(absl::Status s);
   // Merge audit records of a resolution (merges and refusals) into `batch`.
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
