@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include "profiled/core/profile.h"
 #include "profiled/core/profile_id.h"
@@ -197,6 +198,202 @@ TEST_CASE("the survivor does not depend on the order candidates are seen", "[ide
     }
     for (const Profile* p : view) CHECK(rules.BestRank(*p) >= best_rank);
   }
+}
+
+TEST_CASE("a profile holding two user ids through an alias still merges and links other kinds",
+          "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  // u1 and u2 were joined by an explicit alias; a second device browsed alone.
+  g.Add("p-person", {{"user_id", "u1"}, {"user_id", "u2"}, {"anonymous_id", "a1"}});
+  g.Add("p-device2", {{"anonymous_id", "a2"}});
+  Resolution r =
+      Resolver(rules).Resolve({{"user_id", "u2"}, {"anonymous_id", "a2"}}, false, t0, g);
+  CHECK(r.refusals.empty());
+  CHECK(r.target == "p-person");
+  CHECK(r.absorbed == std::vector<std::string>{"p-device2"});
+  // A new device id links; a third user id still does not.
+  Resolution linked = Resolver(rules).Resolve({{"user_id", "u1"}, {"device_id", "d9"}}, false, t0, g);
+  CHECK(linked.refusals.empty());
+  CHECK(linked.link == std::vector<Identity>{{"device_id", "d9"}});
+  g.Add("p-other", {{"user_id", "u3"}});
+  Resolution third = Resolver(rules).Resolve({{"user_id", "u1"}, {"user_id", "u3"}}, false, t0, g);
+  CHECK(third.absorbed.empty());
+  REQUIRE(third.refusals.size() == 1);
+  CHECK(third.refusals[0].rule == "kind_limit");
+}
+
+// The guardrail rule of docs/identity.md, transcribed on its own: a link or
+// merge is refused when the profile it would make holds more identities of a
+// kind (or in total) than the limit AND more than any profile it joins held
+// alone, or when the merges into it within the hour would exceed the cap.
+class DocumentedRule {
+ public:
+  explicit DocumentedRule(const IdentityOptions& o) : o_(o) {}
+  bool Allows(const std::vector<const Profile*>& parts, const std::vector<Identity>& extra,
+              size_t merges, int64_t now) const {
+    std::map<std::string, std::set<std::string>> all;
+    std::map<std::string, size_t> largest;
+    size_t largest_total = 0;
+    for (const Profile* p : parts) {
+      std::map<std::string, size_t> mine;
+      for (const Identity& id : p->identities) {
+        all[id.kind].insert(id.value);
+        mine[id.kind]++;
+      }
+      for (const auto& [k, n] : mine) largest[k] = std::max(largest[k], n);
+      largest_total = std::max(largest_total, p->identities.size());
+    }
+    for (const Identity& id : extra) all[id.kind].insert(id.value);
+    size_t total = 0;
+    for (const auto& [kind, values] : all) {
+      total += values.size();
+      auto lim = o_.max_per_kind.find(kind);
+      const size_t limit = lim == o_.max_per_kind.end() ? o_.max_identities : lim->second;
+      if (values.size() > limit && values.size() > largest[kind]) return false;
+    }
+    if (total > o_.max_identities && total > largest_total) return false;
+    if (merges == 0) return true;
+    size_t recent = merges;
+    for (const Profile* p : parts) {
+      for (int64_t t : p->merge_times_ms) recent += t > now - kMergeRateWindowMs;
+    }
+    return recent <= o_.max_merges_per_hour;
+  }
+
+ private:
+  IdentityOptions o_;
+};
+
+// A graph that applies resolutions the way the pipeline does.
+class ModelGraph : public IdentityView {
+ public:
+  std::optional<std::string> ProfileOf(const Identity& i) override {
+    auto it = graph_.find({i.kind, i.value});
+    if (it == graph_.end()) return std::nullopt;
+    return it->second;
+  }
+  const Profile* Find(const std::string& id) override { return &profiles_.at(id); }
+  void Apply(const Resolution& r, int64_t now) {
+    if (r.create) profiles_[r.target] = Profile::New(r.target);
+    Profile& target = profiles_.at(r.target);
+    for (const std::string& a : r.absorbed) {
+      for (const Identity& id : profiles_.at(a).identities) {
+        core::LinkIdentity(id, target);
+        graph_[{id.kind, id.value}] = r.target;
+      }
+      profiles_.erase(a);
+      target.merge_times_ms.push_back(now);
+    }
+    for (const Identity& id : r.link) {
+      core::LinkIdentity(id, target);
+      graph_[{id.kind, id.value}] = r.target;
+    }
+  }
+  const std::map<std::string, Profile>& profiles() const { return profiles_; }
+
+ private:
+  std::map<std::pair<std::string, std::string>, std::string> graph_;
+  std::map<std::string, Profile> profiles_;
+};
+
+TEST_CASE("random link, alias and merge sequences refuse exactly what the documented rule refuses",
+          "[identity][property]") {
+  IdentityOptions options;
+  options.max_per_kind = {{"user_id", 1}, {"device_id", 2}};
+  options.max_identities = 6;
+  options.max_merges_per_hour = 3;
+  IdentityRules rules = Rules(options);
+  Resolver resolver(rules);
+  DocumentedRule rule(options);
+  const std::vector<std::pair<std::string, int>> universe = {
+      {"user_id", 5}, {"anonymous_id", 8}, {"device_id", 5}, {"email_sha256", 4}};
+  size_t refusals = 0, merges = 0, aliases_over_limit = 0;
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    CAPTURE(seed);
+    std::mt19937_64 rng(seed);
+    ModelGraph g;
+    int64_t now = t0;
+    for (int step = 0; step < 60; ++step) {
+      CAPTURE(step);
+      now += static_cast<int64_t>(rng() % 1'200'000);
+      const bool alias = rng() % 8 == 0;
+      std::vector<Identity> ids;
+      const int n = alias ? 2 : 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < n; ++i) {
+        const auto& [kind, count] = alias ? universe[0] : universe[rng() % universe.size()];
+        Identity id{kind, kind.substr(0, 1) + std::to_string(rng() % count)};
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      }
+      if (!alias) {
+        std::stable_sort(ids.begin(), ids.end(), [&](const Identity& a, const Identity& b) {
+          return rules.KindRank(a.kind) < rules.KindRank(b.kind);
+        });
+      }
+      // The documented decision, step by step from the state before the event.
+      std::vector<std::string> candidates;
+      std::vector<Identity> unmatched;
+      for (const Identity& id : ids) {
+        auto p = g.ProfileOf(id);
+        if (!p) unmatched.push_back(id);
+        else if (std::find(candidates.begin(), candidates.end(), *p) == candidates.end())
+          candidates.push_back(*p);
+      }
+      std::vector<const Profile*> group;
+      size_t expected_refusals = 0;
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        std::vector<const Profile*> trial = group;
+        trial.push_back(g.Find(candidates[i]));
+        if (i == 0 || alias || rule.Allows(trial, {}, trial.size() - 1, now)) {
+          group = trial;
+        } else {
+          ++expected_refusals;
+        }
+      }
+      if (!group.empty() && !alias && !unmatched.empty() && unmatched.front() == ids.front() &&
+          !rule.Allows(group, {ids.front()}, 0, now)) {
+        group.clear();
+        ++expected_refusals;
+      }
+      std::vector<Identity> expected_links;
+      for (const Identity& id : unmatched) {
+        bool held = false;
+        for (const Profile* p : group) {
+          held = held || std::find(p->identities.begin(), p->identities.end(), id) !=
+                             p->identities.end();
+        }
+        if (held) continue;
+        std::vector<Identity> trial = expected_links;
+        trial.push_back(id);
+        if (alias || rule.Allows(group, trial, 0, now)) expected_links = trial;
+        else ++expected_refusals;
+      }
+      std::set<std::string> expected_members;
+      for (const Profile* p : group) expected_members.insert(p->id);
+
+      const Resolution r = resolver.Resolve(ids, alias, now, g);
+      std::set<std::string> members(r.absorbed.begin(), r.absorbed.end());
+      if (!r.create) members.insert(r.target);
+      CHECK(members == expected_members);
+      CHECK(r.create == group.empty());
+      CHECK(r.link == expected_links);
+      CHECK(r.refusals.size() == expected_refusals);
+      refusals += r.refusals.size();
+      merges += r.absorbed.size();
+      g.Apply(r, now);
+      // Only explicit aliases ever put a profile over a per-kind limit.
+      for (const auto& [id, p] : g.profiles()) {
+        size_t users = 0;
+        for (const Identity& i : p.identities) users += i.kind == "user_id";
+        if (users > 1) ++aliases_over_limit;
+      }
+    }
+  }
+  // The sequences exercise every path: refusals, merges, and aliased profiles
+  // carrying two user ids into later merges.
+  CHECK(refusals > 100);
+  CHECK(merges > 100);
+  CHECK(aliases_over_limit > 100);
 }
 
 // Merge exactness: profiles built from parts of the events, merged in any

@@ -24,25 +24,37 @@ bool Holds(const std::vector<const core::Profile*>& profiles, const core::Identi
 std::string Resolver::Violation(const std::vector<const core::Profile*>& profiles,
                                 const std::vector<core::Identity>& extra, int64_t now_ms,
                                 size_t merges, std::string* detail) const {
-  // Distinct identities per kind across everything that would be one profile.
+  // Distinct identities per kind across everything that would be one profile,
+  // and the most any one of the profiles holds alone.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_kind;
-  size_t total = 0;
+  absl::flat_hash_map<std::string, size_t> most_in_one;
+  size_t total = 0, most_total = 0;
   auto count = [&](const core::Identity& id) {
     if (by_kind[id.kind].insert(id.value).second) ++total;
   };
   for (const core::Profile* p : profiles) {
-    for (const core::Identity& id : p->identities) count(id);
+    absl::flat_hash_map<std::string, size_t> own;
+    for (const core::Identity& id : p->identities) {
+      count(id);
+      ++own[id.kind];
+    }
+    for (const auto& [kind, n] : own) most_in_one[kind] = std::max(most_in_one[kind], n);
+    most_total = std::max(most_total, p->identities.size());
   }
   for (const core::Identity& id : extra) count(id);
+  // Only growth breaks a limit: a profile already over one (two user ids
+  // joined by an explicit alias) may still gain identities of other kinds
+  // and absorb profiles that add nothing of the full kind.
   for (const auto& [kind, values] : by_kind) {
-    if (values.size() > rules_.MaxPerKind(kind)) {
-      *detail = absl::StrCat(values.size(), " identities of kind ", kind, " (limit ",
-                             rules_.MaxPerKind(kind), ")");
+    const size_t limit = rules_.MaxPerKind(kind);
+    if (values.size() > limit && values.size() > most_in_one[kind]) {
+      *detail = absl::StrCat(values.size(), " identities of kind ", kind, " (limit ", limit, ")");
       return "kind_limit";
     }
   }
-  if (total > rules_.options().max_identities) {
-    *detail = absl::StrCat(total, " identities (limit ", rules_.options().max_identities, ")");
+  const size_t max_identities = rules_.options().max_identities;
+  if (total > max_identities && total > most_total) {
+    *detail = absl::StrCat(total, " identities (limit ", max_identities, ")");
     return "kind_limit";
   }
   if (merges > 0) {

@@ -10,8 +10,9 @@
 //  - no identity maps to a profile: a new profile named after the best identity;
 //  - one profile: the event applies to it, new identities are linked;
 //  - several: they merge into the survivor (IdentityRules::ChooseSurvivor),
-//    unless a guardrail refuses: a merge that would exceed a per-kind limit
-//    (two user ids) or the merge-rate cap does not happen; the event then
+//    unless a guardrail refuses: a merge that would give the profile more
+//    identities of a kind than its limit and than any part held alone (two
+//    user ids), or exceed the merge-rate cap, does not happen; the event then
 //    applies to the best-matching profile and the refusal is reported;
 //  - an event whose best identity is new and cannot join the matched profile
 //    (its kind is full there) starts a profile of its own;
@@ -71,6 +72,8 @@ class Resolver {
 
  private:
   // Why `profiles` plus `extra` identities cannot form one profile, or "".
+  // A limit counts only where the result would exceed both it and what the
+  // largest part already holds (an aliased profile may keep two user ids).
   std::string Violation(const std::vector<const core::Profile*>& profiles,
                         const std::vector<core::Identity>& extra, int64_t now_ms,
                         size_t merges, std::string* detail) const;
