@@ -189,6 +189,7 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
       return true;
     }));
     CHECK(stored == std::set<std::string>{bob});
+    CHECK(runner.store().Stats().profiles == 1);
     runner.Stop();
   }
 }

@@ -97,6 +97,7 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   }));
   REQUIRE(stored.size() == 1);
   REQUIRE(stored.count(survivor) == 1);
+  CHECK(runner.store().Stats().profiles == 1);  // the merged-away profile is not counted
   std::vector<std::optional<std::string>> mapped;
   REQUIRE_OK(runner.store().MultiGetIdentities(
       {"anonymous_id", std::string("anonymous_id\0anon-1", 19), std::string("user_id\0jane-42", 15),
@@ -229,6 +230,7 @@ TEST_CASE("1,000 users sharing junk anonymous and device ids stay 1,000 profiles
     return true;
   }));
   CHECK(profiles == 1000);
+  CHECK(runner.store().Stats().profiles == 1000);
   std::vector<std::optional<std::string>> mapped;
   REQUIRE_OK(runner.store().MultiGetIdentities(
       {std::string("anonymous_id\0undefined", 22), std::string("device_id\0" "0", 11)}, mapped));

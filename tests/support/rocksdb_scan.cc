@@ -33,4 +33,23 @@ absl::Status ScanRocksDb(
   return absl::OkStatus();
 }
 
+absl::Status DeleteRawKey(const std::string& path, const std::string& column_family,
+                          const std::string& key) {
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles, &raw);
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < handles.size() && s.ok(); ++i) {
+    if (names[i] == column_family) s = db->Delete(rocksdb::WriteOptions(), handles[i], key);
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+  return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
 }  // namespace profiled::testing

@@ -18,4 +18,9 @@ absl::Status ScanRocksDb(
     const std::function<void(std::string_view cf, std::string_view key, std::string_view value)>&
         visit);
 
+// Deletes one key of one column family directly (the database must not be
+// open elsewhere): for tests that recreate what an older version wrote.
+absl::Status DeleteRawKey(const std::string& path, const std::string& column_family,
+                          const std::string& key);
+
 }  // namespace profiled::testing

@@ -1,4 +1,5 @@
 #include "profiled/store/profile_store.h"
+#include "support/rocksdb_scan.h"
 #include "support/test_support.h"
 
 namespace profiled::store {
@@ -76,6 +77,41 @@ TEST_CASE("outbox sequence numbers keep growing across deletes and restarts", "[
   CHECK(rest[0].record == "u2");
   CHECK(rest[1].record == "after-restart");
   CHECK(rest[1].seq > last_seq);
+}
+
+TEST_CASE("the profile count moves with each batch and survives a reopen", "[store]") {
+  testing::TempDir dir;
+  {
+    auto store = OpenAt(dir.path());
+    CHECK(store->Stats().profiles == 0);
+    CommitBatch created;
+    created.profiles = {{"p-1", "a"}, {"p-2", "b"}, {"p-3", "c"}};
+    created.profiles_added = 3;
+    REQUIRE_OK(store->Commit(created));
+    CommitBatch rewritten;  // new versions of existing profiles add nothing
+    rewritten.profiles = {{"p-1", "a2"}, {"p-2", "b2"}};
+    REQUIRE_OK(store->Commit(rewritten));
+    CommitBatch merged;
+    merged.profiles = {{"p-1", "a3"}};
+    merged.deleted_profiles = {"p-2"};
+    merged.profiles_added = -1;
+    REQUIRE_OK(store->Commit(merged));
+    CHECK(store->Stats().profiles == 2);
+  }
+  CHECK(OpenAt(dir.path())->Stats().profiles == 2);
+}
+
+TEST_CASE("a store written before the profile count existed is counted once on open", "[store]") {
+  testing::TempDir dir;
+  {
+    auto store = OpenAt(dir.path());
+    CommitBatch legacy;  // as written before the count existed: no delta
+    legacy.profiles = {{"p-1", "a"}, {"p-2", "b"}};
+    REQUIRE_OK(store->Commit(legacy));
+  }
+  // Drop the kept count, as a store from before it would be.
+  REQUIRE_OK(testing::DeleteRawKey(dir.path(), "default", "profile_count"));
+  CHECK(OpenAt(dir.path())->Stats().profiles == 2);
 }
 
 TEST_CASE("a store path is required", "[store]") {

@@ -106,6 +106,7 @@ const core::Profile* BatchState::Find(const std::string& profile_id) {
 }
 
 core::Profile& BatchState::Create(const std::string& id) {
+  ++profiles_added_;
   return profiles_.insert_or_assign(id, core::Profile::New(id)).first->second;
 }
 
@@ -118,6 +119,7 @@ core::Profile& BatchState::Touch(const std::string& id, const core::PartitionKey
 core::Profile BatchState::Take(const std::string& id) {
   auto node = profiles_.extract(id);
   deleted_.push_back(id);
+  --profiles_added_;
   return std::move(node.mapped());
 }
 

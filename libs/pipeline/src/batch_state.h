@@ -46,6 +46,8 @@ class BatchState final : public identity::IdentityView {
   const std::vector<std::string>& deleted() const { return deleted_; }
   const absl::flat_hash_map<std::string, std::string>& new_links() const { return new_links_; }
   const std::vector<std::string>& unlinked() const { return unlinked_; }
+  // Profiles created minus profiles taken (merged away, erased) so far.
+  int64_t profiles_added() const { return profiles_added_; }
 
   // Hands every profile and graph entry back to the cache; what this batch
   // changed is pinned under `seq` until it commits. `charges`: the memory
@@ -69,6 +71,7 @@ class BatchState final : public identity::IdentityView {
   absl::flat_hash_set<std::string> touched_set_;
   std::vector<std::string> deleted_;
   std::vector<std::string> unlinked_;  // graph keys to delete
+  int64_t profiles_added_ = 0;
 };
 
 }  // namespace profiled::pipeline::internal

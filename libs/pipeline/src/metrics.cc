@@ -160,7 +160,7 @@ double PipelineMetrics::DeadLettersTotal() const {
 }
 
 void PipelineMetrics::RecordStoreStats(const store::StoreStats& stats) {
-  profiles_stored.Set(static_cast<double>(stats.profiles_estimate));
+  profiles_stored.Set(static_cast<double>(stats.profiles));
   rocksdb_live_sst_bytes.Set(static_cast<double>(stats.live_sst_bytes));
   rocksdb_memtable_bytes.Set(static_cast<double>(stats.memtable_bytes));
   rocksdb_pending_compaction_bytes.Set(static_cast<double>(stats.pending_compaction_bytes));

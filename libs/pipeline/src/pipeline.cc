@@ -283,6 +283,7 @@ void Pipeline::Reschedule(core::Profile& profile, int64_t now_ms, const core::Pa
 
 absl::Status Pipeline::Expire(const core::Profile& profile, store::CommitBatch& batch) {
   batch.deleted_profiles.push_back(profile.id);
+  --batch.profiles_added;
   batch.timers_deleted.emplace_back(profile.timer_due_ms, profile.id);
   for (const core::Identity& id : profile.identities) {
     batch.identity_links_deleted.push_back(store::IdentityKey(id.kind, id.value));
@@ -740,6 +741,7 @@ absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchS
     batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, n.absorbed));
   }
   batch.deleted_profiles = state.deleted();
+  batch.profiles_added = state.profiles_added();
   for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
   absl::flat_hash_map<std::string, uint64_t> per_topic;
   for (auto& [partition, touched] : work.touched) {

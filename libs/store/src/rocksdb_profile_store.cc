@@ -5,6 +5,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -26,6 +27,7 @@ constexpr const char* kTimersCf = "timers";
 constexpr const char* kSuppressionsCf = "suppressions";
 constexpr const char* kSecretKey = "deployment_secret";
 constexpr const char* kNextAuditSeqKey = "next_audit_seq";
+constexpr const char* kProfileCountKey = "profile_count";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -136,6 +138,23 @@ class RocksDbProfileStore final : public ProfileStore {
     rocksdb::Status got = db_->Get({}, handles_[0], kNextAuditSeqKey, &next);
     if (got.ok() && next.size() == 8) next_audit_seq_ = GetBigEndian64(next.data());
     if (!got.ok() && !got.IsNotFound()) return ToStatus(got, "reading audit sequence");
+    // The profile count is kept in the default column family too; a store
+    // written before it existed is counted once.
+    std::string count;
+    got = db_->Get({}, handles_[0], kProfileCountKey, &count);
+    if (got.ok() && count.size() == 8) {
+      profile_count_.store(GetBigEndian64(count.data()));
+    } else if (got.IsNotFound()) {
+      std::unique_ptr<rocksdb::Iterator> profiles_it(db_->NewIterator({}, profiles()));
+      uint64_t n = 0;
+      for (profiles_it->SeekToFirst(); profiles_it->Valid(); profiles_it->Next()) ++n;
+      RETURN_IF_ERROR(ToStatus(profiles_it->status(), "counting profiles"));
+      RETURN_IF_ERROR(ToStatus(db_->Put(write_options_, handles_[0], kProfileCountKey, OutboxKey(n)),
+                               "storing the profile count"));
+      profile_count_.store(n);
+    } else {
+      return ToStatus(got, "reading the profile count");
+    }
     return absl::OkStatus();
   }
 
@@ -285,6 +304,13 @@ class RocksDbProfileStore final : public ProfileStore {
       RETURN_IF_ERROR(ToStatus(wb.Put(handles_[0], kNextAuditSeqKey, OutboxKey(audit_seq)),
                                "batching audit sequence"));
     }
+    const uint64_t profile_count =
+        static_cast<uint64_t>(std::max<int64_t>(
+            static_cast<int64_t>(profile_count_.load()) + batch.profiles_added, 0));
+    if (batch.profiles_added != 0) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(handles_[0], kProfileCountKey, OutboxKey(profile_count)),
+                               "batching profile count"));
+    }
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {
       RETURN_IF_ERROR(ToStatus(wb.Put(outbox(), OutboxKey(seq++), record), "batching outbox"));
@@ -315,6 +341,7 @@ class RocksDbProfileStore final : public ProfileStore {
     RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "committing batch"));
     next_outbox_seq_ = seq;
     next_audit_seq_ = audit_seq;
+    profile_count_.store(profile_count);
     outbox_depth_.fetch_add(batch.outbox.size());
     return absl::OkStatus();
   }
@@ -373,9 +400,7 @@ class RocksDbProfileStore final : public ProfileStore {
         stats.pending_compaction_bytes += value;
       }
     }
-    if (db_->GetIntProperty(profiles(), rocksdb::DB::Properties::kEstimateNumKeys, &value)) {
-      stats.profiles_estimate = value;
-    }
+    stats.profiles = profile_count_.load();
     if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
       stats.writes_stopped = value != 0;
     }
@@ -417,6 +442,7 @@ class RocksDbProfileStore final : public ProfileStore {
   uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
   uint64_t next_audit_seq_ = 1;   // guarded by commit_mu_ after Init()
   std::atomic<uint64_t> outbox_depth_{0};
+  std::atomic<uint64_t> profile_count_{0};  // written under commit_mu_
 };
 
 }  // namespace

@@ -24,7 +24,7 @@
 //   profiled_erasure_latency_seconds        erase request -> tombstones committed
 //   profiled_batch_duration_seconds         processing + commit time of one batch
 //   profiled_batch_size_events              input messages per batch
-//   profiled_profiles_stored                profiles in the store (RocksDB estimate)
+//   profiled_profiles_stored                profiles in the store (exact)
 //   profiled_profile_cache_hits_total / _misses_total  profile reads served by the hot cache / the store
 //   profiled_profile_cache_bytes            estimated memory held by the hot cache
 //   profiled_rocksdb_live_sst_bytes         SST files of the current version

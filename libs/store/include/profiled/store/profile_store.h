@@ -71,7 +71,7 @@ struct StoreStats {
   uint64_t live_sst_bytes = 0;            // SST files of the current version
   uint64_t memtable_bytes = 0;            // active and unflushed memtables
   uint64_t pending_compaction_bytes = 0;  // what compaction still has to rewrite
-  uint64_t profiles_estimate = 0;         // keys in the profiles column family
+  uint64_t profiles = 0;                  // profiles stored (exact: kept with every commit)
   uint64_t block_cache_hits = 0;          // cumulative since open
   uint64_t block_cache_misses = 0;        // cumulative since open
   uint64_t write_stall_micros = 0;        // cumulative time writes were delayed or stopped
@@ -105,11 +105,14 @@ struct CommitBatch {
   std::vector<std::string> identity_links_deleted;
   std::vector<std::string> audit_deleted;
   std::vector<std::pair<std::string, int64_t>> suppressions;  // keyed hash -> until ms
+  // Profiles created minus profiles deleted by this batch: the stored count
+  // moves with the batch, so it is exact after any crash.
+  int64_t profiles_added = 0;
   bool empty() const {
     return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
            audit.empty() && outbox.empty() && positions.empty() && timers_set.empty() &&
            timers_deleted.empty() && identity_links_deleted.empty() && audit_deleted.empty() &&
-           suppressions.empty();
+           suppressions.empty() && profiles_added == 0;
   }
 };
 
