@@ -79,7 +79,7 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
           "Stored input positions no longer on the broker (retention deleted the messages "
           "before they were consumed); each restarted at the oldest message left.")),
       profiles_stored(GaugeOf(registry, "profiled_profiles_stored",
-                              "Profiles in the store (RocksDB's key estimate).")),
+                              "Profiles in the store (exact; kept with every batch).")),
       profile_cache_hits(CounterOf(registry, "profiled_profile_cache_hits_total",
                                    "Profile reads served by the hot cache.")),
       profile_cache_misses(CounterOf(registry, "profiled_profile_cache_misses_total",
