@@ -76,7 +76,11 @@ std::vector<Outgoing> FromRees46Csv(const std::string& topic, const std::string&
   profiled::ingest::Rees46Reader reader(text);
   v1::InteractionEvent event;
   while (reader.Next(event)) out.push_back({topic, KeyOf({event}), event.SerializeAsString(), {}});
-  for (const std::string& e : reader.errors()) std::fprintf(stderr, "profilectl: skipped %s\n", e.c_str());
+  for (const std::string& e : reader.errors()) {
+    std::fprintf(stderr, "profilectl: bad row, not sent: %s\n", e.c_str());
+  }
+  std::fprintf(stderr, "profilectl: %zu rows%s\n", reader.rows(),
+               reader.header() ? " after the header" : " (no header)");
   bad += reader.errors().size();
   return out;
 }

@@ -12,7 +12,7 @@ cleanup() { [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null; rm -rf "$wor
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$work"/*.err; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
 
-"$bin/devbroker/devbroker" --topic ev:3 --topic up:3 --topic dl:1 --topic seg:2 >"$work/broker.out" 2>"$work/broker.err" &
+"$bin/devbroker/devbroker" --topic ev:3 --topic up:3 --topic dl:1 --topic seg:2 --topic csv:1 >"$work/broker.out" 2>"$work/broker.err" &
 broker_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/broker.out" ] && break; sleep 0.1; done
 bootstrap=$(head -n 1 "$work/broker.out")
@@ -30,6 +30,17 @@ rc=0
 "$ctl" produce --bootstrap "$bootstrap" --topic ev "$work/some.jsonl" 2>"$work/produce.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "produce should exit 1 on a bad line, got $rc"
 grep -q "line 301" "$work/produce.err" || fail "produce did not name the bad line"
+# A CSV without a header loses no row; a bad row is reported by its line.
+csv="$src/deploy/demo/data/rees46-2019oct-head/events.csv"
+{ sed -n 2,3p "$csv"; echo "2019-10-01 00:00:09 UTC,teleport,1,2,,,1.0,42,s"; } >"$work/noheader.csv"
+rc=0
+"$ctl" produce --bootstrap "$bootstrap" --topic csv --format csv "$work/noheader.csv" \
+  2>"$work/csv.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "produce should exit 1 on a bad CSV row, got $rc"
+grep -q "line 3: unknown event_type 'teleport'" "$work/csv.err" || fail "bad CSV row not named by line"
+grep -q "3 rows (no header)" "$work/csv.err" || fail "CSV rows not counted"
+grep -q "produced 2 records (2 delivered, 0 failed, 1 bad input)" "$work/csv.err" \
+  || fail "headerless CSV lost a row"
 tail -n +301 "$work/events.jsonl" | "$ctl" produce --bootstrap "$bootstrap" --topic ev - \
   2>>"$work/produce.err" || fail "produce from stdin"
 

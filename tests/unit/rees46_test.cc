@@ -39,8 +39,42 @@ TEST_CASE("bad REES46 rows are reported with their row number", "[ingest][rees46
   while (reader.Next(e)) types.push_back(e.type());
   CHECK(types == std::vector<std::string>{"product_viewed", "order_completed"});
   REQUIRE(reader.errors().size() == 2);
-  CHECK(reader.errors()[0].find("row 2") != std::string::npos);
+  CHECK(reader.errors()[0].rfind("line 3: ", 0) == 0);
+  CHECK(reader.errors()[1].rfind("line 4: ", 0) == 0);
   CHECK(reader.errors()[1].find("teleport") != std::string::npos);
+  CHECK(reader.header());
+  CHECK(reader.rows() == 4);
+}
+
+TEST_CASE("a REES46 file without a header keeps its first row", "[ingest][rees46]") {
+  const std::string rows =
+      "2019-10-01 00:00:00 UTC,view,1,2,,,1.0,42,s\n"
+      "\n"
+      "2019-10-01 00:00:02 UTC,purchase,1,2,,,1.0,42,s\r\n";
+  for (const std::string& header :
+       {std::string(), std::string("Event_Time, event_type,product_id,category_id,category_code,"
+                                   "brand,price,user_id,user_session\r\n")}) {
+    CAPTURE(header);
+    const std::string text = header + rows;  // the reader keeps a view of it
+    Rees46Reader reader(text);
+    v1::InteractionEvent e;
+    std::vector<std::string> ids;
+    while (reader.Next(e)) ids.push_back(e.event_id());
+    // The same rows get the same event ids with or without a header.
+    CHECK(ids == std::vector<std::string>{"rees46-1", "rees46-2"});
+    CHECK(reader.errors().empty());
+    CHECK(reader.header() == !header.empty());
+  }
+  // A header-like line that is not the first row is a bad row, not skipped.
+  Rees46Reader twice("2019-10-01 00:00:00 UTC,view,1,2,,,1.0,42,s\n"
+                     "event_time,event_type,product_id,category_id,category_code,brand,price,"
+                     "user_id,user_session\n");
+  v1::InteractionEvent e;
+  size_t events = 0;
+  while (twice.Next(e)) ++events;
+  CHECK(events == 1);
+  REQUIRE(twice.errors().size() == 1);
+  CHECK(twice.errors()[0].rfind("line 2: ", 0) == 0);
 }
 
 TEST_CASE("the bundled REES46 sample parses completely", "[ingest][rees46]") {

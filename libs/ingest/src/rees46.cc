@@ -2,13 +2,19 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 
 namespace profiled::ingest {
 namespace {
 
 constexpr size_t kColumns = 9;
+constexpr const char* kHeader[kColumns] = {"event_time", "event_type",    "product_id",
+                                           "category_id", "category_code", "brand",
+                                           "price",       "user_id",       "user_session"};
 
 std::string_view EventTypeFor(absl::string_view rees46_type) {
   if (rees46_type == "view") return "product_viewed";
@@ -27,26 +33,26 @@ absl::StatusOr<v1::InteractionEvent> ParseRees46Row(std::string_view row, size_t
   std::vector<absl::string_view> f = absl::StrSplit(line, ',');
   if (f.size() != kColumns) {
     return absl::InvalidArgumentError(
-        absl::StrCat("row ", row_number, ": expected ", kColumns, " columns, got ", f.size()));
+        absl::StrCat("expected ", kColumns, " columns, got ", f.size()));
   }
   absl::Time at;
   std::string err;
   if (!absl::ParseTime("%Y-%m-%d %H:%M:%S UTC", f[0], absl::UTCTimeZone(), &at, &err)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("row ", row_number, ": bad event_time '", f[0], "': ", err));
+        absl::StrCat("bad event_time '", f[0], "': ", err));
   }
   std::string_view type = EventTypeFor(f[1]);
   if (type.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("row ", row_number, ": unknown event_type '", f[1], "'"));
+        absl::StrCat("unknown event_type '", f[1], "'"));
   }
   if (f[7].empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("row ", row_number, ": empty user_id"));
+    return absl::InvalidArgumentError("empty user_id");
   }
   double price = 0;
   if (!f[6].empty() && !absl::SimpleAtod(f[6], &price)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("row ", row_number, ": bad price '", f[6], "'"));
+        absl::StrCat("bad price '", f[6], "'"));
   }
 
   v1::InteractionEvent e;
@@ -66,25 +72,46 @@ absl::StatusOr<v1::InteractionEvent> ParseRees46Row(std::string_view row, size_t
   return e;
 }
 
-Rees46Reader::Rees46Reader(std::string_view csv_text) : rest_(csv_text) {
-  // Skip the header row.
-  size_t eol = rest_.find('\n');
-  rest_ = eol == std::string_view::npos ? std::string_view() : rest_.substr(eol + 1);
+namespace {
+
+// The header, recognised by its content (names in any case, spaces around
+// them ignored): a file may come with or without one.
+bool IsHeader(std::string_view row) {
+  absl::string_view line(row.data(), row.size());
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+  if (fields.size() != kColumns) return false;
+  for (size_t i = 0; i < kColumns; ++i) {
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(fields[i]), kHeader[i])) return false;
+  }
+  return true;
 }
+
+}  // namespace
+
+Rees46Reader::Rees46Reader(std::string_view csv_text) : rest_(csv_text) {}
 
 bool Rees46Reader::Next(v1::InteractionEvent& event) {
   while (!rest_.empty()) {
     size_t eol = rest_.find('\n');
     std::string_view line = rest_.substr(0, eol);
     rest_ = eol == std::string_view::npos ? std::string_view() : rest_.substr(eol + 1);
-    ++row_number_;
-    if (line.empty() || line == "\r") continue;
-    absl::StatusOr<v1::InteractionEvent> parsed = ParseRees46Row(line, row_number_);
+    ++line_number_;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank: not a row
+    if (!seen_first_row_) {
+      seen_first_row_ = true;
+      if (IsHeader(line)) {
+        header_ = true;
+        continue;
+      }
+    }
+    ++rows_;
+    absl::StatusOr<v1::InteractionEvent> parsed = ParseRees46Row(line, rows_);
     if (parsed.ok()) {
       event = *std::move(parsed);
       return true;
     }
-    errors_.emplace_back(parsed.status().message());
+    errors_.push_back(absl::StrCat("line ", line_number_, ": ", parsed.status().message()));
   }
   return false;
 }

@@ -9,6 +9,10 @@
 //   Rees46Reader reader(csv_text);
 //   v1::InteractionEvent e;
 //   while (reader.Next(e)) { ... }     // reader.errors() lists bad rows
+//
+// The header row is recognised by its content (the nine column names), so a
+// file without one loses no row; blank lines are not rows. Every other line
+// becomes an event or an error naming its line number.
 #pragma once
 
 #include <cstddef>
@@ -21,13 +25,13 @@
 
 namespace profiled::ingest {
 
-// Parses one data row (no header) into an event. `row_number` (1-based, the
-// header is row 0) makes the event id "rees46-<row_number>".
+// Parses one data row (no header) into an event. `row_number` (1-based count
+// of data rows, the header not counted) makes the event id "rees46-<row_number>".
 [[nodiscard]] absl::StatusOr<v1::InteractionEvent> ParseRees46Row(std::string_view line,
                                                                   size_t row_number);
 
 // Reads every data row of a REES46 CSV text. Rows that do not parse are
-// skipped and described in `errors` (with their row number).
+// skipped and described in `errors` ("line N: why", N counting from 1).
 class Rees46Reader {
  public:
   // `csv_text` must outlive the reader.
@@ -35,10 +39,16 @@ class Rees46Reader {
   // Fills `event` with the next good row; false at the end.
   bool Next(v1::InteractionEvent& event);
   const std::vector<std::string>& errors() const { return errors_; }
+  // Data rows read so far (events plus errors), and whether a header was found.
+  size_t rows() const { return rows_; }
+  bool header() const { return header_; }
 
  private:
   std::string_view rest_;
-  size_t row_number_ = 0;
+  size_t line_number_ = 0;
+  size_t rows_ = 0;
+  bool seen_first_row_ = false;
+  bool header_ = false;
   std::vector<std::string> errors_;
 };
 
