@@ -11,7 +11,7 @@ PACKAGES=(
   librdkafka-dev librocksdb-dev
   libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libxxhash-dev libssl-dev
-  prometheus-cpp-dev libcivetweb-dev civetweb libsimdjson-dev
+  prometheus-cpp-dev libsimdjson-dev
   libjemalloc-dev
 )
 if [ "${1:-}" != "--build-only" ]; then

@@ -105,14 +105,17 @@ absl::Status App::StartHttp() {
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
   signals_ = std::make_unique<signals::Signals>(config_.pipeline.signals);
   ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
-  http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); });
+  // Probes and scrapes have a worker of their own: a busy /v1 never delays them.
+  http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); },
+                obs::HttpLane::kProbe);
   http_->Handle("/healthz",
-                [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); });
+                [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
+                obs::HttpLane::kProbe);
   http_->Handle("/readyz", [this](const obs::HttpRequest&) {
     return runtime_->pipeline().ready()
                ? obs::HttpResponse::Text(200, "ready\n")
                : obs::HttpResponse::Text(503, "not ready: partitions not assigned or not caught up\n");
-  });
+  }, obs::HttpLane::kProbe);
   http_->Handle("/v1/profiles/", RequireBearer(config_.http_token,
                                                ProfileLookup{runtime_->store(), config_.pipeline.scoring,
                                                              *wall_clock_, config_.pipeline.clock_mode,

@@ -87,10 +87,17 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
 
 obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler) {
   if (token.empty()) return handler;
-  return [token = "Bearer " + token, handler = std::move(handler)](const obs::HttpRequest& request) {
-    // Constant time over the expected length: no early exit on a mismatch.
-    const std::string& given = request.authorization;
-    unsigned char diff = given.size() == token.size() ? 0 : 1;
+  return [token = std::move(token), handler = std::move(handler)](const obs::HttpRequest& request) {
+    // The scheme is case-insensitive (RFC 7235), the token is not; compared
+    // in constant time over the expected length: no early exit on a mismatch.
+    std::string_view given = request.authorization;
+    constexpr std::string_view kScheme = "bearer ";
+    unsigned char diff = given.size() == kScheme.size() + token.size() ? 0 : 1;
+    for (size_t i = 0; i < kScheme.size(); ++i) {
+      diff |= static_cast<unsigned char>(
+          kScheme[i] ^ absl::ascii_tolower(static_cast<unsigned char>(i < given.size() ? given[i] : 0)));
+    }
+    given.remove_prefix(std::min(given.size(), kScheme.size()));
     for (size_t i = 0; i < token.size(); ++i) {
       diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
     }

@@ -83,6 +83,15 @@ grep -q "bearer token is required" "$work/get401.err" || fail "401 body"
 "$ctl" get --http "127.0.0.1:$port" --token s3cret user_id 541312140 >"$work/get.json" 2>"$work/get.err" || fail "get"
 grep -q '"profileId":"p-' "$work/get.json" || fail "get output"
 grep -q '"counters":{"events":"' "$work/get.json" || fail "get counters"
+# The auth scheme is case-insensitive (RFC 7235); the token is not.
+raw_get() {  # AUTHORIZATION -> status line
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET /v1/profiles/user_id/541312140 HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n' "$1" >&3
+  head -n 1 <&3 | tr -d '\r'
+  exec 3<&-
+}
+[ "$(raw_get "bEaReR s3cret")" = "HTTP/1.1 200 OK" ] || fail "the Bearer scheme must match in any case"
+[ "$(raw_get "Bearer S3CRET")" = "HTTP/1.1 401 Unauthorized" ] || fail "the token must match exactly"
 rc=0
 "$ctl" get --http "127.0.0.1:$port" --token s3cret user_id nobody >/dev/null 2>"$work/get404.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "get of an unknown profile should exit 1"

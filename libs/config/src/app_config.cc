@@ -349,7 +349,8 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "http") || !n) return;
-  r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag"});
+  r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag", "request_timeout",
+                          "max_connections"});
   r.String(n["token"], "http.token", c.http_token);
   r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.pipeline.ready_max_lag, 0,
             int64_t{1} << 40);
@@ -358,6 +359,13 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
     r.Error("http.listen", absl::StrCat("must be host:port, got '", c.http.listen, "'"));
   }
   r.Integer(n["threads"], "http.threads", c.http.threads, 1, 64);
+  double timeout_ms = c.http.request_timeout_ms;
+  r.DurationMs(n["request_timeout"], "http.request_timeout", timeout_ms);
+  if (timeout_ms < 100 || timeout_ms > 600'000) {
+    r.Error("http.request_timeout", "must be between 100ms and 10m");
+  }
+  c.http.request_timeout_ms = static_cast<int>(timeout_ms);
+  r.Integer(n["max_connections"], "http.max_connections", c.http.max_connections, 8, 100'000);
 }
 
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {

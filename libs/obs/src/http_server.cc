@@ -1,80 +1,469 @@
 #include "profiled/obs/http_server.h"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "http_request.h"
+#include "profiled/base/log.h"
 
 namespace profiled::obs {
-namespace {
 
-const char* StatusText(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+using Clock = std::chrono::steady_clock;
+using internal::SerializeResponse;
+
+absl::Status HttpServerOptions::Validate() const {
+  if (listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("listen must be host:port, got '", listen, "'"));
+  }
+  if (threads < 1 || threads > 256) return absl::InvalidArgumentError("threads must be 1..256");
+  if (request_timeout_ms < 100) {
+    return absl::InvalidArgumentError("request_timeout_ms must be at least 100");
+  }
+  if (max_connections < 8) return absl::InvalidArgumentError("max_connections must be at least 8");
+  return absl::OkStatus();
+}
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(const HttpServerOptions& options) : options_(options) {}
+  ~Impl() { Stop(); }
+
+  absl::Status Listen();
+  void Start();
+  void Stop();
+  int port() const { return port_; }
+  void Handle(const std::string& path, HttpHandler handler, HttpLane lane);
+
+ private:
+  enum class State { kReading, kHandling, kWriting };
+  struct Connection {
+    int fd = -1;
+    uint64_t id = 0;  // never reused, so a late response finds no stranger
+    State state = State::kReading;
+    Clock::time_point deadline;
+    std::string in;
+    std::string out;
+    size_t written = 0;
+    bool watched = true;  // registered with epoll (not while a worker handles it)
+  };
+  struct Route {
+    std::string path;
+    bool prefix = false;
+    HttpHandler handler;
+    HttpLane lane;
+  };
+  struct Job {
+    uint64_t connection_id;
+    const HttpHandler* handler;
+    HttpRequest request;
+  };
+  // A set of worker threads with their queue.
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable ready;
+    std::deque<Job> queue;
+    size_t max_queue = 0;
+    std::vector<std::thread> threads;
+  };
+
+  void Loop();
+  void Accept();
+  void OnReadable(Connection& c);
+  void OnWritable(Connection& c);
+  void Dispatch(Connection& c, size_t head_end);
+  void Respond(Connection& c, const HttpResponse& response);
+  void Close(int fd);
+  void ExpireDeadlines();
+  void DeliverCompletions();
+  void Work(Lane& lane);
+  void Watch(Connection& c, uint32_t events);
+
+  HttpServerOptions options_;
+  int listen_fd_ = -1, epoll_fd_ = -1, wake_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+
+  std::shared_mutex routes_mu_;
+  std::vector<std::unique_ptr<Route>> routes_;  // stable addresses for jobs
+
+  // Loop-thread state.
+  std::unordered_map<int, Connection> connections_;
+  std::unordered_map<uint64_t, int> fd_of_;
+  uint64_t next_id_ = 1;
+  Clock::time_point next_expiry_scan_{};
+
+  Lane api_, probe_;
+  std::mutex done_mu_;
+  std::vector<std::pair<uint64_t, HttpResponse>> done_;  // from workers to the loop
+};
+
+absl::Status HttpServer::Impl::Listen() {
+  const size_t colon = options_.listen.rfind(':');
+  std::string host = options_.listen.substr(0, colon);
+  const std::string port = options_.listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+      rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot listen on ", options_.listen, ": ", gai_strerror(rc)));
+  }
+  std::string error = "no address";
+  for (addrinfo* a = found; a != nullptr && listen_fd_ < 0; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 512) == 0) {
+      listen_fd_ = fd;
+    } else {
+      error = std::strerror(errno);
+      close(fd);
+    }
+  }
+  freeaddrinfo(found);
+  if (listen_fd_ < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen, ": ", error));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+
+  // Every connection needs a descriptor: make sure the bound fits the limit.
+  rlimit limit{};
+  const rlim_t wanted = static_cast<rlim_t>(options_.max_connections) + 256;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < wanted) {
+    limit.rlim_cur = std::min(wanted, limit.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted) {
+      LogWarn("http: the open-file limit (", limit.rlim_cur, ") is below http.max_connections + 256");
+    }
+  }
+
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) return absl::InternalError("epoll/eventfd unavailable");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::Start() {
+  api_.max_queue = static_cast<size_t>(options_.threads) * 16;
+  probe_.max_queue = static_cast<size_t>(options_.max_connections);
+  for (int i = 0; i < options_.threads; ++i) api_.threads.emplace_back([this] { Work(api_); });
+  probe_.threads.emplace_back([this] { Work(probe_); });
+  loop_ = std::thread([this] { Loop(); });
+}
+
+void HttpServer::Impl::Stop() {
+  if (stop_.exchange(true)) return;
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
+  if (loop_.joinable()) loop_.join();
+  for (Lane* lane : {&api_, &probe_}) {
+    lane->ready.notify_all();
+    for (std::thread& t : lane->threads) t.join();
+  }
+  for (auto& [fd, c] : connections_) close(fd);
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+    if (fd >= 0) close(fd);
   }
 }
 
-int RunHandler(struct mg_connection* conn, void* data) {
-  const auto* handler = static_cast<const HttpHandler*>(data);
-  const mg_request_info* info = mg_get_request_info(conn);
-  HttpRequest req;
-  req.method = info->request_method ? info->request_method : "";
-  req.path = info->local_uri ? info->local_uri : "";
-  req.query = info->query_string ? info->query_string : "";
-  if (const char* auth = mg_get_header(conn, "Authorization")) req.authorization = auth;
-  HttpResponse resp;
-  try {
-    resp = (*handler)(req);
-  } catch (const std::exception& e) {
-    // A handler bug must not take the process down with it.
-    resp = HttpResponse::Text(500, absl::StrCat("internal error: ", e.what(), "\n"));
-  }
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-            resp.status, StatusText(resp.status), resp.content_type.c_str(), resp.body.size());
-  mg_write(conn, resp.body.data(), resp.body.size());
-  return resp.status;
+void HttpServer::Impl::Handle(const std::string& path, HttpHandler handler, HttpLane lane) {
+  std::unique_lock lock(routes_mu_);
+  const bool prefix = !path.empty() && path.back() == '/';
+  routes_.push_back(std::make_unique<Route>(Route{path, prefix, std::move(handler), lane}));
 }
 
-}  // namespace
+void HttpServer::Impl::Watch(Connection& c, uint32_t events) {
+  // Level-triggered: a connection being handled is not watched at all, or a
+  // hang-up would wake the loop until the worker is done.
+  if (events == 0) {
+    if (c.watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    c.watched = false;
+    return;
+  }
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = c.fd;
+  epoll_ctl(epoll_fd_, c.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c.fd, &ev);
+  c.watched = true;
+}
+
+void HttpServer::Impl::Loop() {
+  std::vector<epoll_event> events(256);
+  while (!stop_) {
+    const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listen_fd_) {
+        Accept();
+        continue;
+      }
+      if (fd == wake_fd_) {
+        uint64_t count = 0;
+        (void)!read(wake_fd_, &count, sizeof(count));
+        DeliverCompletions();
+        continue;
+      }
+      auto it = connections_.find(fd);
+      if (it == connections_.end()) continue;
+      Connection& c = it->second;
+      const uint32_t what = events[i].events;
+      if (what & EPOLLERR) {
+        Close(fd);
+      } else if (c.state == State::kReading) {
+        OnReadable(c);  // data, or the end of the stream (recv returns 0)
+      } else if (c.state == State::kWriting) {
+        OnWritable(c);
+      }
+    }
+    ExpireDeadlines();
+  }
+}
+
+void HttpServer::Impl::Accept() {
+  for (;;) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        LogWarn("http: out of file descriptors; connections wait in the backlog");
+      }
+      return;
+    }
+    if (connections_.size() >= static_cast<size_t>(options_.max_connections)) {
+      // Make room by dropping the connection that has waited longest without
+      // completing a request: an idle or slow client, never one being served.
+      int oldest = -1;
+      Clock::time_point oldest_deadline = Clock::time_point::max();
+      for (const auto& [other_fd, other] : connections_) {
+        if (other.state == State::kReading && other.deadline < oldest_deadline) {
+          oldest = other_fd;
+          oldest_deadline = other.deadline;
+        }
+      }
+      if (oldest < 0) {
+        close(fd);  // every slot is serving a request: the new one waits its turn elsewhere
+        continue;
+      }
+      Close(oldest);
+    }
+    Connection& c = connections_[fd];
+    c.fd = fd;
+    c.id = next_id_++;
+    c.deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+    fd_of_[c.id] = fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+void HttpServer::Impl::OnReadable(Connection& c) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t got = recv(c.fd, buf, sizeof(buf), 0);
+    if (got > 0) {
+      c.in.append(buf, static_cast<size_t>(got));
+      const size_t end = internal::HeadEnd(c.in);
+      if (end != std::string::npos && end <= internal::kMaxHeadBytes) {
+        Dispatch(c, end);
+        return;
+      }
+      if (c.in.size() > internal::kMaxHeadBytes) {
+        Respond(c, HttpResponse::Text(431, "request head larger than 16 KiB\n"));
+        return;
+      }
+      continue;
+    }
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (got < 0 && errno == EINTR) continue;
+    Close(c.fd);  // closed by the client, or an error, before a whole request
+    return;
+  }
+}
+
+void HttpServer::Impl::Dispatch(Connection& c, size_t head_end) {
+  HttpRequest request;
+  if (auto error = internal::ParseHead(std::string_view(c.in).substr(0, head_end), request)) {
+    Respond(c, HttpResponse::Text(error->status, error->reason + "\n"));
+    return;
+  }
+  const Route* route = nullptr;
+  {
+    std::shared_lock lock(routes_mu_);
+    for (const auto& r : routes_) {
+      if (r->prefix ? request.path.rfind(r->path, 0) == 0 : request.path == r->path) {
+        route = r.get();
+        break;
+      }
+    }
+  }
+  if (route == nullptr) {
+    Respond(c, HttpResponse::Text(404, "not found\n"));
+    return;
+  }
+  Lane& lane = route->lane == HttpLane::kProbe ? probe_ : api_;
+  bool queued = false;
+  {
+    std::lock_guard<std::mutex> lock(lane.mu);
+    if (lane.queue.size() < lane.max_queue) {
+      lane.queue.push_back(Job{c.id, &route->handler, std::move(request)});
+      queued = true;
+    }
+  }
+  if (!queued) {
+    Respond(c, HttpResponse::Text(503, "busy, retry later\n"));
+    return;
+  }
+  lane.ready.notify_one();
+  c.state = State::kHandling;
+  c.in.clear();
+  Watch(c, 0);
+}
+
+void HttpServer::Impl::Respond(Connection& c, const HttpResponse& response) {
+  c.out = SerializeResponse(response);
+  c.written = 0;
+  c.state = State::kWriting;
+  c.deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+  Watch(c, EPOLLOUT);
+  OnWritable(c);
+}
+
+void HttpServer::Impl::OnWritable(Connection& c) {
+  while (c.written < c.out.size()) {
+    const ssize_t sent =
+        send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL);
+    if (sent > 0) {
+      c.written += static_cast<size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (sent < 0 && errno == EINTR) continue;
+    break;  // the client went away
+  }
+  Close(c.fd);
+}
+
+void HttpServer::Impl::Close(int fd) {
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  fd_of_.erase(it->second.id);
+  if (it->second.watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  connections_.erase(it);
+}
+
+void HttpServer::Impl::ExpireDeadlines() {
+  const Clock::time_point now = Clock::now();
+  if (now < next_expiry_scan_) return;
+  next_expiry_scan_ = now + std::chrono::milliseconds(50);
+  std::vector<int> late;
+  for (const auto& [fd, c] : connections_) {
+    if (c.state != State::kHandling && c.deadline <= now) late.push_back(fd);
+  }
+  for (int fd : late) {
+    Connection& c = connections_.at(fd);
+    if (c.state == State::kReading) {
+      // Best effort: say why before closing; never wait on a slow reader.
+      const std::string timeout =
+          SerializeResponse(HttpResponse::Text(408, "request not complete in time\n"));
+      (void)!send(fd, timeout.data(), timeout.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    Close(fd);
+  }
+}
+
+void HttpServer::Impl::DeliverCompletions() {
+  std::vector<std::pair<uint64_t, HttpResponse>> done;
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done.swap(done_);
+  }
+  for (auto& [id, response] : done) {
+    auto it = fd_of_.find(id);
+    if (it == fd_of_.end()) continue;  // the client left meanwhile
+    Respond(connections_.at(it->second), response);
+  }
+}
+
+void HttpServer::Impl::Work(Lane& lane) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(lane.mu);
+      lane.ready.wait(lock, [&] { return stop_ || !lane.queue.empty(); });
+      if (stop_) return;
+      job = std::move(lane.queue.front());
+      lane.queue.pop_front();
+    }
+    HttpResponse response;
+    try {
+      response = (*job.handler)(job.request);
+    } catch (const std::exception& e) {
+      // A handler bug must not take the process down with it.
+      response = HttpResponse::Text(500, absl::StrCat("internal error: ", e.what(), "\n"));
+    }
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_.emplace_back(job.connection_id, std::move(response));
+    }
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options) {
-  static std::once_flag init;
-  std::call_once(init, [] { mg_init_library(0); });
-  std::unique_ptr<HttpServer> server(new HttpServer());
-  const std::string threads = std::to_string(options.threads);
-  const char* config[] = {"listening_ports", options.listen.c_str(), "num_threads",
-                          threads.c_str(), nullptr};
-  mg_callbacks callbacks{};
-  server->ctx_ = mg_start(&callbacks, nullptr, config);
-  if (server->ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
-  }
-  mg_server_port ports[4];
-  const int n = mg_get_server_ports(server->ctx_, 4, ports);
-  if (n < 1) return absl::InternalError("civetweb reports no listening port");
-  server->port_ = ports[0].port;
-  return server;
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>(options);
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  impl->Start();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-HttpServer::~HttpServer() {
-  if (ctx_ != nullptr) mg_stop(ctx_);
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+
+void HttpServer::Handle(const std::string& path, HttpHandler handler, HttpLane lane) {
+  impl_->Handle(path, std::move(handler), lane);
 }
 
-void HttpServer::Handle(const std::string& path, HttpHandler handler) {
-  handlers_.push_back(std::make_unique<HttpHandler>(std::move(handler)));
-  // civetweb matches a trailing "/" as a prefix and a plain path exactly ("$").
-  const std::string pattern = path.back() == '/' ? path : path + "$";
-  mg_set_request_handler(ctx_, pattern.c_str(), RunHandler, handlers_.back().get());
-}
+int HttpServer::port() const { return impl_->port(); }
 
 }  // namespace profiled::obs

@@ -1,29 +1,47 @@
-// HttpServer: profiled's one HTTP endpoint (civetweb), shared by /metrics,
-// /healthz and the /v1 API so every endpoint lives on one configured address.
+// HttpServer: profiled's one HTTP endpoint, shared by /metrics, /healthz,
+// /readyz and the /v1 API so every endpoint lives on one configured address.
 //
 //   ASSIGN_OR_RETURN(auto server, HttpServer::Start({.listen = "127.0.0.1:0"}));
-//   server->Handle("/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+//   server->Handle("/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); },
+//                  HttpLane::kProbe);
 //   int port = server->port();
 //
-// Handlers run on civetweb's worker threads: they must be thread-safe.
+// Built so that slow or hostile clients cannot starve the probes: one event
+// loop (epoll) owns every connection, so an idle or half-sent connection
+// costs a file descriptor, not a thread; a request that is not complete
+// within `request_timeout_ms` of its connection is answered 408 and closed;
+// at `max_connections` the oldest connection still sending its request is
+// dropped to admit the new one. Complete requests run on worker threads, in
+// two lanes: probes (/healthz, /readyz, /metrics) have a worker of their
+// own, so a busy /v1 never delays them. HTTP/1.1 (and 1.0) GET-style
+// requests only: one request per connection (`Connection: close`), no
+// request bodies (413), headers up to 16 KiB (431).
+//
+// Handlers run on the worker threads: they must be thread-safe.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-
-struct mg_context;  // civetweb's, kept out of this header
 
 namespace profiled::obs {
 
 struct HttpServerOptions {
-  // host:port to listen on; port 0 picks a free one. Default: 127.0.0.1:9464.
+  // host:port to listen on (IPv4, or [IPv6]); port 0 picks a free one.
+  // Default: 127.0.0.1:9464.
   std::string listen = "127.0.0.1:9464";
-  // Worker threads. Default: 2.
+  // Worker threads of the API lane (/v1). Default: 2.
   int threads = 2;
+  // A connection must deliver its whole request within this long, else it
+  // gets 408 and is closed. Also bounds writing the response. Default: 3000.
+  int request_timeout_ms = 3000;
+  // Open connections at most; beyond it the oldest one still sending its
+  // request is closed. Default: 1000.
+  int max_connections = 1000;
+
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 struct HttpRequest {
@@ -50,6 +68,12 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Which workers run a route's handler.
+enum class HttpLane {
+  kApi,    // the `threads` API workers; queue bounded, 503 when full
+  kProbe,  // a worker of its own: health, readiness, metrics
+};
+
 class HttpServer {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
@@ -59,19 +83,16 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Routes requests whose path equals `path`, or starts with it when `path`
-  // ends in '/', to `handler`. Register before traffic arrives.
-  void Handle(const std::string& path, HttpHandler handler);
+  // ends in '/', to `handler`. Until registered, a path answers 404.
+  void Handle(const std::string& path, HttpHandler handler, HttpLane lane = HttpLane::kApi);
 
   // The port actually listened on.
-  int port() const { return port_; }
+  int port() const;
 
  private:
-  HttpServer() = default;
-
-  ::mg_context* ctx_ = nullptr;
-  // Owned here; civetweb holds raw pointers to them until mg_stop.
-  std::vector<std::unique_ptr<HttpHandler>> handlers_;
-  int port_ = 0;
+  class Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace profiled::obs
