@@ -8,6 +8,7 @@
 #include "profiled/identity/identity_rules.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/kafka/mock_cluster.h"
+#include "profiled/signals/signals.h"
 #include "profiled/v1/profile_update.pb.h"
 #include "support/kafka_harness.h"
 #include "support/reference_fold.h"
@@ -76,12 +77,26 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   journey.push_back(late);
   testing::ProduceEvents(bootstrap, "events", journey);
 
+  // A holdout experiment whose salt puts the anonymous profile (seen first)
+  // and the email profile (the survivor) in different groups.
+  const std::string anon_profile = core::ProfileIdFor(core::Identity{"anonymous_id", "anon-1"});
+  const std::string email_profile = core::ProfileIdFor(
+      core::Identity{"email_sha256", identity::EmailSha256("jane@example.com")});
+  pipeline::PipelineOptions options = Options();
+  options.signals.holdout_percent = 50;
+  for (int i = 0; signals::InHoldout(anon_profile, 50, options.signals.holdout_salt) ==
+                  signals::InHoldout(email_profile, 50, options.signals.holdout_salt);
+       ++i) {
+    options.signals.holdout_salt = "exp-" + std::to_string(i);
+  }
+
   testing::TempDir dir;
-  testing::PipelineRunner runner(dir.Sub("store"), Options(), {"events"}, bootstrap, bootstrap);
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap);
   REQUIRE(testing::WaitUntil([&] {
     return runner.metrics().applied.Value() == journey.size() && runner.store().OutboxDepth() == 0;
   }));
   CHECK(runner.metrics().merges.Value() == 1);
+  CHECK(runner.metrics().holdout_switches.Value() == 1);
 
   const std::string sha = identity::EmailSha256("jane@example.com");
   const std::string anon_id = core::ProfileIdFor(core::Identity{"anonymous_id", "anon-1"});
@@ -168,6 +183,9 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   INFO(absl::StrJoin(mismatches, "\n"));
   CHECK(mismatches.empty());
   CHECK(u.traits().at("plan") == "gold");
+  // The person stays in the group the anonymous visitor was in.
+  CHECK(u.signals().holdout().in_control_group() ==
+        signals::InHoldout(anon_profile, 50, options.signals.holdout_salt));
 
   // What a subscriber gets besides scores: signals with reasons and freshness.
   const v1::ContextSignals& sig = u.signals();

@@ -224,17 +224,47 @@ TEST_CASE("holdout: deterministic, salted, and within a point of the configured 
   CHECK(f.At(t0).holdout().in_control_group());
   CHECK(f.At(t0).holdout().salt_id() == "holdout-v1");
 
-  // A merge keeps the survivor's id, and with it the assignment.
-  Fixture survivor, absorbed;
-  survivor.options.holdout_percent = absorbed.options.holdout_percent = 50;
-  survivor.profile.id = "p-survivor";
-  absorbed.profile.id = "p-absorbed";
-  survivor.Apply("page_viewed", t0);
-  absorbed.Apply("page_viewed", t0 + kMinute);
-  const bool before = survivor.At(t0 + kMinute).holdout().in_control_group();
-  core::MergeProfiles(absorbed.profile, survivor.scoring, survivor.profile);
-  CHECK(survivor.At(t0 + kMinute).holdout().in_control_group() == before);
-  CHECK(before == InHoldout("p-survivor", 50, "holdout-v1"));
+}
+
+TEST_CASE("holdout: a merge keeps the group of the profile seen first, in any merge order",
+          "[signals][holdout]") {
+  // An anonymous visitor in the control group logs in to a known profile in
+  // treatment: the person stays in control.
+  std::string control, treated;
+  for (int i = 0; control.empty() || treated.empty(); ++i) {
+    const std::string id = "p-" + std::to_string(i);
+    (InHoldout(id, 50, "holdout-v1") ? control : treated) = id;
+  }
+  Fixture known, anonymous;
+  known.options.holdout_percent = anonymous.options.holdout_percent = 50;
+  known.profile.id = treated;
+  anonymous.profile.id = control;
+  anonymous.Apply("page_viewed", t0);  // seen first
+  known.Apply("page_viewed", t0 + kMinute);
+  CHECK_FALSE(known.At(t0 + kMinute).holdout().in_control_group());
+  core::Profile survivor = known.profile;  // the known profile survives the merge
+  core::MergeProfiles(anonymous.profile, known.scoring, survivor);
+  known.profile = survivor;
+  CHECK(known.At(t0 + kMinute).holdout().in_control_group());
+  CHECK(core::HoldoutKey(survivor) == control);
+
+  // Three profiles merged in every order and grouping agree on the key; a
+  // profile with no events yet never decides.
+  core::ScoringOptions scoring;
+  core::Profile parts[3] = {core::Profile::New("p-a"), core::Profile::New("p-b"),
+                            core::Profile::New("p-c")};
+  for (int i : {0, 1}) {
+    v1::InteractionEvent e = testing::MakeEvent("e" + std::to_string(i), "page_viewed",
+                                                t0 + (i == 0 ? 5 : 2) * kMinute, "u");
+    core::ApplyEvent(e, scoring, parts[i]);
+  }
+  for (auto order : {std::array{0, 1, 2}, std::array{2, 1, 0}, std::array{1, 2, 0},
+                     std::array{2, 0, 1}}) {
+    core::Profile merged = parts[order[0]];
+    core::MergeProfiles(parts[order[1]], scoring, merged);
+    core::MergeProfiles(parts[order[2]], scoring, merged);
+    CHECK(core::HoldoutKey(merged) == "p-b");  // first seen: t0 + 2 minutes
+  }
 }
 
 TEST_CASE("the definition version names the signal options", "[signals]") {

@@ -63,6 +63,7 @@ std::string EncodeProfileState(const core::Profile& profile) {
   s.set_returned_ms(profile.returned_ms);
   s.set_timer_due_ms(profile.timer_due_ms);
   s.set_signals_fingerprint(profile.signals_fingerprint);
+  s.set_holdout_key(profile.holdout_key);
   for (const core::ConsentDecision& d : profile.consent) {
     s.add_consent_purposes(d.purpose);
     s.add_consent_granted(d.granted);
@@ -119,6 +120,7 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   p.returned_ms = s.returned_ms();
   p.timer_due_ms = s.timer_due_ms();
   p.signals_fingerprint = s.signals_fingerprint();
+  p.holdout_key = s.holdout_key();
   if (s.consent_purposes_size() != s.consent_granted_size() ||
       s.consent_purposes_size() != s.consent_decided_ms_size()) {
     return absl::DataLossError("stored profile has unpaired consent decisions");

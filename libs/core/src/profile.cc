@@ -229,7 +229,19 @@ void LinkIdentity(const Identity& identity, Profile& profile) {
   }
 }
 
+const std::string& HoldoutKey(const Profile& profile) {
+  return profile.holdout_key.empty() ? profile.id : profile.holdout_key;
+}
+
 void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor) {
+  // Before first_seen moves: which side was seen first keeps its assignment.
+  auto seen_first = [](const Profile& p) {
+    return std::tuple<bool, int64_t, const std::string&>(p.version == 0, p.first_seen_ms,
+                                                         HoldoutKey(p));
+  };
+  if (seen_first(absorbed) < seen_first(survivor)) {
+    survivor.holdout_key = HoldoutKey(absorbed) == survivor.id ? "" : HoldoutKey(absorbed);
+  }
   if (absorbed.version > 0) {
     if (survivor.version == 0) {
       survivor.first_seen_ms = absorbed.first_seen_ms;

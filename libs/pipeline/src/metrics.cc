@@ -51,6 +51,10 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                     "1 while partitions are assigned and caught up (/readyz answers 200).")),
       merges(CounterOf(registry, "profiled_merges_total",
                        "Profiles merged into another by identity resolution.")),
+      holdout_switches(CounterOf(
+          registry, "profiled_holdout_switches_total",
+          "Merges that joined profiles in different holdout groups; the person keeps the group "
+          "of the profile seen first.")),
       clamped(CounterOf(registry, "profiled_events_clamped_total",
                         "Events whose future event time was clamped to the wall clock.")),
       duplicates(CounterOf(registry, "profiled_events_duplicate_total",

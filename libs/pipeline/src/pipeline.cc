@@ -54,7 +54,7 @@ struct BatchCounts {
   std::vector<int64_t> erasure_latencies_ms;
   uint64_t merges = 0, applied = 0, consent_suppressed = 0, erasure_suppressed = 0,
            erasures = 0, duplicates = 0, clamped = 0, privacy_dropped = 0, privacy_hashed = 0,
-           updates = 0;
+           updates = 0, holdout_switches = 0;
 
   void RecordIn(PipelineMetrics& metrics) const {
     for (const auto& [counter, n] : consumed) counter->Increment(static_cast<double>(n));
@@ -64,6 +64,7 @@ struct BatchCounts {
       metrics.erasure_latency.Observe(static_cast<double>(ms) / 1000.0);
     }
     metrics.merges.Increment(static_cast<double>(merges));
+    metrics.holdout_switches.Increment(static_cast<double>(holdout_switches));
     metrics.applied.Increment(static_cast<double>(applied));
     metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
     metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
@@ -630,6 +631,14 @@ absl::Status Pipeline::ApplyEvents(internal::BatchState& state, BatchWork& work)
       const core::Profile absorbed = state.Take(absorbed_id);
       if (absorbed.timer_due_ms != 0) {
         work.batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
+      }
+      const signals::SignalOptions& holdout = signals_.options();
+      if (holdout.holdout_percent > 0 &&
+          signals::InHoldout(core::HoldoutKey(absorbed), holdout.holdout_percent,
+                             holdout.holdout_salt) !=
+              signals::InHoldout(core::HoldoutKey(profile), holdout.holdout_percent,
+                                 holdout.holdout_salt)) {
+        ++counts.holdout_switches;  // one side's group changes: the first seen wins
       }
       core::MergeProfiles(absorbed, options_.scoring, profile);
       profile.merge_times_ms.push_back(now);

@@ -340,7 +340,7 @@ v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
     v1::Holdout& h = *s.mutable_holdout();
     h.set_percent(o.holdout_percent);
     h.set_salt_id(o.holdout_salt);
-    h.set_in_control_group(InHoldout(p.id, o.holdout_percent, o.holdout_salt));
+    h.set_in_control_group(InHoldout(core::HoldoutKey(p), o.holdout_percent, o.holdout_salt));
   }
   return s;
 }

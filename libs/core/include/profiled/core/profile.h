@@ -137,6 +137,9 @@ struct Profile {
   // the signals last published.
   int64_t timer_due_ms = 0;
   uint64_t signals_fingerprint = 0;
+  // The profile id whose holdout assignment this person keeps; empty: its
+  // own id. Set by merges (see HoldoutKey).
+  std::string holdout_key;
 
   static Profile New(std::string id) {
     Profile p;
@@ -176,6 +179,12 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
 // unioned, sessions joined when they overlap. With pruning off, merging
 // profiles in any order and grouping equals feeding all their events to one.
 void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profile& survivor);
+
+// The id a profile's holdout assignment is drawn from: after merges, the id
+// of the merged profile seen first (one with events before one without, then
+// the earliest first_seen, then the smaller id), so an anonymous visitor in
+// the control group stays there after logging in, whatever the merge order.
+const std::string& HoldoutKey(const Profile& profile);
 
 // Links `identity` unless the profile already has it.
 void LinkIdentity(const Identity& identity, Profile& profile);
