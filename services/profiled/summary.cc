@@ -35,6 +35,10 @@ absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
     return true;
   }));
   RETURN_IF_ERROR(decode_status);
+  if (profiles == 0 && input.consumed == 0) {
+    // A first start on empty topics: no zeros, no scores dated 1970.
+    return std::string("\n=== profiled summary ===\nnothing consumed and no profiles stored yet\n");
+  }
 
   const absl::Time as_of = absl::FromUnixMillis(latest_ms);
   std::string out = absl::StrCat(

@@ -22,7 +22,8 @@ struct SummaryInput {
 };
 
 // Scans the store and renders the summary. Scores are read at the latest
-// event time in the store (the replay's stream time).
+// event time in the store (the replay's stream time). With nothing consumed
+// and nothing stored it says so in one line.
 [[nodiscard]] absl::StatusOr<std::string> RenderSummary(store::ProfileStore& store,
                                                         const core::ScoringOptions& scoring,
                                                         const signals::Signals& signals,

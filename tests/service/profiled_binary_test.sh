@@ -27,6 +27,11 @@ case "$case_name" in
     grep -q "category " "$work/out" || fail "no category scores shown"
     tail -n 1 "$work/err" | grep -q "draining" || true
     grep "\[progress\]" "$work/out" | tail -n 1 | grep -q "outbox 0" || fail "outbox not drained"
+    # A first start with nothing to consume prints no zeros dated 1970.
+    "$bin" --embedded-kafka --store "$work/empty" --http 127.0.0.1:0 --once >"$work/out" 2>"$work/err" \
+      || fail "exit code $? on empty topics"
+    grep -q "nothing consumed and no profiles stored yet" "$work/out" || fail "no empty summary"
+    ! grep -q "1970" "$work/out" || fail "summary dated 1970"
     ;;
   sigterm)
     # Keeps serving after the summary; SIGTERM drains and exits 0.

@@ -77,7 +77,9 @@ scoring:
   CHECK(msg.find("scoring.families.category.half_life: bad duration '7 days'") !=
         std::string::npos);
   CHECK(msg.find("scoring.families.category.top_k: must be between 1") != std::string::npos);
-  CHECK(msg.find("scoring.families.colour: unknown score family") != std::string::npos);
+  // An unknown value names every allowed one.
+  CHECK(msg.find("scoring.families.colour: unknown score family (expected one of: category, "
+                 "product, brand, event_type, channel, device, hour, weekday)") != std::string::npos);
   CHECK(msg.find("store.memtable_mb: must be between 8") != std::string::npos);
   CHECK(msg.find("store.profile_cache_mb: must be between 0") != std::string::npos);
 }
@@ -243,7 +245,16 @@ privacy:
   const std::string msg(bad.status().message());
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes.personalization: must be granted (opt-out) or denied (opt-in)"));
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes: must include analytics"));
-  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.categories.Ads: must name one of the purposes"));
+  auto category = ParseConfig("privacy: {consent: {categories: {Ads: sales}}}\n");
+  REQUIRE_FALSE(category.ok());
+  CHECK_THAT(std::string(category.status().message()),
+             Catch::Matchers::Contains("privacy.consent.categories.Ads: must name one of the "
+                                       "purposes (analytics, personalization, marketing), got 'sales'"));
+  auto purpose = ParseConfig("output: {purpose: ads}\n");
+  REQUIRE_FALSE(purpose.ok());
+  CHECK_THAT(std::string(purpose.status().message()),
+             Catch::Matchers::Contains("output.purpose: 'ads' is not one of privacy.consent.purposes "
+                                       "(analytics, personalization, marketing)"));
 }
 
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {

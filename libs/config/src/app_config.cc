@@ -15,6 +15,13 @@
 namespace profiled::config {
 namespace {
 
+// "analytics, personalization, marketing": the purposes configured.
+std::string PurposeNames(const core::ConsentOptions& consent) {
+  std::vector<std::string> names;
+  for (const auto& [purpose, granted] : consent.defaults) names.push_back(purpose);
+  return absl::StrJoin(names, ", ");
+}
+
 // Walks the YAML tree, collecting every problem with its dotted path.
 class Reader {
  public:
@@ -138,13 +145,14 @@ class Reader {
     return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
   }
 
- private:
   static std::string Describe(const YAML::Node& node) {
     if (node.IsScalar()) return node.Scalar();
     if (node.IsSequence()) return "<list>";
     if (node.IsMap()) return "<mapping>";
     return "<null>";
   }
+
+ private:
   std::vector<std::string> errors_;
 };
 
@@ -482,7 +490,8 @@ void ReadConsent(Reader& r, const YAML::Node& n, core::ConsentOptions& o) {
       const std::string category = absl::AsciiStrToLower(kv.first.as<std::string>());
       const std::string path = absl::StrCat("privacy.consent.categories.", kv.first.as<std::string>());
       if (!kv.second.IsScalar() || !o.Knows(kv.second.Scalar())) {
-        r.Error(path, "must name one of the purposes");
+        r.Error(path, absl::StrCat("must name one of the purposes (",
+                                   PurposeNames(o), "), got '", Reader::Describe(kv.second), "'"));
         continue;
       }
       o.categories[category] = kv.second.Scalar();
@@ -622,8 +631,10 @@ void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
     const std::string path = absl::StrCat("scoring.families.", name);
     std::optional<core::Family> family = core::FamilyFromName(name);
     if (!family) {
-      r.Error(path, "unknown score family (expected category, product, brand, event_type, "
-                    "channel)");
+      std::vector<std::string> names;
+      for (core::Family f : core::kAllFamilies) names.emplace_back(core::FamilyName(f));
+      r.Error(path, absl::StrCat("unknown score family (expected one of: ",
+                                 absl::StrJoin(names, ", "), ")"));
       continue;
     }
     if (!r.IsMapOrAbsent(kv.second, path)) continue;
@@ -717,7 +728,9 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
   if (c.consumer.topics.empty()) r.Error("input.topics", "must list at least one topic");
   if (const std::string& purpose = c.pipeline.scoring.consent.output_purpose;
       !purpose.empty() && !c.pipeline.scoring.consent.Knows(purpose)) {
-    r.Error("output.purpose", absl::StrCat("'", purpose, "' is not one of privacy.consent.purposes"));
+    r.Error("output.purpose",
+            absl::StrCat("'", purpose, "' is not one of privacy.consent.purposes (",
+                         PurposeNames(c.pipeline.scoring.consent), ")"));
   }
   if (!c.pipeline.control_topic.empty()) {
     if (c.pipeline.inputs.contains(c.pipeline.control_topic)) {

@@ -43,9 +43,15 @@ std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& u
 }
 
 std::string TombstoneRecordFor(const std::string& topic, const std::string& key) {
+  // Kafka allows headers on a null value: the same ones as an update, so a
+  // consumer routing by schema sees tombstones of the topic it expects.
   ::profiled::internal::v1::OutboxRecord r;
   r.set_topic(topic);
   r.set_key(key);
+  r.add_header_names(std::string(codec::kContentTypeHeader));
+  r.add_header_values(std::string(codec::kProtobufContentType));
+  r.add_header_names(std::string(codec::kSchemaHeader));
+  r.add_header_values(std::string(codec::kProfileUpdateSchema));
   return r.SerializeAsString();
 }
 
