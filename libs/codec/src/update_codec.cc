@@ -88,4 +88,26 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
   return u;
 }
 
+bool FitUpdate(size_t max_bytes, v1::ProfileUpdate& u) {
+  if (u.ByteSizeLong() <= max_bytes) return false;
+  u.set_truncated(true);
+  auto fits = [&] { return u.ByteSizeLong() <= max_bytes; };
+  for (bool any = true; any && !fits();) {
+    any = false;
+    for (v1::ScoreFamily& f : *u.mutable_score_families()) {
+      const int keep = f.scores_size() / 2;  // scores are best first
+      if (keep < f.scores_size()) {
+        f.mutable_scores()->DeleteSubrange(keep, f.scores_size() - keep);
+        any = true;
+      }
+    }
+  }
+  if (!fits()) u.clear_traits();
+  if (!fits()) u.clear_signals();
+  if (!fits() && u.identities_size() > 10) {
+    u.mutable_identities()->DeleteSubrange(10, u.identities_size() - 10);
+  }
+  return true;
+}
+
 }  // namespace profiled::codec

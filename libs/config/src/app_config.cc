@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "profiled/pipeline/output_limits.h"
 
 namespace profiled::config {
 namespace {
@@ -279,6 +280,16 @@ void ReadJsonLimits(Reader& r, const YAML::Node& n, ingest::JsonLimits& limits) 
   r.Integer(n["max_depth"], p + ".max_depth", limits.max_depth, 2, 1024);
 }
 
+void ReadEventLimits(Reader& r, const YAML::Node& n, ingest::EventLimits& limits) {
+  if (!r.IsMapOrAbsent(n, "input.event_limits") || !n) return;
+  const std::string p = "input.event_limits";
+  r.CheckKeys(n, p, {"max_key_bytes", "max_trait_bytes", "max_line_items"});
+  r.Integer(n["max_key_bytes"], p + ".max_key_bytes", limits.max_key_bytes, 16, 65536);
+  r.Integer(n["max_trait_bytes"], p + ".max_trait_bytes", limits.max_trait_bytes, 16,
+            int64_t{1} << 20);
+  r.Integer(n["max_line_items"], p + ".max_line_items", limits.max_line_items, 1, 10000);
+}
+
 void ReadFutureEvents(Reader& r, const YAML::Node& n, ingest::EventTimePolicy& policy) {
   if (!r.IsMapOrAbsent(n, "input.future_events") || !n) return;
   r.CheckKeys(n, "input.future_events", {"tolerance", "action"});
@@ -302,11 +313,12 @@ void ReadFutureEvents(Reader& r, const YAML::Node& n, ingest::EventTimePolicy& p
 void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
   r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
-                           "poll_timeout_ms", "json_limits", "future_events",
+                           "poll_timeout_ms", "json_limits", "event_limits", "future_events",
                            "recent_event_ids", "control_topic", "worker_threads"});
   r.String(n["control_topic"], "input.control_topic", c.pipeline.control_topic);
   ReadInputTopics(r, n["topics"], c);
   ReadJsonLimits(r, n["json_limits"], c.pipeline.json_limits);
+  ReadEventLimits(r, n["event_limits"], c.pipeline.event_limits);
   ReadFutureEvents(r, n["future_events"], c.pipeline.event_time);
   r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.pipeline.scoring.recent_event_ids,
             0, 4096);
@@ -330,7 +342,9 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
   r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
-                            "receipts_topic", "purpose"});
+                            "receipts_topic", "purpose", "max_message_bytes"});
+  r.Integer(n["max_message_bytes"], "output.max_message_bytes",
+            c.pipeline.max_output_message_bytes, 64 * 1024, int64_t{1} << 30);
   r.String(n["receipts_topic"], "output.receipts_topic", c.pipeline.receipts_topic);
   r.String(n["purpose"], "output.purpose", c.pipeline.scoring.consent.output_purpose);
   r.String(n["topic"], "output.topic", c.pipeline.output_topic);
@@ -612,7 +626,8 @@ void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "scoring") || !n) return;
   core::ScoringOptions& s = c.pipeline.scoring;
-  r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight"});
+  r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight", "max_traits"});
+  r.Integer(n["max_traits"], "scoring.max_traits", s.max_traits, 1, 10000);
   r.Number(n["default_weight"], "scoring.default_weight", s.default_weight, 0, true);
   const YAML::Node weights = n["event_weights"];
   if (r.IsMapOrAbsent(weights, "scoring.event_weights") && weights && weights.IsMap()) {
@@ -731,6 +746,9 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     r.Error("output.purpose",
             absl::StrCat("'", purpose, "' is not one of privacy.consent.purposes (",
                          PurposeNames(c.pipeline.scoring.consent), ")"));
+  }
+  if (absl::Status fits = pipeline::CheckOutputLimits(c.pipeline); !fits.ok()) {
+    r.Error("output.max_message_bytes", fits.message());
   }
   if (!c.pipeline.control_topic.empty()) {
     if (c.pipeline.inputs.contains(c.pipeline.control_topic)) {

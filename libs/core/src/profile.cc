@@ -26,6 +26,19 @@ void SetTrait(const std::string& key, const std::string& value, int64_t at_ms,
   profile.traits.push_back({key, value, at_ms});
 }
 
+// Keeps the `limit` newest traits by event time (ties: the smaller key). The
+// newest-N of a union equals the newest-N of the newest-N of its parts, so
+// trimming after every event and merge keeps merges exact.
+void TrimTraits(size_t limit, std::vector<Trait>& traits) {
+  if (traits.size() <= limit) return;
+  auto newer = [](const Trait& a, const Trait& b) {
+    return a.event_time_ms != b.event_time_ms ? a.event_time_ms > b.event_time_ms : a.key < b.key;
+  };
+  std::nth_element(traits.begin(), traits.begin() + static_cast<std::ptrdiff_t>(limit),
+                   traits.end(), newer);
+  traits.resize(limit);
+}
+
 double LineRevenue(const v1::Commerce& c) {
   return c.price() * static_cast<double>(std::max<int64_t>(c.quantity(), 1));
 }
@@ -215,6 +228,7 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
   }
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);
+  TrimTraits(options.max_traits, profile.traits);
   Remember(event, options.recent_event_ids, profile);
   RecordItems(event, options.recent_items, profile.items);
   RecordSession(t, options.session_gap_ms, profile.session);
@@ -260,6 +274,7 @@ void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profi
   survivor.counters.orders += absorbed.counters.orders;
   survivor.counters.revenue += absorbed.counters.revenue;
   for (const Trait& t : absorbed.traits) SetTrait(t.key, t.value, t.event_time_ms, survivor);
+  TrimTraits(options.max_traits, survivor.traits);
   for (const Identity& id : absorbed.identities) LinkIdentity(id, survivor);
   survivor.merge_times_ms.insert(survivor.merge_times_ms.end(), absorbed.merge_times_ms.begin(),
                                  absorbed.merge_times_ms.end());

@@ -23,7 +23,7 @@ bool Holds(const std::vector<const core::Profile*>& profiles, const core::Identi
 
 std::string Resolver::Violation(const std::vector<const core::Profile*>& profiles,
                                 const std::vector<core::Identity>& extra, int64_t now_ms,
-                                size_t merges, std::string* detail) const {
+                                size_t merges, bool explicit_alias, std::string* detail) const {
   // Distinct identities per kind across everything that would be one profile,
   // and the most any one of the profiles holds alone.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_kind;
@@ -46,6 +46,7 @@ std::string Resolver::Violation(const std::vector<const core::Profile*>& profile
   // joined by an explicit alias) may still gain identities of other kinds
   // and absorb profiles that add nothing of the full kind.
   for (const auto& [kind, values] : by_kind) {
+    if (explicit_alias) break;  // an alias may join identities of one kind
     const size_t limit = rules_.MaxPerKind(kind);
     if (values.size() > limit && values.size() > most_in_one[kind]) {
       *detail = absl::StrCat(values.size(), " identities of kind ", kind, " (limit ", limit, ")");
@@ -57,7 +58,7 @@ std::string Resolver::Violation(const std::vector<const core::Profile*>& profile
     *detail = absl::StrCat(total, " identities (limit ", max_identities, ")");
     return "kind_limit";
   }
-  if (merges > 0) {
+  if (merges > 0 && !explicit_alias) {
     size_t recent = merges;
     for (const core::Profile* p : profiles) {
       for (int64_t t : p->merge_times_ms) recent += t > now_ms - kMergeRateWindowMs ? 1 : 0;
@@ -95,7 +96,7 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     trial.push_back(c);
     std::string detail;
     const std::string rule =
-        explicit_alias ? "" : Violation(trial, {}, now_ms, trial.size() - 1, &detail);
+        Violation(trial, {}, now_ms, trial.size() - 1, explicit_alias, &detail);
     if (rule.empty()) {
       group = std::move(trial);
     } else {
@@ -108,7 +109,7 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
   if (!group.empty() && !explicit_alias && !ids.empty() && !unmatched.empty() &&
       unmatched.front() == ids.front()) {
     std::string detail;
-    if (!Violation(group, {ids.front()}, now_ms, 0, &detail).empty()) {
+    if (!Violation(group, {ids.front()}, now_ms, 0, false, &detail).empty()) {
       r.refusals.push_back({"kind_limit", group.front()->id,
                             absl::StrCat(ids.front().kind, " '", ids.front().value,
                                          "' not linked to ", group.front()->id, ": ", detail)});
@@ -134,7 +135,7 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     std::vector<core::Identity> trial = extra;
     trial.push_back(id);
     std::string detail;
-    if (explicit_alias || Violation(group, trial, now_ms, 0, &detail).empty()) {
+    if (Violation(group, trial, now_ms, 0, explicit_alias, &detail).empty()) {
       extra = std::move(trial);
     } else {
       r.refusals.push_back({"kind_limit", r.target,

@@ -14,8 +14,38 @@
 
 namespace profiled::kafka::internal {
 
+// librdkafka's code as an absl status, classified as errors.h documents.
 inline absl::Status KafkaError(RdKafka::ErrorCode code, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", RdKafka::err2str(code)));
+  const std::string msg = absl::StrCat(what, ": ", RdKafka::err2str(code));
+  switch (code) {
+    case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+    case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
+    case RdKafka::ERR_INVALID_MSG_SIZE:
+      return absl::OutOfRangeError(msg);
+    case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
+    case RdKafka::ERR__UNKNOWN_TOPIC:
+    case RdKafka::ERR__UNKNOWN_PARTITION:
+    case RdKafka::ERR_TOPIC_EXCEPTION:
+      return absl::NotFoundError(msg);
+    case RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RdKafka::ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RdKafka::ERR_SASL_AUTHENTICATION_FAILED:
+    case RdKafka::ERR__AUTHENTICATION:
+      return absl::PermissionDeniedError(msg);
+    case RdKafka::ERR_INVALID_RECORD:
+    case RdKafka::ERR_INVALID_REQUIRED_ACKS:
+    case RdKafka::ERR_POLICY_VIOLATION:
+    case RdKafka::ERR_UNSUPPORTED_VERSION:
+    case RdKafka::ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+    case RdKafka::ERR__INVALID_ARG:
+    case RdKafka::ERR__FATAL:
+      return absl::FailedPreconditionError(msg);
+    case RdKafka::ERR__QUEUE_FULL:
+      return absl::ResourceExhaustedError(msg);
+    default:
+      return absl::UnavailableError(msg);
+  }
 }
 
 // A global conf with `properties` applied; an unknown property or bad value

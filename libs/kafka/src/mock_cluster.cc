@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace profiled::kafka {
@@ -48,6 +50,23 @@ absl::Status MockCluster::CreateTopic(const std::string& name, int partitions) {
         absl::StrCat("creating mock topic ", name, ": ", rd_kafka_err2str(err)));
   }
   return absl::OkStatus();
+}
+
+void MockCluster::SetTopicState(const std::string& topic, TopicState state) {
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (state == TopicState::kMissing) err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  if (state == TopicState::kUnauthorized) err = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+  rd_kafka_mock_topic_set_error(handle_->cluster, topic.c_str(), err);
+}
+
+void MockCluster::FailNextProduces(int count, ProduceError error) {
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+  if (error == ProduceError::kUnauthorized) err = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+  if (error == ProduceError::kRecordTooLarge) err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), err);
+  constexpr int16_t kProduceApiKey = 0;
+  rd_kafka_mock_push_request_errors_array(handle_->cluster, kProduceApiKey, errors.size(),
+                                          errors.data());
 }
 
 absl::Status MockCluster::SetBrokerUp(int broker_id, bool up) {

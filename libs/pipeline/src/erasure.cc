@@ -6,6 +6,7 @@
 #include "profiled/base/status_macros.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "outbox_records.h"
+#include "profiled/pipeline/output_limits.h"
 
 namespace profiled::pipeline::internal {
 
@@ -79,10 +80,14 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
         if (records.contains(bytes)) batch.audit_deleted.push_back(key);
       }
     }
+    const size_t listed = MaxReceiptProfileIds(topics.max_message_bytes);
     for (const std::string& gone : erased) {
-      receipt.add_erased_profile_ids(gone);
+      if (static_cast<size_t>(receipt.erased_profile_ids_size()) < listed) {
+        receipt.add_erased_profile_ids(gone);
+      }
       batch.outbox.push_back(TombstoneRecordFor(topics.output, gone));
     }
+    receipt.set_profiles_erased(static_cast<int>(erased.size()));
   }
   receipt.set_completed_ms(now_ms);
   if (!topics.receipts.empty()) {

@@ -22,6 +22,7 @@ std::string SuppressionHash(std::string_view secret, const core::Identity& ident
 struct ErasureTopics {
   std::string output;    // tombstones
   std::string receipts;  // receipts (empty: none)
+  size_t max_message_bytes = 1'000'000;  // a receipt's ids are cut to fit
 };
 
 // Erases the person `request` names from `state` (and what the store holds

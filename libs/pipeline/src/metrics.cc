@@ -55,6 +55,9 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
           registry, "profiled_holdout_switches_total",
           "Merges that joined profiles in different holdout groups; the person keeps the group "
           "of the profile seen first.")),
+      updates_truncated(CounterOf(
+          registry, "profiled_updates_truncated_total",
+          "Updates cut to fit output.max_message_bytes (profiles stored before the size caps).")),
       clamped(CounterOf(registry, "profiled_events_clamped_total",
                         "Events whose future event time was clamped to the wall clock.")),
       duplicates(CounterOf(registry, "profiled_events_duplicate_total",

@@ -11,6 +11,7 @@
 #include "profiled/ingest/protobuf_decoder.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/v1/control.pb.h"
+#include "profiled/pipeline/output_limits.h"
 #include "profiled/pipeline/publisher.h"
 #include "absl/strings/str_cat.h"
 #include "batch_state.h"
@@ -54,7 +55,7 @@ struct BatchCounts {
   std::vector<int64_t> erasure_latencies_ms;
   uint64_t merges = 0, applied = 0, consent_suppressed = 0, erasure_suppressed = 0,
            erasures = 0, duplicates = 0, clamped = 0, privacy_dropped = 0, privacy_hashed = 0,
-           updates = 0, holdout_switches = 0;
+           updates = 0, holdout_switches = 0, truncated = 0;
 
   void RecordIn(PipelineMetrics& metrics) const {
     for (const auto& [counter, n] : consumed) counter->Increment(static_cast<double>(n));
@@ -65,6 +66,7 @@ struct BatchCounts {
     }
     metrics.merges.Increment(static_cast<double>(merges));
     metrics.holdout_switches.Increment(static_cast<double>(holdout_switches));
+    metrics.updates_truncated.Increment(static_cast<double>(truncated));
     metrics.applied.Increment(static_cast<double>(applied));
     metrics.consent_suppressed.Increment(static_cast<double>(consent_suppressed));
     metrics.erasure_suppressed.Increment(static_cast<double>(erasure_suppressed));
@@ -129,6 +131,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
     PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
+  RETURN_IF_ERROR(options.event_limits.Validate());
+  RETURN_IF_ERROR(CheckOutputLimits(options));
   ASSIGN_OR_RETURN(identity::IdentityRules rules, identity::IdentityRules::Create(options.identity));
   ASSIGN_OR_RETURN(privacy::PrivacyFilter privacy, privacy::PrivacyFilter::Create(options.privacy));
   std::unique_ptr<Pipeline> p(
@@ -257,6 +261,17 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   return messages.size();
 }
 
+v1::ProfileUpdate Pipeline::BuildUpdate(const core::Profile& profile, int64_t as_of_ms,
+                                        bool& truncated) const {
+  v1::ProfileUpdate update = codec::BuildProfileUpdate(profile, as_of_ms, options_.scoring, signals_);
+  truncated = codec::FitUpdate(options_.max_output_message_bytes - kRecordOverheadBytes, update);
+  if (truncated) {
+    LogWarn("update of ", profile.id, " exceeded output.max_message_bytes and was cut ",
+            "(a profile stored before the size caps; its next event trims it)");
+  }
+  return update;
+}
+
 int64_t Pipeline::NextDueMs(const core::Profile& profile, int64_t now_ms) const {
   int64_t next = signals_.NextTransitionMs(profile, now_ms, options_.scoring);
   if (options_.retention_ttl_ms > 0) {
@@ -308,7 +323,7 @@ absl::Status Pipeline::FireTimers() {
   std::vector<store::Timer> due;
   RETURN_IF_ERROR(parts_.store.ReadDueTimers(horizon, options_.batch_max_events, due));
   store::CommitBatch batch;
-  uint64_t fired = 0, expired = 0;
+  uint64_t fired = 0, expired = 0, truncated_updates = 0;
   // Profiles re-evaluated (to return to the cache) and expired.
   std::vector<std::pair<core::Profile, size_t>> kept;
   std::vector<core::Profile> expired_profiles;
@@ -347,8 +362,9 @@ absl::Status Pipeline::FireTimers() {
       continue;
     }
     const int64_t as_of = std::max(now, profile->last_seen_ms);
-    const v1::ProfileUpdate update =
-        codec::BuildProfileUpdate(*profile, as_of, options_.scoring, signals_);
+    bool truncated = false;
+    const v1::ProfileUpdate update = BuildUpdate(*profile, as_of, truncated);
+    truncated_updates += truncated;
     const uint64_t fingerprint = signals::Fingerprint(update.signals());
     if (fingerprint != profile->signals_fingerprint) {
       // Same version (no event was applied), later as_of: see output-contract.md.
@@ -382,6 +398,7 @@ absl::Status Pipeline::FireTimers() {
   if (batch.empty()) return absl::OkStatus();
   if (parts_.publisher != nullptr && !batch.outbox.empty()) parts_.publisher->Notify();
   parts_.metrics.timers_fired.Increment(static_cast<double>(fired));
+  parts_.metrics.updates_truncated.Increment(static_cast<double>(truncated_updates));
   parts_.metrics.expired.Increment(static_cast<double>(expired));
   parts_.metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
   return absl::OkStatus();
@@ -393,10 +410,19 @@ Pipeline::DecodedMessage Pipeline::DecodeMessage(const kafka::ConsumedMessage& m
   DecodedMessage d;
   if (auto it = decoders.find(m.topic()); it != decoders.end()) {
     d.rejection = it->second(m.payload(), d.events);
+  } else if (m.payload().size() > options_.json_limits.max_message_bytes) {
+    d.rejection = ingest::Rejection{
+        ingest::RejectReason::kPayloadTooLarge,
+        absl::StrCat("value is ", m.payload().size(), " bytes (limit ",
+                     options_.json_limits.max_message_bytes, ")")};
   } else {
     d.rejection = ingest::DecodeProtobufEvent(m.payload(), d.events.emplace_back());
   }
   if (d.rejection) return d;
+  for (const v1::InteractionEvent& event : d.events) {
+    // A message is accepted whole or not at all (the dead letter keeps it).
+    if ((d.rejection = ingest::CheckEventLimits(event, options_.event_limits))) return d;
+  }
   for (v1::InteractionEvent& event : d.events) {
     const privacy::PrivacyFilter::Counts n = privacy_.Apply(event);
     counts.dropped += n.dropped;
@@ -685,7 +711,9 @@ absl::Status Pipeline::ApplyErasures(internal::BatchState& state, BatchWork& wor
     ASSIGN_OR_RETURN(v1::ErasureReceipt receipt,
                      internal::Erase(request, rules_, secret_,
                                      wall_now + options_.erasure_suppression_ms, wall_now,
-                                     {options_.output_topic, options_.receipts_topic}, state,
+                                     {options_.output_topic, options_.receipts_topic,
+                                      options_.max_output_message_bytes},
+                                     state,
                                      parts_.store, work.batch));
     LogInfo("erased ", receipt.erased_profile_ids_size(), " profile(s) for request ",
             request.request_id());
@@ -708,6 +736,7 @@ absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchS
   struct Built {
     int64_t as_of_ms = 0;
     int64_t old_due_ms = 0;
+    bool truncated = false;
     std::string record;
     std::string state;
   };
@@ -718,8 +747,7 @@ absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchS
   workers_->ParallelFor(changed.size(), [&](size_t i) {
     core::Profile& profile = *changed[i].first;
     Built& out = built[i];
-    const v1::ProfileUpdate update =
-        codec::BuildProfileUpdate(profile, out.as_of_ms, options_.scoring, signals_);
+    const v1::ProfileUpdate update = BuildUpdate(profile, out.as_of_ms, out.truncated);
     profile.signals_fingerprint = signals::Fingerprint(update.signals());
     out.old_due_ms = profile.timer_due_ms;
     profile.timer_due_ms = NextDueMs(profile, out.as_of_ms);
@@ -737,6 +765,7 @@ absl::flat_hash_map<std::string, size_t> Pipeline::BuildOutputs(internal::BatchS
       next_timer_due_ms_ = std::min(next_timer_due_ms_, profile.timer_due_ms);
     }
     charges[profile.id] = internal::HotCache::ProfileCharge(built[i].state.size());
+    work.counts.truncated += built[i].truncated;
     batch.outbox.push_back(std::move(built[i].record));
     batch.profiles.emplace_back(profile.id, std::move(built[i].state));
   }

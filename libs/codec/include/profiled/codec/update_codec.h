@@ -28,4 +28,11 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
                                      const core::ScoringOptions& options,
                                      const signals::Signals& signals);
 
+// Makes `update` encode to at most `max_bytes`: the lower half of every
+// score family's list (repeatedly), then traits, then signals, then all but
+// the first identities are left out, and `truncated` is set. False when it
+// already fit (nothing changed). The caps keep updates within the limit;
+// this is for profiles stored before them.
+bool FitUpdate(size_t max_bytes, v1::ProfileUpdate& update);
+
 }  // namespace profiled::codec

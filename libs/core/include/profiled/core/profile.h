@@ -89,6 +89,9 @@ struct ScoringOptions {
   // Products and categories each profile remembers with their view, cart
   // and purchase times (the newest). Default: 50.
   size_t recent_items = 50;
+  // Traits each profile keeps: the newest by event time (ties: the smaller
+  // key), so merges stay exact and an update's size stays bounded. Default: 200.
+  size_t max_traits = 200;
   // Events further apart than this start a new session. Default: 30 minutes.
   int64_t session_gap_ms = 30 * 60 * 1000;
   // Consent purposes, their defaults and how source categories map to them.

@@ -16,7 +16,8 @@
 //    applies to the best-matching profile and the refusal is reported;
 //  - an event whose best identity is new and cannot join the matched profile
 //    (its kind is full there) starts a profile of its own;
-//  - explicit aliases merge and link regardless of per-kind limits and rate.
+//  - explicit aliases merge and link regardless of per-kind limits and rate,
+//    but never past max_identities: that cap bounds every profile's size.
 #pragma once
 
 #include <cstdint>
@@ -74,9 +75,10 @@ class Resolver {
   // Why `profiles` plus `extra` identities cannot form one profile, or "".
   // A limit counts only where the result would exceed both it and what the
   // largest part already holds (an aliased profile may keep two user ids).
+  // An explicit alias is checked against max_identities alone.
   std::string Violation(const std::vector<const core::Profile*>& profiles,
                         const std::vector<core::Identity>& extra, int64_t now_ms,
-                        size_t merges, std::string* detail) const;
+                        size_t merges, bool explicit_alias, std::string* detail) const;
 
   const IdentityRules& rules_;
 };

@@ -32,6 +32,17 @@ class MockCluster {
   // Takes broker `broker_id` (1-based) down or brings it back up.
   [[nodiscard]] absl::Status SetBrokerUp(int broker_id, bool up);
 
+  // What metadata requests say about a topic, to test clients against a
+  // topic that is missing or forbidden on a real cluster (the mock creates
+  // any topic it is asked about).
+  enum class TopicState { kNormal, kMissing, kUnauthorized };
+  void SetTopicState(const std::string& topic, TopicState state);
+
+  // The next `count` produce requests to any topic fail with `error`, as a
+  // real broker answers a record it refuses.
+  enum class ProduceError { kUnauthorized, kRecordTooLarge, kNotLeader };
+  void FailNextProduces(int count, ProduceError error);
+
  private:
   struct Handle;
   explicit MockCluster(std::unique_ptr<Handle> handle);

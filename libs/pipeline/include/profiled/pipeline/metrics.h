@@ -14,6 +14,7 @@
 //   profiled_merges_total                   profiles merged into another
 //   profiled_merges_refused_total{rule}     links/merges a guardrail refused
 //   profiled_holdout_switches_total         merges joining profiles of different holdout groups
+//   profiled_updates_truncated_total        updates cut to fit output.max_message_bytes
 //   profiled_events_clamped_total           future event times clamped to now
 //   profiled_events_duplicate_total         re-sent events skipped (same id)
 //   profiled_privacy_fields_total{action}   fields the privacy filter dropped/hashed
@@ -87,6 +88,7 @@ class PipelineMetrics {
   prometheus::Gauge& ready;
   prometheus::Counter& merges;
   prometheus::Counter& holdout_switches;
+  prometheus::Counter& updates_truncated;
   prometheus::Counter& clamped;
   prometheus::Counter& duplicates;
   prometheus::Counter& timers_fired;

@@ -50,6 +50,7 @@
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
 #include "profiled/identity/resolver.h"
+#include "profiled/ingest/event_limits.h"
 #include "profiled/ingest/event_time_policy.h"
 #include "profiled/ingest/mapped_json.h"
 #include "profiled/ingest/segment_json.h"
@@ -87,8 +88,11 @@ struct InputTopicOptions {
 struct PipelineOptions {
   // Per input topic; topics not listed carry Protobuf.
   absl::flat_hash_map<std::string, InputTopicOptions> inputs;
-  // Limits every JSON input is checked against.
+  // Limits every JSON input is checked against; max_message_bytes bounds
+  // Protobuf values too.
   ingest::JsonLimits json_limits;
+  // Limits every decoded event is checked against (key and trait sizes).
+  ingest::EventLimits event_limits;
   // Future event times beyond a tolerance are clamped (default) or rejected.
   ingest::EventTimePolicy event_time;
   // Fields dropped or hashed before anything is stored or published.
@@ -110,6 +114,11 @@ struct PipelineOptions {
   int64_t retention_ttl_ms = 0;
   // Topic every ProfileUpdate is written to. Required.
   std::string output_topic;
+  // Largest record (key, value, headers) the output and receipts topics
+  // take: updates are bounded below it (output_limits.h), receipts cut to
+  // it. Match the topics' max.message.bytes. Default: 1,000,000 (librdkafka's
+  // and, with room to spare, Kafka's default).
+  size_t max_output_message_bytes = 1'000'000;
   // Messages per batch at most: a poll takes what is already fetched, up to
   // this, so batches grow only under backlog, where larger ones coalesce
   // more events per profile update (docs/benchmarks.md). Default: 10000.
@@ -221,6 +230,10 @@ class Pipeline {
   // Points the profile's timer at its next signal transition after `now_ms`.
   void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                   store::CommitBatch& batch) const;
+  // The profile's update at `as_of_ms`, cut to the output's message size if
+  // it would not fit (`truncated` says so). Any lane's thread.
+  v1::ProfileUpdate BuildUpdate(const core::Profile& profile, int64_t as_of_ms,
+                                bool& truncated) const;
   // When the profile's timer should next fire after `now_ms` (0: never). Pure.
   int64_t NextDueMs(const core::Profile& profile, int64_t now_ms) const;
   // Moves the stored timer from `old_due_ms` to profile.timer_due_ms.

@@ -1,0 +1,90 @@
+// The Kafka adapters against librdkafka's mock broker: high watermarks read
+// from a client of their own, and delivery failures classified by what the
+// caller can do about them (errors.h).
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "profiled/kafka/errors.h"
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/kafka/producer.h"
+#include "profiled/kafka/watermarks.h"
+#include "support/kafka_harness.h"
+#include "support/test_support.h"
+
+namespace profiled::kafka {
+namespace {
+
+TEST_CASE("the watermark reader sees what was produced, in one round trip", "[integration][kafka]") {
+  auto cluster = MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 3));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  std::vector<std::pair<std::string, std::string>> records;
+  for (int i = 0; i < 30; ++i) records.emplace_back("k" + std::to_string(i), "v");
+  testing::ProduceRecords(bootstrap, "events", records);
+
+  auto reader = WatermarkReader::Create({{"bootstrap.servers", bootstrap}});
+  REQUIRE_OK(reader.status());
+  std::vector<core::PartitionKey> partitions = {{"events", 0}, {"events", 1}, {"events", 2},
+                                                {"events", 7}};  // the last does not exist
+  const auto highs = (*reader)->HighWatermarks(partitions, 5000);
+  CHECK(highs.size() == 3);
+  int64_t total = 0;
+  for (const auto& [p, high] : highs) total += high;
+  CHECK(total == 30);
+  CHECK_FALSE(highs.contains(core::PartitionKey{"events", 7}));
+}
+
+// Produces one record and returns its delivery status.
+absl::Status DeliverOne(const Properties& properties, const std::string& topic,
+                        const std::string& value) {
+  std::atomic<bool> reported{false};
+  absl::Status outcome;
+  auto producer = Producer::Create(properties, [&](uint64_t, const absl::Status& s) {
+    outcome = s;
+    reported = true;
+  });
+  if (!producer.ok()) return producer.status();
+  absl::Status produced = (*producer)->Produce(topic, "key", value, {}, 1);
+  if (!produced.ok()) return produced;
+  for (int i = 0; i < 200 && !reported; ++i) (*producer)->Poll(50);
+  return reported ? outcome : absl::DeadlineExceededError("no delivery report in 10 s");
+}
+
+TEST_CASE("delivery failures say whether a retry can fix them", "[integration][kafka]") {
+  auto cluster = MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("ok", 1));
+  const Properties props = {{"bootstrap.servers", (*cluster)->bootstrap()},
+                            {"topic.metadata.propagation.max.ms", "500"}};
+  CHECK(DeliverOne(props, "ok", "fine").ok());
+
+  // Larger than the producer accepts: refused at once, not retriable.
+  const absl::Status big = DeliverOne(props, "ok", std::string(1'200'000, 'x'));
+  CHECK(absl::IsOutOfRange(big));
+  CHECK_FALSE(IsRetriable(big));
+
+  // Refused by the broker: permanent, whatever else is queued.
+  (*cluster)->FailNextProduces(1, MockCluster::ProduceError::kUnauthorized);
+  const absl::Status denied = DeliverOne(props, "ok", "x");
+  INFO(denied.ToString());
+  CHECK(absl::IsPermissionDenied(denied));
+  CHECK_FALSE(IsRetriable(denied));
+
+  (*cluster)->FailNextProduces(1, MockCluster::ProduceError::kRecordTooLarge);
+  const absl::Status refused_size = DeliverOne(props, "ok", "x");
+  CHECK(absl::IsOutOfRange(refused_size));
+  // A leader moving is transient: librdkafka retries it and delivers.
+  (*cluster)->FailNextProduces(2, MockCluster::ProduceError::kNotLeader);
+  CHECK(DeliverOne(props, "ok", "x").ok());
+
+  (*cluster)->SetTopicState("absent", MockCluster::TopicState::kMissing);
+  const absl::Status missing = DeliverOne(props, "absent", "x");
+  INFO(missing.ToString());
+  CHECK(absl::IsNotFound(missing));
+  CHECK_FALSE(IsRetriable(missing));
+}
+
+}  // namespace
+}  // namespace profiled::kafka
