@@ -65,6 +65,7 @@ absl::Status App::Start() {
   options.dead_letter_topic = config_.dead_letter_topic;
   options.pipeline = config_.pipeline;
   options.publisher = config_.publisher;
+  options.health = config_.health;
   ASSIGN_OR_RETURN(runtime_, pipeline::Runtime::Start(options, metrics_.registry(), *wall_clock_,
                                                       [this] { return stop_ != nullptr && *stop_; }));
   store::ProfileStore& store = runtime_->store();
@@ -112,9 +113,8 @@ absl::Status App::StartHttp() {
                 [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
                 obs::HttpLane::kProbe);
   http_->Handle("/readyz", [this](const obs::HttpRequest&) {
-    return runtime_->pipeline().ready()
-               ? obs::HttpResponse::Text(200, "ready\n")
-               : obs::HttpResponse::Text(503, "not ready: partitions not assigned or not caught up\n");
+    const pipeline::Health& health = runtime_->health();
+    return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
   }, obs::HttpLane::kProbe);
   http_->Handle("/v1/profiles/", RequireBearer(config_.http_token,
                                                ProfileLookup{runtime_->store(), config_.pipeline.scoring,

@@ -279,9 +279,9 @@ TEST_CASE("readiness turns on only once every partition is caught up", "[integra
   testing::ProduceEvents(bootstrap, "events", events);
   pipeline::PipelineOptions options = ExactOptions();
   options.batch_max_events = 20;  // a slow catch-up
-  options.ready_max_lag = 0;
   testing::TempDir dir;
-  testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap);
+  testing::PipelineRunner runner(dir.Sub("store"), options, {"events"}, bootstrap, bootstrap,
+                                 nullptr, {.ready_max_lag = 0});
   CHECK_FALSE(runner.ready());  // nothing assigned yet
   size_t seen_not_ready_while_behind = 0;
   REQUIRE(testing::WaitUntil([&] {

@@ -108,23 +108,43 @@ double ScrapeCounter(const std::string& host_port, const std::string& name) {
   return std::strtod(r->body.c_str() + at + prefix.size() - 1, nullptr);
 }
 
+namespace {
+
+pipeline::RuntimeOptions RunnerOptions(const std::string& store_path,
+                                       const pipeline::PipelineOptions& options,
+                                       const std::vector<std::string>& input_topics,
+                                       const std::string& input_bootstrap,
+                                       const std::string& output_bootstrap,
+                                       const pipeline::HealthOptions& health) {
+  pipeline::RuntimeOptions rt;
+  rt.store.path = store_path;
+  rt.consumer.properties = {{"bootstrap.servers", input_bootstrap}};
+  rt.consumer.topics = input_topics;
+  rt.producer_properties = {{"bootstrap.servers", output_bootstrap}};
+  rt.dead_letter_topic = PipelineRunner::kDeadLetterTopic;
+  rt.pipeline = options;
+  rt.health = health;
+  return rt;
+}
+
+}  // namespace
+
 PipelineRunner::PipelineRunner(const std::string& store_path,
                                const pipeline::PipelineOptions& options,
                                const std::vector<std::string>& input_topics,
                                const std::string& input_bootstrap,
-                               const std::string& output_bootstrap, const core::Clock* wall) {
-  pipeline::RuntimeOptions rt;
-  rt.store.path = store_path;
-  rt.consumer.properties = {{"bootstrap.servers", input_bootstrap}};
+                               const std::string& output_bootstrap, const core::Clock* wall,
+                               const pipeline::HealthOptions& health)
+    : PipelineRunner(RunnerOptions(store_path, options, input_topics, input_bootstrap,
+                                   output_bootstrap, health),
+                     wall) {}
+
+PipelineRunner::PipelineRunner(pipeline::RuntimeOptions rt, const core::Clock* wall) {
   // A group per runner: the mock broker holds a group for the previous
   // member's session timeout even after a clean leave, and positions come
   // from the store anyway.
   static std::atomic<int> runner_counter{0};
   rt.consumer.group_id = "profiled-test-" + std::to_string(runner_counter.fetch_add(1));
-  rt.consumer.topics = input_topics;
-  rt.producer_properties = {{"bootstrap.servers", output_bootstrap}};
-  rt.dead_letter_topic = kDeadLetterTopic;
-  rt.pipeline = options;
   auto runtime = pipeline::Runtime::Start(rt, observability_.registry(), wall ? *wall : wall_,
                                           [this] { return stop_.load(); });
   REQUIRE_OK(runtime.status());
@@ -133,7 +153,7 @@ PipelineRunner::PipelineRunner(const std::string& store_path,
     while (!stop_) {
       absl::StatusOr<size_t> n = runtime_->RunOnce();
       if (!n.ok() && !absl::IsCancelled(n.status())) {
-        // Catch2 assertions are not thread-safe; a store failure ends the test run loudly.
+        // Catch2 assertions are not thread-safe; an unexpected failure ends the test run loudly.
         std::fprintf(stderr, "pipeline failed: %s\n", n.status().ToString().c_str());
         std::abort();
       }

@@ -51,7 +51,11 @@ class PipelineRunner {
   // test advances; it must outlive the runner.
   PipelineRunner(const std::string& store_path, const pipeline::PipelineOptions& options,
                  const std::vector<std::string>& input_topics, const std::string& input_bootstrap,
-                 const std::string& output_bootstrap, const core::Clock* wall = nullptr);
+                 const std::string& output_bootstrap, const core::Clock* wall = nullptr,
+                 const pipeline::HealthOptions& health = {});
+  // Full control over the runtime's options (store, producers, health ...);
+  // the consumer group is made unique as above.
+  PipelineRunner(pipeline::RuntimeOptions options, const core::Clock* wall = nullptr);
   ~PipelineRunner();
 
   // Stops the loop, leaves the group and drains the outbox (bounded).
@@ -61,7 +65,9 @@ class PipelineRunner {
   // The registry the pipeline counts in, renderable for /metrics.
   obs::Metrics& observability() { return observability_; }
   bool paused() { return runtime_->pipeline().paused(); }
-  bool ready() { return runtime_->pipeline().ready(); }
+  bool ready() { return runtime_->health().ready(); }
+  pipeline::Health& health() { return runtime_->health(); }
+  pipeline::Runtime& runtime() { return *runtime_; }
   store::ProfileStore& store() { return runtime_->store(); }
 
  private:

@@ -342,7 +342,11 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
   r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
-                            "receipts_topic", "purpose", "max_message_bytes"});
+                            "receipts_topic", "purpose", "max_message_bytes", "refused_retry"});
+  double refused_ms = absl::ToDoubleMilliseconds(c.publisher.refused_retry);
+  r.DurationMs(n["refused_retry"], "output.refused_retry", refused_ms);
+  if (refused_ms < 100) r.Error("output.refused_retry", "must be at least 100ms");
+  c.publisher.refused_retry = absl::Milliseconds(refused_ms);
   r.Integer(n["max_message_bytes"], "output.max_message_bytes",
             c.pipeline.max_output_message_bytes, 64 * 1024, int64_t{1} << 30);
   r.String(n["receipts_topic"], "output.receipts_topic", c.pipeline.receipts_topic);
@@ -374,7 +378,7 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag", "request_timeout",
                           "max_connections"});
   r.String(n["token"], "http.token", c.http_token);
-  r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.pipeline.ready_max_lag, 0,
+  r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.health.ready_max_lag, 0,
             int64_t{1} << 40);
   r.String(n["listen"], "http.listen", c.http.listen);
   if (c.http.listen.find(':') == std::string::npos) {
@@ -388,6 +392,15 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   }
   c.http.request_timeout_ms = static_cast<int>(timeout_ms);
   r.Integer(n["max_connections"], "http.max_connections", c.http.max_connections, 8, 100'000);
+}
+
+void ReadHealth(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "health") || !n) return;
+  r.CheckKeys(n, "health", {"stall_timeout"});
+  double stall_ms = absl::ToDoubleMilliseconds(c.health.stall_timeout);
+  r.DurationMs(n["stall_timeout"], "health.stall_timeout", stall_ms);
+  if (stall_ms < 1000) r.Error("health.stall_timeout", "must be at least 1s");
+  c.health.stall_timeout = absl::Milliseconds(stall_ms);
 }
 
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -720,7 +733,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     try {
       r.CheckKeys(root, "",
                   {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
-                   "identity", "privacy", "signals", "log"});
+                   "identity", "privacy", "signals", "log", "health"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -736,6 +749,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadPrivacy(r, root["privacy"], c);
       ReadSignals(r, root["signals"], c);
       ReadLog(r, root["log"], c);
+      ReadHealth(r, root["health"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

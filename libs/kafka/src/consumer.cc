@@ -176,6 +176,24 @@ class KafkaConsumer final : public Consumer {
     return high;
   }
 
+  absl::Status Rewind() override {
+    PartitionList list;
+    consumer_->assignment(list.parts);
+    for (RdKafka::TopicPartition* tp : list.parts) {
+      std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
+      tp->set_offset(stored ? *stored
+                            : (options_.start_from_earliest ? RdKafka::Topic::OFFSET_BEGINNING
+                                                            : RdKafka::Topic::OFFSET_END));
+      RdKafka::ErrorCode err = consumer_->seek(*tp, 5000);
+      if (err != RdKafka::ERR_NO_ERROR) {
+        return internal::KafkaError(err, absl::StrCat("rewinding ", tp->topic(), "/", tp->partition()));
+      }
+      LogInfo("rewound ", tp->topic(), "/", tp->partition(), " to ",
+              stored ? absl::StrCat("stored offset ", *stored) : std::string("its start"));
+    }
+    return absl::OkStatus();
+  }
+
   void Close() override {
     if (consumer_ && !closed_) {
       closed_ = true;

@@ -47,8 +47,6 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                  "Profile updates written to the outbox.")),
       paused(GaugeOf(registry, "profiled_consumption_paused",
                      "1 while consumption is paused because the outbox is full.")),
-      ready(GaugeOf(registry, "profiled_ready",
-                    "1 while partitions are assigned and caught up (/readyz answers 200).")),
       merges(CounterOf(registry, "profiled_merges_total",
                        "Profiles merged into another by identity resolution.")),
       holdout_switches(CounterOf(
@@ -116,12 +114,7 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
       consumed_family_(prometheus::BuildCounter()
                            .Name("profiled_events_consumed_total")
                            .Help("Input messages consumed and committed, by topic.")
-                           .Register(registry)),
-      lag_family_(prometheus::BuildGauge()
-                      .Name("profiled_consumer_lag")
-                      .Help("Messages between a partition's high watermark and profiled's stored "
-                            "position (librdkafka's own lag uses group offsets).")
-                      .Register(registry)) {
+                           .Register(registry)) {
   prometheus::BuildGauge()
       .Name("profiled_build_info")
       .Help("Always 1; the labels name the build.")
@@ -146,12 +139,6 @@ prometheus::Counter& PipelineMetrics::consumed(const std::string& topic) {
   if (it != consumed_.end()) return *it->second;
   // A topic matched by a pattern subscription: resolved once, then cached.
   return *(consumed_[topic] = &consumed_family_.Add({{"topic", topic}}));
-}
-
-prometheus::Gauge& PipelineMetrics::lag(const std::string& topic, int32_t partition) {
-  auto key = std::make_pair(topic, partition);
-  if (auto it = lag_.find(key); it != lag_.end()) return *it->second;
-  return *(lag_[key] = &lag_family_.Add({{"topic", topic}, {"partition", std::to_string(partition)}}));
 }
 
 double PipelineMetrics::ConsumedTotal() const {

@@ -132,7 +132,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
   RETURN_IF_ERROR(options.event_limits.Validate());
-  RETURN_IF_ERROR(CheckOutputLimits(options));
+  if (absl::Status fits = CheckOutputLimits(options); !fits.ok()) {
+    // The configuration reader refuses this; a caller that means it (a
+    // top_k far above any real key count) gets updates cut to fit instead.
+    LogWarn("output.max_message_bytes: ", fits.message(), "; larger updates are cut to fit");
+  }
   ASSIGN_OR_RETURN(identity::IdentityRules rules, identity::IdentityRules::Create(options.identity));
   ASSIGN_OR_RETURN(privacy::PrivacyFilter privacy, privacy::PrivacyFilter::Create(options.privacy));
   std::unique_ptr<Pipeline> p(
@@ -168,12 +172,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     }
     ASSIGN_OR_RETURN(p->suppressions_exist_, parts.store.HasSuppressions());
   }
-  ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts.store.LoadPositions());
-  for (const store::PartitionPosition& pos : stored) {
-    core::PartitionKey key{pos.topic, pos.partition};
-    p->positions_[key] = pos.next_offset;
-    p->clock_.Observe(key, pos.stream_time_ms);
-  }
+  RETURN_IF_ERROR(p->LoadPositions());
   Pipeline* raw = p.get();
   ASSIGN_OR_RETURN(p->consumer_, kafka::Consumer::Create(
                                      consumer_options,
@@ -186,6 +185,31 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
                                        return it->second;
                                      }));
   return p;
+}
+
+absl::Status Pipeline::LoadPositions() {
+  ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts_.store.LoadPositions());
+  positions_.clear();
+  for (const store::PartitionPosition& pos : stored) {
+    core::PartitionKey key{pos.topic, pos.partition};
+    positions_[key] = pos.next_offset;
+    clock_.Observe(key, pos.stream_time_ms);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::Restart() {
+  (void)committer_->Wait();  // nothing may be in flight
+  in_flight_.reset();
+  cache_->Clear();
+  next_timer_due_ms_ = 0;
+  failed_ = absl::OkStatus();
+  RETURN_IF_ERROR(LoadPositions());
+  if (!options_.control_topic.empty()) {
+    ASSIGN_OR_RETURN(suppressions_exist_, parts_.store.HasSuppressions());
+  }
+  // Whatever was consumed after the last committed batch is read again.
+  return consumer_->Rewind();
 }
 
 void Pipeline::UpdateBackPressure() {
@@ -225,6 +249,7 @@ absl::Status Pipeline::FinishInFlight() {
   for (const kafka::CommitPosition& c : done.commits) positions_[c.partition] = c.next_offset;
   consumer_->CommitAsync(done.commits);
   cache_->Committed(done.seq);
+  parts_.health.ReportCommit();
   return absl::OkStatus();
 }
 
@@ -837,30 +862,23 @@ bool Pipeline::CaughtUp(int timeout_ms) {
 
 void Pipeline::UpdateStatus() {
   // Assignment() copies librdkafka's list and RocksDB's properties take its
-  // locks: at most twice a second.
+  // locks: at most every 200 ms.
   const auto now = std::chrono::steady_clock::now();
   if (now < next_status_update_) return;
-  next_status_update_ = now + std::chrono::milliseconds(500);
+  next_status_update_ = now + std::chrono::milliseconds(200);
   parts_.metrics.RecordStoreStats(parts_.store.Stats());
   parts_.metrics.RecordOffsetResets(consumer_->OffsetResets());
   parts_.metrics.RecordProfileCache(cache_->hits(), cache_->misses(), cache_->bytes());
-  std::vector<core::PartitionKey> assigned = consumer_->Assignment();
-  bool ready = !assigned.empty();
-  for (const core::PartitionKey& p : assigned) {
-    std::optional<int64_t> high = consumer_->CachedHighWatermark(p);
+  std::vector<Health::PartitionState> partitions;
+  for (const core::PartitionKey& p : consumer_->Assignment()) {
     auto it = positions_.find(p);
-    const int64_t position = it == positions_.end() ? 0 : it->second;
-    ready = ready && high.has_value() && position + options_.ready_max_lag >= *high;
-    if (high.has_value()) {
-      parts_.metrics.lag(p.topic, p.partition).Set(static_cast<double>(std::max<int64_t>(*high - position, 0)));
-    }
+    partitions.push_back({p, it == positions_.end() ? 0 : it->second,
+                          consumer_->CachedHighWatermark(p)});
   }
-  ready_.store(ready);
-  parts_.metrics.ready.Set(ready ? 1 : 0);
+  parts_.health.ReportAssignment(std::move(partitions));
 }
 
 void Pipeline::Close() {
-  ready_.store(false);
   if (absl::Status s = FinishInFlight(); !s.ok() && !absl::IsCancelled(s)) {
     LogError("last batch not stored: ", s.ToString());
   }

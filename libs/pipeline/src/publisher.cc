@@ -7,20 +7,25 @@
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
+#include "absl/strings/str_cat.h"
 #include "profiled/codec/update_codec.h"
+#include "profiled/kafka/errors.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 
 namespace profiled::pipeline {
 
 Publisher::Publisher(const PublisherOptions& options, store::ProfileStore& store,
-                     PublisherMetrics& metrics)
-    : options_(options), store_(store), metrics_(metrics) {}
+                     PublisherMetrics& metrics, Health& health)
+    : options_(options), store_(store), metrics_(metrics), health_(health) {}
 
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
     const PublisherOptions& options, const kafka::Properties& producer_properties,
-    store::ProfileStore& store, PublisherMetrics& metrics) {
-  std::unique_ptr<Publisher> p(new Publisher(options, store, metrics));
-  kafka::Properties props = {{"message.timeout.ms", "0"}};  // retry until delivered
+    store::ProfileStore& store, PublisherMetrics& metrics, Health& health) {
+  std::unique_ptr<Publisher> p(new Publisher(options, store, metrics, health));
+  kafka::Properties props = {
+      {"message.timeout.ms", "0"},  // retry transient failures until delivered
+      {"message.max.bytes",
+       std::to_string(std::max<size_t>(1'000'000, options.max_message_bytes + 65536))}};
   props.insert(props.end(), producer_properties.begin(), producer_properties.end());
   Publisher* raw = p.get();
   ASSIGN_OR_RETURN(p->producer_,
@@ -29,12 +34,44 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
                      if (s.ok()) {
                        raw->acked_.push_back(seq);
                      } else {
-                       raw->failed_.push_back(seq);
-                       raw->metrics_.publish_errors.Increment();
-                       LogWarn("update ", seq, " not delivered, will retry: ", s.message());
+                       raw->Failed(seq, s);
                      }
                    }));
   return p;
+}
+
+void Publisher::Failed(uint64_t seq, const absl::Status& s) {
+  failed_.push_back(seq);
+  metrics_.publish_errors.Increment();
+  if (kafka::IsRetriable(s)) {
+    LogDebug("update ", seq, " not delivered, will retry: ", s.message());
+    return;
+  }
+  // Retrying at once cannot help: stop here, in order, and say so.
+  refused_ = true;
+  last_error_ = std::string(s.message());
+  health_.Set(Fault::kOutputRefused,
+              absl::StrCat("the output refused update ", seq, ": ", s.message(),
+                           "; publishing stopped, retried every ",
+                           absl::FormatDuration(options_.refused_retry)));
+}
+
+void Publisher::CheckStall() {
+  if (in_flight_.empty()) {
+    health_.Clear(Fault::kOutputStalled);
+    return;
+  }
+  absl::Time oldest = absl::InfiniteFuture();
+  for (const auto& [seq, f] : in_flight_) oldest = std::min(oldest, f.produced);
+  const absl::Duration waited = absl::Now() - oldest;
+  if (waited < health_.options().stall_timeout) {
+    health_.Clear(Fault::kOutputStalled);
+    return;
+  }
+  health_.Set(Fault::kOutputStalled,
+              absl::StrCat(in_flight_.size(), " updates unacknowledged, the oldest for ",
+                           absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
+                           " (outbox ", store_.OutboxDepth(), ")"));
 }
 
 Publisher::~Publisher() { Stop(); }
@@ -72,6 +109,7 @@ void Publisher::Run() {
     FillFromOutbox();
     producer_->Poll(in_flight_.empty() ? 0 : 5);
     SettleReports();
+    CheckStall();
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
     if (in_flight_.empty()) {
@@ -90,6 +128,7 @@ void Publisher::FillFromOutbox() {
     // Produce failed entries again, and anything after them not in flight.
     cursor_ = std::min(cursor_, *std::min_element(failed_.begin(), failed_.end()));
     failed_.clear();
+    refused_ = false;
   }
   if (!failed_.empty()) return;  // backing off
   const size_t room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_.size());
@@ -124,10 +163,12 @@ void Publisher::FillFromOutbox() {
     if (record.has_value()) value = record.value();
     absl::Status s = producer_->Produce(record.topic(), record.key(), value, headers, e.seq);
     if (!s.ok()) {
-      if (!absl::IsResourceExhausted(s)) LogWarn("produce: ", s.ToString());
-      break;  // retry from this entry on the next round
+      // Queue full: poll and go on next round. Anything else failed locally
+      // (e.g. too large): handled like a failed delivery, never a hot loop.
+      if (!absl::IsResourceExhausted(s)) Failed(e.seq, s);
+      break;
     }
-    in_flight_.emplace(e.seq, source_time_ms);
+    in_flight_.emplace(e.seq, InFlight{source_time_ms, absl::Now()});
     cursor_ = e.seq + 1;
   }
 }
@@ -137,26 +178,35 @@ void Publisher::SettleReports() {
     PROFILED_FAILPOINT("after_publish");
     if (absl::Status s = store_.DeleteOutbox(acked_); !s.ok()) {
       // The records are out; they stay in the outbox and go out again after a
-      // restart, which subscribers tolerate (versions).
-      LogError("deleting published outbox entries: ", s.ToString());
+      // restart, which subscribers tolerate (versions). Logged once per change.
+      if (!delete_failing_) LogError("deleting published outbox entries: ", s.ToString());
+      delete_failing_ = true;
+    } else if (delete_failing_) {
+      LogInfo("deleting published outbox entries works again");
+      delete_failing_ = false;
     }
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     for (uint64_t seq : acked_) {
       auto it = in_flight_.find(seq);
       if (it == in_flight_.end()) continue;
       // Clock skew between the input producer and us must not go negative.
-      if (it->second > 0) {
+      if (it->second.source_time_ms > 0) {
         metrics_.event_publish_latency.Observe(
-            static_cast<double>(std::max<int64_t>(now_ms - it->second, 0)) / 1000.0);
+            static_cast<double>(std::max<int64_t>(now_ms - it->second.source_time_ms, 0)) /
+            1000.0);
       }
       in_flight_.erase(it);
     }
     metrics_.published.Increment(static_cast<double>(acked_.size()));
     acked_.clear();
+    // The output takes records again: whatever refused them is fixed.
+    if (failed_.empty()) health_.Clear(Fault::kOutputRefused);
   }
   if (!failed_.empty()) {
     for (uint64_t seq : failed_) in_flight_.erase(seq);
-    if (retry_at_ < absl::Now()) retry_at_ = absl::Now() + options_.retry_backoff;
+    if (retry_at_ < absl::Now()) {
+      retry_at_ = absl::Now() + (refused_ ? options_.refused_retry : options_.retry_backoff);
+    }
   }
 }
 

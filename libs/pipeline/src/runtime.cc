@@ -1,38 +1,116 @@
 #include "profiled/pipeline/runtime.h"
 
+#include <algorithm>
+
+#include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
 
 namespace profiled::pipeline {
 
-Runtime::Runtime(prometheus::Registry& registry, const std::vector<std::string>& topics)
-    : pipeline_metrics_(registry, topics), publisher_metrics_(registry) {}
+Runtime::Runtime(prometheus::Registry& registry, const RuntimeOptions& options,
+                 const core::Clock& wall_clock)
+    : options_(options),
+      pipeline_metrics_(registry, options.consumer.topics),
+      publisher_metrics_(registry),
+      health_(std::make_unique<Health>(registry, options.health, wall_clock)),
+      backoff_(options.recovery_backoff) {}
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& options,
                                                         prometheus::Registry& registry,
                                                         const core::Clock& wall_clock,
                                                         std::function<bool()> should_stop) {
-  std::unique_ptr<Runtime> rt(new Runtime(registry, options.consumer.topics));
+  std::unique_ptr<Runtime> rt(new Runtime(registry, options, wall_clock));
   ASSIGN_OR_RETURN(rt->store_, store::ProfileStore::Open(options.store));
+  PublisherOptions publisher = options.publisher;
+  publisher.max_message_bytes = options.pipeline.max_output_message_bytes;
   ASSIGN_OR_RETURN(rt->publisher_,
-                   Publisher::Create(options.publisher, options.producer_properties, *rt->store_,
-                                     rt->publisher_metrics_));
+                   Publisher::Create(publisher, options.producer_properties, *rt->store_,
+                                     rt->publisher_metrics_, *rt->health_));
   rt->publisher_->Start();
-  ASSIGN_OR_RETURN(rt->dead_letters_, DeadLetterSink::Create(options.dead_letter_topic,
-                                                             options.producer_properties));
+  ASSIGN_OR_RETURN(rt->dead_letters_,
+                   DeadLetterSink::Create({.topic = options.dead_letter_topic,
+                                           .max_message_bytes =
+                                               options.pipeline.max_output_message_bytes},
+                                          options.producer_properties, *rt->health_));
   ASSIGN_OR_RETURN(rt->pipeline_,
                    Pipeline::Create(options.pipeline, options.consumer,
                                     {*rt->store_, wall_clock, rt->publisher_.get(),
-                                     *rt->dead_letters_, rt->pipeline_metrics_,
+                                     *rt->dead_letters_, rt->pipeline_metrics_, *rt->health_,
                                      std::move(should_stop)}));
+  ASSIGN_OR_RETURN(rt->watermarks_, kafka::WatermarkReader::Create(options.consumer.properties));
+  rt->health_->ReportStarted(true);
+  rt->monitor_ = std::thread([raw = rt.get()] { raw->Monitor(); });
   return rt;
 }
 
 Runtime::~Runtime() { Shutdown(absl::Seconds(10)); }
 
+absl::StatusOr<size_t> Runtime::RunOnce() {
+  if (failed_) return Recover();
+  absl::StatusOr<size_t> n = pipeline_->RunOnce();
+  if (n.ok() || absl::IsCancelled(n.status())) return n;
+  // The store could not commit: stop consuming until it can (the batch and
+  // anything after it are read again then), and say so.
+  health_->Set(Fault::kStoreFailed,
+               absl::StrCat(n.status().message(), "; consumption stopped, recovering"));
+  health_->ReportStarted(false);
+  failed_ = true;
+  backoff_ = options_.recovery_backoff;
+  next_recovery_ = absl::Now() + backoff_;
+  return 0;
+}
+
+absl::StatusOr<size_t> Runtime::Recover() {
+  const absl::Time now = absl::Now();
+  if (now < next_recovery_) {
+    // Idle without spinning; the caller's loop stays responsive to a stop.
+    absl::SleepFor(std::min(next_recovery_ - now, absl::Milliseconds(100)));
+    return 0;
+  }
+  absl::Status s = store_->Recover();
+  if (s.ok()) s = pipeline_->Restart();
+  if (!s.ok()) {
+    health_->Set(Fault::kStoreFailed, absl::StrCat("recovering: ", s.message()));
+    backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
+    next_recovery_ = absl::Now() + backoff_;
+    return 0;
+  }
+  LogInfo("store recovered: consuming again from the last committed batch");
+  failed_ = false;
+  health_->Clear(Fault::kStoreFailed);
+  health_->ReportStarted(true);
+  return 0;
+}
+
+void Runtime::Monitor() {
+  absl::Time next_query = absl::InfinitePast();
+  std::vector<core::PartitionKey> asked;
+  do {
+    std::vector<core::PartitionKey> assigned = health_->Assigned();
+    std::sort(assigned.begin(), assigned.end());
+    // Every 2 s, and at once when the assignment changes.
+    if (absl::Now() >= next_query || assigned != asked) {
+      health_->ReportHighWatermarks(watermarks_->HighWatermarks(assigned, 1000));
+      next_query = absl::Now() + absl::Seconds(2);
+      asked = std::move(assigned);
+    }
+    health_->Evaluate();
+  } while (!stop_monitor_.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+}
+
 bool Runtime::Shutdown(absl::Duration timeout) {
   if (shut_down_) return store_->OutboxDepth() == 0;
   shut_down_ = true;
+  if (monitor_.joinable()) {
+    stop_monitor_.Notify();
+    monitor_.join();
+  }
   if (pipeline_) pipeline_->Close();
+  if (health_) {
+    health_->ReportStarted(false);
+    health_->ReportAssignment({});
+    health_->Evaluate();
+  }
   return publisher_ == nullptr || publisher_->DrainAndStop(timeout);
 }
 

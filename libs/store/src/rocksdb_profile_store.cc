@@ -11,6 +11,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "profiled/base/failpoint.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/store/profile_store.h"
 #include "profiled/store/rocksdb_tuning.h"
@@ -28,6 +31,9 @@ constexpr const char* kSuppressionsCf = "suppressions";
 constexpr const char* kSecretKey = "deployment_secret";
 constexpr const char* kNextAuditSeqKey = "next_audit_seq";
 constexpr const char* kProfileCountKey = "profile_count";
+constexpr const char* kProbeKey = "write_probe";
+// Erasures whose purge from disk is pending: kPurgePrefix + request id.
+constexpr const char* kPurgePrefix = "purge_pending:";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -108,25 +114,54 @@ size_t EstimatedBytes(const CommitBatch& batch) {
   return n;
 }
 
+// The column families, in the order they are opened.
+const std::vector<std::string>& ColumnFamilyNames() {
+  static const std::vector<std::string> names = {
+      rocksdb::kDefaultColumnFamilyName, kProfilesCf, kOffsetsCf,    kOutboxCf,
+      kIdentitiesCf,                     kMergesCf,   kTimersCf,     kSuppressionsCf};
+  return names;
+}
+
+// An open RocksDB with its column family handles.
+struct OpenDb {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  // Flushes every memtable (so the write-ahead log holds nothing a restart
+  // needs) and closes.
+  void FlushAndClose() {
+    if (!db) return;
+    db->Flush(rocksdb::FlushOptions(), handles).PermitUncheckedError();
+    for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+    handles.clear();
+    db->Close().PermitUncheckedError();
+    db.reset();
+  }
+};
+
 class RocksDbProfileStore final : public ProfileStore {
  public:
-  RocksDbProfileStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
-                      std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                      std::shared_ptr<rocksdb::Statistics> statistics)
+  RocksDbProfileStore(StoreOptions options, rocksdb::Options db_options,
+                      std::vector<rocksdb::ColumnFamilyDescriptor> cfs)
       : options_(std::move(options)),
-        handles_(std::move(handles)),
-        db_(std::move(db)),
-        statistics_(std::move(statistics)) {
+        db_options_(std::move(db_options)),
+        cfs_(std::move(cfs)) {
     write_options_.sync = options_.sync_writes;
   }
 
   ~RocksDbProfileStore() override {
-    for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close().PermitUncheckedError();
+    absl::WriterMutexLock lock(&db_mu_);
+    open_.FlushAndClose();
   }
 
-  absl::Status Init() {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, outbox()));
+  absl::Status Open() ABSL_LOCKS_EXCLUDED(db_mu_) {
+    absl::WriterMutexLock lock(&db_mu_);
+    return OpenLocked();
+  }
+
+  absl::Status Init() ABSL_LOCKS_EXCLUDED(db_mu_) {
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     uint64_t depth = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
     RETURN_IF_ERROR(ToStatus(it->status(), "scanning outbox"));
@@ -135,21 +170,21 @@ class RocksDbProfileStore final : public ProfileStore {
     outbox_depth_.store(depth);
     // The next audit sequence is kept in the default column family.
     std::string next;
-    rocksdb::Status got = db_->Get({}, handles_[0], kNextAuditSeqKey, &next);
+    rocksdb::Status got = db()->Get({}, defaults(), kNextAuditSeqKey, &next);
     if (got.ok() && next.size() == 8) next_audit_seq_ = GetBigEndian64(next.data());
     if (!got.ok() && !got.IsNotFound()) return ToStatus(got, "reading audit sequence");
     // The profile count is kept in the default column family too; a store
     // written before it existed is counted once.
     std::string count;
-    got = db_->Get({}, handles_[0], kProfileCountKey, &count);
+    got = db()->Get({}, defaults(), kProfileCountKey, &count);
     if (got.ok() && count.size() == 8) {
       profile_count_.store(GetBigEndian64(count.data()));
     } else if (got.IsNotFound()) {
-      std::unique_ptr<rocksdb::Iterator> profiles_it(db_->NewIterator({}, profiles()));
+      std::unique_ptr<rocksdb::Iterator> profiles_it(db()->NewIterator({}, profiles()));
       uint64_t n = 0;
       for (profiles_it->SeekToFirst(); profiles_it->Valid(); profiles_it->Next()) ++n;
       RETURN_IF_ERROR(ToStatus(profiles_it->status(), "counting profiles"));
-      RETURN_IF_ERROR(ToStatus(db_->Put(write_options_, handles_[0], kProfileCountKey, OutboxKey(n)),
+      RETURN_IF_ERROR(ToStatus(db()->Put(write_options_, defaults(), kProfileCountKey, OutboxKey(n)),
                                "storing the profile count"));
       profile_count_.store(n);
     } else {
@@ -160,16 +195,19 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status MultiGet(const std::vector<std::string>& ids,
                         std::vector<std::optional<std::string>>& out) override {
+    absl::ReaderMutexLock lock(&db_mu_);
     return MultiGetFrom(profiles(), ids, out);
   }
 
   absl::Status MultiGetIdentities(const std::vector<std::string>& keys,
                                   std::vector<std::optional<std::string>>& out) override {
+    absl::ReaderMutexLock lock(&db_mu_);
     return MultiGetFrom(identities(), keys, out);
   }
 
   absl::Status ReadDueTimers(int64_t due_by_ms, size_t max, std::vector<Timer>& out) override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, timers()));
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, timers()));
     for (it->SeekToFirst(); it->Valid() && out.size() < max; it->Next()) {
       rocksdb::Slice k = it->key();
       rocksdb::Slice v = it->value();
@@ -188,7 +226,10 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status MultiGetSuppressions(const std::vector<std::string>& hashes,
                                     std::vector<std::optional<int64_t>>& out) override {
     std::vector<std::optional<std::string>> raw;
-    RETURN_IF_ERROR(MultiGetFrom(suppressions(), hashes, raw));
+    {
+      absl::ReaderMutexLock lock(&db_mu_);
+      RETURN_IF_ERROR(MultiGetFrom(suppressions(), hashes, raw));
+    }
     out.assign(raw.size(), std::nullopt);
     for (size_t i = 0; i < raw.size(); ++i) {
       if (raw[i].has_value() && raw[i]->size() == 8) {
@@ -199,47 +240,40 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::StatusOr<bool> HasSuppressions() override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, suppressions()));
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, suppressions()));
     it->SeekToFirst();
     RETURN_IF_ERROR(ToStatus(it->status(), "reading suppressions"));
     return it->Valid();
   }
 
   absl::StatusOr<std::string> DeploymentSecret() override {
-    std::lock_guard<std::mutex> lock(commit_mu_);
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::ReaderMutexLock lock(&db_mu_);
     std::string secret;
-    rocksdb::Status got = db_->Get({}, handles_[0], kSecretKey, &secret);
+    rocksdb::Status got = db()->Get({}, defaults(), kSecretKey, &secret);
     if (got.ok()) return secret;
     if (!got.IsNotFound()) return ToStatus(got, "reading the deployment secret");
     std::random_device rd;
     secret.resize(32);
     for (char& c : secret) c = static_cast<char>(rd());
-    RETURN_IF_ERROR(ToStatus(db_->Put(write_options_, handles_[0], kSecretKey, secret),
+    RETURN_IF_ERROR(ToStatus(db()->Put(write_options_, defaults(), kSecretKey, secret),
                              "storing the deployment secret"));
     return secret;
   }
 
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadAuditEntries(
       std::string_view profile_id) override {
+    absl::ReaderMutexLock lock(&db_mu_);
     std::string prefix(profile_id);
     prefix.push_back('\0');
     std::vector<std::pair<std::string, std::string>> out;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, merges()));
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, merges()));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       out.emplace_back(it->key().ToString(), it->value().ToString());
     }
     RETURN_IF_ERROR(ToStatus(it->status(), "reading merge audit"));
     return out;
-  }
-
-  absl::Status CompactAll() override {
-    rocksdb::CompactRangeOptions options;
-    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    for (rocksdb::ColumnFamilyHandle* h : handles_) {
-      RETURN_IF_ERROR(ToStatus(db_->Flush(rocksdb::FlushOptions(), h), "flushing"));
-      RETURN_IF_ERROR(ToStatus(db_->CompactRange(options, h, nullptr, nullptr), "compacting"));
-    }
-    return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<std::string>> ReadAudit(std::string_view profile_id) override {
@@ -250,15 +284,101 @@ class RocksDbProfileStore final : public ProfileStore {
     return out;
   }
 
+  absl::Status CompactAll() override {
+    absl::ReaderMutexLock lock(&db_mu_);
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
+      RETURN_IF_ERROR(ToStatus(db()->Flush(rocksdb::FlushOptions(), h), "flushing"));
+      RETURN_IF_ERROR(ToStatus(db()->CompactRange(options, h, nullptr, nullptr), "compacting"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Purge(const PurgeKeys& keys) override {
+    {
+      // A barrier: reads that began before (and might pin an old version of
+      // a purged key) finish before anything is compacted.
+      absl::WriterMutexLock barrier(&db_mu_);
+    }
+    {
+      absl::ReaderMutexLock lock(&db_mu_);
+      RETURN_IF_ERROR(ToStatus(db()->Flush(rocksdb::FlushOptions(), open_.handles),
+                               "flushing before the purge"));
+      rocksdb::CompactRangeOptions options;
+      options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      options.exclusive_manual_compaction = false;  // background work goes on
+      auto compact = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& first,
+                         const std::string& last) {
+        rocksdb::Slice begin(first), end(last);
+        return ToStatus(db()->CompactRange(options, cf, &begin, &end), "compacting for a purge");
+      };
+      if (keys.everything) {
+        for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
+          RETURN_IF_ERROR(ToStatus(db()->CompactRange(options, h, nullptr, nullptr),
+                                   "compacting for a purge"));
+        }
+      } else {
+        for (const std::string& id : keys.profile_ids) {
+          RETURN_IF_ERROR(compact(profiles(), id, id));
+          // The profile's audit records: id \0 seq.
+          RETURN_IF_ERROR(compact(merges(), id + std::string(1, '\0'), id + std::string(1, '\1')));
+        }
+        for (const std::string& key : keys.identity_keys) RETURN_IF_ERROR(compact(identities(), key, key));
+        for (const std::string& key : keys.audit_keys) RETURN_IF_ERROR(compact(merges(), key, key));
+        for (const auto& [due, id] : keys.timers) {
+          const std::string key = TimerKey(due, id);
+          RETURN_IF_ERROR(compact(timers(), key, key));
+        }
+        // Published updates of the person, their tombstones and receipt.
+        RETURN_IF_ERROR(ToStatus(db()->CompactRange(options, outbox(), nullptr, nullptr),
+                                 "compacting the outbox for a purge"));
+      }
+    }
+    // A MANIFEST records file key boundaries for as long as it lives; it is
+    // rewritten only at its size limit or on open: reopen.
+    absl::WriterMutexLock lock(&db_mu_);
+    open_.FlushAndClose();
+    return OpenLocked();
+  }
+
+  absl::StatusOr<std::vector<std::string>> PendingPurges() override {
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, defaults()));
+    for (it->Seek(kPurgePrefix); it->Valid() && it->key().starts_with(kPurgePrefix); it->Next()) {
+      out.push_back(it->key().ToString().substr(std::strlen(kPurgePrefix)));
+    }
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading pending purges"));
+    return out;
+  }
+
+  absl::Status Recover() override {
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::WriterMutexLock lock(&db_mu_);
+    // RocksDB holds a failed write as a background error; Resume clears it
+    // once the cause is gone (it flushes what the failed write left).
+    if (rocksdb::Status resumed = db()->Resume(); !resumed.ok()) {
+      open_.FlushAndClose();
+      RETURN_IF_ERROR(OpenLocked());
+    }
+    // Prove it: a synced write of a key nothing reads.
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    return ToStatus(db()->Put(synced, defaults(), kProbeKey, OutboxKey(next_outbox_seq_)),
+                    "probing the store");
+  }
+
   absl::Status MultiGetFrom(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& ids,
-                            std::vector<std::optional<std::string>>& out) {
+                            std::vector<std::optional<std::string>>& out)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
     const size_t n = ids.size();
     out.assign(n, std::nullopt);
     if (n == 0) return absl::OkStatus();
     std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
     std::vector<rocksdb::PinnableSlice> values(n);
     std::vector<rocksdb::Status> statuses(n);
-    db_->MultiGet(rocksdb::ReadOptions(), cf, n, keys.data(), values.data(), statuses.data());
+    db()->MultiGet(rocksdb::ReadOptions(), cf, n, keys.data(), values.data(), statuses.data());
     for (size_t i = 0; i < n; ++i) {
       if (statuses[i].ok()) {
         out[i].emplace(values[i].data(), values[i].size());
@@ -270,8 +390,9 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view id) override {
+    absl::ReaderMutexLock lock(&db_mu_);
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), profiles(), id, &value);
+    rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), profiles(), id, &value);
     if (s.IsNotFound()) return std::optional<std::string>();
     RETURN_IF_ERROR(ToStatus(s, "reading profile"));
     return std::optional<std::string>(std::move(value));
@@ -280,7 +401,11 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status Commit(const CommitBatch& batch) override {
     if (batch.empty()) return absl::OkStatus();
     // One committer at a time keeps outbox sequence numbers in commit order.
-    std::lock_guard<std::mutex> lock(commit_mu_);
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    if (PROFILED_FAILPOINT_ERROR("store_write")) {
+      return absl::UnavailableError("committing batch: IO error: injected (failpoint store_write)");
+    }
+    absl::ReaderMutexLock lock(&db_mu_);
     // Sized up front: a large batch's buffer would otherwise be regrown (and
     // copied) a dozen times.
     rocksdb::WriteBatch wb(EstimatedBytes(batch));
@@ -301,15 +426,21 @@ class RocksDbProfileStore final : public ProfileStore {
       RETURN_IF_ERROR(ToStatus(wb.Put(merges(), key, record), "batching merge audit"));
     }
     if (!batch.audit.empty()) {
-      RETURN_IF_ERROR(ToStatus(wb.Put(handles_[0], kNextAuditSeqKey, OutboxKey(audit_seq)),
+      RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kNextAuditSeqKey, OutboxKey(audit_seq)),
                                "batching audit sequence"));
     }
     const uint64_t profile_count =
         static_cast<uint64_t>(std::max<int64_t>(
             static_cast<int64_t>(profile_count_.load()) + batch.profiles_added, 0));
     if (batch.profiles_added != 0) {
-      RETURN_IF_ERROR(ToStatus(wb.Put(handles_[0], kProfileCountKey, OutboxKey(profile_count)),
+      RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kProfileCountKey, OutboxKey(profile_count)),
                                "batching profile count"));
+    }
+    for (const std::string& request : batch.purges_pending) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kPurgePrefix + request, ""), "batching purge"));
+    }
+    for (const std::string& request : batch.purges_done) {
+      RETURN_IF_ERROR(ToStatus(wb.Delete(defaults(), kPurgePrefix + request), "batching purge"));
     }
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {
@@ -338,7 +469,7 @@ class RocksDbProfileStore final : public ProfileStore {
           wb.Put(offsets(), PositionKey(p.topic, p.partition), PositionValue(p)),
           "batching offsets"));
     }
-    RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "committing batch"));
+    RETURN_IF_ERROR(ToStatus(db()->Write(write_options_, &wb), "committing batch"));
     next_outbox_seq_ = seq;
     next_audit_seq_ = audit_seq;
     profile_count_.store(profile_count);
@@ -347,8 +478,9 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::StatusOr<std::vector<PartitionPosition>> LoadPositions() override {
+    absl::ReaderMutexLock lock(&db_mu_);
     std::vector<PartitionPosition> out;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, offsets()));
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, offsets()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       rocksdb::Slice k = it->key();
       rocksdb::Slice v = it->value();
@@ -364,8 +496,9 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::Status ReadOutbox(uint64_t from_seq, size_t max, std::vector<OutboxEntry>& out) override {
+    absl::ReaderMutexLock lock(&db_mu_);
     out.clear();
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, outbox()));
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     for (it->Seek(OutboxKey(from_seq)); it->Valid() && out.size() < max; it->Next()) {
       out.push_back({GetBigEndian64(it->key().data()), it->value().ToString()});
     }
@@ -374,47 +507,64 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) override {
     if (seqs.empty()) return absl::OkStatus();
+    absl::ReaderMutexLock lock(&db_mu_);
     rocksdb::WriteBatch wb;
     for (uint64_t seq : seqs) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(outbox(), OutboxKey(seq)), "batching outbox delete"));
     }
-    RETURN_IF_ERROR(ToStatus(db_->Write(write_options_, &wb), "deleting outbox entries"));
+    RETURN_IF_ERROR(ToStatus(db()->Write(write_options_, &wb), "deleting outbox entries"));
     outbox_depth_.fetch_sub(seqs.size());
     return absl::OkStatus();
   }
 
   uint64_t OutboxDepth() const override { return outbox_depth_.load(); }
 
+  uint64_t NextOutboxSeq() const override {
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    return next_outbox_seq_;
+  }
+
+  absl::StatusOr<uint64_t> OldestOutboxSeq() override {
+    const uint64_t next = NextOutboxSeq();
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
+    it->SeekToFirst();
+    RETURN_IF_ERROR(ToStatus(it->status(), "reading outbox"));
+    return it->Valid() ? GetBigEndian64(it->key().data()) : next;
+  }
+
   StoreStats Stats() const override {
+    absl::ReaderMutexLock lock(&db_mu_);
     StoreStats stats;
     uint64_t value = 0;
-    for (rocksdb::ColumnFamilyHandle* h : handles_) {
-      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &value)) {
+    for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
+      if (db()->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &value)) {
         stats.live_sst_bytes += value;
       }
-      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &value)) {
+      if (db()->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &value)) {
         stats.memtable_bytes += value;
       }
-      if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
-                              &value)) {
+      if (db()->GetIntProperty(h, rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                               &value)) {
         stats.pending_compaction_bytes += value;
       }
     }
     stats.profiles = profile_count_.load();
-    if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
+    if (db()->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
       stats.writes_stopped = value != 0;
     }
-    if (statistics_ != nullptr) {
-      stats.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
-      stats.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
-      stats.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+    if (const auto& statistics = db_options_.statistics; statistics != nullptr) {
+      stats.block_cache_hits = statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+      stats.block_cache_misses = statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+      stats.write_stall_micros = statistics->getTickerCount(rocksdb::STALL_MICROS);
     }
     return stats;
   }
 
   absl::Status ForEachProfile(
       const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, profiles()));
+    absl::ReaderMutexLock lock(&db_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, profiles()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
               std::string_view(it->value().data(), it->value().size()))) {
@@ -425,20 +575,51 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
  private:
-  rocksdb::ColumnFamilyHandle* profiles() const { return handles_[1]; }
-  rocksdb::ColumnFamilyHandle* offsets() const { return handles_[2]; }
-  rocksdb::ColumnFamilyHandle* outbox() const { return handles_[3]; }
-  rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
-  rocksdb::ColumnFamilyHandle* merges() const { return handles_[5]; }
-  rocksdb::ColumnFamilyHandle* timers() const { return handles_[6]; }
-  rocksdb::ColumnFamilyHandle* suppressions() const { return handles_[7]; }
+  absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options_, options_.path, cfs_, &handles, &raw),
+                             absl::StrCat("opening store at ", options_.path)));
+    open_.db.reset(raw);
+    open_.handles = std::move(handles);
+    return absl::OkStatus();
+  }
 
-  StoreOptions options_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::shared_ptr<rocksdb::Statistics> statistics_;
+  rocksdb::DB* db() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) { return open_.db.get(); }
+  rocksdb::ColumnFamilyHandle* defaults() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[0];
+  }
+  rocksdb::ColumnFamilyHandle* profiles() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[1];
+  }
+  rocksdb::ColumnFamilyHandle* offsets() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[2];
+  }
+  rocksdb::ColumnFamilyHandle* outbox() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[3];
+  }
+  rocksdb::ColumnFamilyHandle* identities() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[4];
+  }
+  rocksdb::ColumnFamilyHandle* merges() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[5];
+  }
+  rocksdb::ColumnFamilyHandle* timers() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[6];
+  }
+  rocksdb::ColumnFamilyHandle* suppressions() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+    return open_.handles[7];
+  }
+
+  const StoreOptions options_;
+  const rocksdb::Options db_options_;
+  const std::vector<rocksdb::ColumnFamilyDescriptor> cfs_;
   rocksdb::WriteOptions write_options_;
-  std::mutex commit_mu_;
+  // The open database: replaced by Recover and Purge, which hold the lock
+  // exclusively; every other call holds it shared.
+  mutable absl::Mutex db_mu_;
+  OpenDb open_ ABSL_GUARDED_BY(db_mu_);
+  mutable std::mutex commit_mu_;  // taken before db_mu_
   uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
   uint64_t next_audit_seq_ = 1;   // guarded by commit_mu_ after Init()
   std::atomic<uint64_t> outbox_depth_{0};
@@ -492,26 +673,32 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
 
   db_options.db_write_buffer_size = options.memtable_bytes;
   db_options.bytes_per_sync = 1 << 20;  // write back steadily, not in bursts
-  const rocksdb::ColumnFamilyOptions profiles_cf =
+  rocksdb::ColumnFamilyOptions profiles_cf =
       ProfileColumnFamilyOptions(rocksdb::NewLRUCache(options.block_cache_bytes));
+  if (!options.compression) {
+    profiles_cf.compression_per_level.clear();
+    profiles_cf.compression = rocksdb::kNoCompression;
+  }
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {kProfilesCf, profiles_cf},
-      {kOffsetsCf, rocksdb::ColumnFamilyOptions()},
-      {kOutboxCf, rocksdb::ColumnFamilyOptions()},
-      {kIdentitiesCf, profiles_cf},
-      {kMergesCf, rocksdb::ColumnFamilyOptions()},
-      {kTimersCf, rocksdb::ColumnFamilyOptions()},
-      {kSuppressionsCf, rocksdb::ColumnFamilyOptions()}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw),
-                           absl::StrCat("opening store at ", options.path)));
-  auto store = std::make_unique<RocksDbProfileStore>(options, std::unique_ptr<rocksdb::DB>(raw),
-                                                     std::move(handles), db_options.statistics);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const std::string& name : ColumnFamilyNames()) {
+    const bool tuned = name == kProfilesCf || name == kIdentitiesCf;
+    rocksdb::ColumnFamilyOptions cf = tuned ? profiles_cf : rocksdb::ColumnFamilyOptions();
+    if (!options.compression) cf.compression = rocksdb::kNoCompression;
+    cfs.emplace_back(name, cf);
+  }
+  auto store = std::make_unique<RocksDbProfileStore>(options, db_options, std::move(cfs));
+  RETURN_IF_ERROR(store->Open());
   RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<ProfileStore>(std::move(store));
+}
+
+void PurgeKeys::Add(const PurgeKeys& other) {
+  everything = everything || other.everything;
+  profile_ids.insert(profile_ids.end(), other.profile_ids.begin(), other.profile_ids.end());
+  identity_keys.insert(identity_keys.end(), other.identity_keys.begin(), other.identity_keys.end());
+  audit_keys.insert(audit_keys.end(), other.audit_keys.begin(), other.audit_keys.end());
+  timers.insert(timers.end(), other.timers.begin(), other.timers.end());
 }
 
 }  // namespace profiled::store

@@ -18,6 +18,7 @@
 #include "profiled/kafka/consumer.h"
 #include "profiled/kafka/properties.h"
 #include "profiled/obs/http_server.h"
+#include "profiled/pipeline/health.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/store/profile_store.h"
@@ -39,6 +40,8 @@ struct AppConfig {
   kafka::ConsumerOptions consumer;  // topics, group id, initial position
   pipeline::PipelineOptions pipeline;
   pipeline::PublisherOptions publisher;
+  // http.ready_max_lag and health.*: readiness and when a stall is a fault.
+  pipeline::HealthOptions health;
   // output.dead_letter_topic: where rejected input goes.
   std::string dead_letter_topic = "profiled.deadletter";
   store::StoreOptions store;

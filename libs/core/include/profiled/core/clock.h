@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <compare>
 #include <cstdint>
 #include <string>
 
@@ -45,6 +46,7 @@ struct PartitionKey {
   std::string topic;
   int32_t partition = 0;
   bool operator==(const PartitionKey&) const = default;
+  auto operator<=>(const PartitionKey&) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const PartitionKey& k) {
     return H::combine(std::move(h), k.topic, k.partition);

@@ -109,6 +109,9 @@ class Consumer {
       const core::PartitionKey& partition, int timeout_ms) = 0;
   // High watermark last seen in a fetch response (no network), or nullopt.
   virtual std::optional<int64_t> CachedHighWatermark(const core::PartitionKey& partition) = 0;
+  // Seeks every assigned partition back to the position the lookup gives
+  // (as on assignment): messages fetched beyond it are read again.
+  [[nodiscard]] virtual absl::Status Rewind() = 0;
   // Leaves the group cleanly.
   virtual void Close() = 0;
   // Times a stored position was no longer on the broker (retention deleted

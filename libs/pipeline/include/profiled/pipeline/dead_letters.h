@@ -8,6 +8,15 @@
 // a dead letter is always published before its offset is stored: a crash in
 // between re-reads the message and publishes it again (at least once).
 //
+// A letter never waits on something retrying cannot fix: one larger than
+// the topic takes keeps what fits (the head of its value) with headers
+// saying so, and if the broker refuses even that, it goes out with no value
+// at all. A topic that is missing or forbidden, or a broker that does not
+// acknowledge within the stall timeout, is reported to Health (faults
+// dead_letters_refused / dead_letters_stalled: /readyz, a metric, an alert,
+// one log line) while the sink keeps retrying: evidence is never dropped,
+// and the batch commits as soon as the topic takes the letters.
+//
 // Headers (stable names):
 //   profiled.reason            stable reason code, e.g. "missing_event_id"
 //   profiled.detail            human-readable explanation
@@ -18,6 +27,9 @@
 //   profiled.redacted          "drop-list" when the value is the original JSON
 //                              with the privacy filter's drop list applied
 //                              (absent: the bytes are exactly as consumed)
+//   profiled.truncated         "value" when only the head of the value fits,
+//                              "all" when no value did; absent when whole
+//   profiled.original_size     the value's size in bytes, when truncated
 #pragma once
 
 #include <cstdint>
@@ -29,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "profiled/kafka/producer.h"
+#include "profiled/pipeline/health.h"
 
 namespace profiled::pipeline {
 
@@ -39,6 +52,8 @@ inline constexpr char kSourcePartitionHeader[] = "profiled.source.partition";
 inline constexpr char kSourceOffsetHeader[] = "profiled.source.offset";
 inline constexpr char kTimeHeader[] = "profiled.time";
 inline constexpr char kRedactedHeader[] = "profiled.redacted";
+inline constexpr char kTruncatedHeader[] = "profiled.truncated";
+inline constexpr char kOriginalSizeHeader[] = "profiled.original_size";
 
 struct DeadLetter {
   std::string reason;  // stable code
@@ -51,26 +66,45 @@ struct DeadLetter {
   bool redacted = false;
 };
 
+struct DeadLetterOptions {
+  // Topic of the letters. Default: profiled.deadletter.
+  std::string topic = "profiled.deadletter";
+  // Largest record the topic takes (key, value, headers); the value of a
+  // larger letter is cut to fit. Default: 1,000,000.
+  size_t max_message_bytes = 1'000'000;
+  // Wait between rounds of re-sending letters that failed.
+  absl::Duration retry_backoff = absl::Milliseconds(500);
+};
+
 class DeadLetterSink {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DeadLetterSink>> Create(
-      std::string topic, const kafka::Properties& producer_properties);
+      const DeadLetterOptions& options, const kafka::Properties& producer_properties,
+      Health& health);
 
   // Publishes every letter and waits until each is acknowledged; failed ones
-  // are retried after `retry_backoff` until delivered. Returns Cancelled if
+  // are retried after the back-off until delivered. Returns Cancelled if
   // `should_stop` turns true first (the batch is then not committed).
   [[nodiscard]] absl::Status PublishAll(const std::vector<DeadLetter>& letters,
                                         const std::function<bool()>& should_stop);
 
-  const std::string& topic() const { return topic_; }
+  const std::string& topic() const { return options_.topic; }
 
  private:
-  DeadLetterSink(std::string topic) : topic_(std::move(topic)) {}
+  DeadLetterSink(DeadLetterOptions options, Health& health)
+      : options_(std::move(options)), health_(health) {}
+  // The letter's record as it goes out at `cut` (0 whole, 1 head of the
+  // value, 2 no value).
+  void Produce(const DeadLetter& letter, int cut, const std::string& now, uint64_t index);
 
-  std::string topic_;
+  DeadLetterOptions options_;
+  Health& health_;
   std::unique_ptr<kafka::Producer> producer_;
-  std::vector<int> outcome_;  // per letter in flight: 0 pending, 1 ok, -1 failed
-  absl::Duration retry_backoff_ = absl::Milliseconds(500);
+  // Per letter of the current round, on the calling thread (reports arrive
+  // inside Poll): 0 pending, 1 delivered, -1 to (re)send.
+  std::vector<int> outcome_;
+  std::vector<int> cut_;            // how much of the value each letter sends
+  std::vector<absl::Status> last_;  // each letter's last failure
 };
 
 }  // namespace profiled::pipeline

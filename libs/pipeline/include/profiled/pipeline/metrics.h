@@ -1,4 +1,5 @@
 // Prometheus metrics of the pipeline and the publisher ("probe" structs).
+// Readiness, lag, faults and the progress stall are Health's (health.h).
 //
 // Every labelled child is resolved once here, at registration, so the hot
 // path only increments a counter it already holds. Names are stable once
@@ -10,7 +11,6 @@
 //   profiled_batches_total                  committed batches
 //   profiled_updates_enqueued_total         updates written to the outbox
 //   profiled_consumption_paused             1 while the outbox is full
-//   profiled_ready                          1 while /readyz answers 200
 //   profiled_merges_total                   profiles merged into another
 //   profiled_merges_refused_total{rule}     links/merges a guardrail refused
 //   profiled_holdout_switches_total         merges joining profiles of different holdout groups
@@ -35,7 +35,6 @@
 //   profiled_rocksdb_block_cache_hits_total / _misses_total  block-cache lookups
 //   profiled_rocksdb_write_stall_seconds_total  time writes were delayed or stopped
 //   profiled_rocksdb_writes_stopped         1 while RocksDB stops writes
-//   profiled_consumer_lag{topic,partition}  high watermark minus our stored position
 //   profiled_build_info{version}            1
 //   profiled_input_offset_resets_total      stored positions gone from the broker (input lost)
 //   profiled_updates_published_total        outbox records acknowledged
@@ -66,9 +65,6 @@ class PipelineMetrics {
 
   // The consumed counter of `topic` (one of the input topics).
   prometheus::Counter& consumed(const std::string& topic);
-  // The lag gauge of a partition (high watermark minus our next offset),
-  // resolved on first use and cached.
-  prometheus::Gauge& lag(const std::string& topic, int32_t partition);
   prometheus::Counter& dead_letters(ingest::RejectReason reason) {
     return *dead_letters_[static_cast<size_t>(reason)];
   }
@@ -85,7 +81,6 @@ class PipelineMetrics {
   prometheus::Counter& batches;
   prometheus::Counter& updates_enqueued;
   prometheus::Gauge& paused;
-  prometheus::Gauge& ready;
   prometheus::Counter& merges;
   prometheus::Counter& holdout_switches;
   prometheus::Counter& updates_truncated;
@@ -123,8 +118,6 @@ class PipelineMetrics {
 
  private:
   prometheus::Family<prometheus::Counter>& consumed_family_;
-  prometheus::Family<prometheus::Gauge>& lag_family_;
-  absl::flat_hash_map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
   absl::flat_hash_map<std::string, prometheus::Counter*> consumed_;
   std::array<prometheus::Counter*, std::size(ingest::kAllRejectReasons)> dead_letters_{};
   // Adds to `counter` what a cumulative source gained since `seen` (in

@@ -56,6 +56,7 @@
 #include "profiled/ingest/segment_json.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
+#include "profiled/pipeline/health.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/privacy/privacy_filter.h"
 #include "profiled/signals/signals.h"
@@ -106,9 +107,6 @@ struct PipelineOptions {
   // Secret keying the suppression hashes; empty: one is generated on first
   // start and kept in the store.
   std::string erasure_secret;
-  // Ready (for /readyz) when partitions are assigned and each is consumed to
-  // within this many messages of its high watermark. Default: 1000.
-  int64_t ready_max_lag = 1000;
   // Profiles not seen for this long (on their partition's clock) expire:
   // deleted with their links and audit, a tombstone published. 0: never.
   int64_t retention_ttl_ms = 0;
@@ -151,6 +149,7 @@ struct PipelineParts {
   Publisher* publisher;             // notified after each commit; may be null
   DeadLetterSink& dead_letters;
   PipelineMetrics& metrics;
+  Health& health;                   // assignment, positions and commits are reported
   // Polled while a batch waits on dead-letter delivery: true gives up the
   // batch (RunOnce returns Cancelled, nothing is committed).
   std::function<bool()> should_stop = [] { return false; };
@@ -167,16 +166,18 @@ class Pipeline {
   // Polls one batch and hands it to the committer (after the previous one is
   // written). Returns the number of messages handled.
   // Cancelled when should_stop interrupted a batch (nothing committed);
-  // any other error means the store could not commit: stop and restart,
-  // which resumes from the last committed batch.
+  // any other error means the store could not commit: once the store
+  // recovers, Restart() resumes from the last committed batch.
   [[nodiscard]] absl::StatusOr<size_t> RunOnce();
+
+  // After a failure: forgets everything not in the store (cache, batch in
+  // flight), reloads the stored positions and rewinds every assigned
+  // partition to them — what a process restart would do, without leaving
+  // the consumer group.
+  [[nodiscard]] absl::Status Restart();
 
   // True while the outbox is full and consumption is paused.
   bool paused() const { return paused_; }
-
-  // True when partitions are assigned, state is loaded and every partition
-  // is within ready_max_lag of its high watermark. Any thread may ask.
-  bool ready() const { return ready_.load(); }
 
   // True when partitions are assigned and every one is consumed up to its
   // high watermark (asks the broker; for --once and readiness).
@@ -225,8 +226,10 @@ class Pipeline {
   void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
                    const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
   void UpdateBackPressure();
-  // Readiness, lag gauges and store metrics, at most twice a second.
+  // Assignment and positions to Health, store metrics: at most every 200 ms.
   void UpdateStatus();
+  // Loads the stored positions (and each partition's stream time).
+  [[nodiscard]] absl::Status LoadPositions();
   // Points the profile's timer at its next signal transition after `now_ms`.
   void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
                   store::CommitBatch& batch) const;
@@ -262,7 +265,6 @@ class Pipeline {
   // Next offset per partition as committed to the store; seeds assignments.
   absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
   std::atomic<bool> paused_{false};
-  std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point next_status_update_{};
   std::unique_ptr<internal::HotCache> cache_;
   // Batches are numbered as they are handed to the committer; one in flight.

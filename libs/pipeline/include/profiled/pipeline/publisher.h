@@ -13,7 +13,12 @@
 //
 // When the output cluster is down librdkafka keeps retrying (message.timeout.ms
 // defaults to 0 = forever here) and the outbox grows; the pipeline pauses
-// consumption at its bound. Thread-safe: Notify/Stop from any thread.
+// consumption at its bound. Records unacknowledged for the stall timeout
+// raise the output_stalled fault. A record the output refuses for good
+// (too large, topic missing or forbidden) stops publishing, in order, with
+// the output_refused fault; the publisher produces it again every
+// `refused_retry` and resumes when the output takes it (the operator fixed
+// the topic or its ACLs). Thread-safe: Notify/Stop from any thread.
 #pragma once
 
 #include <atomic>
@@ -28,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "profiled/kafka/producer.h"
+#include "profiled/pipeline/health.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/store/profile_store.h"
 
@@ -38,13 +44,18 @@ struct PublisherOptions {
   size_t max_in_flight = 10000;
   // After a failed delivery, wait this long before producing it again.
   absl::Duration retry_backoff = absl::Milliseconds(500);
+  // After the output refused a record for good, wait this long before
+  // trying it again. Default: 10 s.
+  absl::Duration refused_retry = absl::Seconds(10);
+  // Largest record the output topics take (the producer accepts up to it).
+  size_t max_message_bytes = 1'000'000;
 };
 
 class Publisher {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Publisher>> Create(
       const PublisherOptions& options, const kafka::Properties& producer_properties,
-      store::ProfileStore& store, PublisherMetrics& metrics);
+      store::ProfileStore& store, PublisherMetrics& metrics, Health& health);
   ~Publisher();
 
   void Start();
@@ -58,24 +69,35 @@ class Publisher {
 
  private:
   Publisher(const PublisherOptions& options, store::ProfileStore& store,
-            PublisherMetrics& metrics);
+            PublisherMetrics& metrics, Health& health);
   void Run();
   void FillFromOutbox();
   void SettleReports();
+  // A record failed (`s`): produce it again after the back-off, or after
+  // refused_retry with the output_refused fault when retrying cannot help.
+  void Failed(uint64_t seq, const absl::Status& s);
+  // output_stalled while the oldest record in flight waits past the timeout.
+  void CheckStall();
 
   PublisherOptions options_;
   store::ProfileStore& store_;
   PublisherMetrics& metrics_;
+  Health& health_;
   std::unique_ptr<kafka::Producer> producer_;
 
   // Publisher-thread state.
   uint64_t cursor_ = 0;           // next seq to read from the outbox
-  // Produced, no report yet: seq -> Kafka timestamp of the oldest input
-  // message behind the record (0: none), for the event->publish latency.
-  std::map<uint64_t, int64_t> in_flight_;
+  struct InFlight {
+    int64_t source_time_ms = 0;  // oldest input message behind it (0: none), for latency
+    absl::Time produced;         // for the stall
+  };
+  std::map<uint64_t, InFlight> in_flight_;  // produced, no report yet
   std::vector<uint64_t> acked_;   // reported written, to delete
   std::vector<uint64_t> failed_;  // reported failed, to produce again
   absl::Time retry_at_ = absl::InfinitePast();
+  bool refused_ = false;          // the last failure was one retrying cannot fix
+  bool delete_failing_ = false;   // logged once per change
+  std::string last_error_;
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -1,24 +1,41 @@
 // Runtime: the pipeline's parts assembled in one place — the RocksDB store,
-// the outbox publisher, the dead-letter sink, the metrics probes and the
-// pipeline itself — so the service and the tests run the same composition.
+// the outbox publisher, the dead-letter sink, health and its monitor, the
+// metrics probes and the pipeline itself — so the service and the tests run
+// the same composition.
 //
 //   ASSIGN_OR_RETURN(auto rt, Runtime::Start(options, registry, wall_clock, should_stop));
 //   while (!stop) RETURN_IF_ERROR(rt->RunOnce().status());
 //   rt->Shutdown(absl::Seconds(30));   // leave the group, drain the outbox
 //
-// Not thread-safe: one thread calls RunOnce and Shutdown; the publisher runs
-// on its own thread; store() and the metrics may be read from any thread.
+// A failed store write does not end the process: the pipeline stops, the
+// store_failed fault holds (/readyz, metric, alert, one log line), and every
+// few seconds the runtime asks the store to recover (disk space back, device
+// healthy); once a write works again the pipeline resumes from the last
+// committed batch, exactly as a restart would, without leaving the group.
+//
+// A monitor thread asks the brokers for the assigned partitions' high
+// watermarks (every 2 s, from a client of its own) and evaluates Health
+// twice a second, so lag and readiness stay true while the pipeline thread
+// is blocked or consumption is paused.
+//
+// Not thread-safe: one thread calls RunOnce and Shutdown; the publisher and
+// the monitor run on their own threads; store(), health() and the metrics
+// may be read from any thread.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/consumer.h"
+#include "profiled/kafka/watermarks.h"
 #include "profiled/pipeline/dead_letters.h"
+#include "profiled/pipeline/health.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
@@ -35,6 +52,10 @@ struct RuntimeOptions {
   std::string dead_letter_topic = "profiled.deadletter";
   PipelineOptions pipeline;
   PublisherOptions publisher;
+  HealthOptions health;
+  // After a store failure, how long to wait before asking it to recover;
+  // doubles up to 30 s while it keeps failing. Default: 1 s.
+  absl::Duration recovery_backoff = absl::Seconds(1);
 };
 
 class Runtime {
@@ -46,25 +67,41 @@ class Runtime {
       const core::Clock& wall_clock, std::function<bool()> should_stop);
   ~Runtime();
 
-  [[nodiscard]] absl::StatusOr<size_t> RunOnce() { return pipeline_->RunOnce(); }
+  // One batch (see Pipeline::RunOnce), or, after a store failure, one
+  // recovery attempt when it is due (returns 0 messages meanwhile).
+  // Cancelled when should_stop interrupted a batch.
+  [[nodiscard]] absl::StatusOr<size_t> RunOnce();
   // Leaves the consumer group, then publishes until the outbox is empty or
   // `timeout` passes. True when drained. Idempotent.
   bool Shutdown(absl::Duration timeout);
 
   Pipeline& pipeline() { return *pipeline_; }
   store::ProfileStore& store() { return *store_; }
+  Health& health() { return *health_; }
   PipelineMetrics& metrics() { return pipeline_metrics_; }
   PublisherMetrics& publisher_metrics() { return publisher_metrics_; }
 
  private:
-  Runtime(prometheus::Registry& registry, const std::vector<std::string>& topics);
+  Runtime(prometheus::Registry& registry, const RuntimeOptions& options,
+          const core::Clock& wall_clock);
+  // Asks the store to recover and restarts the pipeline; backs off on failure.
+  absl::StatusOr<size_t> Recover();
+  void Monitor();
 
+  const RuntimeOptions options_;
   PipelineMetrics pipeline_metrics_;
   PublisherMetrics publisher_metrics_;
+  std::unique_ptr<Health> health_;
   std::unique_ptr<store::ProfileStore> store_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<DeadLetterSink> dead_letters_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<kafka::WatermarkReader> watermarks_;
+  bool failed_ = false;  // the pipeline stopped on a store failure
+  absl::Time next_recovery_ = absl::InfinitePast();
+  absl::Duration backoff_;
+  absl::Notification stop_monitor_;
+  std::thread monitor_;
   bool shut_down_ = false;
 };
 

@@ -24,7 +24,11 @@
 //
 // Thread-safety: all methods may be called from any thread (RocksDB is
 // thread-safe); the pipeline commits from one thread and the publisher reads
-// and deletes the outbox from another.
+// and deletes the outbox from another. Recover and Purge may reopen the
+// database: they wait for calls in progress and hold new ones meanwhile.
+//
+// Closing flushes every memtable, so a clean stop leaves nothing in the
+// write-ahead log.
 #pragma once
 
 #include <atomic>
@@ -53,6 +57,9 @@ struct StoreOptions {
   // committed batch either way; this protects against power loss at the cost
   // of throughput. Default: false.
   bool sync_writes = false;
+  // LZ4 below the two youngest levels. Off only where bytes on disk must be
+  // readable as written (the erasure test scans them). Default: true.
+  bool compression = true;
 
   [[nodiscard]] absl::Status Validate() const;
 };
@@ -92,6 +99,21 @@ struct Timer {
   bool operator==(const Timer&) const = default;
 };
 
+// Keys whose old values must leave the disk after an erasure (Purge).
+struct PurgeKeys {
+  std::vector<std::string> profile_ids;    // profiles, and their audit prefixes
+  std::vector<std::string> identity_keys;  // graph keys (IdentityKey)
+  std::vector<std::string> audit_keys;     // single audit records kept elsewhere
+  std::vector<std::pair<int64_t, std::string>> timers;  // (due ms, profile id)
+  // Everything, when the keys are not known (a purge lost to a restart).
+  bool everything = false;
+  void Add(const PurgeKeys& other);
+  bool empty() const {
+    return !everything && profile_ids.empty() && identity_keys.empty() && audit_keys.empty() &&
+           timers.empty();
+  }
+};
+
 struct CommitBatch {
   std::vector<std::pair<std::string, std::string>> profiles;  // id -> state bytes
   std::vector<std::string> deleted_profiles;                  // ids (absorbed by merges)
@@ -108,11 +130,16 @@ struct CommitBatch {
   // Profiles created minus profiles deleted by this batch: the stored count
   // moves with the batch, so it is exact after any crash.
   int64_t profiles_added = 0;
+  // Erasure requests whose purge from disk is due (added) or done (removed):
+  // kept in the store so a purge a crash interrupted is not forgotten.
+  std::vector<std::string> purges_pending;
+  std::vector<std::string> purges_done;
   bool empty() const {
     return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
            audit.empty() && outbox.empty() && positions.empty() && timers_set.empty() &&
            timers_deleted.empty() && identity_links_deleted.empty() && audit_deleted.empty() &&
-           suppressions.empty() && profiles_added == 0;
+           suppressions.empty() && profiles_added == 0 && purges_pending.empty() &&
+           purges_done.empty();
   }
 };
 
@@ -157,6 +184,20 @@ class ProfileStore {
   // Compacts every column family fully (deleted data leaves the files).
   [[nodiscard]] virtual absl::Status CompactAll() = 0;
 
+  // Makes deleted data of `keys` unreadable on disk: flushes every memtable
+  // (the write-ahead log holding them becomes obsolete and is deleted),
+  // compacts their key ranges (and the whole outbox) to the bottom level so
+  // no file keeps an old value or a delete marker naming them, then reopens
+  // the database so a new MANIFEST holds no file boundary that names them.
+  [[nodiscard]] virtual absl::Status Purge(const PurgeKeys& keys) = 0;
+  // Erasure request ids committed with purges_pending and not yet done.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> PendingPurges() = 0;
+
+  // After a failed write (disk full, I/O error): clears RocksDB's error
+  // state, reopening the database if needed, and proves a write works.
+  // Unavailable while writes still fail.
+  [[nodiscard]] virtual absl::Status Recover() = 0;
+
   // Merge audit records of one profile, oldest first.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ReadAudit(
       std::string_view profile_id) = 0;
@@ -174,6 +215,10 @@ class ProfileStore {
   [[nodiscard]] virtual absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) = 0;
   // Entries currently in the outbox.
   virtual uint64_t OutboxDepth() const = 0;
+  // The sequence number the next committed outbox record gets.
+  virtual uint64_t NextOutboxSeq() const = 0;
+  // The smallest sequence number still in the outbox (NextOutboxSeq when empty).
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> OldestOutboxSeq() = 0;
   // Sizes, compaction debt, cache and stall figures; cheap, any thread.
   virtual StoreStats Stats() const = 0;
 
