@@ -110,6 +110,41 @@ input:
   CHECK(c->pipeline.scoring.recent_event_ids == 64);
 }
 
+TEST_CASE("size limits, output size, stall timeout and HTTP limits are configurable", "[config]") {
+  auto c = ParseConfig(R"(
+input:
+  event_limits: {max_key_bytes: 128, max_trait_bytes: 512, max_line_items: 20}
+scoring: {max_traits: 50}
+output: {max_message_bytes: 2000000, refused_retry: 30s}
+health: {stall_timeout: 1m}
+http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
+)");
+  REQUIRE_OK(c.status());
+  CHECK(c->pipeline.event_limits.max_key_bytes == 128);
+  CHECK(c->pipeline.event_limits.max_trait_bytes == 512);
+  CHECK(c->pipeline.event_limits.max_line_items == 20);
+  CHECK(c->pipeline.scoring.max_traits == 50);
+  CHECK(c->pipeline.max_output_message_bytes == 2'000'000);
+  CHECK(c->publisher.refused_retry == absl::Seconds(30));
+  CHECK(c->health.stall_timeout == absl::Minutes(1));
+  CHECK(c->health.ready_max_lag == 5);
+  CHECK(c->http.request_timeout_ms == 1500);
+  CHECK(c->http.max_connections == 64);
+
+  // Limits that let an update outgrow the output are refused at start.
+  auto big = ParseConfig(R"(
+input: {event_limits: {max_trait_bytes: 65536}}
+output: {max_message_bytes: 1000000}
+health: {stall_timeout: 10ms}
+)");
+  REQUIRE_FALSE(big.ok());
+  const std::string msg(big.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("output.max_message_bytes: the largest update these "
+                                            "limits allow is"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("max_trait_bytes (65536)"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
+}
+
 TEST_CASE("bad input topic entries are reported with their paths", "[config]") {
   auto c = ParseConfig(R"(
 input:

@@ -1,0 +1,133 @@
+// Health on a manual clock: faults, readiness and its reasons, lag from the
+// brokers' watermarks, and a stall only while input waits.
+#include "profiled/pipeline/health.h"
+
+#include <prometheus/text_serializer.h>
+
+#include "support/test_support.h"
+
+namespace profiled::pipeline {
+namespace {
+
+constexpr int64_t t0 = 1'700'000'000'000;
+
+// The value of a sample of `name` whose labels contain `labels`, from the
+// registry's text exposition; -1 when absent.
+double Sample(prometheus::Registry& registry, const std::string& name,
+              const std::string& labels = "") {
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  size_t at = 0;
+  while ((at = text.find("\n" + name, at)) != std::string::npos) {
+    const size_t end = text.find('\n', at + 1);
+    const std::string line = text.substr(at + 1, end - at - 1);
+    at = end;
+    if (line.rfind(name + " ", 0) != 0 && line.rfind(name + "{", 0) != 0) continue;
+    if (!labels.empty() && line.find(labels) == std::string::npos) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+TEST_CASE("a fault turns readiness off with its reason until it clears", "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 10, .stall_timeout = absl::Seconds(15)}, clock);
+  health.Evaluate();
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe().find("starting") != std::string::npos);
+
+  health.ReportStarted(true);
+  health.ReportAssignment({{{"events", 0}, 100, 100}});
+  health.Evaluate();
+  CHECK(health.ready());
+  CHECK(health.Describe() == "ready");
+  CHECK(Sample(registry, "profiled_ready") == 1);
+  CHECK(Sample(registry, "profiled_fault", "reason=\"output_refused\"") == 0);
+
+  health.Set(Fault::kOutputRefused, "TOPIC_AUTHORIZATION_FAILED");
+  health.Set(Fault::kOutputRefused, "TOPIC_AUTHORIZATION_FAILED again");  // one fault, not two
+  health.Evaluate();
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe() == "not ready: output_refused: TOPIC_AUTHORIZATION_FAILED again");
+  CHECK(Sample(registry, "profiled_fault", "reason=\"output_refused\"") == 1);
+  CHECK(Sample(registry, "profiled_ready") == 0);
+
+  health.Clear(Fault::kOutputRefused);
+  health.Evaluate();
+  CHECK(health.ready());
+  CHECK(Sample(registry, "profiled_fault", "reason=\"output_refused\"") == 0);
+}
+
+TEST_CASE("lag counts the brokers' watermark, never 0 while messages wait", "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 10, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  // Just assigned: no watermark seen yet, so not ready (the lag is unknown).
+  health.ReportAssignment({{{"events", 0}, 0, std::nullopt}, {{"events", 1}, 0, std::nullopt}});
+  health.Evaluate();
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe().find("not known yet") != std::string::npos);
+
+  // The consumer is paused: its cached watermark stays at 50 while the
+  // broker already has 5,000 on partition 0.
+  health.ReportAssignment({{{"events", 0}, 50, 50}, {{"events", 1}, 7, 7}});
+  health.ReportHighWatermarks({{core::PartitionKey{"events", 0}, 5000},
+                               {core::PartitionKey{"events", 1}, 7},
+                               {core::PartitionKey{"other", 3}, 99}});  // not assigned: ignored
+  health.Evaluate();
+  CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"0\"") == 4950);
+  CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"1\"") == 0);
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe().find("events/0 is 4950 messages behind") != std::string::npos);
+
+  // A stale report cannot lower the watermark; committed positions do lower the lag.
+  health.ReportAssignment({{{"events", 0}, 4995, 50}, {{"events", 1}, 7, 7}});
+  health.Evaluate();
+  CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"0\"") == 5);
+  CHECK(health.ready());
+
+  // A revoked partition leaves the metric.
+  health.ReportAssignment({{{"events", 1}, 7, 7}});
+  health.Evaluate();
+  CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"0\"") == -1);
+}
+
+TEST_CASE("progress that stops while input waits is a fault after the stall timeout",
+          "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  health.ReportAssignment({{{"events", 0}, 100, 100}});
+  // Idle for a long time: nothing waits, no stall.
+  clock.AdvanceMs(600'000);
+  health.Evaluate();
+  CHECK(Sample(registry, "profiled_progress_stall_seconds") == 0);
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+
+  // Input arrives and nothing commits: the stall counts from then.
+  health.ReportHighWatermarks({{core::PartitionKey{"events", 0}, 180}});
+  clock.AdvanceMs(10'000);
+  health.Evaluate();
+  CHECK(Sample(registry, "profiled_progress_stall_seconds") == 10);
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+  CHECK(health.ready());  // 80 behind is within ready_max_lag
+  clock.AdvanceMs(6'000);
+  health.Evaluate();
+  CHECK(health.Has(Fault::kProgressStalled));
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe().find("progress_stalled: no batch committed for 16s while 80 messages wait") !=
+        std::string::npos);
+
+  // A commit is progress.
+  health.ReportCommit();
+  health.ReportAssignment({{{"events", 0}, 150, 150}});
+  clock.AdvanceMs(1'000);
+  health.Evaluate();
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+  CHECK(Sample(registry, "profiled_progress_stall_seconds") == 1);
+}
+
+}  // namespace
+}  // namespace profiled::pipeline
