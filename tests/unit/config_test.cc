@@ -1,3 +1,4 @@
+#include <fstream>
 #include "profiled/config/app_config.h"
 #include "support/test_support.h"
 
@@ -143,6 +144,26 @@ health: {stall_timeout: 10ms}
                                             "limits allow is"));
   CHECK_THAT(msg, Catch::Matchers::Contains("max_trait_bytes (65536)"));
   CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
+}
+
+TEST_CASE("the erasure secret can live in a file of its own", "[config]") {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("erasure-secret");
+  std::ofstream(path) << "  0123456789abcdef-not-in-the-store\n";
+  auto c = ParseConfig("privacy: {erasure: {secret_file: " + path + "}}\n");
+  REQUIRE_OK(c.status());
+  CHECK(c->pipeline.erasure_secret == "0123456789abcdef-not-in-the-store");
+  std::ofstream(dir.Sub("short")) << "tiny";
+  for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
+           {"privacy: {erasure: {secret_file: " + dir.Sub("missing") + "}}", "cannot read"},
+           {"privacy: {erasure: {secret_file: " + dir.Sub("short") + "}}", "at least 16 characters"},
+           {"privacy: {erasure: {secret: abc, secret_file: " + path + "}}", "not both"}}) {
+    auto bad = ParseConfig(yaml);
+    REQUIRE_FALSE(bad.ok());
+    CHECK_THAT(std::string(bad.status().message()),
+               Catch::Matchers::Contains("privacy.erasure.secret_file: ") &&
+                   Catch::Matchers::Contains(error));
+  }
 }
 
 TEST_CASE("bad input topic entries are reported with their paths", "[config]") {

@@ -1,3 +1,4 @@
+#include "profiled/base/failpoint.h"
 #include "profiled/store/profile_store.h"
 #include "support/rocksdb_scan.h"
 #include "support/test_support.h"
@@ -112,6 +113,52 @@ TEST_CASE("a store written before the profile count existed is counted once on o
   // Drop the kept count, as a store from before it would be.
   REQUIRE_OK(testing::DeleteRawKey(dir.path(), "default", "profile_count"));
   CHECK(OpenAt(dir.path())->Stats().profiles == 2);
+}
+
+TEST_CASE("pending purges survive a restart and a purge leaves the database open", "[store]") {
+  testing::TempDir dir;
+  {
+    auto store = OpenAt(dir.path());
+    CommitBatch erased;
+    erased.profiles = {{"p-keep", "state"}};
+    erased.deleted_profiles = {"p-gone"};
+    erased.purges_pending = {"req-1", "req-2"};
+    REQUIRE_OK(store->Commit(erased));
+  }
+  auto store = OpenAt(dir.path());
+  auto pending = store->PendingPurges();
+  REQUIRE_OK(pending.status());
+  CHECK(*pending == std::vector<std::string>{"req-1", "req-2"});
+  PurgeKeys keys;
+  keys.profile_ids = {"p-gone"};
+  REQUIRE_OK(store->Purge(keys));  // reopens underneath
+  PurgeKeys everything;
+  everything.everything = true;
+  REQUIRE_OK(store->Purge(everything));
+  CommitBatch done;
+  done.purges_done = {"req-1"};
+  REQUIRE_OK(store->Commit(done));
+  CHECK(*store->PendingPurges() == std::vector<std::string>{"req-2"});
+  auto kept = store->Get("p-keep");
+  REQUIRE_OK(kept.status());
+  CHECK(*kept == "state");
+  CHECK(store->Stats().profiles == 0);  // the batches above carried no count
+}
+
+TEST_CASE("a failed write is reported, and the store recovers once writes work", "[store]") {
+  testing::TempDir dir;
+  auto store = OpenAt(dir.path());
+  internal::ArmFailpointErrors("store_write", 2);
+  CommitBatch b;
+  b.profiles = {{"p-1", "a"}};
+  b.outbox = {"u"};
+  CHECK(absl::IsUnavailable(store->Commit(b)));
+  CHECK(absl::IsUnavailable(store->Commit(b)));
+  CHECK(store->OutboxDepth() == 0);  // nothing of a failed commit counts
+  REQUIRE_OK(store->Recover());
+  REQUIRE_OK(store->Commit(b));
+  CHECK(store->OutboxDepth() == 1);
+  CHECK(*store->OldestOutboxSeq() == store->NextOutboxSeq() - 1);
 }
 
 TEST_CASE("a store path is required", "[store]") {

@@ -538,11 +538,31 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
     c.pipeline.retention_ttl_ms = static_cast<int64_t>(ttl);
   }
   if (const YAML::Node e = n["erasure"]; r.IsMapOrAbsent(e, "privacy.erasure") && e) {
-    r.CheckKeys(e, "privacy.erasure", {"suppression_window", "secret"});
+    r.CheckKeys(e, "privacy.erasure", {"suppression_window", "secret", "secret_file"});
     double window = static_cast<double>(c.pipeline.erasure_suppression_ms);
     r.DurationMs(e["suppression_window"], "privacy.erasure.suppression_window", window);
     c.pipeline.erasure_suppression_ms = static_cast<int64_t>(window);
     r.String(e["secret"], "privacy.erasure.secret", c.pipeline.erasure_secret);
+    std::string file;
+    r.String(e["secret_file"], "privacy.erasure.secret_file", file);
+    if (!file.empty()) {
+      // Kept apart from the store (a mounted secret): a copy of the data
+      // volume then cannot tell which identities were erased.
+      std::ifstream in(file);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string secret(absl::StripAsciiWhitespace(text.str()));
+      if (!in) {
+        r.Error("privacy.erasure.secret_file", absl::StrCat("cannot read '", file, "'"));
+      } else if (secret.size() < 16) {
+        r.Error("privacy.erasure.secret_file",
+                absl::StrCat("'", file, "' must hold a secret of at least 16 characters"));
+      } else if (!c.pipeline.erasure_secret.empty()) {
+        r.Error("privacy.erasure.secret_file", "give either secret or secret_file, not both");
+      } else {
+        c.pipeline.erasure_secret = std::move(secret);
+      }
+    }
   }
   ReadConsent(r, n["consent"], c.pipeline.scoring.consent);
   struct List {

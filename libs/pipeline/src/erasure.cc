@@ -32,7 +32,7 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
                                          std::string_view secret, int64_t suppress_until_ms,
                                          int64_t now_ms, const ErasureTopics& topics,
                                          BatchState& state, store::ProfileStore& store,
-                                         store::CommitBatch& batch) {
+                                         store::CommitBatch& batch, store::PurgeKeys& purge) {
   v1::ErasureReceipt receipt;
   receipt.set_request_id(request.request_id());
   receipt.set_requested_ms(request.requested_ms());
@@ -44,10 +44,14 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
     const core::Profile person = state.Take(*id);
     for (const core::Identity& identity : person.identities) {
       state.Unlink(identity);
+      purge.identity_keys.push_back(store::IdentityKey(identity.kind, identity.value));
       batch.suppressions.emplace_back(SuppressionHash(secret, identity), suppress_until_ms);
     }
     receipt.set_identities_erased(static_cast<int>(person.identities.size()));
-    if (person.timer_due_ms != 0) batch.timers_deleted.emplace_back(person.timer_due_ms, person.id);
+    if (person.timer_due_ms != 0) {
+      batch.timers_deleted.emplace_back(person.timer_due_ms, person.id);
+      purge.timers.emplace_back(person.timer_due_ms, person.id);
+    }
 
     // The merge audit: every record of the person and of the profiles merged
     // into them; copies of those records kept under other profiles (refused
@@ -77,11 +81,15 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
       if (erased.contains(other)) continue;
       ASSIGN_OR_RETURN(auto entries, store.ReadAuditEntries(other));
       for (const auto& [key, bytes] : entries) {
-        if (records.contains(bytes)) batch.audit_deleted.push_back(key);
+        if (records.contains(bytes)) {
+          batch.audit_deleted.push_back(key);
+          purge.audit_keys.push_back(key);
+        }
       }
     }
     const size_t listed = MaxReceiptProfileIds(topics.max_message_bytes);
     for (const std::string& gone : erased) {
+      purge.profile_ids.push_back(gone);  // with its audit records
       if (static_cast<size_t>(receipt.erased_profile_ids_size()) < listed) {
         receipt.add_erased_profile_ids(gone);
       }

@@ -26,12 +26,13 @@ struct ErasureTopics {
 };
 
 // Erases the person `request` names from `state` (and what the store holds
-// beyond it: merge audit) into `batch`. Returns the receipt.
+// beyond it: merge audit) into `batch`, and adds the keys whose old values
+// must then be purged from disk to `purge`. Returns the receipt.
 absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
                                          const identity::IdentityRules& rules,
                                          std::string_view secret, int64_t suppress_until_ms,
                                          int64_t now_ms, const ErasureTopics& topics,
                                          BatchState& state, store::ProfileStore& store,
-                                         store::CommitBatch& batch);
+                                         store::CommitBatch& batch, store::PurgeKeys& purge);
 
 }  // namespace profiled::pipeline::internal

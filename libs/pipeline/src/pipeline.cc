@@ -13,6 +13,7 @@
 #include "profiled/v1/control.pb.h"
 #include "profiled/pipeline/output_limits.h"
 #include "profiled/pipeline/publisher.h"
+#include "profiled/pipeline/purger.h"
 #include "absl/strings/str_cat.h"
 #include "batch_state.h"
 #include "erasure.h"
@@ -488,6 +489,8 @@ struct Pipeline::BatchWork {
   };
   absl::flat_hash_map<core::PartitionKey, Touched> touched;
   std::vector<Notice> notices;
+  // What the batch's erasures leave on disk to purge once it commits.
+  store::PurgeKeys purge;
   // Per changed profile, the oldest input timestamp behind its update.
   absl::flat_hash_map<std::string, int64_t> source_time_ms;
   store::CommitBatch batch;
@@ -738,8 +741,8 @@ absl::Status Pipeline::ApplyErasures(internal::BatchState& state, BatchWork& wor
                                      wall_now + options_.erasure_suppression_ms, wall_now,
                                      {options_.output_topic, options_.receipts_topic,
                                       options_.max_output_message_bytes},
-                                     state,
-                                     parts_.store, work.batch));
+                                     state, parts_.store, work.batch, work.purge));
+    work.batch.purges_pending.push_back(request.request_id());
     LogInfo("erased ", receipt.erased_profile_ids_size(), " profile(s) for request ",
             request.request_id());
     if (request.requested_ms() > 0) {
@@ -843,6 +846,13 @@ absl::Status Pipeline::Submit(uint64_t seq, BatchWork& work) {
     // Later batches check suppressions in the store: this one must be there.
     suppressions_exist_ = true;
     RETURN_IF_ERROR(FinishInFlight());
+    if (parts_.purger != nullptr) {
+      std::vector<std::string> requests;
+      for (const v1::EraseRequest& r : work.erasures) requests.push_back(r.request_id());
+      // Every record of this batch (tombstones, receipts) comes before this.
+      parts_.purger->Schedule(std::move(requests), std::move(work.purge),
+                              parts_.store.NextOutboxSeq());
+    }
   }
   return absl::OkStatus();
 }

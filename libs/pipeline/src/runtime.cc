@@ -32,11 +32,15 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                                            .max_message_bytes =
                                                options.pipeline.max_output_message_bytes},
                                           options.producer_properties, *rt->health_));
+  rt->purger_ = std::make_unique<Purger>(*rt->store_, rt->publisher_.get(), *rt->health_,
+                                         rt->pipeline_metrics_,
+                                         PurgerOptions{.receipts_topic = options.pipeline.receipts_topic});
+  RETURN_IF_ERROR(rt->purger_->Start());
   ASSIGN_OR_RETURN(rt->pipeline_,
                    Pipeline::Create(options.pipeline, options.consumer,
                                     {*rt->store_, wall_clock, rt->publisher_.get(),
                                      *rt->dead_letters_, rt->pipeline_metrics_, *rt->health_,
-                                     std::move(should_stop)}));
+                                     rt->purger_.get(), std::move(should_stop)}));
   ASSIGN_OR_RETURN(rt->watermarks_, kafka::WatermarkReader::Create(options.consumer.properties));
   rt->health_->ReportStarted(true);
   rt->monitor_ = std::thread([raw = rt.get()] { raw->Monitor(); });
@@ -106,6 +110,7 @@ bool Runtime::Shutdown(absl::Duration timeout) {
     monitor_.join();
   }
   if (pipeline_) pipeline_->Close();
+  if (purger_) purger_->Stop();
   if (health_) {
     health_->ReportStarted(false);
     health_->ReportAssignment({});

@@ -24,6 +24,8 @@
 //   profiled_profiles_expired_total         profiles deleted by the retention TTL
 //   profiled_erasure_suppressed_events_total late events of erased people refused
 //   profiled_erasure_latency_seconds        erase request -> tombstones committed
+//   profiled_erasure_purge_seconds          erasure committed -> purged from disk
+//   profiled_erasure_purges_pending         erasures waiting for their purge
 //   profiled_batch_duration_seconds         processing + commit time of one batch
 //   profiled_batch_size_events              input messages per batch
 //   profiled_profiles_stored                profiles in the store (exact)
@@ -92,6 +94,9 @@ class PipelineMetrics {
   prometheus::Counter& expired;
   prometheus::Counter& erasure_suppressed;
   prometheus::Histogram& erasure_latency;
+  // From an erasure's commit to its purge from disk, and erasures waiting for one.
+  prometheus::Histogram& purge_latency;
+  prometheus::Gauge& purges_pending;
   // Wall time to process and commit one batch.
   prometheus::Histogram& batch_duration;
   prometheus::Histogram& batch_size;

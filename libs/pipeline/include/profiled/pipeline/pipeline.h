@@ -65,6 +65,7 @@
 namespace profiled::pipeline {
 
 class Publisher;
+class Purger;
 namespace internal {
 class WorkerPool;
 class HotCache;
@@ -150,6 +151,7 @@ struct PipelineParts {
   DeadLetterSink& dead_letters;
   PipelineMetrics& metrics;
   Health& health;                   // assignment, positions and commits are reported
+  Purger* purger;                   // erasures' purges from disk are scheduled; may be null
   // Polled while a batch waits on dead-letter delivery: true gives up the
   // batch (RunOnce returns Cancelled, nothing is committed).
   std::function<bool()> should_stop = [] { return false; };

@@ -39,6 +39,7 @@
 #include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
+#include "profiled/pipeline/purger.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
@@ -95,6 +96,7 @@ class Runtime {
   std::unique_ptr<store::ProfileStore> store_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<DeadLetterSink> dead_letters_;
+  std::unique_ptr<Purger> purger_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<kafka::WatermarkReader> watermarks_;
   bool failed_ = false;  // the pipeline stopped on a store failure
