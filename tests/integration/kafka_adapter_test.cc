@@ -3,6 +3,7 @@
 // caller can do about them (errors.h).
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "profiled/kafka/errors.h"
@@ -84,6 +85,51 @@ TEST_CASE("delivery failures say whether a retry can fix them", "[integration][k
   INFO(missing.ToString());
   CHECK(absl::IsNotFound(missing));
   CHECK_FALSE(IsRetriable(missing));
+}
+
+}  // namespace
+}  // namespace profiled::kafka
+
+namespace profiled::kafka {
+namespace {
+
+TEST_CASE("rewinding reads again from the stored positions, or the start without one",
+          "[integration][kafka]") {
+  auto cluster = MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 2));
+  std::vector<std::pair<std::string, std::string>> records;
+  for (int i = 0; i < 200; ++i) records.emplace_back("k" + std::to_string(i), std::to_string(i));
+  testing::ProduceRecords((*cluster)->bootstrap(), "events", records);
+  std::optional<int64_t> stored_p0;  // partition 1 never has a stored position
+  ConsumerOptions options;
+  options.properties = {{"bootstrap.servers", (*cluster)->bootstrap()}};
+  options.group_id = "rewind-test";
+  options.topics = {"events"};
+  auto consumer = Consumer::Create(options, [&](const core::PartitionKey& p) {
+    return p.partition == 0 ? stored_p0 : std::optional<int64_t>();
+  });
+  REQUIRE_OK(consumer.status());
+  std::vector<ConsumedMessage> first;
+  REQUIRE(testing::WaitUntil([&] {
+    REQUIRE_OK((*consumer)->Poll(1000, 100, first));
+    return first.size() == 200;
+  }));
+  stored_p0 = 10;
+  REQUIRE_OK((*consumer)->Rewind());
+  std::vector<ConsumedMessage> again;
+  REQUIRE(testing::WaitUntil([&] {
+    REQUIRE_OK((*consumer)->Poll(1000, 100, again));
+    return again.size() >= 190;
+  }, std::chrono::seconds(20)));
+  std::map<int32_t, int64_t> lowest;
+  for (const ConsumedMessage& m : again) {
+    auto [it, inserted] = lowest.emplace(m.partition(), m.offset());
+    if (!inserted) it->second = std::min(it->second, m.offset());
+  }
+  CHECK(lowest[0] == 10);
+  CHECK(lowest[1] == 0);
+  (*consumer)->Close();
 }
 
 }  // namespace

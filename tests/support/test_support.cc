@@ -41,6 +41,17 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
   return condition();
 }
 
+double MetricValue(const std::string& text, const std::string& name, const std::string& labels) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + " ", 0) != 0 && line.rfind(name + "{", 0) != 0) continue;
+    if (!labels.empty() && line.find(labels) == std::string::npos) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
 v1::InteractionEvent MakeEvent(const std::string& event_id, const std::string& type,
                                int64_t event_time_ms, const std::string& user_id,
                                const std::string& category, const std::string& product,

@@ -62,6 +62,11 @@ inline double BruteForceDecay(const std::vector<std::pair<double, int64_t>>& wei
   return sum;
 }
 
+// The value of the first sample of metric `name` in Prometheus text whose
+// line contains `labels` (e.g. `reason="output_refused"`); -1 when absent.
+double MetricValue(const std::string& text, const std::string& name,
+                   const std::string& labels = "");
+
 // A valid product event for user `user_id`.
 v1::InteractionEvent MakeEvent(const std::string& event_id, const std::string& type,
                                int64_t event_time_ms, const std::string& user_id,

@@ -11,21 +11,10 @@ namespace {
 
 constexpr int64_t t0 = 1'700'000'000'000;
 
-// The value of a sample of `name` whose labels contain `labels`, from the
-// registry's text exposition; -1 when absent.
 double Sample(prometheus::Registry& registry, const std::string& name,
               const std::string& labels = "") {
-  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
-  size_t at = 0;
-  while ((at = text.find("\n" + name, at)) != std::string::npos) {
-    const size_t end = text.find('\n', at + 1);
-    const std::string line = text.substr(at + 1, end - at - 1);
-    at = end;
-    if (line.rfind(name + " ", 0) != 0 && line.rfind(name + "{", 0) != 0) continue;
-    if (!labels.empty() && line.find(labels) == std::string::npos) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
+  return testing::MetricValue(prometheus::TextSerializer().Serialize(registry.Collect()), name,
+                              labels);
 }
 
 TEST_CASE("a fault turns readiness off with its reason until it clears", "[health]") {

@@ -87,6 +87,7 @@ absl::Status DeadLetterSink::PublishAll(const std::vector<DeadLetter>& letters,
     const absl::Duration waited = absl::Now() - started;
     if (waited < health_.options().stall_timeout) return;
     const size_t open = n - static_cast<size_t>(std::count(outcome_.begin(), outcome_.end(), 1));
+    if (open == 0) return;
     std::string last;
     for (const absl::Status& s : last_) {
       if (!s.ok()) last = absl::StrCat("; last error: ", s.message());

@@ -74,6 +74,7 @@ void Health::SetLocked(Fault fault, std::string detail) {
   LogError("fault ", FaultName(fault), ": ", detail);
   slot = Active{std::move(detail), Now()};
   fault_gauges_[IndexOf(fault)]->Set(1);
+  ready_gauge_.Set(0);  // at once, not at the next evaluation
 }
 
 void Health::Clear(Fault fault) {
@@ -88,6 +89,15 @@ void Health::ClearLocked(Fault fault) {
           absl::FormatDuration(absl::Trunc(Now() - slot->since, absl::Milliseconds(100))));
   slot.reset();
   fault_gauges_[IndexOf(fault)]->Set(0);
+  ready_gauge_.Set(ReadyLocked() ? 1 : 0);
+}
+
+bool Health::ReadyLocked() const {
+  if (!conditions_.empty()) return false;
+  for (const std::optional<Active>& f : faults_) {
+    if (f.has_value()) return false;
+  }
+  return true;
 }
 
 bool Health::Has(Fault fault) const {
@@ -120,6 +130,11 @@ void Health::ReportAssignment(std::vector<PartitionState> partitions) {
 void Health::ReportCommit() {
   absl::MutexLock lock(&mu_);
   last_commit_ = Now();
+}
+
+absl::Time Health::LastCommit() const {
+  absl::MutexLock lock(&mu_);
+  return last_commit_;
 }
 
 void Health::ReportStarted(bool started) {
@@ -173,7 +188,8 @@ void Health::Evaluate() {
     ClearLocked(Fault::kProgressStalled);
   }
 
-  std::vector<std::string> reasons;
+  std::vector<std::string>& reasons = conditions_;
+  reasons.clear();
   if (!started_) reasons.push_back("the pipeline is starting or recovering");
   if (partitions_.empty()) {
     reasons.push_back("no partitions assigned (joining the group, or more instances than partitions)");
@@ -183,24 +199,24 @@ void Health::Evaluate() {
     reasons.push_back(absl::StrCat(worst->topic, "/", worst->partition, " is ", worst_lag,
                                    " messages behind (ready within ", options_.ready_max_lag, ")"));
   }
+  ready_gauge_.Set(ReadyLocked() ? 1 : 0);
+}
+
+bool Health::ready() const {
+  absl::MutexLock lock(&mu_);
+  return ReadyLocked();
+}
+
+std::string Health::Describe() const {
+  absl::MutexLock lock(&mu_);
+  if (ReadyLocked()) return "ready";
+  std::vector<std::string> reasons = conditions_;
   for (Fault f : kAllFaults) {
     if (const std::optional<Active>& a = faults_[IndexOf(f)]) {
       reasons.push_back(absl::StrCat(std::string(FaultName(f)), ": ", a->detail));
     }
   }
-  ready_ = reasons.empty();
-  not_ready_ = absl::StrJoin(reasons, "; ");
-  ready_gauge_.Set(ready_ ? 1 : 0);
-}
-
-bool Health::ready() const {
-  absl::MutexLock lock(&mu_);
-  return ready_;
-}
-
-std::string Health::Describe() const {
-  absl::MutexLock lock(&mu_);
-  return ready_ ? "ready" : absl::StrCat("not ready: ", not_ready_);
+  return absl::StrCat("not ready: ", absl::StrJoin(reasons, "; "));
 }
 
 }  // namespace profiled::pipeline

@@ -112,7 +112,7 @@ void Publisher::Run() {
     CheckStall();
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
-    if (in_flight_.empty()) {
+    if (in_flight_.empty()) {  // wakes every 50 ms: undeleted entries are retried too
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return notified_; });
       notified_ = false;
@@ -174,16 +174,24 @@ void Publisher::FillFromOutbox() {
 }
 
 void Publisher::SettleReports() {
+  // Published entries whose delete failed (the store could not write) are
+  // deleted once it can again: the outbox never keeps what is out.
+  if (!undeleted_.empty() && absl::Now() >= delete_retry_at_) {
+    if (store_.DeleteOutbox(undeleted_).ok()) {
+      LogInfo("deleting published outbox entries works again");
+      undeleted_.clear();
+    } else {
+      delete_retry_at_ = absl::Now() + options_.retry_backoff;
+    }
+  }
   if (!acked_.empty()) {
     PROFILED_FAILPOINT("after_publish");
     if (absl::Status s = store_.DeleteOutbox(acked_); !s.ok()) {
-      // The records are out; they stay in the outbox and go out again after a
+      // Retried above; a crash meanwhile publishes them again after the
       // restart, which subscribers tolerate (versions). Logged once per change.
-      if (!delete_failing_) LogError("deleting published outbox entries: ", s.ToString());
-      delete_failing_ = true;
-    } else if (delete_failing_) {
-      LogInfo("deleting published outbox entries works again");
-      delete_failing_ = false;
+      if (undeleted_.empty()) LogError("deleting published outbox entries: ", s.ToString());
+      undeleted_.insert(undeleted_.end(), acked_.begin(), acked_.end());
+      delete_retry_at_ = absl::Now() + options_.retry_backoff;
     }
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     for (uint64_t seq : acked_) {

@@ -52,14 +52,18 @@ Runtime::~Runtime() { Shutdown(absl::Seconds(10)); }
 absl::StatusOr<size_t> Runtime::RunOnce() {
   if (failed_) return Recover();
   absl::StatusOr<size_t> n = pipeline_->RunOnce();
-  if (n.ok() || absl::IsCancelled(n.status())) return n;
+  if (n.ok() || absl::IsCancelled(n.status())) {
+    // A batch committed since the last recovery: the next failure starts
+    // the back-off afresh.
+    if (health_->LastCommit() > recovered_at_) backoff_ = options_.recovery_backoff;
+    return n;
+  }
   // The store could not commit: stop consuming until it can (the batch and
   // anything after it are read again then), and say so.
   health_->Set(Fault::kStoreFailed,
                absl::StrCat(n.status().message(), "; consumption stopped, recovering"));
   health_->ReportStarted(false);
   failed_ = true;
-  backoff_ = options_.recovery_backoff;
   next_recovery_ = absl::Now() + backoff_;
   return 0;
 }
@@ -73,14 +77,17 @@ absl::StatusOr<size_t> Runtime::Recover() {
   }
   absl::Status s = store_->Recover();
   if (s.ok()) s = pipeline_->Restart();
+  // Every attempt, failed or not, doubles the wait before the next: a write
+  // that fails again right after a recovery waits longer.
+  backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
   if (!s.ok()) {
     health_->Set(Fault::kStoreFailed, absl::StrCat("recovering: ", s.message()));
-    backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
     next_recovery_ = absl::Now() + backoff_;
     return 0;
   }
   LogInfo("store recovered: consuming again from the last committed batch");
   failed_ = false;
+  recovered_at_ = absl::Now();
   health_->Clear(Fault::kStoreFailed);
   health_->ReportStarted(true);
   return 0;

@@ -161,6 +161,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status Init() ABSL_LOCKS_EXCLUDED(db_mu_) {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     uint64_t depth = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
@@ -196,17 +197,20 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status MultiGet(const std::vector<std::string>& ids,
                         std::vector<std::optional<std::string>>& out) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     return MultiGetFrom(profiles(), ids, out);
   }
 
   absl::Status MultiGetIdentities(const std::vector<std::string>& keys,
                                   std::vector<std::optional<std::string>>& out) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     return MultiGetFrom(identities(), keys, out);
   }
 
   absl::Status ReadDueTimers(int64_t due_by_ms, size_t max, std::vector<Timer>& out) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, timers()));
     for (it->SeekToFirst(); it->Valid() && out.size() < max; it->Next()) {
       rocksdb::Slice k = it->key();
@@ -228,6 +232,7 @@ class RocksDbProfileStore final : public ProfileStore {
     std::vector<std::optional<std::string>> raw;
     {
       absl::ReaderMutexLock lock(&db_mu_);
+      if (open_.db == nullptr) return Closed();
       RETURN_IF_ERROR(MultiGetFrom(suppressions(), hashes, raw));
     }
     out.assign(raw.size(), std::nullopt);
@@ -241,6 +246,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::StatusOr<bool> HasSuppressions() override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, suppressions()));
     it->SeekToFirst();
     RETURN_IF_ERROR(ToStatus(it->status(), "reading suppressions"));
@@ -250,6 +256,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::StatusOr<std::string> DeploymentSecret() override {
     std::lock_guard<std::mutex> commit(commit_mu_);
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::string secret;
     rocksdb::Status got = db()->Get({}, defaults(), kSecretKey, &secret);
     if (got.ok()) return secret;
@@ -265,6 +272,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadAuditEntries(
       std::string_view profile_id) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::string prefix(profile_id);
     prefix.push_back('\0');
     std::vector<std::pair<std::string, std::string>> out;
@@ -286,6 +294,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status CompactAll() override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     rocksdb::CompactRangeOptions options;
     options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
@@ -303,6 +312,7 @@ class RocksDbProfileStore final : public ProfileStore {
     }
     {
       absl::ReaderMutexLock lock(&db_mu_);
+      if (open_.db == nullptr) return Closed();
       RETURN_IF_ERROR(ToStatus(db()->Flush(rocksdb::FlushOptions(), open_.handles),
                                "flushing before the purge"));
       rocksdb::CompactRangeOptions options;
@@ -344,6 +354,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::StatusOr<std::vector<std::string>> PendingPurges() override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::vector<std::string> out;
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, defaults()));
     for (it->Seek(kPurgePrefix); it->Valid() && it->key().starts_with(kPurgePrefix); it->Next()) {
@@ -357,8 +368,14 @@ class RocksDbProfileStore final : public ProfileStore {
     std::lock_guard<std::mutex> commit(commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     // RocksDB holds a failed write as a background error; Resume clears it
-    // once the cause is gone (it flushes what the failed write left).
-    if (rocksdb::Status resumed = db()->Resume(); !resumed.ok()) {
+    // once the cause is gone (it flushes what the failed write left). An
+    // error it cannot resume from takes a reopen, which replays the WAL.
+    if (open_.db == nullptr) {
+      RETURN_IF_ERROR(OpenLocked());
+    } else if (rocksdb::Status resumed = db()->Resume(); !resumed.ok()) {
+      if (resumed.IsIOError() || resumed.IsBusy()) {
+        return ToStatus(resumed, "resuming the store");  // still failing: try later
+      }
       open_.FlushAndClose();
       RETURN_IF_ERROR(OpenLocked());
     }
@@ -391,6 +408,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view id) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::string value;
     rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), profiles(), id, &value);
     if (s.IsNotFound()) return std::optional<std::string>();
@@ -406,6 +424,7 @@ class RocksDbProfileStore final : public ProfileStore {
       return absl::UnavailableError("committing batch: IO error: injected (failpoint store_write)");
     }
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     // Sized up front: a large batch's buffer would otherwise be regrown (and
     // copied) a dozen times.
     rocksdb::WriteBatch wb(EstimatedBytes(batch));
@@ -479,6 +498,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::StatusOr<std::vector<PartitionPosition>> LoadPositions() override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::vector<PartitionPosition> out;
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, offsets()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -497,6 +517,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status ReadOutbox(uint64_t from_seq, size_t max, std::vector<OutboxEntry>& out) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     out.clear();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     for (it->Seek(OutboxKey(from_seq)); it->Valid() && out.size() < max; it->Next()) {
@@ -508,6 +529,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) override {
     if (seqs.empty()) return absl::OkStatus();
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     rocksdb::WriteBatch wb;
     for (uint64_t seq : seqs) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(outbox(), OutboxKey(seq)), "batching outbox delete"));
@@ -527,6 +549,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::StatusOr<uint64_t> OldestOutboxSeq() override {
     const uint64_t next = NextOutboxSeq();
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     it->SeekToFirst();
     RETURN_IF_ERROR(ToStatus(it->status(), "reading outbox"));
@@ -536,6 +559,8 @@ class RocksDbProfileStore final : public ProfileStore {
   StoreStats Stats() const override {
     absl::ReaderMutexLock lock(&db_mu_);
     StoreStats stats;
+    stats.profiles = profile_count_.load();
+    if (open_.db == nullptr) return stats;
     uint64_t value = 0;
     for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
       if (db()->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &value)) {
@@ -564,6 +589,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status ForEachProfile(
       const std::function<bool(std::string_view, std::string_view)>& fn) override {
     absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, profiles()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
@@ -575,6 +601,12 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
  private:
+  // While a reopen has failed, every call answers this until Recover opens
+  // the database again.
+  static absl::Status Closed() {
+    return absl::UnavailableError("the store is closed: reopening it failed; recovering");
+  }
+
   absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;

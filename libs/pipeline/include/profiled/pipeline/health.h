@@ -91,6 +91,8 @@ class Health {
   void ReportAssignment(std::vector<PartitionState> partitions);
   // A batch was committed: progress.
   void ReportCommit();
+  // When a batch was last committed (the start, before any).
+  absl::Time LastCommit() const;
   // The pipeline is (not) running: false while it starts or recovers.
   void ReportStarted(bool started);
 
@@ -119,6 +121,7 @@ class Health {
   absl::Time Now() const { return absl::FromUnixMillis(wall_clock_.NowMs()); }
   void SetLocked(Fault fault, std::string detail) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ClearLocked(Fault fault) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ReadyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const HealthOptions options_;
   const core::Clock& wall_clock_;
@@ -134,8 +137,8 @@ class Health {
   // Progress: the last commit, and the last moment nothing waited.
   absl::Time last_commit_ ABSL_GUARDED_BY(mu_);
   absl::Time last_idle_ ABSL_GUARDED_BY(mu_);
-  bool ready_ ABSL_GUARDED_BY(mu_) = false;
-  std::string not_ready_ ABSL_GUARDED_BY(mu_) = "starting";
+  // Why not ready besides faults, as of the last Evaluate; faults count live.
+  std::vector<std::string> conditions_ ABSL_GUARDED_BY(mu_) = {"starting"};
 };
 
 }  // namespace profiled::pipeline

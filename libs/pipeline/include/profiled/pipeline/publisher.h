@@ -96,7 +96,8 @@ class Publisher {
   std::vector<uint64_t> failed_;  // reported failed, to produce again
   absl::Time retry_at_ = absl::InfinitePast();
   bool refused_ = false;          // the last failure was one retrying cannot fix
-  bool delete_failing_ = false;   // logged once per change
+  std::vector<uint64_t> undeleted_;  // published, but deleting them failed: retried
+  absl::Time delete_retry_at_ = absl::InfinitePast();
   std::string last_error_;
 
   std::mutex mu_;

@@ -101,6 +101,7 @@ class Runtime {
   std::unique_ptr<kafka::WatermarkReader> watermarks_;
   bool failed_ = false;  // the pipeline stopped on a store failure
   absl::Time next_recovery_ = absl::InfinitePast();
+  absl::Time recovered_at_ = absl::InfinitePast();
   absl::Duration backoff_;
   absl::Notification stop_monitor_;
   std::thread monitor_;
