@@ -129,6 +129,16 @@ TEST_CASE("rewinding reads again from the stored positions, or the start without
   }
   CHECK(lowest[0] == 10);
   CHECK(lowest[1] == 0);
+
+  // With the broker gone, asking for a watermark fails within its timeout.
+  absl::StatusOr<int64_t> high = (*consumer)->QueryHighWatermark({"events", 0}, 2000);
+  REQUIRE_OK(high.status());
+  CHECK(*high + (*(*consumer)->QueryHighWatermark({"events", 1}, 2000)) == 200);
+  REQUIRE_OK((*cluster)->SetBrokerUp(1, false));
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE((*consumer)->QueryHighWatermark({"events", 0}, 1000).ok());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  REQUIRE_OK((*cluster)->SetBrokerUp(1, true));
   (*consumer)->Close();
 }
 

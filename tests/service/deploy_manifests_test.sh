@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The deploy/ files agree with profiled and with each other:
-#   - promtool accepts the scrape config and the alert rules;
+#   - promtool accepts the scrape config and the alert rules, and every
+#     alert's runbook link lands on a heading of docs/operations.md;
 #   - docker-compose (Debian's client; no engine needed) accepts the compose file;
 #   - every profiled config shipped in deploy/ passes --check-config;
 #   - the Kubernetes probes, port and volume match the config they mount,
@@ -17,6 +18,16 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 promtool check config "$src/deploy/prometheus/prometheus.yml" >/dev/null || fail "prometheus.yml"
 promtool check rules "$src/deploy/prometheus/alerts.yml" >/dev/null || fail "alerts.yml"
+# Every alert's runbook link lands on a heading of docs/operations.md.
+/usr/bin/python3 - "$src/deploy/prometheus/alerts.yml" "$src/docs/operations.md" <<'PY' || fail "runbook links"
+import re, sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"]]
+anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip("# \n").lower()).replace(" ", "-")
+           for h in open(sys.argv[2]) if h.startswith("#")}
+bad = [r["alert"] for r in rules if r["annotations"]["runbook"].split("#")[1] not in anchors]
+assert not bad, f"alerts whose runbook anchor is not a heading of operations.md: {bad}"
+print(f"runbooks: {len(rules)} alerts, each links a heading of docs/operations.md")
+PY
 if command -v docker-compose >/dev/null; then
   docker-compose -f "$src/deploy/docker-compose.yml" config -q || fail "docker-compose.yml"
   echo "docker-compose.yml: valid (docker-compose $(docker-compose version --short))"

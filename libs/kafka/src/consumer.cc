@@ -159,11 +159,15 @@ class KafkaConsumer final : public Consumer {
 
   absl::StatusOr<int64_t> QueryHighWatermark(const core::PartitionKey& p,
                                              int timeout_ms) override {
-    int64_t low = 0, high = 0;
-    RdKafka::ErrorCode err =
-        consumer_->query_watermark_offsets(p.topic, p.partition, &low, &high, timeout_ms);
+    // ListOffsets for the latest offset: query_watermark_offsets can wait
+    // far past its timeout while the leader's broker is down.
+    PartitionList list;
+    list.parts.push_back(
+        RdKafka::TopicPartition::create(p.topic, p.partition, RdKafka::Topic::OFFSET_END));
+    RdKafka::ErrorCode err = consumer_->offsetsForTimes(list.parts, timeout_ms);
+    if (err == RdKafka::ERR_NO_ERROR) err = list.parts[0]->err();
     if (err != RdKafka::ERR_NO_ERROR) return internal::KafkaError(err, "query watermarks");
-    return high;
+    return list.parts[0]->offset();
   }
 
   std::optional<int64_t> CachedHighWatermark(const core::PartitionKey& p) override {
