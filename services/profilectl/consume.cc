@@ -93,7 +93,7 @@ int Redrive(const Args& args) {
   const std::string reason = args.Get("--reason");
   const std::string source = args.Get("--source-topic");
   std::vector<Outgoing> records;
-  uint64_t skipped = 0;
+  uint64_t skipped = 0, cut = 0;
   absl::Status s = ReadTopic(
       args.Get("--bootstrap"), args.Get("--topic"), /*from_beginning=*/true, /*to_end=*/true,
       [&](const ConsumedMessage& m) {
@@ -105,6 +105,16 @@ int Redrive(const Args& args) {
           return;
         }
         const std::string letter = absl::StrCat(m.topic(), "/", m.partition(), "@", m.offset());
+        if (auto truncated = m.header(pl::kTruncatedHeader)) {
+          // Only part of the original bytes is here: re-sending it would
+          // feed the input a different message. Recover it from its source.
+          std::fprintf(stderr, "profilectl: %s not re-driven: its value was cut (%s of %s bytes kept)\n",
+                       letter.c_str(), std::string(*truncated).c_str(),
+                       std::string(m.header(pl::kOriginalSizeHeader).value_or("?")).c_str());
+          ++skipped;
+          ++cut;
+          return;
+        }
         const std::string to = args.Get("--to", from);
         std::printf("%s %s -> %s\n", letter.c_str(), letter_reason.c_str(), to.c_str());
         records.push_back({to, std::string(m.key()), std::string(m.payload()),
@@ -112,8 +122,9 @@ int Redrive(const Args& args) {
       });
   if (!s.ok()) return Fail(s.ToString());
   if (args.Has("--dry-run")) {
-    std::fprintf(stderr, "profilectl: would re-drive %zu dead letters (%llu skipped)\n",
-                 records.size(), static_cast<unsigned long long>(skipped));
+    std::fprintf(stderr, "profilectl: would re-drive %zu dead letters (%llu skipped, %llu of them cut)\n",
+                 records.size(), static_cast<unsigned long long>(skipped),
+                 static_cast<unsigned long long>(cut));
     return 0;
   }
   const SendResult sent = SendAll(args.Get("--bootstrap"), records);

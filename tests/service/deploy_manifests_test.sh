@@ -62,9 +62,22 @@ assert config["store"]["path"].startswith(mounts["data"] + "/"), "the store must
 assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
 assert "--config" in c["args"] and c["args"][c["args"].index("--config") + 1].startswith(mounts["config"] + "/")
 assert pod["terminationGracePeriodSeconds"] > 30, "profiled drains the outbox for up to 30 s"
-print("kubernetes: probes, port, volume and grace period agree with the config")
+env = {e["name"]: e for e in c.get("env", [])}
+assert config["input"]["group_instance_id"] == "${POD_NAME}", "static membership from the pod name"
+assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+secret_file = config["privacy"]["erasure"]["secret_file"]
+assert secret_file.startswith(mounts["secrets"] + "/"), "the erasure secret comes from the Secret volume"
+assert not secret_file.startswith(mounts["data"]), "the erasure secret must not live on the data volume"
+volumes = {v["name"]: v for v in pod["volumes"]}
+assert "secret" in volumes["secrets"], "the secrets volume is a Secret"
+# --check-config below runs with a stand-in secret file.
+config["privacy"]["erasure"]["secret_file"] = sys.argv[2] + ".secret"
+open(sys.argv[2] + ".secret", "w").write("stand-in-secret-0123456789\n")
+open(sys.argv[2], "w").write(yaml.safe_dump(config))
+print("kubernetes: probes, port, volumes, env and grace period agree with the config")
 PY
-"$bin" --check-config --config "$work/k8s-config.yaml" >/dev/null || fail "the ConfigMap's profiled.yaml"
+POD_NAME=profiled-0 "$bin" --check-config --config "$work/k8s-config.yaml" >/dev/null \
+  || fail "the ConfigMap's profiled.yaml"
 # Dockerfile: COPY sources exist (no engine here to build it).
 dockerfile="$src/deploy/Dockerfile"
 grep -E '^COPY [^-]' "$dockerfile" | while read -r _ from _; do

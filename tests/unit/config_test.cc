@@ -146,6 +146,25 @@ health: {stall_timeout: 10ms}
   CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
 }
 
+TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
+  setenv("PROFILED_TEST_POD", "profiled-2", 1);
+  setenv("PROFILED_TEST_TOKEN", "s3cret", 1);
+  auto c = ParseConfig(R"(
+input: {group_instance_id: "${PROFILED_TEST_POD}"}
+http: {token: "${PROFILED_TEST_TOKEN}"}
+kafka: {properties: {sasl.password: "pw-${PROFILED_TEST_TOKEN}"}}
+)");
+  REQUIRE_OK(c.status());
+  CHECK(c->consumer.group_instance_id == "profiled-2");
+  CHECK(c->http_token == "s3cret");
+  CHECK(c->kafka_properties == kafka::Properties{{"sasl.password", "pw-s3cret"}});
+  auto missing = ParseConfig("input: {group_instance_id: \"${PROFILED_TEST_UNSET_VAR}\"}\n");
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(std::string(missing.status().message()),
+             Catch::Matchers::Contains("input.group_instance_id: environment variable "
+                                       "'PROFILED_TEST_UNSET_VAR' is not set"));
+}
+
 TEST_CASE("the erasure secret can live in a file of its own", "[config]") {
   testing::TempDir dir;
   const std::string path = dir.Sub("erasure-secret");

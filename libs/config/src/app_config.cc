@@ -54,7 +54,29 @@ class Reader {
   void String(const YAML::Node& node, const std::string& path, std::string& out) {
     if (!node) return;
     if (!node.IsScalar()) return Error(path, "must be a string");
-    out = node.as<std::string>();
+    out = Expand(node.as<std::string>(), path);
+  }
+
+  // "${NAME}" in a string value is the environment variable NAME: secrets
+  // and the pod name come from the environment, not the file.
+  std::string Expand(const std::string& value, const std::string& path) {
+    std::string out;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const size_t end = value.find('}', i);
+      if (value.compare(i, 2, "${") != 0 || end == std::string::npos) {
+        out.push_back(value[i]);
+        continue;
+      }
+      const std::string name = value.substr(i + 2, end - i - 2);
+      const char* env = name.empty() ? nullptr : std::getenv(name.c_str());
+      if (env == nullptr) {
+        Error(path, absl::StrCat("environment variable '", name, "' is not set"));
+      } else {
+        out += env;
+      }
+      i = end;
+    }
+    return out;
   }
 
   template <typename Int>
@@ -138,7 +160,7 @@ class Reader {
         Error(Join(path, key), "must be a scalar value");
         continue;
       }
-      out.emplace_back(key, kv.second.Scalar());
+      out.emplace_back(key, Expand(kv.second.Scalar(), Join(path, key)));
     }
   }
 
@@ -312,7 +334,8 @@ void ReadFutureEvents(Reader& r, const YAML::Node& n, ingest::EventTimePolicy& p
 
 void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
-  r.CheckKeys(n, "input", {"topics", "group_id", "initial_position", "batch_max_events",
+  r.CheckKeys(n, "input", {"topics", "group_id", "group_instance_id", "initial_position",
+                           "batch_max_events",
                            "poll_timeout_ms", "json_limits", "event_limits", "future_events",
                            "recent_event_ids", "control_topic", "worker_threads"});
   r.String(n["control_topic"], "input.control_topic", c.pipeline.control_topic);
@@ -323,6 +346,7 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.pipeline.scoring.recent_event_ids,
             0, 4096);
   r.String(n["group_id"], "input.group_id", c.consumer.group_id);
+  r.String(n["group_instance_id"], "input.group_instance_id", c.consumer.group_instance_id);
   if (c.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
   if (n["initial_position"]) {
     std::string pos;

@@ -71,6 +71,9 @@ class KafkaConsumer final : public Consumer {
   absl::Status Init() {
     ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> conf, internal::MakeConf(options_.properties));
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "group.id", options_.group_id));
+    if (!options_.group_instance_id.empty()) {
+      RETURN_IF_ERROR(internal::SetOrFail(*conf, "group.instance.id", options_.group_instance_id));
+    }
     // Positions live in profiled's store; the group's offsets are informational.
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.commit", "false"));
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.auto.offset.store", "false"));

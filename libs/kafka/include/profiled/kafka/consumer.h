@@ -32,6 +32,10 @@ struct ConsumerOptions {
   // librdkafka properties (bootstrap.servers, security ...).
   Properties properties;
   std::string group_id = "profiled";
+  // Static membership (KIP-345): a member that restarts under the same id
+  // within the session timeout gets its partitions back without a
+  // rebalance. Empty: dynamic membership.
+  std::string group_instance_id;
   std::vector<std::string> topics;
   // Where a partition with no stored position starts: true = earliest.
   bool start_from_earliest = true;
