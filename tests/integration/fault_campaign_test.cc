@@ -200,7 +200,7 @@ TEST_CASE("input at, just over and far over each size limit: applied or dead-let
   CHECK(refused.header("profiled.reason") == "payload_too_large");
 }
 
-TEST_CASE("a missing dead-letter topic stalls the pipeline loudly; nothing is lost once it is back",
+TEST_CASE("a missing dead-letter topic stalls the pipeline loudly and nothing is lost once it is back",
           "[integration][faults]") {
   Clusters c = StartClusters();
   testing::TempDir dir;
@@ -270,7 +270,7 @@ TEST_CASE("an output topic that refuses updates stops publishing loudly and resu
   for (const auto& [id, version] : last) CHECK(version == 5);
 }
 
-TEST_CASE("the output broker gone for 30 s: faults, not ready, true lag; then everything arrives",
+TEST_CASE("the output broker gone for 30 s: faults, not ready, true lag, then everything arrives",
           "[integration][faults]") {
   Clusters c = StartClusters();
   testing::TempDir dir;

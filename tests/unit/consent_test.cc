@@ -36,7 +36,7 @@ TEST_CASE("the latest consent decision by event time wins, whatever the arrival 
   CHECK_FALSE(Allows(tie, kAnalyticsPurpose, options));
 }
 
-TEST_CASE("source categories map to purposes; unknown ones are ignored", "[consent]") {
+TEST_CASE("source categories map to purposes and unknown ones are ignored", "[consent]") {
   ConsentOptions options;
   std::vector<ConsentDecision> c;
   RecordConsent(Decision(t0, {{"Advertising", false}, {"Analytics", true}, {"Cookies", false}}),

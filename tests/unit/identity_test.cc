@@ -110,7 +110,7 @@ TEST_CASE("identities of two profiles in one event merge them into the survivor"
   CHECK(r.refusals.empty());
 }
 
-TEST_CASE("two user ids never merge by co-occurrence; the refusal is reported",
+TEST_CASE("two user ids never merge by co-occurrence and the refusal is reported",
           "[identity][resolver]") {
   IdentityRules rules = Rules();
   FakeGraph g;

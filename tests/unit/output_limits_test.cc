@@ -73,7 +73,7 @@ TEST_CASE("no update the caps allow is larger than the computed bound", "[output
   }
 }
 
-TEST_CASE("defaults fit a stock topic; a configuration that cannot is refused with the knobs",
+TEST_CASE("defaults fit a stock topic and a configuration that cannot is refused with the knobs",
           "[output_limits]") {
   PipelineOptions o;
   CHECK(CheckOutputLimits(o).ok());

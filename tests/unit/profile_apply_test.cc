@@ -35,7 +35,7 @@ TEST_CASE("event weights come from the type, with a default for the rest", "[pro
   CHECK(p.family(Family::kProduct).Find("P1")->value == Approx(5.5));
 }
 
-TEST_CASE("version counts events; first and last seen follow event time", "[profile]") {
+TEST_CASE("version counts events, first and last seen follow event time", "[profile]") {
   ScoringOptions options;
   Profile p = Profile::New("p-1");
   ApplyEvent(MakeEvent("e1", "product_viewed", t0 + 5000, "u1"), options, p);
