@@ -81,7 +81,7 @@ std::vector<Outgoing> FromRees46Csv(const std::string& topic, const std::string&
   }
   std::fprintf(stderr, "profilectl: %zu rows%s\n", reader.rows(),
                reader.header() ? " after the header" : " (no header)");
-  bad += reader.errors().size();
+  bad += reader.bad_rows();
   return out;
 }
 

@@ -106,16 +106,17 @@ absl::Status App::StartHttp() {
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
   signals_ = std::make_unique<signals::Signals>(config_.pipeline.signals);
   ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
-  // Probes and scrapes have a worker of their own: a busy /v1 never delays them.
+  // Probes answer on the event loop and scrapes on a worker of their own: a
+  // busy /v1 or a slow scrape never delays them.
   http_->Handle("/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); },
                 obs::HttpLane::kProbe);
   http_->Handle("/healthz",
                 [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
-                obs::HttpLane::kProbe);
+                obs::HttpLane::kInline);
   http_->Handle("/readyz", [this](const obs::HttpRequest&) {
     const pipeline::Health& health = runtime_->health();
     return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
-  }, obs::HttpLane::kProbe);
+  }, obs::HttpLane::kInline);
   http_->Handle("/v1/profiles/", RequireBearer(config_.http_token,
                                                ProfileLookup{runtime_->store(), config_.pipeline.scoring,
                                                              *wall_clock_, config_.pipeline.clock_mode,

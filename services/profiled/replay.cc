@@ -47,7 +47,7 @@ absl::StatusOr<uint64_t> ReplayRees46File(const std::string& csv_path, const std
   }
   for (const std::string& e : reader.errors()) LogWarn("replay: bad row, not sent: ", e);
   LogInfo("replay: ", reader.rows(), " rows", reader.header() ? " after the header" : " (no header)",
-          ", ", reader.rows() - reader.errors().size(), " sent, ", reader.errors().size(), " bad");
+          ", ", reader.rows() - reader.bad_rows(), " sent, ", reader.bad_rows(), " bad");
   RETURN_IF_ERROR(producer->Flush(60000));
   if (failed > 0) return absl::UnavailableError(absl::StrCat(failed.load(), " replay events failed"));
   progress.done = true;

@@ -216,8 +216,10 @@ TEST_CASE("a missing dead-letter topic stalls the pipeline loudly and nothing is
   // Loud: a fault with its reason, not ready, lag that shows the waiting input.
   REQUIRE(testing::WaitUntil([&] { return Fault(runner, "dead_letters_refused") == 1; },
                              std::chrono::seconds(20)));
-  REQUIRE(testing::WaitUntil([&] { return !runner.ready() && TotalLag(runner) > 0; },
-                             std::chrono::seconds(10)));
+  const bool lagging = testing::WaitUntil([&] { return !runner.ready() && TotalLag(runner) > 0; },
+                                          std::chrono::seconds(20));
+  INFO(MetricsText(runner));
+  REQUIRE(lagging);
   CHECK(runner.health().Describe().find("dead_letters_refused: deadletters refused a dead letter") !=
         std::string::npos);
   CHECK(runner.metrics().applied.Value() < before.size() + after.size());  // stalled, not skipped

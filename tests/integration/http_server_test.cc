@@ -78,7 +78,7 @@ std::unique_ptr<HttpServer> StartServer(HttpServerOptions options) {
   auto server = HttpServer::Start(options);
   REQUIRE_OK(server.status());
   (*server)->Handle("/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); },
-                    HttpLane::kProbe);
+                    HttpLane::kInline);
   (*server)->Handle("/metrics", [](const HttpRequest&) {
     return HttpResponse::Text(200, std::string(200'000, '#') + "\n");  // a large scrape
   }, HttpLane::kProbe);

@@ -61,7 +61,8 @@ TEST_CASE("lag counts the brokers' watermark, never 0 while messages wait", "[he
   // The consumer is paused: its cached watermark stays at 50 while the
   // broker already has 5,000 on partition 0.
   health.ReportAssignment({{{"events", 0}, 50, 50}, {{"events", 1}, 7, 7}});
-  health.ReportHighWatermarks({{core::PartitionKey{"events", 0}, 5000},
+  health.ReportHighWatermarks({{"events", 0}, {"events", 1}},
+                              {{core::PartitionKey{"events", 0}, 5000},
                                {core::PartitionKey{"events", 1}, 7},
                                {core::PartitionKey{"other", 3}, 99}});  // not assigned: ignored
   health.Evaluate();
@@ -89,20 +90,23 @@ TEST_CASE("progress that stops while input waits is a fault after the stall time
   Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
   health.ReportStarted(true);
   health.ReportAssignment({{{"events", 0}, 100, 100}});
-  // Idle for a long time: nothing waits, no stall.
+  // Idle for a long time (the loop turning): nothing waits, no stall.
   clock.AdvanceMs(600'000);
+  health.ReportLoop();
   health.Evaluate();
   CHECK(Sample(registry, "profiled_progress_stall_seconds") == 0);
   CHECK_FALSE(health.Has(Fault::kProgressStalled));
 
   // Input arrives and nothing commits: the stall counts from then.
-  health.ReportHighWatermarks({{core::PartitionKey{"events", 0}, 180}});
+  health.ReportHighWatermarks({{"events", 0}}, {{core::PartitionKey{"events", 0}, 180}});
   clock.AdvanceMs(10'000);
+  health.ReportLoop();
   health.Evaluate();
   CHECK(Sample(registry, "profiled_progress_stall_seconds") == 10);
   CHECK_FALSE(health.Has(Fault::kProgressStalled));
   CHECK(health.ready());  // 80 behind is within ready_max_lag
   clock.AdvanceMs(6'000);
+  health.ReportLoop();
   health.Evaluate();
   CHECK(health.Has(Fault::kProgressStalled));
   CHECK_FALSE(health.ready());
@@ -111,11 +115,66 @@ TEST_CASE("progress that stops while input waits is a fault after the stall time
 
   // A commit is progress.
   health.ReportCommit();
+  health.ReportLoop();
   health.ReportAssignment({{{"events", 0}, 150, 150}});
   clock.AdvanceMs(1'000);
   health.Evaluate();
   CHECK_FALSE(health.Has(Fault::kProgressStalled));
   CHECK(Sample(registry, "profiled_progress_stall_seconds") == 1);
+  CHECK(health.Commits() == 1);
+}
+
+TEST_CASE("a poll that finds nothing is not a stall, whatever the watermark says", "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  // A transactional input: the commit marker is an offset no message fills.
+  health.ReportAssignment({{{"events", 0}, 100, 101}});
+  for (int i = 0; i < 60; ++i) {
+    clock.AdvanceMs(1'000);
+    health.ReportLoop();
+    health.ReportIdle();
+    health.Evaluate();
+  }
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+  CHECK(health.ready());
+  CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"0\"") == 1);
+}
+
+TEST_CASE("a loop that stops turning is a stall even when nothing waits", "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  health.ReportAssignment({{{"events", 0}, 100, 100}});
+  health.ReportLoop();
+  clock.AdvanceMs(16'000);
+  health.Evaluate();
+  CHECK(health.Has(Fault::kProgressStalled));
+  CHECK(health.Describe().find("the batch loop has not turned for 16s") != std::string::npos);
+  CHECK(Sample(registry, "profiled_progress_stall_seconds") == 16);
+  health.ReportLoop();
+  health.Evaluate();
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+}
+
+TEST_CASE("input brokers that answer no watermark query are a fault", "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  health.ReportAssignment({{{"events", 0}, 100, 100}});
+  for (int i = 0; i < 8; ++i) {  // every 2 s, no answer
+    clock.AdvanceMs(2'000);
+    health.ReportLoop();
+    health.ReportHighWatermarks({{"events", 0}}, {});
+  }
+  CHECK(health.Has(Fault::kInputUnreachable));
+  health.Evaluate();
+  CHECK_FALSE(health.ready());
+  health.ReportHighWatermarks({{"events", 0}}, {{core::PartitionKey{"events", 0}, 100}});
+  CHECK_FALSE(health.Has(Fault::kInputUnreachable));
 }
 
 }  // namespace

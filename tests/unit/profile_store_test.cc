@@ -139,6 +139,23 @@ TEST_CASE("pending purges survive a restart and a purge leaves the database open
   done.purges_done = {"req-1"};
   REQUIRE_OK(store->Commit(done));
   CHECK(*store->PendingPurges() == std::vector<std::string>{"req-2"});
+  // Outbox numbers go on growing across the reopen, even with the outbox
+  // emptied: the publisher's cursor is past the old ones.
+  CommitBatch one;
+  one.outbox = {"u1"};
+  REQUIRE_OK(store->Commit(one));
+  std::vector<OutboxEntry> entries;
+  REQUIRE_OK(store->ReadOutbox(0, 10, entries));
+  REQUIRE(entries.size() == 1);
+  REQUIRE_OK(store->DeleteOutbox({entries[0].seq}));
+  REQUIRE_OK(store->Purge(keys));
+  CommitBatch two;
+  two.outbox = {"u2"};
+  REQUIRE_OK(store->Commit(two));
+  REQUIRE_OK(store->ReadOutbox(entries[0].seq + 1, 10, entries));
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].record == "u2");
+  CHECK(store->OutboxDepth() == 1);
   auto kept = store->Get("p-keep");
   REQUIRE_OK(kept.status());
   CHECK(*kept == "state");

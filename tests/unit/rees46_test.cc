@@ -65,6 +65,14 @@ TEST_CASE("a REES46 file without a header keeps its first row", "[ingest][rees46
     CHECK(reader.errors().empty());
     CHECK(reader.header() == !header.empty());
   }
+  // A byte order mark before the header does not hide it.
+  const std::string bom = "\xEF\xBB\xBF" + std::string("event_time,event_type,product_id,") +
+                          "category_id,category_code,brand,price,user_id,user_session\n" + rows;
+  Rees46Reader with_bom(bom);
+  v1::InteractionEvent first;
+  REQUIRE(with_bom.Next(first));
+  CHECK(with_bom.header());
+  CHECK(first.event_id() == "rees46-1");
   // A header-like line that is not the first row is a bad row, not skipped.
   Rees46Reader twice("2019-10-01 00:00:00 UTC,view,1,2,,,1.0,42,s\n"
                      "event_time,event_type,product_id,category_id,category_code,brand,price,"

@@ -89,7 +89,10 @@ bool IsHeader(std::string_view row) {
 
 }  // namespace
 
-Rees46Reader::Rees46Reader(std::string_view csv_text) : rest_(csv_text) {}
+Rees46Reader::Rees46Reader(std::string_view csv_text) : rest_(csv_text) {
+  // A UTF-8 byte order mark (spreadsheet exports) is not part of the header.
+  if (rest_.substr(0, 3) == "\xEF\xBB\xBF") rest_.remove_prefix(3);
+}
 
 bool Rees46Reader::Next(v1::InteractionEvent& event) {
   while (!rest_.empty()) {
@@ -111,7 +114,10 @@ bool Rees46Reader::Next(v1::InteractionEvent& event) {
       event = *std::move(parsed);
       return true;
     }
-    errors_.push_back(absl::StrCat("line ", line_number_, ": ", parsed.status().message()));
+    ++bad_rows_;
+    if (errors_.size() < kMaxErrors) {  // enough to see what is wrong
+      errors_.push_back(absl::StrCat("line ", line_number_, ": ", parsed.status().message()));
+    }
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "absl/container/flat_hash_map.h"
 #include "conf.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -112,12 +113,17 @@ class KafkaConsumer final : public Consumer {
       wait_ms = 0;
       switch (msg->err()) {
         case RdKafka::ERR_NO_ERROR:
+          // Where a partition without a stored position really started, for Rewind.
+          first_offset_.try_emplace({msg->topic_name(), msg->partition()}, msg->offset());
           out.push_back(ToConsumedMessage(*msg));
           break;
         case RdKafka::ERR__TIMED_OUT:
           return absl::OkStatus();
         case RdKafka::ERR__PARTITION_EOF:
           break;
+        case RdKafka::ERR__FATAL:
+          // A fenced static member or similar: this consumer cannot go on.
+          return internal::KafkaError(msg->err(), absl::StrCat("consume: ", msg->errstr()));
         default:
           // Transient broker or partition errors: librdkafka recovers by itself.
           LogWarn("consume: ", msg->errstr());
@@ -188,6 +194,12 @@ class KafkaConsumer final : public Consumer {
     consumer_->assignment(list.parts);
     for (RdKafka::TopicPartition* tp : list.parts) {
       std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
+      if (!stored) {
+        // Back to the first message consumed, not to a logical start: with
+        // initial_position latest, "the end" would skip what was read.
+        auto first = first_offset_.find(core::PartitionKey{tp->topic(), tp->partition()});
+        if (first != first_offset_.end()) stored = first->second;
+      }
       tp->set_offset(stored ? *stored
                             : (options_.start_from_earliest ? RdKafka::Topic::OFFSET_BEGINNING
                                                             : RdKafka::Topic::OFFSET_END));
@@ -212,6 +224,9 @@ class KafkaConsumer final : public Consumer {
                    std::vector<RdKafka::TopicPartition*>& partitions) {
     rebalanced_ = true;
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    for (RdKafka::TopicPartition* tp : partitions) {
+      first_offset_.erase(core::PartitionKey{tp->topic(), tp->partition()});
+    }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       for (RdKafka::TopicPartition* tp : partitions) {
         std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
@@ -248,6 +263,7 @@ class KafkaConsumer final : public Consumer {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   bool rebalanced_ = false;
   bool paused_ = false;
+  absl::flat_hash_map<core::PartitionKey, int64_t> first_offset_;
   bool closed_ = false;
 };
 

@@ -77,6 +77,13 @@ class KafkaProducer final : public Producer {
 
   int OutQueueLength() const override { return producer_->outq_len(); }
 
+  absl::Status FatalError() const override {
+    std::string reason;
+    const RdKafka::ErrorCode err = producer_->fatal_error(reason);
+    if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat("fatal producer error: ", reason));
+  }
+
  private:
   std::unique_ptr<DeliveryReports> reports_;
   ErrorLogger errors_;

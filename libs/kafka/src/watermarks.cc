@@ -36,6 +36,7 @@ class KafkaWatermarkReader final : public WatermarkReader {
       list.push_back(RdKafka::TopicPartition::create(p.topic, p.partition, RdKafka::Topic::OFFSET_END));
     }
     handle_->offsetsForTimes(list, timeout_ms);
+    handle_->poll(0);  // its error events: logged, not piled up
     for (RdKafka::TopicPartition* tp : list) {
       if (tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
         out[core::PartitionKey{tp->topic(), tp->partition()}] = tp->offset();

@@ -1,6 +1,7 @@
 #include "profiled/obs/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -43,6 +44,19 @@ absl::Status HttpServerOptions::Validate() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+HttpResponse Run(const HttpHandler& handler, const HttpRequest& request) {
+  try {
+    return handler(request);
+  } catch (const std::exception& e) {
+    // A handler bug must not take the process down with it.
+    return HttpResponse::Text(500, absl::StrCat("internal error: ", e.what(), "\n"));
+  }
+}
+
+}  // namespace
+
 class HttpServer::Impl {
  public:
   explicit Impl(const HttpServerOptions& options) : options_(options) {}
@@ -56,6 +70,9 @@ class HttpServer::Impl {
 
  private:
   enum class State { kReading, kHandling, kWriting };
+  // epoll carries a connection's id, never its fd: an fd closed and reused
+  // within one batch of events must not receive the old one's events.
+  static constexpr uint64_t kListenId = 0, kWakeId = 1;
   struct Connection {
     int fd = -1;
     uint64_t id = 0;  // never reused, so a late response finds no stranger
@@ -88,11 +105,14 @@ class HttpServer::Impl {
 
   void Loop();
   void Accept();
+  // Out of descriptors: accept and close one pending connection with the
+  // spare descriptor, so the listening socket does not stay readable.
+  void ShedOne();
   void OnReadable(Connection& c);
   void OnWritable(Connection& c);
   void Dispatch(Connection& c, size_t head_end);
   void Respond(Connection& c, const HttpResponse& response);
-  void Close(int fd);
+  void Close(uint64_t id);
   void ExpireDeadlines();
   void DeliverCompletions();
   void Work(Lane& lane);
@@ -100,6 +120,8 @@ class HttpServer::Impl {
 
   HttpServerOptions options_;
   int listen_fd_ = -1, epoll_fd_ = -1, wake_fd_ = -1;
+  int spare_fd_ = -1;  // held to be given up when descriptors run out
+  Clock::time_point next_shed_log_{};
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread loop_;
@@ -107,10 +129,9 @@ class HttpServer::Impl {
   std::shared_mutex routes_mu_;
   std::vector<std::unique_ptr<Route>> routes_;  // stable addresses for jobs
 
-  // Loop-thread state.
-  std::unordered_map<int, Connection> connections_;
-  std::unordered_map<uint64_t, int> fd_of_;
-  uint64_t next_id_ = 1;
+  // Loop-thread state, by connection id.
+  std::unordered_map<uint64_t, Connection> connections_;
+  uint64_t next_id_ = 2;
   Clock::time_point next_expiry_scan_{};
 
   Lane api_, probe_;
@@ -169,19 +190,20 @@ absl::Status HttpServer::Impl::Listen() {
 
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) return absl::InternalError("epoll/eventfd unavailable");
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = listen_fd_;
+  ev.data.u64 = kListenId;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-  ev.data.fd = wake_fd_;
+  ev.data.u64 = kWakeId;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   return absl::OkStatus();
 }
 
 void HttpServer::Impl::Start() {
   api_.max_queue = static_cast<size_t>(options_.threads) * 16;
-  probe_.max_queue = static_cast<size_t>(options_.max_connections);
+  probe_.max_queue = 64;  // scrapes come every few seconds, not by the hundred
   for (int i = 0; i < options_.threads; ++i) api_.threads.emplace_back([this] { Work(api_); });
   probe_.threads.emplace_back([this] { Work(probe_); });
   loop_ = std::thread([this] { Loop(); });
@@ -193,11 +215,14 @@ void HttpServer::Impl::Stop() {
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
   if (loop_.joinable()) loop_.join();
   for (Lane* lane : {&api_, &probe_}) {
+    // Under the lane's lock: a worker between checking stop_ and waiting
+    // cannot miss the wake-up.
+    { std::lock_guard<std::mutex> lock(lane->mu); }
     lane->ready.notify_all();
     for (std::thread& t : lane->threads) t.join();
   }
-  for (auto& [fd, c] : connections_) close(fd);
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+  for (auto& [id, c] : connections_) close(c.fd);
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, spare_fd_}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -218,7 +243,7 @@ void HttpServer::Impl::Watch(Connection& c, uint32_t events) {
   }
   epoll_event ev{};
   ev.events = events;
-  ev.data.fd = c.fd;
+  ev.data.u64 = c.id;
   epoll_ctl(epoll_fd_, c.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c.fd, &ev);
   c.watched = true;
 }
@@ -228,23 +253,23 @@ void HttpServer::Impl::Loop() {
   while (!stop_) {
     const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
     for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == listen_fd_) {
+      const uint64_t id = events[i].data.u64;
+      if (id == kListenId) {
         Accept();
         continue;
       }
-      if (fd == wake_fd_) {
+      if (id == kWakeId) {
         uint64_t count = 0;
         (void)!read(wake_fd_, &count, sizeof(count));
         DeliverCompletions();
         continue;
       }
-      auto it = connections_.find(fd);
-      if (it == connections_.end()) continue;
+      auto it = connections_.find(id);
+      if (it == connections_.end()) continue;  // closed earlier in this batch
       Connection& c = it->second;
       const uint32_t what = events[i].events;
       if (what & EPOLLERR) {
-        Close(fd);
+        Close(id);
       } else if (c.state == State::kReading) {
         OnReadable(c);  // data, or the end of the stream (recv returns 0)
       } else if (c.state == State::kWriting) {
@@ -260,38 +285,49 @@ void HttpServer::Impl::Accept() {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        LogWarn("http: out of file descriptors; connections wait in the backlog");
-      }
+      if (errno == EMFILE || errno == ENFILE) ShedOne();
       return;
     }
     if (connections_.size() >= static_cast<size_t>(options_.max_connections)) {
-      // Make room by dropping the connection that has waited longest without
-      // completing a request: an idle or slow client, never one being served.
-      int oldest = -1;
+      // Make room by dropping the connection that has waited longest for its
+      // request or for its reader: an idle or slow client, never one whose
+      // request a worker is handling.
+      uint64_t oldest = 0;
       Clock::time_point oldest_deadline = Clock::time_point::max();
-      for (const auto& [other_fd, other] : connections_) {
-        if (other.state == State::kReading && other.deadline < oldest_deadline) {
-          oldest = other_fd;
+      for (const auto& [other_id, other] : connections_) {
+        if (other.state != State::kHandling && other.deadline < oldest_deadline) {
+          oldest = other_id;
           oldest_deadline = other.deadline;
         }
       }
-      if (oldest < 0) {
-        close(fd);  // every slot is serving a request: the new one waits its turn elsewhere
+      if (oldest == 0) {
+        close(fd);  // every slot is being served: the new one may retry
         continue;
       }
       Close(oldest);
     }
-    Connection& c = connections_[fd];
+    const uint64_t id = next_id_++;
+    Connection& c = connections_[id];
     c.fd = fd;
-    c.id = next_id_++;
+    c.id = id;
     c.deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
-    fd_of_[c.id] = fd;
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = fd;
+    ev.data.u64 = id;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
+}
+
+void HttpServer::Impl::ShedOne() {
+  if (Clock::now() >= next_shed_log_) {
+    LogWarn("http: out of file descriptors; refusing connections until some close");
+    next_shed_log_ = Clock::now() + std::chrono::seconds(10);
+  }
+  if (spare_fd_ < 0) return;
+  close(spare_fd_);
+  const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) close(fd);
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 void HttpServer::Impl::OnReadable(Connection& c) {
@@ -313,7 +349,7 @@ void HttpServer::Impl::OnReadable(Connection& c) {
     }
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (got < 0 && errno == EINTR) continue;
-    Close(c.fd);  // closed by the client, or an error, before a whole request
+    Close(c.id);  // closed by the client, or an error, before a whole request
     return;
   }
 }
@@ -336,6 +372,10 @@ void HttpServer::Impl::Dispatch(Connection& c, size_t head_end) {
   }
   if (route == nullptr) {
     Respond(c, HttpResponse::Text(404, "not found\n"));
+    return;
+  }
+  if (route->lane == HttpLane::kInline) {
+    Respond(c, Run(route->handler, request));
     return;
   }
   Lane& lane = route->lane == HttpLane::kProbe ? probe_ : api_;
@@ -378,15 +418,14 @@ void HttpServer::Impl::OnWritable(Connection& c) {
     if (sent < 0 && errno == EINTR) continue;
     break;  // the client went away
   }
-  Close(c.fd);
+  Close(c.id);
 }
 
-void HttpServer::Impl::Close(int fd) {
-  auto it = connections_.find(fd);
+void HttpServer::Impl::Close(uint64_t id) {
+  auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  fd_of_.erase(it->second.id);
-  if (it->second.watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  close(fd);
+  if (it->second.watched) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+  close(it->second.fd);
   connections_.erase(it);
 }
 
@@ -394,19 +433,19 @@ void HttpServer::Impl::ExpireDeadlines() {
   const Clock::time_point now = Clock::now();
   if (now < next_expiry_scan_) return;
   next_expiry_scan_ = now + std::chrono::milliseconds(50);
-  std::vector<int> late;
-  for (const auto& [fd, c] : connections_) {
-    if (c.state != State::kHandling && c.deadline <= now) late.push_back(fd);
+  std::vector<uint64_t> late;
+  for (const auto& [id, c] : connections_) {
+    if (c.state != State::kHandling && c.deadline <= now) late.push_back(id);
   }
-  for (int fd : late) {
-    Connection& c = connections_.at(fd);
+  for (uint64_t id : late) {
+    Connection& c = connections_.at(id);
     if (c.state == State::kReading) {
       // Best effort: say why before closing; never wait on a slow reader.
       const std::string timeout =
           SerializeResponse(HttpResponse::Text(408, "request not complete in time\n"));
-      (void)!send(fd, timeout.data(), timeout.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)!send(c.fd, timeout.data(), timeout.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-    Close(fd);
+    Close(id);
   }
 }
 
@@ -417,9 +456,9 @@ void HttpServer::Impl::DeliverCompletions() {
     done.swap(done_);
   }
   for (auto& [id, response] : done) {
-    auto it = fd_of_.find(id);
-    if (it == fd_of_.end()) continue;  // the client left meanwhile
-    Respond(connections_.at(it->second), response);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;  // the client left meanwhile
+    Respond(it->second, response);
   }
 }
 
@@ -433,13 +472,7 @@ void HttpServer::Impl::Work(Lane& lane) {
       job = std::move(lane.queue.front());
       lane.queue.pop_front();
     }
-    HttpResponse response;
-    try {
-      response = (*job.handler)(job.request);
-    } catch (const std::exception& e) {
-      // A handler bug must not take the process down with it.
-      response = HttpResponse::Text(500, absl::StrCat("internal error: ", e.what(), "\n"));
-    }
+    HttpResponse response = Run(*job.handler, job.request);
     {
       std::lock_guard<std::mutex> lock(done_mu_);
       done_.emplace_back(job.connection_id, std::move(response));

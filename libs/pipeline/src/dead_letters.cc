@@ -24,12 +24,7 @@ absl::StatusOr<std::unique_ptr<DeadLetterSink>> DeadLetterSink::Create(
   if (options.topic.empty()) return absl::InvalidArgumentError("dead-letter topic is required");
   std::unique_ptr<DeadLetterSink> sink(new DeadLetterSink(options, health));
   DeadLetterSink* raw = sink.get();
-  // Retry transient failures inside librdkafka for as long as it takes (the
-  // stall is reported instead), and accept records up to the topic's size.
-  kafka::Properties props = {
-      {"message.timeout.ms", "0"},
-      {"message.max.bytes",
-       std::to_string(std::max<size_t>(1'000'000, options.max_message_bytes + 65536))}};
+  kafka::Properties props = OutputProducerDefaults(options.max_message_bytes);
   props.insert(props.end(), producer_properties.begin(), producer_properties.end());
   ASSIGN_OR_RETURN(sink->producer_,
                    kafka::Producer::Create(props, [raw](uint64_t index, const absl::Status& s) {
@@ -59,6 +54,7 @@ void DeadLetterSink::Produce(const DeadLetter& l, int cut, const std::string& no
     const size_t room = options_.max_message_bytes > framing ? options_.max_message_bytes - framing : 0;
     key = key.substr(0, room / 2);  // a key is never the bulk; keep the value's share
     value = cut == kHead ? value.substr(0, room - key.size()) : std::string_view();
+    if (cut == kNoValue) headers[1].value.resize(std::min<size_t>(headers[1].value.size(), 512));
   }
   absl::Status s = producer_->Produce(options_.topic, key, value, headers, index);
   if (s.ok()) {

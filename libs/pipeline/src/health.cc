@@ -17,6 +17,7 @@ std::string_view FaultName(Fault fault) {
     case Fault::kStoreFailed: return "store_failed";
     case Fault::kProgressStalled: return "progress_stalled";
     case Fault::kPurgeFailed: return "purge_failed";
+    case Fault::kInputUnreachable: return "input_unreachable";
   }
   return "unknown";
 }
@@ -58,6 +59,8 @@ Health::Health(prometheus::Registry& registry, HealthOptions options,
   absl::MutexLock lock(&mu_);
   last_commit_ = now;
   last_idle_ = now;
+  last_loop_ = now;
+  last_answer_ = now;
 }
 
 void Health::Set(Fault fault, std::string detail) {
@@ -130,11 +133,22 @@ void Health::ReportAssignment(std::vector<PartitionState> partitions) {
 void Health::ReportCommit() {
   absl::MutexLock lock(&mu_);
   last_commit_ = Now();
+  ++commits_;
 }
 
-absl::Time Health::LastCommit() const {
+uint64_t Health::Commits() const {
   absl::MutexLock lock(&mu_);
-  return last_commit_;
+  return commits_;
+}
+
+void Health::ReportLoop() {
+  absl::MutexLock lock(&mu_);
+  last_loop_ = Now();
+}
+
+void Health::ReportIdle() {
+  absl::MutexLock lock(&mu_);
+  last_idle_ = Now();
 }
 
 void Health::ReportStarted(bool started) {
@@ -142,8 +156,19 @@ void Health::ReportStarted(bool started) {
   started_ = started;
 }
 
-void Health::ReportHighWatermarks(const absl::flat_hash_map<core::PartitionKey, int64_t>& highs) {
+void Health::ReportHighWatermarks(const std::vector<core::PartitionKey>& asked,
+                                  const absl::flat_hash_map<core::PartitionKey, int64_t>& highs) {
+  const absl::Time now = Now();
   absl::MutexLock lock(&mu_);
+  if (asked.empty() || !highs.empty()) {
+    last_answer_ = now;
+    ClearLocked(Fault::kInputUnreachable);
+  } else if (now - last_answer_ > options_.stall_timeout) {
+    SetLocked(Fault::kInputUnreachable,
+              absl::StrCat("the input brokers answered no watermark query for ",
+                           absl::FormatDuration(absl::Trunc(now - last_answer_, absl::Seconds(1))),
+                           " (", asked.size(), " partitions assigned); lag is unknown"));
+  }
   for (const auto& [key, high] : highs) {
     if (auto it = partitions_.find(key); it != partitions_.end()) {
       it->second.high = std::max(it->second.high, high);
@@ -179,11 +204,18 @@ void Health::Evaluate() {
   if (waiting == 0) last_idle_ = now;
   const absl::Duration stall = waiting > 0 ? now - std::max(last_commit_, last_idle_)
                                            : absl::ZeroDuration();
-  stall_gauge_.Set(absl::ToDoubleSeconds(stall));
+  // A loop that stopped turning is stalled whether or not input waits.
+  const absl::Duration loop = started_ ? now - last_loop_ : absl::ZeroDuration();
+  stall_gauge_.Set(absl::ToDoubleSeconds(std::max(stall, loop)));
+  const auto secs = [](absl::Duration d) {
+    return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
+  };
   if (stall > options_.stall_timeout) {
+    SetLocked(Fault::kProgressStalled, absl::StrCat("no batch committed for ", secs(stall),
+                                                    " while ", waiting, " messages wait"));
+  } else if (loop > options_.stall_timeout) {
     SetLocked(Fault::kProgressStalled,
-              absl::StrCat("no batch committed for ", absl::FormatDuration(absl::Trunc(stall, absl::Seconds(1))),
-                           " while ", waiting, " messages wait"));
+              absl::StrCat("the batch loop has not turned for ", secs(loop)));
   } else {
     ClearLocked(Fault::kProgressStalled);
   }

@@ -48,6 +48,12 @@ absl::Status CheckOutputLimits(const PipelineOptions& o) {
       "), or the families' top_k"));
 }
 
+kafka::Properties OutputProducerDefaults(size_t max_message_bytes) {
+  return {{"message.timeout.ms", "0"},
+          {"message.max.bytes", std::to_string(max_message_bytes + 65536)},
+          {"batch.size", std::to_string(max_message_bytes)}};
+}
+
 size_t MaxReceiptProfileIds(size_t max_message_bytes) {
   constexpr size_t kIdBytes = 40;  // "p-" + 32 hex digits, framed
   const size_t room = max_message_bytes > 4096 ? max_message_bytes - 4096 : 0;

@@ -191,6 +191,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
 absl::Status Pipeline::LoadPositions() {
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> stored, parts_.store.LoadPositions());
   positions_.clear();
+  clock_.Reset();  // stream time as stored: not advanced by a batch that never committed
   for (const store::PartitionPosition& pos : stored) {
     core::PartitionKey key{pos.topic, pos.partition};
     positions_[key] = pos.next_offset;
@@ -210,7 +211,17 @@ absl::Status Pipeline::Restart() {
     ASSIGN_OR_RETURN(suppressions_exist_, parts_.store.HasSuppressions());
   }
   // Whatever was consumed after the last committed batch is read again.
-  return consumer_->Rewind();
+  RETURN_IF_ERROR(consumer_->Rewind());
+  if (!paused_) consumer_->ResumeAll();  // KeepAlive paused it
+  return absl::OkStatus();
+}
+
+void Pipeline::KeepAlive(int timeout_ms) {
+  // Paused, polling serves the group (heartbeats, rebalances) without
+  // taking input; anything already fetched is read again after Restart().
+  consumer_->PauseAll();
+  std::vector<kafka::ConsumedMessage> ignored;
+  (void)consumer_->Poll(1, timeout_ms, ignored);
 }
 
 void Pipeline::UpdateBackPressure() {
@@ -272,6 +283,7 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   } else {
     // Idle: let the last batch land, so what was consumed is stored.
     RETURN_IF_ERROR(FinishInFlight());
+    if (!paused_) parts_.health.ReportIdle();
     // An idle partition at its high watermark is caught up (e.g. after a
     // restart with nothing new): its clock, and so its timers, run on wall time.
     for (const auto& [partition, next_offset] : positions_) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "profiled/codec/update_codec.h"
 #include "profiled/kafka/errors.h"
+#include "profiled/pipeline/output_limits.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 
 namespace profiled::pipeline {
@@ -22,22 +23,46 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
     const PublisherOptions& options, const kafka::Properties& producer_properties,
     store::ProfileStore& store, PublisherMetrics& metrics, Health& health) {
   std::unique_ptr<Publisher> p(new Publisher(options, store, metrics, health));
-  kafka::Properties props = {
-      {"message.timeout.ms", "0"},  // retry transient failures until delivered
-      {"message.max.bytes",
-       std::to_string(std::max<size_t>(1'000'000, options.max_message_bytes + 65536))}};
-  props.insert(props.end(), producer_properties.begin(), producer_properties.end());
-  Publisher* raw = p.get();
-  ASSIGN_OR_RETURN(p->producer_,
-                   kafka::Producer::Create(props, [raw](uint64_t seq, const absl::Status& s) {
+  p->producer_properties_ = OutputProducerDefaults(options.max_message_bytes);
+  p->producer_properties_.insert(p->producer_properties_.end(), producer_properties.begin(),
+                                 producer_properties.end());
+  RETURN_IF_ERROR(p->CreateProducer());
+  return p;
+}
+
+absl::Status Publisher::CreateProducer() {
+  producer_.reset();  // the old one's last reports land first
+  ASSIGN_OR_RETURN(producer_,
+                   kafka::Producer::Create(producer_properties_, [this](uint64_t seq,
+                                                                        const absl::Status& s) {
                      // Runs on the publisher thread, inside producer_->Poll().
                      if (s.ok()) {
-                       raw->acked_.push_back(seq);
+                       acked_.push_back(seq);
                      } else {
-                       raw->Failed(seq, s);
+                       Failed(seq, s);
                      }
                    }));
-  return p;
+  return absl::OkStatus();
+}
+
+void Publisher::ReplaceFatalProducer() {
+  const absl::Status fatal = producer_->FatalError();
+  if (fatal.ok()) return;
+  // An idempotent producer whose sequence broke never sends again: start a
+  // new one from the oldest record not acknowledged (the outbox still has
+  // it), as a restart would.
+  LogError("output producer: ", fatal.message(), "; replacing it");
+  uint64_t from = cursor_;
+  if (!in_flight_.empty()) from = std::min(from, in_flight_.begin()->first);
+  for (uint64_t seq : failed_) from = std::min(from, seq);
+  if (absl::Status s = CreateProducer(); !s.ok()) {
+    health_.Set(Fault::kOutputRefused, absl::StrCat("cannot replace the output producer: ",
+                                                    s.message()));
+    return;
+  }
+  in_flight_.clear();
+  failed_.clear();
+  cursor_ = from;
 }
 
 void Publisher::Failed(uint64_t seq, const absl::Status& s) {
@@ -49,7 +74,6 @@ void Publisher::Failed(uint64_t seq, const absl::Status& s) {
   }
   // Retrying at once cannot help: stop here, in order, and say so.
   refused_ = true;
-  last_error_ = std::string(s.message());
   health_.Set(Fault::kOutputRefused,
               absl::StrCat("the output refused update ", seq, ": ", s.message(),
                            "; publishing stopped, retried every ",
@@ -61,9 +85,9 @@ void Publisher::CheckStall() {
     health_.Clear(Fault::kOutputStalled);
     return;
   }
-  absl::Time oldest = absl::InfiniteFuture();
-  for (const auto& [seq, f] : in_flight_) oldest = std::min(oldest, f.produced);
-  const absl::Duration waited = absl::Now() - oldest;
+  // Records are produced in sequence order (a retry starts again from the
+  // lowest): the first in flight has waited longest, or was just re-sent.
+  const absl::Duration waited = absl::Now() - in_flight_.begin()->second.produced;
   if (waited < health_.options().stall_timeout) {
     health_.Clear(Fault::kOutputStalled);
     return;
@@ -74,7 +98,12 @@ void Publisher::CheckStall() {
                            " (outbox ", store_.OutboxDepth(), ")"));
 }
 
-Publisher::~Publisher() { Stop(); }
+Publisher::~Publisher() {
+  Stop();
+  // Its destructor flushes and may deliver reports into members declared
+  // after it: gone first.
+  producer_.reset();
+}
 
 void Publisher::Start() { thread_ = std::thread([this] { Run(); }); }
 
@@ -87,7 +116,6 @@ void Publisher::Notify() {
 }
 
 bool Publisher::DrainAndStop(absl::Duration timeout) {
-  draining_ = true;
   Notify();
   const absl::Time deadline = absl::Now() + timeout;
   while (store_.OutboxDepth() > 0 && absl::Now() < deadline && thread_.joinable()) {
@@ -109,6 +137,7 @@ void Publisher::Run() {
     FillFromOutbox();
     producer_->Poll(in_flight_.empty() ? 0 : 5);
     SettleReports();
+    ReplaceFatalProducer();
     CheckStall();
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
@@ -135,10 +164,13 @@ void Publisher::FillFromOutbox() {
   if (room == 0) return;
   std::vector<store::OutboxEntry> entries;
   if (absl::Status s = store_.ReadOutbox(cursor_, room, entries); !s.ok()) {
-    LogError("reading outbox: ", s.ToString());
+    if (!read_failing_) LogError("reading outbox: ", s.ToString());  // once per change
+    read_failing_ = true;
     return;
   }
-  internal::v1::OutboxRecord record;
+  if (read_failing_) LogInfo("reading the outbox works again");
+  read_failing_ = false;
+  ::profiled::internal::v1::OutboxRecord record;
   std::vector<kafka::Header> headers;
   for (const store::OutboxEntry& e : entries) {
     if (in_flight_.count(e.seq) > 0) {

@@ -103,6 +103,11 @@ bool Purger::PurgeDue() {
     s = store_.Commit(done);
   }
   if (!s.ok()) {
+    // A failed reopen leaves the store closed; reopen it now rather than
+    // wait for the pipeline's next write to notice.
+    if (absl::Status recovered = store_.Recover(); !recovered.ok()) {
+      LogWarn("store not recovered after a failed purge: ", recovered.message());
+    }
     health_.Set(Fault::kPurgeFailed,
                 absl::StrCat("purging erased data from disk: ", s.message(), "; retrying in ",
                              absl::FormatDuration(options_.retry)));

@@ -50,14 +50,19 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
 Runtime::~Runtime() { Shutdown(absl::Seconds(10)); }
 
 absl::StatusOr<size_t> Runtime::RunOnce() {
+  health_->ReportLoop();
   if (failed_) return Recover();
   absl::StatusOr<size_t> n = pipeline_->RunOnce();
   if (n.ok() || absl::IsCancelled(n.status())) {
     // A batch committed since the last recovery: the next failure starts
     // the back-off afresh.
-    if (health_->LastCommit() > recovered_at_) backoff_ = options_.recovery_backoff;
+    if (health_->Commits() > commits_at_recovery_) backoff_ = options_.recovery_backoff;
     return n;
   }
+  // Only a store that cannot write (I/O, no space, closed) is waited out;
+  // anything else (a corrupt stored profile, a bug) would fail the same way
+  // again: it ends the run, loudly.
+  if (!absl::IsUnavailable(n.status())) return n;
   // The store could not commit: stop consuming until it can (the batch and
   // anything after it are read again then), and say so.
   health_->Set(Fault::kStoreFailed,
@@ -71,8 +76,10 @@ absl::StatusOr<size_t> Runtime::RunOnce() {
 absl::StatusOr<size_t> Runtime::Recover() {
   const absl::Time now = absl::Now();
   if (now < next_recovery_) {
-    // Idle without spinning; the caller's loop stays responsive to a stop.
-    absl::SleepFor(std::min(next_recovery_ - now, absl::Milliseconds(100)));
+    // Wait without spinning, polling the group meanwhile; the caller's loop
+    // stays responsive to a stop.
+    pipeline_->KeepAlive(static_cast<int>(
+        absl::ToInt64Milliseconds(std::min(next_recovery_ - now, absl::Milliseconds(100)))));
     return 0;
   }
   absl::Status s = store_->Recover();
@@ -87,7 +94,7 @@ absl::StatusOr<size_t> Runtime::Recover() {
   }
   LogInfo("store recovered: consuming again from the last committed batch");
   failed_ = false;
-  recovered_at_ = absl::Now();
+  commits_at_recovery_ = health_->Commits();
   health_->Clear(Fault::kStoreFailed);
   health_->ReportStarted(true);
   return 0;
@@ -101,7 +108,7 @@ void Runtime::Monitor() {
     std::sort(assigned.begin(), assigned.end());
     // Every 2 s, and at once when the assignment changes.
     if (absl::Now() >= next_query || assigned != asked) {
-      health_->ReportHighWatermarks(watermarks_->HighWatermarks(assigned, 1000));
+      health_->ReportHighWatermarks(assigned, watermarks_->HighWatermarks(assigned, 3000));
       next_query = absl::Now() + absl::Seconds(2);
       asked = std::move(assigned);
     }

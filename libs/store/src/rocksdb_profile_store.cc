@@ -155,24 +155,32 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::Status Open() ABSL_LOCKS_EXCLUDED(db_mu_) {
+    std::lock_guard<std::mutex> commit(commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     return OpenLocked();
   }
 
-  absl::Status Init() ABSL_LOCKS_EXCLUDED(db_mu_) {
-    absl::ReaderMutexLock lock(&db_mu_);
-    if (open_.db == nullptr) return Closed();
+ private:
+  // The counters kept beside the data, read again on every open: a reopen
+  // may replay a write the process saw fail (it reached the WAL), so what
+  // was in memory cannot be trusted.
+  absl::Status InitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     uint64_t depth = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
     RETURN_IF_ERROR(ToStatus(it->status(), "scanning outbox"));
     it->SeekToLast();
-    next_outbox_seq_ = it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1;
+    // Never backwards: an emptied outbox says nothing of the numbers already
+    // handed to the publisher, whose cursor is past them.
+    next_outbox_seq_ = std::max(next_outbox_seq_,
+                                it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1);
     outbox_depth_.store(depth);
     // The next audit sequence is kept in the default column family.
     std::string next;
     rocksdb::Status got = db()->Get({}, defaults(), kNextAuditSeqKey, &next);
-    if (got.ok() && next.size() == 8) next_audit_seq_ = GetBigEndian64(next.data());
+    if (got.ok() && next.size() == 8) {
+      next_audit_seq_ = std::max(next_audit_seq_, GetBigEndian64(next.data()));
+    }
     if (!got.ok() && !got.IsNotFound()) return ToStatus(got, "reading audit sequence");
     // The profile count is kept in the default column family too; a store
     // written before it existed is counted once.
@@ -194,6 +202,7 @@ class RocksDbProfileStore final : public ProfileStore {
     return absl::OkStatus();
   }
 
+ public:
   absl::Status MultiGet(const std::vector<std::string>& ids,
                         std::vector<std::optional<std::string>>& out) override {
     absl::ReaderMutexLock lock(&db_mu_);
@@ -306,11 +315,6 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status Purge(const PurgeKeys& keys) override {
     {
-      // A barrier: reads that began before (and might pin an old version of
-      // a purged key) finish before anything is compacted.
-      absl::WriterMutexLock barrier(&db_mu_);
-    }
-    {
       absl::ReaderMutexLock lock(&db_mu_);
       if (open_.db == nullptr) return Closed();
       RETURN_IF_ERROR(ToStatus(db()->Flush(rocksdb::FlushOptions(), open_.handles),
@@ -329,24 +333,44 @@ class RocksDbProfileStore final : public ProfileStore {
                                    "compacting for a purge"));
         }
       } else {
+        // Each ranged compaction rewrites the files around one key; past a
+        // few dozen keys in a column family, one compaction of all of it
+        // rewrites less.
+        constexpr size_t kRangesPerColumnFamily = 32;
+        auto compact_each = [&](rocksdb::ColumnFamilyHandle* cf,
+                                const std::vector<std::pair<std::string, std::string>>& ranges) {
+          if (ranges.size() > kRangesPerColumnFamily) {
+            return ToStatus(db()->CompactRange(options, cf, nullptr, nullptr), "compacting for a purge");
+          }
+          for (const auto& [first, last] : ranges) RETURN_IF_ERROR(compact(cf, first, last));
+          return absl::OkStatus();
+        };
+        std::vector<std::pair<std::string, std::string>> profile_ranges, audit_ranges,
+            identity_ranges, timer_ranges;
         for (const std::string& id : keys.profile_ids) {
-          RETURN_IF_ERROR(compact(profiles(), id, id));
+          profile_ranges.emplace_back(id, id);
           // The profile's audit records: id \0 seq.
-          RETURN_IF_ERROR(compact(merges(), id + std::string(1, '\0'), id + std::string(1, '\1')));
+          audit_ranges.emplace_back(id + std::string(1, '\0'), id + std::string(1, '\1'));
         }
-        for (const std::string& key : keys.identity_keys) RETURN_IF_ERROR(compact(identities(), key, key));
-        for (const std::string& key : keys.audit_keys) RETURN_IF_ERROR(compact(merges(), key, key));
+        for (const std::string& key : keys.identity_keys) identity_ranges.emplace_back(key, key);
+        for (const std::string& key : keys.audit_keys) audit_ranges.emplace_back(key, key);
         for (const auto& [due, id] : keys.timers) {
           const std::string key = TimerKey(due, id);
-          RETURN_IF_ERROR(compact(timers(), key, key));
+          timer_ranges.emplace_back(key, key);
         }
+        RETURN_IF_ERROR(compact_each(profiles(), profile_ranges));
+        RETURN_IF_ERROR(compact_each(merges(), audit_ranges));
+        RETURN_IF_ERROR(compact_each(identities(), identity_ranges));
+        RETURN_IF_ERROR(compact_each(timers(), timer_ranges));
         // Published updates of the person, their tombstones and receipt.
         RETURN_IF_ERROR(ToStatus(db()->CompactRange(options, outbox(), nullptr, nullptr),
                                  "compacting the outbox for a purge"));
       }
     }
     // A MANIFEST records file key boundaries for as long as it lives; it is
-    // rewritten only at its size limit or on open: reopen.
+    // rewritten only at its size limit or on open: reopen. If that fails the
+    // store answers Unavailable until Recover opens it.
+    std::lock_guard<std::mutex> commit(commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     open_.FlushAndClose();
     return OpenLocked();
@@ -373,9 +397,9 @@ class RocksDbProfileStore final : public ProfileStore {
     if (open_.db == nullptr) {
       RETURN_IF_ERROR(OpenLocked());
     } else if (rocksdb::Status resumed = db()->Resume(); !resumed.ok()) {
-      if (resumed.IsIOError() || resumed.IsBusy()) {
-        return ToStatus(resumed, "resuming the store");  // still failing: try later
-      }
+      // Still no space: try later. Anything else (a fatal WAL error Resume
+      // will not clear) takes a reopen.
+      if (resumed.IsNoSpace()) return ToStatus(resumed, "resuming the store");
       open_.FlushAndClose();
       RETURN_IF_ERROR(OpenLocked());
     }
@@ -560,7 +584,7 @@ class RocksDbProfileStore final : public ProfileStore {
     absl::ReaderMutexLock lock(&db_mu_);
     StoreStats stats;
     stats.profiles = profile_count_.load();
-    if (open_.db == nullptr) return stats;
+    if (open_.db == nullptr) return stats;  // closed: only the count is known
     uint64_t value = 0;
     for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
       if (db()->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &value)) {
@@ -574,7 +598,6 @@ class RocksDbProfileStore final : public ProfileStore {
         stats.pending_compaction_bytes += value;
       }
     }
-    stats.profiles = profile_count_.load();
     if (db()->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
       stats.writes_stopped = value != 0;
     }
@@ -607,6 +630,8 @@ class RocksDbProfileStore final : public ProfileStore {
     return absl::UnavailableError("the store is closed: reopening it failed; recovering");
   }
 
+  // Opens the database and reads its counters. Callers hold commit_mu_ too
+  // (or run before any commit).
   absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -614,6 +639,10 @@ class RocksDbProfileStore final : public ProfileStore {
                              absl::StrCat("opening store at ", options_.path)));
     open_.db.reset(raw);
     open_.handles = std::move(handles);
+    if (absl::Status s = InitLocked(); !s.ok()) {
+      open_.FlushAndClose();
+      return s;
+    }
     return absl::OkStatus();
   }
 
@@ -721,7 +750,6 @@ absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(const StoreOpti
   }
   auto store = std::make_unique<RocksDbProfileStore>(options, db_options, std::move(cfs));
   RETURN_IF_ERROR(store->Open());
-  RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<ProfileStore>(std::move(store));
 }
 

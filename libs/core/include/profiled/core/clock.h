@@ -70,6 +70,8 @@ class PipelineClock {
   // Moves the partition's stream time forward to `event_time_ms` if later.
   void Observe(const PartitionKey& partition, int64_t event_time_ms);
   void SetCaughtUp(const PartitionKey& partition, bool caught_up);
+  // Forgets every partition's stream time (before reloading stored ones).
+  void Reset() { partitions_.clear(); }
   // Current time for evaluating profiles last touched on `partition`.
   int64_t NowMs(const PartitionKey& partition) const;
   int64_t StreamTimeMs(const PartitionKey& partition) const;

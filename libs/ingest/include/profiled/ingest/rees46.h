@@ -38,7 +38,10 @@ class Rees46Reader {
   explicit Rees46Reader(std::string_view csv_text);
   // Fills `event` with the next good row; false at the end.
   bool Next(v1::InteractionEvent& event);
+  // The first kMaxErrors bad rows, described; bad_rows() counts them all.
   const std::vector<std::string>& errors() const { return errors_; }
+  size_t bad_rows() const { return bad_rows_; }
+  static constexpr size_t kMaxErrors = 1000;
   // Data rows read so far (events plus errors), and whether a header was found.
   size_t rows() const { return rows_; }
   bool header() const { return header_; }
@@ -49,6 +52,7 @@ class Rees46Reader {
   size_t rows_ = 0;
   bool seen_first_row_ = false;
   bool header_ = false;
+  size_t bad_rows_ = 0;
   std::vector<std::string> errors_;
 };
 

@@ -43,6 +43,9 @@ class Producer {
   [[nodiscard]] virtual absl::Status Flush(int timeout_ms) = 0;
   // Records enqueued and not yet reported.
   virtual int OutQueueLength() const = 0;
+  // OK, or the fatal error that left this producer unusable (an idempotent
+  // producer whose sequence broke): only a new producer can send again.
+  virtual absl::Status FatalError() const = 0;
 };
 
 }  // namespace profiled::kafka

@@ -9,13 +9,14 @@
 // Built so that slow or hostile clients cannot starve the probes: one event
 // loop (epoll) owns every connection, so an idle or half-sent connection
 // costs a file descriptor, not a thread; a request that is not complete
-// within `request_timeout_ms` of its connection is answered 408 and closed;
-// at `max_connections` the oldest connection still sending its request is
-// dropped to admit the new one. Complete requests run on worker threads, in
-// two lanes: probes (/healthz, /readyz, /metrics) have a worker of their
-// own, so a busy /v1 never delays them. HTTP/1.1 (and 1.0) GET-style
-// requests only: one request per connection (`Connection: close`), no
-// request bodies (413), headers up to 16 KiB (431).
+// within `request_timeout_ms` of its connection is answered 408 and closed
+// (a response not read within it is dropped); at `max_connections` the
+// oldest connection not being handled is dropped to admit the new one.
+// Complete requests run in lanes: cheap probes (/healthz, /readyz) on the
+// event loop itself, /metrics on a worker of its own, /v1 on the API
+// workers, so a busy /v1 or a scrape never delays a probe. HTTP/1.1 (and
+// 1.0) GET-style requests only: one request per connection
+// (`Connection: close`), no request bodies (413), headers up to 16 KiB (431).
 //
 // Handlers run on the worker threads: they must be thread-safe.
 #pragma once
@@ -68,10 +69,12 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-// Which workers run a route's handler.
+// Which thread runs a route's handler.
 enum class HttpLane {
-  kApi,    // the `threads` API workers; queue bounded, 503 when full
-  kProbe,  // a worker of its own: health, readiness, metrics
+  kApi,     // the `threads` API workers; queue bounded, 503 when full
+  kProbe,   // a worker of its own (metrics); queue bounded, 503 when full
+  kInline,  // the event loop itself: only for handlers that never block
+            // and take microseconds (health, readiness)
 };
 
 class HttpServer {

@@ -93,6 +93,13 @@ class DeadLetterSink {
  private:
   DeadLetterSink(DeadLetterOptions options, Health& health)
       : options_(std::move(options)), health_(health) {}
+
+ public:
+  // The producer's destructor flushes and may deliver reports into the
+  // members after it: reset first.
+  ~DeadLetterSink() { producer_.reset(); }
+
+ private:
   // The letter's record as it goes out at `cut` (0 whole, 1 head of the
   // value, 2 no value).
   void Produce(const DeadLetter& letter, int cut, const std::string& now, uint64_t index);

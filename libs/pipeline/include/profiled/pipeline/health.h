@@ -48,11 +48,12 @@ enum class Fault : uint8_t {
   kStoreFailed,         // a RocksDB write failed (disk full, I/O error): recovering
   kProgressStalled,     // no batch committed for stall_timeout while input waits
   kPurgeFailed,         // an erasure's purge from disk failed: retrying
+  kInputUnreachable,    // the input brokers answered no watermark query for stall_timeout
 };
 inline constexpr Fault kAllFaults[] = {
     Fault::kDeadLettersStalled, Fault::kDeadLettersRefused, Fault::kOutputStalled,
     Fault::kOutputRefused,      Fault::kStoreFailed,        Fault::kProgressStalled,
-    Fault::kPurgeFailed};
+    Fault::kPurgeFailed,        Fault::kInputUnreachable};
 inline constexpr size_t kFaultCount = std::size(kAllFaults);
 
 // Stable snake_case name: the `reason` label and the /readyz wording.
@@ -91,13 +92,22 @@ class Health {
   void ReportAssignment(std::vector<PartitionState> partitions);
   // A batch was committed: progress.
   void ReportCommit();
-  // When a batch was last committed (the start, before any).
-  absl::Time LastCommit() const;
+  // Batches committed so far.
+  uint64_t Commits() const;
+  // The batch loop turned (any outcome): a loop that stops turning for
+  // stall_timeout is progress_stalled even when no input waits.
+  void ReportLoop();
+  // A poll found nothing to consume (not paused): whatever the watermark
+  // says (transaction markers are offsets too), nothing waits.
+  void ReportIdle();
   // The pipeline is (not) running: false while it starts or recovers.
   void ReportStarted(bool started);
 
-  // From the monitor: high watermarks asked of the brokers.
-  void ReportHighWatermarks(const absl::flat_hash_map<core::PartitionKey, int64_t>& highs);
+  // From the monitor: high watermarks asked of the brokers for `asked`; a
+  // partition missing from `highs` could not be asked. No answer for any of
+  // them for stall_timeout is input_unreachable.
+  void ReportHighWatermarks(const std::vector<core::PartitionKey>& asked,
+                            const absl::flat_hash_map<core::PartitionKey, int64_t>& highs);
   std::vector<core::PartitionKey> Assigned() const;
 
   // Recomputes lag, the progress stall and readiness, and sets their gauges.
@@ -137,6 +147,9 @@ class Health {
   // Progress: the last commit, and the last moment nothing waited.
   absl::Time last_commit_ ABSL_GUARDED_BY(mu_);
   absl::Time last_idle_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_loop_ ABSL_GUARDED_BY(mu_);
+  uint64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_answer_ ABSL_GUARDED_BY(mu_);  // the input brokers last answered
   // Why not ready besides faults, as of the last Evaluate; faults count live.
   std::vector<std::string> conditions_ ABSL_GUARDED_BY(mu_) = {"starting"};
 };

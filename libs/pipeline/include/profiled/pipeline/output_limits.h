@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "absl/status/status.h"
+#include "profiled/kafka/properties.h"
 #include "profiled/pipeline/pipeline.h"
 
 namespace profiled::pipeline {
@@ -28,5 +29,12 @@ size_t LargestUpdateBytes(const PipelineOptions& options);
 
 // Profile ids an erasure receipt lists at most within `max_message_bytes`.
 size_t MaxReceiptProfileIds(size_t max_message_bytes);
+
+// librdkafka defaults of the producers that write to the output topics
+// (updates, receipts, dead letters), before the user's properties (which
+// win): retry transient failures without end (stalls are reported instead),
+// accept a record up to max_message_bytes, and never batch more than the
+// topic takes (Kafka applies max.message.bytes to the whole record batch).
+kafka::Properties OutputProducerDefaults(size_t max_message_bytes);
 
 }  // namespace profiled::pipeline

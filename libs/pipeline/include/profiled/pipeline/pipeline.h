@@ -177,6 +177,10 @@ class Pipeline {
   // partition to them — what a process restart would do, without leaving
   // the consumer group.
   [[nodiscard]] absl::Status Restart();
+  // While stopped on a failure: keeps the consumer in its group (paused,
+  // polled for up to `timeout_ms`) so a long outage does not exceed
+  // max.poll.interval.ms.
+  void KeepAlive(int timeout_ms);
 
   // True while the outbox is full and consumption is paused.
   bool paused() const { return paused_; }

@@ -78,11 +78,16 @@ class Publisher {
   void Failed(uint64_t seq, const absl::Status& s);
   // output_stalled while the oldest record in flight waits past the timeout.
   void CheckStall();
+  [[nodiscard]] absl::Status CreateProducer();
+  // After a fatal producer error: a new producer, from the oldest record
+  // not acknowledged.
+  void ReplaceFatalProducer();
 
   PublisherOptions options_;
   store::ProfileStore& store_;
   PublisherMetrics& metrics_;
   Health& health_;
+  kafka::Properties producer_properties_;
   std::unique_ptr<kafka::Producer> producer_;
 
   // Publisher-thread state.
@@ -96,15 +101,14 @@ class Publisher {
   std::vector<uint64_t> failed_;  // reported failed, to produce again
   absl::Time retry_at_ = absl::InfinitePast();
   bool refused_ = false;          // the last failure was one retrying cannot fix
+  bool read_failing_ = false;     // reading the outbox failed (logged once)
   std::vector<uint64_t> undeleted_;  // published, but deleting them failed: retried
   absl::Time delete_retry_at_ = absl::InfinitePast();
-  std::string last_error_;
 
   std::mutex mu_;
   std::condition_variable wake_;
   bool notified_ = false;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> draining_{false};
   std::thread thread_;
 };
 

@@ -11,7 +11,9 @@
 // store_failed fault holds (/readyz, metric, alert, one log line), and every
 // few seconds the runtime asks the store to recover (disk space back, device
 // healthy); once a write works again the pipeline resumes from the last
-// committed batch, exactly as a restart would, without leaving the group.
+// committed batch, exactly as a restart would, without leaving the group
+// (the consumer is polled, paused, meanwhile). Any other pipeline error
+// (a corrupt stored profile, a bug) would repeat: RunOnce returns it.
 //
 // A monitor thread asks the brokers for the assigned partitions' high
 // watermarks (every 2 s, from a client of its own) and evaluates Health
@@ -101,7 +103,7 @@ class Runtime {
   std::unique_ptr<kafka::WatermarkReader> watermarks_;
   bool failed_ = false;  // the pipeline stopped on a store failure
   absl::Time next_recovery_ = absl::InfinitePast();
-  absl::Time recovered_at_ = absl::InfinitePast();
+  uint64_t commits_at_recovery_ = 0;
   absl::Duration backoff_;
   absl::Notification stop_monitor_;
   std::thread monitor_;
