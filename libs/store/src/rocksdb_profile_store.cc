@@ -6,6 +6,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <sys/statvfs.h>
+
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -32,6 +34,8 @@ constexpr const char* kSecretKey = "deployment_secret";
 constexpr const char* kNextAuditSeqKey = "next_audit_seq";
 constexpr const char* kProfileCountKey = "profile_count";
 constexpr const char* kProbeKey = "write_probe";
+// Recover waits for this much free space before touching the store.
+constexpr uint64_t kMinFreeBytes = 64ull << 20;
 // Erasures whose purge from disk is pending: kPurgePrefix + request id.
 constexpr const char* kPurgePrefix = "purge_pending:";
 
@@ -128,10 +132,12 @@ struct OpenDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
   // Flushes every memtable (so the write-ahead log holds nothing a restart
-  // needs) and closes.
-  void FlushAndClose() {
+  // needs) and closes. After a failed write there is nothing to flush that
+  // the WAL does not replay, and touching the failed WAL again trips an
+  // assertion in RocksDB builds that keep them: close without flushing.
+  void FlushAndClose(bool write_failed = false) {
     if (!db) return;
-    db->Flush(rocksdb::FlushOptions(), handles).PermitUncheckedError();
+    if (!write_failed) db->Flush(rocksdb::FlushOptions(), handles).PermitUncheckedError();
     for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
     handles.clear();
     db->Close().PermitUncheckedError();
@@ -151,7 +157,7 @@ class RocksDbProfileStore final : public ProfileStore {
 
   ~RocksDbProfileStore() override {
     absl::WriterMutexLock lock(&db_mu_);
-    open_.FlushAndClose();
+    open_.FlushAndClose(write_failed_);
   }
 
   absl::Status Open() ABSL_LOCKS_EXCLUDED(db_mu_) {
@@ -394,20 +400,31 @@ class RocksDbProfileStore final : public ProfileStore {
     // RocksDB holds a failed write as a background error; Resume clears it
     // once the cause is gone (it flushes what the failed write left). An
     // error it cannot resume from takes a reopen, which replays the WAL.
+    // Nothing works on a full disk, and reopening there trips assertions in
+    // RocksDB builds that keep them: wait for space first.
+    struct statvfs fs{};
+    if (statvfs(options_.path.c_str(), &fs) == 0) {
+      const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (free_bytes < kMinFreeBytes) {
+        return absl::UnavailableError(absl::StrCat("waiting for disk space: ", free_bytes >> 20,
+                                                   " MiB free at ", options_.path));
+      }
+    }
     if (open_.db == nullptr) {
       RETURN_IF_ERROR(OpenLocked());
     } else if (rocksdb::Status resumed = db()->Resume(); !resumed.ok()) {
-      // Still no space: try later. Anything else (a fatal WAL error Resume
-      // will not clear) takes a reopen.
-      if (resumed.IsNoSpace()) return ToStatus(resumed, "resuming the store");
-      open_.FlushAndClose();
+      // An error Resume will not clear (a fatal WAL error) takes a reopen,
+      // which replays the WAL.
+      open_.FlushAndClose(/*write_failed=*/true);
       RETURN_IF_ERROR(OpenLocked());
     }
     // Prove it: a synced write of a key nothing reads.
     rocksdb::WriteOptions synced;
     synced.sync = true;
-    return ToStatus(db()->Put(synced, defaults(), kProbeKey, OutboxKey(next_outbox_seq_)),
-                    "probing the store");
+    RETURN_IF_ERROR(ToStatus(db()->Put(synced, defaults(), kProbeKey, OutboxKey(next_outbox_seq_)),
+                             "probing the store"));
+    write_failed_ = false;
+    return absl::OkStatus();
   }
 
   absl::Status MultiGetFrom(rocksdb::ColumnFamilyHandle* cf, const std::vector<std::string>& ids,
@@ -445,10 +462,12 @@ class RocksDbProfileStore final : public ProfileStore {
     // One committer at a time keeps outbox sequence numbers in commit order.
     std::lock_guard<std::mutex> commit(commit_mu_);
     if (PROFILED_FAILPOINT_ERROR("store_write")) {
+      write_failed_ = true;
       return absl::UnavailableError("committing batch: IO error: injected (failpoint store_write)");
     }
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
+    if (write_failed_) return absl::UnavailableError("the store's last write failed: recovering");
     // Sized up front: a large batch's buffer would otherwise be regrown (and
     // copied) a dozen times.
     rocksdb::WriteBatch wb(EstimatedBytes(batch));
@@ -512,7 +531,10 @@ class RocksDbProfileStore final : public ProfileStore {
           wb.Put(offsets(), PositionKey(p.topic, p.partition), PositionValue(p)),
           "batching offsets"));
     }
-    RETURN_IF_ERROR(ToStatus(db()->Write(write_options_, &wb), "committing batch"));
+    if (absl::Status s = ToStatus(db()->Write(write_options_, &wb), "committing batch"); !s.ok()) {
+      write_failed_ = true;
+      return s;
+    }
     next_outbox_seq_ = seq;
     next_audit_seq_ = audit_seq;
     profile_count_.store(profile_count);
@@ -552,13 +574,22 @@ class RocksDbProfileStore final : public ProfileStore {
 
   absl::Status DeleteOutbox(const std::vector<uint64_t>& seqs) override {
     if (seqs.empty()) return absl::OkStatus();
+    // Writes go one at a time: after a failed write RocksDB refuses the next
+    // with its background error, but a write racing the failure into the
+    // same WAL writer trips an assertion in Debian's RocksDB build.
+    std::lock_guard<std::mutex> commit(commit_mu_);
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
+    if (write_failed_) return absl::UnavailableError("the store's last write failed: recovering");
     rocksdb::WriteBatch wb;
     for (uint64_t seq : seqs) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(outbox(), OutboxKey(seq)), "batching outbox delete"));
     }
-    RETURN_IF_ERROR(ToStatus(db()->Write(write_options_, &wb), "deleting outbox entries"));
+    if (absl::Status s = ToStatus(db()->Write(write_options_, &wb), "deleting outbox entries");
+        !s.ok()) {
+      write_failed_ = true;
+      return s;
+    }
     outbox_depth_.fetch_sub(seqs.size());
     return absl::OkStatus();
   }
@@ -680,7 +711,10 @@ class RocksDbProfileStore final : public ProfileStore {
   // exclusively; every other call holds it shared.
   mutable absl::Mutex db_mu_;
   OpenDb open_ ABSL_GUARDED_BY(db_mu_);
-  mutable std::mutex commit_mu_;  // taken before db_mu_
+  mutable std::mutex commit_mu_;  // taken before db_mu_; every write holds it
+  // A write failed and Recover has not proved the store since: writes are
+  // refused before they reach RocksDB's failed WAL writer.
+  bool write_failed_ = false;  // guarded by commit_mu_
   uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
   uint64_t next_audit_seq_ = 1;   // guarded by commit_mu_ after Init()
   std::atomic<uint64_t> outbox_depth_{0};
