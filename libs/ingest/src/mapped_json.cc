@@ -1,4 +1,6 @@
 #include "profiled/ingest/mapped_json.h"
+#include "profiled/ingest/event_decoder.h"
+#include "profiled/base/status_macros.h"
 
 #include <simdjson.h>
 
@@ -270,6 +272,36 @@ std::optional<Rejection> MappedJsonDecoder::Decode(std::string_view payload,
   }
   for (v1::InteractionEvent& e : events) out.push_back(std::move(e));
   return std::nullopt;
+}
+
+
+namespace {
+
+class MappedEventDecoder final : public EventDecoder {
+ public:
+  explicit MappedEventDecoder(MappedJsonDecoder decoder) : decoder_(std::move(decoder)) {}
+  std::optional<Rejection> Decode(std::string_view payload,
+                                  std::vector<v1::InteractionEvent>& out) override {
+    return decoder_.Decode(payload, out);
+  }
+
+ private:
+  MappedJsonDecoder decoder_;
+};
+
+}  // namespace
+
+EventFormat MappedJsonEventFormat() {
+  return {.name = "json",
+          .summary = "any JSON through a field map (webhooks, CRM exports)",
+          .takes_map = true,
+          .redactable_json = true,
+          .split_file = internal::SplitJsonDocuments,
+          .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
+            ASSIGN_OR_RETURN(MappedJsonDecoder decoder,
+                             MappedJsonDecoder::Create({o.default_channel, o.limits, o.map}));
+            return std::make_unique<MappedEventDecoder>(std::move(decoder));
+          }};
 }
 
 }  // namespace profiled::ingest

@@ -1,6 +1,9 @@
 #include "profiled/ingest/protobuf_decoder.h"
+#include "profiled/ingest/event_decoder.h"
 
 #include <array>
+
+#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -59,6 +62,63 @@ std::optional<Rejection> DecodeProtobufEvent(std::string_view payload,
                                   " bytes)")};
   }
   return ValidateEvent(event);
+}
+
+
+namespace {
+
+// Binary profiled.v1.InteractionEvent values, one event each.
+class ProtobufDecoder final : public EventDecoder {
+ public:
+  explicit ProtobufDecoder(size_t max_bytes) : max_bytes_(max_bytes) {}
+  std::optional<Rejection> Decode(std::string_view payload,
+                                  std::vector<v1::InteractionEvent>& out) override {
+    if (payload.size() > max_bytes_) {
+      return Rejection{RejectReason::kPayloadTooLarge,
+                       absl::StrCat("value is ", payload.size(), " bytes (limit ", max_bytes_, ")")};
+    }
+    v1::InteractionEvent event;
+    if (auto rejection = DecodeProtobufEvent(payload, event)) return rejection;
+    out.push_back(std::move(event));
+    return std::nullopt;
+  }
+
+ private:
+  size_t max_bytes_;
+};
+
+// A file of Protobuf-JSON events, one per line, as binary values.
+FileRecords ProtobufJsonLines(std::string_view text) {
+  FileRecords out;
+  size_t line_no = 0;
+  v1::InteractionEvent event;
+  for (std::string_view rest = text; !rest.empty();) {
+    const size_t eol = rest.find('\n');
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    event.Clear();
+    const auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), &event);
+    if (!status.ok()) {
+      out.errors.push_back(absl::StrCat("line ", line_no, ": ", status.ToString()));
+      continue;
+    }
+    out.values.push_back(event.SerializeAsString());
+  }
+  return out;
+}
+
+}  // namespace
+
+EventFormat ProtobufEventFormat() {
+  return {.name = "protobuf",
+          .summary = "binary profiled.v1.InteractionEvent, one per value (files: Protobuf JSON lines)",
+          .split_file = ProtobufJsonLines,
+          .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
+            return std::make_unique<ProtobufDecoder>(o.limits.max_message_bytes);
+          }};
 }
 
 }  // namespace profiled::ingest

@@ -1,4 +1,6 @@
 #include "profiled/ingest/rees46.h"
+#include "profiled/ingest/event_decoder.h"
+#include "profiled/base/sha256.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -120,6 +122,69 @@ bool Rees46Reader::Next(v1::InteractionEvent& event) {
     }
   }
   return false;
+}
+
+namespace {
+
+// REES46 rows as Kafka values: one or more rows per value (a header line is
+// skipped). A row carries no id of its own, so its event id is a hash of the
+// row: a row sent twice is the same event, counted once.
+class Rees46CsvDecoder final : public EventDecoder {
+ public:
+  explicit Rees46CsvDecoder(size_t max_bytes) : max_bytes_(max_bytes) {}
+  std::optional<Rejection> Decode(std::string_view payload,
+                                  std::vector<v1::InteractionEvent>& out) override {
+    if (payload.empty()) return Rejection{RejectReason::kEmptyMessage, "message value is empty"};
+    if (payload.size() > max_bytes_) {
+      return Rejection{RejectReason::kPayloadTooLarge,
+                       absl::StrCat("value is ", payload.size(), " bytes (limit ", max_bytes_, ")")};
+    }
+    std::vector<v1::InteractionEvent> events;
+    size_t line_no = 0;
+    for (std::string_view rest = payload; !rest.empty();) {
+      const size_t eol = rest.find('\n');
+      std::string_view line = rest.substr(0, eol);
+      rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.find_first_not_of(" \t") == std::string_view::npos || IsHeader(line)) continue;
+      absl::StatusOr<v1::InteractionEvent> parsed = ParseRees46Row(line, 0);
+      if (!parsed.ok()) {
+        return Rejection{RejectReason::kUndecodable,
+                         absl::StrCat("line ", line_no, " is not a REES46 row: ",
+                                      parsed.status().message())};
+      }
+      parsed->set_event_id(absl::StrCat("rees46-", Sha256Hex(line).substr(0, 24)));
+      events.push_back(*std::move(parsed));
+    }
+    if (events.empty()) return Rejection{RejectReason::kUndecodable, "no REES46 row in the value"};
+    for (v1::InteractionEvent& e : events) out.push_back(std::move(e));
+    return std::nullopt;
+  }
+
+ private:
+  size_t max_bytes_;
+};
+
+// A CSV file as one value per data row (the header, if any, is not sent).
+FileRecords Rees46Rows(std::string_view text) {
+  FileRecords out = internal::SplitLines(text);
+  if (!out.values.empty() && out.values.front().substr(0, 3) == "\xEF\xBB\xBF") {
+    out.values.front().erase(0, 3);
+  }
+  if (!out.values.empty() && IsHeader(out.values.front())) out.values.erase(out.values.begin());
+  return out;
+}
+
+}  // namespace
+
+EventFormat Rees46CsvEventFormat() {
+  return {.name = "rees46-csv",
+          .summary = "REES46 e-commerce CSV rows (the bundled sample's format)",
+          .split_file = Rees46Rows,
+          .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
+            return std::make_unique<Rees46CsvDecoder>(o.limits.max_message_bytes);
+          }};
 }
 
 }  // namespace profiled::ingest

@@ -1,4 +1,5 @@
 #include "profiled/ingest/segment_json.h"
+#include "profiled/ingest/event_decoder.h"
 
 #include <simdjson.h>
 
@@ -375,6 +376,33 @@ std::optional<Rejection> SegmentDecoder::Decode(std::string_view payload,
   }
   for (v1::InteractionEvent& e : events) out.push_back(std::move(e));
   return std::nullopt;
+}
+
+
+namespace {
+
+class SegmentEventDecoder final : public EventDecoder {
+ public:
+  explicit SegmentEventDecoder(SegmentOptions options) : decoder_(std::move(options)) {}
+  std::optional<Rejection> Decode(std::string_view payload,
+                                  std::vector<v1::InteractionEvent>& out) override {
+    return decoder_.Decode(payload, out);
+  }
+
+ private:
+  SegmentDecoder decoder_;
+};
+
+}  // namespace
+
+EventFormat SegmentJsonEventFormat() {
+  return {.name = "segment-json",
+          .summary = "Segment-spec JSON messages or batch bodies",
+          .redactable_json = true,
+          .split_file = internal::SplitJsonDocuments,
+          .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
+            return std::make_unique<SegmentEventDecoder>(SegmentOptions{o.default_channel, o.limits});
+          }};
 }
 
 }  // namespace profiled::ingest
