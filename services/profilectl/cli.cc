@@ -12,13 +12,15 @@ std::atomic<bool> g_stop{false};
 
 const char* const kUsage = R"(usage:
   profilectl produce --bootstrap HOST:PORT --topic TOPIC [--format FORMAT] [--map FILE] FILE|-
-      Pushes FILE onto TOPIC, keyed by the routing identity's profile id. FORMAT:
+      Pushes FILE onto TOPIC, keyed by the routing identity's profile id. FORMAT
+      is the topic's input.topics[].format:
         protobuf-json (default)  each line an InteractionEvent in Protobuf's JSON
-                                 mapping, produced as binary Protobuf
+                                 mapping, produced as binary Protobuf (format protobuf)
         segment-json, json       produced as they are: the whole FILE when it is one
                                  JSON document, else each non-empty line (valid or
                                  not: profiled dead-letters what it rejects); json
                                  keys need --map FILE, a field map as in the config
+        rees46-csv               each REES46 CSV row produced as it is (header skipped)
         csv                      REES46 CSV rows, produced as Protobuf events
   profilectl tail --bootstrap HOST:PORT --topic TOPIC [--from-beginning] [--exit-at-end]
       Prints each ProfileUpdate as one JSON object per line; tombstones as

@@ -1,18 +1,13 @@
 // profilectl produce: push real files onto topics in any input format.
-#include <simdjson.h>
-
 #include <cstdio>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "cli.h"
 #include "profiled/config/app_config.h"
 #include "profiled/core/profile_id.h"
-#include "profiled/ingest/mapped_json.h"
+#include "profiled/ingest/event_decoder.h"
 #include "profiled/ingest/rees46.h"
-#include "profiled/ingest/segment_json.h"
 #include "producing.h"
 #include "profiled/v1/control.pb.h"
 #include "absl/time/clock.h"
@@ -31,41 +26,21 @@ std::string KeyOf(const std::vector<v1::InteractionEvent>& events) {
   return profiled::core::ProfileIdFor(events.front()).value_or("");
 }
 
-// The whole text when it is one JSON document, else each non-empty line.
-std::vector<std::string> JsonDocuments(const std::string& text) {
-  simdjson::dom::parser parser;
-  simdjson::padded_string padded(text);
-  simdjson::dom::element root;
-  if (parser.parse(padded).get(root) == simdjson::SUCCESS) return {text};
-  std::vector<std::string> docs;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) docs.push_back(line);
-  }
-  return docs;
-}
-
-// Lines of Protobuf-JSON InteractionEvents; bad lines are reported.
-std::vector<Outgoing> FromProtobufJson(const std::string& topic, const std::string& text,
-                                       uint64_t& bad) {
+// A file of a registered format: its Kafka values as they are, each keyed
+// by the profile id of its first event (what the topic's decoder reads).
+std::vector<Outgoing> FromFormat(const profiled::ingest::EventFormat& format,
+                                 const profiled::ingest::DecoderOptions& options,
+                                 const std::string& topic, const std::string& text, uint64_t& bad) {
+  profiled::ingest::FileRecords file = format.split_file(text);
+  for (const std::string& e : file.errors) std::fprintf(stderr, "profilectl: %s\n", e.c_str());
+  bad += file.errors.size();
+  auto decoder = format.create(options);
   std::vector<Outgoing> out;
-  std::istringstream lines(text);
-  std::string line;
-  uint64_t line_no = 0;
-  v1::InteractionEvent event;
-  while (std::getline(lines, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    event.Clear();
-    auto status = google::protobuf::util::JsonStringToMessage(line, &event);
-    if (!status.ok()) {
-      std::fprintf(stderr, "profilectl: line %llu: %s\n", static_cast<unsigned long long>(line_no),
-                   status.ToString().c_str());
-      ++bad;
-      continue;
-    }
-    out.push_back({topic, KeyOf({event}), event.SerializeAsString(), {}});
+  std::vector<v1::InteractionEvent> events;
+  for (std::string& value : file.values) {
+    events.clear();
+    if (decoder.ok()) (void)(*decoder)->Decode(value, events);
+    out.push_back({topic, KeyOf(events), std::move(value), {}});
   }
   return out;
 }
@@ -98,34 +73,25 @@ int Produce(const Args& args) {
 
   uint64_t bad = 0;
   std::vector<Outgoing> records;
-  if (format == "protobuf-json") {
-    records = FromProtobufJson(topic, text, bad);
-  } else if (format == "csv") {
+  // Any registered format by its name; "protobuf-json" is the protobuf
+  // format's file form, "csv" REES46 rows turned into Protobuf events.
+  const std::string name = format == "protobuf-json" ? "protobuf" : format;
+  if (format == "csv") {
     records = FromRees46Csv(topic, text, bad);
-  } else if (format == "segment-json" || format == "json") {
-    // Raw bytes go out unchanged; the decoder only finds each record's key.
-    std::function<void(const std::string&, std::vector<v1::InteractionEvent>&)> decode;
-    if (format == "segment-json") {
-      auto segment = std::make_shared<profiled::ingest::SegmentDecoder>(profiled::ingest::SegmentOptions{});
-      decode = [segment](const std::string& doc, auto& events) { (void)segment->Decode(doc, events); };
-    } else if (args.Has("--map")) {
+  } else if (const profiled::ingest::EventFormat* f = profiled::ingest::FindEventFormat(name)) {
+    profiled::ingest::DecoderOptions options;
+    if (f->takes_map && args.Has("--map")) {
       std::string map_text;
       if (!ReadAll(args.Get("--map"), map_text)) return Usage("cannot read " + args.Get("--map"));
       auto map = profiled::config::ParseFieldMap(map_text);
       if (!map.ok()) return Fail(absl::StrCat(args.Get("--map"), ": ", map.status().message()));
-      auto mapped = profiled::ingest::MappedJsonDecoder::Create({"web", {}, *map});
-      if (!mapped.ok()) return Fail(std::string(mapped.status().message()));
-      auto shared = std::make_shared<profiled::ingest::MappedJsonDecoder>(std::move(*mapped));
-      decode = [shared](const std::string& doc, auto& events) { (void)shared->Decode(doc, events); };
+      options.map = *std::move(map);
+      if (auto check = f->create(options); !check.ok()) return Fail(std::string(check.status().message()));
     }
-    std::vector<v1::InteractionEvent> events;
-    for (std::string& doc : JsonDocuments(text)) {
-      events.clear();
-      if (decode) decode(doc, events);
-      records.push_back({topic, KeyOf(events), std::move(doc), {}});
-    }
+    records = FromFormat(*f, options, topic, text, bad);
   } else {
-    return Usage("unknown --format '" + format + "' (protobuf-json, segment-json, json, csv)");
+    return Usage("unknown --format '" + format + "' (protobuf-json, csv, " +
+                 profiled::ingest::EventFormatNames() + ")");
   }
 
   const SendResult sent = SendAll(args.Get("--bootstrap"), records);

@@ -57,7 +57,7 @@ pipeline::RuntimeOptions CampaignOptions(const Clusters& c, const std::string& s
   rt.pipeline.output_topic = "updates";
   rt.pipeline.clock_mode = core::PipelineClock::Mode::kEventTime;
   rt.pipeline.scoring.recent_event_ids = 0;
-  rt.pipeline.inputs["segment"].format = pipeline::InputFormat::kSegmentJson;
+  rt.pipeline.inputs["segment"].format = "segment-json";
   rt.health.stall_timeout = absl::Seconds(2);
   rt.publisher.refused_retry = absl::Seconds(1);
   rt.recovery_backoff = absl::Milliseconds(200);

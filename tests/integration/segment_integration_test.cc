@@ -38,7 +38,7 @@ pipeline::PipelineOptions SegmentOptions(const std::string& topic) {
   pipeline::PipelineOptions options;
   options.output_topic = "updates";
   options.clock_mode = core::PipelineClock::Mode::kEventTime;
-  options.inputs[topic] = {pipeline::InputFormat::kSegmentJson, "web"};
+  options.inputs[topic] = {"segment-json", "web"};
   return options;
 }
 

@@ -99,8 +99,8 @@ input:
   REQUIRE_OK(c.status());
   CHECK(c->consumer.topics ==
         std::vector<std::string>{"events.proto", "segment.web", "segment.app"});
-  CHECK(c->pipeline.inputs.at("events.proto").format == pipeline::InputFormat::kProtobuf);
-  CHECK(c->pipeline.inputs.at("segment.web").format == pipeline::InputFormat::kSegmentJson);
+  CHECK(c->pipeline.inputs.at("events.proto").format == "protobuf");
+  CHECK(c->pipeline.inputs.at("segment.web").format == "segment-json");
   CHECK(c->pipeline.inputs.at("segment.web").default_channel == "web");
   CHECK(c->pipeline.inputs.at("segment.app").default_channel == "app");
   CHECK(c->pipeline.json_limits.max_message_bytes == 65536);
@@ -200,7 +200,7 @@ input:
   REQUIRE_FALSE(c.ok());
   const std::string msg(c.status().message());
   for (const char* expected : {
-           "input.topics[0].format: must be protobuf, segment-json or json, got 'xml'",
+           "input.topics[0].format: must be one of protobuf, segment-json, json, rees46-csv, got 'xml'",
            "input.topics[1].name: must be a non-empty topic name",
            "input.topics[2]: topic 'a' is listed twice",
            "input.topics[3]: must be a topic name or a mapping",
@@ -257,7 +257,7 @@ input:
            "input.topics[1].map.time_format: must be auto, unix_s, unix_ms or rfc3339, got 'weekly'",
            "input.topics[1].map: event_id: 'id' is not a JSON pointer",
            "input.topics[1].map: fields.context.shoe: not a mappable envelope field",
-           "input.topics[2].map: only topics with format json take a field map"}) {
+           "input.topics[2].map: format segment-json takes no field map"}) {
     CHECK_THAT(msg, Catch::Matchers::Contains(expected));
   }
 }

@@ -22,14 +22,11 @@ IdentityRules Rules(IdentityOptions options = {}) {
   return *std::move(r);
 }
 
-// An identity graph and profiles in memory, for the resolver.
+// An identity graph and its records in memory, for the resolver.
 class FakeGraph : public IdentityView {
  public:
-  Profile& Add(const std::string& id, std::vector<Identity> ids, int64_t first_seen = t0) {
-    Profile p = Profile::New(id);
-    p.identities = ids;
-    p.first_seen_ms = first_seen;
-    p.version = 1;
+  IdentityRecord& Add(const std::string& id, std::vector<Identity> ids, int64_t first_seen = t0) {
+    IdentityRecord p{id, ids, {}, first_seen};
     for (const Identity& i : ids) graph_[i.kind + ":" + i.value] = id;
     return profiles_[id] = std::move(p);
   }
@@ -38,11 +35,11 @@ class FakeGraph : public IdentityView {
     if (it == graph_.end()) return std::nullopt;
     return it->second;
   }
-  const Profile* Find(const std::string& id) override { return &profiles_.at(id); }
+  const IdentityRecord* Find(const std::string& id) override { return &profiles_.at(id); }
 
  private:
   std::map<std::string, std::string> graph_;
-  std::map<std::string, Profile> profiles_;
+  std::map<std::string, IdentityRecord> profiles_;
 };
 
 TEST_CASE("emails are trimmed, lower-cased and kept only as a SHA-256", "[identity]") {
@@ -122,7 +119,7 @@ TEST_CASE("two user ids never merge by co-occurrence and the refusal is reported
   CHECK(r.target == "p-2");
   CHECK(r.absorbed.empty());
   REQUIRE(r.refusals.size() == 1);
-  CHECK(r.refusals[0].rule == "kind_limit");
+  CHECK(r.refusals[0].rule == RefusalRule::kKindLimit);
   CHECK(r.refusals[0].other_profile == "p-1");
 
   // A brand-new user id on a known browser starts its own profile.
@@ -132,7 +129,7 @@ TEST_CASE("two user ids never merge by co-occurrence and the refusal is reported
   CHECK(fresh.target == core::ProfileIdFor(Identity{"user_id", "u3"}));
   CHECK(fresh.link == std::vector<Identity>{{"user_id", "u3"}});
   REQUIRE(fresh.refusals.size() == 1);
-  CHECK(fresh.refusals[0].rule == "kind_limit");
+  CHECK(fresh.refusals[0].rule == RefusalRule::kKindLimit);
 }
 
 TEST_CASE("an explicit alias merges even two user ids", "[identity][resolver]") {
@@ -160,14 +157,14 @@ TEST_CASE("the merge-rate cap refuses merges beyond it within an hour", "[identi
   options.max_merges_per_hour = 2;
   IdentityRules rules = Rules(options);
   FakeGraph g;
-  Profile& hub = g.Add("p-hub", {{"user_id", "u1"}});
+  IdentityRecord& hub = g.Add("p-hub", {{"user_id", "u1"}});
   hub.merge_times_ms = {t0 - 10'000, t0 - 5'000};  // two merges in the last hour
   g.Add("p-x", {{"anonymous_id", "x"}});
   Resolution r = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false, t0, g);
   CHECK(r.target == "p-hub");
   CHECK(r.absorbed.empty());
   REQUIRE(r.refusals.size() == 1);
-  CHECK(r.refusals[0].rule == "merge_rate");
+  CHECK(r.refusals[0].rule == RefusalRule::kMergeRate);
   // An hour later the window has passed.
   Resolution later = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false,
                                              t0 + kMergeRateWindowMs, g);
@@ -180,23 +177,23 @@ TEST_CASE("the survivor does not depend on the order candidates are seen", "[ide
   const char* kinds[] = {"user_id", "email_sha256", "device_id", "anonymous_id", "crm_id"};
   for (int round = 0; round < 500; ++round) {
     CAPTURE(round);
-    std::vector<Profile> profiles;
+    std::vector<IdentityRecord> profiles;
     const int n = std::uniform_int_distribution<int>(2, 6)(rng);
     for (int i = 0; i < n; ++i) {
-      Profile p = Profile::New("p-" + std::to_string(rng() % 1000));
+      IdentityRecord p{"p-" + std::to_string(rng() % 1000)};
       p.first_seen_ms = t0 + static_cast<int64_t>(rng() % 3);  // ties happen
       p.identities.push_back({kinds[rng() % 5], std::to_string(i)});
       profiles.push_back(p);
     }
-    std::vector<const Profile*> view;
-    for (const Profile& p : profiles) view.push_back(&p);
-    const std::string first = rules.ChooseSurvivor(view)->id;
+    std::vector<const IdentityRecord*> view;
+    for (const IdentityRecord& p : profiles) view.push_back(&p);
+    const std::string first = rules.ChooseSurvivor(view)->profile_id;
     const size_t best_rank = rules.BestRank(*rules.ChooseSurvivor(view));
     for (int shuffle = 0; shuffle < 5; ++shuffle) {
       std::shuffle(view.begin(), view.end(), rng);
-      CHECK(rules.ChooseSurvivor(view)->id == first);
+      CHECK(rules.ChooseSurvivor(view)->profile_id == first);
     }
-    for (const Profile* p : view) CHECK(rules.BestRank(*p) >= best_rank);
+    for (const IdentityRecord* p : view) CHECK(rules.BestRank(*p) >= best_rank);
   }
 }
 
@@ -220,7 +217,7 @@ TEST_CASE("a profile holding two user ids through an alias still merges and link
   Resolution third = Resolver(rules).Resolve({{"user_id", "u1"}, {"user_id", "u3"}}, false, t0, g);
   CHECK(third.absorbed.empty());
   REQUIRE(third.refusals.size() == 1);
-  CHECK(third.refusals[0].rule == "kind_limit");
+  CHECK(third.refusals[0].rule == RefusalRule::kKindLimit);
 }
 
 // The guardrail rule of docs/identity.md, transcribed on its own: a link or
@@ -231,12 +228,12 @@ class DocumentedRule {
  public:
   explicit DocumentedRule(const IdentityOptions& o) : o_(o) {}
   // An explicit alias is held to max_identities alone.
-  bool Allows(const std::vector<const Profile*>& parts, const std::vector<Identity>& extra,
+  bool Allows(const std::vector<const IdentityRecord*>& parts, const std::vector<Identity>& extra,
               size_t merges, int64_t now, bool alias = false) const {
     std::map<std::string, std::set<std::string>> all;
     std::map<std::string, size_t> largest;
     size_t largest_total = 0;
-    for (const Profile* p : parts) {
+    for (const IdentityRecord* p : parts) {
       std::map<std::string, size_t> mine;
       for (const Identity& id : p->identities) {
         all[id.kind].insert(id.value);
@@ -256,7 +253,7 @@ class DocumentedRule {
     if (total > o_.max_identities && total > largest_total) return false;
     if (merges == 0 || alias) return true;
     size_t recent = merges;
-    for (const Profile* p : parts) {
+    for (const IdentityRecord* p : parts) {
       for (int64_t t : p->merge_times_ms) recent += t > now - kMergeRateWindowMs;
     }
     return recent <= o_.max_merges_per_hour;
@@ -266,36 +263,31 @@ class DocumentedRule {
   IdentityOptions o_;
 };
 
-// A graph that applies resolutions the way the pipeline does.
-class ModelGraph : public IdentityView {
+// A graph the pipeline's own ApplyResolution carries each resolution out on.
+class ModelGraph : public IdentityGraph {
  public:
   std::optional<std::string> ProfileOf(const Identity& i) override {
     auto it = graph_.find({i.kind, i.value});
     if (it == graph_.end()) return std::nullopt;
     return it->second;
   }
-  const Profile* Find(const std::string& id) override { return &profiles_.at(id); }
-  void Apply(const Resolution& r, int64_t now) {
-    if (r.create) profiles_[r.target] = Profile::New(r.target);
-    Profile& target = profiles_.at(r.target);
-    for (const std::string& a : r.absorbed) {
-      for (const Identity& id : profiles_.at(a).identities) {
-        core::LinkIdentity(id, target);
-        graph_[{id.kind, id.value}] = r.target;
-      }
-      profiles_.erase(a);
-      target.merge_times_ms.push_back(now);
-    }
-    for (const Identity& id : r.link) {
-      core::LinkIdentity(id, target);
-      graph_[{id.kind, id.value}] = r.target;
-    }
+  const IdentityRecord* Find(const std::string& id) override { return &records_.at(id); }
+  void Link(const Identity& i, const std::string& id) override { graph_[{i.kind, i.value}] = id; }
+  IdentityRecord& Record(const std::string& id) override {
+    auto [it, inserted] = records_.try_emplace(id);
+    it->second.profile_id = id;
+    return it->second;
   }
-  const std::map<std::string, Profile>& profiles() const { return profiles_; }
+  IdentityRecord TakeRecord(const std::string& id) override {
+    IdentityRecord r = records_.at(id);
+    records_.erase(id);
+    return r;
+  }
+  const std::map<std::string, IdentityRecord>& records() const { return records_; }
 
  private:
   std::map<std::pair<std::string, std::string>, std::string> graph_;
-  std::map<std::string, Profile> profiles_;
+  std::map<std::string, IdentityRecord> records_;
 };
 
 TEST_CASE("random link, alias and merge sequences refuse exactly what the documented rule refuses",
@@ -340,10 +332,10 @@ TEST_CASE("random link, alias and merge sequences refuse exactly what the docume
         else if (std::find(candidates.begin(), candidates.end(), *p) == candidates.end())
           candidates.push_back(*p);
       }
-      std::vector<const Profile*> group;
+      std::vector<const IdentityRecord*> group;
       size_t expected_refusals = 0;
       for (size_t i = 0; i < candidates.size(); ++i) {
-        std::vector<const Profile*> trial = group;
+        std::vector<const IdentityRecord*> trial = group;
         trial.push_back(g.Find(candidates[i]));
         if (i == 0 || rule.Allows(trial, {}, trial.size() - 1, now, alias)) {
           group = trial;
@@ -359,7 +351,7 @@ TEST_CASE("random link, alias and merge sequences refuse exactly what the docume
       std::vector<Identity> expected_links;
       for (const Identity& id : unmatched) {
         bool held = false;
-        for (const Profile* p : group) {
+        for (const IdentityRecord* p : group) {
           held = held || std::find(p->identities.begin(), p->identities.end(), id) !=
                              p->identities.end();
         }
@@ -370,7 +362,7 @@ TEST_CASE("random link, alias and merge sequences refuse exactly what the docume
         else ++expected_refusals;
       }
       std::set<std::string> expected_members;
-      for (const Profile* p : group) expected_members.insert(p->id);
+      for (const IdentityRecord* p : group) expected_members.insert(p->profile_id);
 
       const Resolution r = resolver.Resolve(ids, alias, now, g);
       std::set<std::string> members(r.absorbed.begin(), r.absorbed.end());
@@ -381,10 +373,14 @@ TEST_CASE("random link, alias and merge sequences refuse exactly what the docume
       CHECK(r.refusals.size() == expected_refusals);
       refusals += r.refusals.size();
       merges += r.absorbed.size();
-      g.Apply(r, now);
+      ApplyResolution(r, now, g);
+      // Every identity maps to the profile whose record holds it.
+      for (const auto& [id, p] : g.records()) {
+        for (const Identity& i : p.identities) CHECK(g.ProfileOf(i) == id);
+      }
       // Only explicit aliases ever put a profile over a per-kind limit, and
       // nothing over max_identities (it bounds the profile's size).
-      for (const auto& [id, p] : g.profiles()) {
+      for (const auto& [id, p] : g.records()) {
         CHECK(p.identities.size() <= options.max_identities);
         size_t users = 0;
         for (const Identity& i : p.identities) users += i.kind == "user_id";

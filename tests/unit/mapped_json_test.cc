@@ -12,7 +12,7 @@ MappedJsonDecoder ExampleDecoder(const std::string& topic) {
   auto config = config::LoadConfigFile(PROFILED_SOURCE_DIR "/deploy/examples/esp-webhooks.yaml");
   REQUIRE_OK(config.status());
   const pipeline::InputTopicOptions& input = config->pipeline.inputs.at(topic);
-  REQUIRE(input.format == pipeline::InputFormat::kMappedJson);
+  REQUIRE(input.format == "json");
   auto decoder = MappedJsonDecoder::Create({input.default_channel, {}, input.map});
   REQUIRE_OK(decoder.status());
   return std::move(*decoder);

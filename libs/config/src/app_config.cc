@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "profiled/ingest/event_decoder.h"
 #include "profiled/pipeline/output_limits.h"
 
 namespace profiled::config {
@@ -253,19 +254,15 @@ void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
     } else if (entry.IsMap()) {
       r.CheckKeys(entry, path, {"name", "format", "channel", "map"});
       r.String(entry["name"], path + ".name", name);
-      std::string format = "protobuf";
-      r.String(entry["format"], path + ".format", format);
-      if (format == "segment-json") {
-        topic.format = pipeline::InputFormat::kSegmentJson;
-      } else if (format == "json") {
-        topic.format = pipeline::InputFormat::kMappedJson;
-        if (!entry["map"]) r.Error(path + ".map", "format json needs a field map");
-      } else if (format != "protobuf") {
-        r.Error(path + ".format",
-                absl::StrCat("must be protobuf, segment-json or json, got '", format, "'"));
-      }
-      if (entry["map"] && topic.format != pipeline::InputFormat::kMappedJson) {
-        r.Error(path + ".map", "only topics with format json take a field map");
+      r.String(entry["format"], path + ".format", topic.format);
+      const ingest::EventFormat* format = ingest::FindEventFormat(topic.format);
+      if (format == nullptr) {
+        r.Error(path + ".format", absl::StrCat("must be one of ", ingest::EventFormatNames(),
+                                               ", got '", topic.format, "'"));
+      } else if (format->takes_map && !entry["map"]) {
+        r.Error(path + ".map", "format " + topic.format + " needs a field map");
+      } else if (!format->takes_map && entry["map"]) {
+        r.Error(path + ".map", "format " + topic.format + " takes no field map");
       } else if (entry["map"]) {
         ReadFieldMap(r, entry["map"], path + ".map", topic.map);
       }

@@ -97,16 +97,20 @@ std::vector<core::Identity> IdentityRules::IdentitiesOf(const v1::InteractionEve
   return out;
 }
 
-size_t IdentityRules::BestRank(const core::Profile& profile) const {
+size_t IdentityRules::BestRank(const IdentityRecord& profile) const {
   size_t best = options_.kind_priority.size() + 1;
   for (const core::Identity& id : profile.identities) best = std::min(best, KindRank(id.kind));
   return best;
 }
 
-const core::Profile* IdentityRules::ChooseSurvivor(
-    const std::vector<const core::Profile*>& profiles) const {
-  const core::Profile* best = nullptr;
-  for (const core::Profile* p : profiles) {
+IdentityRecord IdentityRecord::Of(const core::Profile& profile) {
+  return {profile.id, profile.identities, profile.merge_times_ms, profile.first_seen_ms};
+}
+
+const IdentityRecord* IdentityRules::ChooseSurvivor(
+    const std::vector<const IdentityRecord*>& profiles) const {
+  const IdentityRecord* best = nullptr;
+  for (const IdentityRecord* p : profiles) {
     if (best == nullptr) {
       best = p;
       continue;
@@ -114,7 +118,7 @@ const core::Profile* IdentityRules::ChooseSurvivor(
     const size_t rp = BestRank(*p), rb = BestRank(*best);
     if (rp != rb ? rp < rb
                  : (p->first_seen_ms != best->first_seen_ms ? p->first_seen_ms < best->first_seen_ms
-                                                            : p->id < best->id)) {
+                                                            : p->profile_id < best->profile_id)) {
       best = p;
     }
   }

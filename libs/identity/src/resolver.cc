@@ -10,8 +10,8 @@
 namespace profiled::identity {
 namespace {
 
-bool Holds(const std::vector<const core::Profile*>& profiles, const core::Identity& id) {
-  for (const core::Profile* p : profiles) {
+bool Holds(const std::vector<const IdentityRecord*>& profiles, const core::Identity& id) {
+  for (const IdentityRecord* p : profiles) {
     if (std::find(p->identities.begin(), p->identities.end(), id) != p->identities.end()) {
       return true;
     }
@@ -21,9 +21,49 @@ bool Holds(const std::vector<const core::Profile*>& profiles, const core::Identi
 
 }  // namespace
 
-std::string Resolver::Violation(const std::vector<const core::Profile*>& profiles,
-                                const std::vector<core::Identity>& extra, int64_t now_ms,
-                                size_t merges, bool explicit_alias, std::string* detail) const {
+std::string_view RuleName(RefusalRule rule) {
+  switch (rule) {
+    case RefusalRule::kKindLimit: return "kind_limit";
+    case RefusalRule::kMergeRate: return "merge_rate";
+  }
+  return "unknown";
+}
+
+void ApplyResolution(const Resolution& r, int64_t now_ms, IdentityGraph& graph) {
+  IdentityRecord& target = graph.Record(r.target);
+  for (const std::string& absorbed_id : r.absorbed) {
+    IdentityRecord absorbed = graph.TakeRecord(absorbed_id);
+    for (const core::Identity& id : absorbed.identities) {
+      if (std::find(target.identities.begin(), target.identities.end(), id) ==
+          target.identities.end()) {
+        target.identities.push_back(id);
+      }
+      graph.Link(id, r.target);
+    }
+    target.merge_times_ms.insert(target.merge_times_ms.end(), absorbed.merge_times_ms.begin(),
+                                 absorbed.merge_times_ms.end());
+    std::sort(target.merge_times_ms.begin(), target.merge_times_ms.end());
+    target.merge_times_ms.push_back(now_ms);
+    std::erase_if(target.merge_times_ms,
+                  [now_ms](int64_t t) { return t <= now_ms - kMergeRateWindowMs; });
+    if (absorbed.first_seen_ms != 0 &&
+        (target.first_seen_ms == 0 || absorbed.first_seen_ms < target.first_seen_ms)) {
+      target.first_seen_ms = absorbed.first_seen_ms;
+    }
+  }
+  for (const core::Identity& id : r.link) {
+    if (std::find(target.identities.begin(), target.identities.end(), id) ==
+        target.identities.end()) {
+      target.identities.push_back(id);
+    }
+    graph.Link(id, r.target);
+  }
+}
+
+std::optional<RefusalRule> Resolver::Violation(const std::vector<const IdentityRecord*>& profiles,
+                                               const std::vector<core::Identity>& extra,
+                                               int64_t now_ms, size_t merges, bool explicit_alias,
+                                               std::string* detail) const {
   // Distinct identities per kind across everything that would be one profile,
   // and the most any one of the profiles holds alone.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_kind;
@@ -32,7 +72,7 @@ std::string Resolver::Violation(const std::vector<const core::Profile*>& profile
   auto count = [&](const core::Identity& id) {
     if (by_kind[id.kind].insert(id.value).second) ++total;
   };
-  for (const core::Profile* p : profiles) {
+  for (const IdentityRecord* p : profiles) {
     absl::flat_hash_map<std::string, size_t> own;
     for (const core::Identity& id : p->identities) {
       count(id);
@@ -50,26 +90,26 @@ std::string Resolver::Violation(const std::vector<const core::Profile*>& profile
     const size_t limit = rules_.MaxPerKind(kind);
     if (values.size() > limit && values.size() > most_in_one[kind]) {
       *detail = absl::StrCat(values.size(), " identities of kind ", kind, " (limit ", limit, ")");
-      return "kind_limit";
+      return RefusalRule::kKindLimit;
     }
   }
   const size_t max_identities = rules_.options().max_identities;
   if (total > max_identities && total > most_total) {
     *detail = absl::StrCat(total, " identities (limit ", max_identities, ")");
-    return "kind_limit";
+    return RefusalRule::kKindLimit;
   }
   if (merges > 0 && !explicit_alias) {
     size_t recent = merges;
-    for (const core::Profile* p : profiles) {
+    for (const IdentityRecord* p : profiles) {
       for (int64_t t : p->merge_times_ms) recent += t > now_ms - kMergeRateWindowMs ? 1 : 0;
     }
     if (recent > rules_.options().max_merges_per_hour) {
       *detail = absl::StrCat(recent, " merges within an hour (limit ",
                              rules_.options().max_merges_per_hour, ")");
-      return "merge_rate";
+      return RefusalRule::kMergeRate;
     }
   }
-  return "";
+  return std::nullopt;
 }
 
 Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explicit_alias,
@@ -88,19 +128,20 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     }
   }
 
-  std::vector<const core::Profile*> group;
+  std::vector<const IdentityRecord*> group;
   if (!candidates.empty()) group.push_back(view.Find(candidates[0]));
   for (size_t i = 1; i < candidates.size(); ++i) {
-    const core::Profile* c = view.Find(candidates[i]);
-    std::vector<const core::Profile*> trial = group;
+    const IdentityRecord* c = view.Find(candidates[i]);
+    std::vector<const IdentityRecord*> trial = group;
     trial.push_back(c);
     std::string detail;
-    const std::string rule =
+    const std::optional<RefusalRule> rule =
         Violation(trial, {}, now_ms, trial.size() - 1, explicit_alias, &detail);
-    if (rule.empty()) {
+    if (!rule) {
       group = std::move(trial);
     } else {
-      r.refusals.push_back({rule, c->id, absl::StrCat("merge with ", c->id, " refused: ", detail)});
+      r.refusals.push_back({*rule, c->profile_id,
+                            absl::StrCat("merge with ", c->profile_id, " refused: ", detail)});
     }
   }
 
@@ -109,10 +150,11 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
   if (!group.empty() && !explicit_alias && !ids.empty() && !unmatched.empty() &&
       unmatched.front() == ids.front()) {
     std::string detail;
-    if (!Violation(group, {ids.front()}, now_ms, 0, false, &detail).empty()) {
-      r.refusals.push_back({"kind_limit", group.front()->id,
+    if (Violation(group, {ids.front()}, now_ms, 0, false, &detail)) {
+      r.refusals.push_back({RefusalRule::kKindLimit, group.front()->profile_id,
                             absl::StrCat(ids.front().kind, " '", ids.front().value,
-                                         "' not linked to ", group.front()->id, ": ", detail)});
+                                         "' not linked to ", group.front()->profile_id, ": ",
+                                         detail)});
       group.clear();
     }
   }
@@ -121,10 +163,10 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     r.create = true;
     r.target = core::ProfileIdFor(ids.front());
   } else {
-    const core::Profile* survivor = rules_.ChooseSurvivor(group);
-    r.target = survivor->id;
-    for (const core::Profile* p : group) {
-      if (p != survivor) r.absorbed.push_back(p->id);
+    const IdentityRecord* survivor = rules_.ChooseSurvivor(group);
+    r.target = survivor->profile_id;
+    for (const IdentityRecord* p : group) {
+      if (p != survivor) r.absorbed.push_back(p->profile_id);
     }
   }
 
@@ -135,10 +177,10 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     std::vector<core::Identity> trial = extra;
     trial.push_back(id);
     std::string detail;
-    if (Violation(group, trial, now_ms, 0, explicit_alias, &detail).empty()) {
+    if (!Violation(group, trial, now_ms, 0, explicit_alias, &detail)) {
       extra = std::move(trial);
     } else {
-      r.refusals.push_back({"kind_limit", r.target,
+      r.refusals.push_back({RefusalRule::kKindLimit, r.target,
                             absl::StrCat(id.kind, " '", id.value, "' not linked: ", detail)});
     }
   }

@@ -45,6 +45,7 @@ absl::Status BatchState::Preload(const std::vector<core::Identity>& ids) {
     switch (cache_.TakeProfile(id, taken)) {
       case HotCache::kPresent:
         loaded_[id] = {taken.charge, taken.seq};
+        records_.emplace(id, identity::IdentityRecord::Of(taken.profile));
         profiles_.emplace(std::move(id), std::move(taken.profile));
         break;
       case HotCache::kAbsent:
@@ -65,6 +66,7 @@ absl::Status BatchState::Preload(const std::vector<core::Identity>& ids) {
     }
     ASSIGN_OR_RETURN(core::Profile p, codec::DecodeProfileState(*states[i]));
     loaded_[missed[i]] = {HotCache::ProfileCharge(states[i]->size()), 0};
+    records_.emplace(missed[i], identity::IdentityRecord::Of(p));
     profiles_.emplace(missed[i], std::move(p));
   }
   return absl::OkStatus();
@@ -92,20 +94,43 @@ void BatchState::ReturnTo(uint64_t seq, const absl::flat_hash_map<std::string, s
     }
   }
   profiles_.clear();
+  records_.clear();
 }
 
 std::optional<std::string> BatchState::ProfileOf(const core::Identity& identity) {
   auto it = graph_.find(store::IdentityKey(identity.kind, identity.value));
-  if (it == graph_.end() || !it->second || !profiles_.contains(*it->second)) return std::nullopt;
+  if (it == graph_.end() || !it->second || !records_.contains(*it->second)) return std::nullopt;
   return it->second;
 }
 
-const core::Profile* BatchState::Find(const std::string& profile_id) {
-  auto it = profiles_.find(profile_id);
+const identity::IdentityRecord* BatchState::Find(const std::string& profile_id) {
+  auto it = records_.find(profile_id);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+identity::IdentityRecord& BatchState::Record(const std::string& profile_id) {
+  auto [it, inserted] = records_.try_emplace(profile_id);
+  if (inserted) it->second.profile_id = profile_id;
+  return it->second;
+}
+
+identity::IdentityRecord BatchState::TakeRecord(const std::string& profile_id) {
+  auto node = records_.extract(profile_id);
+  return node.empty() ? identity::IdentityRecord{profile_id} : std::move(node.mapped());
+}
+
+void BatchState::NoteFirstSeen(const std::string& profile_id, int64_t first_seen_ms) {
+  if (auto it = records_.find(profile_id); it != records_.end()) {
+    it->second.first_seen_ms = first_seen_ms;
+  }
+}
+
+const core::Profile* BatchState::Profile(const std::string& id) const {
+  auto it = profiles_.find(id);
   return it == profiles_.end() ? nullptr : &it->second;
 }
 
-core::Profile& BatchState::Create(const std::string& id) {
+core::Profile& BatchState::CreateProfile(const std::string& id) {
   ++profiles_added_;
   return profiles_.insert_or_assign(id, core::Profile::New(id)).first->second;
 }
@@ -116,8 +141,9 @@ core::Profile& BatchState::Touch(const std::string& id, const core::PartitionKey
   return profiles_.at(id);
 }
 
-core::Profile BatchState::Take(const std::string& id) {
+core::Profile BatchState::TakeProfile(const std::string& id) {
   auto node = profiles_.extract(id);
+  records_.erase(id);
   deleted_.push_back(id);
   --profiles_added_;
   return std::move(node.mapped());

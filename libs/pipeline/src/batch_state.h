@@ -1,7 +1,9 @@
 // BatchState: the identity graph and profiles one batch works on — taken
 // from the hot cache or loaded with two MultiGets up front, changed in memory
 // as events resolve, written back in the batch's WriteBatch and returned to
-// the cache. Private to the pipeline.
+// the cache. Two sides: the identity side (graph links and each profile's
+// IdentityRecord) that the resolve stage reads and changes, and the profiles
+// the apply stage changes. Private to the pipeline.
 #pragma once
 
 #include <optional>
@@ -19,7 +21,7 @@
 
 namespace profiled::pipeline::internal {
 
-class BatchState final : public identity::IdentityView {
+class BatchState final : public identity::IdentityGraph {
  public:
   BatchState(store::ProfileStore& store, HotCache& cache) : store_(store), cache_(cache) {}
 
@@ -27,19 +29,27 @@ class BatchState final : public identity::IdentityView {
   // the cache where it has them, else from the store.
   [[nodiscard]] absl::Status Preload(const std::vector<core::Identity>& ids);
 
+  // The identity side.
   std::optional<std::string> ProfileOf(const core::Identity& identity) override;
-  const core::Profile* Find(const std::string& profile_id) override;
-
-  // A new, empty profile.
-  core::Profile& Create(const std::string& id);
-  // A loaded profile, marked changed; `partition` is where its event came from.
-  core::Profile& Touch(const std::string& id, const core::PartitionKey& partition);
-  // Removes a profile (merged away) and returns its state.
-  core::Profile Take(const std::string& id);
-  // Points `identity` at `profile_id` in the graph.
-  void Link(const core::Identity& identity, const std::string& profile_id);
+  const identity::IdentityRecord* Find(const std::string& profile_id) override;
+  void Link(const core::Identity& identity, const std::string& profile_id) override;
+  identity::IdentityRecord& Record(const std::string& profile_id) override;
+  identity::IdentityRecord TakeRecord(const std::string& profile_id) override;
   // Removes `identity` from the graph (erasure).
   void Unlink(const core::Identity& identity);
+  // The survivor rule reads first_seen, which only applying events moves:
+  // the one thing the profile side tells the identity side (single mode).
+  void NoteFirstSeen(const std::string& profile_id, int64_t first_seen_ms);
+
+  // The profile side.
+  // A loaded or created profile; null if there is none.
+  const core::Profile* Profile(const std::string& id) const;
+  // A new, empty profile.
+  core::Profile& CreateProfile(const std::string& id);
+  // A loaded profile, marked changed; `partition` is where its event came from.
+  core::Profile& Touch(const std::string& id, const core::PartitionKey& partition);
+  // Removes a profile (merged away, erased) with its record; returns its state.
+  core::Profile TakeProfile(const std::string& id);
 
   // Changed profiles still alive, in first-touch order, with their partition.
   std::vector<std::pair<core::Profile*, const core::PartitionKey*>> Changed();
@@ -65,6 +75,7 @@ class BatchState final : public identity::IdentityView {
   std::vector<std::string> graph_read_;  // keys read from the store
   absl::flat_hash_map<std::string, std::string> new_links_;             // key -> profile id
   absl::flat_hash_map<std::string, core::Profile> profiles_;
+  absl::flat_hash_map<std::string, identity::IdentityRecord> records_;
   absl::flat_hash_map<std::string, Loaded> loaded_;
   absl::flat_hash_map<std::string, core::PartitionKey> partition_of_;
   std::vector<std::string> touched_;  // first-touch order

@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "profiled/base/status_macros.h"
+#include "profiled/identity/merge_audit.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "outbox_records.h"
 #include "profiled/pipeline/output_limits.h"
@@ -41,7 +42,7 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
   batch.suppressions.emplace_back(SuppressionHash(secret, asked), suppress_until_ms);
 
   if (std::optional<std::string> id = state.ProfileOf(asked)) {
-    const core::Profile person = state.Take(*id);
+    const core::Profile person = state.TakeProfile(*id);
     for (const core::Identity& identity : person.identities) {
       state.Unlink(identity);
       purge.identity_keys.push_back(store::IdentityKey(identity.kind, identity.value));
@@ -69,7 +70,7 @@ absl::StatusOr<v1::ErasureReceipt> Erase(const v1::EraseRequest& request,
         records.insert(bytes);
         ::profiled::internal::v1::MergeRecord record;
         if (!record.ParseFromString(bytes)) continue;
-        const bool merged = record.rule() == "merge" || record.rule() == "alias_merge";
+        const bool merged = identity::IsMergeRule(record.rule());
         for (const std::string& other : record.absorbed()) {
           if (merged && erased.insert(other).second) todo.push_back(other);
           if (!merged && !erased.contains(other)) others.insert(other);

@@ -115,8 +115,10 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                     "Time RocksDB delayed or stopped writes to let compaction catch up.")),
       privacy_dropped(PrivacyFamily(registry).Add({{"action", "dropped"}})),
       privacy_hashed(PrivacyFamily(registry).Add({{"action", "hashed"}})),
-      refused_kind_limit(RefusalFamily(registry).Add({{"rule", "kind_limit"}})),
-      refused_merge_rate(RefusalFamily(registry).Add({{"rule", "merge_rate"}})),
+      refused_kind_limit(RefusalFamily(registry).Add(
+          {{"rule", std::string(identity::RuleName(identity::RefusalRule::kKindLimit))}})),
+      refused_merge_rate(RefusalFamily(registry).Add(
+          {{"rule", std::string(identity::RuleName(identity::RefusalRule::kMergeRate))}})),
       consumed_family_(prometheus::BuildCounter()
                            .Name("profiled_events_consumed_total")
                            .Help("Input messages consumed and committed, by topic.")

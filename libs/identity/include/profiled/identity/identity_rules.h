@@ -49,6 +49,22 @@ struct IdentityOptions {
   [[nodiscard]] absl::Status Validate() const;
 };
 
+// What the guardrails and the survivor rule know of a profile. Kept beside
+// the identity graph, never read from the profile's state, so identity
+// decisions can be made where the graph lives (docs/architecture.md).
+struct IdentityRecord {
+  std::string profile_id;
+  std::vector<core::Identity> identities;
+  // Times of recent merges into the profile, oldest first (merge-rate cap).
+  std::vector<int64_t> merge_times_ms;
+  // Earliest event time of the profile: the survivor rule's second key.
+  int64_t first_seen_ms = 0;
+
+  // The record of a profile as stored today (single mode keeps it inside
+  // the profile's state).
+  static IdentityRecord Of(const core::Profile& profile);
+};
+
 class IdentityRules {
  public:
   [[nodiscard]] static absl::StatusOr<IdentityRules> Create(const IdentityOptions& options);
@@ -69,9 +85,9 @@ class IdentityRules {
 
   // The profile that survives a merge of `profiles` (not empty): best kind,
   // then earliest first_seen, then smallest id. Independent of order.
-  const core::Profile* ChooseSurvivor(const std::vector<const core::Profile*>& profiles) const;
+  const IdentityRecord* ChooseSurvivor(const std::vector<const IdentityRecord*>& profiles) const;
   // Best (lowest) kind rank among the profile's identities.
-  size_t BestRank(const core::Profile& profile) const;
+  size_t BestRank(const IdentityRecord& profile) const;
 
  private:
   IdentityOptions options_;

@@ -1,7 +1,8 @@
 // Resolver: decides which profile an event belongs to, which profiles merge,
 // and which identities get linked — under the guardrails. Pure: it reads the
-// identity graph and profiles through IdentityView and returns a decision
-// the pipeline then applies (and records in the merge audit).
+// identity graph and its records through IdentityView and returns a decision
+// ApplyResolution carries out on the identity side (and the pipeline on the
+// profiles, recording both in the merge audit).
 //
 //   Resolution r = resolver.Resolve(ids, /*explicit_alias=*/false, now_ms, view);
 //   // r.create: make r.target; merge every r.absorbed into it; link r.link.
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "profiled/core/profile.h"
@@ -30,18 +32,36 @@
 
 namespace profiled::identity {
 
-// The identity graph and profiles as the pipeline sees them mid-batch.
+// The identity graph and its records as a batch sees them.
 class IdentityView {
  public:
   virtual ~IdentityView() = default;
   // The profile `identity` maps to, if any.
   virtual std::optional<std::string> ProfileOf(const core::Identity& identity) = 0;
-  // A profile that ProfileOf returned; never null for such ids.
-  virtual const core::Profile* Find(const std::string& profile_id) = 0;
+  // The record of a profile that ProfileOf returned; never null for such ids.
+  virtual const IdentityRecord* Find(const std::string& profile_id) = 0;
 };
 
+// An IdentityView a resolution can be applied to.
+class IdentityGraph : public IdentityView {
+ public:
+  // Points `identity` at `profile_id`.
+  virtual void Link(const core::Identity& identity, const std::string& profile_id) = 0;
+  // The record of `profile_id`, created empty if absent.
+  virtual IdentityRecord& Record(const std::string& profile_id) = 0;
+  // Removes and returns a record (its profile was merged away).
+  virtual IdentityRecord TakeRecord(const std::string& profile_id) = 0;
+};
+
+enum class RefusalRule {
+  kKindLimit,  // more identities of a kind (or in all) than allowed
+  kMergeRate,  // more merges within an hour than allowed
+};
+// Stable snake_case name: an audit record field and a metric label.
+std::string_view RuleName(RefusalRule rule);
+
 struct Refusal {
-  std::string rule;           // "kind_limit" | "merge_rate"
+  RefusalRule rule;
   std::string other_profile;  // the profile not merged / not linked to
   std::string detail;
 };
@@ -56,6 +76,12 @@ struct Resolution {
 };
 
 inline constexpr int64_t kMergeRateWindowMs = 3'600'000;
+
+// Carries out `r` on the identity side: creates the target's record, moves
+// every absorbed profile's identities and merge times to it (noting this
+// merge at `now_ms`, older than the rate window forgotten) and links the new
+// identities. The profile side is merged by the pipeline's apply stage.
+void ApplyResolution(const Resolution& r, int64_t now_ms, IdentityGraph& graph);
 
 class Resolver {
  public:
@@ -76,9 +102,10 @@ class Resolver {
   // A limit counts only where the result would exceed both it and what the
   // largest part already holds (an aliased profile may keep two user ids).
   // An explicit alias is checked against max_identities alone.
-  std::string Violation(const std::vector<const core::Profile*>& profiles,
-                        const std::vector<core::Identity>& extra, int64_t now_ms,
-                        size_t merges, bool explicit_alias, std::string* detail) const;
+  std::optional<RefusalRule> Violation(const std::vector<const IdentityRecord*>& profiles,
+                                       const std::vector<core::Identity>& extra, int64_t now_ms,
+                                       size_t merges, bool explicit_alias,
+                                       std::string* detail) const;
 
   const IdentityRules& rules_;
 };

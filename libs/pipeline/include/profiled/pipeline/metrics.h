@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "profiled/identity/resolver.h"
 #include "profiled/ingest/protobuf_decoder.h"
 #include "profiled/store/profile_store.h"
 
@@ -116,9 +117,13 @@ class PipelineMetrics {
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
   prometheus::Counter& refused_merge_rate;
-  // The refusal counter of a resolver rule ("kind_limit", "merge_rate").
-  prometheus::Counter& refused(const std::string& rule) {
-    return rule == "merge_rate" ? refused_merge_rate : refused_kind_limit;
+  // The refusal counter of a resolver rule: one per rule, none shared.
+  prometheus::Counter& refused(identity::RefusalRule rule) {
+    switch (rule) {
+      case identity::RefusalRule::kKindLimit: return refused_kind_limit;
+      case identity::RefusalRule::kMergeRate: return refused_merge_rate;
+    }
+    return refused_kind_limit;  // unreachable: the switch names every rule (-Wswitch)
   }
 
  private:

@@ -6,16 +6,17 @@
 //   while (!stop) RETURN_IF_ERROR(p->RunOnce().status());
 //   p->Close();
 //
-// Per batch: decode and validate every message (rejects go to the dead-letter
-// topic, acknowledged before the batch commits), apply the privacy filter, load the identity graph
-// entries and profiles the batch touches (from the hot cache, else two
-// MultiGets), resolve each event
-// to its profile in arrival order — creating, linking and merging under the
-// guardrails — apply it, and write one update per changed profile
+// Per batch, in stages (docs/architecture.md): read — decode and validate
+// every message through its topic's format (rejects go to the dead-letter
+// topic, acknowledged before the batch commits), the privacy filter, the
+// event-time policy, control requests; load the identity graph entries and
+// profiles the batch touches (from the hot cache, else two MultiGets);
+// resolve each event to its profile in arrival order — creating, linking and
+// merging under the guardrails, from identity-side state only — and apply it
+// to the profiles; erasures; output — one update per changed profile
 // (coalescing within the batch), plus a merge notice and a tombstone per
-// absorbed profile. A profile's
-// version counts the events applied to it, so the versions published do not
-// depend on where batches begin and end.
+// absorbed profile. A profile's version counts the events applied to it, so
+// the versions published do not depend on where batches begin and end.
 //
 // Time: each changed profile's timer points at the next instant one of its
 // signals changes without an event (timers column family, same WriteBatch).
@@ -36,24 +37,20 @@
 // Not thread-safe: one thread calls RunOnce.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "profiled/core/clock.h"
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
-#include "profiled/identity/resolver.h"
 #include "profiled/ingest/event_limits.h"
 #include "profiled/ingest/event_time_policy.h"
+#include "profiled/ingest/json_limits.h"
 #include "profiled/ingest/mapped_json.h"
-#include "profiled/ingest/segment_json.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/health.h"
@@ -66,24 +63,14 @@ namespace profiled::pipeline {
 
 class Publisher;
 class Purger;
-namespace internal {
-class WorkerPool;
-class HotCache;
-class Committer;
-class BatchState;
-}
-
-enum class InputFormat {
-  kProtobuf,     // profiled.v1.InteractionEvent, binary
-  kSegmentJson,  // Segment-spec JSON, single messages or batch bodies
-  kMappedJson,   // any JSON, through a field map
-};
 
 struct InputTopicOptions {
-  InputFormat format = InputFormat::kProtobuf;
+  // A format of the registry (ingest/event_decoder.h): "protobuf",
+  // "segment-json", "json" (needs `map`), "rees46-csv". Default: "protobuf".
+  std::string format = "protobuf";
   // Channel of JSON events that do not name one. Default: "web".
   std::string default_channel = "web";
-  // For kMappedJson: where each envelope field is in the source JSON.
+  // For formats that take one ("json"): where each envelope field is.
   ingest::FieldMap map;
 };
 
@@ -182,8 +169,8 @@ class Pipeline {
   // max.poll.interval.ms.
   void KeepAlive(int timeout_ms);
 
-  // True while the outbox is full and consumption is paused.
-  bool paused() const { return paused_; }
+  // True while the outbox is full and consumption is paused. Any thread.
+  bool paused() const;
 
   // True when partitions are assigned and every one is consumed up to its
   // high watermark (asks the broker; for --once and readiness).
@@ -193,98 +180,9 @@ class Pipeline {
   void Close();
 
  private:
-  using JsonDecoder = std::function<std::optional<ingest::Rejection>(
-      std::string_view, std::vector<v1::InteractionEvent>&)>;
-  using JsonDecoders = absl::flat_hash_map<std::string, JsonDecoder>;
-  Pipeline(const PipelineOptions& options, PipelineParts parts, identity::IdentityRules rules,
-           privacy::PrivacyFilter privacy);
-  // One batch, in steps: read (decode, validate, find identities), apply
-  // (resolve and apply in arrival order), erasures, build (states, updates,
-  // notices, positions), submit (to the committer). BatchWork carries it.
-  struct BatchWork;
-  [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
-  void ReadMessages(const std::vector<kafka::ConsumedMessage>& messages, BatchWork& work);
-  [[nodiscard]] absl::Status ApplyEvents(internal::BatchState& state, BatchWork& work);
-  [[nodiscard]] absl::Status ApplyErasures(internal::BatchState& state, BatchWork& work);
-  // Returns each changed profile's memory estimate for the cache.
-  absl::flat_hash_map<std::string, size_t> BuildOutputs(internal::BatchState& state,
-                                                        BatchWork& work);
-  [[nodiscard]] absl::Status Submit(uint64_t seq, BatchWork& work);
-  // One input message's events, privacy-filtered and time-checked, with each
-  // event's identities; or why it is rejected. Any lane's thread.
-  struct DecodedMessage {
-    std::vector<v1::InteractionEvent> events;
-    std::vector<std::vector<core::Identity>> ids;  // per event
-    std::optional<ingest::Rejection> rejection;
-    bool in_future = false;  // an event beyond the future tolerance
-    uint64_t clamped = 0;
-  };
-  DecodedMessage DecodeMessage(const kafka::ConsumedMessage& m, JsonDecoders& decoders,
-                               int64_t wall_now_ms, privacy::PrivacyFilter::Counts& counts) const;
-  // Waits for the batch on the committer thread, then advances positions_,
-  // the group's offsets and the cache's committed mark. A failure sticks:
-  // every later call (and RunOnce) returns it.
-  [[nodiscard]] absl::Status FinishInFlight();
-  // Clears the cache and makes `s` the pipeline's sticky failure (the first
-  // one stays); returns `s`.
-  absl::Status Fail(absl::Status s);
-  // Merge audit records of a resolution (merges and refusals) into `batch`.
-  void AppendAudit(const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
-                   const identity::Resolution& r, int64_t now_ms, store::CommitBatch& batch) const;
-  void UpdateBackPressure();
-  // Assignment and positions to Health, store metrics: at most every 200 ms.
-  void UpdateStatus();
-  // Loads the stored positions (and each partition's stream time).
-  [[nodiscard]] absl::Status LoadPositions();
-  // Points the profile's timer at its next signal transition after `now_ms`.
-  void Reschedule(core::Profile& profile, int64_t now_ms, const core::PartitionKey& partition,
-                  store::CommitBatch& batch) const;
-  // The profile's update at `as_of_ms`, cut to the output's message size if
-  // it would not fit (`truncated` says so). Any lane's thread.
-  v1::ProfileUpdate BuildUpdate(const core::Profile& profile, int64_t as_of_ms,
-                                bool& truncated) const;
-  // When the profile's timer should next fire after `now_ms` (0: never). Pure.
-  int64_t NextDueMs(const core::Profile& profile, int64_t now_ms) const;
-  // Moves the stored timer from `old_due_ms` to profile.timer_due_ms.
-  static void RecordTimerChange(int64_t old_due_ms, const core::Profile& profile,
-                                const core::PartitionKey& partition, store::CommitBatch& batch);
-  // Re-evaluates profiles whose timer is due on their partition's clock and
-  // publishes those whose signals changed, in one commit.
-  [[nodiscard]] absl::Status FireTimers();
-  // Deletes an expired profile (state, links, audit, timer) and queues its tombstone.
-  [[nodiscard]] absl::Status Expire(const core::Profile& profile, store::CommitBatch& batch);
-
-  PipelineOptions options_;
-  PipelineParts parts_;
-  identity::IdentityRules rules_;
-  identity::Resolver resolver_;
-  privacy::PrivacyFilter privacy_;
-  signals::Signals signals_;
-  std::unique_ptr<internal::WorkerPool> workers_;
-  std::string secret_;            // keys suppression hashes
-  bool suppressions_exist_ = false;
-  // One decoder per JSON topic (Segment or mapped); other topics carry
-  // Protobuf. One set per lane of the worker pool (decoders are not shared).
-  std::vector<JsonDecoders> json_decoders_;
-  core::PipelineClock clock_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  // Next offset per partition as committed to the store; seeds assignments.
-  absl::flat_hash_map<core::PartitionKey, int64_t> positions_;
-  std::atomic<bool> paused_{false};
-  std::chrono::steady_clock::time_point next_status_update_{};
-  std::unique_ptr<internal::HotCache> cache_;
-  // Batches are numbered as they are handed to the committer; one in flight.
-  struct InFlight {
-    uint64_t seq = 0;
-    std::vector<kafka::CommitPosition> commits;
-  };
-  std::optional<InFlight> in_flight_;
-  uint64_t last_seq_ = 0;
-  absl::Status failed_;
-  // No stored timer is due before this (0: unknown, look).
-  int64_t next_timer_due_ms_ = 0;
-  // Last: destroyed first, so a batch in flight finishes while the rest is alive.
-  std::unique_ptr<internal::Committer> committer_;
+  struct Impl;
+  explicit Pipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace profiled::pipeline
