@@ -1,6 +1,7 @@
 // Context signals, one behaviour at a time, with their boundaries at exact
 // threshold instants; holdout assignment over 100k ids.
 #include <cmath>
+#include <functional>
 
 #include "profiled/signals/signals.h"
 #include "support/test_support.h"
@@ -277,6 +278,46 @@ TEST_CASE("the definition version names the signal options", "[signals]") {
   f.Apply("page_viewed", t0);
   CHECK(f.At(t0).journey().meta().definition_version() == Signals(a).definition_version());
   CHECK(f.At(t0).journey().meta().as_of_ms() == t0);
+}
+
+TEST_CASE("the signal table reproduces the definition versions published before it", "[signals]") {
+  // Computed by the hand-written canonical form the table replaced: the same
+  // options keep the version subscribers already hold.
+  SignalOptions defaults;
+  CHECK(Signals(defaults).definition_version() == "995237027becada4");
+  SignalOptions holdout;
+  holdout.holdout_percent = 5;
+  holdout.holdout_salt = "x";
+  CHECK(Signals(holdout).definition_version() == "571017bcbf109986");
+}
+
+TEST_CASE("every option changes the definition version", "[signals]") {
+  const SignalOptions base;
+  const std::string v = Signals(base).definition_version();
+  std::vector<std::function<void(SignalOptions&)>> changes = {
+      [](SignalOptions& o) { o.top_intents += 1; },
+      [](SignalOptions& o) { o.purchased_ms += 1; },
+      [](SignalOptions& o) { o.post_purchase_ms += 1; },
+      [](SignalOptions& o) { o.considering_views += 0.5; },
+      [](SignalOptions& o) { o.journey_window_ms += 1; },
+      [](SignalOptions& o) { o.suppress_product_ms += 1; },
+      [](SignalOptions& o) { o.suppress_category_ms += 1; },
+      [](SignalOptions& o) { o.abandon_after_ms += 1; },
+      [](SignalOptions& o) { o.new_ms += 1; },
+      [](SignalOptions& o) { o.at_risk_ms += 1; },
+      [](SignalOptions& o) { o.lapsed_ms += 1; },
+      [](SignalOptions& o) { o.reactivated_ms += 1; },
+      [](SignalOptions& o) { o.churn_half_life_ms += 1; },
+      [](SignalOptions& o) { o.cold_start_weight += 0.5; },
+      [](SignalOptions& o) { o.holdout_percent += 1; },
+      [](SignalOptions& o) { o.holdout_salt += "!"; }};
+  for (size_t i = 0; i < changes.size(); ++i) {
+    CAPTURE(i);
+    SignalOptions changed = base;
+    changes[i](changed);
+    CHECK(Signals(changed).definition_version() != v);
+  }
+  CHECK(SignalNames().size() == 10);
 }
 
 }  // namespace

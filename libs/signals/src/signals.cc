@@ -107,43 +107,400 @@ std::vector<std::string> TopKeys(const core::Profile& p, Family family, int64_t 
   return keys;
 }
 
+// What every signal reads, computed once per profile and instant.
+struct Inputs {
+  const core::Profile& p;
+  int64_t now;
+  const core::ScoringOptions& scoring;
+  const SignalOptions& o;
+  const std::string& version;
+  int64_t events;
+  CartState cart;
+  int64_t last_order;
+  double fast, slow, trend;  // decayed engagement and its trend
+};
+
+Inputs InputsOf(const core::Profile& p, int64_t now, const core::ScoringOptions& scoring,
+                const SignalOptions& o, const std::string& version) {
+  const double fast = p.engagement_fast.ValueAt(now, scoring.engagement_fast_half_life_ms);
+  const double slow = p.engagement_slow.ValueAt(now, scoring.engagement_slow_half_life_ms);
+  const double trend = slow > 0 ? (fast / scoring.engagement_fast_half_life_ms) /
+                                      (slow / scoring.engagement_slow_half_life_ms)
+                                : 0;
+  return {p,          now,           scoring, o, version, static_cast<int64_t>(p.version),
+          CartOf(p), LastOrderMs(p), fast,    slow, trend};
+}
+
+// Collects the instants a signal's state may change without an event.
+class Transitions {
+ public:
+  explicit Transitions(int64_t now) : now_(now) {}
+  void At(int64_t t) {
+    if (t > now_ && (next_ == 0 || t < next_)) next_ = t;
+  }
+  int64_t next() const { return next_; }
+
+ private:
+  int64_t now_;
+  int64_t next_ = 0;
+};
+
+// Collects the discrete content subscribers act on.
+class Digest {
+ public:
+  void Add(std::string_view part) {
+    d_.append(part);
+    d_.push_back('\x1f');
+  }
+  uint64_t Value() const { return XXH3_64bits(d_.data(), d_.size()); }
+
+ private:
+  std::string d_;
+};
+
+// Shared by definitions whose state moves only with events, or that are
+// continuous scores: saying so is part of the definition.
+void NoTransitions(const Inputs&, Transitions&) {}
+void NotFingerprinted(const v1::ContextSignals&, Digest&) {}
+void NoOptions(const SignalOptions&, std::string&) {}
+
+void Put(std::string& canonical, const auto& value) { absl::StrAppend(&canonical, "|", value); }
+
+// ---- Top intents ------------------------------------------------------------
+
+void DeriveTopIntents(const Inputs& in, v1::ContextSignals& s) {
+  v1::TopIntents& t = *s.mutable_top_intents();
+  v1::SignalMeta& meta = *t.mutable_meta();
+  FillMeta(meta, kPersonalization, in.now, in.events, in.version);
+  TopOf(in.p, Family::kCategory, in.now, in.scoring, in.o.top_intents, *t.mutable_categories(),
+        meta, "top_category", "category");
+  TopOf(in.p, Family::kBrand, in.now, in.scoring, in.o.top_intents, *t.mutable_brands(), meta,
+        "top_brand", "brand");
+  TopOf(in.p, Family::kProduct, in.now, in.scoring, in.o.top_intents, *t.mutable_products(), meta,
+        "top_product", "product");
+}
+void FingerprintTopIntents(const v1::ContextSignals& s, Digest& d) {
+  for (const auto* keys : {&s.top_intents().categories(), &s.top_intents().brands(),
+                           &s.top_intents().products()}) {
+    for (const v1::WeightedKey& k : *keys) d.Add(k.key());
+    d.Add("|");
+  }
+}
+void TopIntentsOptions(const SignalOptions& o, std::string& c) { Put(c, o.top_intents); }
+
+// ---- Journey stage ----------------------------------------------------------
+
+// The most advanced recent step wins, unless an order came after it.
+void DeriveJourney(const Inputs& in, v1::ContextSignals& s) {
+  const SignalOptions& o = in.o;
+  const int64_t now = in.now;
+  v1::JourneyStage& j = *s.mutable_journey();
+  v1::SignalMeta& meta = *j.mutable_meta();
+  FillMeta(meta, kPersonalization, now, in.events, in.version);
+  const TypeActivity checkout = ActivityOf(in.p, "checkout_started", now, in.scoring);
+  const TypeActivity views = ActivityOf(in.p, "product_viewed", now, in.scoring);
+  auto recent = [&](int64_t t) { return t > 0 && now - t <= o.journey_window_ms; };
+  if (recent(checkout.last_ms) && checkout.last_ms > in.last_order) {
+    j.set_stage("checkout");
+    AddReason(meta, "recent_checkout", "checkout_started", checkout.score, checkout.last_ms, now,
+              "event");
+  } else if (!in.cart.items.empty() && recent(in.cart.newest_added_ms)) {
+    j.set_stage("cart");
+    AddReason(meta, "cart_items_waiting", "added_to_cart",
+              static_cast<double>(in.cart.items.size()), in.cart.newest_added_ms, now,
+              "items in cart");
+  } else if (in.last_order > 0 && now - in.last_order <= o.purchased_ms) {
+    j.set_stage("purchased");
+    AddReason(meta, "recent_order", "order_completed", 1, in.last_order, now, "order");
+  } else if (in.last_order > 0 && now - in.last_order <= o.post_purchase_ms) {
+    j.set_stage("post_purchase");
+    AddReason(meta, "recent_order", "order_completed", 1, in.last_order, now, "order");
+  } else if (views.score >= o.considering_views) {
+    j.set_stage("considering");
+    AddReason(meta, "repeated_views", "product_viewed", views.score, views.last_ms, now, "event");
+  } else {
+    j.set_stage("browsing");
+    AddReason(meta, "no_strong_intent", "product_viewed", views.score, views.last_ms, now, "event");
+  }
+}
+void JourneyTransitions(const Inputs& in, Transitions& t) {
+  if (!in.cart.items.empty()) t.At(in.cart.newest_added_ms + in.o.journey_window_ms);
+  if (in.last_order > 0) {
+    t.At(in.last_order + in.o.purchased_ms);
+    t.At(in.last_order + in.o.post_purchase_ms);
+  }
+  const TypeActivity checkout = ActivityOf(in.p, "checkout_started", in.now, in.scoring);
+  if (checkout.last_ms > 0) t.At(checkout.last_ms + in.o.journey_window_ms);
+}
+void FingerprintJourney(const v1::ContextSignals& s, Digest& d) { d.Add(s.journey().stage()); }
+void JourneyOptions(const SignalOptions& o, std::string& c) {
+  Put(c, o.purchased_ms);
+  Put(c, o.post_purchase_ms);
+  Put(c, o.considering_views);
+  Put(c, o.journey_window_ms);
+}
+
+// ---- Purchase suppression ---------------------------------------------------
+
+int64_t SuppressedUntil(const core::ItemMemory& item, const SignalOptions& o) {
+  const bool product = item.key.starts_with(core::kProductItemPrefix);
+  return item.bought_ms + (product ? o.suppress_product_ms : o.suppress_category_ms);
+}
+void DeriveSuppression(const Inputs& in, v1::ContextSignals& s) {
+  v1::PurchaseSuppression& ps = *s.mutable_suppression();
+  v1::SignalMeta& meta = *ps.mutable_meta();
+  FillMeta(meta, kPersonalization, in.now, in.p.counters.orders, in.version);
+  for (const core::ItemMemory& item : in.p.items) {
+    if (item.bought_ms == 0) continue;
+    const int64_t until = SuppressedUntil(item, in.o);
+    if (in.now >= until) continue;
+    v1::SuppressedItem* out = ps.add_items();
+    out->set_key(item.key.substr(2));
+    out->set_kind(item.key.starts_with(core::kProductItemPrefix) ? "product" : "category");
+    out->set_bought_ms(item.bought_ms);
+    out->set_until_ms(until);
+  }
+  std::sort(ps.mutable_items()->begin(), ps.mutable_items()->end(),
+            [](const v1::SuppressedItem& a, const v1::SuppressedItem& b) {
+              return a.bought_ms() != b.bought_ms() ? a.bought_ms() > b.bought_ms()
+                                                    : a.key() < b.key();
+            });
+  if (ps.items_size() > 0) {
+    AddReason(meta, "bought_recently", ps.items(0).key(), 1, ps.items(0).bought_ms(), in.now,
+              ps.items(0).kind());
+  }
+}
+void SuppressionTransitions(const Inputs& in, Transitions& t) {
+  for (const core::ItemMemory& item : in.p.items) {
+    if (item.bought_ms != 0) t.At(SuppressedUntil(item, in.o));
+  }
+}
+void FingerprintSuppression(const v1::ContextSignals& s, Digest& d) {
+  for (const v1::SuppressedItem& i : s.suppression().items()) d.Add(i.kind() + ":" + i.key());
+}
+void SuppressionOptions(const SignalOptions& o, std::string& c) {
+  Put(c, o.suppress_product_ms);
+  Put(c, o.suppress_category_ms);
+}
+
+// ---- Cart abandonment -------------------------------------------------------
+
+void DeriveCart(const Inputs& in, v1::ContextSignals& s) {
+  v1::CartAbandonment& c = *s.mutable_cart();
+  v1::SignalMeta& meta = *c.mutable_meta();
+  FillMeta(meta, kMarketing, in.now, in.p.counters.cart_adds, in.version);
+  for (const core::ItemMemory* item : in.cart.items) {
+    v1::CartItem* out = c.add_items();
+    out->set_product_id(item->key.substr(2));
+    out->set_added_ms(item->carted_ms);
+  }
+  if (!in.cart.items.empty()) {
+    c.set_abandoned_at_ms(in.cart.newest_added_ms + in.o.abandon_after_ms);
+    c.set_abandoned(in.now >= c.abandoned_at_ms());
+    AddReason(meta, c.abandoned() ? "no_order_since_cart" : "cart_open", "added_to_cart",
+              static_cast<double>(in.cart.items.size()), in.cart.newest_added_ms, in.now,
+              "items in cart");
+  }
+}
+void CartTransitions(const Inputs& in, Transitions& t) {
+  if (!in.cart.items.empty()) t.At(in.cart.newest_added_ms + in.o.abandon_after_ms);
+}
+void FingerprintCart(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.cart().abandoned() ? "abandoned" : "open");
+  for (const v1::CartItem& i : s.cart().items()) d.Add(i.product_id());
+}
+void CartOptions(const SignalOptions& o, std::string& c) { Put(c, o.abandon_after_ms); }
+
+// ---- Engagement (a continuous score: no states to publish on time) ---------
+
+void DeriveEngagement(const Inputs& in, v1::ContextSignals& s) {
+  v1::Engagement& e = *s.mutable_engagement();
+  FillMeta(*e.mutable_meta(), kAnalytics, in.now, in.events, in.version);
+  e.set_score(in.fast);
+  e.set_trend(in.trend);
+  AddReason(*e.mutable_meta(), "decayed_activity", "all_events", in.fast, in.p.last_seen_ms, in.now,
+            "engagement");
+}
+
+// ---- Lifecycle and churn risk -----------------------------------------------
+
+void DeriveLifecycle(const Inputs& in, v1::ContextSignals& s) {
+  const SignalOptions& o = in.o;
+  v1::Lifecycle& l = *s.mutable_lifecycle();
+  v1::SignalMeta& meta = *l.mutable_meta();
+  FillMeta(meta, kAnalytics, in.now, in.events, in.version);
+  const int64_t quiet = in.now - in.p.last_seen_ms;
+  if (quiet >= o.lapsed_ms) {
+    l.set_stage("lapsed");
+  } else if (quiet >= o.at_risk_ms) {
+    l.set_stage("at_risk");
+  } else if (in.p.returned_ms > 0 && in.now - in.p.returned_ms < o.reactivated_ms) {
+    l.set_stage("reactivated");
+  } else if (in.now - in.p.first_seen_ms < o.new_ms) {
+    l.set_stage("new");
+  } else {
+    l.set_stage("active");
+  }
+  // Recency dominates; a fading trend and few events add to the risk.
+  const double recency = 1.0 - std::exp2(-static_cast<double>(std::max<int64_t>(quiet, 0)) /
+                                         static_cast<double>(o.churn_half_life_ms));
+  const double fading = std::clamp(1.0 - in.trend, 0.0, 1.0);
+  const double sparse = 1.0 / (1.0 + std::log1p(static_cast<double>(in.events)));
+  l.set_churn_risk(std::clamp(0.6 * recency + 0.25 * fading + 0.15 * sparse, 0.0, 1.0));
+  AddReason(meta, "recency", "last_seen", static_cast<double>(quiet) / kDayMs, in.p.last_seen_ms,
+            in.now, "days since");
+  AddReason(meta, "engagement_trend", "trend", in.trend, 0, in.now, "fast/slow engagement");
+}
+void LifecycleTransitions(const Inputs& in, Transitions& t) {
+  t.At(in.p.first_seen_ms + in.o.new_ms);
+  t.At(in.p.last_seen_ms + in.o.at_risk_ms);
+  t.At(in.p.last_seen_ms + in.o.lapsed_ms);
+  if (in.p.returned_ms > 0) t.At(in.p.returned_ms + in.o.reactivated_ms);
+}
+void FingerprintLifecycle(const v1::ContextSignals& s, Digest& d) { d.Add(s.lifecycle().stage()); }
+void LifecycleOptions(const SignalOptions& o, std::string& c) {
+  Put(c, o.new_ms);
+  Put(c, o.at_risk_ms);
+  Put(c, o.lapsed_ms);
+  Put(c, o.reactivated_ms);
+  Put(c, o.churn_half_life_ms);
+}
+
+// ---- Cold start -------------------------------------------------------------
+
+void DeriveColdStart(const Inputs& in, v1::ContextSignals& s) {
+  v1::ColdStart& c = *s.mutable_cold_start();
+  FillMeta(*c.mutable_meta(), kPersonalization, in.now, in.events, in.version);
+  c.set_evidence_weight(in.slow);
+  c.set_threshold(in.o.cold_start_weight);
+  c.set_cold(in.slow < in.o.cold_start_weight);
+  AddReason(*c.mutable_meta(), c.cold() ? "little_evidence" : "enough_evidence", "all_events",
+            in.slow, in.p.last_seen_ms, in.now, "evidence");
+}
+void FingerprintColdStart(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.cold_start().cold() ? "cold" : "warm");
+}
+void ColdStartOptions(const SignalOptions& o, std::string& c) { Put(c, o.cold_start_weight); }
+
+// ---- Preferences ------------------------------------------------------------
+
+void DerivePreferences(const Inputs& in, v1::ContextSignals& s) {
+  v1::Preferences& pr = *s.mutable_preferences();
+  v1::SignalMeta& meta = *pr.mutable_meta();
+  FillMeta(meta, kMarketing, in.now, in.events, in.version);
+  const std::vector<std::string> channel = TopKeys(in.p, Family::kChannel, in.now, in.scoring, 1);
+  const std::vector<std::string> device = TopKeys(in.p, Family::kDevice, in.now, in.scoring, 1);
+  if (!channel.empty()) pr.set_preferred_channel(channel[0]);
+  if (!device.empty()) pr.set_preferred_device(device[0]);
+  for (const std::string& h : TopKeys(in.p, Family::kHour, in.now, in.scoring, 3)) {
+    pr.add_active_hours(std::stoi(h));
+  }
+  for (const std::string& d : TopKeys(in.p, Family::kWeekday, in.now, in.scoring, 3)) {
+    pr.add_active_days(d);
+  }
+  if (!channel.empty()) {
+    const core::DecayedScore* c = in.p.family(Family::kChannel).Find(channel[0]);
+    AddReason(meta, "top_channel", channel[0],
+              c->ValueAt(in.now, in.scoring.family(Family::kChannel).half_life_ms), c->ref_time_ms,
+              in.now, "channel");
+  }
+}
+void FingerprintPreferences(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.preferences().preferred_channel());
+  d.Add(s.preferences().preferred_device());
+  for (int h : s.preferences().active_hours()) d.Add(std::to_string(h));
+  for (const std::string& day : s.preferences().active_days()) d.Add(day);
+}
+
+// ---- Session ----------------------------------------------------------------
+
+void DeriveSession(const Inputs& in, v1::ContextSignals& s) {
+  const core::Session& session = in.p.session;
+  v1::SessionContext& sc = *s.mutable_session();
+  FillMeta(*sc.mutable_meta(), kPersonalization, in.now, session.events, in.version);
+  sc.set_start_ms(session.start_ms);
+  sc.set_last_event_ms(session.last_ms);
+  sc.set_events(session.events);
+  sc.set_active(session.events > 0 && in.now - session.last_ms <= in.scoring.session_gap_ms);
+}
+void SessionTransitions(const Inputs& in, Transitions& t) {
+  if (in.p.session.events > 0) t.At(in.p.session.last_ms + in.scoring.session_gap_ms + 1);
+}
+void FingerprintSession(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.session().active() ? "in_session" : "no_session");
+}
+
+// ---- Holdout ----------------------------------------------------------------
+
+void DeriveHoldout(const Inputs& in, v1::ContextSignals& s) {
+  v1::Holdout& h = *s.mutable_holdout();
+  h.set_percent(in.o.holdout_percent);
+  h.set_salt_id(in.o.holdout_salt);
+  h.set_in_control_group(
+      InHoldout(core::HoldoutKey(in.p), in.o.holdout_percent, in.o.holdout_salt));
+}
+void FingerprintHoldout(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.holdout().in_control_group() ? "control" : "treated");
+}
+void HoldoutOptions(const SignalOptions& o, std::string& c) {
+  Put(c, o.holdout_percent);
+  Put(c, o.holdout_salt);
+}
+
+// One row per signal: every part is required (a signal without transitions
+// or fingerprint says so with NoTransitions / NotFingerprinted), so a new
+// signal cannot leave time-driven updates or the version behind. Bump
+// `revision` when a signal's logic changes; its options enter the
+// definition version on their own.
+struct SignalDefinition {
+  std::string_view name;
+  int revision;
+  void (*derive)(const Inputs&, v1::ContextSignals&);
+  void (*transitions)(const Inputs&, Transitions&);
+  void (*fingerprint)(const v1::ContextSignals&, Digest&);
+  void (*options)(const SignalOptions&, std::string&);
+};
+
+constexpr SignalDefinition kSignals[] = {
+    {"top_intents", 1, DeriveTopIntents, NoTransitions, FingerprintTopIntents, TopIntentsOptions},
+    {"journey", 1, DeriveJourney, JourneyTransitions, FingerprintJourney, JourneyOptions},
+    {"suppression", 1, DeriveSuppression, SuppressionTransitions, FingerprintSuppression,
+     SuppressionOptions},
+    {"cart", 1, DeriveCart, CartTransitions, FingerprintCart, CartOptions},
+    {"engagement", 1, DeriveEngagement, NoTransitions, NotFingerprinted, NoOptions},
+    {"lifecycle", 1, DeriveLifecycle, LifecycleTransitions, FingerprintLifecycle,
+     LifecycleOptions},
+    {"cold_start", 1, DeriveColdStart, NoTransitions, FingerprintColdStart, ColdStartOptions},
+    {"preferences", 1, DerivePreferences, NoTransitions, FingerprintPreferences, NoOptions},
+    {"session", 1, DeriveSession, SessionTransitions, FingerprintSession, NoOptions},
+    {"holdout", 1, DeriveHoldout, NoTransitions, FingerprintHoldout, HoldoutOptions},
+};
+
+constexpr bool Complete(const SignalDefinition& d) {
+  return !d.name.empty() && d.revision >= 1 && d.derive != nullptr && d.transitions != nullptr &&
+         d.fingerprint != nullptr && d.options != nullptr;
+}
+static_assert(std::all_of(std::begin(kSignals), std::end(kSignals), Complete),
+              "every signal defines derive, transitions, fingerprint and options");
+
 }  // namespace
 
 Signals::Signals(SignalOptions options) : options_(std::move(options)) {
-  const SignalOptions& o = options_;
-  const std::string canonical = absl::StrCat(
-      "v1|", o.top_intents, "|", o.purchased_ms, "|", o.post_purchase_ms, "|",
-      o.considering_views, "|", o.journey_window_ms, "|", o.suppress_product_ms, "|",
-      o.suppress_category_ms, "|", o.abandon_after_ms, "|", o.new_ms, "|", o.at_risk_ms, "|",
-      o.lapsed_ms, "|", o.reactivated_ms, "|", o.churn_half_life_ms, "|", o.cold_start_weight, "|",
-      o.holdout_percent, "|", o.holdout_salt);
+  // The canonical form of every definition: its options and, once bumped,
+  // its revision ("v1" and the options alone reproduce the versions
+  // published before the table existed).
+  std::string canonical = "v1";
+  for (const SignalDefinition& d : kSignals) {
+    d.options(options_, canonical);
+    if (d.revision > 1) absl::StrAppend(&canonical, "|", std::string(d.name), "@", d.revision);
+  }
   version_ = absl::StrFormat("%016x", XXH3_64bits(canonical.data(), canonical.size()));
 }
 
 uint64_t Fingerprint(const v1::ContextSignals& s) {
-  std::string d;
-  auto add = [&d](std::string_view part) {
-    d.append(part);
-    d.push_back('\x1f');
-  };
-  for (const auto* keys : {&s.top_intents().categories(), &s.top_intents().brands(),
-                           &s.top_intents().products()}) {
-    for (const v1::WeightedKey& k : *keys) add(k.key());
-    add("|");
-  }
-  add(s.journey().stage());
-  for (const v1::SuppressedItem& i : s.suppression().items()) add(i.kind() + ":" + i.key());
-  add(s.cart().abandoned() ? "abandoned" : "open");
-  for (const v1::CartItem& i : s.cart().items()) add(i.product_id());
-  add(s.lifecycle().stage());
-  add(s.cold_start().cold() ? "cold" : "warm");
-  add(s.preferences().preferred_channel());
-  add(s.preferences().preferred_device());
-  for (int h : s.preferences().active_hours()) add(std::to_string(h));
-  for (const std::string& day : s.preferences().active_days()) add(day);
-  add(s.session().active() ? "in_session" : "no_session");
-  add(s.holdout().in_control_group() ? "control" : "treated");
-  return XXH3_64bits(d.data(), d.size());
+  Digest d;
+  for (const SignalDefinition& def : kSignals) def.fingerprint(s, d);
+  return d.Value();
 }
 
 bool InHoldout(std::string_view profile_id, double percent, std::string_view salt) {
@@ -155,226 +512,24 @@ bool InHoldout(std::string_view profile_id, double percent, std::string_view sal
 
 v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
                                    const core::ScoringOptions& scoring) const {
-  const SignalOptions& o = options_;
-  const int64_t events = static_cast<int64_t>(p.version);
+  const Inputs in = InputsOf(p, now, scoring, options_, version_);
   v1::ContextSignals s;
-
-  // Top intents.
-  {
-    v1::TopIntents& t = *s.mutable_top_intents();
-    v1::SignalMeta& meta = *t.mutable_meta();
-    FillMeta(meta, kPersonalization, now, events, version_);
-    TopOf(p, Family::kCategory, now, scoring, o.top_intents, *t.mutable_categories(), meta,
-          "top_category", "category");
-    TopOf(p, Family::kBrand, now, scoring, o.top_intents, *t.mutable_brands(), meta, "top_brand",
-          "brand");
-    TopOf(p, Family::kProduct, now, scoring, o.top_intents, *t.mutable_products(), meta,
-          "top_product", "product");
-  }
-
-  // Journey stage: the most advanced recent step wins, unless an order came after it.
-  const CartState cart = CartOf(p);
-  const int64_t last_order = LastOrderMs(p);
-  {
-    v1::JourneyStage& j = *s.mutable_journey();
-    v1::SignalMeta& meta = *j.mutable_meta();
-    FillMeta(meta, kPersonalization, now, events, version_);
-    const TypeActivity checkout = ActivityOf(p, "checkout_started", now, scoring);
-    const TypeActivity views = ActivityOf(p, "product_viewed", now, scoring);
-    auto recent = [&](int64_t t) { return t > 0 && now - t <= o.journey_window_ms; };
-    if (recent(checkout.last_ms) && checkout.last_ms > last_order) {
-      j.set_stage("checkout");
-      AddReason(meta, "recent_checkout", "checkout_started", checkout.score, checkout.last_ms, now,
-                "event");
-    } else if (!cart.items.empty() && recent(cart.newest_added_ms)) {
-      j.set_stage("cart");
-      AddReason(meta, "cart_items_waiting", "added_to_cart", static_cast<double>(cart.items.size()),
-                cart.newest_added_ms, now, "items in cart");
-    } else if (last_order > 0 && now - last_order <= o.purchased_ms) {
-      j.set_stage("purchased");
-      AddReason(meta, "recent_order", "order_completed", 1, last_order, now, "order");
-    } else if (last_order > 0 && now - last_order <= o.post_purchase_ms) {
-      j.set_stage("post_purchase");
-      AddReason(meta, "recent_order", "order_completed", 1, last_order, now, "order");
-    } else if (views.score >= o.considering_views) {
-      j.set_stage("considering");
-      AddReason(meta, "repeated_views", "product_viewed", views.score, views.last_ms, now, "event");
-    } else {
-      j.set_stage("browsing");
-      AddReason(meta, "no_strong_intent", "product_viewed", views.score, views.last_ms, now, "event");
-    }
-  }
-
-  // Purchase suppression.
-  {
-    v1::PurchaseSuppression& ps = *s.mutable_suppression();
-    v1::SignalMeta& meta = *ps.mutable_meta();
-    FillMeta(meta, kPersonalization, now, p.counters.orders, version_);
-    std::vector<const core::ItemMemory*> bought;
-    for (const core::ItemMemory& item : p.items) {
-      if (item.bought_ms == 0) continue;
-      const bool product = item.key.starts_with(core::kProductItemPrefix);
-      const int64_t until = item.bought_ms + (product ? o.suppress_product_ms : o.suppress_category_ms);
-      if (now >= until) continue;
-      v1::SuppressedItem* out = ps.add_items();
-      out->set_key(item.key.substr(2));
-      out->set_kind(product ? "product" : "category");
-      out->set_bought_ms(item.bought_ms);
-      out->set_until_ms(until);
-      bought.push_back(&item);
-    }
-    std::sort(ps.mutable_items()->begin(), ps.mutable_items()->end(),
-              [](const v1::SuppressedItem& a, const v1::SuppressedItem& b) {
-                return a.bought_ms() != b.bought_ms() ? a.bought_ms() > b.bought_ms()
-                                                      : a.key() < b.key();
-              });
-    if (ps.items_size() > 0) {
-      AddReason(meta, "bought_recently", ps.items(0).key(), 1, ps.items(0).bought_ms(), now,
-                ps.items(0).kind());
-    }
-  }
-
-  // Cart abandonment.
-  {
-    v1::CartAbandonment& c = *s.mutable_cart();
-    v1::SignalMeta& meta = *c.mutable_meta();
-    FillMeta(meta, kMarketing, now, p.counters.cart_adds, version_);
-    for (const core::ItemMemory* item : cart.items) {
-      v1::CartItem* out = c.add_items();
-      out->set_product_id(item->key.substr(2));
-      out->set_added_ms(item->carted_ms);
-    }
-    if (!cart.items.empty()) {
-      c.set_abandoned_at_ms(cart.newest_added_ms + o.abandon_after_ms);
-      c.set_abandoned(now >= c.abandoned_at_ms());
-      AddReason(meta, c.abandoned() ? "no_order_since_cart" : "cart_open", "added_to_cart",
-                static_cast<double>(cart.items.size()), cart.newest_added_ms, now, "items in cart");
-    }
-  }
-
-  // Engagement, lifecycle and churn risk.
-  const double fast = p.engagement_fast.ValueAt(now, scoring.engagement_fast_half_life_ms);
-  const double slow = p.engagement_slow.ValueAt(now, scoring.engagement_slow_half_life_ms);
-  const double trend = slow > 0 ? (fast / scoring.engagement_fast_half_life_ms) /
-                                      (slow / scoring.engagement_slow_half_life_ms)
-                                : 0;
-  {
-    v1::Engagement& e = *s.mutable_engagement();
-    FillMeta(*e.mutable_meta(), kAnalytics, now, events, version_);
-    e.set_score(fast);
-    e.set_trend(trend);
-    AddReason(*e.mutable_meta(), "decayed_activity", "all_events", fast, p.last_seen_ms, now,
-              "engagement");
-  }
-  {
-    v1::Lifecycle& l = *s.mutable_lifecycle();
-    v1::SignalMeta& meta = *l.mutable_meta();
-    FillMeta(meta, kAnalytics, now, events, version_);
-    const int64_t quiet = now - p.last_seen_ms;
-    if (quiet >= o.lapsed_ms) {
-      l.set_stage("lapsed");
-    } else if (quiet >= o.at_risk_ms) {
-      l.set_stage("at_risk");
-    } else if (p.returned_ms > 0 && now - p.returned_ms < o.reactivated_ms) {
-      l.set_stage("reactivated");
-    } else if (now - p.first_seen_ms < o.new_ms) {
-      l.set_stage("new");
-    } else {
-      l.set_stage("active");
-    }
-    // Recency dominates; a fading trend and few events add to the risk.
-    const double recency = 1.0 - std::exp2(-static_cast<double>(std::max<int64_t>(quiet, 0)) /
-                                           static_cast<double>(o.churn_half_life_ms));
-    const double fading = std::clamp(1.0 - trend, 0.0, 1.0);
-    const double sparse = 1.0 / (1.0 + std::log1p(static_cast<double>(events)));
-    l.set_churn_risk(std::clamp(0.6 * recency + 0.25 * fading + 0.15 * sparse, 0.0, 1.0));
-    AddReason(meta, "recency", "last_seen", static_cast<double>(quiet) / kDayMs, p.last_seen_ms, now,
-              "days since");
-    AddReason(meta, "engagement_trend", "trend", trend, 0, now, "fast/slow engagement");
-  }
-
-  // Cold start.
-  {
-    v1::ColdStart& c = *s.mutable_cold_start();
-    FillMeta(*c.mutable_meta(), kPersonalization, now, events, version_);
-    c.set_evidence_weight(slow);
-    c.set_threshold(o.cold_start_weight);
-    c.set_cold(slow < o.cold_start_weight);
-    AddReason(*c.mutable_meta(), c.cold() ? "little_evidence" : "enough_evidence", "all_events",
-              slow, p.last_seen_ms, now, "evidence");
-  }
-
-  // Preferences.
-  {
-    v1::Preferences& pr = *s.mutable_preferences();
-    v1::SignalMeta& meta = *pr.mutable_meta();
-    FillMeta(meta, kMarketing, now, events, version_);
-    const std::vector<std::string> channel = TopKeys(p, Family::kChannel, now, scoring, 1);
-    const std::vector<std::string> device = TopKeys(p, Family::kDevice, now, scoring, 1);
-    if (!channel.empty()) pr.set_preferred_channel(channel[0]);
-    if (!device.empty()) pr.set_preferred_device(device[0]);
-    for (const std::string& h : TopKeys(p, Family::kHour, now, scoring, 3)) {
-      pr.add_active_hours(std::stoi(h));
-    }
-    for (const std::string& d : TopKeys(p, Family::kWeekday, now, scoring, 3)) pr.add_active_days(d);
-    if (!channel.empty()) {
-      const core::DecayedScore* c = p.family(Family::kChannel).Find(channel[0]);
-      AddReason(meta, "top_channel", channel[0],
-                c->ValueAt(now, scoring.family(Family::kChannel).half_life_ms), c->ref_time_ms, now,
-                "channel");
-    }
-  }
-
-  // Session.
-  {
-    v1::SessionContext& sc = *s.mutable_session();
-    FillMeta(*sc.mutable_meta(), kPersonalization, now, p.session.events, version_);
-    sc.set_start_ms(p.session.start_ms);
-    sc.set_last_event_ms(p.session.last_ms);
-    sc.set_events(p.session.events);
-    sc.set_active(p.session.events > 0 && now - p.session.last_ms <= scoring.session_gap_ms);
-  }
-
-  // Holdout.
-  {
-    v1::Holdout& h = *s.mutable_holdout();
-    h.set_percent(o.holdout_percent);
-    h.set_salt_id(o.holdout_salt);
-    h.set_in_control_group(InHoldout(core::HoldoutKey(p), o.holdout_percent, o.holdout_salt));
-  }
+  for (const SignalDefinition& d : kSignals) d.derive(in, s);
   return s;
 }
 
 int64_t Signals::NextTransitionMs(const core::Profile& p, int64_t now,
                                   const core::ScoringOptions& scoring) const {
-  const SignalOptions& o = options_;
-  int64_t next = 0;
-  auto consider = [&](int64_t t) {
-    if (t > now && (next == 0 || t < next)) next = t;
-  };
-  const CartState cart = CartOf(p);
-  if (!cart.items.empty()) {
-    consider(cart.newest_added_ms + o.abandon_after_ms);
-    consider(cart.newest_added_ms + o.journey_window_ms);
-  }
-  for (const core::ItemMemory& item : p.items) {
-    if (item.bought_ms == 0) continue;
-    const bool product = item.key.starts_with(core::kProductItemPrefix);
-    consider(item.bought_ms + (product ? o.suppress_product_ms : o.suppress_category_ms));
-  }
-  const int64_t last_order = LastOrderMs(p);
-  if (last_order > 0) {
-    consider(last_order + o.purchased_ms);
-    consider(last_order + o.post_purchase_ms);
-  }
-  const TypeActivity checkout = ActivityOf(p, "checkout_started", now, scoring);
-  if (checkout.last_ms > 0) consider(checkout.last_ms + o.journey_window_ms);
-  if (p.session.events > 0) consider(p.session.last_ms + scoring.session_gap_ms + 1);
-  consider(p.first_seen_ms + o.new_ms);
-  consider(p.last_seen_ms + o.at_risk_ms);
-  consider(p.last_seen_ms + o.lapsed_ms);
-  if (p.returned_ms > 0) consider(p.returned_ms + o.reactivated_ms);
-  return next;
+  const Inputs in = InputsOf(p, now, scoring, options_, version_);
+  Transitions t(now);
+  for (const SignalDefinition& d : kSignals) d.transitions(in, t);
+  return t.next();
+}
+
+std::vector<std::string_view> SignalNames() {
+  std::vector<std::string_view> names;
+  for (const SignalDefinition& d : kSignals) names.push_back(d.name);
+  return names;
 }
 
 }  // namespace profiled::signals

@@ -7,11 +7,15 @@
 //   int64_t next = signals.NextTransitionMs(profile, now_ms, scoring);
 //
 // Pure: no I/O, no clock of its own. The same profile at the same instant
-// gives the same signals.
+// gives the same signals. Each signal is one row of signals.cc's table:
+// derive, next transition, fingerprint and the options its definition
+// version covers, all required (libs/signals/README.md).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "profiled/core/profile.h"
 #include "profiled/v1/profile_update.pb.h"
@@ -75,6 +79,9 @@ class Signals {
   SignalOptions options_;
   std::string version_;
 };
+
+// The signals, in the order they are derived (signals.cc's table).
+std::vector<std::string_view> SignalNames();
 
 // A digest of the discrete content of `signals` (stages, flags, item and
 // key lists, preferences): what a subscriber acts on. Scores, weights, risk
