@@ -24,4 +24,23 @@ void BatchCounts::RecordIn(PipelineMetrics& metrics) const {
   metrics.batches.Increment();
 }
 
+void BatchWork::Finish(const BatchState& state, const core::PipelineClock& clock,
+                       PipelineMetrics& metrics) {
+  batch.deleted_profiles = state.deleted();
+  batch.profiles_added = state.profiles_added();
+  for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
+  absl::flat_hash_map<std::string, uint64_t> per_topic;
+  for (auto& [partition, touched] : read.touched) {
+    touched.position.stream_time_ms = clock.StreamTimeMs(partition);
+    batch.positions.push_back(touched.position);
+    per_topic[partition.topic] += touched.messages;
+  }
+  for (const auto& [topic, n] : per_topic) counts.consumed.emplace_back(&metrics.consumed(topic), n);
+  counts.reasons = std::move(read.reasons);
+  counts.clamped = read.clamped;
+  counts.privacy_dropped = read.privacy_dropped;
+  counts.privacy_hashed = read.privacy_hashed;
+  counts.updates = batch.outbox.size();
+}
+
 }  // namespace profiled::pipeline::internal

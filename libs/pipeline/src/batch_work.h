@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "batch_state.h"
+#include "profiled/core/clock.h"
 #include "profiled/identity/resolver.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/store/profile_store.h"
@@ -47,6 +49,10 @@ struct BatchWork {
   absl::flat_hash_map<std::string, int64_t> source_time_ms;
   store::CommitBatch batch;
   BatchCounts counts;
+
+  // Positions (with their stream time), links, deletions and the read
+  // stage's counts into the WriteBatch and counters, once every stage ran.
+  void Finish(const BatchState& state, const core::PipelineClock& clock, PipelineMetrics& metrics);
 
   void NoteSource(const std::string& id, int64_t ms) {
     if (ms <= 0) return;

@@ -47,8 +47,7 @@ void OutputStage::RecordTimerChange(int64_t old_due_ms, const core::Profile& pro
 
 absl::flat_hash_map<std::string, size_t> OutputStage::BuildBatch(BatchState& state,
                                                                  const core::PipelineClock& clock,
-                                                                 BatchWork& work,
-                                                                 int64_t& next_timer_due_ms) {
+                                                                 BatchWork& work) {
   store::CommitBatch& batch = work.batch;
   // Each changed profile's update, timer and state are independent of the
   // others: built on every core, then added in order.
@@ -78,9 +77,6 @@ absl::flat_hash_map<std::string, size_t> OutputStage::BuildBatch(BatchState& sta
   for (size_t i = 0; i < changed.size(); ++i) {
     const core::Profile& profile = *changed[i].first;
     RecordTimerChange(built[i].old_due_ms, profile, *changed[i].second, batch);
-    if (profile.timer_due_ms != 0) {
-      next_timer_due_ms = std::min(next_timer_due_ms, profile.timer_due_ms);
-    }
     charges[profile.id] = HotCache::ProfileCharge(built[i].state.size());
     work.counts.truncated += built[i].output.truncated;
     batch.outbox.push_back(std::move(built[i].output.record));

@@ -41,11 +41,11 @@ class OutputStage {
 
   // Every changed profile of the batch: its update, state and timer (built
   // on every core, added in first-touch order), then the merge notices and
-  // tombstones of absorbed profiles. Lowers `next_timer_due_ms` to the
-  // earliest timer set. Returns each changed profile's cache charge by id.
+  // tombstones of absorbed profiles. Returns each changed profile's cache
+  // charge by id; the timers set are in work.batch.timers_set.
   absl::flat_hash_map<std::string, size_t> BuildBatch(BatchState& state,
                                                       const core::PipelineClock& clock,
-                                                      BatchWork& work, int64_t& next_timer_due_ms);
+                                                      BatchWork& work);
 
   // Moves the stored timer from `old_due_ms` to profile.timer_due_ms.
   static void RecordTimerChange(int64_t old_due_ms, const core::Profile& profile,

@@ -5,15 +5,14 @@
 #include "profiled/pipeline/pipeline.h"
 
 #include <chrono>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "apply_stage.h"
+#include "back_pressure.h"
+#include "batch_stages.h"
 #include "batch_state.h"
 #include "batch_work.h"
 #include "committer.h"
 #include "hot_cache.h"
-#include "output_stage.h"
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -21,7 +20,6 @@
 #include "profiled/pipeline/publisher.h"
 #include "profiled/pipeline/purger.h"
 #include "read_stage.h"
-#include "resolve_stage.h"
 #include "timer_stage.h"
 #include "worker_pool.h"
 
@@ -40,16 +38,10 @@ struct Pipeline::Impl {
         workers(o.worker_threads),
         clock(parts.wall_clock, o.clock_mode),
         cache(o.profile_cache_bytes),
-        resolve(rules, parts.store),
-        apply(options, rules, parts.store),
-        output(options, signals, workers),
-        timers(options, output, parts.store, cache) {}
+        stages(options, rules, parts.store, signals, workers, clock),
+        timers(options, stages.output(), parts.store, cache) {}
 
   [[nodiscard]] absl::Status ProcessBatch(const std::vector<kafka::ConsumedMessage>& messages);
-  // Resolves and applies every event of the batch in arrival order.
-  [[nodiscard]] absl::Status ResolveAndApply(internal::BatchState& state, BatchWork& work);
-  // Positions, links, deletions and counters of the batch into its WriteBatch.
-  void FinishBatch(const internal::BatchState& state, BatchWork& work);
   [[nodiscard]] absl::Status Submit(uint64_t seq, BatchWork& work);
   // Waits for the batch on the committer thread, then advances positions,
   // the group's offsets and the cache's committed mark. A failure sticks:
@@ -71,16 +63,15 @@ struct Pipeline::Impl {
   core::PipelineClock clock;
   internal::HotCache cache;
   std::unique_ptr<internal::ReadStage> read;
-  internal::ResolveStage resolve;
-  internal::ApplyStage apply;
-  internal::OutputStage output;
+  internal::BatchStages stages;
   internal::TimerStage timers;
   std::string secret;  // keys suppression hashes
   bool suppressions_exist = false;
   std::unique_ptr<kafka::Consumer> consumer;
   // Next offset per partition as committed to the store; seeds assignments.
   absl::flat_hash_map<core::PartitionKey, int64_t> positions;
-  std::atomic<bool> paused{false};
+  internal::BackPressure pressure{options.outbox_max_entries};
+  std::atomic<bool> paused{false};  // pressure.paused(), for other threads
   std::chrono::steady_clock::time_point next_status_update{};
   // Batches are numbered as they are handed to the committer; one in flight.
   struct InFlight {
@@ -90,8 +81,6 @@ struct Pipeline::Impl {
   std::optional<InFlight> in_flight;
   uint64_t last_seq = 0;
   absl::Status failed;
-  // No stored timer is due before this (0: unknown, look).
-  int64_t next_timer_due_ms = 0;
   // Last: destroyed first, so a batch in flight finishes while the rest is alive.
   internal::Committer committer;
 };
@@ -151,7 +140,7 @@ absl::Status Pipeline::Restart() {
   (void)p.committer.Wait();  // nothing may be in flight
   p.in_flight.reset();
   p.cache.Clear();
-  p.next_timer_due_ms = 0;
+  p.timers.Reset();
   p.failed = absl::OkStatus();
   RETURN_IF_ERROR(p.LoadPositions());
   if (!p.options.control_topic.empty()) {
@@ -175,22 +164,21 @@ bool Pipeline::paused() const { return impl_->paused; }
 
 void Pipeline::Impl::UpdateBackPressure() {
   const uint64_t depth = parts.store.OutboxDepth();
-  const bool full = depth >= options.outbox_max_entries;
-  // Resume only once half the bound has drained, so a slow output does not
-  // flip consumption on and off with every delivery report.
-  const bool drained = depth <= options.outbox_max_entries / 2;
-  if (full && !paused) {
-    LogWarn("outbox holds ", depth, " updates (bound ", options.outbox_max_entries,
-            "): pausing consumption until the output catches up");
-    consumer->PauseAll();
-    paused = true;
-    parts.metrics.paused.Set(1);
-  } else if (drained && paused) {
-    LogInfo("outbox drained to ", depth, ": resuming consumption");
-    consumer->ResumeAll();
-    paused = false;
-    parts.metrics.paused.Set(0);
+  switch (pressure.Next(depth)) {
+    case internal::BackPressure::kPause:
+      LogWarn("outbox holds ", depth, " updates (bound ", options.outbox_max_entries,
+              "): pausing consumption until the output catches up");
+      consumer->PauseAll();
+      break;
+    case internal::BackPressure::kResume:
+      LogInfo("outbox drained to ", depth, ": resuming consumption");
+      consumer->ResumeAll();
+      break;
+    case internal::BackPressure::kNone:
+      return;
   }
+  paused = pressure.paused();
+  parts.metrics.paused.Set(paused ? 1 : 0);
 }
 
 absl::Status Pipeline::Impl::Fail(absl::Status s) {
@@ -257,17 +245,11 @@ absl::Status Pipeline::Impl::FireTimers() {
   }
   // Most polls have nothing due: skip them without waiting for the batch in
   // flight or reading the store.
-  if (horizon < next_timer_due_ms) return absl::OkStatus();
+  if (!timers.MaybeDue(horizon)) return absl::OkStatus();
   RETURN_IF_ERROR(FinishInFlight());  // the timers column is current
-  std::vector<store::Timer> due;
-  RETURN_IF_ERROR(parts.store.ReadDueTimers(horizon, options.batch_max_events, due));
-  ASSIGN_OR_RETURN(internal::TimerWork work, timers.Collect(due, clock));
+  ASSIGN_OR_RETURN(internal::TimerWork work, timers.Collect(horizon, clock));
   if (absl::Status s = parts.store.Commit(work.batch); !s.ok()) return Fail(s);
-  timers.ReturnToCache(work);
-  // The earliest timer left decides when to look again.
-  std::vector<store::Timer> next;
-  RETURN_IF_ERROR(parts.store.ReadDueTimers(std::numeric_limits<int64_t>::max(), 1, next));
-  next_timer_due_ms = next.empty() ? std::numeric_limits<int64_t>::max() : next[0].due_ms;
+  RETURN_IF_ERROR(timers.Committed(work));
   if (work.batch.empty()) return absl::OkStatus();
   if (parts.publisher != nullptr && !work.batch.outbox.empty()) parts.publisher->Notify();
   parts.metrics.timers_fired.Increment(static_cast<double>(work.fired));
@@ -285,70 +267,19 @@ absl::Status Pipeline::Impl::ProcessBatch(const std::vector<kafka::ConsumedMessa
     const int64_t next = touched.position.next_offset;
     clock.SetCaughtUp(partition, high.has_value() && next + options.caught_up_max_lag >= *high);
   }
+  // Erasure reads audit records from the store: the batch in flight lands first.
+  if (!work.read.erasures.empty()) RETURN_IF_ERROR(FinishInFlight());
   // The graph entries and profiles involved: from the cache, else the store.
   internal::BatchState state(parts.store, cache);
   RETURN_IF_ERROR(state.Preload(work.read.mentioned));
-  RETURN_IF_ERROR(ResolveAndApply(state, work));
-  if (!work.read.erasures.empty()) {
-    // Erasure reads audit records from the store: the batch in flight lands first.
-    RETURN_IF_ERROR(FinishInFlight());
-    RETURN_IF_ERROR(apply.Erase(secret, parts.wall_clock.NowMs(), state, work));
-  }
-  const absl::flat_hash_map<std::string, size_t> charges =
-      output.BuildBatch(state, clock, work, next_timer_due_ms);
-  FinishBatch(state, work);
+  ASSIGN_OR_RETURN(const auto charges,
+                   stages.Run(state, work, secret, suppressions_exist, parts.wall_clock.NowMs()));
+  for (const store::Timer& t : work.batch.timers_set) timers.NoteSet(t.due_ms);
+  work.Finish(state, clock, parts.metrics);
   // The profiles go back to the cache, pinned until this batch is stored.
   const uint64_t seq = ++last_seq;
   state.ReturnTo(seq, charges);
   return Submit(seq, work);
-}
-
-absl::Status Pipeline::Impl::ResolveAndApply(internal::BatchState& state, BatchWork& work) {
-  std::vector<bool> suppressed(work.read.accepted.size(), false);
-  if (suppressions_exist) {
-    ASSIGN_OR_RETURN(suppressed, resolve.Suppressed(work.read.accepted, secret,
-                                                    parts.wall_clock.NowMs()));
-  }
-  for (size_t index = 0; index < work.read.accepted.size(); ++index) {
-    internal::AcceptedEvent& a = work.read.accepted[index];
-    if (suppressed[index]) {
-      ++work.counts.erasure_suppressed;
-      continue;
-    }
-    const core::PartitionKey partition{a.message->topic(), a.message->partition()};
-    clock.Observe(partition, a.event.event_time_ms());
-    const int64_t now = clock.NowMs(partition);
-    const identity::Resolution r = resolve.Decide(a, now, state);
-    if (apply.SkipsUnchanged(a, r, state)) {
-      ++work.counts.duplicates;
-      continue;
-    }
-    resolve.Commit(a, r, now, state, work);
-    apply.Apply(a, r, now, partition, state, work);
-  }
-  return absl::OkStatus();
-}
-
-void Pipeline::Impl::FinishBatch(const internal::BatchState& state, BatchWork& work) {
-  store::CommitBatch& batch = work.batch;
-  batch.deleted_profiles = state.deleted();
-  batch.profiles_added = state.profiles_added();
-  for (const auto& [key, id] : state.new_links()) batch.identity_links.emplace_back(key, id);
-  absl::flat_hash_map<std::string, uint64_t> per_topic;
-  for (auto& [partition, touched] : work.read.touched) {
-    touched.position.stream_time_ms = clock.StreamTimeMs(partition);
-    batch.positions.push_back(touched.position);
-    per_topic[partition.topic] += touched.messages;
-  }
-  internal::BatchCounts& counts = work.counts;
-  for (const auto& [topic, n] : per_topic) {
-    counts.consumed.emplace_back(&parts.metrics.consumed(topic), n);
-  }
-  counts.reasons = std::move(work.read.reasons);
-  counts.clamped = work.read.clamped;
-  counts.privacy_dropped = work.read.privacy_dropped;
-  counts.privacy_hashed = work.read.privacy_hashed;
-  counts.updates = batch.outbox.size();
 }
 
 absl::Status Pipeline::Impl::Submit(uint64_t seq, BatchWork& work) {

@@ -1,5 +1,7 @@
 #include "timer_stage.h"
 
+#include <limits>
+
 #include "outbox_records.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/codec/state_codec.h"
@@ -19,8 +21,9 @@ absl::Status TimerStage::Expire(const core::Profile& profile, store::CommitBatch
   return absl::OkStatus();
 }
 
-absl::StatusOr<TimerWork> TimerStage::Collect(const std::vector<store::Timer>& due,
-                                              const core::PipelineClock& clock) {
+absl::StatusOr<TimerWork> TimerStage::Collect(int64_t horizon, const core::PipelineClock& clock) {
+  std::vector<store::Timer> due;
+  RETURN_IF_ERROR(store_.ReadDueTimers(horizon, options_.batch_max_events, due));
   TimerWork work;
   store::CommitBatch& batch = work.batch;
   for (const store::Timer& t : due) {
@@ -76,7 +79,7 @@ absl::StatusOr<TimerWork> TimerStage::Collect(const std::vector<store::Timer>& d
   return work;
 }
 
-void TimerStage::ReturnToCache(TimerWork& work) {
+absl::Status TimerStage::Committed(TimerWork& work) {
   for (auto& [profile, charge] : work.kept) {
     const std::string id = profile.id;
     cache_.PutProfile(id, std::move(profile), charge, 0);
@@ -87,6 +90,10 @@ void TimerStage::ReturnToCache(TimerWork& work) {
       cache_.PutLink(store::IdentityKey(id.kind, id.value), std::nullopt, 0);
     }
   }
+  std::vector<store::Timer> next;
+  RETURN_IF_ERROR(store_.ReadDueTimers(std::numeric_limits<int64_t>::max(), 1, next));
+  next_due_ms_ = next.empty() ? std::numeric_limits<int64_t>::max() : next[0].due_ms;
+  return absl::OkStatus();
 }
 
 }  // namespace profiled::pipeline::internal

@@ -5,11 +5,13 @@
 // tombstone published. All of it is one commit: a crash before re-fires the
 // timers, after never fires them twice. Private to the pipeline.
 //
-//   ASSIGN_OR_RETURN(TimerWork work, timers.Collect(due, clock));
+//   if (!timers.MaybeDue(horizon)) return;           // most polls: no store read
+//   ASSIGN_OR_RETURN(TimerWork work, timers.Collect(horizon, clock));
 //   RETURN_IF_ERROR(store.Commit(work.batch));
-//   timers.ReturnToCache(work);
+//   RETURN_IF_ERROR(timers.Committed(work));
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -37,13 +39,22 @@ class TimerStage {
              HotCache& cache)
       : options_(options), output_(output), store_(store), cache_(cache) {}
 
-  // What the `due` timers do, as one commit. Profiles come from the cache,
-  // else the store; a timer its profile no longer points at is dropped.
-  [[nodiscard]] absl::StatusOr<TimerWork> Collect(const std::vector<store::Timer>& due,
+  // False when no stored timer is due by `horizon` (the latest clock of any
+  // partition): known without reading the store.
+  bool MaybeDue(int64_t horizon) const { return horizon >= next_due_ms_; }
+  // A timer was set for `due_ms` (by a batch not yet committed).
+  void NoteSet(int64_t due_ms) { next_due_ms_ = std::min(next_due_ms_, due_ms); }
+  // Forget what is known (after a restart from the store).
+  void Reset() { next_due_ms_ = 0; }
+
+  // What the timers due by `horizon` do, as one commit (at most
+  // batch_max_events of them). Profiles come from the cache, else the
+  // store; a timer its profile no longer points at is dropped.
+  [[nodiscard]] absl::StatusOr<TimerWork> Collect(int64_t horizon,
                                                   const core::PipelineClock& clock);
   // Once `work` is committed: profiles back to the cache, expired ones and
-  // their links marked absent.
-  void ReturnToCache(TimerWork& work);
+  // their links marked absent; the earliest timer left is looked up.
+  [[nodiscard]] absl::Status Committed(TimerWork& work);
 
  private:
   // Deletes an expired profile (state, links, audit, timer) and queues its tombstone.
@@ -53,6 +64,8 @@ class TimerStage {
   const OutputStage& output_;
   store::ProfileStore& store_;
   HotCache& cache_;
+  // No stored timer is due before this (0: unknown, look).
+  int64_t next_due_ms_ = 0;
 };
 
 }  // namespace profiled::pipeline::internal
