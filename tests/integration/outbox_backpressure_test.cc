@@ -3,7 +3,6 @@
 // broker returns every update is published exactly as it was stored.
 #include <map>
 #include <set>
-#include <thread>
 
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/kafka/mock_cluster.h"
@@ -59,10 +58,7 @@ TEST_CASE("a full outbox pauses consumption and every stored update is published
   CHECK(applied_at_pause < kEvents);
   CHECK(runner.publisher_metrics().published.Value() == 0);
 
-  // While the output stays down, consumption stays paused.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  CHECK(runner.metrics().applied.Value() == applied_at_pause);
-  CHECK(runner.paused());
+  // The pause/resume rule itself is tested on its own (stages_test.cc).
 
   // Snapshot what is stored for publishing.
   std::vector<store::OutboxEntry> stored;
