@@ -13,6 +13,7 @@ PACKAGES=(
   libabsl-dev libyaml-cpp-dev libxxhash-dev libssl-dev
   prometheus-cpp-dev libsimdjson-dev
   libjemalloc-dev
+  libcurl4-openssl-dev       # profilectl's HTTP client (TLS, proxies)
 )
 if [ "${1:-}" != "--build-only" ]; then
   PACKAGES+=(

@@ -34,12 +34,14 @@ const char* const kUsage = R"(usage:
       the receipt appears on output.receipts_topic under the request id.
   profilectl convert rees46 FILE
       Prints each REES46 CSV row as an InteractionEvent JSON line.
-  profilectl get --http HOST:PORT [--token TOKEN] KIND VALUE
+  profilectl get --http HOST:PORT|URL [--token TOKEN] KIND VALUE
       Prints one profile (GET /v1/profiles/KIND/VALUE); KIND profile_id takes an id.
-  profilectl merges --http HOST:PORT [--token TOKEN] PROFILE_ID
+  profilectl merges --http HOST:PORT|URL [--token TOKEN] PROFILE_ID
       Prints the merge audit of a profile (merges and refusals) as JSON.
-  profilectl http --http HOST:PORT [--token TOKEN] PATH
+  profilectl http --http HOST:PORT|URL [--token TOKEN] PATH
       GET any endpoint (/readyz, /healthz, /metrics); prints the body, exit 0 on 200.
+      --http: host:port for plain HTTP, or http(s)://host:port; the proxy
+      variables http_proxy, https_proxy and no_proxy apply.
 )";
 
 Args Parse(int argc, char** argv, int from, const std::vector<std::string>& switches) {

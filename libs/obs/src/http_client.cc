@@ -1,26 +1,32 @@
 #include "profiled/obs/http_client.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <curl/curl.h>
 
-#include <cstring>
+#include <cstdlib>
+#include <memory>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace profiled::obs {
 namespace {
 
-// Closes the socket on every path.
-struct Socket {
-  int fd = -1;
-  ~Socket() {
-    if (fd >= 0) close(fd);
+size_t AppendBody(char* data, size_t size, size_t count, void* body) {
+  static_cast<std::string*>(body)->append(data, size * count);
+  return size * count;
+}
+
+// The proxies the environment names apply (curl reads http_proxy and
+// https_proxy itself), but never to this machine's own endpoints.
+std::string NoProxy() {
+  std::string hosts = "localhost,127.0.0.1,::1";
+  for (const char* name : {"no_proxy", "NO_PROXY"}) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+      return absl::StrCat(v, ",", hosts);
+    }
   }
-};
+  return hosts;
+}
 
 }  // namespace
 
@@ -39,69 +45,50 @@ std::string UrlEncode(const std::string& text) {
   return out;
 }
 
-absl::StatusOr<HttpResponse> HttpGet(const std::string& host_port, const std::string& path,
+absl::StatusOr<HttpResponse> HttpGet(const std::string& server, const std::string& path,
                                      const std::string& authorization, int timeout_ms) {
-  const size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("expected host:port, got '", host_port, "'"));
+  // curl_global_init is thread-safe in this libcurl (7.84+); once suffices.
+  static const CURLcode initialized = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (initialized != CURLE_OK) {
+    return absl::InternalError(absl::StrCat("libcurl: ", curl_easy_strerror(initialized)));
   }
-  const std::string host = host_port.substr(0, colon);
-  const std::string port = host_port.substr(colon + 1);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("resolving ", host_port, ": ", gai_strerror(rc)));
+  const bool has_scheme = server.find("://") != std::string::npos;
+  if (!has_scheme && server.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected host:port or a URL, got '", server, "'"));
   }
-  Socket sock;
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    sock.fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (sock.fd < 0) continue;
-    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(sock.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(sock.fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    close(sock.fd);
-    sock.fd = -1;
-  }
-  freeaddrinfo(found);
-  if (sock.fd < 0) return absl::UnavailableError(absl::StrCat("cannot connect to ", host_port));
-
-  std::string request = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", host_port,
-                                     "\r\nConnection: close\r\n");
-  if (!authorization.empty()) absl::StrAppend(&request, "Authorization: ", authorization, "\r\n");
-  request += "\r\n";
-  for (size_t sent = 0; sent < request.size();) {
-    ssize_t n = send(sock.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return absl::UnavailableError(absl::StrCat("sending to ", host_port));
-    sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = recv(sock.fd, buf, sizeof(buf), 0);
-    if (n < 0) return absl::UnavailableError(absl::StrCat("reading from ", host_port));
-    if (n == 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-
-  // Status line, headers, body (the server closes the connection).
-  const size_t header_end = raw.find("\r\n\r\n");
-  int status = 0;
-  if (raw.rfind("HTTP/1.", 0) != 0 || header_end == std::string::npos || raw.size() < 12 ||
-      !absl::SimpleAtoi(raw.substr(9, 3), &status)) {
-    return absl::UnavailableError(absl::StrCat("no valid HTTP response from ", host_port));
+  const std::string url = absl::StrCat(has_scheme ? "" : "http://", server, path);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (curl == nullptr) return absl::InternalError("libcurl: cannot create a handle");
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
+                                                                       curl_slist_free_all);
+  if (!authorization.empty()) {
+    headers.reset(curl_slist_append(nullptr, absl::StrCat("Authorization: ", authorization).c_str()));
   }
   HttpResponse response;
-  response.status = status;
-  response.body = raw.substr(header_end + 4);
-  const std::string headers = absl::AsciiStrToLower(raw.substr(0, header_end));
-  if (size_t ct = headers.find("\r\ncontent-type:"); ct != std::string::npos) {
-    size_t start = ct + 15;
-    size_t end = headers.find("\r\n", start);
-    response.content_type = std::string(
-        absl::StripAsciiWhitespace(raw.substr(start, end == std::string::npos ? end : end - start)));
+  char error[CURL_ERROR_SIZE] = {0};
+  const std::string no_proxy = NoProxy();
+  CURL* h = curl.get();
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // safe in threads; timeouts still apply
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  if (CURLcode rc = curl_easy_perform(h); rc != CURLE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("GET ", url, ": ", error[0] != '\0' ? error : curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  response.status = static_cast<int>(status);
+  char* content_type = nullptr;
+  if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+      content_type != nullptr) {
+    response.content_type = content_type;
   }
   return response;
 }

@@ -1,7 +1,10 @@
-// A minimal blocking HTTP/1.1 GET client for tools and tests (profilectl get,
-// scraping /metrics). Plain HTTP on a host:port; no TLS, no redirects.
+// A blocking HTTP GET for tools and tests (profilectl get, scraping
+// /metrics), over libcurl: HTTP or HTTPS, the environment's proxies
+// (http_proxy, https_proxy, no_proxy; never for this machine's own
+// addresses), no redirects.
 //
 //   ASSIGN_OR_RETURN(HttpResponse r, HttpGet("127.0.0.1:9464", "/metrics"));
+//   ASSIGN_OR_RETURN(HttpResponse r, HttpGet("https://profiled.internal:8443", "/readyz"));
 #pragma once
 
 #include <string>
@@ -11,9 +14,10 @@
 
 namespace profiled::obs {
 
-// `path` must be URL-encoded already. Fails with Unavailable when the
-// server cannot be reached or answers with no valid HTTP response.
-[[nodiscard]] absl::StatusOr<HttpResponse> HttpGet(const std::string& host_port,
+// `server`: host:port (plain HTTP) or a URL with its scheme. `path` must be
+// URL-encoded already. Fails with Unavailable when the server cannot be
+// reached or answers with no valid HTTP response.
+[[nodiscard]] absl::StatusOr<HttpResponse> HttpGet(const std::string& server,
                                                    const std::string& path,
                                                    const std::string& authorization = "",
                                                    int timeout_ms = 10000);
