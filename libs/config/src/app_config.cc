@@ -701,6 +701,7 @@ void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
     std::optional<core::Family> family = core::FamilyFromName(name);
     if (!family) {
       std::vector<std::string> names;
+      names.reserve(std::size(core::kAllFamilies));
       for (core::Family f : core::kAllFamilies) names.emplace_back(core::FamilyName(f));
       r.Error(path, absl::StrCat("unknown score family (expected one of: ",
                                  absl::StrJoin(names, ", "), ")"));

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -117,9 +117,9 @@ LocalTime LocalTimeOf(const v1::InteractionEvent& event) {
   if (!name.empty()) {
     // Loading a zone reads tzdata: cache the names seen (bounded, since the
     // names come from input).
-    static std::mutex mu;
-    static absl::flat_hash_map<std::string, absl::TimeZone> cache;
-    std::lock_guard<std::mutex> lock(mu);
+    static absl::Mutex mu(absl::kConstInit);
+    static absl::flat_hash_map<std::string, absl::TimeZone> cache ABSL_GUARDED_BY(mu);
+    absl::MutexLock lock(&mu);
     if (auto it = cache.find(name); it != cache.end()) {
       zone = it->second;
     } else if (absl::TimeZone loaded; absl::LoadTimeZone(name, &loaded)) {

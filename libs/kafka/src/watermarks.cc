@@ -30,6 +30,7 @@ class KafkaWatermarkReader final : public WatermarkReader {
     absl::flat_hash_map<core::PartitionKey, int64_t> out;
     if (partitions.empty()) return out;
     std::vector<RdKafka::TopicPartition*> list;
+    list.reserve(partitions.size());
     for (const core::PartitionKey& p : partitions) {
       // Timestamp -1 asks ListOffsets for the latest offset: the high
       // watermark, for every partition in one request per broker.

@@ -13,17 +13,16 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
-#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "http_request.h"
 #include "profiled/base/log.h"
 
@@ -96,9 +95,8 @@ class HttpServer::Impl {
   };
   // A set of worker threads with their queue.
   struct Lane {
-    std::mutex mu;
-    std::condition_variable ready;
-    std::deque<Job> queue;
+    absl::Mutex mu;
+    std::deque<Job> queue ABSL_GUARDED_BY(mu);
     size_t max_queue = 0;
     std::vector<std::thread> threads;
   };
@@ -126,8 +124,8 @@ class HttpServer::Impl {
   std::atomic<bool> stop_{false};
   std::thread loop_;
 
-  std::shared_mutex routes_mu_;
-  std::vector<std::unique_ptr<Route>> routes_;  // stable addresses for jobs
+  absl::Mutex routes_mu_;
+  std::vector<std::unique_ptr<Route>> routes_ ABSL_GUARDED_BY(routes_mu_);  // stable addresses for jobs
 
   // Loop-thread state, by connection id.
   std::unordered_map<uint64_t, Connection> connections_;
@@ -135,8 +133,9 @@ class HttpServer::Impl {
   Clock::time_point next_expiry_scan_{};
 
   Lane api_, probe_;
-  std::mutex done_mu_;
-  std::vector<std::pair<uint64_t, HttpResponse>> done_;  // from workers to the loop
+  absl::Mutex done_mu_;
+  // From workers to the loop.
+  std::vector<std::pair<uint64_t, HttpResponse>> done_ ABSL_GUARDED_BY(done_mu_);
 };
 
 absl::Status HttpServer::Impl::Listen() {
@@ -215,10 +214,9 @@ void HttpServer::Impl::Stop() {
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
   if (loop_.joinable()) loop_.join();
   for (Lane* lane : {&api_, &probe_}) {
-    // Under the lane's lock: a worker between checking stop_ and waiting
-    // cannot miss the wake-up.
-    { std::lock_guard<std::mutex> lock(lane->mu); }
-    lane->ready.notify_all();
+    // Under the lane's lock: a worker waits on a condition that reads
+    // stop_, re-evaluated when the lock is released.
+    { absl::MutexLock lock(&lane->mu); }
     for (std::thread& t : lane->threads) t.join();
   }
   for (auto& [id, c] : connections_) close(c.fd);
@@ -228,7 +226,7 @@ void HttpServer::Impl::Stop() {
 }
 
 void HttpServer::Impl::Handle(const std::string& path, HttpHandler handler, HttpLane lane) {
-  std::unique_lock lock(routes_mu_);
+  absl::MutexLock lock(&routes_mu_);
   const bool prefix = !path.empty() && path.back() == '/';
   routes_.push_back(std::make_unique<Route>(Route{path, prefix, std::move(handler), lane}));
 }
@@ -337,7 +335,7 @@ void HttpServer::Impl::OnReadable(Connection& c) {
     if (got > 0) {
       c.in.append(buf, static_cast<size_t>(got));
       const size_t end = internal::HeadEnd(c.in);
-      if (end != std::string::npos && end <= internal::kMaxHeadBytes) {
+      if (end <= internal::kMaxHeadBytes) {  // npos (incomplete) is never within
         Dispatch(c, end);
         return;
       }
@@ -362,7 +360,7 @@ void HttpServer::Impl::Dispatch(Connection& c, size_t head_end) {
   }
   const Route* route = nullptr;
   {
-    std::shared_lock lock(routes_mu_);
+    absl::ReaderMutexLock lock(&routes_mu_);
     for (const auto& r : routes_) {
       if (r->prefix ? request.path.rfind(r->path, 0) == 0 : request.path == r->path) {
         route = r.get();
@@ -381,7 +379,7 @@ void HttpServer::Impl::Dispatch(Connection& c, size_t head_end) {
   Lane& lane = route->lane == HttpLane::kProbe ? probe_ : api_;
   bool queued = false;
   {
-    std::lock_guard<std::mutex> lock(lane.mu);
+    absl::MutexLock lock(&lane.mu);
     if (lane.queue.size() < lane.max_queue) {
       lane.queue.push_back(Job{c.id, &route->handler, std::move(request)});
       queued = true;
@@ -391,7 +389,6 @@ void HttpServer::Impl::Dispatch(Connection& c, size_t head_end) {
     Respond(c, HttpResponse::Text(503, "busy, retry later\n"));
     return;
   }
-  lane.ready.notify_one();
   c.state = State::kHandling;
   c.in.clear();
   Watch(c, 0);
@@ -452,7 +449,7 @@ void HttpServer::Impl::ExpireDeadlines() {
 void HttpServer::Impl::DeliverCompletions() {
   std::vector<std::pair<uint64_t, HttpResponse>> done;
   {
-    std::lock_guard<std::mutex> lock(done_mu_);
+    absl::MutexLock lock(&done_mu_);
     done.swap(done_);
   }
   for (auto& [id, response] : done) {
@@ -466,15 +463,18 @@ void HttpServer::Impl::Work(Lane& lane) {
   for (;;) {
     Job job;
     {
-      std::unique_lock<std::mutex> lock(lane.mu);
-      lane.ready.wait(lock, [&] { return stop_ || !lane.queue.empty(); });
+      absl::MutexLock lock(&lane.mu);
+      const auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane.mu) {
+        return stop_ || !lane.queue.empty();
+      };
+      lane.mu.Await(absl::Condition(&has_work));
       if (stop_) return;
       job = std::move(lane.queue.front());
       lane.queue.pop_front();
     }
     HttpResponse response = Run(*job.handler, job.request);
     {
-      std::lock_guard<std::mutex> lock(done_mu_);
+      absl::MutexLock lock(&done_mu_);
       done_.emplace_back(job.connection_id, std::move(response));
     }
     const uint64_t one = 1;

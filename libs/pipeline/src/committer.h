@@ -8,12 +8,12 @@
 //   committer.Submit([&store, b = std::move(batch)] { return store.Commit(b); });
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace profiled::pipeline::internal {
 
@@ -22,10 +22,9 @@ class Committer {
   Committer() : thread_([this] { Loop(); }) {}
   ~Committer() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    changed_.notify_all();
     thread_.join();  // a job in flight finishes first
   }
   Committer(const Committer&) = delete;
@@ -33,46 +32,45 @@ class Committer {
 
   // Starts `job`. Call Wait() first: one job at a time.
   void Submit(std::function<absl::Status()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_ = std::move(job);
-      busy_ = true;
-    }
-    changed_.notify_all();
+    absl::MutexLock lock(&mu_);
+    job_ = std::move(job);
+    busy_ = true;
   }
 
   // Blocks until no job is in flight; the last job's status (OK if none).
   absl::Status Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [this] { return !busy_; });
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(+[](bool* busy) { return !*busy; }, &busy_));
     absl::Status s = std::move(status_);
     status_ = absl::OkStatus();
     return s;
   }
 
  private:
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || job_ != nullptr; }
+
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      changed_.wait(lock, [this] { return stop_ || job_ != nullptr; });
-      if (job_ == nullptr) return;  // stopping, nothing left
-      std::function<absl::Status()> job = std::move(job_);
-      job_ = nullptr;
-      lock.unlock();
+      std::function<absl::Status()> job;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &Committer::HasWork));
+        if (job_ == nullptr) return;  // stopping, nothing left
+        job = std::move(job_);
+        job_ = nullptr;
+      }
       absl::Status s = job();
-      lock.lock();
+      absl::MutexLock lock(&mu_);
       status_ = std::move(s);
       busy_ = false;
-      changed_.notify_all();
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::function<absl::Status()> job_;
-  absl::Status status_;
-  bool busy_ = false;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  std::function<absl::Status()> job_ ABSL_GUARDED_BY(mu_);
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after the members it uses
 };
 

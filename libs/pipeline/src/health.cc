@@ -108,7 +108,7 @@ bool Health::Has(Fault fault) const {
   return faults_[IndexOf(fault)].has_value();
 }
 
-void Health::ReportAssignment(std::vector<PartitionState> partitions) {
+void Health::ReportAssignment(const std::vector<PartitionState>& partitions) {
   absl::MutexLock lock(&mu_);
   absl::flat_hash_map<core::PartitionKey, Partition> next;
   for (const PartitionState& s : partitions) {

@@ -32,8 +32,8 @@ void HotCache::Erase(absl::node_hash_map<std::string, Entry>::iterator it) {
   map_.erase(it);
 }
 
-HotCache::Entry& HotCache::Upsert(std::string key, size_t charge, uint64_t seq) {
-  auto [it, inserted] = map_.try_emplace(std::move(key));
+HotCache::Entry& HotCache::Upsert(const std::string& key, size_t charge, uint64_t seq) {
+  auto [it, inserted] = map_.try_emplace(key);
   Entry& e = it->second;
   if (!inserted) {
     Unlist(e);

@@ -79,7 +79,7 @@ class HotCache {
     const std::string* key = nullptr;
   };
 
-  Entry& Upsert(std::string key, size_t charge, uint64_t seq);
+  Entry& Upsert(const std::string& key, size_t charge, uint64_t seq);
   void Unlist(Entry& e);
   void PushNewest(Entry& e);
   void Erase(absl::node_hash_map<std::string, Entry>::iterator it);

@@ -17,8 +17,8 @@ prometheus::Gauge& GaugeOf(prometheus::Registry& r, const std::string& name,
 
 prometheus::Histogram& HistogramOf(prometheus::Registry& r, const std::string& name,
                                    const std::string& help,
-                                   prometheus::Histogram::BucketBoundaries buckets) {
-  return prometheus::BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(buckets));
+                                   const prometheus::Histogram::BucketBoundaries& buckets) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(r).Add({}, buckets);
 }
 
 prometheus::Family<prometheus::Counter>& RefusalFamily(prometheus::Registry& r) {

@@ -89,7 +89,7 @@ Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipeline::~Pipeline() = default;
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
-    const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
+    const PipelineOptions& options, const kafka::ConsumerOptions& consumer_options,
     PipelineParts parts) {
   if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
   RETURN_IF_ERROR(options.event_limits.Validate());
@@ -346,7 +346,7 @@ void Pipeline::Impl::UpdateStatus() {
     partitions.push_back({key, it == positions.end() ? 0 : it->second,
                           consumer->CachedHighWatermark(key)});
   }
-  parts.health.ReportAssignment(std::move(partitions));
+  parts.health.ReportAssignment(partitions);
 }
 
 void Pipeline::Close() {

@@ -108,11 +108,8 @@ Publisher::~Publisher() {
 void Publisher::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void Publisher::Notify() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    notified_ = true;
-  }
-  wake_.notify_one();
+  absl::MutexLock lock(&mu_);
+  notified_ = true;
 }
 
 bool Publisher::DrainAndStop(absl::Duration timeout) {
@@ -142,8 +139,8 @@ void Publisher::Run() {
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
     if (in_flight_.empty()) {  // wakes every 50 ms: undeleted entries are retried too
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return notified_; });
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&notified_), absl::Milliseconds(50));
       notified_ = false;
     }
   }

@@ -34,32 +34,34 @@ absl::Status Purger::Start() {
 
 void Purger::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
+    woken_ = true;
   }
-  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void Purger::Schedule(std::vector<std::string> request_ids, store::PurgeKeys keys,
                       uint64_t after_seq) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    due_.push_back({std::move(request_ids), std::move(keys), after_seq, absl::Now()});
-    metrics_.purges_pending.Set(static_cast<double>(due_.size()));
-  }
-  wake_.notify_all();
+  absl::MutexLock lock(&mu_);
+  due_.push_back({std::move(request_ids), std::move(keys), after_seq, absl::Now()});
+  metrics_.purges_pending.Set(static_cast<double>(due_.size()));
+  woken_ = true;
 }
 
 void Purger::Run() {
   absl::Time retry_at = absl::InfinitePast();
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(200));
-    if (stop_ || due_.empty() || absl::Now() < retry_at) continue;
-    lock.unlock();
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Woken by Stop() and Schedule() at once, and every 200 ms (a purge
+      // waits for its records to be published and for others to join it).
+      mu_.AwaitWithTimeout(absl::Condition(&woken_), absl::Milliseconds(200));
+      woken_ = false;
+      if (stop_) return;
+      if (due_.empty() || absl::Now() < retry_at) continue;
+    }
     const bool ok = PurgeDue();
-    lock.lock();
     retry_at = ok ? absl::InfinitePast() : absl::Now() + options_.retry;
   }
 }
@@ -70,7 +72,7 @@ bool Purger::PurgeDue() {
   const absl::Time now = absl::Now();
   std::vector<Due> ready;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = due_.begin(); it != due_.end();) {
       // Its tombstones and receipt are published, and a burst had its chance to join.
       if (it->after_seq <= *oldest && now - it->scheduled >= options_.coalesce) {
@@ -111,7 +113,7 @@ bool Purger::PurgeDue() {
     health_.Set(Fault::kPurgeFailed,
                 absl::StrCat("purging erased data from disk: ", s.message(), "; retrying in ",
                              absl::FormatDuration(options_.retry)));
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (Due& d : ready) due_.push_back(std::move(d));
     return false;
   }
@@ -121,7 +123,7 @@ bool Purger::PurgeDue() {
     metrics_.purge_latency.Observe(absl::ToDoubleSeconds(absl::Now() - d.scheduled));
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     metrics_.purges_pending.Set(static_cast<double>(due_.size()));
   }
   LogInfo("purged ", done.purges_done.size(), " erasure(s) from disk in ",

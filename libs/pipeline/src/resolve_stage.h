@@ -27,7 +27,7 @@ namespace profiled::pipeline::internal {
 class ResolveStage {
  public:
   ResolveStage(const identity::IdentityRules& rules, store::ProfileStore& store)
-      : rules_(rules), resolver_(rules), store_(store) {}
+      : resolver_(rules), store_(store) {}
 
   // Per accepted event: true when it names an identity erased within its
   // suppression window (looked up by keyed hash under `secret`).
@@ -44,7 +44,6 @@ class ResolveStage {
               BatchState& state, BatchWork& work) const;
 
  private:
-  const identity::IdentityRules& rules_;
   identity::Resolver resolver_;
   store::ProfileStore& store_;
 };

@@ -10,13 +10,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace profiled::pipeline::internal {
 
@@ -27,10 +28,9 @@ class WorkerPool {
   }
   ~WorkerPool() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    wake_.notify_all();
     for (std::thread& t : threads_) t.join();
   }
   WorkerPool(const WorkerPool&) = delete;
@@ -45,17 +45,16 @@ class WorkerPool {
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       fn_ = &fn;
       n_ = n;
       next_.store(0);
       busy_ = threads_.size();
       ++generation_;
     }
-    wake_.notify_all();
     Drain(fn, n);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return busy_ == 0; });
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(+[](size_t* busy) { return *busy == 0; }, &busy_));
     fn_ = nullptr;
   }
 
@@ -72,30 +71,29 @@ class WorkerPool {
       const std::function<void(size_t)>* fn;
       size_t n;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        absl::MutexLock lock(&mu_);
+        const auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || generation_ != seen;
+        };
+        mu_.Await(absl::Condition(&woken));
         if (stop_) return;
         seen = generation_;
         fn = fn_;
         n = n_;
       }
       Drain(*fn, n);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        --busy_;
-      }
-      done_.notify_one();
+      absl::MutexLock lock(&mu_);
+      --busy_;
     }
   }
 
   std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable wake_, done_;
-  const std::function<void(size_t)>* fn_ = nullptr;  // guarded by mu_
-  size_t n_ = 0;                                     // guarded by mu_
-  size_t busy_ = 0;                                  // helpers still draining
-  uint64_t generation_ = 0;                          // one per ParallelFor
-  bool stop_ = false;
+  absl::Mutex mu_;
+  const std::function<void(size_t)>* fn_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t n_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t busy_ ABSL_GUARDED_BY(mu_) = 0;         // helpers still draining
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // one per ParallelFor
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> next_{0};
 };
 

@@ -72,6 +72,7 @@ absl::StatusOr<PrivacyFilter> PrivacyFilter::Create(const PrivacyOptions& option
         r.property_keys.emplace_back(rest);
       } else {
         std::vector<std::string> names;
+        names.reserve(std::size(kContextFields));
         for (const ContextField& f : kContextFields) names.emplace_back(f.envelope);
         errors.push_back(absl::StrCat(
             what, "_fields: '", path,
@@ -97,12 +98,12 @@ absl::StatusOr<PrivacyFilter> PrivacyFilter::Create(const PrivacyOptions& option
 uint8_t PrivacyFilter::PatternVerdict(std::string_view key) const {
   const absl::string_view k(key.data(), key.size());
   {
-    std::lock_guard<std::mutex> lock(cache_->mu);
+    absl::MutexLock lock(&cache_->mu);
     if (auto it = cache_->verdicts.find(k); it != cache_->verdicts.end()) return it->second;
   }
   const uint8_t verdict = (AnyMatch(drop_.key_patterns, key) ? kDropVerdict : 0) |
                           (AnyMatch(hash_.key_patterns, key) ? kHashVerdict : 0);
-  std::lock_guard<std::mutex> lock(cache_->mu);
+  absl::MutexLock lock(&cache_->mu);
   if (cache_->verdicts.size() >= kMaxCachedVerdicts) cache_->verdicts.clear();
   cache_->verdicts.emplace(k, verdict);
   return verdict;

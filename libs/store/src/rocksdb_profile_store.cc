@@ -161,7 +161,7 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::Status Open() ABSL_LOCKS_EXCLUDED(db_mu_) {
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     return OpenLocked();
   }
@@ -170,7 +170,7 @@ class RocksDbProfileStore final : public ProfileStore {
   // The counters kept beside the data, read again on every open: a reopen
   // may replay a write the process saw fail (it reached the WAL), so what
   // was in memory cannot be trusted.
-  absl::Status InitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
+  absl::Status InitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_, db_mu_) {
     std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, outbox()));
     uint64_t depth = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
@@ -269,7 +269,7 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::StatusOr<std::string> DeploymentSecret() override {
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
     std::string secret;
@@ -329,7 +329,7 @@ class RocksDbProfileStore final : public ProfileStore {
       options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
       options.exclusive_manual_compaction = false;  // background work goes on
       auto compact = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& first,
-                         const std::string& last) {
+                         const std::string& last) ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
         rocksdb::Slice begin(first), end(last);
         return ToStatus(db()->CompactRange(options, cf, &begin, &end), "compacting for a purge");
       };
@@ -344,7 +344,8 @@ class RocksDbProfileStore final : public ProfileStore {
         // rewrites less.
         constexpr size_t kRangesPerColumnFamily = 32;
         auto compact_each = [&](rocksdb::ColumnFamilyHandle* cf,
-                                const std::vector<std::pair<std::string, std::string>>& ranges) {
+                                const std::vector<std::pair<std::string, std::string>>& ranges)
+            ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
           if (ranges.size() > kRangesPerColumnFamily) {
             return ToStatus(db()->CompactRange(options, cf, nullptr, nullptr), "compacting for a purge");
           }
@@ -376,7 +377,7 @@ class RocksDbProfileStore final : public ProfileStore {
     // A MANIFEST records file key boundaries for as long as it lives; it is
     // rewritten only at its size limit or on open: reopen. If that fails the
     // store answers Unavailable until Recover opens it.
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     open_.FlushAndClose();
     return OpenLocked();
@@ -395,7 +396,7 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   absl::Status Recover() override {
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
     // RocksDB holds a failed write as a background error; Resume clears it
     // once the cause is gone (it flushes what the failed write left). An
@@ -460,7 +461,7 @@ class RocksDbProfileStore final : public ProfileStore {
   absl::Status Commit(const CommitBatch& batch) override {
     if (batch.empty()) return absl::OkStatus();
     // One committer at a time keeps outbox sequence numbers in commit order.
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     if (PROFILED_FAILPOINT_ERROR("store_write")) {
       write_failed_ = true;
       return absl::UnavailableError("committing batch: IO error: injected (failpoint store_write)");
@@ -577,7 +578,7 @@ class RocksDbProfileStore final : public ProfileStore {
     // Writes go one at a time: after a failed write RocksDB refuses the next
     // with its background error, but a write racing the failure into the
     // same WAL writer trips an assertion in Debian's RocksDB build.
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
     if (write_failed_) return absl::UnavailableError("the store's last write failed: recovering");
@@ -597,7 +598,7 @@ class RocksDbProfileStore final : public ProfileStore {
   uint64_t OutboxDepth() const override { return outbox_depth_.load(); }
 
   uint64_t NextOutboxSeq() const override {
-    std::lock_guard<std::mutex> commit(commit_mu_);
+    absl::MutexLock commit(&commit_mu_);
     return next_outbox_seq_;
   }
 
@@ -661,9 +662,8 @@ class RocksDbProfileStore final : public ProfileStore {
     return absl::UnavailableError("the store is closed: reopening it failed; recovering");
   }
 
-  // Opens the database and reads its counters. Callers hold commit_mu_ too
-  // (or run before any commit).
-  absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
+  // Opens the database and reads its counters.
+  absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_, db_mu_) {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     RETURN_IF_ERROR(ToStatus(rocksdb::DB::Open(db_options_, options_.path, cfs_, &handles, &raw),
@@ -711,12 +711,12 @@ class RocksDbProfileStore final : public ProfileStore {
   // exclusively; every other call holds it shared.
   mutable absl::Mutex db_mu_;
   OpenDb open_ ABSL_GUARDED_BY(db_mu_);
-  mutable std::mutex commit_mu_;  // taken before db_mu_; every write holds it
+  mutable absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(db_mu_);  // every write holds it
   // A write failed and Recover has not proved the store since: writes are
   // refused before they reach RocksDB's failed WAL writer.
-  bool write_failed_ = false;  // guarded by commit_mu_
-  uint64_t next_outbox_seq_ = 1;  // guarded by commit_mu_ after Init()
-  uint64_t next_audit_seq_ = 1;   // guarded by commit_mu_ after Init()
+  bool write_failed_ ABSL_GUARDED_BY(commit_mu_) = false;
+  uint64_t next_outbox_seq_ ABSL_GUARDED_BY(commit_mu_) = 1;
+  uint64_t next_audit_seq_ ABSL_GUARDED_BY(commit_mu_) = 1;
   std::atomic<uint64_t> outbox_depth_{0};
   std::atomic<uint64_t> profile_count_{0};  // written under commit_mu_
 };

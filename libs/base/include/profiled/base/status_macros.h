@@ -26,10 +26,13 @@
     if (!profiled_status_.ok()) return profiled_status_; \
   } while (0)
 
+// `lhs` may be a declaration and `tmp` is a name: neither can be
+// parenthesized. NOLINTBEGIN(bugprone-macro-parentheses)
 #define PROFILED_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return std::move(tmp).status();       \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   PROFILED_ASSIGN_OR_RETURN_IMPL(PROFILED_CONCAT(profiled_statusor_, __LINE__), lhs, expr)

@@ -89,7 +89,7 @@ class Health {
     std::optional<int64_t> cached;  // high watermark from the consumer's last fetch
   };
   // The assigned partitions, their committed positions and cached watermarks.
-  void ReportAssignment(std::vector<PartitionState> partitions);
+  void ReportAssignment(const std::vector<PartitionState>& partitions);
   // A batch was committed: progress.
   void ReportCommit();
   // Batches committed so far.

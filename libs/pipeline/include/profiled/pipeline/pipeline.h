@@ -148,7 +148,7 @@ class Pipeline {
  public:
   // Loads stored positions, then creates and subscribes the consumer.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
-      const PipelineOptions& options, kafka::ConsumerOptions consumer_options,
+      const PipelineOptions& options, const kafka::ConsumerOptions& consumer_options,
       PipelineParts parts);
   ~Pipeline();
 

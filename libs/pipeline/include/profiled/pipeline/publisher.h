@@ -22,14 +22,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <map>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "profiled/kafka/producer.h"
@@ -105,9 +105,8 @@ class Publisher {
   std::vector<uint64_t> undeleted_;  // published, but deleting them failed: retried
   absl::Time delete_retry_at_ = absl::InfinitePast();
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool notified_ = false;
+  absl::Mutex mu_;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;  // Notify() since the last wait
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -22,12 +22,12 @@
 // Thread-safe; the purge runs on the purger's own thread.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "profiled/pipeline/health.h"
@@ -80,10 +80,10 @@ class Purger {
   Health& health_;
   PipelineMetrics& metrics_;
   const PurgerOptions options_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::vector<Due> due_;  // guarded by mu_
-  bool stop_ = false;     // guarded by mu_
+  absl::Mutex mu_;
+  std::vector<Due> due_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;  // by Stop() or Schedule()
   std::thread thread_;
 };
 

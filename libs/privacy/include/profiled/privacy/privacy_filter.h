@@ -15,15 +15,16 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "profiled/v1/event.pb.h"
 
 namespace profiled::privacy {
@@ -72,8 +73,8 @@ class PrivacyFilter {
   // Key names repeat ("product_id", "price", ...) while std::regex costs
   // microseconds per search: pattern verdicts are cached per name.
   struct VerdictCache {
-    std::mutex mu;
-    absl::flat_hash_map<std::string, uint8_t> verdicts;  // bit 0: drop, bit 1: hash
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, uint8_t> verdicts ABSL_GUARDED_BY(mu);  // bit 0: drop, 1: hash
   };
   static constexpr uint8_t kDropVerdict = 1, kHashVerdict = 2;
   static constexpr size_t kMaxCachedVerdicts = 10000;  // random key names cannot grow it
