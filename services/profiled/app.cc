@@ -37,14 +37,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const config::AppConfig& config
 absl::Status App::Start() {
   if (config_.embedded()) {
     ASSIGN_OR_RETURN(cluster_, kafka::MockCluster::Start(1));
-    for (const std::string& topic : config_.consumer.topics) {
+    for (const std::string& topic : config_.runtime.consumer.topics) {
       RETURN_IF_ERROR(cluster_->CreateTopic(topic, config_.embedded_partitions));
     }
     RETURN_IF_ERROR(
-        cluster_->CreateTopic(config_.pipeline.output_topic, config_.embedded_partitions));
-    RETURN_IF_ERROR(cluster_->CreateTopic(config_.dead_letter_topic, 1));
-    if (!config_.pipeline.receipts_topic.empty()) {
-      RETURN_IF_ERROR(cluster_->CreateTopic(config_.pipeline.receipts_topic, 1));
+        cluster_->CreateTopic(config_.runtime.pipeline.output_topic, config_.embedded_partitions));
+    RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.dead_letter_topic, 1));
+    if (!config_.runtime.pipeline.receipts_topic.empty()) {
+      RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.pipeline.receipts_topic, 1));
     }
     bootstrap_ = cluster_->bootstrap();
     LogInfo("embedded Kafka mock cluster at ", bootstrap_);
@@ -54,18 +54,12 @@ absl::Status App::Start() {
 
   if (run_.fresh) {
     std::error_code ec;
-    std::filesystem::remove_all(config_.store.path, ec);
-    if (ec) return absl::InternalError(absl::StrCat("removing ", config_.store.path, ": ", ec.message()));
+    std::filesystem::remove_all(config_.runtime.store.path, ec);
+    if (ec) return absl::InternalError(absl::StrCat("removing ", config_.runtime.store.path, ": ", ec.message()));
   }
-  pipeline::RuntimeOptions options;
-  options.store = config_.store;
-  options.consumer = config_.consumer;
+  pipeline::RuntimeOptions options = config_.runtime;
   options.consumer.properties = config_.ConsumerProperties(bootstrap_);
   options.producer_properties = config_.ProducerProperties(bootstrap_);
-  options.dead_letter_topic = config_.dead_letter_topic;
-  options.pipeline = config_.pipeline;
-  options.publisher = config_.publisher;
-  options.health = config_.health;
   ASSIGN_OR_RETURN(runtime_, pipeline::Runtime::Start(options, metrics_.registry(), *wall_clock_,
                                                       [this] { return stop_ != nullptr && *stop_; }));
   store::ProfileStore& store = runtime_->store();
@@ -75,15 +69,15 @@ absl::Status App::Start() {
     ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> positions, store.LoadPositions());
     if (!positions.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "store ", config_.store.path, " holds positions from an earlier embedded broker; "
+          "store ", config_.runtime.store.path, " holds positions from an earlier embedded broker; "
           "pass --fresh to start over or point store.path elsewhere"));
     }
   }
-  LogInfo("store open at ", config_.store.path, " (outbox holds ", store.OutboxDepth(), ")");
+  LogInfo("store open at ", config_.runtime.store.path, " (outbox holds ", store.OutboxDepth(), ")");
   RETURN_IF_ERROR(StartHttp());
 
   if (!run_.replay_path.empty()) {
-    const std::string topic = config_.consumer.topics.front();
+    const std::string topic = config_.runtime.consumer.topics.front();
     kafka::Properties props = config_.ProducerProperties(bootstrap_);
     replay_thread_ = std::thread([this, topic, props] {
       absl::StatusOr<uint64_t> n = ReplayRees46File(run_.replay_path, topic, props, *replay_);
@@ -102,9 +96,9 @@ absl::Status App::Start() {
 
 absl::Status App::StartHttp() {
   ASSIGN_OR_RETURN(identity::IdentityRules rules,
-                   identity::IdentityRules::Create(config_.pipeline.identity));
+                   identity::IdentityRules::Create(config_.runtime.pipeline.identity));
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
-  signals_ = std::make_unique<signals::Signals>(config_.pipeline.signals);
+  signals_ = std::make_unique<signals::Signals>(config_.runtime.pipeline.signals);
   ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
   // Probes answer on the event loop and scrapes on a worker of their own: a
   // busy /v1 or a slow scrape never delays them.
@@ -118,8 +112,8 @@ absl::Status App::StartHttp() {
     return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
   }, obs::HttpLane::kInline);
   http_->Handle("/v1/profiles/", RequireBearer(config_.http_token,
-                                               ProfileLookup{runtime_->store(), config_.pipeline.scoring,
-                                                             *wall_clock_, config_.pipeline.clock_mode,
+                                               ProfileLookup{runtime_->store(), config_.runtime.pipeline.scoring,
+                                                             *wall_clock_, config_.runtime.pipeline.clock_mode,
                                                              *identity_rules_, *signals_}));
   http_->Handle("/v1/merges/",
                 RequireBearer(config_.http_token, MergeAuditLookup{runtime_->store()}));
@@ -153,7 +147,7 @@ void App::PrintSummary() {
   in.rejected = static_cast<uint64_t>(pipeline_metrics.DeadLettersTotal());
   in.published = static_cast<uint64_t>(publisher_metrics.published.Value());
   absl::StatusOr<std::string> text =
-      RenderSummary(runtime_->store(), config_.pipeline.scoring, *signals_, in);
+      RenderSummary(runtime_->store(), config_.runtime.pipeline.scoring, *signals_, in);
   if (!text.ok()) {
     LogError("summary: ", text.status().ToString());
     return;

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   profiled::SetMinLogLevel(config->log_level);
   profiled::SetLogFormat(config->log_format);
   if (embedded) config->bootstrap = std::string(profiled::config::kEmbeddedBootstrap);
-  if (!store_path.empty()) config->store.path = store_path;
+  if (!store_path.empty()) config->runtime.store.path = store_path;
   if (!http_listen.empty()) config->http.listen = http_listen;
 
   std::signal(SIGINT, OnSignal);

@@ -32,7 +32,7 @@ TEST_CASE("SendGrid and Mailgun webhooks become email events on the recipient's 
           "[integration][mapped]") {
   auto config = config::LoadConfigFile(PROFILED_SOURCE_DIR "/deploy/examples/esp-webhooks.yaml");
   REQUIRE_OK(config.status());
-  pipeline::PipelineOptions options = config->pipeline;
+  pipeline::PipelineOptions options = config->runtime.pipeline;
   options.output_topic = "updates";
   // The fixtures span 2018 to 2024: at a 7-day half-life the 2018 event types
   // fade below the default epsilon by 2024. Keep every key to check them all.
@@ -40,7 +40,7 @@ TEST_CASE("SendGrid and Mailgun webhooks become email events on the recipient's 
 
   auto cluster = kafka::MockCluster::Start(1);
   REQUIRE_OK(cluster.status());
-  for (const std::string& topic : config->consumer.topics) REQUIRE_OK((*cluster)->CreateTopic(topic, 2));
+  for (const std::string& topic : config->runtime.consumer.topics) REQUIRE_OK((*cluster)->CreateTopic(topic, 2));
   REQUIRE_OK((*cluster)->CreateTopic("updates", 2));
   REQUIRE_OK((*cluster)->CreateTopic(testing::PipelineRunner::kDeadLetterTopic, 1));
   const std::string bootstrap = (*cluster)->bootstrap();
@@ -57,7 +57,7 @@ TEST_CASE("SendGrid and Mailgun webhooks become email events on the recipient's 
   testing::ProduceRecords(bootstrap, "esp.mailgun", mailgun);
 
   testing::TempDir tmp;
-  testing::PipelineRunner runner(tmp.Sub("store"), options, config->consumer.topics, bootstrap,
+  testing::PipelineRunner runner(tmp.Sub("store"), options, config->runtime.consumer.topics, bootstrap,
                                  bootstrap);
   REQUIRE(testing::WaitUntil([&] { return runner.metrics().ConsumedTotal() == 11; }));
   CHECK(runner.metrics().DeadLettersTotal() == 0);

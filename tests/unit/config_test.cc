@@ -9,10 +9,10 @@ TEST_CASE("an empty file gives the documented defaults", "[config]") {
   auto c = ParseConfig("");
   REQUIRE_OK(c.status());
   CHECK(c->embedded());
-  CHECK(c->consumer.topics == std::vector<std::string>{"profiled.events"});
-  CHECK(c->pipeline.output_topic == "profiled.updates");
-  CHECK(c->pipeline.outbox_max_entries == 100000);
-  CHECK(c->pipeline.clock_mode == core::PipelineClock::Mode::kAuto);
+  CHECK(c->runtime.consumer.topics == std::vector<std::string>{"profiled.events"});
+  CHECK(c->runtime.pipeline.output_topic == "profiled.updates");
+  CHECK(c->runtime.pipeline.outbox_max_entries == 100000);
+  CHECK(c->runtime.pipeline.clock_mode == core::PipelineClock::Mode::kAuto);
 }
 
 TEST_CASE("a full file sets every section", "[config]") {
@@ -34,22 +34,22 @@ scoring:
 )");
   REQUIRE_OK(c.status());
   CHECK_FALSE(c->embedded());
-  CHECK(c->consumer.topics == std::vector<std::string>{"web", "app"});
-  CHECK_FALSE(c->consumer.start_from_earliest);
-  CHECK(c->pipeline.batch_max_events == 500);
-  CHECK(c->pipeline.worker_threads == 3);
-  CHECK(c->publisher.max_in_flight == 64);
-  CHECK(c->store.block_cache_bytes == 256ull << 20);
-  CHECK(c->pipeline.profile_cache_bytes == 0);
-  CHECK(c->store.memtable_bytes == 64ull << 20);
-  CHECK(c->store.sync_writes);
-  CHECK(c->pipeline.clock_mode == core::PipelineClock::Mode::kEventTime);
-  const auto& cat = c->pipeline.scoring.family(core::Family::kCategory);
+  CHECK(c->runtime.consumer.topics == std::vector<std::string>{"web", "app"});
+  CHECK_FALSE(c->runtime.consumer.start_from_earliest);
+  CHECK(c->runtime.pipeline.batch_max_events == 500);
+  CHECK(c->runtime.pipeline.worker_threads == 3);
+  CHECK(c->runtime.publisher.max_in_flight == 64);
+  CHECK(c->runtime.store.block_cache_bytes == 256ull << 20);
+  CHECK(c->runtime.pipeline.profile_cache_bytes == 0);
+  CHECK(c->runtime.store.memtable_bytes == 64ull << 20);
+  CHECK(c->runtime.store.sync_writes);
+  CHECK(c->runtime.pipeline.clock_mode == core::PipelineClock::Mode::kEventTime);
+  const auto& cat = c->runtime.pipeline.scoring.family(core::Family::kCategory);
   CHECK(cat.half_life_ms == 14.0 * 86400e3);
   CHECK(cat.top_k == 20);
-  CHECK(c->pipeline.scoring.family(core::Family::kProduct).half_life_ms == 90 * 60e3);
-  CHECK(c->pipeline.scoring.WeightOf("order_completed") == 10);
-  CHECK(c->pipeline.scoring.WeightOf("page_viewed") == 0.5);
+  CHECK(c->runtime.pipeline.scoring.family(core::Family::kProduct).half_life_ms == 90 * 60e3);
+  CHECK(c->runtime.pipeline.scoring.WeightOf("order_completed") == 10);
+  CHECK(c->runtime.pipeline.scoring.WeightOf("page_viewed") == 0.5);
   auto producer = c->ProducerProperties("b:1");
   CHECK(producer.front() == std::pair<std::string, std::string>{"bootstrap.servers", "b:1"});
   CHECK(producer.back() == std::pair<std::string, std::string>{"linger.ms", "20"});
@@ -97,18 +97,18 @@ input:
   recent_event_ids: 64
 )");
   REQUIRE_OK(c.status());
-  CHECK(c->consumer.topics ==
+  CHECK(c->runtime.consumer.topics ==
         std::vector<std::string>{"events.proto", "segment.web", "segment.app"});
-  CHECK(c->pipeline.inputs.at("events.proto").format == "protobuf");
-  CHECK(c->pipeline.inputs.at("segment.web").format == "segment-json");
-  CHECK(c->pipeline.inputs.at("segment.web").default_channel == "web");
-  CHECK(c->pipeline.inputs.at("segment.app").default_channel == "app");
-  CHECK(c->pipeline.json_limits.max_message_bytes == 65536);
-  CHECK(c->pipeline.json_limits.max_depth == 8);
-  CHECK(c->pipeline.json_limits.max_properties == ingest::JsonLimits{}.max_properties);
-  CHECK(c->pipeline.event_time.future_tolerance_ms == 300'000);
-  CHECK(c->pipeline.event_time.future == ingest::EventTimePolicy::Future::kReject);
-  CHECK(c->pipeline.scoring.recent_event_ids == 64);
+  CHECK(c->runtime.pipeline.inputs.at("events.proto").format == "protobuf");
+  CHECK(c->runtime.pipeline.inputs.at("segment.web").format == "segment-json");
+  CHECK(c->runtime.pipeline.inputs.at("segment.web").default_channel == "web");
+  CHECK(c->runtime.pipeline.inputs.at("segment.app").default_channel == "app");
+  CHECK(c->runtime.pipeline.json_limits.max_message_bytes == 65536);
+  CHECK(c->runtime.pipeline.json_limits.max_depth == 8);
+  CHECK(c->runtime.pipeline.json_limits.max_properties == ingest::JsonLimits{}.max_properties);
+  CHECK(c->runtime.pipeline.event_time.future_tolerance_ms == 300'000);
+  CHECK(c->runtime.pipeline.event_time.future == ingest::EventTimePolicy::Future::kReject);
+  CHECK(c->runtime.pipeline.scoring.recent_event_ids == 64);
 }
 
 TEST_CASE("size limits, output size, stall timeout and HTTP limits are configurable", "[config]") {
@@ -121,14 +121,14 @@ health: {stall_timeout: 1m}
 http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
 )");
   REQUIRE_OK(c.status());
-  CHECK(c->pipeline.event_limits.max_key_bytes == 128);
-  CHECK(c->pipeline.event_limits.max_trait_bytes == 512);
-  CHECK(c->pipeline.event_limits.max_line_items == 20);
-  CHECK(c->pipeline.scoring.max_traits == 50);
-  CHECK(c->pipeline.max_output_message_bytes == 2'000'000);
-  CHECK(c->publisher.refused_retry == absl::Seconds(30));
-  CHECK(c->health.stall_timeout == absl::Minutes(1));
-  CHECK(c->health.ready_max_lag == 5);
+  CHECK(c->runtime.pipeline.event_limits.max_key_bytes == 128);
+  CHECK(c->runtime.pipeline.event_limits.max_trait_bytes == 512);
+  CHECK(c->runtime.pipeline.event_limits.max_line_items == 20);
+  CHECK(c->runtime.pipeline.scoring.max_traits == 50);
+  CHECK(c->runtime.pipeline.max_output_message_bytes == 2'000'000);
+  CHECK(c->runtime.publisher.refused_retry == absl::Seconds(30));
+  CHECK(c->runtime.health.stall_timeout == absl::Minutes(1));
+  CHECK(c->runtime.health.ready_max_lag == 5);
   CHECK(c->http.request_timeout_ms == 1500);
   CHECK(c->http.max_connections == 64);
 
@@ -155,7 +155,7 @@ http: {token: "${PROFILED_TEST_TOKEN}"}
 kafka: {properties: {sasl.password: "pw-${PROFILED_TEST_TOKEN}"}}
 )");
   REQUIRE_OK(c.status());
-  CHECK(c->consumer.group_instance_id == "profiled-2");
+  CHECK(c->runtime.consumer.group_instance_id == "profiled-2");
   CHECK(c->http_token == "s3cret");
   CHECK(c->kafka_properties == kafka::Properties{{"sasl.password", "pw-s3cret"}});
   auto missing = ParseConfig("input: {group_instance_id: \"${PROFILED_TEST_UNSET_VAR}\"}\n");
@@ -171,7 +171,7 @@ TEST_CASE("the erasure secret can live in a file of its own", "[config]") {
   std::ofstream(path) << "  0123456789abcdef-not-in-the-store\n";
   auto c = ParseConfig("privacy: {erasure: {secret_file: " + path + "}}\n");
   REQUIRE_OK(c.status());
-  CHECK(c->pipeline.erasure_secret == "0123456789abcdef-not-in-the-store");
+  CHECK(c->runtime.pipeline.erasure_secret == "0123456789abcdef-not-in-the-store");
   std::ofstream(dir.Sub("short")) << "tiny";
   for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
            {"privacy: {erasure: {secret_file: " + dir.Sub("missing") + "}}", "cannot read"},
@@ -221,11 +221,11 @@ privacy:
   hash_key_patterns: []
 )");
   REQUIRE_OK(ok.status());
-  CHECK(ok->pipeline.privacy.drop_fields ==
+  CHECK(ok->runtime.pipeline.privacy.drop_fields ==
         std::vector<std::string>{"context.ip", "context.user_agent", "traits.ssn"});
-  CHECK(ok->pipeline.privacy.hash_fields == std::vector<std::string>{"context.session_id"});
-  CHECK(ok->pipeline.privacy.hash_key_patterns.empty());
-  CHECK(ok->pipeline.privacy.drop_key_patterns == privacy::PrivacyOptions{}.drop_key_patterns);
+  CHECK(ok->runtime.pipeline.privacy.hash_fields == std::vector<std::string>{"context.session_id"});
+  CHECK(ok->runtime.pipeline.privacy.hash_key_patterns.empty());
+  CHECK(ok->runtime.pipeline.privacy.drop_key_patterns == privacy::PrivacyOptions{}.drop_key_patterns);
 
   auto bad = ParseConfig(R"(
 privacy:
@@ -273,14 +273,14 @@ signals:
   engagement: {fast_half_life: 1d}
 )");
   REQUIRE_OK(ok.status());
-  const signals::SignalOptions& s = ok->pipeline.signals;
+  const signals::SignalOptions& s = ok->runtime.pipeline.signals;
   CHECK(s.top_intents == 3);
   CHECK(s.abandon_after_ms == 7'200'000);
   CHECK(s.at_risk_ms == 14 * 86'400'000LL);
   CHECK(s.lapsed_ms == 30 * 86'400'000LL);
-  CHECK(ok->pipeline.scoring.return_gap_ms == s.lapsed_ms);  // "reactivated" = back from lapsed
-  CHECK(ok->pipeline.scoring.session_gap_ms == 2'700'000);
-  CHECK(ok->pipeline.scoring.engagement_fast_half_life_ms == 86'400'000.0);
+  CHECK(ok->runtime.pipeline.scoring.return_gap_ms == s.lapsed_ms);  // "reactivated" = back from lapsed
+  CHECK(ok->runtime.pipeline.scoring.session_gap_ms == 2'700'000);
+  CHECK(ok->runtime.pipeline.scoring.engagement_fast_half_life_ms == 86'400'000.0);
   CHECK(s.holdout_percent == 5.0);
   CHECK(s.holdout_salt == "spring");
 
@@ -306,7 +306,7 @@ privacy:
     categories: {Advertising: marketing, Functional: personalization}
 )");
   REQUIRE_OK(ok.status());
-  const core::ConsentOptions& c = ok->pipeline.scoring.consent;
+  const core::ConsentOptions& c = ok->runtime.pipeline.scoring.consent;
   CHECK(c.DefaultFor("analytics"));
   CHECK_FALSE(c.DefaultFor("personalization"));
   CHECK(c.categories.at("advertising") == "marketing");
@@ -364,6 +364,57 @@ TEST_CASE("log level and format are read and checked", "[config]") {
   CHECK_THAT(message, Catch::Contains("log.level: must be debug, info, warn or error, got 'loud'"));
   CHECK_THAT(message, Catch::Contains("log.format: must be text or json, got 'xml'"));
   CHECK_THAT(message, Catch::Contains("log.colour: unknown key"));
+}
+
+}  // namespace
+}  // namespace profiled::config
+
+namespace profiled::config {
+namespace {
+
+TEST_CASE("the options validate themselves: every problem at once, under its YAML key",
+          "[config][validate]") {
+  // The options structs on their own, as a library user builds them.
+  pipeline::RuntimeOptions rt;
+  rt.dead_letter_topic.clear();
+  rt.pipeline.inputs["web"].format = "xml";
+  rt.pipeline.inputs["crm"].format = "json";  // and no map
+  rt.pipeline.control_topic = "crm";
+  rt.pipeline.batch_max_events = 0;
+  rt.health.stall_timeout = absl::Milliseconds(10);
+  const absl::Status s = rt.Validate();
+  REQUIRE_FALSE(s.ok());
+  const std::string m(s.message());
+  for (const char* expected :
+       {"store.path: is required", "consumer.topics: must list at least one topic",
+        "dead_letter_topic: must not be empty", "pipeline.output_topic: is required",
+        "pipeline.inputs[web].format: must be one of protobuf, segment-json, json, rees46-csv",
+        "pipeline.inputs[crm].map: ", "pipeline.control_topic: must not be one of the input topics",
+        "pipeline.batch_max_events: must be at least 1", "health.stall_timeout: must be at least 1s"}) {
+    CHECK_THAT(m, Catch::Matchers::Contains(expected));
+  }
+  pipeline::PipelineOptions fine;
+  fine.output_topic = "updates";
+  CHECK(fine.Validate().ok());
+
+  // Through the reader: the same checks, named by the keys a user writes.
+  auto parsed = ParseConfig(R"(
+input:
+  topics: [events, control]
+  control_topic: control
+output: {purpose: ads}
+)");
+  REQUIRE_FALSE(parsed.ok());
+  const std::string msg(parsed.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "input.control_topic: must not be one of the input topics"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("output.purpose: 'ads' is not one of"));
+  // The reader no longer adds the control topic to the input topics: the
+  // pipeline subscribes to it.
+  auto ok = ParseConfig("input: {topics: [events], control_topic: control}\n");
+  REQUIRE_OK(ok.status());
+  CHECK(ok->runtime.consumer.topics == std::vector<std::string>{"events"});
+  CHECK(ok->runtime.pipeline.control_topic == "control");
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ namespace {
 MappedJsonDecoder ExampleDecoder(const std::string& topic) {
   auto config = config::LoadConfigFile(PROFILED_SOURCE_DIR "/deploy/examples/esp-webhooks.yaml");
   REQUIRE_OK(config.status());
-  const pipeline::InputTopicOptions& input = config->pipeline.inputs.at(topic);
+  const pipeline::InputTopicOptions& input = config->runtime.pipeline.inputs.at(topic);
   REQUIRE(input.format == "json");
   auto decoder = MappedJsonDecoder::Create({input.default_channel, {}, input.map});
   REQUIRE_OK(decoder.status());

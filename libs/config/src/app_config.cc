@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -242,8 +243,8 @@ void ReadFieldMap(Reader& r, const YAML::Node& n, const std::string& path, inges
 void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!n) return;
   if (!n.IsSequence()) return r.Error("input.topics", "must be a list of topics");
-  c.consumer.topics.clear();
-  c.pipeline.inputs.clear();
+  c.runtime.consumer.topics.clear();
+  c.runtime.pipeline.inputs.clear();
   for (size_t i = 0; i < n.size(); ++i) {
     const std::string path = absl::StrCat("input.topics[", i, "]");
     const YAML::Node& entry = n[i];
@@ -276,12 +277,12 @@ void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
       r.Error(entry.IsMap() ? path + ".name" : path, "must be a non-empty topic name");
       continue;
     }
-    if (c.pipeline.inputs.contains(name)) {
+    if (c.runtime.pipeline.inputs.contains(name)) {
       r.Error(path, absl::StrCat("topic '", name, "' is listed twice"));
       continue;
     }
-    c.consumer.topics.push_back(name);
-    c.pipeline.inputs[name] = topic;
+    c.runtime.consumer.topics.push_back(name);
+    c.runtime.pipeline.inputs[name] = topic;
   }
 }
 
@@ -335,63 +336,63 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
                            "batch_max_events",
                            "poll_timeout_ms", "json_limits", "event_limits", "future_events",
                            "recent_event_ids", "control_topic", "worker_threads"});
-  r.String(n["control_topic"], "input.control_topic", c.pipeline.control_topic);
+  r.String(n["control_topic"], "input.control_topic", c.runtime.pipeline.control_topic);
   ReadInputTopics(r, n["topics"], c);
-  ReadJsonLimits(r, n["json_limits"], c.pipeline.json_limits);
-  ReadEventLimits(r, n["event_limits"], c.pipeline.event_limits);
-  ReadFutureEvents(r, n["future_events"], c.pipeline.event_time);
-  r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.pipeline.scoring.recent_event_ids,
+  ReadJsonLimits(r, n["json_limits"], c.runtime.pipeline.json_limits);
+  ReadEventLimits(r, n["event_limits"], c.runtime.pipeline.event_limits);
+  ReadFutureEvents(r, n["future_events"], c.runtime.pipeline.event_time);
+  r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.runtime.pipeline.scoring.recent_event_ids,
             0, 4096);
-  r.String(n["group_id"], "input.group_id", c.consumer.group_id);
-  r.String(n["group_instance_id"], "input.group_instance_id", c.consumer.group_instance_id);
-  if (c.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
+  r.String(n["group_id"], "input.group_id", c.runtime.consumer.group_id);
+  r.String(n["group_instance_id"], "input.group_instance_id", c.runtime.consumer.group_instance_id);
+  if (c.runtime.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
   if (n["initial_position"]) {
     std::string pos;
     r.String(n["initial_position"], "input.initial_position", pos);
     if (pos == "earliest" || pos == "latest") {
-      c.consumer.start_from_earliest = pos == "earliest";
+      c.runtime.consumer.start_from_earliest = pos == "earliest";
     } else {
       r.Error("input.initial_position", absl::StrCat("must be earliest or latest, got '", pos, "'"));
     }
   }
-  r.Integer(n["batch_max_events"], "input.batch_max_events", c.pipeline.batch_max_events, 1,
+  r.Integer(n["batch_max_events"], "input.batch_max_events", c.runtime.pipeline.batch_max_events, 1,
             1000000);
-  r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.pipeline.poll_timeout_ms, 1, 60000);
-  r.Integer(n["worker_threads"], "input.worker_threads", c.pipeline.worker_threads, 0, 64);
+  r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.runtime.pipeline.poll_timeout_ms, 1, 60000);
+  r.Integer(n["worker_threads"], "input.worker_threads", c.runtime.pipeline.worker_threads, 0, 64);
 }
 
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
   r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
                             "receipts_topic", "purpose", "max_message_bytes", "refused_retry"});
-  double refused_ms = absl::ToDoubleMilliseconds(c.publisher.refused_retry);
+  double refused_ms = absl::ToDoubleMilliseconds(c.runtime.publisher.refused_retry);
   r.DurationMs(n["refused_retry"], "output.refused_retry", refused_ms);
   if (refused_ms < 100) r.Error("output.refused_retry", "must be at least 100ms");
-  c.publisher.refused_retry = absl::Milliseconds(refused_ms);
+  c.runtime.publisher.refused_retry = absl::Milliseconds(refused_ms);
   r.Integer(n["max_message_bytes"], "output.max_message_bytes",
-            c.pipeline.max_output_message_bytes, 64 * 1024, int64_t{1} << 30);
-  r.String(n["receipts_topic"], "output.receipts_topic", c.pipeline.receipts_topic);
-  r.String(n["purpose"], "output.purpose", c.pipeline.scoring.consent.output_purpose);
-  r.String(n["topic"], "output.topic", c.pipeline.output_topic);
-  if (c.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
-  r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.dead_letter_topic);
-  if (c.dead_letter_topic.empty()) r.Error("output.dead_letter_topic", "must not be empty");
-  r.Integer(n["outbox_max_entries"], "output.outbox_max_entries", c.pipeline.outbox_max_entries,
+            c.runtime.pipeline.max_output_message_bytes, 64 * 1024, int64_t{1} << 30);
+  r.String(n["receipts_topic"], "output.receipts_topic", c.runtime.pipeline.receipts_topic);
+  r.String(n["purpose"], "output.purpose", c.runtime.pipeline.scoring.consent.output_purpose);
+  r.String(n["topic"], "output.topic", c.runtime.pipeline.output_topic);
+  if (c.runtime.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
+  r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.runtime.dead_letter_topic);
+  if (c.runtime.dead_letter_topic.empty()) r.Error("output.dead_letter_topic", "must not be empty");
+  r.Integer(n["outbox_max_entries"], "output.outbox_max_entries", c.runtime.pipeline.outbox_max_entries,
             1, int64_t{1} << 40);
-  r.Integer(n["max_in_flight"], "output.max_in_flight", c.publisher.max_in_flight, 1, 1000000);
+  r.Integer(n["max_in_flight"], "output.max_in_flight", c.runtime.publisher.max_in_flight, 1, 1000000);
 }
 
 void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "store") || !n) return;
   r.CheckKeys(n, "store",
               {"path", "block_cache_mb", "profile_cache_mb", "memtable_mb", "sync_writes"});
-  r.String(n["path"], "store.path", c.store.path);
-  if (c.store.path.empty()) r.Error("store.path", "must not be empty");
-  r.Mebibytes(n["block_cache_mb"], "store.block_cache_mb", c.store.block_cache_bytes, 1, 1 << 20);
-  r.Mebibytes(n["profile_cache_mb"], "store.profile_cache_mb", c.pipeline.profile_cache_bytes, 0,
+  r.String(n["path"], "store.path", c.runtime.store.path);
+  if (c.runtime.store.path.empty()) r.Error("store.path", "must not be empty");
+  r.Mebibytes(n["block_cache_mb"], "store.block_cache_mb", c.runtime.store.block_cache_bytes, 1, 1 << 20);
+  r.Mebibytes(n["profile_cache_mb"], "store.profile_cache_mb", c.runtime.pipeline.profile_cache_bytes, 0,
               1 << 20);
-  r.Mebibytes(n["memtable_mb"], "store.memtable_mb", c.store.memtable_bytes, 8, 1 << 20);
-  r.Bool(n["sync_writes"], "store.sync_writes", c.store.sync_writes);
+  r.Mebibytes(n["memtable_mb"], "store.memtable_mb", c.runtime.store.memtable_bytes, 8, 1 << 20);
+  r.Bool(n["sync_writes"], "store.sync_writes", c.runtime.store.sync_writes);
 }
 
 void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -399,7 +400,7 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag", "request_timeout",
                           "max_connections"});
   r.String(n["token"], "http.token", c.http_token);
-  r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.health.ready_max_lag, 0,
+  r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.runtime.health.ready_max_lag, 0,
             int64_t{1} << 40);
   r.String(n["listen"], "http.listen", c.http.listen);
   if (c.http.listen.find(':') == std::string::npos) {
@@ -418,10 +419,10 @@ void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadHealth(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "health") || !n) return;
   r.CheckKeys(n, "health", {"stall_timeout"});
-  double stall_ms = absl::ToDoubleMilliseconds(c.health.stall_timeout);
+  double stall_ms = absl::ToDoubleMilliseconds(c.runtime.health.stall_timeout);
   r.DurationMs(n["stall_timeout"], "health.stall_timeout", stall_ms);
   if (stall_ms < 1000) r.Error("health.stall_timeout", "must be at least 1s");
-  c.health.stall_timeout = absl::Milliseconds(stall_ms);
+  c.runtime.health.stall_timeout = absl::Milliseconds(stall_ms);
 }
 
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -448,8 +449,8 @@ void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "signals") || !n) return;
-  signals::SignalOptions& o = c.pipeline.signals;
-  core::ScoringOptions& scoring = c.pipeline.scoring;
+  signals::SignalOptions& o = c.runtime.pipeline.signals;
+  core::ScoringOptions& scoring = c.runtime.pipeline.scoring;
   r.CheckKeys(n, "signals", {"top_intents", "journey", "suppression", "cart", "lifecycle",
                              "cold_start", "holdout", "session_gap", "recent_items",
                              "engagement"});
@@ -549,21 +550,21 @@ void ReadConsent(Reader& r, const YAML::Node& n, core::ConsentOptions& o) {
 
 void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
-  privacy::PrivacyOptions& o = c.pipeline.privacy;
+  privacy::PrivacyOptions& o = c.runtime.pipeline.privacy;
   r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
                              "hash_key_patterns", "consent", "erasure", "retention"});
   if (const YAML::Node t = n["retention"]; r.IsMapOrAbsent(t, "privacy.retention") && t) {
     r.CheckKeys(t, "privacy.retention", {"ttl"});
     double ttl = 0;
     r.DurationMs(t["ttl"], "privacy.retention.ttl", ttl);
-    c.pipeline.retention_ttl_ms = static_cast<int64_t>(ttl);
+    c.runtime.pipeline.retention_ttl_ms = static_cast<int64_t>(ttl);
   }
   if (const YAML::Node e = n["erasure"]; r.IsMapOrAbsent(e, "privacy.erasure") && e) {
     r.CheckKeys(e, "privacy.erasure", {"suppression_window", "secret", "secret_file"});
-    double window = static_cast<double>(c.pipeline.erasure_suppression_ms);
+    double window = static_cast<double>(c.runtime.pipeline.erasure_suppression_ms);
     r.DurationMs(e["suppression_window"], "privacy.erasure.suppression_window", window);
-    c.pipeline.erasure_suppression_ms = static_cast<int64_t>(window);
-    r.String(e["secret"], "privacy.erasure.secret", c.pipeline.erasure_secret);
+    c.runtime.pipeline.erasure_suppression_ms = static_cast<int64_t>(window);
+    r.String(e["secret"], "privacy.erasure.secret", c.runtime.pipeline.erasure_secret);
     std::string file;
     r.String(e["secret_file"], "privacy.erasure.secret_file", file);
     if (!file.empty()) {
@@ -578,14 +579,14 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
       } else if (secret.size() < 16) {
         r.Error("privacy.erasure.secret_file",
                 absl::StrCat("'", file, "' must hold a secret of at least 16 characters"));
-      } else if (!c.pipeline.erasure_secret.empty()) {
+      } else if (!c.runtime.pipeline.erasure_secret.empty()) {
         r.Error("privacy.erasure.secret_file", "give either secret or secret_file, not both");
       } else {
-        c.pipeline.erasure_secret = std::move(secret);
+        c.runtime.pipeline.erasure_secret = std::move(secret);
       }
     }
   }
-  ReadConsent(r, n["consent"], c.pipeline.scoring.consent);
+  ReadConsent(r, n["consent"], c.runtime.pipeline.scoring.consent);
   struct List {
     const char* key;
     std::vector<std::string>* values;
@@ -613,7 +614,7 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadIdentity(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "identity") || !n) return;
-  identity::IdentityOptions& o = c.pipeline.identity;
+  identity::IdentityOptions& o = c.runtime.pipeline.identity;
   r.CheckKeys(n, "identity", {"store_raw_email", "blocked_values", "blocked_patterns",
                               "max_per_kind", "max_identities", "max_merges_per_hour",
                               "kind_priority"});
@@ -666,20 +667,20 @@ void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
     std::string mode;
     r.String(n["mode"], "clock.mode", mode);
     if (mode == "auto") {
-      c.pipeline.clock_mode = core::PipelineClock::Mode::kAuto;
+      c.runtime.pipeline.clock_mode = core::PipelineClock::Mode::kAuto;
     } else if (mode == "event_time") {
-      c.pipeline.clock_mode = core::PipelineClock::Mode::kEventTime;
+      c.runtime.pipeline.clock_mode = core::PipelineClock::Mode::kEventTime;
     } else {
       r.Error("clock.mode", absl::StrCat("must be auto or event_time, got '", mode, "'"));
     }
   }
-  r.Integer(n["caught_up_max_lag"], "clock.caught_up_max_lag", c.pipeline.caught_up_max_lag, 0,
+  r.Integer(n["caught_up_max_lag"], "clock.caught_up_max_lag", c.runtime.pipeline.caught_up_max_lag, 0,
             int64_t{1} << 40);
 }
 
 void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "scoring") || !n) return;
-  core::ScoringOptions& s = c.pipeline.scoring;
+  core::ScoringOptions& s = c.runtime.pipeline.scoring;
   r.CheckKeys(n, "scoring", {"families", "event_weights", "default_weight", "max_traits"});
   r.Integer(n["max_traits"], "scoring.max_traits", s.max_traits, 1, 10000);
   r.Number(n["default_weight"], "scoring.default_weight", s.default_weight, 0, true);
@@ -755,10 +756,49 @@ kafka::Properties AppConfig::ProducerProperties(const std::string& bootstrap_ser
 
 AppConfig DefaultConfig() {
   AppConfig c;
-  c.consumer.topics = {"profiled.events"};
-  c.pipeline.output_topic = "profiled.updates";
-  c.store.path = "./profiled-data";
+  c.runtime.consumer.topics = {"profiled.events"};
+  c.runtime.pipeline.output_topic = "profiled.updates";
+  c.runtime.store.path = "./profiled-data";
   return c;
+}
+
+// A problem of RuntimeOptions::Validate ("pipeline.output_topic: is
+// required") as the YAML key a user writes, and its message.
+std::pair<std::string, std::string> YamlPathOf(absl::string_view line,
+                                               const pipeline::RuntimeOptions& runtime) {
+  const size_t colon = line.find(": ");
+  std::string path(line.substr(0, colon));
+  std::string message(colon == absl::string_view::npos ? "" : line.substr(colon + 2));
+  static const std::pair<absl::string_view, absl::string_view> kKeys[] = {
+      {"consumer.topics", "input.topics"},
+      {"consumer.group_id", "input.group_id"},
+      {"dead_letter_topic", "output.dead_letter_topic"},
+      {"pipeline.output_topic", "output.topic"},
+      {"pipeline.control_topic", "input.control_topic"},
+      {"pipeline.scoring.consent.output_purpose", "output.purpose"},
+      {"pipeline.event_limits.", "input.event_limits."},
+      {"pipeline.identity.", "identity."},
+      {"pipeline.batch_max_events", "input.batch_max_events"},
+      {"pipeline.outbox_max_entries", "output.outbox_max_entries"},
+      {"publisher.max_in_flight", "output.max_in_flight"},
+      {"health.ready_max_lag", "http.ready_max_lag"},
+      {"health.", "health."},
+      {"store.", "store."},
+  };
+  for (const auto& [from, to] : kKeys) {
+    if (absl::StartsWith(path, from)) return {absl::StrCat(to, path.substr(from.size())), message};
+  }
+  // pipeline.inputs[NAME].field -> input.topics[i].field
+  if (absl::StartsWith(path, "pipeline.inputs[")) {
+    const size_t close = path.find(']');
+    const std::string name = path.substr(16, close - 16);
+    const auto& topics = runtime.consumer.topics;
+    const size_t i = std::find(topics.begin(), topics.end(), name) - topics.begin();
+    std::string field = path.substr(close + 1);
+    if (field == ".default_channel") field = ".channel";
+    return {absl::StrCat("input.topics[", i, "]", field), message};
+  }
+  return {path, message};
 }
 
 absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
@@ -796,22 +836,19 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       r.Error("config", e.what());
     }
   }
-  if (c.consumer.topics.empty()) r.Error("input.topics", "must list at least one topic");
-  if (const std::string& purpose = c.pipeline.scoring.consent.output_purpose;
-      !purpose.empty() && !c.pipeline.scoring.consent.Knows(purpose)) {
-    r.Error("output.purpose",
-            absl::StrCat("'", purpose, "' is not one of privacy.consent.purposes (",
-                         PurposeNames(c.pipeline.scoring.consent), ")"));
-  }
-  if (absl::Status fits = pipeline::CheckOutputLimits(c.pipeline); !fits.ok()) {
-    r.Error("output.max_message_bytes", fits.message());
-  }
-  if (!c.pipeline.control_topic.empty()) {
-    if (c.pipeline.inputs.contains(c.pipeline.control_topic)) {
-      r.Error("input.control_topic", "must not be one of input.topics");
-    } else {
-      c.consumer.topics.push_back(c.pipeline.control_topic);  // consumed like the inputs
+  // What the options themselves find wrong (RuntimeOptions::Validate), under
+  // the YAML keys they came from; a key the reader already faulted is not
+  // reported twice.
+  if (absl::Status valid = c.runtime.Validate(); !valid.ok()) {
+    for (absl::string_view line : absl::StrSplit(valid.message(), '\n')) {
+      const auto [path, message] = YamlPathOf(line, c.runtime);
+      const bool reported = std::any_of(r.errors().begin(), r.errors().end(),
+                                        [&](const std::string& e) { return e.rfind(path, 0) == 0; });
+      if (!reported) r.Error(path, message);
     }
+  }
+  if (absl::Status fits = pipeline::CheckOutputLimits(c.runtime.pipeline); !fits.ok()) {
+    r.Error("output.max_message_bytes", fits.message());
   }
   if (!r.errors().empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(r.errors(), "\n"));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "profiled/base/sha256.h"
 
 namespace profiled::identity {
@@ -21,19 +22,23 @@ std::string EmailSha256(std::string_view email) {
 }
 
 absl::Status IdentityOptions::Validate() const {
-  for (const std::string& p : blocked_patterns) {
+  // Every problem, one per line: "field: message".
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < blocked_patterns.size(); ++i) {
     try {
-      std::regex compiled(p, std::regex::ECMAScript);
+      std::regex compiled(blocked_patterns[i], std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(absl::StrCat("blocked pattern '", p, "': ", e.what()));
+      problems.push_back(absl::StrCat("blocked_patterns[", i, "]: '", blocked_patterns[i],
+                                      "' is not a regular expression: ", e.what()));
     }
   }
   for (const auto& [kind, limit] : max_per_kind) {
-    if (limit < 1) return absl::InvalidArgumentError(absl::StrCat("max_per_kind.", kind, " must be >= 1"));
+    if (limit < 1) problems.push_back(absl::StrCat("max_per_kind.", kind, ": must be at least 1"));
   }
-  if (max_identities < 1) return absl::InvalidArgumentError("max_identities must be >= 1");
-  if (max_merges_per_hour < 1) return absl::InvalidArgumentError("max_merges_per_hour must be >= 1");
-  return absl::OkStatus();
+  if (max_identities < 1) problems.push_back("max_identities: must be at least 1");
+  if (max_merges_per_hour < 1) problems.push_back("max_merges_per_hour: must be at least 1");
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
 }
 
 absl::StatusOr<IdentityRules> IdentityRules::Create(const IdentityOptions& options) {

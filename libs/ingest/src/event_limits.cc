@@ -8,10 +8,13 @@
 namespace profiled::ingest {
 
 absl::Status EventLimits::Validate() const {
-  if (max_key_bytes < 16) return absl::InvalidArgumentError("max_key_bytes must be at least 16");
-  if (max_trait_bytes < 16) return absl::InvalidArgumentError("max_trait_bytes must be at least 16");
-  if (max_line_items < 1) return absl::InvalidArgumentError("max_line_items must be at least 1");
-  return absl::OkStatus();
+  // Every problem, one per line: "field: message".
+  std::string problems;
+  auto add = [&](absl::string_view line) { absl::StrAppend(&problems, problems.empty() ? "" : "\n", line); };
+  if (max_key_bytes < 16) add("max_key_bytes: must be at least 16");
+  if (max_trait_bytes < 16) add("max_trait_bytes: must be at least 16");
+  if (max_line_items < 1) add("max_line_items: must be at least 1");
+  return problems.empty() ? absl::OkStatus() : absl::InvalidArgumentError(problems);
 }
 
 namespace {

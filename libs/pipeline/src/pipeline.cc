@@ -91,8 +91,7 @@ Pipeline::~Pipeline() = default;
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, const kafka::ConsumerOptions& consumer_options,
     PipelineParts parts) {
-  if (options.output_topic.empty()) return absl::InvalidArgumentError("output topic is required");
-  RETURN_IF_ERROR(options.event_limits.Validate());
+  RETURN_IF_ERROR(options.Validate());
   if (absl::Status fits = CheckOutputLimits(options); !fits.ok()) {
     // The configuration reader refuses this; a caller that means it (a
     // top_k far above any real key count) gets updates cut to fit instead.
@@ -111,9 +110,16 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     ASSIGN_OR_RETURN(p.suppressions_exist, parts.store.HasSuppressions());
   }
   RETURN_IF_ERROR(p.LoadPositions());
+  // Control requests are consumed like the inputs.
+  kafka::ConsumerOptions subscribed = consumer_options;
+  if (!options.control_topic.empty() &&
+      std::find(subscribed.topics.begin(), subscribed.topics.end(), options.control_topic) ==
+          subscribed.topics.end()) {
+    subscribed.topics.push_back(options.control_topic);
+  }
   ASSIGN_OR_RETURN(p.consumer,
                    kafka::Consumer::Create(
-                       consumer_options, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
+                       subscribed, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
                          // Seek from what the store has, including the batch still being written.
                          (void)p.FinishInFlight();
                          auto it = p.positions.find(key);

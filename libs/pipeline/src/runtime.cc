@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                                                         prometheus::Registry& registry,
                                                         const core::Clock& wall_clock,
                                                         std::function<bool()> should_stop) {
+  RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Runtime> rt(new Runtime(registry, options, wall_clock));
   ASSIGN_OR_RETURN(rt->store_, store::ProfileStore::Open(options.store));
   PublisherOptions publisher = options.publisher;

@@ -753,7 +753,7 @@ rocksdb::ColumnFamilyOptions ProfileColumnFamilyOptions(std::shared_ptr<rocksdb:
 }
 
 absl::Status StoreOptions::Validate() const {
-  if (path.empty()) return absl::InvalidArgumentError("store path is required");
+  if (path.empty()) return absl::InvalidArgumentError("path: is required");
   return absl::OkStatus();
 }
 

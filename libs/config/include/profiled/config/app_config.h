@@ -18,9 +18,7 @@
 #include "profiled/kafka/consumer.h"
 #include "profiled/kafka/properties.h"
 #include "profiled/obs/http_server.h"
-#include "profiled/pipeline/health.h"
-#include "profiled/pipeline/pipeline.h"
-#include "profiled/pipeline/publisher.h"
+#include "profiled/pipeline/runtime.h"
 #include "profiled/store/profile_store.h"
 
 namespace profiled::config {
@@ -37,14 +35,11 @@ struct AppConfig {
   kafka::Properties consumer_properties;
   kafka::Properties producer_properties;
 
-  kafka::ConsumerOptions consumer;  // topics, group id, initial position
-  pipeline::PipelineOptions pipeline;
-  pipeline::PublisherOptions publisher;
-  // http.ready_max_lag and health.*: readiness and when a stall is a fault.
-  pipeline::HealthOptions health;
-  // output.dead_letter_topic: where rejected input goes.
-  std::string dead_letter_topic = "profiled.deadletter";
-  store::StoreOptions store;
+  // input.*, output.*, store.*, scoring.*, identity.*, privacy.*, signals.*,
+  // health.*: everything the runtime takes, with its own defaults (one
+  // source). The consumer's and producers' properties are filled from the
+  // kafka section when the service starts (ConsumerProperties below).
+  pipeline::RuntimeOptions runtime;
   // http.listen: /metrics, /healthz and /v1 on one address.
   obs::HttpServerOptions http;
   // http.token: when set, /v1/* requires "Authorization: Bearer <token>".

@@ -34,6 +34,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "profiled/core/clock.h"
@@ -66,6 +67,9 @@ struct HealthOptions {
   // How long a record may wait for its acknowledgement, or progress stop
   // while input waits, before it is a fault. Default: 15 s.
   absl::Duration stall_timeout = absl::Seconds(15);
+
+  // Every problem, one per line, each named by its field's path.
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 class Health {

@@ -128,6 +128,9 @@ struct PipelineOptions {
   core::ScoringOptions scoring;
   signals::SignalOptions signals;
   identity::IdentityOptions identity;
+
+  // Every problem, one per line, each named by its field's path.
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 // What the pipeline works with; all outlive it.

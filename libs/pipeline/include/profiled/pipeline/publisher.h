@@ -49,6 +49,9 @@ struct PublisherOptions {
   absl::Duration refused_retry = absl::Seconds(10);
   // Largest record the output topics take (the producer accepts up to it).
   size_t max_message_bytes = 1'000'000;
+
+  // Every problem, one per line, each named by its field's path.
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 class Publisher {

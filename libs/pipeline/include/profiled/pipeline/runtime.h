@@ -59,6 +59,10 @@ struct RuntimeOptions {
   // After a store failure, how long to wait before asking it to recover;
   // doubles up to 30 s while it keeps failing. Default: 1 s.
   absl::Duration recovery_backoff = absl::Seconds(1);
+
+  // Every problem of every part, one per line, each named by its path
+  // ("pipeline.output_topic: is required").
+  [[nodiscard]] absl::Status Validate() const;
 };
 
 class Runtime {
