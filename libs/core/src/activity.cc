@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <array>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "profiled/core/event_types.h"
 
 namespace profiled::core {
 namespace {
@@ -45,11 +46,13 @@ void Latest(int64_t& field, int64_t t) { field = std::max(field, t); }
 
 // The time field an event type sets, or nullptr for types that set none.
 int64_t ItemMemory::* FieldFor(const std::string& type) {
-  if (type == "product_viewed") return &ItemMemory::viewed_ms;
-  if (type == "added_to_cart") return &ItemMemory::carted_ms;
-  if (type == "removed_from_cart") return &ItemMemory::uncarted_ms;
-  if (type == "order_completed") return &ItemMemory::bought_ms;
-  return nullptr;
+  switch (EventTypeOf(type)) {
+    case EventType::kProductViewed: return &ItemMemory::viewed_ms;
+    case EventType::kAddedToCart: return &ItemMemory::carted_ms;
+    case EventType::kRemovedFromCart: return &ItemMemory::uncarted_ms;
+    case EventType::kOrderCompleted: return &ItemMemory::bought_ms;
+    default: return nullptr;
+  }
 }
 
 }  // namespace

@@ -217,14 +217,19 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
     }
   }
 
-  const std::string& type = event.type();
-  if (type == "product_viewed") {
-    ++profile.counters.product_views;
-  } else if (type == "added_to_cart") {
-    ++profile.counters.cart_adds;
-  } else if (type == "order_completed") {
-    ++profile.counters.orders;
-    profile.counters.revenue += OrderRevenue(event);
+  switch (EventTypeOf(event.type())) {
+    case EventType::kProductViewed:
+      ++profile.counters.product_views;
+      break;
+    case EventType::kAddedToCart:
+      ++profile.counters.cart_adds;
+      break;
+    case EventType::kOrderCompleted:
+      ++profile.counters.orders;
+      profile.counters.revenue += OrderRevenue(event);
+      break;
+    default:
+      break;
   }
 
   for (const auto& [key, value] : event.traits()) SetTrait(key, value, t, profile);

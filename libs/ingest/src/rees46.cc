@@ -1,6 +1,7 @@
 #include "profiled/ingest/rees46.h"
 #include "profiled/ingest/event_decoder.h"
 #include "profiled/base/sha256.h"
+#include "profiled/core/event_types.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,10 +20,11 @@ constexpr const char* kHeader[kColumns] = {"event_time", "event_type",    "produ
                                            "price",       "user_id",       "user_session"};
 
 std::string_view EventTypeFor(absl::string_view rees46_type) {
-  if (rees46_type == "view") return "product_viewed";
-  if (rees46_type == "cart") return "added_to_cart";
-  if (rees46_type == "remove_from_cart") return "removed_from_cart";
-  if (rees46_type == "purchase") return "order_completed";
+  using core::EventType;
+  if (rees46_type == "view") return core::EventTypeName(EventType::kProductViewed);
+  if (rees46_type == "cart") return core::EventTypeName(EventType::kAddedToCart);
+  if (rees46_type == "remove_from_cart") return core::EventTypeName(EventType::kRemovedFromCart);
+  if (rees46_type == "purchase") return core::EventTypeName(EventType::kOrderCompleted);
   return {};
 }
 

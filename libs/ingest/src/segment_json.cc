@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "profiled/core/event_types.h"
 #include "simdjson_util.h"
 
 namespace profiled::ingest {
@@ -41,7 +42,7 @@ class MessageReader {
       if (name.empty()) throw Reject{RejectReason::kMissingType, "track without an event name"};
       e.set_type(SegmentEventType(name));
     } else if (type == "page") {
-      e.set_type("page_viewed");
+      e.set_type(std::string(core::EventTypeName(core::EventType::kPageViewed)));
     } else if (type == "screen") {
       e.set_type("screen_viewed");
     } else if (type == "identify" || type == "alias" || type == "group") {
@@ -79,7 +80,8 @@ class MessageReader {
           ReadCommerce(AsObject(p), *e.add_line_items());
         }
       }
-      if (e.type() == "page_viewed" && e.context().page_url().empty()) {
+      if (core::EventTypeOf(e.type()) == core::EventType::kPageViewed &&
+          e.context().page_url().empty()) {
         if (auto it = e.properties().find("url"); it != e.properties().end()) {
           e.mutable_context()->set_page_url(it->second);
         }

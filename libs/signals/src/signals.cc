@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "profiled/core/event_types.h"
 #include "absl/strings/str_format.h"
 
 namespace profiled::signals {
@@ -197,8 +198,8 @@ void DeriveJourney(const Inputs& in, v1::ContextSignals& s) {
   v1::JourneyStage& j = *s.mutable_journey();
   v1::SignalMeta& meta = *j.mutable_meta();
   FillMeta(meta, kPersonalization, now, in.events, in.version);
-  const TypeActivity checkout = ActivityOf(in.p, "checkout_started", now, in.scoring);
-  const TypeActivity views = ActivityOf(in.p, "product_viewed", now, in.scoring);
+  const TypeActivity checkout = ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), now, in.scoring);
+  const TypeActivity views = ActivityOf(in.p, core::EventTypeName(core::EventType::kProductViewed), now, in.scoring);
   auto recent = [&](int64_t t) { return t > 0 && now - t <= o.journey_window_ms; };
   if (recent(checkout.last_ms) && checkout.last_ms > in.last_order) {
     j.set_stage("checkout");
@@ -229,7 +230,7 @@ void JourneyTransitions(const Inputs& in, Transitions& t) {
     t.At(in.last_order + in.o.purchased_ms);
     t.At(in.last_order + in.o.post_purchase_ms);
   }
-  const TypeActivity checkout = ActivityOf(in.p, "checkout_started", in.now, in.scoring);
+  const TypeActivity checkout = ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), in.now, in.scoring);
   if (checkout.last_ms > 0) t.At(checkout.last_ms + in.o.journey_window_ms);
 }
 void FingerprintJourney(const v1::ContextSignals& s, Digest& d) { d.Add(s.journey().stage()); }

@@ -20,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/core/activity.h"
+#include "profiled/core/event_types.h"
 #include "profiled/core/consent.h"
 #include "profiled/core/score_family.h"
 #include "profiled/v1/event.pb.h"
@@ -80,8 +81,10 @@ struct ScoringOptions {
   std::array<FamilyOptions, kFamilyCount> families;
   // Weight of one event by type; types not listed weigh `default_weight`.
   absl::flat_hash_map<std::string, double> event_weights = {
-      {"product_viewed", 1.0}, {"added_to_cart", 3.0}, {"checkout_started", 4.0},
-      {"order_completed", 5.0}};
+      {std::string(EventTypeName(EventType::kProductViewed)), 1.0},
+      {std::string(EventTypeName(EventType::kAddedToCart)), 3.0},
+      {std::string(EventTypeName(EventType::kCheckoutStarted)), 4.0},
+      {std::string(EventTypeName(EventType::kOrderCompleted)), 5.0}};
   double default_weight = 1.0;
   // Event ids each profile remembers (the newest by event time) so a re-sent
   // event is not applied twice. 0 turns de-duplication off. Default: 32.
