@@ -841,10 +841,11 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
   // reported twice.
   if (absl::Status valid = c.runtime.Validate(); !valid.ok()) {
     for (absl::string_view line : absl::StrSplit(valid.message(), '\n')) {
-      const auto [path, message] = YamlPathOf(line, c.runtime);
+      const std::pair<std::string, std::string> yaml = YamlPathOf(line, c.runtime);
+      const std::string& path = yaml.first;
       const bool reported = std::any_of(r.errors().begin(), r.errors().end(),
                                         [&](const std::string& e) { return e.rfind(path, 0) == 0; });
-      if (!reported) r.Error(path, message);
+      if (!reported) r.Error(path, yaml.second);
     }
   }
   if (absl::Status fits = pipeline::CheckOutputLimits(c.runtime.pipeline); !fits.ok()) {

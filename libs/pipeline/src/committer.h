@@ -8,12 +8,14 @@
 //   committer.Submit([&store, b = std::move(batch)] { return store.Commit(b); });
 #pragma once
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "profiled/base/std_mutex.h"
 
 namespace profiled::pipeline::internal {
 
@@ -22,9 +24,10 @@ class Committer {
   Committer() : thread_([this] { Loop(); }) {}
   ~Committer() {
     {
-      absl::MutexLock lock(&mu_);
+      StdLock lock(mu_);
       stop_ = true;
     }
+    changed_.notify_all();
     thread_.join();  // a job in flight finishes first
   }
   Committer(const Committer&) = delete;
@@ -32,41 +35,47 @@ class Committer {
 
   // Starts `job`. Call Wait() first: one job at a time.
   void Submit(std::function<absl::Status()> job) {
-    absl::MutexLock lock(&mu_);
-    job_ = std::move(job);
-    busy_ = true;
+    {
+      StdLock lock(mu_);
+      job_ = std::move(job);
+      busy_ = true;
+    }
+    changed_.notify_all();
   }
 
   // Blocks until no job is in flight; the last job's status (OK if none).
   absl::Status Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(+[](bool* busy) { return !*busy; }, &busy_));
+    StdLock lock(mu_);
+    lock.Wait(changed_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !busy_; });
     absl::Status s = std::move(status_);
     status_ = absl::OkStatus();
     return s;
   }
 
  private:
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || job_ != nullptr; }
-
   void Loop() {
     for (;;) {
       std::function<absl::Status()> job;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &Committer::HasWork));
+        StdLock lock(mu_);
+        lock.Wait(changed_,
+                  [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || job_ != nullptr; });
         if (job_ == nullptr) return;  // stopping, nothing left
         job = std::move(job_);
         job_ = nullptr;
       }
       absl::Status s = job();
-      absl::MutexLock lock(&mu_);
-      status_ = std::move(s);
-      busy_ = false;
+      {
+        StdLock lock(mu_);
+        status_ = std::move(s);
+        busy_ = false;
+      }
+      changed_.notify_all();
     }
   }
 
-  absl::Mutex mu_;
+  StdMutex mu_;
+  std::condition_variable changed_;
   std::function<absl::Status()> job_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,14 +10,16 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "profiled/base/std_mutex.h"
 
 namespace profiled::pipeline::internal {
 
@@ -28,9 +30,10 @@ class WorkerPool {
   }
   ~WorkerPool() {
     {
-      absl::MutexLock lock(&mu_);
+      StdLock lock(mu_);
       stop_ = true;
     }
+    wake_.notify_all();
     for (std::thread& t : threads_) t.join();
   }
   WorkerPool(const WorkerPool&) = delete;
@@ -45,16 +48,17 @@ class WorkerPool {
       return;
     }
     {
-      absl::MutexLock lock(&mu_);
+      StdLock lock(mu_);
       fn_ = &fn;
       n_ = n;
       next_.store(0);
       busy_ = threads_.size();
       ++generation_;
     }
+    wake_.notify_all();
     Drain(fn, n);
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(+[](size_t* busy) { return *busy == 0; }, &busy_));
+    StdLock lock(mu_);
+    lock.Wait(done_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return busy_ == 0; });
     fn_ = nullptr;
   }
 
@@ -71,24 +75,27 @@ class WorkerPool {
       const std::function<void(size_t)>* fn;
       size_t n;
       {
-        absl::MutexLock lock(&mu_);
-        const auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        StdLock lock(mu_);
+        lock.Wait(wake_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stop_ || generation_ != seen;
-        };
-        mu_.Await(absl::Condition(&woken));
+        });
         if (stop_) return;
         seen = generation_;
         fn = fn_;
         n = n_;
       }
       Drain(*fn, n);
-      absl::MutexLock lock(&mu_);
-      --busy_;
+      {
+        StdLock lock(mu_);
+        --busy_;
+      }
+      done_.notify_one();
     }
   }
 
   std::vector<std::thread> threads_;
-  absl::Mutex mu_;
+  StdMutex mu_;
+  std::condition_variable wake_, done_;
   const std::function<void(size_t)>* fn_ ABSL_GUARDED_BY(mu_) = nullptr;
   size_t n_ ABSL_GUARDED_BY(mu_) = 0;
   size_t busy_ ABSL_GUARDED_BY(mu_) = 0;         // helpers still draining
