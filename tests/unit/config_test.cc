@@ -200,7 +200,7 @@ input:
   REQUIRE_FALSE(c.ok());
   const std::string msg(c.status().message());
   for (const char* expected : {
-           "input.topics[0].format: must be one of protobuf, segment-json, json, rees46-csv, got 'xml'",
+           "input.topics[0].format: must be one of protobuf, segment-json, json, rees46-csv",
            "input.topics[1].name: must be a non-empty topic name",
            "input.topics[2]: topic 'a' is listed twice",
            "input.topics[3]: must be a topic name or a mapping",

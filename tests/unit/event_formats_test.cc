@@ -28,7 +28,8 @@ TEST_CASE("every registered format has a unique name and makes a decoder", "[ing
   }
   CHECK(EventFormats().front().name == "protobuf");
   CHECK(FindEventFormat("xml") == nullptr);
-  CHECK(EventFormatNames() == "protobuf, segment-json, json, rees46-csv");
+  // The built-in formats first (a test may register more after them).
+  CHECK(EventFormatNames().starts_with("protobuf, segment-json, json, rees46-csv"));
   CHECK(FindEventFormat("segment-json")->redactable_json);
   CHECK(FindEventFormat("json")->redactable_json);
   CHECK_FALSE(FindEventFormat("protobuf")->redactable_json);

@@ -311,3 +311,94 @@ TEST_CASE("back-pressure pauses at the bound and resumes at half of it, without 
 
 }  // namespace
 }  // namespace profiled::pipeline::internal
+
+namespace profiled::pipeline::internal {
+namespace {
+
+// A format only this test knows: "user|type|time" lines. Adding it takes
+// its decoder and one registration, nothing in the pipeline.
+class PipeDecoder final : public ingest::EventDecoder {
+ public:
+  std::optional<ingest::Rejection> Decode(std::string_view payload,
+                                          std::vector<v1::InteractionEvent>& out) override {
+    const size_t a = payload.find('|'), b = payload.find('|', a + 1);
+    if (a == std::string_view::npos || b == std::string_view::npos) {
+      return ingest::Rejection{ingest::RejectReason::kUndecodable, "not user|type|time"};
+    }
+    v1::InteractionEvent e;
+    e.set_event_id(std::string(payload));
+    e.mutable_identities()->set_user_id(std::string(payload.substr(0, a)));
+    e.set_type(std::string(payload.substr(a + 1, b - a - 1)));
+    e.set_event_time_ms(std::stoll(std::string(payload.substr(b + 1))));
+    out.push_back(std::move(e));
+    return std::nullopt;
+  }
+};
+
+TEST_CASE("a new input format is one decoder and one registration", "[stages][formats]") {
+  ingest::EventFormat pipe{
+      .name = "test-pipe",
+      .summary = "user|type|time",
+      .split_file = ingest::internal::SplitLines,
+      .create = [](const ingest::DecoderOptions&)
+          -> absl::StatusOr<std::unique_ptr<ingest::EventDecoder>> {
+        return std::make_unique<PipeDecoder>();
+      }};
+  if (ingest::FindEventFormat("test-pipe") == nullptr) {
+    REQUIRE_OK(ingest::RegisterEventFormat(pipe));
+  }
+  CHECK(absl::IsAlreadyExists(ingest::RegisterEventFormat(pipe)));
+  CHECK_FALSE(ingest::RegisterEventFormat({.name = "half"}).ok());
+
+  PipelineOptions o = Stages::Defaults();
+  o.inputs["pipes"].format = "test-pipe";
+  REQUIRE_OK(o.Validate());
+  Stages s(o);
+  BatchWork work = s.Run({Message("pipes", 0, "u7|product_viewed|" + std::to_string(T)),
+                          Message("pipes", 1, "garbage")});
+  CHECK(work.counts.applied == 1);
+  REQUIRE(work.read.letters.size() == 1);
+  CHECK(work.read.letters[0].reason == "undecodable_protobuf");
+  REQUIRE(work.counts.reasons.size() == 1);
+  CHECK(work.counts.reasons[0] == ingest::RejectReason::kUndecodable);
+  CHECK(s.Stored(core::ProfileIdFor({"user_id", "u7"}))->version == 1);
+}
+
+TEST_CASE("erasure: the person goes with their links, a tombstone, a receipt and a suppression",
+          "[stages][erasure]") {
+  PipelineOptions o = Stages::Defaults();
+  o.receipts_topic = "receipts";
+  Stages s(o);
+  s.Run({Message("events", 0, Proto(testing::MakeEvent("e1", "product_viewed", T, "u1"))),
+         Message("events", 1, Proto(testing::MakeEvent("e2", "product_viewed", T, "u2")))});
+  const std::string id = core::ProfileIdFor({"user_id", "u1"});
+  v1::ControlRequest erase;
+  erase.mutable_erase()->set_request_id("r1");
+  erase.mutable_erase()->set_kind("user_id");
+  erase.mutable_erase()->set_value("u1");
+  BatchWork work = s.Run({Message("control", 0, erase.SerializeAsString())});
+  CHECK(work.counts.erasures == 1);
+  CHECK_FALSE(s.Stored(id).has_value());
+  REQUIRE(s.Stored(core::ProfileIdFor({"user_id", "u2"})).has_value());  // only that person
+  CHECK(work.batch.identity_links_deleted ==
+        std::vector<std::string>{store::IdentityKey("user_id", "u1")});
+  CHECK(work.batch.purges_pending == std::vector<std::string>{"r1"});
+  CHECK(work.purge.profile_ids == std::vector<std::string>{id});
+  // A tombstone for the profile and a receipt naming the request.
+  bool tombstone = false, receipt = false;
+  for (const std::string& r : work.batch.outbox) {
+    ::profiled::internal::v1::OutboxRecord record;
+    REQUIRE(record.ParseFromString(r));
+    tombstone = tombstone || (record.topic() == "updates" && record.key() == id && record.value().empty());
+    receipt = receipt || (record.topic() == "receipts" && record.key() == "r1");
+  }
+  CHECK(tombstone);
+  CHECK(receipt);
+  // A late event naming the erased identity is refused, not re-created.
+  BatchWork late = s.Run({Message("events", 2, Proto(testing::MakeEvent("e3", "product_viewed", T + 1, "u1")))});
+  CHECK(late.counts.erasure_suppressed == 1);
+  CHECK_FALSE(s.Stored(id).has_value());
+}
+
+}  // namespace
+}  // namespace profiled::pipeline::internal

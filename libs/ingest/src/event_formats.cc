@@ -1,18 +1,38 @@
 // The format registry: one line per format.
 #include <simdjson.h>
 
+#include "absl/strings/str_cat.h"
 #include "profiled/ingest/event_decoder.h"
 
 namespace profiled::ingest {
 
-const std::vector<EventFormat>& EventFormats() {
-  static const std::vector<EventFormat> formats = {
+namespace {
+
+// A deque: registering keeps the addresses FindEventFormat handed out.
+std::deque<EventFormat>& Registry() {
+  static std::deque<EventFormat> formats = {
       ProtobufEventFormat(),
       SegmentJsonEventFormat(),
       MappedJsonEventFormat(),
       Rees46CsvEventFormat(),
   };
   return formats;
+}
+
+}  // namespace
+
+const std::deque<EventFormat>& EventFormats() { return Registry(); }
+
+absl::Status RegisterEventFormat(const EventFormat& format) {
+  if (format.name.empty() || format.create == nullptr || format.split_file == nullptr) {
+    return absl::InvalidArgumentError("an input format needs a name, a decoder and a file split");
+  }
+  if (FindEventFormat(format.name) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("input format '", std::string(format.name), "' is registered already"));
+  }
+  Registry().push_back(format);
+  return absl::OkStatus();
 }
 
 const EventFormat* FindEventFormat(std::string_view name) {
@@ -51,6 +71,12 @@ FileRecords SplitJsonDocuments(std::string_view text) {
   simdjson::dom::element root;
   if (parser.parse(padded).get(root) == simdjson::SUCCESS) return {{std::string(text)}, {}};
   return SplitLines(text);
+}
+
+std::optional<Rejection> CheckSize(std::string_view payload, size_t max_bytes) {
+  if (payload.size() <= max_bytes) return std::nullopt;
+  return Rejection{RejectReason::kPayloadTooLarge,
+                   absl::StrCat("value is ", payload.size(), " bytes (limit ", max_bytes, ")")};
 }
 
 }  // namespace internal

@@ -274,23 +274,6 @@ std::optional<Rejection> MappedJsonDecoder::Decode(std::string_view payload,
   return std::nullopt;
 }
 
-
-namespace {
-
-class MappedEventDecoder final : public EventDecoder {
- public:
-  explicit MappedEventDecoder(MappedJsonDecoder decoder) : decoder_(std::move(decoder)) {}
-  std::optional<Rejection> Decode(std::string_view payload,
-                                  std::vector<v1::InteractionEvent>& out) override {
-    return decoder_.Decode(payload, out);
-  }
-
- private:
-  MappedJsonDecoder decoder_;
-};
-
-}  // namespace
-
 EventFormat MappedJsonEventFormat() {
   return {.name = "json",
           .summary = "any JSON through a field map (webhooks, CRM exports)",
@@ -300,7 +283,7 @@ EventFormat MappedJsonEventFormat() {
           .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
             ASSIGN_OR_RETURN(MappedJsonDecoder decoder,
                              MappedJsonDecoder::Create({o.default_channel, o.limits, o.map}));
-            return std::make_unique<MappedEventDecoder>(std::move(decoder));
+            return std::make_unique<internal::DecoderAdapter<MappedJsonDecoder>>(std::move(decoder));
           }};
 }
 

@@ -73,10 +73,7 @@ class ProtobufDecoder final : public EventDecoder {
   explicit ProtobufDecoder(size_t max_bytes) : max_bytes_(max_bytes) {}
   std::optional<Rejection> Decode(std::string_view payload,
                                   std::vector<v1::InteractionEvent>& out) override {
-    if (payload.size() > max_bytes_) {
-      return Rejection{RejectReason::kPayloadTooLarge,
-                       absl::StrCat("value is ", payload.size(), " bytes (limit ", max_bytes_, ")")};
-    }
+    if (auto too_large = internal::CheckSize(payload, max_bytes_)) return too_large;
     v1::InteractionEvent event;
     if (auto rejection = DecodeProtobufEvent(payload, event)) return rejection;
     out.push_back(std::move(event));

@@ -137,10 +137,7 @@ class Rees46CsvDecoder final : public EventDecoder {
   std::optional<Rejection> Decode(std::string_view payload,
                                   std::vector<v1::InteractionEvent>& out) override {
     if (payload.empty()) return Rejection{RejectReason::kEmptyMessage, "message value is empty"};
-    if (payload.size() > max_bytes_) {
-      return Rejection{RejectReason::kPayloadTooLarge,
-                       absl::StrCat("value is ", payload.size(), " bytes (limit ", max_bytes_, ")")};
-    }
+    if (auto too_large = internal::CheckSize(payload, max_bytes_)) return too_large;
     std::vector<v1::InteractionEvent> events;
     size_t line_no = 0;
     for (std::string_view rest = payload; !rest.empty();) {

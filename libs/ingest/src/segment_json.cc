@@ -380,30 +380,14 @@ std::optional<Rejection> SegmentDecoder::Decode(std::string_view payload,
   return std::nullopt;
 }
 
-
-namespace {
-
-class SegmentEventDecoder final : public EventDecoder {
- public:
-  explicit SegmentEventDecoder(SegmentOptions options) : decoder_(std::move(options)) {}
-  std::optional<Rejection> Decode(std::string_view payload,
-                                  std::vector<v1::InteractionEvent>& out) override {
-    return decoder_.Decode(payload, out);
-  }
-
- private:
-  SegmentDecoder decoder_;
-};
-
-}  // namespace
-
 EventFormat SegmentJsonEventFormat() {
   return {.name = "segment-json",
           .summary = "Segment-spec JSON messages or batch bodies",
           .redactable_json = true,
           .split_file = internal::SplitJsonDocuments,
           .create = [](const DecoderOptions& o) -> absl::StatusOr<std::unique_ptr<EventDecoder>> {
-            return std::make_unique<SegmentEventDecoder>(SegmentOptions{o.default_channel, o.limits});
+            return std::make_unique<internal::DecoderAdapter<SegmentDecoder>>(
+                SegmentDecoder(SegmentOptions{o.default_channel, o.limits}));
           }};
 }
 

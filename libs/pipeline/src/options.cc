@@ -16,7 +16,7 @@ namespace {
 // Collects "path: message" lines; ok when there are none.
 class Problems {
  public:
-  void Add(std::string path, std::string message) {
+  void Add(absl::string_view path, absl::string_view message) {
     lines_.push_back(absl::StrCat(path, ": ", message));
   }
   // Every line of `s` (a nested Validate()), under `prefix`.

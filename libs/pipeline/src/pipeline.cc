@@ -110,13 +110,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     ASSIGN_OR_RETURN(p.suppressions_exist, parts.store.HasSuppressions());
   }
   RETURN_IF_ERROR(p.LoadPositions());
-  // Control requests are consumed like the inputs.
   kafka::ConsumerOptions subscribed = consumer_options;
-  if (!options.control_topic.empty() &&
-      std::find(subscribed.topics.begin(), subscribed.topics.end(), options.control_topic) ==
-          subscribed.topics.end()) {
-    subscribed.topics.push_back(options.control_topic);
-  }
+  subscribed.topics = internal::ReadStage::Subscription(options, consumer_options.topics);
   ASSIGN_OR_RETURN(p.consumer,
                    kafka::Consumer::Create(
                        subscribed, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
@@ -258,10 +253,7 @@ absl::Status Pipeline::Impl::FireTimers() {
   RETURN_IF_ERROR(timers.Committed(work));
   if (work.batch.empty()) return absl::OkStatus();
   if (parts.publisher != nullptr && !work.batch.outbox.empty()) parts.publisher->Notify();
-  parts.metrics.timers_fired.Increment(static_cast<double>(work.fired));
-  parts.metrics.updates_truncated.Increment(static_cast<double>(work.truncated));
-  parts.metrics.expired.Increment(static_cast<double>(work.expired.size()));
-  parts.metrics.updates_enqueued.Increment(static_cast<double>(work.batch.outbox.size()));
+  work.RecordIn(parts.metrics);
   return absl::OkStatus();
 }
 

@@ -64,6 +64,15 @@ absl::StatusOr<std::unique_ptr<ReadStage>> ReadStage::Create(const PipelineOptio
   return stage;
 }
 
+std::vector<std::string> ReadStage::Subscription(const PipelineOptions& options,
+                                                 std::vector<std::string> inputs) {
+  if (!options.control_topic.empty() &&
+      std::find(inputs.begin(), inputs.end(), options.control_topic) == inputs.end()) {
+    inputs.push_back(options.control_topic);
+  }
+  return inputs;
+}
+
 ReadStage::Decoded ReadStage::Decode(const kafka::ConsumedMessage& m, Lane& lane,
                                      int64_t wall_now_ms) const {
   Decoded d;

@@ -63,6 +63,11 @@ class ReadStage {
 
   ReadBatch Read(const std::vector<kafka::ConsumedMessage>& messages, int64_t wall_now_ms);
 
+  // The topics to subscribe to: `inputs`, and the control topic, whose
+  // requests are consumed like the inputs.
+  static std::vector<std::string> Subscription(const PipelineOptions& options,
+                                               std::vector<std::string> inputs);
+
  private:
   // One lane's decoders: one per listed topic, and Protobuf for the rest.
   struct Lane {

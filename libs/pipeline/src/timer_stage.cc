@@ -8,6 +8,13 @@
 
 namespace profiled::pipeline::internal {
 
+void TimerWork::RecordIn(PipelineMetrics& metrics) const {
+  metrics.timers_fired.Increment(static_cast<double>(fired));
+  metrics.updates_truncated.Increment(static_cast<double>(truncated));
+  metrics.expired.Increment(static_cast<double>(expired.size()));
+  metrics.updates_enqueued.Increment(static_cast<double>(batch.outbox.size()));
+}
+
 absl::Status TimerStage::Expire(const core::Profile& profile, store::CommitBatch& batch) {
   batch.deleted_profiles.push_back(profile.id);
   --batch.profiles_added;

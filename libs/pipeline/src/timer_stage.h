@@ -21,6 +21,7 @@
 #include "output_stage.h"
 #include "profiled/core/clock.h"
 #include "profiled/core/profile.h"
+#include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/store/profile_store.h"
 
@@ -31,6 +32,9 @@ struct TimerWork {
   std::vector<std::pair<core::Profile, size_t>> kept;  // re-evaluated, with cache charges
   std::vector<core::Profile> expired;
   uint64_t fired = 0, truncated = 0;
+
+  // What it adds to the counters, once committed.
+  void RecordIn(PipelineMetrics& metrics) const;
 };
 
 class TimerStage {

@@ -12,10 +12,12 @@
 // thread, never shared.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -66,7 +68,11 @@ struct EventFormat {
 };
 
 // Every registered format, in registration order; "protobuf" first.
-const std::vector<EventFormat>& EventFormats();
+const std::deque<EventFormat>& EventFormats();
+// Adds a format beside the built-in ones (a plugin, a test's fake format);
+// fails when its name is taken or a part is missing. Call before anything
+// looks formats up: the registry is not locked.
+[[nodiscard]] absl::Status RegisterEventFormat(const EventFormat& format);
 // The format named `name`, or null.
 const EventFormat* FindEventFormat(std::string_view name);
 // "protobuf, segment-json, ..." for error messages and help.
@@ -83,6 +89,23 @@ namespace internal {
 // text when it is one JSON document, else every non-blank line.
 FileRecords SplitLines(std::string_view text);
 FileRecords SplitJsonDocuments(std::string_view text);
+
+// payload_too_large when `payload` is longer than `max_bytes`.
+std::optional<Rejection> CheckSize(std::string_view payload, size_t max_bytes);
+
+// An EventDecoder over a decoder class with the same Decode (Segment, mapped JSON).
+template <typename Decoder>
+class DecoderAdapter final : public EventDecoder {
+ public:
+  explicit DecoderAdapter(Decoder decoder) : decoder_(std::move(decoder)) {}
+  std::optional<Rejection> Decode(std::string_view payload,
+                                  std::vector<v1::InteractionEvent>& out) override {
+    return decoder_.Decode(payload, out);
+  }
+
+ private:
+  Decoder decoder_;
+};
 }  // namespace internal
 
 }  // namespace profiled::ingest
