@@ -40,6 +40,9 @@ absl::Status App::Start() {
     for (const std::string& topic : config_.runtime.consumer.topics) {
       RETURN_IF_ERROR(cluster_->CreateTopic(topic, config_.embedded_partitions));
     }
+    if (const std::string& control = config_.runtime.pipeline.control_topic; !control.empty()) {
+      RETURN_IF_ERROR(cluster_->CreateTopic(control, config_.embedded_partitions));
+    }
     RETURN_IF_ERROR(
         cluster_->CreateTopic(config_.runtime.pipeline.output_topic, config_.embedded_partitions));
     RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.dead_letter_topic, 1));

@@ -4,13 +4,16 @@
 
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
+#include "read_stage.h"
 
 namespace profiled::pipeline {
 
 Runtime::Runtime(prometheus::Registry& registry, const RuntimeOptions& options,
                  const core::Clock& wall_clock)
     : options_(options),
-      pipeline_metrics_(registry, options.consumer.topics),
+      // Every subscribed topic counts from 0, the control topic included.
+      pipeline_metrics_(registry,
+                        internal::ReadStage::Subscription(options.pipeline, options.consumer.topics)),
       publisher_metrics_(registry),
       health_(std::make_unique<Health>(registry, options.health, wall_clock)),
       backoff_(options.recovery_backoff) {}
