@@ -32,6 +32,14 @@ case "$case_name" in
       || fail "exit code $? on empty topics"
     grep -q "nothing consumed and no profiles stored yet" "$work/out" || fail "no empty summary"
     ! grep -q "1970" "$work/out" || fail "summary dated 1970"
+    # A control topic in embedded mode is created like the inputs, with
+    # embedded.partitions (the mock would auto-create it with 4), and consumed.
+    printf 'embedded: {partitions: 2}\ninput: {topics: [profiled.events], control_topic: profiled.control}\n' \
+      >"$work/control.yaml"
+    "$bin" --config "$work/control.yaml" --store "$work/control" --http 127.0.0.1:0 --once \
+      >"$work/out" 2>"$work/err" || fail "exit code $? with a control topic"
+    grep -q "assigned profiled.control/1" "$work/err" || fail "the control topic was not consumed"
+    ! grep -q "profiled.control/2" "$work/err" || fail "the control topic was not created by profiled"
     ;;
   sigterm)
     # Keeps serving after the summary; SIGTERM drains and exits 0.
