@@ -29,6 +29,11 @@ std::string_view RuleName(RefusalRule rule) {
   return "unknown";
 }
 
+void NoteMerge(int64_t now_ms, std::vector<int64_t>& merge_times_ms) {
+  merge_times_ms.push_back(now_ms);
+  std::erase_if(merge_times_ms, [now_ms](int64_t t) { return t <= now_ms - kMergeRateWindowMs; });
+}
+
 void ApplyResolution(const Resolution& r, int64_t now_ms, IdentityGraph& graph) {
   IdentityRecord& target = graph.Record(r.target);
   for (const std::string& absorbed_id : r.absorbed) {
@@ -43,9 +48,7 @@ void ApplyResolution(const Resolution& r, int64_t now_ms, IdentityGraph& graph) 
     target.merge_times_ms.insert(target.merge_times_ms.end(), absorbed.merge_times_ms.begin(),
                                  absorbed.merge_times_ms.end());
     std::sort(target.merge_times_ms.begin(), target.merge_times_ms.end());
-    target.merge_times_ms.push_back(now_ms);
-    std::erase_if(target.merge_times_ms,
-                  [now_ms](int64_t t) { return t <= now_ms - kMergeRateWindowMs; });
+    NoteMerge(now_ms, target.merge_times_ms);
     if (absorbed.first_seen_ms != 0 &&
         (target.first_seen_ms == 0 || absorbed.first_seen_ms < target.first_seen_ms)) {
       target.first_seen_ms = absorbed.first_seen_ms;

@@ -31,9 +31,7 @@ void ApplyStage::Absorb(const std::string& absorbed_id, int64_t now_ms,
     ++work.counts.holdout_switches;  // one side's group changes: the first seen wins
   }
   core::MergeProfiles(absorbed, scoring_, survivor);
-  survivor.merge_times_ms.push_back(now_ms);
-  std::erase_if(survivor.merge_times_ms,
-                [now_ms](int64_t t) { return t <= now_ms - identity::kMergeRateWindowMs; });
+  identity::NoteMerge(now_ms, survivor.merge_times_ms);
   if (auto it = work.source_time_ms.find(absorbed_id); it != work.source_time_ms.end()) {
     work.NoteSource(survivor.id, it->second);
   }

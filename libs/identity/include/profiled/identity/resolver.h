@@ -77,6 +77,10 @@ struct Resolution {
 
 inline constexpr int64_t kMergeRateWindowMs = 3'600'000;
 
+// Notes a merge at `now_ms` in `merge_times_ms` and forgets merges older than
+// the rate window: the one rule for the identity record and the profile alike.
+void NoteMerge(int64_t now_ms, std::vector<int64_t>& merge_times_ms);
+
 // Carries out `r` on the identity side: creates the target's record, moves
 // every absorbed profile's identities and merge times to it (noting this
 // merge at `now_ms`, older than the rate window forgotten) and links the new
