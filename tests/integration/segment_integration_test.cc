@@ -78,8 +78,7 @@ TEST_CASE("Segment track, identify and alias fixtures merge two user ids into on
   CHECK(runner.metrics().duplicates.Value() == 1);
   CHECK(runner.metrics().merges.Value() == 1);
 
-  // Same rank, same first_seen (every fixture is 2009-11-10T23:00:00Z):
-  // the smaller profile id survives.
+  // Both founded by a user id: the smaller profile id survives.
   const std::string id_a = core::ProfileIdFor(core::Identity{"user_id", "A"});
   const std::string id_b = core::ProfileIdFor(core::Identity{"user_id", "B"});
   const std::string survivor = std::min(id_a, id_b);

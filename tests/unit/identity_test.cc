@@ -25,11 +25,16 @@ IdentityRules Rules(IdentityOptions options = {}) {
 // An identity graph and its records in memory, for the resolver.
 class FakeGraph : public IdentityView {
  public:
-  IdentityRecord& Add(const std::string& id, std::vector<Identity> ids, int64_t first_seen = t0) {
-    IdentityRecord p{id, ids, {}, first_seen};
+  // A profile founded by its first identity (named after it, as the
+  // pipeline names profiles), known to the test as `label`.
+  IdentityRecord& Add(const std::string& label, std::vector<Identity> ids) {
+    const std::string id = core::ProfileIdFor(ids.front());
+    labels_[label] = id;
+    IdentityRecord p{id, ids, {}};
     for (const Identity& i : ids) graph_[i.kind + ":" + i.value] = id;
     return profiles_[id] = std::move(p);
   }
+  const std::string& Id(const std::string& label) const { return labels_.at(label); }
   std::optional<std::string> ProfileOf(const Identity& i) override {
     auto it = graph_.find(i.kind + ":" + i.value);
     if (it == graph_.end()) return std::nullopt;
@@ -40,6 +45,7 @@ class FakeGraph : public IdentityView {
  private:
   std::map<std::string, std::string> graph_;
   std::map<std::string, IdentityRecord> profiles_;
+  std::map<std::string, std::string> labels_;
 };
 
 TEST_CASE("emails are trimmed, lower-cased and kept only as a SHA-256", "[identity]") {
@@ -97,13 +103,13 @@ TEST_CASE("identities of two profiles in one event merge them into the survivor"
           "[identity][resolver]") {
   IdentityRules rules = Rules();
   FakeGraph g;
-  g.Add("p-anon", {{"anonymous_id", "a1"}}, t0);
-  g.Add("p-user", {{"user_id", "u1"}}, t0 + 1000);
+  g.Add("p-anon", {{"anonymous_id", "a1"}});
+  g.Add("p-user", {{"user_id", "u1"}});
   Resolution r =
       Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "a1"}}, false, t0, g);
   CHECK_FALSE(r.create);
-  CHECK(r.target == "p-user");  // user_id outranks anonymous_id, though seen later
-  CHECK(r.absorbed == std::vector<std::string>{"p-anon"});
+  CHECK(r.target == g.Id("p-user"));  // user_id outranks anonymous_id, though seen later
+  CHECK(r.absorbed == std::vector<std::string>{g.Id("p-anon")});
   CHECK(r.refusals.empty());
 }
 
@@ -116,11 +122,11 @@ TEST_CASE("two user ids never merge by co-occurrence and the refusal is reported
   // u2 logs in on u1's browser: the event belongs to u2, not to u1's profile.
   Resolution r =
       Resolver(rules).Resolve({{"user_id", "u2"}, {"anonymous_id", "shared"}}, false, t0, g);
-  CHECK(r.target == "p-2");
+  CHECK(r.target == g.Id("p-2"));
   CHECK(r.absorbed.empty());
   REQUIRE(r.refusals.size() == 1);
   CHECK(r.refusals[0].rule == RefusalRule::kKindLimit);
-  CHECK(r.refusals[0].other_profile == "p-1");
+  CHECK(r.refusals[0].other_profile == g.Id("p-1"));
 
   // A brand-new user id on a known browser starts its own profile.
   Resolution fresh =
@@ -135,13 +141,15 @@ TEST_CASE("two user ids never merge by co-occurrence and the refusal is reported
 TEST_CASE("an explicit alias merges even two user ids", "[identity][resolver]") {
   IdentityRules rules = Rules();
   FakeGraph g;
-  g.Add("p-old", {{"user_id", "old-id"}}, t0);
-  g.Add("p-new", {{"user_id", "new-id"}}, t0 + 5);
+  g.Add("p-old", {{"user_id", "old-id"}});
+  g.Add("p-new", {{"user_id", "new-id"}});
   Resolution r =
       Resolver(rules).Resolve({{"user_id", "new-id"}, {"user_id", "old-id"}}, true, t0, g);
   CHECK(r.refusals.empty());
-  CHECK(r.target == "p-old");  // same rank: earliest first_seen survives
-  CHECK(r.absorbed == std::vector<std::string>{"p-new"});
+  // Same founding rank: the smaller id survives, whichever came first.
+  const auto [small, large] = std::minmax(g.Id("p-old"), g.Id("p-new"));
+  CHECK(r.target == small);
+  CHECK(r.absorbed == std::vector<std::string>{large});
   v1::InteractionEvent alias;
   alias.set_type("alias");
   alias.set_previous_id("old-id");
@@ -161,14 +169,14 @@ TEST_CASE("the merge-rate cap refuses merges beyond it within an hour", "[identi
   hub.merge_times_ms = {t0 - 10'000, t0 - 5'000};  // two merges in the last hour
   g.Add("p-x", {{"anonymous_id", "x"}});
   Resolution r = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false, t0, g);
-  CHECK(r.target == "p-hub");
+  CHECK(r.target == g.Id("p-hub"));
   CHECK(r.absorbed.empty());
   REQUIRE(r.refusals.size() == 1);
   CHECK(r.refusals[0].rule == RefusalRule::kMergeRate);
   // An hour later the window has passed.
   Resolution later = Resolver(rules).Resolve({{"user_id", "u1"}, {"anonymous_id", "x"}}, false,
                                              t0 + kMergeRateWindowMs, g);
-  CHECK(later.absorbed == std::vector<std::string>{"p-x"});
+  CHECK(later.absorbed == std::vector<std::string>{g.Id("p-x")});
 }
 
 TEST_CASE("the survivor does not depend on the order candidates are seen", "[identity][property]") {
@@ -180,21 +188,47 @@ TEST_CASE("the survivor does not depend on the order candidates are seen", "[ide
     std::vector<IdentityRecord> profiles;
     const int n = std::uniform_int_distribution<int>(2, 6)(rng);
     for (int i = 0; i < n; ++i) {
-      IdentityRecord p{"p-" + std::to_string(rng() % 1000)};
-      p.first_seen_ms = t0 + static_cast<int64_t>(rng() % 3);  // ties happen
-      p.identities.push_back({kinds[rng() % 5], std::to_string(i)});
+      // Founded by one identity (ranks tie often), or named some other way.
+      const Identity founder{kinds[rng() % 5], std::to_string(rng() % 4) + "-" + std::to_string(i)};
+      IdentityRecord p{rng() % 8 == 0 ? "p-legacy-" + std::to_string(i) : core::ProfileIdFor(founder),
+                       {founder}};
       profiles.push_back(p);
     }
     std::vector<const IdentityRecord*> view;
     for (const IdentityRecord& p : profiles) view.push_back(&p);
-    const std::string first = rules.ChooseSurvivor(view)->profile_id;
-    const size_t best_rank = rules.BestRank(*rules.ChooseSurvivor(view));
+    const IdentityRecord* chosen = rules.ChooseSurvivor(view);
+    const std::string first = chosen->profile_id;
+    const size_t best_rank = rules.FoundingRank(*chosen);
     for (int shuffle = 0; shuffle < 5; ++shuffle) {
       std::shuffle(view.begin(), view.end(), rng);
       CHECK(rules.ChooseSurvivor(view)->profile_id == first);
     }
-    for (const IdentityRecord* p : view) CHECK(rules.BestRank(*p) >= best_rank);
+    for (const IdentityRecord* p : view) {
+      const size_t rank = rules.FoundingRank(*p);
+      CHECK((rank > best_rank || (rank == best_rank && p->profile_id >= first)));
+    }
+    // Growth never changes the choice: a decider holding newer records (more
+    // identities, of any kind) picks the same survivor (docs/scaling.md).
+    for (IdentityRecord& p : profiles) {
+      p.identities.push_back({kinds[rng() % 5], "linked-" + std::to_string(rng() % 100)});
+    }
+    CHECK(rules.ChooseSurvivor(view)->profile_id == first);
   }
+}
+
+TEST_CASE("the survivor is ranked by the identity that founded it, not what it linked since",
+          "[identity][resolver]") {
+  IdentityRules rules = Rules();
+  FakeGraph g;
+  // Founded by a browser, later linked to a user id; the other by an email.
+  g.Add("p-browser", {{"anonymous_id", "a1"}, {"user_id", "u1"}});
+  g.Add("p-email", {{"email_sha256", "e1"}});
+  Resolution r =
+      Resolver(rules).Resolve({{"user_id", "u1"}, {"email_sha256", "e1"}}, false, t0, g);
+  CHECK(r.refusals.empty());
+  CHECK(r.target == g.Id("p-email"));
+  CHECK(r.absorbed == std::vector<std::string>{g.Id("p-browser")});
+  CHECK(rules.FoundingRank(*g.Find(g.Id("p-browser"))) == rules.KindRank("anonymous_id"));
 }
 
 TEST_CASE("a profile holding two user ids through an alias still merges and links other kinds",
@@ -207,8 +241,8 @@ TEST_CASE("a profile holding two user ids through an alias still merges and link
   Resolution r =
       Resolver(rules).Resolve({{"user_id", "u2"}, {"anonymous_id", "a2"}}, false, t0, g);
   CHECK(r.refusals.empty());
-  CHECK(r.target == "p-person");
-  CHECK(r.absorbed == std::vector<std::string>{"p-device2"});
+  CHECK(r.target == g.Id("p-person"));
+  CHECK(r.absorbed == std::vector<std::string>{g.Id("p-device2")});
   // A new device id links; a third user id still does not.
   Resolution linked = Resolver(rules).Resolve({{"user_id", "u1"}, {"device_id", "d9"}}, false, t0, g);
   CHECK(linked.refusals.empty());

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "profiled/base/sha256.h"
+#include "profiled/core/profile_id.h"
 
 namespace profiled::identity {
 namespace {
@@ -102,29 +103,27 @@ std::vector<core::Identity> IdentityRules::IdentitiesOf(const v1::InteractionEve
   return out;
 }
 
-size_t IdentityRules::BestRank(const IdentityRecord& profile) const {
-  size_t best = options_.kind_priority.size() + 1;
-  for (const core::Identity& id : profile.identities) best = std::min(best, KindRank(id.kind));
-  return best;
+size_t IdentityRules::FoundingRank(const IdentityRecord& profile) const {
+  for (const core::Identity& id : profile.identities) {
+    if (core::ProfileIdFor(id) == profile.profile_id) return KindRank(id.kind);
+  }
+  return options_.kind_priority.size() + 1;
 }
 
 IdentityRecord IdentityRecord::Of(const core::Profile& profile) {
-  return {profile.id, profile.identities, profile.merge_times_ms, profile.first_seen_ms};
+  return {profile.id, profile.identities, profile.merge_times_ms};
 }
 
 const IdentityRecord* IdentityRules::ChooseSurvivor(
     const std::vector<const IdentityRecord*>& profiles) const {
   const IdentityRecord* best = nullptr;
+  size_t best_rank = 0;
   for (const IdentityRecord* p : profiles) {
-    if (best == nullptr) {
+    const size_t rank = FoundingRank(*p);
+    if (best == nullptr || rank < best_rank ||
+        (rank == best_rank && p->profile_id < best->profile_id)) {
       best = p;
-      continue;
-    }
-    const size_t rp = BestRank(*p), rb = BestRank(*best);
-    if (rp != rb ? rp < rb
-                 : (p->first_seen_ms != best->first_seen_ms ? p->first_seen_ms < best->first_seen_ms
-                                                            : p->profile_id < best->profile_id)) {
-      best = p;
+      best_rank = rank;
     }
   }
   return best;

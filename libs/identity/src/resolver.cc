@@ -49,10 +49,6 @@ void ApplyResolution(const Resolution& r, int64_t now_ms, IdentityGraph& graph) 
                                  absorbed.merge_times_ms.end());
     std::sort(target.merge_times_ms.begin(), target.merge_times_ms.end());
     NoteMerge(now_ms, target.merge_times_ms);
-    if (absorbed.first_seen_ms != 0 &&
-        (target.first_seen_ms == 0 || absorbed.first_seen_ms < target.first_seen_ms)) {
-      target.first_seen_ms = absorbed.first_seen_ms;
-    }
   }
   for (const core::Identity& id : r.link) {
     if (std::find(target.identities.begin(), target.identities.end(), id) ==

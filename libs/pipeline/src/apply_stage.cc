@@ -64,7 +64,6 @@ void ApplyStage::Apply(const AcceptedEvent& a, const identity::Resolution& r, in
     core::ApplyEvent(a.event, scoring_, profile);
     ++work.counts.applied;
   }
-  state.NoteFirstSeen(r.target, profile.first_seen_ms);
 }
 
 absl::Status ApplyStage::Erase(std::string_view secret, int64_t wall_now_ms, BatchState& state,

@@ -119,12 +119,6 @@ identity::IdentityRecord BatchState::TakeRecord(const std::string& profile_id) {
   return node.empty() ? identity::IdentityRecord{profile_id} : std::move(node.mapped());
 }
 
-void BatchState::NoteFirstSeen(const std::string& profile_id, int64_t first_seen_ms) {
-  if (auto it = records_.find(profile_id); it != records_.end()) {
-    it->second.first_seen_ms = first_seen_ms;
-  }
-}
-
 const core::Profile* BatchState::Profile(const std::string& id) const {
   auto it = profiles_.find(id);
   return it == profiles_.end() ? nullptr : &it->second;

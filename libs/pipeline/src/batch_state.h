@@ -37,9 +37,6 @@ class BatchState final : public identity::IdentityGraph {
   identity::IdentityRecord TakeRecord(const std::string& profile_id) override;
   // Removes `identity` from the graph (erasure).
   void Unlink(const core::Identity& identity);
-  // The survivor rule reads first_seen, which only applying events moves:
-  // the one thing the profile side tells the identity side (single mode).
-  void NoteFirstSeen(const std::string& profile_id, int64_t first_seen_ms);
 
   // The profile side.
   // A loaded or created profile; null if there is none.

@@ -41,8 +41,9 @@ struct IdentityOptions {
   size_t max_identities = 100;
   // Most merges into one profile within an hour of pipeline time.
   size_t max_merges_per_hour = 10;
-  // Survivor choice: the profile holding the highest-ranked kind wins, then
-  // the earliest first_seen, then the smallest id. Kinds not listed rank last.
+  // Survivor choice: the profile whose founding identity (the one its id
+  // was made from) has the highest-ranked kind wins, then the smallest id.
+  // Kinds not listed rank last.
   std::vector<std::string> kind_priority = {"user_id", "email_sha256", "email", "device_id",
                                             "anonymous_id"};
 
@@ -57,8 +58,6 @@ struct IdentityRecord {
   std::vector<core::Identity> identities;
   // Times of recent merges into the profile, oldest first (merge-rate cap).
   std::vector<int64_t> merge_times_ms;
-  // Earliest event time of the profile: the survivor rule's second key.
-  int64_t first_seen_ms = 0;
 
   // The record of a profile as stored today (single mode keeps it inside
   // the profile's state).
@@ -83,11 +82,15 @@ class IdentityRules {
   size_t MaxPerKind(std::string_view kind) const;
   const IdentityOptions& options() const { return options_; }
 
-  // The profile that survives a merge of `profiles` (not empty): best kind,
-  // then earliest first_seen, then smallest id. Independent of order.
+  // The profile that survives a merge of `profiles` (not empty): the best
+  // founding rank, then the smallest id. A total order on profile ids that
+  // never changes as a profile grows, so any decider, holding any version
+  // of the records, picks the same survivor (docs/scaling.md).
   const IdentityRecord* ChooseSurvivor(const std::vector<const IdentityRecord*>& profiles) const;
-  // Best (lowest) kind rank among the profile's identities.
-  size_t BestRank(const IdentityRecord& profile) const;
+  // Kind rank of the founding identity: the identity whose ProfileIdFor is
+  // the profile's id. Ranks after every kind when none is (a profile
+  // named some other way).
+  size_t FoundingRank(const IdentityRecord& profile) const;
 
  private:
   IdentityOptions options_;
