@@ -46,6 +46,7 @@ absl::Status App::Start() {
     RETURN_IF_ERROR(
         cluster_->CreateTopic(config_.runtime.pipeline.output_topic, config_.embedded_partitions));
     RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.dead_letter_topic, 1));
+    RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.lease.topic, 1));
     if (!config_.runtime.pipeline.receipts_topic.empty()) {
       RETURN_IF_ERROR(cluster_->CreateTopic(config_.runtime.pipeline.receipts_topic, 1));
     }
@@ -63,6 +64,7 @@ absl::Status App::Start() {
   pipeline::RuntimeOptions options = config_.runtime;
   options.consumer.properties = config_.ConsumerProperties(bootstrap_);
   options.producer_properties = config_.ProducerProperties(bootstrap_);
+  if (options.lease.advertised_http.empty()) options.lease.advertised_http = config_.http.listen;
   ASSIGN_OR_RETURN(runtime_, pipeline::Runtime::Start(options, metrics_.registry(), *wall_clock_,
                                                       [this] { return stop_ != nullptr && *stop_; }));
   store::ProfileStore& store = runtime_->store();

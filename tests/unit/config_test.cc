@@ -146,6 +146,38 @@ health: {stall_timeout: 10ms}
   CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
 }
 
+TEST_CASE("the cluster section sets the single-mode fence, and refuses what is not built",
+          "[config]") {
+  auto defaults = ParseConfig("store: {path: /data/store}");
+  REQUIRE_OK(defaults.status());
+  const cluster::GroupLeaseOptions lease = defaults->runtime.Lease();
+  CHECK(lease.topic == "profiled.members");
+  CHECK(lease.group_id == defaults->runtime.consumer.group_id);
+  CHECK(lease.mode == "single");
+  CHECK(lease.ttl == absl::Seconds(10));
+  CHECK_THAT(lease.instance_id, Catch::Matchers::EndsWith(":/data/store"));
+
+  auto set = ParseConfig(R"(
+cluster: {instance_id: pod-3, members_topic: shop.members, lease_ttl: 4s,
+          advertised_http: "pod-3.profiled:9464"}
+)");
+  REQUIRE_OK(set.status());
+  CHECK(set->runtime.Lease().instance_id == "pod-3");
+  CHECK(set->runtime.Lease().topic == "shop.members");
+  CHECK(set->runtime.Lease().ttl == absl::Seconds(4));
+  CHECK(set->runtime.Lease().advertised_http == "pod-3.profiled:9464");
+
+  auto bad = ParseConfig(R"(
+cluster: {mode: partitioned, lease_ttl: 500ms, members_topic: "", replicas: 3}
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.mode: 'partitioned' is not supported yet"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.lease_ttl: must be between 1s and 10m"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.members_topic: is required"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.replicas"));
+}
+
 TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
   setenv("PROFILED_TEST_POD", "profiled-2", 1);
   setenv("PROFILED_TEST_TOKEN", "s3cret", 1);

@@ -425,6 +425,24 @@ void ReadHealth(Reader& r, const YAML::Node& n, AppConfig& c) {
   c.runtime.health.stall_timeout = absl::Milliseconds(stall_ms);
 }
 
+void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
+  if (!r.IsMapOrAbsent(n, "cluster") || !n) return;
+  r.CheckKeys(n, "cluster", {"mode", "instance_id", "members_topic", "lease_ttl", "advertised_http"});
+  cluster::GroupLeaseOptions& lease = c.runtime.lease;
+  std::string mode(cluster::kSingleMode);
+  r.String(n["mode"], "cluster.mode", mode);
+  if (mode != cluster::kSingleMode) {
+    r.Error("cluster.mode", absl::StrCat("'", mode, "' is not supported yet: only single "
+                                         "(partitioned mode is being built, docs/scaling.md)"));
+  }
+  r.String(n["instance_id"], "cluster.instance_id", lease.instance_id);
+  r.String(n["members_topic"], "cluster.members_topic", lease.topic);
+  r.String(n["advertised_http"], "cluster.advertised_http", lease.advertised_http);
+  double ttl_ms = absl::ToDoubleMilliseconds(lease.ttl);
+  r.DurationMs(n["lease_ttl"], "cluster.lease_ttl", ttl_ms);
+  lease.ttl = absl::Milliseconds(ttl_ms);
+}
+
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "log") || !n) return;
   r.CheckKeys(n, "log", {"level", "format"});
@@ -784,6 +802,9 @@ std::pair<std::string, std::string> YamlPathOf(absl::string_view line,
       {"health.ready_max_lag", "http.ready_max_lag"},
       {"health.", "health."},
       {"store.", "store."},
+      {"lease.topic", "cluster.members_topic"},
+      {"lease.ttl", "cluster.lease_ttl"},
+      {"lease.", "cluster."},
   };
   for (const auto& [from, to] : kKeys) {
     if (absl::StartsWith(path, from)) return {absl::StrCat(to, path.substr(from.size())), message};
@@ -815,7 +836,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     try {
       r.CheckKeys(root, "",
                   {"kafka", "embedded", "input", "output", "store", "http", "clock", "scoring",
-                   "identity", "privacy", "signals", "log", "health"});
+                   "identity", "privacy", "signals", "log", "health", "cluster"});
       ReadKafka(r, root["kafka"], c);
       if (const YAML::Node e = root["embedded"]; r.IsMapOrAbsent(e, "embedded") && e) {
         r.CheckKeys(e, "embedded", {"partitions"});
@@ -832,6 +853,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadSignals(r, root["signals"], c);
       ReadLog(r, root["log"], c);
       ReadHealth(r, root["health"], c);
+      ReadCluster(r, root["cluster"], c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }

@@ -18,6 +18,7 @@ std::string_view FaultName(Fault fault) {
     case Fault::kProgressStalled: return "progress_stalled";
     case Fault::kPurgeFailed: return "purge_failed";
     case Fault::kInputUnreachable: return "input_unreachable";
+    case Fault::kLeaseLapsed: return "lease_lapsed";
   }
   return "unknown";
 }

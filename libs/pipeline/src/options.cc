@@ -99,7 +99,17 @@ absl::Status RuntimeOptions::Validate() const {
   p.AddAll("publisher.", publisher.Validate());
   p.AddAll("health.", health.Validate());
   if (recovery_backoff <= absl::ZeroDuration()) p.Add("recovery_backoff", "must be positive");
+  // group_id is the consumer's, reported above.
+  if (!consumer.group_id.empty()) p.AddAll("lease.", Lease().Validate());
   return p.ToStatus();
+}
+
+cluster::GroupLeaseOptions RuntimeOptions::Lease() const {
+  cluster::GroupLeaseOptions out = lease;
+  out.group_id = consumer.group_id;
+  out.mode = std::string(cluster::kSingleMode);
+  if (out.instance_id.empty()) out.instance_id = cluster::DefaultInstanceId(store.path);
+  return out;
 }
 
 }  // namespace profiled::pipeline

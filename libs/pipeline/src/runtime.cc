@@ -24,6 +24,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                                                         std::function<bool()> should_stop) {
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Runtime> rt(new Runtime(registry, options, wall_clock));
+  // Before anything joins the group: a second instance stops here.
+  ASSIGN_OR_RETURN(rt->lease_, cluster::GroupLease::Acquire(options.Lease(),
+                                                            options.consumer.properties, wall_clock));
   ASSIGN_OR_RETURN(rt->store_, store::ProfileStore::Open(options.store));
   PublisherOptions publisher = options.publisher;
   publisher.max_message_bytes = options.pipeline.max_output_message_bytes;
@@ -55,6 +58,16 @@ Runtime::~Runtime() { Shutdown(absl::Seconds(10)); }
 
 absl::StatusOr<size_t> Runtime::RunOnce() {
   health_->ReportLoop();
+  if (const cluster::GroupLease::State lease = lease_->state();
+      lease != cluster::GroupLease::State::kHeld) {
+    if (lease == cluster::GroupLease::State::kLost) {
+      return absl::FailedPreconditionError(lease_->reason());
+    }
+    // Another instance may be taking the group: commit nothing until the
+    // lease is confirmed again (the monitor reports the fault).
+    pipeline_->KeepAlive(100);
+    return 0;
+  }
   if (failed_) return Recover();
   absl::StatusOr<size_t> n = pipeline_->RunOnce();
   if (n.ok() || absl::IsCancelled(n.status())) {
@@ -116,6 +129,11 @@ void Runtime::Monitor() {
       next_query = absl::Now() + absl::Seconds(2);
       asked = std::move(assigned);
     }
+    if (lease_->state() == cluster::GroupLease::State::kHeld) {
+      health_->Clear(Fault::kLeaseLapsed);
+    } else {
+      health_->Set(Fault::kLeaseLapsed, lease_->reason());
+    }
     health_->Evaluate();
   } while (!stop_monitor_.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
 }
@@ -134,7 +152,10 @@ bool Runtime::Shutdown(absl::Duration timeout) {
     health_->ReportAssignment({});
     health_->Evaluate();
   }
-  return publisher_ == nullptr || publisher_->DrainAndStop(timeout);
+  const bool drained = publisher_ == nullptr || publisher_->DrainAndStop(timeout);
+  // Last: the next instance may take the group once this one has left it.
+  if (lease_) lease_->Release();
+  return drained;
 }
 
 }  // namespace profiled::pipeline

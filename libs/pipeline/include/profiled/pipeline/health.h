@@ -50,11 +50,12 @@ enum class Fault : uint8_t {
   kProgressStalled,     // no batch committed for stall_timeout while input waits
   kPurgeFailed,         // an erasure's purge from disk failed: retrying
   kInputUnreachable,    // the input brokers answered no watermark query for stall_timeout
+  kLeaseLapsed,         // the group lease went unconfirmed for its ttl: consumption paused
 };
 inline constexpr Fault kAllFaults[] = {
     Fault::kDeadLettersStalled, Fault::kDeadLettersRefused, Fault::kOutputStalled,
     Fault::kOutputRefused,      Fault::kStoreFailed,        Fault::kProgressStalled,
-    Fault::kPurgeFailed,        Fault::kInputUnreachable};
+    Fault::kPurgeFailed,        Fault::kInputUnreachable,   Fault::kLeaseLapsed};
 inline constexpr size_t kFaultCount = std::size(kAllFaults);
 
 // Stable snake_case name: the `reason` label and the /readyz wording.

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "profiled/cluster/group_lease.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/consumer.h"
 #include "profiled/kafka/watermarks.h"
@@ -59,6 +60,13 @@ struct RuntimeOptions {
   // After a store failure, how long to wait before asking it to recover;
   // doubles up to 30 s while it keeps failing. Default: 1 s.
   absl::Duration recovery_backoff = absl::Seconds(1);
+  // The group lease (cluster/group_lease.h) that fences a second instance
+  // off the group. Its group_id and mode are the consumer's group and
+  // single mode; an empty instance_id becomes DefaultInstanceId(store.path).
+  cluster::GroupLeaseOptions lease;
+
+  // `lease` with the group, mode and instance id filled in.
+  cluster::GroupLeaseOptions Lease() const;
 
   // Every problem of every part, one per line, each named by its path
   // ("pipeline.output_topic: is required").
@@ -67,7 +75,9 @@ struct RuntimeOptions {
 
 class Runtime {
  public:
-  // Opens the store, starts the publisher and subscribes the consumer.
+  // Takes the group lease (FailedPrecondition naming the holder when
+  // another instance has the group), opens the store, starts the
+  // publisher and subscribes the consumer.
   // `should_stop` lets a batch blocked on dead-letter delivery give up.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Runtime>> Start(
       const RuntimeOptions& options, prometheus::Registry& registry,
@@ -76,10 +86,13 @@ class Runtime {
 
   // One batch (see Pipeline::RunOnce), or, after a store failure, one
   // recovery attempt when it is due (returns 0 messages meanwhile).
-  // Cancelled when should_stop interrupted a batch.
+  // Cancelled when should_stop interrupted a batch. While the group lease
+  // is lapsed nothing is consumed (0 messages); once it is lost for good
+  // (another instance took the group), FailedPrecondition.
   [[nodiscard]] absl::StatusOr<size_t> RunOnce();
-  // Leaves the consumer group, then publishes until the outbox is empty or
-  // `timeout` passes. True when drained. Idempotent.
+  // Leaves the consumer group, publishes until the outbox is empty or
+  // `timeout` passes, then releases the group lease. True when drained.
+  // Idempotent.
   bool Shutdown(absl::Duration timeout);
 
   Pipeline& pipeline() { return *pipeline_; }
@@ -96,6 +109,7 @@ class Runtime {
   void Monitor();
 
   const RuntimeOptions options_;
+  std::unique_ptr<cluster::GroupLease> lease_;
   PipelineMetrics pipeline_metrics_;
   PublisherMetrics publisher_metrics_;
   std::unique_ptr<Health> health_;

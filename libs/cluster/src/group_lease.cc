@@ -1,0 +1,231 @@
+#include "profiled/cluster/group_lease.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "profiled/base/log.h"
+#include "profiled/base/status_macros.h"
+
+namespace profiled::cluster {
+namespace {
+
+std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
+  return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
+}
+
+}  // namespace
+
+absl::Status GroupLeaseOptions::Validate() const {
+  std::vector<std::string> problems;
+  if (topic.empty()) problems.push_back("topic: is required");
+  if (group_id.empty()) problems.push_back("group_id: is required");
+  if (instance_id.empty()) problems.push_back("instance_id: is required");
+  if (mode != kSingleMode && mode != kPartitionedMode) {
+    problems.push_back(absl::StrCat("mode: '", mode, "' is not single or partitioned"));
+  }
+  if (ttl < absl::Seconds(1) || ttl > absl::Minutes(10)) {
+    problems.push_back("ttl: must be between 1s and 10m");
+  }
+  if (problems.empty()) return absl::OkStatus();
+  std::string all;
+  for (const std::string& p : problems) absl::StrAppend(&all, all.empty() ? "" : "\n", p);
+  return absl::InvalidArgumentError(all);
+}
+
+std::string DefaultInstanceId(const std::string& store_path) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::error_code ec;
+  std::filesystem::path path = std::filesystem::absolute(store_path, ec);
+  return absl::StrCat(host[0] != '\0' ? host : "localhost", ":",
+                      ec ? store_path : path.lexically_normal().string());
+}
+
+GroupLease::GroupLease(const GroupLeaseOptions& options, const core::Clock& wall_clock,
+                       std::unique_ptr<kafka::PartitionLog> log)
+    : options_(options),
+      wall_clock_(wall_clock),
+      // Each append or read may take a third of the ttl: a heartbeat that
+      // needs longer is as good as lost.
+      timeout_ms_(static_cast<int>(absl::ToInt64Milliseconds(options.ttl) / 3)),
+      log_(std::move(log)),
+      table_(options.group_id) {}
+
+absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(
+    const GroupLeaseOptions& options, const kafka::Properties& properties,
+    const core::Clock& wall_clock) {
+  RETURN_IF_ERROR(options.Validate());
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
+                   kafka::PartitionLog::Open(properties, options.topic, 0));
+  return Acquire(options, std::move(log), wall_clock);
+}
+
+absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(
+    const GroupLeaseOptions& options, std::unique_ptr<kafka::PartitionLog> log,
+    const core::Clock& wall_clock) {
+  RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<GroupLease> lease(new GroupLease(options, wall_clock, std::move(log)));
+  auto not_written = [&](const absl::Status& s) {
+    return absl::UnavailableError(absl::StrCat(
+        "cluster lease on topic '", options.topic, "': ", s.message(),
+        " (the topic must exist or be auto-created: 1 partition, cleanup.policy=compact)"));
+  };
+  // A new client's first fetch can take a second or more: starting may
+  // take longer than a heartbeat may (the order of leases is the log's).
+  constexpr int kStartTimeoutMs = 15'000;
+  absl::StatusOr<kafka::LogRange> range = lease->log_->Range(kStartTimeoutMs);
+  if (!range.ok()) return not_written(range.status());
+  lease->next_offset_ = range->low;
+  lease->started_ms_ = wall_clock.NowMs();
+  absl::StatusOr<const MemberLease*> holder =
+      lease->Begin(std::chrono::steady_clock::now(), kStartTimeoutMs);
+  if (!holder.ok()) return not_written(holder.status());
+  if (*holder != nullptr) {
+    const std::string who = DescribeHolder(**holder, wall_clock.NowMs());
+    lease->Release();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not starting: ", who, ". Stop that instance first (a clean stop frees the lease at once), "
+        "or run every instance with cluster.mode: partitioned"));
+  }
+  lease->thread_ = std::thread([raw = lease.get()] { raw->Run(); });
+  return lease;
+}
+
+GroupLease::~GroupLease() { StopHeartbeats(); }
+
+void GroupLease::StopHeartbeats() {
+  // Release and the destructor both stop it, on the owner's thread.
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+MemberLease GroupLease::Record(bool beginning, bool released) const {
+  MemberLease r;
+  r.set_instance_id(options_.instance_id);
+  r.set_group_id(options_.group_id);
+  r.set_mode(options_.mode);
+  r.set_lease_offset(beginning ? -1 : lease_order());
+  r.set_started_ms(started_ms_);
+  r.set_heartbeat_ms(wall_clock_.NowMs());
+  r.set_ttl_ms(absl::ToInt64Milliseconds(options_.ttl));
+  r.set_advertised_http(options_.advertised_http);
+  r.set_released(released);
+  return r;
+}
+
+absl::Status GroupLease::ReadTo(int64_t until, int timeout_ms) {
+  absl::Status s = log_->Read(next_offset_, until, timeout_ms, [&](const kafka::LogRecord& r) {
+    table_.Apply(r.offset, r.value);
+  });
+  if (absl::IsOutOfRange(s)) {
+    // Retention removed what we had not read: read what is there.
+    ASSIGN_OR_RETURN(kafka::LogRange range, log_->Range(timeout_ms));
+    next_offset_ = range.low;
+    return ReadTo(until, timeout_ms);
+  }
+  RETURN_IF_ERROR(s);
+  next_offset_ = until;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const MemberLease*> GroupLease::Begin(Steady sent, int timeout_ms) {
+  ASSIGN_OR_RETURN(int64_t offset,
+                   log_->Append(LeaseKey(options_.group_id, options_.instance_id),
+                                Record(/*beginning=*/true, false).SerializeAsString(), timeout_ms));
+  RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms));
+  const MemberLease* holder =
+      table_.HolderBefore(options_.instance_id, options_.mode, offset, wall_clock_.NowMs());
+  absl::MutexLock lock(&mu_);
+  order_ = offset;
+  confirmed_ = sent;
+  last_error_.clear();
+  if (holder == nullptr) state_ = State::kHeld;
+  return holder;
+}
+
+absl::Status GroupLease::Heartbeat(Steady sent) {
+  ASSIGN_OR_RETURN(int64_t offset,
+                   log_->Append(LeaseKey(options_.group_id, options_.instance_id),
+                                Record(false, false).SerializeAsString(), timeout_ms_));
+  RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms_));
+  absl::MutexLock lock(&mu_);
+  confirmed_ = sent;
+  last_error_.clear();
+  return absl::OkStatus();
+}
+
+void GroupLease::Run() {
+  const absl::Duration interval = options_.ttl / 3;
+  while (!stop_.WaitForNotificationWithTimeout(interval)) {
+    const Steady sent = std::chrono::steady_clock::now();
+    if (state() == State::kLost) return;
+    if (state() == State::kHeld) {
+      if (absl::Status s = Heartbeat(sent); !s.ok()) {
+        LogWarn("cluster lease heartbeat failed: ", s.message());
+        absl::MutexLock lock(&mu_);
+        last_error_ = std::string(s.message());
+      }
+      continue;
+    }
+    // Lapsed: others may have seen the lease die and taken the group.
+    absl::StatusOr<const MemberLease*> holder = Begin(sent, timeout_ms_);
+    if (!holder.ok()) {
+      absl::MutexLock lock(&mu_);
+      last_error_ = std::string(holder.status().message());
+      continue;
+    }
+    if (*holder != nullptr) {
+      const std::string who = DescribeHolder(**holder, wall_clock_.NowMs());
+      LogError("cluster lease lost while it had lapsed: ", who);
+      absl::MutexLock lock(&mu_);
+      state_ = State::kLost;
+      lost_reason_ = absl::StrCat("lease lost while it had lapsed: ", who);
+      return;
+    }
+    LogInfo("cluster lease taken again after it had lapsed");
+  }
+}
+
+GroupLease::State GroupLease::state() const {
+  absl::MutexLock lock(&mu_);
+  if (state_ == State::kHeld &&
+      std::chrono::steady_clock::now() - confirmed_ >= ToSteady(options_.ttl)) {
+    return State::kLapsed;
+  }
+  return state_;
+}
+
+std::string GroupLease::reason() const {
+  const State s = state();
+  absl::MutexLock lock(&mu_);
+  switch (s) {
+    case State::kHeld: return "";
+    case State::kLost: return lost_reason_;
+    case State::kLapsed: break;
+  }
+  return absl::StrCat("no lease heartbeat acknowledged for ", absl::FormatDuration(options_.ttl),
+                      last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")"),
+                      ": consumption paused until the lease is confirmed");
+}
+
+int64_t GroupLease::lease_order() const {
+  absl::MutexLock lock(&mu_);
+  return order_;
+}
+
+void GroupLease::Release() {
+  StopHeartbeats();
+  {
+    absl::MutexLock lock(&mu_);
+    if (released_) return;
+    released_ = true;
+  }
+  absl::StatusOr<int64_t> at =
+      log_->Append(LeaseKey(options_.group_id, options_.instance_id),
+                   Record(false, /*released=*/true).SerializeAsString(), timeout_ms_);
+  if (!at.ok()) LogWarn("cluster lease not released (it expires by itself): ", at.status().message());
+}
+
+}  // namespace profiled::cluster
