@@ -55,7 +55,7 @@ class CuttableLog final : public kafka::PartitionLog {
     return log_->Range(timeout_ms);
   }
   absl::Status Read(int64_t from, int64_t until, int timeout_ms,
-                    const std::function<void(const kafka::LogRecord&)>& each) override {
+                    const std::function<absl::Status(const kafka::LogRecord&)>& each) override {
     if (cut_) return absl::UnavailableError("network cut by the test");
     return log_->Read(from, until, timeout_ms, each);
   }

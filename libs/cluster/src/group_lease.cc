@@ -118,6 +118,7 @@ MemberLease GroupLease::Record(bool beginning, bool released) const {
 absl::Status GroupLease::ReadTo(int64_t until, int timeout_ms) {
   absl::Status s = log_->Read(next_offset_, until, timeout_ms, [&](const kafka::LogRecord& r) {
     table_.Apply(r.offset, r.value);
+    return absl::OkStatus();
   });
   if (absl::IsOutOfRange(s)) {
     // Retention removed what we had not read: read what is there.

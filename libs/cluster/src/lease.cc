@@ -27,10 +27,11 @@ bool Excludes(std::string_view mode, std::string_view other_mode) {
   return mode == kSingleMode || other_mode == kSingleMode;
 }
 
-void LeaseTable::Apply(int64_t offset, const std::optional<std::string>& value) {
+void LeaseTable::Apply(int64_t offset, std::optional<std::string_view> value) {
   if (!value) return;
   MemberLease lease;
-  if (!lease.ParseFromString(*value) || lease.instance_id().empty()) {
+  if (!lease.ParseFromArray(value->data(), static_cast<int>(value->size())) ||
+      lease.instance_id().empty()) {
     ++unreadable_;
     return;
   }

@@ -104,7 +104,7 @@ class KafkaPartitionLog final : public PartitionLog {
   }
 
   absl::Status Read(int64_t from, int64_t until, int timeout_ms,
-                    const std::function<void(const LogRecord&)>& each) override {
+                    const std::function<absl::Status(const LogRecord&)>& each) override {
     if (from >= until) return absl::OkStatus();
     std::unique_ptr<RdKafka::TopicPartition> tp(
         RdKafka::TopicPartition::create(topic_, partition_, from));
@@ -144,11 +144,14 @@ class KafkaPartitionLog final : public PartitionLog {
       if (msg->offset() >= until) break;
       LogRecord record;
       record.offset = msg->offset();
-      if (msg->key()) record.key = *msg->key();
+      if (msg->key_pointer() != nullptr) {
+        record.key = std::string_view(static_cast<const char*>(msg->key_pointer()), msg->key_len());
+      }
       if (msg->payload() != nullptr) {
         record.value.emplace(static_cast<const char*>(msg->payload()), msg->len());
       }
-      each(record);
+      result = each(record);
+      if (!result.ok()) break;
     }
     consumer_->unassign();
     return result;

@@ -50,7 +50,7 @@ class LeaseTable {
 
   // One record of the members topic. Tombstones and other groups' records
   // are skipped; an unreadable value is skipped and counted.
-  void Apply(int64_t offset, const std::optional<std::string>& value);
+  void Apply(int64_t offset, std::optional<std::string_view> value);
 
   // The earliest live lease of another instance that began before
   // `lease_order` and excludes `mode`: the holder an instance whose lease

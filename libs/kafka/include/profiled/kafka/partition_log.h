@@ -5,7 +5,9 @@
 //   ASSIGN_OR_RETURN(auto log, PartitionLog::Open(props, "profiled.members", 0));
 //   ASSIGN_OR_RETURN(int64_t at, log->Append("key", value, /*timeout_ms=*/5000));
 //   ASSIGN_OR_RETURN(LogRange range, log->Range(5000));
-//   RETURN_IF_ERROR(log->Read(range.low, range.high, 5000, [](const LogRecord& r) {...}));
+//   RETURN_IF_ERROR(log->Read(range.low, range.high, 5000, [](const LogRecord& r) {
+//     ...; return absl::OkStatus();
+//   }));
 //
 // Joins no consumer group and commits nothing. Not thread-safe.
 #pragma once
@@ -22,11 +24,12 @@
 
 namespace profiled::kafka {
 
+// One record as Read hands it over: the views are valid during the call.
 struct LogRecord {
   int64_t offset = 0;
-  std::string key;
+  std::string_view key;
   // Null for a tombstone.
-  std::optional<std::string> value;
+  std::optional<std::string_view> value;
 };
 
 // [low, high): the offsets the partition holds now (high = next to write).
@@ -50,11 +53,13 @@ class PartitionLog {
                                                        int timeout_ms) = 0;
   // The partition's low and high watermarks, asked of the broker.
   [[nodiscard]] virtual absl::StatusOr<LogRange> Range(int timeout_ms) = 0;
-  // Calls `each` for every record at offsets [from, until), in order.
-  // DeadlineExceeded when they have not all arrived within timeout_ms;
-  // OutOfRange when `from` is no longer held (retention removed it).
-  [[nodiscard]] virtual absl::Status Read(int64_t from, int64_t until, int timeout_ms,
-                                          const std::function<void(const LogRecord&)>& each) = 0;
+  // Calls `each` for every record at offsets [from, until), in order, and
+  // stops at the first error it returns. DeadlineExceeded when they have
+  // not all arrived within timeout_ms; OutOfRange when `from` is no longer
+  // held (retention removed it).
+  [[nodiscard]] virtual absl::Status Read(
+      int64_t from, int64_t until, int timeout_ms,
+      const std::function<absl::Status(const LogRecord&)>& each) = 0;
 };
 
 }  // namespace profiled::kafka
