@@ -16,6 +16,7 @@
 #include "profiled/pipeline/metrics.h"
 #include "profiled/v1/control.pb.h"
 #include "read_stage.h"
+#include "route_stage.h"
 #include "support/test_support.h"
 #include "timer_stage.h"
 #include "worker_pool.h"
@@ -176,6 +177,58 @@ TEST_CASE("read: control requests become erasures, consent events or dead letter
   CHECK(batch.accepted[0].event.type() == "consent_updated");
   REQUIRE(batch.letters.size() == 1);
   CHECK(batch.letters[0].source_offset == 2);
+}
+
+TEST_CASE("route: records keyed by the profile their anchor founds, stamped with their origin",
+          "[stages][route]") {
+  Stages s;
+  v1::InteractionEvent both;
+  both.set_event_id("e1");
+  both.set_type("product_viewed");
+  both.set_event_time_ms(T);
+  both.mutable_identities()->set_anonymous_id("anon-1");
+  both.mutable_identities()->set_email("Jane@Example.com ");
+  v1::InteractionEvent bad = both;
+  bad.clear_identities();
+  v1::ControlRequest erase;
+  erase.mutable_erase()->set_request_id("r1");
+  erase.mutable_erase()->set_kind("email");
+  erase.mutable_erase()->set_value("jane@example.com");
+  // The batch points into its messages: they outlive it, as in the pipeline.
+  const std::vector<kafka::ConsumedMessage> messages = {
+      Message("control", 7, erase.SerializeAsString()), Message("events", 3, Proto(both)),
+      Message("events", 4, Proto(bad))};
+  const ReadBatch batch = s.read->Read(messages, T);
+  REQUIRE(batch.letters.size() == 1);  // no identity: a dead letter, never routed
+
+  const std::vector<RoutedRecord> routed = RouteStage::Route(batch, s.rules, /*epoch=*/42);
+  REQUIRE(routed.size() == 2);
+  // The event: keyed by its anchor, the hashed email (it outranks the cookie).
+  const core::Identity email{"email_sha256", identity::EmailSha256("jane@example.com")};
+  CHECK(routed[0].key == core::ProfileIdFor(email));
+  ::profiled::internal::v1::IdentityTopicRecord event;
+  REQUIRE(event.ParseFromString(routed[0].value));
+  CHECK(event.origin().topic() == "events");
+  CHECK(event.origin().offset() == 3);
+  CHECK(event.origin().epoch() == 42);
+  REQUIRE(event.has_event());
+  CHECK(event.event().event().event_id() == "e1");
+  REQUIRE(event.event().identities_size() == 2);
+  CHECK(event.event().identities(0).kind() == "email_sha256");
+  CHECK(event.event().identities(1).kind() == "anonymous_id");
+  // The erasure, after the events: keyed where that identity is owned.
+  CHECK(routed[1].key == core::ProfileIdFor(email));
+  ::profiled::internal::v1::IdentityTopicRecord erasure;
+  REQUIRE(erasure.ParseFromString(routed[1].value));
+  REQUIRE(erasure.has_erase());
+  CHECK(erasure.erase().request_id() == "r1");
+  CHECK(erasure.origin().topic() == "control");
+  CHECK(erasure.origin().offset() == 7);
+  // No raw identifier in any key.
+  for (const RoutedRecord& r : routed) {
+    CHECK(r.key.find("jane") == std::string::npos);
+    CHECK(r.key.find("anon-1") == std::string::npos);
+  }
 }
 
 TEST_CASE("resolve and apply: a merge publishes the survivor, then the notice and tombstone",

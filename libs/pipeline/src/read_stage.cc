@@ -123,6 +123,7 @@ void ReadStage::ReadControl(const kafka::ConsumedMessage& m, ReadBatch& batch) c
       !control.erase().kind().empty() && !control.erase().value().empty()) {
     batch.mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
     batch.erasures.push_back(control.erase());
+    batch.erasure_sources.push_back(&m);
     return;
   }
   std::optional<v1::InteractionEvent> consent;

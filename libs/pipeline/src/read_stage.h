@@ -43,6 +43,7 @@ struct ReadBatch {
   std::vector<AcceptedEvent> accepted;
   std::vector<core::Identity> mentioned;  // every identity the batch may touch
   std::vector<v1::EraseRequest> erasures;
+  std::vector<const kafka::ConsumedMessage*> erasure_sources;  // one per erasure
   std::vector<DeadLetter> letters;
   // Per input partition: the position after this batch and its message count.
   struct Touched {

@@ -1,0 +1,40 @@
+// RouteStage: the first hop of partitioned mode (docs/scaling.md). What the
+// read stage accepted becomes records of profiled.identity: each event
+// keyed by the profile id its anchor identity (the highest-ranked) founds,
+// each erasure by the profile id its identity founds, every record stamped
+// with its origin. The key is a hash (core::ProfileIdFor), never a raw
+// identifier, and it names the partition that owns the anchor — and the
+// profile the anchor founds, whose record lives with its founding identity.
+// Pure; dead letters and positions stay with the read batch.
+//
+//   std::vector<RoutedRecord> out = RouteStage::Route(read_batch, epoch);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "profiled/identity/identity_rules.h"
+#include "profiled/internal/v1/routing.pb.h"
+#include "read_stage.h"
+
+namespace profiled::pipeline::internal {
+
+struct RoutedRecord {
+  std::string key;
+  std::string value;  // an profiled::internal::v1::IdentityTopicRecord
+};
+
+class RouteStage {
+ public:
+  // In arrival order: accepted events, then erasures (as single mode
+  // applies a batch). `epoch`: the router's ownership epoch of the input
+  // partitions (docs/scaling.md, zombies).
+  static std::vector<RoutedRecord> Route(const ReadBatch& batch,
+                                         const identity::IdentityRules& rules, int64_t epoch);
+
+  // The origin stamp of a consumed message.
+  static profiled::internal::v1::Origin OriginOf(const kafka::ConsumedMessage& m, int64_t epoch);
+};
+
+}  // namespace profiled::pipeline::internal
