@@ -6,9 +6,9 @@
 // An in-process mock cluster holds `partitions` changelog partitions of
 // `records` state-sized records each (880 B: a zipf benchmark profile's
 // state) and a marker; the mock keeps ~5 MiB per partition, so the default
-// fills most of it. Per run and partition: a raw consume (a plain
-// librdkafka consumer assigned at offset 0, reading to the high watermark
-// and touching nothing) and a restore (cluster::RestoreChangelog through
+// fills most of it. Per run and partition: a raw consume (librdkafka's
+// simple consumer started at offset 0, reading to the high watermark and
+// touching nothing) and a restore (cluster::RestoreChangelog through
 // kafka::PartitionLog into RocksDB, a WriteBatch per 1,000 records). Prints
 // the medians and the ratio restore / raw (target >= 0.5, issue 17).
 #include <librdkafka/rdkafkacpp.h>
@@ -47,27 +47,26 @@ double Median(std::vector<double> v) {
 
 // Seconds to consume [0, high) of one partition with nothing done per record.
 double RawConsume(const std::string& bootstrap, int32_t partition, int64_t high, int64_t* bytes) {
+  // librdkafka's simple consumer, the client PartitionLog reads with.
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", bootstrap, err);
-  conf->set("group.id", "raw-baseline", err);
-  conf->set("enable.auto.commit", "false", err);
   conf->set("fetch.wait.max.ms", "10", err);  // as PartitionLog sets it
-  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  std::unique_ptr<RdKafka::Consumer> c(RdKafka::Consumer::create(conf.get(), err));
   if (!c) Die("raw consumer: " + err);
-  std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(kTopic, partition, 0));
-  std::vector<RdKafka::TopicPartition*> list{tp.get()};
+  std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(c.get(), kTopic, nullptr, err));
+  if (!topic) Die("raw consumer topic: " + err);
   const Clock::time_point start = Clock::now();
-  c->assign(list);
+  c->start(topic.get(), partition, 0);
   *bytes = 0;
   for (int64_t next = 0; next < high;) {
-    std::unique_ptr<RdKafka::Message> m(c->consume(100));
+    std::unique_ptr<RdKafka::Message> m(c->consume(topic.get(), partition, 100));
     if (m->err() != RdKafka::ERR_NO_ERROR) continue;
     *bytes += static_cast<int64_t>(m->len() + m->key_len());
     next = m->offset() + 1;
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  c->close();
+  c->stop(topic.get(), partition);
   return seconds;
 }
 

@@ -109,6 +109,15 @@ TEST_CASE("a sink failure or an unreadable marker stops the restore with its rea
   CHECK(absl::IsDataLoss(corrupt.status()));
 }
 
+TEST_CASE("reading past the end of a partition is the caller's mistake, not retention",
+          "[integration][cluster][changelog]") {
+  Changelog c;
+  c.Put("p-a", "a1");
+  absl::Status past = c.log->Read(5, 7, 3'000, [](const kafka::LogRecord&) { return absl::OkStatus(); });
+  CHECK(absl::IsInvalidArgument(past));
+  CHECK_THAT(std::string(past.message()), Catch::Contains("past its end (high watermark 1)"));
+}
+
 TEST_CASE("a changelog whose oldest records retention deleted is refused, never restored in part",
           "[integration][cluster][changelog]") {
   Changelog c;

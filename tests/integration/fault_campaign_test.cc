@@ -412,3 +412,41 @@ TEST_CASE("a full disk: the store fails loudly and recovers when space returns, 
 
 }  // namespace
 }  // namespace profiled
+
+namespace profiled {
+namespace {
+
+TEST_CASE("the input broker gone longer than the lease: paused with lease_lapsed, then consuming "
+          "again, exactly once",
+          "[integration][faults][cluster]") {
+  Clusters c = StartClusters();
+  testing::TempDir dir;
+  pipeline::RuntimeOptions rt = CampaignOptions(c, dir.Sub("store"));
+  rt.lease.ttl = absl::Seconds(3);  // the lease lives on the input cluster
+  testing::PipelineRunner runner(rt);
+  const std::vector<v1::InteractionEvent> before = Events("lapse-", 20, 2);
+  testing::ProduceEvents(c.input->bootstrap(), "events", before);
+  REQUIRE(testing::WaitUntil([&] { return runner.metrics().applied.Value() == before.size(); }));
+
+  REQUIRE_OK(c.input->SetBrokerUp(1, false));
+  REQUIRE(testing::WaitUntil([&] { return Fault(runner, "lease_lapsed") == 1; },
+                             std::chrono::seconds(15)));
+  CHECK_THAT(runner.health().Describe(), Catch::Contains("lease_lapsed: lease not renewed"));
+  CHECK_FALSE(runner.ready());
+  REQUIRE_OK(c.input->SetBrokerUp(1, true));
+  REQUIRE(testing::WaitUntil([&] { return Fault(runner, "lease_lapsed") == 0; },
+                             std::chrono::seconds(30)));
+
+  // Consumption resumed (it had been paused while the lease lapsed).
+  const std::vector<v1::InteractionEvent> after = Events("lapse-", 20, 3, t0 + 60'000);
+  testing::ProduceEvents(c.input->bootstrap(), "events", after);
+  REQUIRE(testing::WaitUntil([&] {
+    return runner.metrics().applied.Value() == before.size() + after.size() &&
+           runner.store().OutboxDepth() == 0;
+  }, std::chrono::seconds(60)));
+  ExpectExactlyOnce(runner.store(), "lapse-", 20, 5);
+  runner.Stop();
+}
+
+}  // namespace
+}  // namespace profiled

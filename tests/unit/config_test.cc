@@ -168,12 +168,12 @@ cluster: {instance_id: pod-3, members_topic: shop.members, lease_ttl: 4s,
   CHECK(set->runtime.Lease().advertised_http == "pod-3.profiled:9464");
 
   auto bad = ParseConfig(R"(
-cluster: {mode: partitioned, lease_ttl: 500ms, members_topic: "", replicas: 3}
+cluster: {mode: partitioned, lease_ttl: 2s, members_topic: "", replicas: 3}
 )");
   REQUIRE_FALSE(bad.ok());
   const std::string msg(bad.status().message());
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.mode: 'partitioned' is not supported yet"));
-  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.lease_ttl: must be between 1s and 10m"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.lease_ttl: must be between 3s and 10m"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.members_topic: is required"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.replicas"));
 }

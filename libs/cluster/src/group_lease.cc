@@ -15,6 +15,16 @@ std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
 }
 
+std::string HostName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
+}
+
+// A new client's first fetch can take a second or more: starting may take
+// longer than a heartbeat may (the order of leases is the log's).
+constexpr int kStartTimeoutMs = 15'000;
+
 }  // namespace
 
 absl::Status GroupLeaseOptions::Validate() const {
@@ -25,8 +35,8 @@ absl::Status GroupLeaseOptions::Validate() const {
   if (mode != kSingleMode && mode != kPartitionedMode) {
     problems.push_back(absl::StrCat("mode: '", mode, "' is not single or partitioned"));
   }
-  if (ttl < absl::Seconds(1) || ttl > absl::Minutes(10)) {
-    problems.push_back("ttl: must be between 1s and 10m");
+  if (ttl < absl::Milliseconds(kMinLeaseTtlMs) || ttl > absl::Milliseconds(kMaxLeaseTtlMs)) {
+    problems.push_back("ttl: must be between 3s and 10m");
   }
   if (problems.empty()) return absl::OkStatus();
   std::string all;
@@ -35,17 +45,15 @@ absl::Status GroupLeaseOptions::Validate() const {
 }
 
 std::string DefaultInstanceId(const std::string& store_path) {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(store_path, ec);
-  return absl::StrCat(host[0] != '\0' ? host : "localhost", ":",
-                      ec ? store_path : path.lexically_normal().string());
+  return absl::StrCat(HostName(), ":", ec ? store_path : path.lexically_normal().string());
 }
 
 GroupLease::GroupLease(const GroupLeaseOptions& options, const core::Clock& wall_clock,
                        std::unique_ptr<kafka::PartitionLog> log)
     : options_(options),
+      self_{options.instance_id, HostName()},
       wall_clock_(wall_clock),
       // Each append or read may take a third of the ttl: a heartbeat that
       // needs longer is as good as lost.
@@ -72,22 +80,31 @@ absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(
         "cluster lease on topic '", options.topic, "': ", s.message(),
         " (the topic must exist or be auto-created: 1 partition, cleanup.policy=compact)"));
   };
-  // A new client's first fetch can take a second or more: starting may
-  // take longer than a heartbeat may (the order of leases is the log's).
-  constexpr int kStartTimeoutMs = 15'000;
+  // Read what is there first: the reader is warm before our lease begins,
+  // so reading up to it takes milliseconds, not a first fetch's second.
   absl::StatusOr<kafka::LogRange> range = lease->log_->Range(kStartTimeoutMs);
   if (!range.ok()) return not_written(range.status());
   lease->next_offset_ = range->low;
+  if (absl::Status s = lease->ReadTo(range->high, kStartTimeoutMs); !s.ok()) return not_written(s);
   lease->started_ms_ = wall_clock.NowMs();
-  absl::StatusOr<const MemberLease*> holder =
-      lease->Begin(std::chrono::steady_clock::now(), kStartTimeoutMs);
-  if (!holder.ok()) return not_written(holder.status());
+  // A begin that took most of a ttl is not trusted: others may already
+  // count it dead. Tried a few times, then given up.
+  absl::StatusOr<const MemberLease*> holder = absl::UnavailableError("not begun");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    holder = lease->Begin(std::chrono::steady_clock::now(), kStartTimeoutMs);
+    if (!holder.ok() || *holder != nullptr || lease->state() == State::kHeld) break;
+  }
+  if (!holder.ok() || (*holder == nullptr && lease->state() != State::kHeld)) {
+    lease->Release();  // an append that timed out may still have landed
+    return not_written(holder.ok() ? absl::DeadlineExceededError("beginning took most of a ttl")
+                                   : holder.status());
+  }
   if (*holder != nullptr) {
     const std::string who = DescribeHolder(**holder, wall_clock.NowMs());
     lease->Release();
     return absl::FailedPreconditionError(absl::StrCat(
-        "not starting: ", who, ". Stop that instance first (a clean stop frees the lease at once), "
-        "or run every instance with cluster.mode: partitioned"));
+        "not starting: ", who, ". In single mode one instance holds a group: stop that one "
+        "first (a clean stop frees the lease at once), or give this one its own input.group_id"));
   }
   lease->thread_ = std::thread([raw = lease.get()] { raw->Run(); });
   return lease;
@@ -103,7 +120,8 @@ void GroupLease::StopHeartbeats() {
 
 MemberLease GroupLease::Record(bool beginning, bool released) const {
   MemberLease r;
-  r.set_instance_id(options_.instance_id);
+  r.set_instance_id(self_.instance_id);
+  r.set_host(self_.host);
   r.set_group_id(options_.group_id);
   r.set_mode(options_.mode);
   r.set_lease_offset(beginning ? -1 : lease_order());
@@ -116,41 +134,55 @@ MemberLease GroupLease::Record(bool beginning, bool released) const {
 }
 
 absl::Status GroupLease::ReadTo(int64_t until, int timeout_ms) {
-  absl::Status s = log_->Read(next_offset_, until, timeout_ms, [&](const kafka::LogRecord& r) {
+  auto apply = [&](const kafka::LogRecord& r) {
     table_.Apply(r.offset, r.value);
     return absl::OkStatus();
-  });
+  };
+  absl::Status s = log_->Read(next_offset_, until, timeout_ms, apply);
   if (absl::IsOutOfRange(s)) {
-    // Retention removed what we had not read: read what is there.
+    // Retention removed what we had not read yet: read what is there, once.
     ASSIGN_OR_RETURN(kafka::LogRange range, log_->Range(timeout_ms));
     next_offset_ = range.low;
-    return ReadTo(until, timeout_ms);
+    s = log_->Read(next_offset_, until, timeout_ms, apply);
   }
   RETURN_IF_ERROR(s);
-  next_offset_ = until;
+  next_offset_ = std::max(next_offset_, until);
   return absl::OkStatus();
 }
 
 absl::StatusOr<const MemberLease*> GroupLease::Begin(Steady sent, int timeout_ms) {
   ASSIGN_OR_RETURN(int64_t offset,
-                   log_->Append(LeaseKey(options_.group_id, options_.instance_id),
+                   log_->Append(LeaseKey(options_.group_id, self_),
                                 Record(/*beginning=*/true, false).SerializeAsString(), timeout_ms));
   RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms));
-  const MemberLease* holder =
-      table_.HolderBefore(options_.instance_id, options_.mode, offset, wall_clock_.NowMs());
+  // The table judged our begin record at its own time, as every reader does.
+  const MemberLease* holder = table_.YieldedTo(self_);
   absl::MutexLock lock(&mu_);
   order_ = offset;
-  confirmed_ = sent;
   last_error_.clear();
-  if (holder == nullptr) state_ = State::kHeld;
+  if (holder == nullptr) {
+    state_ = State::kHeld;
+    confirmed_ = sent;
+  }
   return holder;
 }
 
 absl::Status GroupLease::Heartbeat(Steady sent) {
-  ASSIGN_OR_RETURN(int64_t offset,
-                   log_->Append(LeaseKey(options_.group_id, options_.instance_id),
-                                Record(false, false).SerializeAsString(), timeout_ms_));
+  ASSIGN_OR_RETURN(int64_t offset, log_->Append(LeaseKey(options_.group_id, self_),
+                                                Record(false, false).SerializeAsString(),
+                                                timeout_ms_));
   RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms_));
+  // An earlier lease renewed after ours began: its owner was alive while we
+  // thought it dead (clocks apart by more than the ttl). Ours gives way.
+  if (const MemberLease* earlier = table_.RenewedAfter(self_)) {
+    const std::string who = DescribeHolder(*earlier, wall_clock_.NowMs());
+    LogError("cluster lease lost: an earlier lease was renewed after ours began: ", who);
+    absl::MutexLock lock(&mu_);
+    state_ = State::kLost;
+    lost_reason_ = absl::StrCat("lease lost: an earlier lease was renewed after ours began "
+                                "(are the instances' clocks in sync?): ", who);
+    return absl::OkStatus();
+  }
   absl::MutexLock lock(&mu_);
   confirmed_ = sent;
   last_error_.clear();
@@ -161,8 +193,9 @@ void GroupLease::Run() {
   const absl::Duration interval = options_.ttl / 3;
   while (!stop_.WaitForNotificationWithTimeout(interval)) {
     const Steady sent = std::chrono::steady_clock::now();
-    if (state() == State::kLost) return;
-    if (state() == State::kHeld) {
+    const State now = state();
+    if (now == State::kLost) return;
+    if (now == State::kHeld) {
       if (absl::Status s = Heartbeat(sent); !s.ok()) {
         LogWarn("cluster lease heartbeat failed: ", s.message());
         absl::MutexLock lock(&mu_);
@@ -170,7 +203,8 @@ void GroupLease::Run() {
       }
       continue;
     }
-    // Lapsed: others may have seen the lease die and taken the group.
+    // Lapsed: others may have seen the lease die and taken the group. A
+    // new lease, ordered after whatever began meanwhile, says.
     absl::StatusOr<const MemberLease*> holder = Begin(sent, timeout_ms_);
     if (!holder.ok()) {
       absl::MutexLock lock(&mu_);
@@ -191,8 +225,10 @@ void GroupLease::Run() {
 
 GroupLease::State GroupLease::state() const {
   absl::MutexLock lock(&mu_);
+  // Held only until two thirds of the ttl: readers count the lease dead at
+  // a whole ttl, and a batch begun just before must commit before that.
   if (state_ == State::kHeld &&
-      std::chrono::steady_clock::now() - confirmed_ >= ToSteady(options_.ttl)) {
+      std::chrono::steady_clock::now() - confirmed_ >= ToSteady(options_.ttl * 2 / 3)) {
     return State::kLapsed;
   }
   return state_;
@@ -206,7 +242,7 @@ std::string GroupLease::reason() const {
     case State::kLost: return lost_reason_;
     case State::kLapsed: break;
   }
-  return absl::StrCat("no lease heartbeat acknowledged for ", absl::FormatDuration(options_.ttl),
+  return absl::StrCat("lease not renewed for ", absl::FormatDuration(options_.ttl * 2 / 3),
                       last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")"),
                       ": consumption paused until the lease is confirmed");
 }
@@ -223,9 +259,9 @@ void GroupLease::Release() {
     if (released_) return;
     released_ = true;
   }
-  absl::StatusOr<int64_t> at =
-      log_->Append(LeaseKey(options_.group_id, options_.instance_id),
-                   Record(false, /*released=*/true).SerializeAsString(), timeout_ms_);
+  absl::StatusOr<int64_t> at = log_->Append(LeaseKey(options_.group_id, self_),
+                                            Record(false, /*released=*/true).SerializeAsString(),
+                                            timeout_ms_);
   if (!at.ok()) LogWarn("cluster lease not released (it expires by itself): ", at.status().message());
 }
 

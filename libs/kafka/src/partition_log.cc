@@ -37,9 +37,6 @@ class KafkaPartitionLog final : public PartitionLog {
   KafkaPartitionLog(std::string topic, int32_t partition)
       : topic_(std::move(topic)), partition_(partition) {}
 
-  ~KafkaPartitionLog() override {
-    if (consumer_) consumer_->close();
-  }
 
   absl::Status Init(const Properties& properties) {
     ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> pconf, internal::MakeConf(properties));
@@ -57,16 +54,20 @@ class KafkaPartitionLog final : public PartitionLog {
     if (cconf->set("event_cb", &errors_, err) != RdKafka::Conf::CONF_OK) {
       return absl::InternalError(err);
     }
-    // Assigned, never subscribed: the group id only satisfies librdkafka.
-    RETURN_IF_ERROR(internal::SetOrFail(*cconf, "group.id", "profiled-log-reader"));
-    RETURN_IF_ERROR(internal::SetOrFail(*cconf, "enable.auto.commit", "false"));
-    RETURN_IF_ERROR(internal::SetOrFail(*cconf, "enable.auto.offset.store", "false"));
-    RETURN_IF_ERROR(internal::SetOrFail(*cconf, "auto.offset.reset", "error"));
+    // librdkafka's simple consumer: no group at all (a KafkaConsumer with a
+    // group id waited ~1 s for its group machinery before each first fetch).
     RETURN_IF_ERROR(internal::SetOrFail(*cconf, "enable.partition.eof", "true"));
     // Reads are short and waited on: do not let the broker hold fetches.
     RETURN_IF_ERROR(internal::SetDefault(*cconf, properties, "fetch.wait.max.ms", "10"));
-    consumer_.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
+    consumer_.reset(RdKafka::Consumer::create(cconf.get(), err));
     if (!consumer_) return absl::InvalidArgumentError(absl::StrCat("creating log reader: ", err));
+    std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
+    // Never skip silently: an offset retention removed is reported.
+    if (tconf->set("auto.offset.reset", "error", err) != RdKafka::Conf::CONF_OK) {
+      return absl::InternalError(err);
+    }
+    topic_handle_.reset(RdKafka::Topic::create(consumer_.get(), topic_, tconf.get(), err));
+    if (!topic_handle_) return absl::InvalidArgumentError(absl::StrCat("log topic: ", err));
     return absl::OkStatus();
   }
 
@@ -106,11 +107,9 @@ class KafkaPartitionLog final : public PartitionLog {
   absl::Status Read(int64_t from, int64_t until, int timeout_ms,
                     const std::function<absl::Status(const LogRecord&)>& each) override {
     if (from >= until) return absl::OkStatus();
-    std::unique_ptr<RdKafka::TopicPartition> tp(
-        RdKafka::TopicPartition::create(topic_, partition_, from));
-    std::vector<RdKafka::TopicPartition*> list{tp.get()};
-    if (RdKafka::ErrorCode err = consumer_->assign(list); err != RdKafka::ERR_NO_ERROR) {
-      return internal::KafkaError(err, "assigning " + topic_);
+    if (RdKafka::ErrorCode err = consumer_->start(topic_handle_.get(), partition_, from);
+        err != RdKafka::ERR_NO_ERROR) {
+      return internal::KafkaError(err, "reading " + topic_);
     }
     const int64_t deadline = NowMs() + timeout_ms;
     int64_t next = from;
@@ -123,7 +122,9 @@ class KafkaPartitionLog final : public PartitionLog {
                                                           " after ", timeout_ms, " ms"));
         break;
       }
-      std::unique_ptr<RdKafka::Message> msg(consumer_->consume(static_cast<int>(std::min<int64_t>(left, 100))));
+      std::unique_ptr<RdKafka::Message> msg(consumer_->consume(
+          topic_handle_.get(), partition_, static_cast<int>(std::min<int64_t>(left, 100))));
+      consumer_->poll(0);  // error events: logged
       if (msg->err() == RdKafka::ERR__TIMED_OUT) continue;
       if (msg->err() == RdKafka::ERR__PARTITION_EOF) {
         // Compaction leaves gaps: the end of the log ends the range too.
@@ -132,7 +133,7 @@ class KafkaPartitionLog final : public PartitionLog {
       }
       if (msg->err() == RdKafka::ERR_OFFSET_OUT_OF_RANGE ||
           msg->err() == RdKafka::ERR__AUTO_OFFSET_RESET) {
-        result = absl::OutOfRangeError(absl::StrCat(topic_, "/", partition_, " no longer holds offset ", next));
+        result = OutOfRange(next, timeout_ms);
         break;
       }
       if (msg->err() != RdKafka::ERR_NO_ERROR) {
@@ -153,17 +154,30 @@ class KafkaPartitionLog final : public PartitionLog {
       result = each(record);
       if (!result.ok()) break;
     }
-    consumer_->unassign();
+    consumer_->stop(topic_handle_.get(), partition_);
     return result;
   }
 
  private:
+  // Offset `at` is not held: retention removed it (OutOfRange), or it is
+  // past the end, the caller's mistake (InvalidArgument).
+  absl::Status OutOfRange(int64_t at, int timeout_ms) {
+    absl::StatusOr<LogRange> range = Range(timeout_ms);
+    if (range.ok() && at >= range->high) {
+      return absl::InvalidArgumentError(absl::StrCat("reading ", topic_, "/", partition_,
+                                                     " at offset ", at, ": past its end (high "
+                                                     "watermark ", range->high, ")"));
+    }
+    return absl::OutOfRangeError(absl::StrCat(topic_, "/", partition_, " no longer holds offset ", at));
+  }
+
   const std::string topic_;
   const int32_t partition_;
   ErrorLogger errors_;
   LastDelivery delivery_;
   std::unique_ptr<RdKafka::Producer> producer_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<RdKafka::Consumer> consumer_;
+  std::unique_ptr<RdKafka::Topic> topic_handle_;  // before consumer_ goes
 };
 
 }  // namespace

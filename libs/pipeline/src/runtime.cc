@@ -66,8 +66,16 @@ absl::StatusOr<size_t> Runtime::RunOnce() {
     // Another instance may be taking the group: commit nothing until the
     // lease is confirmed again (the monitor reports the fault).
     pipeline_->KeepAlive(100);
+    lease_paused_ = true;
     return 0;
   }
+  if (lease_paused_ && !failed_) {
+    // KeepAlive paused every partition: read again from the last committed
+    // batch, as after a store recovery.
+    LogInfo("cluster lease confirmed again: consuming from the last committed batch");
+    RETURN_IF_ERROR(pipeline_->Restart());
+  }
+  lease_paused_ = false;
   if (failed_) return Recover();
   absl::StatusOr<size_t> n = pipeline_->RunOnce();
   if (n.ok() || absl::IsCancelled(n.status())) {

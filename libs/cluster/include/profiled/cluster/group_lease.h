@@ -10,9 +10,9 @@
 //   lease->Release();   // on a clean stop: the next instance may start at once
 //
 // A thread re-sends the lease every ttl/3. When no heartbeat was
-// acknowledged for a whole ttl (broker unreachable, the process stopped or
-// starved) other instances see the lease as dead: it is `kLapsed`, and the
-// owner must not commit work until it has taken a new lease — or finds
+// acknowledged for two thirds of the ttl (broker unreachable, the process
+// stopped or starved) it is `kLapsed`: others will soon count it dead, and
+// the owner must not commit work until it has taken a new lease — or finds
 // that another instance took the group meanwhile (`kLost`, for good).
 //
 // Clocks: liveness compares a writer's heartbeat time with the reader's
@@ -48,7 +48,8 @@ struct GroupLeaseOptions {
   std::string mode = std::string(kSingleMode);
   // host:port where this instance answers /v1; informative.
   std::string advertised_http;
-  // A lease not re-sent for this long is dead. Default: 10 s.
+  // A lease not re-sent for this long is dead (3 s to 10 min); its owner
+  // pauses at two thirds of it. Default: 10 s.
   absl::Duration ttl = absl::Seconds(10);
 
   [[nodiscard]] absl::Status Validate() const;
@@ -93,6 +94,7 @@ class GroupLease {
   void StopHeartbeats();
 
   const GroupLeaseOptions options_;
+  const Member self_;
   const core::Clock& wall_clock_;
   const int timeout_ms_;
   // Used by Acquire and then the heartbeat thread only.

@@ -120,6 +120,7 @@ class Runtime {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<kafka::WatermarkReader> watermarks_;
   bool failed_ = false;  // the pipeline stopped on a store failure
+  bool lease_paused_ = false;  // consumption paused while the lease lapsed
   absl::Time next_recovery_ = absl::InfinitePast();
   uint64_t commits_at_recovery_ = 0;
   absl::Duration backoff_;
