@@ -32,6 +32,10 @@ const char* const kUsage = R"(usage:
   profilectl erase --bootstrap HOST:PORT --topic CONTROL_TOPIC [--request-id ID] KIND:VALUE
       Asks profiled to erase the person an identity resolves to (e.g. email:jane@example.com);
       the receipt appears on output.receipts_topic under the request id.
+  profilectl members --bootstrap HOST:PORT [--group GROUP] [--topic MEMBERS_TOPIC]
+      Lists the instances of a group (default profiled) on the members topic
+      (default profiled.members): which holds it, which were refused, expired or
+      released, their hosts and HTTP addresses.
   profilectl convert rees46 FILE
       Prints each REES46 CSV row as an InteractionEvent JSON line.
   profilectl get --http HOST:PORT|URL [--token TOKEN] KIND VALUE

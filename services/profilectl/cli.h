@@ -45,5 +45,6 @@ int Produce(const Args& args);
 int Tail(const Args& args);
 int Redrive(const Args& args);
 int Erase(const Args& args);
+int Members(const Args& args);
 
 }  // namespace profilectl

@@ -4,6 +4,7 @@
 //   profilectl tail --bootstrap B --topic T [--from-beginning] [--exit-at-end]
 //   profilectl redrive --bootstrap B --topic DEAD_LETTERS [--reason CODE] [--to T]
 //   profilectl erase --bootstrap B --topic CONTROL KIND:VALUE
+//   profilectl members --bootstrap B [--group G]          who holds a group (leases)
 //   profilectl convert rees46 FILE                      REES46 CSV -> JSON lines
 //   profilectl get --http HOST:PORT KIND VALUE          one profile via HTTP
 //   profilectl merges --http HOST:PORT PROFILE_ID       its merge audit
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   if (command == "tail") return Tail(Parse(argc, argv, 2, {"--from-beginning", "--exit-at-end"}));
   if (command == "redrive") return Redrive(Parse(argc, argv, 2, {"--dry-run"}));
   if (command == "erase") return Erase(Parse(argc, argv, 2, {}));
+  if (command == "members") return Members(Parse(argc, argv, 2, {}));
   if (command == "convert") return Convert(Parse(argc, argv, 2, {}));
   if (command == "get") return Get(Parse(argc, argv, 2, {}));
   if (command == "merges") return Merges(Parse(argc, argv, 2, {}));

@@ -100,6 +100,15 @@ TEST_CASE("single mode: of two instances with one group exactly one runs, the ot
   CHECK(running->Running());
   CHECK(Log(winner, 1).find("revoked") == std::string::npos);
 
+  // What an operator sees: the holder and the refused instance, by name.
+  testing::ChildProcess members({PROFILECTL_BIN, "members", "--bootstrap", bootstrap, "--group",
+                                 "shop"},
+                                {}, dir.Sub("members.out"), dir.Sub("members.err"));
+  REQUIRE(members.Wait(seconds(30)) == 0);
+  const std::string listed = testing::ReadFile(dir.Sub("members.out"));
+  CHECK_THAT(listed, Catch::Contains(absl::StrCat("holds    ", a_won ? "pod-a" : "pod-b", " on ")));
+  CHECK_THAT(listed, Catch::Contains(absl::StrCat("refused  ", a_won ? "pod-b" : "pod-a", " on ")));
+
   SECTION("a clean stop hands the group over at once") {
     running->Signal(SIGTERM);
     REQUIRE(running->Wait(seconds(30)) == 0);

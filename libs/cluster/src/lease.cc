@@ -112,6 +112,14 @@ const MemberLease* LeaseTable::RenewedAfter(const Member& member) const {
   return best == nullptr ? nullptr : &best->lease;
 }
 
+std::vector<LeaseTable::View> LeaseTable::Members() const {
+  std::vector<View> out;
+  out.reserve(latest_.size());
+  for (const auto& [key, e] : latest_) out.push_back({&e.lease, e.order, e.yielded});
+  std::sort(out.begin(), out.end(), [](const View& a, const View& b) { return a.order < b.order; });
+  return out;
+}
+
 std::string DescribeHolder(const MemberLease& holder, int64_t now_ms) {
   return absl::StrCat(
       "instance '", holder.instance_id(), "'",

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/internal/v1/cluster.pb.h"
@@ -79,6 +80,15 @@ class LeaseTable {
   // after `member`'s began: two instances believed they held the group.
   // Null when there is none.
   const MemberLease* RenewedAfter(const Member& member) const;
+
+  // Every member's newest lease, with the offset that began it and whether
+  // that begin yielded (its writer refused to run), earliest lease first.
+  struct View {
+    const MemberLease* lease;
+    int64_t order;
+    bool yielded;
+  };
+  std::vector<View> Members() const;
 
   size_t unreadable() const { return unreadable_; }
 
