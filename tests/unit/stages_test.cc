@@ -171,7 +171,7 @@ TEST_CASE("read: control requests become erasures, consent events or dead letter
                                   Message("control", 2, empty.SerializeAsString())},
                                  T);
   REQUIRE(batch.erasures.size() == 1);
-  CHECK(batch.erasures[0].request_id() == "r1");
+  CHECK(batch.erasures[0].request.request_id() == "r1");
   REQUIRE(batch.accepted.size() == 1);
   CHECK(batch.accepted[0].consent_only);
   CHECK(batch.accepted[0].event.type() == "consent_updated");

@@ -68,7 +68,8 @@ void ApplyStage::Apply(const AcceptedEvent& a, const identity::Resolution& r, in
 
 absl::Status ApplyStage::Erase(std::string_view secret, int64_t wall_now_ms, BatchState& state,
                                BatchWork& work) const {
-  for (const v1::EraseRequest& request : work.read.erasures) {
+  for (const ErasureRequest& erasure : work.read.erasures) {
+    const v1::EraseRequest& request = erasure.request;
     ASSIGN_OR_RETURN(v1::ErasureReceipt receipt,
                      internal::Erase(request, rules_, secret,
                                      wall_now_ms + options_.erasure_suppression_ms, wall_now_ms,

@@ -306,7 +306,9 @@ absl::Status Pipeline::Impl::Submit(uint64_t seq, BatchWork& work) {
     RETURN_IF_ERROR(FinishInFlight());
     if (parts.purger != nullptr) {
       std::vector<std::string> requests;
-      for (const v1::EraseRequest& r : work.read.erasures) requests.push_back(r.request_id());
+      for (const internal::ErasureRequest& e : work.read.erasures) {
+        requests.push_back(e.request.request_id());
+      }
       // Every record of this batch (tombstones, receipts) comes before this.
       parts.purger->Schedule(std::move(requests), std::move(work.purge),
                              parts.store.NextOutboxSeq());

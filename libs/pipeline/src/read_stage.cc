@@ -122,8 +122,7 @@ void ReadStage::ReadControl(const kafka::ConsumedMessage& m, ReadBatch& batch) c
   if (control.has_erase() && !control.erase().request_id().empty() &&
       !control.erase().kind().empty() && !control.erase().value().empty()) {
     batch.mentioned.push_back(rules_.Normalize({control.erase().kind(), control.erase().value()}));
-    batch.erasures.push_back(control.erase());
-    batch.erasure_sources.push_back(&m);
+    batch.erasures.push_back({control.erase(), &m});
     return;
   }
   std::optional<v1::InteractionEvent> consent;

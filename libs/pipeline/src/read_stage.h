@@ -39,11 +39,16 @@ struct AcceptedEvent {
   bool consent_only = false;        // a consent update from the control topic
 };
 
+// An erasure request and the control message it came in (its origin).
+struct ErasureRequest {
+  v1::EraseRequest request;
+  const kafka::ConsumedMessage* message;
+};
+
 struct ReadBatch {
   std::vector<AcceptedEvent> accepted;
   std::vector<core::Identity> mentioned;  // every identity the batch may touch
-  std::vector<v1::EraseRequest> erasures;
-  std::vector<const kafka::ConsumedMessage*> erasure_sources;  // one per erasure
+  std::vector<ErasureRequest> erasures;
   std::vector<DeadLetter> letters;
   // Per input partition: the position after this batch and its message count.
   struct Touched {

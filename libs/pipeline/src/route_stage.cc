@@ -32,10 +32,9 @@ std::vector<RoutedRecord> RouteStage::Route(const ReadBatch& batch,
     routed.set_consent_only(a.consent_only);
     out.push_back({core::ProfileIdFor(a.ids.front()), record.SerializeAsString()});
   }
-  for (size_t i = 0; i < batch.erasures.size(); ++i) {
-    const v1::EraseRequest& erase = batch.erasures[i];
+  for (const auto& [erase, message] : batch.erasures) {
     record.Clear();
-    *record.mutable_origin() = OriginOf(*batch.erasure_sources[i], epoch);
+    *record.mutable_origin() = OriginOf(*message, epoch);
     *record.mutable_erase() = erase;
     out.push_back({core::ProfileIdFor(rules.Normalize({erase.kind(), erase.value()})),
                    record.SerializeAsString()});
