@@ -29,7 +29,7 @@ struct Changelog {
   void Mark(int64_t next_offset) {
     ChangelogMarker m;
     m.set_next_offset(next_offset);
-    (*m.mutable_origin_watermarks())["profiled.identity:3"] = next_offset * 10;
+    (*m.mutable_origin_watermarks())["profiled.identity:3"].set_offset(next_offset * 10);
     REQUIRE_OK(log->Append(kMarkerKey, m.SerializeAsString(), 5000).status());
   }
   std::unique_ptr<kafka::MockCluster> cluster;
@@ -65,7 +65,7 @@ TEST_CASE("a restore hands over every state record in order and resumes at the n
   CHECK(state["p-c"] == "c1");
   REQUIRE(restored->marker.has_value());
   CHECK(restored->marker->next_offset() == 250);
-  CHECK(restored->marker->origin_watermarks().at("profiled.identity:3") == 2500);
+  CHECK(restored->marker->origin_watermarks().at("profiled.identity:3").offset() == 2500);
   CHECK(restored->marker_offset == 5);
   CHECK(restored->progress.records == 5);
   CHECK(restored->progress.next == 7);

@@ -10,12 +10,13 @@ namespace profiled::cluster {
 namespace {
 
 internal::v1::Origin O(const std::string& topic, int32_t partition, int64_t offset,
-                       int64_t epoch = 1) {
+                       int64_t epoch = 1, int32_t index = 0) {
   internal::v1::Origin o;
   o.set_topic(topic);
   o.set_partition(partition);
   o.set_offset(offset);
   o.set_epoch(epoch);
+  o.set_index(index);
   return o;
 }
 
@@ -26,17 +27,34 @@ TEST_CASE("a record at or below its upstream partition's watermark is a re-send"
   CHECK_FALSE(f.Admit(O("identity", 0, 5)));  // the same record again
   CHECK_FALSE(f.Admit(O("identity", 0, 3)));  // an older one re-sent
   CHECK(f.Admit(O("identity", 0, 6)));
-  CHECK(f.Admit(O("identity", 1, 2)));        // another upstream partition
-  CHECK(f.Admit(O("other", 0, 1)));           // another upstream topic
+  CHECK(f.Admit(O("identity", 1, 2)));  // another upstream partition
+  CHECK(f.Admit(O("other", 0, 1)));     // another upstream topic
   // A new owner re-sends with a higher epoch and the same offsets: skipped.
   CHECK_FALSE(f.Admit(O("identity", 0, 6, /*epoch=*/9)));
   CHECK(f.Seen(O("identity", 1, 2)));
   CHECK_FALSE(f.Seen(O("identity", 1, 3)));
 }
 
-TEST_CASE("upstreams re-sending their tails after crashes apply every record exactly once, "
-          "across a restore from a marker",
-          "[cluster][origin][property]") {
+TEST_CASE("records made from one upstream record are told apart by their index",
+          "[cluster][origin]") {
+  OriginFilter f;
+  CHECK(f.Admit(O("repartition", 2, 7, 1, 0)));
+  CHECK(f.Admit(O("repartition", 2, 7, 1, 1)));        // the second record made from offset 7
+  CHECK_FALSE(f.Admit(O("repartition", 2, 7, 1, 0)));  // the first one re-sent
+  CHECK_FALSE(f.Admit(O("repartition", 2, 6, 1, 5)));  // an earlier offset, any index
+  CHECK(f.Admit(O("repartition", 2, 8, 1, 0)));
+  internal::v1::ChangelogMarker marker;
+  f.SaveTo(marker);
+  OriginFilter restored;
+  restored.Restore(marker);
+  CHECK(restored.Seen(O("repartition", 2, 8, 1, 0)));
+  CHECK_FALSE(restored.Seen(O("repartition", 2, 8, 1, 1)));
+}
+
+TEST_CASE(
+    "upstreams re-sending their tails after crashes apply every record exactly once, "
+    "across a restore from a marker",
+    "[cluster][origin][property]") {
   std::mt19937_64 rng(17);
   for (int round = 0; round < 200; ++round) {
     CAPTURE(round);

@@ -10,26 +10,32 @@ std::string OriginFilter::UpstreamKey(const internal::v1::Origin& origin) {
 
 bool OriginFilter::Seen(const internal::v1::Origin& origin) const {
   auto it = highest_.find(UpstreamKey(origin));
-  return it != highest_.end() && origin.offset() <= it->second;
+  return it != highest_.end() && PositionOf(origin) <= it->second;
 }
 
 bool OriginFilter::Admit(const internal::v1::Origin& origin) {
-  auto [it, fresh] = highest_.try_emplace(UpstreamKey(origin), origin.offset());
+  const Position position = PositionOf(origin);
+  auto [it, fresh] = highest_.try_emplace(UpstreamKey(origin), position);
   if (fresh) return true;
-  if (origin.offset() <= it->second) return false;
-  it->second = origin.offset();
+  if (position <= it->second) return false;
+  it->second = position;
   return true;
 }
 
 void OriginFilter::Restore(const internal::v1::ChangelogMarker& marker) {
   highest_.clear();
-  for (const auto& [key, offset] : marker.origin_watermarks()) highest_[key] = offset;
+  for (const auto& [key, mark] : marker.origin_watermarks()) {
+    highest_[key] = {mark.offset(), mark.index()};
+  }
 }
 
 void OriginFilter::SaveTo(internal::v1::ChangelogMarker& marker) const {
   auto& out = *marker.mutable_origin_watermarks();
   out.clear();
-  for (const auto& [key, offset] : highest_) out[key] = offset;
+  for (const auto& [key, position] : highest_) {
+    out[key].set_offset(position.first);
+    out[key].set_index(position.second);
+  }
 }
 
 }  // namespace profiled::cluster

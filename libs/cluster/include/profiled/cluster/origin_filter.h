@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/internal/v1/cluster.pb.h"
@@ -41,7 +42,11 @@ class OriginFilter {
   static std::string UpstreamKey(const internal::v1::Origin& origin);
 
  private:
-  absl::flat_hash_map<std::string, int64_t> highest_;
+  using Position = std::pair<int64_t, int32_t>;  // (offset, index)
+  static Position PositionOf(const internal::v1::Origin& origin) {
+    return {origin.offset(), origin.index()};
+  }
+  absl::flat_hash_map<std::string, Position> highest_;
 };
 
 }  // namespace profiled::cluster

@@ -1,0 +1,402 @@
+// The cross-partition identity protocol (cluster/identity_protocol.h) run
+// on a simulated cluster: partitions with logs, owners that crash with
+// their disk or lose it and restore from a compacted changelog cut at any
+// point, routers that re-send, records delivered in any order the
+// producers allow. Whatever happens, each set of identities linked by
+// events ends as one profile, named by the best founded profile of the
+// set, holding every one of its events exactly once.
+#include "profiled/cluster/identity_protocol.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "profiled/cluster/origin_filter.h"
+#include "profiled/core/profile_id.h"
+
+namespace profiled::cluster {
+namespace {
+
+identity::IdentityRules Rules() { return *identity::IdentityRules::Create({}); }
+
+// A profile's state, reduced to what merges must keep exact: the events
+// it holds (each event's number), which merges add.
+using Held = std::vector<int64_t>;
+
+class CountingSide : public ProfileSide {
+ public:
+  void Apply(const ProfileRef& profile, const std::string& event) override {
+    states[profile.id].push_back(std::stoll(event));
+  }
+  std::string Take(const ProfileRef& profile) override {
+    Held held = states[profile.id];
+    states.erase(profile.id);
+    return absl::StrJoin(held, ",");
+  }
+  void Merge(const ProfileRef& survivor, const ProfileRef& /*absorbed*/,
+             const std::string& state) override {
+    Held& held = states[survivor.id];
+    for (absl::string_view n : absl::StrSplit(state, ',', absl::SkipEmpty())) {
+      held.push_back(std::stoll(std::string(n)));
+    }
+  }
+  std::map<std::string, Held> states;
+};
+
+internal::v1::Origin OriginOf(const std::string& topic, int32_t partition, int64_t offset,
+                              int32_t index) {
+  internal::v1::Origin o;
+  o.set_topic(topic);
+  o.set_partition(partition);
+  o.set_offset(offset);
+  o.set_index(index);
+  return o;
+}
+
+struct TopicRecord {
+  ProtocolMessage message;
+  internal::v1::Origin origin;
+};
+
+struct Marker {
+  int64_t next_offset = 0;
+  OriginFilter filter;
+};
+
+// One partition of the repartition topic and its owner.
+struct Task {
+  std::vector<TopicRecord> log;
+  // The owner's local store (each batch commits atomically).
+  PartitionState state;
+  CountingSide side;
+  OriginFilter filter;
+  int64_t position = 0;
+  // The publisher's queue, in order: a batch's records (to their
+  // partitions), then its changelog records, then its marker.
+  struct Step {
+    enum { kSend, kSlot, kMarker } what;
+    int32_t to = 0;
+    TopicRecord record;
+    std::string key;
+    Slot slot;
+    std::optional<Held> held;
+    Marker marker;
+  };
+  std::deque<Step> pending;
+  std::deque<Step> recently_sent;  // for re-sends after a kill -9
+  // The changelog, compacted as hard as Kafka may: the newest value per key.
+  std::map<std::string, std::pair<Slot, std::optional<Held>>> changelog;
+  Marker marker;
+};
+
+struct Event {
+  std::vector<core::Identity> ids;  // ranked
+  int64_t number;                   // the payload: which event it is
+};
+
+class Cluster {
+ public:
+  Cluster(const identity::IdentityRules& rules, int32_t partitions, std::mt19937_64& rng)
+      : rules_(rules), tasks_(partitions), rng_(rng) {}
+
+  void Route(const Event& e, int32_t input, int64_t offset) {
+    ProtocolMessage m{MessageKind::kEvent, e.ids, {}, {}, std::to_string(e.number)};
+    const int32_t to = IdentityProtocol::PartitionOf(m.Key(), Partitions());
+    tasks_[to].log.push_back({m, OriginOf("input", input, offset, 0)});
+  }
+
+  // Runs up to `max` records of partition k as one batch and queues its
+  // records, changelog and marker for the publisher.
+  void RunBatch(int32_t k, size_t max) {
+    Task& t = tasks_[k];
+    IdentityProtocol protocol(rules_, k, Partitions());
+    std::map<int32_t, std::deque<Task::Step>> sends;
+    const int64_t end = std::min<int64_t>(static_cast<int64_t>(t.log.size()),
+                                          t.position + static_cast<int64_t>(max));
+    for (int64_t offset = t.position; offset < end; ++offset) {
+      const TopicRecord& r = t.log[static_cast<size_t>(offset)];
+      if (!t.filter.Admit(r.origin)) continue;  // a re-send
+      std::vector<ProtocolMessage> out;
+      protocol.Handle(r.message, offset, t.state, t.side, out);
+      for (size_t i = 0; i < out.size(); ++i) {
+        const int32_t to = IdentityProtocol::PartitionOf(out[i].Key(), Partitions());
+        Task::Step s{Task::Step::kSend};
+        s.to = to;
+        s.record = {out[i], OriginOf("repartition", k, offset, static_cast<int32_t>(i))};
+        sends[to].push_back(std::move(s));
+      }
+    }
+    t.position = end;
+    // The producer keeps each partition's order; across partitions, any.
+    while (!sends.empty()) {
+      auto it = std::next(sends.begin(), static_cast<long>(rng_() % sends.size()));
+      t.pending.push_back(std::move(it->second.front()));
+      it->second.pop_front();
+      if (it->second.empty()) sends.erase(it);
+    }
+    std::vector<Task::Step> changelog;
+    for (const std::string& key : t.state.changed) {
+      Task::Step s{Task::Step::kSlot};
+      s.key = key;
+      s.slot = t.state.slots.at(key);
+      if (auto c = t.side.states.find(key); c != t.side.states.end()) s.held = c->second;
+      changelog.push_back(std::move(s));
+    }
+    // Sorted first: the hash sets' order differs between processes.
+    std::sort(changelog.begin(), changelog.end(), [](const Task::Step& a, const Task::Step& b) {
+      return std::tie(a.what, a.key) < std::tie(b.what, b.key);
+    });
+    std::shuffle(changelog.begin(), changelog.end(), rng_);
+    for (Task::Step& s : changelog) t.pending.push_back(std::move(s));
+    t.state.changed.clear();
+    Task::Step marker{Task::Step::kMarker};
+    marker.marker = {t.position, t.filter};
+    t.pending.push_back(std::move(marker));
+  }
+
+  void PublishOne(int32_t k) {
+    Task& t = tasks_[k];
+    if (t.pending.empty()) return;
+    Task::Step s = std::move(t.pending.front());
+    t.pending.pop_front();
+    switch (s.what) {
+      case Task::Step::kSend:
+        tasks_[s.to].log.push_back(s.record);
+        t.recently_sent.push_back(s);
+        if (t.recently_sent.size() > 6) t.recently_sent.pop_front();
+        break;
+      case Task::Step::kSlot:
+        t.changelog[s.key] = {s.slot, s.held};
+        break;
+      case Task::Step::kMarker:
+        t.marker = s.marker;
+        break;
+    }
+  }
+
+  // kill -9 with the disk kept: the store is as committed; the outbox is
+  // published again from an entry that may already have been sent.
+  void CrashKeepingDisk(int32_t k) {
+    Task& t = tasks_[k];
+    const size_t again = rng_() % (t.recently_sent.size() + 1);
+    for (size_t i = t.recently_sent.size() - again; i < t.recently_sent.size(); ++i) {
+      tasks_[t.recently_sent[i].to].log.push_back(t.recently_sent[i].record);
+    }
+  }
+
+  // The partition moves (or the disk is wiped): the new owner restores the
+  // changelog as published so far and resumes at its marker.
+  void MoveFromChangelog(int32_t k) {
+    Task& t = tasks_[k];
+    t.pending.clear();
+    t.recently_sent.clear();
+    t.state = PartitionState{};
+    t.side = CountingSide{};
+    for (const auto& [key, value] : t.changelog) {
+      t.state.slots[key] = value.first;
+      if (value.second.has_value()) t.side.states[key] = *value.second;
+    }
+    t.filter = t.marker.filter;
+    t.position = t.marker.next_offset;
+  }
+
+  bool Quiet() const {
+    for (const Task& t : tasks_) {
+      if (t.position < static_cast<int64_t>(t.log.size()) || !t.pending.empty()) return false;
+    }
+    return true;
+  }
+
+  void Drain() {
+    while (!Quiet()) {
+      for (int32_t k = 0; k < Partitions(); ++k) {
+        RunBatch(k, 1 + rng_() % 8);
+        while (!tasks_[k].pending.empty()) PublishOne(k);
+      }
+    }
+  }
+
+  int32_t Partitions() const { return static_cast<int32_t>(tasks_.size()); }
+  const Task& task(const std::string& key) const {
+    return tasks_[static_cast<size_t>(IdentityProtocol::PartitionOf(key, Partitions()))];
+  }
+  const std::vector<Task>& tasks() const { return tasks_; }
+
+ private:
+  const identity::IdentityRules& rules_;
+  std::vector<Task> tasks_;
+  std::mt19937_64& rng_;
+};
+
+std::vector<Event> RandomEvents(const identity::IdentityRules& rules, std::mt19937_64& rng) {
+  const std::vector<std::string> kinds = {"user_id", "email_sha256", "device_id", "anonymous_id"};
+  const size_t pool = 4 + rng() % 10;
+  std::vector<Event> events(10 + rng() % 50);
+  for (Event& e : events) {
+    const size_t n = 1 + rng() % 3;
+    while (e.ids.size() < n) {
+      core::Identity id{kinds[rng() % kinds.size()], absl::StrCat("v", rng() % pool)};
+      if (std::find(e.ids.begin(), e.ids.end(), id) == e.ids.end()) e.ids.push_back(id);
+    }
+    std::sort(e.ids.begin(), e.ids.end(), [&](const core::Identity& a, const core::Identity& b) {
+      const size_t ra = rules.KindRank(a.kind), rb = rules.KindRank(b.kind);
+      return ra != rb ? ra < rb : a.value < b.value;
+    });
+  }
+  for (size_t i = 0; i < events.size(); ++i) events[i].number = static_cast<int64_t>(i);
+  return events;
+}
+
+// Identities linked by events, as single mode groups them: connected
+// components of "appeared in one event".
+std::map<std::string, std::string> Components(const std::vector<Event>& events) {
+  std::map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> find = [&](const std::string& x) {
+    auto it = parent.try_emplace(x, x).first;
+    if (it->second == x) return x;
+    return it->second = find(it->second);
+  };
+  for (const Event& e : events) {
+    const std::string root = find(core::ProfileIdFor(e.ids.front()));
+    for (const core::Identity& id : e.ids) parent[find(core::ProfileIdFor(id))] = root;
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [key, p] : parent) out[key] = find(key);
+  return out;
+}
+
+void CheckConverged(const Cluster& cluster, const std::vector<Event>& events) {
+  const std::map<std::string, std::string> component = Components(events);
+  struct Expected {
+    Held events;
+    std::set<std::string> keys;
+  };
+  std::map<std::string, Expected> expected;
+  for (const Event& e : events) {
+    Expected& x = expected[component.at(core::ProfileIdFor(e.ids.front()))];
+    x.events.push_back(e.number);
+    for (const core::Identity& id : e.ids) x.keys.insert(core::ProfileIdFor(id));
+  }
+  size_t total_events = 0;
+  for (const auto& [root, x] : expected) {
+    // Every identity of the person resolves to one profile...
+    std::set<std::string> labels;
+    for (const std::string& key : x.keys) {
+      const auto& slots = cluster.task(key).state.slots;
+      REQUIRE(slots.contains(key));
+      REQUIRE(slots.at(key).identity.has_value());
+      labels.insert(slots.at(key).identity->label.id);
+    }
+    REQUIRE(labels.size() == 1);
+    const std::string survivor = *labels.begin();
+    CHECK(x.keys.contains(survivor));  // founded by one of the person's identities
+    const Task& owner = cluster.task(survivor);
+    REQUIRE(owner.state.slots.at(survivor).profile.has_value());
+    const ProfileEntry& record = *owner.state.slots.at(survivor).profile;
+    CHECK_FALSE(record.absorbed_into.has_value());
+    // ...holding each of the person's events exactly once.
+    REQUIRE(owner.side.states.contains(survivor));
+    Held held = owner.side.states.at(survivor);
+    std::sort(held.begin(), held.end());
+    CHECK(held == x.events);
+    total_events += held.size();
+    // Every other profile founded for the person was merged into it, and
+    // the survivor is the best of them.
+    for (const std::string& key : x.keys) {
+      const std::optional<ProfileEntry>& other = cluster.task(key).state.slots.at(key).profile;
+      if (key == survivor || !other.has_value()) continue;
+      CHECK(other->absorbed_into.has_value());
+      CHECK(SurvivesOver(record.self, other->self));
+    }
+  }
+  // No state anywhere else.
+  size_t held = 0;
+  for (const Task& t : cluster.tasks()) {
+    for (const auto& [id, events_held] : t.side.states) held += events_held.size();
+  }
+  CHECK(held == total_events);
+}
+
+TEST_CASE(
+    "an anonymous visitor who logs in and later gives an email, on three partitions, "
+    "becomes one profile named by the user id",
+    "[cluster][protocol]") {
+  const identity::IdentityRules rules = Rules();
+  std::mt19937_64 rng(1);
+  Cluster cluster(rules, 3, rng);
+  const core::Identity anon{"anonymous_id", "a1"}, user{"user_id", "u1"},
+      email{"email_sha256", "e1"};
+  const std::vector<Event> events = {{{anon}, 0},  {{anon}, 1},        {{user, anon}, 2},
+                                     {{email}, 3}, {{user, email}, 4}, {{anon}, 5}};
+  for (size_t i = 0; i < events.size(); ++i) cluster.Route(events[i], 0, static_cast<int64_t>(i));
+  cluster.Drain();
+  CheckConverged(cluster, events);
+  const std::string survivor = core::ProfileIdFor(user);
+  const std::string anon_key = core::ProfileIdFor(anon);
+  CHECK(cluster.task(anon_key).state.slots.at(anon_key).identity->label.id == survivor);
+  CHECK(cluster.task(survivor).side.states.at(survivor).size() == 6);
+}
+
+TEST_CASE(
+    "links and merges across partitions converge to single mode's people, each event "
+    "applied once, through crashes, re-sends and restores from a cut changelog",
+    "[cluster][protocol][property]") {
+  const identity::IdentityRules rules = Rules();
+  std::mt19937_64 rng(20261201);
+  for (int round = 0; round < 2000; ++round) {
+    CAPTURE(round);
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 6);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> events = RandomEvents(rules, rng);
+    CAPTURE(events.size(), partitions);
+    // Two input partitions, routed in any interleaving; a router that
+    // crashes re-sends a tail of its partition.
+    std::vector<std::vector<size_t>> inputs(2);
+    for (size_t i = 0; i < events.size(); ++i) inputs[rng() % 2].push_back(i);
+    std::vector<int64_t> routed(2, 0);
+    auto all_routed = [&] {
+      return routed[0] == static_cast<int64_t>(inputs[0].size()) &&
+             routed[1] == static_cast<int64_t>(inputs[1].size());
+    };
+    for (int step = 0; step < 400 && !(all_routed() && cluster.Quiet()); ++step) {
+      const int32_t k = static_cast<int32_t>(rng() % static_cast<uint64_t>(partitions));
+      const uint64_t action = rng() % 100;
+      if (action < 30) {
+        const size_t in = rng() % 2;
+        if (routed[in] < static_cast<int64_t>(inputs[in].size())) {
+          const int64_t offset = routed[in]++;
+          cluster.Route(events[inputs[in][static_cast<size_t>(offset)]], static_cast<int32_t>(in),
+                        offset);
+        }
+      } else if (action < 55) {
+        cluster.RunBatch(k, 1 + rng() % 6);
+      } else if (action < 90) {
+        for (uint64_t n = 1 + rng() % 4; n > 0; --n) cluster.PublishOne(k);
+      } else if (action < 94) {
+        cluster.CrashKeepingDisk(k);
+      } else if (action < 98) {
+        cluster.MoveFromChangelog(k);
+      } else {
+        const size_t in = rng() % 2;
+        routed[in] = std::max<int64_t>(0, routed[in] - 1 - static_cast<int64_t>(rng() % 3));
+      }
+    }
+    for (size_t in = 0; in < 2; ++in) {
+      for (; routed[in] < static_cast<int64_t>(inputs[in].size()); ++routed[in]) {
+        cluster.Route(events[inputs[in][static_cast<size_t>(routed[in])]], static_cast<int32_t>(in),
+                      routed[in]);
+      }
+    }
+    cluster.Drain();
+    CheckConverged(cluster, events);
+  }
+}
+
+}  // namespace
+}  // namespace profiled::cluster
