@@ -23,7 +23,17 @@
 namespace profiled::cluster {
 namespace {
 
-identity::IdentityRules Rules() { return *identity::IdentityRules::Create({}); }
+// Limits no test input reaches: the people are the connected components.
+identity::IdentityRules Unlimited() {
+  identity::IdentityOptions options;
+  options.max_per_kind.clear();
+  options.max_identities = 1000;
+  options.max_merges_per_hour = 1000000;
+  return *identity::IdentityRules::Create(options);
+}
+
+// Refusals of the running round, by rule, across all its owners.
+std::map<identity::RefusalRule, size_t> refusals_by_rule;
 
 // A profile's state, reduced to what merges must keep exact: the events
 // it holds (each event's number), which merges add.
@@ -34,17 +44,23 @@ class CountingSide : public ProfileSide {
   void Apply(const ProfileRef& profile, const std::string& event) override {
     states[profile.id].push_back(std::stoll(event));
   }
-  std::string Take(const ProfileRef& profile) override {
-    Held held = states[profile.id];
-    states.erase(profile.id);
+  std::string Take(const ProfileRef& absorbed, const ProfileRef& /*survivor*/,
+                   int64_t /*time_ms*/) override {
+    Held held = states[absorbed.id];
+    states.erase(absorbed.id);
     return absl::StrJoin(held, ",");
   }
-  void Merge(const ProfileRef& survivor, const ProfileRef& /*absorbed*/,
-             const std::string& state) override {
+  void Merge(const ProfileRef& survivor, const ProfileRef& /*absorbed*/, const std::string& state,
+             int64_t /*time_ms*/) override {
     Held& held = states[survivor.id];
     for (absl::string_view n : absl::StrSplit(state, ',', absl::SkipEmpty())) {
       held.push_back(std::stoll(std::string(n)));
     }
+  }
+  void Refused(const ProfileRef& /*profile*/, const ProfileRef& /*other*/,
+               identity::RefusalRule rule, const std::string& /*detail*/,
+               int64_t /*time_ms*/) override {
+    ++refusals_by_rule[rule];
   }
   std::map<std::string, Held> states;
 };
@@ -106,7 +122,10 @@ class Cluster {
       : rules_(rules), tasks_(partitions), rng_(rng) {}
 
   void Route(const Event& e, int32_t input, int64_t offset) {
-    ProtocolMessage m{MessageKind::kEvent, e.ids, {}, {}, std::to_string(e.number)};
+    ProtocolMessage m;
+    m.ids = e.ids;
+    m.payload = std::to_string(e.number);
+    m.time_ms = e.number * 60'000;  // a minute apart
     const int32_t to = IdentityProtocol::PartitionOf(m.Key(), Partitions());
     tasks_[to].log.push_back({m, OriginOf("input", input, offset, 0)});
   }
@@ -222,6 +241,15 @@ class Cluster {
     }
   }
 
+  // Where a profile ended: its id, or the survivor its merges lead to.
+  std::string Resolve(std::string id) const {
+    for (;;) {
+      const Slot& slot = task(id).state.slots.at(id);
+      if (!slot.profile.has_value() || !slot.profile->absorbed_into.has_value()) return id;
+      id = slot.profile->absorbed_into->id;
+    }
+  }
+
   int32_t Partitions() const { return static_cast<int32_t>(tasks_.size()); }
   const Task& task(const std::string& key) const {
     return tasks_[static_cast<size_t>(IdentityProtocol::PartitionOf(key, Partitions()))];
@@ -285,13 +313,13 @@ void CheckConverged(const Cluster& cluster, const std::vector<Event>& events) {
   }
   size_t total_events = 0;
   for (const auto& [root, x] : expected) {
-    // Every identity of the person resolves to one profile...
+    // Every identity of the person resolves to one profile (its label, or
+    // where the label's profile was merged)...
     std::set<std::string> labels;
     for (const std::string& key : x.keys) {
-      const auto& slots = cluster.task(key).state.slots;
-      REQUIRE(slots.contains(key));
-      REQUIRE(slots.at(key).identity.has_value());
-      labels.insert(slots.at(key).identity->label.id);
+      const Slot& slot = cluster.task(key).state.slots.at(key);
+      REQUIRE(slot.identity.has_value());
+      labels.insert(cluster.Resolve(slot.identity->label.id));
     }
     REQUIRE(labels.size() == 1);
     const std::string survivor = *labels.begin();
@@ -300,6 +328,13 @@ void CheckConverged(const Cluster& cluster, const std::vector<Event>& events) {
     REQUIRE(owner.state.slots.at(survivor).profile.has_value());
     const ProfileEntry& record = *owner.state.slots.at(survivor).profile;
     CHECK_FALSE(record.absorbed_into.has_value());
+    CHECK_FALSE(record.awaiting.has_value());
+    CHECK(record.deferred.empty());
+    // ...which lists each of them as a member, once.
+    std::set<std::string> members;
+    for (const core::Identity& id : record.members) members.insert(core::ProfileIdFor(id));
+    CHECK(members == x.keys);
+    CHECK(members.size() == record.members.size());
     // ...holding each of the person's events exactly once.
     REQUIRE(owner.side.states.contains(survivor));
     Held held = owner.side.states.at(survivor);
@@ -327,7 +362,7 @@ TEST_CASE(
     "an anonymous visitor who logs in and later gives an email, on three partitions, "
     "becomes one profile named by the user id",
     "[cluster][protocol]") {
-  const identity::IdentityRules rules = Rules();
+  const identity::IdentityRules rules = Unlimited();
   std::mt19937_64 rng(1);
   Cluster cluster(rules, 3, rng);
   const core::Identity anon{"anonymous_id", "a1"}, user{"user_id", "u1"},
@@ -343,59 +378,128 @@ TEST_CASE(
   CHECK(cluster.task(survivor).side.states.at(survivor).size() == 6);
 }
 
+// Routes `events` from two input partitions in any interleaving while
+// owners run batches, publish, crash with their disk, move to a new owner
+// restoring a cut changelog, and routers crash and re-send a tail; then
+// lets everything drain.
+void RunWithFailures(Cluster& cluster, const std::vector<Event>& events, std::mt19937_64& rng) {
+  const int32_t partitions = cluster.Partitions();
+  std::vector<std::vector<size_t>> inputs(2);
+  for (size_t i = 0; i < events.size(); ++i) inputs[rng() % 2].push_back(i);
+  std::vector<int64_t> routed(2, 0);
+  auto route = [&](size_t in) {
+    const int64_t offset = routed[in]++;
+    cluster.Route(events[inputs[in][static_cast<size_t>(offset)]], static_cast<int32_t>(in),
+                  offset);
+  };
+  auto all_routed = [&] {
+    return routed[0] == static_cast<int64_t>(inputs[0].size()) &&
+           routed[1] == static_cast<int64_t>(inputs[1].size());
+  };
+  for (int step = 0; step < 400 && !(all_routed() && cluster.Quiet()); ++step) {
+    const int32_t k = static_cast<int32_t>(rng() % static_cast<uint64_t>(partitions));
+    const uint64_t action = rng() % 100;
+    if (action < 30) {
+      const size_t in = rng() % 2;
+      if (routed[in] < static_cast<int64_t>(inputs[in].size())) route(in);
+    } else if (action < 55) {
+      cluster.RunBatch(k, 1 + rng() % 6);
+    } else if (action < 90) {
+      for (uint64_t n = 1 + rng() % 4; n > 0; --n) cluster.PublishOne(k);
+    } else if (action < 94) {
+      cluster.CrashKeepingDisk(k);
+    } else if (action < 98) {
+      cluster.MoveFromChangelog(k);
+    } else {
+      const size_t in = rng() % 2;
+      routed[in] = std::max<int64_t>(0, routed[in] - 1 - static_cast<int64_t>(rng() % 3));
+    }
+  }
+  for (size_t in = 0; in < 2; ++in) {
+    while (routed[in] < static_cast<int64_t>(inputs[in].size())) route(in);
+  }
+  cluster.Drain();
+}
+
 TEST_CASE(
     "links and merges across partitions converge to single mode's people, each event "
     "applied once, through crashes, re-sends and restores from a cut changelog",
     "[cluster][protocol][property]") {
-  const identity::IdentityRules rules = Rules();
+  const identity::IdentityRules rules = Unlimited();
   std::mt19937_64 rng(20261201);
   for (int round = 0; round < 2000; ++round) {
-    CAPTURE(round);
     const int32_t partitions = 1 + static_cast<int32_t>(rng() % 6);
     Cluster cluster(rules, partitions, rng);
     const std::vector<Event> events = RandomEvents(rules, rng);
-    CAPTURE(events.size(), partitions);
-    // Two input partitions, routed in any interleaving; a router that
-    // crashes re-sends a tail of its partition.
-    std::vector<std::vector<size_t>> inputs(2);
-    for (size_t i = 0; i < events.size(); ++i) inputs[rng() % 2].push_back(i);
-    std::vector<int64_t> routed(2, 0);
-    auto all_routed = [&] {
-      return routed[0] == static_cast<int64_t>(inputs[0].size()) &&
-             routed[1] == static_cast<int64_t>(inputs[1].size());
-    };
-    for (int step = 0; step < 400 && !(all_routed() && cluster.Quiet()); ++step) {
-      const int32_t k = static_cast<int32_t>(rng() % static_cast<uint64_t>(partitions));
-      const uint64_t action = rng() % 100;
-      if (action < 30) {
-        const size_t in = rng() % 2;
-        if (routed[in] < static_cast<int64_t>(inputs[in].size())) {
-          const int64_t offset = routed[in]++;
-          cluster.Route(events[inputs[in][static_cast<size_t>(offset)]], static_cast<int32_t>(in),
-                        offset);
-        }
-      } else if (action < 55) {
-        cluster.RunBatch(k, 1 + rng() % 6);
-      } else if (action < 90) {
-        for (uint64_t n = 1 + rng() % 4; n > 0; --n) cluster.PublishOne(k);
-      } else if (action < 94) {
-        cluster.CrashKeepingDisk(k);
-      } else if (action < 98) {
-        cluster.MoveFromChangelog(k);
-      } else {
-        const size_t in = rng() % 2;
-        routed[in] = std::max<int64_t>(0, routed[in] - 1 - static_cast<int64_t>(rng() % 3));
-      }
-    }
-    for (size_t in = 0; in < 2; ++in) {
-      for (; routed[in] < static_cast<int64_t>(inputs[in].size()); ++routed[in]) {
-        cluster.Route(events[inputs[in][static_cast<size_t>(routed[in])]], static_cast<int32_t>(in),
-                      routed[in]);
-      }
-    }
-    cluster.Drain();
+    CAPTURE(round, events.size(), partitions);
+    RunWithFailures(cluster, events, rng);
     CheckConverged(cluster, events);
   }
+}
+
+TEST_CASE(
+    "guardrails hold across partitions: no profile ends over a kind or identity limit, "
+    "refused identities stay where they were, every event is still held once",
+    "[cluster][protocol][property]") {
+  identity::IdentityOptions options;  // user_id: 1
+  options.max_identities = 5;
+  options.max_merges_per_hour = 2;
+  const identity::IdentityRules rules = *identity::IdentityRules::Create(options);
+  std::mt19937_64 rng(17);
+  std::map<identity::RefusalRule, size_t> refused_by_rule;
+  for (int round = 0; round < 1000; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 6);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> events = RandomEvents(rules, rng);
+    CAPTURE(round, events.size(), partitions);
+    refusals_by_rule.clear();
+    RunWithFailures(cluster, events, rng);
+    for (const auto& [rule, n] : refusals_by_rule) refused_by_rule[rule] += n;
+
+    const std::map<std::string, std::string> component = Components(events);
+    std::map<std::string, std::string> member_of;  // identity key -> live profile
+    size_t held = 0;
+    for (const Task& t : cluster.tasks()) {
+      for (const auto& [key, slot] : t.state.slots) {
+        if (!slot.profile.has_value()) continue;
+        const ProfileEntry& p = *slot.profile;
+        CHECK_FALSE(p.awaiting.has_value());  // every wait ended
+        CHECK(p.deferred.empty());
+        const bool live = !p.absorbed_into.has_value();
+        auto state = t.side.states.find(key);
+        if (!live) {
+          CHECK((state == t.side.states.end() || state->second.empty()));
+          continue;
+        }
+        if (state != t.side.states.end()) held += state->second.size();
+        std::map<std::string, size_t> per_kind;
+        for (const core::Identity& id : p.members) {
+          ++per_kind[id.kind];
+          const std::string id_key = core::ProfileIdFor(id);
+          CHECK(member_of.emplace(id_key, key).second);      // a member of one profile only
+          CHECK(component.at(id_key) == component.at(key));  // linked by events
+        }
+        CHECK(per_kind["user_id"] <= 1);
+        CHECK(p.members.size() <= options.max_identities);
+      }
+    }
+    CHECK(held == events.size());  // each event once, in a live profile
+    // Every labelled identity resolves to the profile that lists it.
+    for (const auto& [id_key, root] : component) {
+      // A slot never written holds nothing (and is not restored after a move).
+      const auto& slots = cluster.task(id_key).state.slots;
+      const Slot slot = slots.contains(id_key) ? slots.at(id_key) : Slot{};
+      if (!slot.identity.has_value()) {
+        CHECK_FALSE(member_of.contains(id_key));  // refused everywhere: in no profile
+        continue;
+      }
+      REQUIRE(member_of.contains(id_key));
+      CHECK(cluster.Resolve(slot.identity->label.id) == member_of.at(id_key));
+    }
+  }
+  // Both kinds of refusal happened (the test exercises what it claims to).
+  CHECK(refused_by_rule[identity::RefusalRule::kKindLimit] > 0);
+  CHECK(refused_by_rule[identity::RefusalRule::kMergeRate] > 0);
 }
 
 }  // namespace

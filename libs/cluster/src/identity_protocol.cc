@@ -5,6 +5,26 @@
 #include "profiled/core/profile_id.h"
 
 namespace profiled::cluster {
+namespace {
+
+// A record caused by `cause`: its time and alias flag carry over.
+ProtocolMessage Make(MessageKind kind, std::vector<core::Identity> ids, ProfileRef profile,
+                     ProfileRef other, const ProtocolMessage& cause) {
+  ProtocolMessage m;
+  m.kind = kind;
+  m.ids = std::move(ids);
+  m.profile = std::move(profile);
+  m.other = std::move(other);
+  m.time_ms = cause.time_ms;
+  m.explicit_alias = cause.explicit_alias;
+  return m;
+}
+
+bool Contains(const std::vector<core::Identity>& ids, const core::Identity& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+}  // namespace
 
 bool SurvivesOver(const ProfileRef& a, const ProfileRef& b) {
   if (a.rank != b.rank) return a.rank < b.rank;
@@ -15,12 +35,16 @@ std::string ProtocolMessage::Key() const {
   switch (kind) {
     case MessageKind::kEvent:
     case MessageKind::kLink:
-      return core::ProfileIdFor(ids.front());  // the identity's owner
-    case MessageKind::kMerge:
-      return absorbed.id;  // the absorbed profile's owner ships it
+    case MessageKind::kBind:
+      return core::ProfileIdFor(ids.front());  // the identity's slot
+    case MessageKind::kInvite:
+      return other.id;  // the absorbed profile decides
     case MessageKind::kApply:
-    case MessageKind::kMember:
+    case MessageKind::kClaim:
+    case MessageKind::kRelease:
+    case MessageKind::kOffer:
     case MessageKind::kShip:
+    case MessageKind::kDecline:
       return profile.id;
   }
   return profile.id;
@@ -47,31 +71,57 @@ ProfileEntry& IdentityProtocol::ProfileOf(const ProfileRef& ref, Step& step) {
   return *step.slot.profile;
 }
 
+void IdentityProtocol::Offer(const ProfileRef& a, const ProfileRef& b, const ProtocolMessage& cause,
+                             std::vector<ProtocolMessage>& out) {
+  if (a == b) return;
+  const bool a_survives = SurvivesOver(a, b);
+  out.push_back(Make(MessageKind::kOffer, {}, a_survives ? a : b, a_survives ? b : a, cause));
+}
+
+void IdentityProtocol::StopAwaiting(ProfileEntry& record, Step& step) {
+  record.awaiting.reset();
+  for (ProtocolMessage& m : record.deferred) step.out.push_back(std::move(m));
+  record.deferred.clear();
+  step.changed = true;
+}
+
 void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset, PartitionState& state,
                               ProfileSide& side, std::vector<ProtocolMessage>& out) {
   const std::string key = message.Key();
   Slot& slot = state.slots[key];
   // Restored ahead of this record: it holds its effect, its sends went out.
   if (slot.applied >= offset) return;
-  Step step{key, slot, side, out};
+  Step step{message, key, slot, side, out};
   switch (message.kind) {
     case MessageKind::kEvent:
-      OnEvent(message, step);
+      OnEvent(step);
       break;
     case MessageKind::kApply:
-      OnApply(message.profile, message.payload, step);
+      OnApply(message.profile, step);
       break;
     case MessageKind::kLink:
-      OnLink(message.ids.front(), message.profile, message.absorbed, step);
+      OnLink(step);
       break;
-    case MessageKind::kMember:
-      OnMember(message.ids.front(), message.profile, step);
+    case MessageKind::kClaim:
+      OnClaim(step);
       break;
-    case MessageKind::kMerge:
-      OnMerge(message.absorbed, message.profile, step);
+    case MessageKind::kBind:
+      OnBind(step);
+      break;
+    case MessageKind::kRelease:
+      OnRelease(step);
+      break;
+    case MessageKind::kOffer:
+      OnOffer(step);
+      break;
+    case MessageKind::kInvite:
+      OnInvite(step);
       break;
     case MessageKind::kShip:
-      OnShip(message, step);
+      OnShip(step);
+      break;
+    case MessageKind::kDecline:
+      OnDecline(step);
       break;
   }
   if (step.changed) {
@@ -80,7 +130,8 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset, Pa
   }
 }
 
-void IdentityProtocol::OnEvent(const ProtocolMessage& m, Step& step) {
+void IdentityProtocol::OnEvent(Step& step) {
+  const ProtocolMessage& m = step.m;
   const core::Identity& anchor = m.ids.front();
   if (!step.slot.identity.has_value()) {
     // A new identity founds its own profile, in its own slot.
@@ -88,92 +139,190 @@ void IdentityProtocol::OnEvent(const ProtocolMessage& m, Step& step) {
     ProfileEntry& record = ProfileOf(founded, step);
     step.slot.identity = IdentityEntry{record.absorbed_into.value_or(founded)};
     if (record.absorbed_into.has_value()) {
-      step.out.push_back({MessageKind::kMember, {anchor}, *record.absorbed_into, {}, {}});
-    } else if (std::find(record.members.begin(), record.members.end(), anchor) ==
-               record.members.end()) {
+      step.out.push_back(Make(MessageKind::kClaim, {anchor}, *record.absorbed_into, {}, m));
+    } else if (!Contains(record.members, anchor)) {
       record.members.push_back(anchor);
     }
     step.changed = true;
   }
   const ProfileRef profile = step.slot.identity->label;
   if (profile.id == step.key) {
-    OnApply(profile, m.payload, step);
+    OnApply(profile, step);
   } else {
-    step.out.push_back({MessageKind::kApply, {}, profile, {}, m.payload});
+    // The anchor rides along, so a forward can correct its label.
+    ProtocolMessage apply = Make(MessageKind::kApply, {anchor}, profile, {}, m);
+    apply.payload = m.payload;
+    step.out.push_back(std::move(apply));
   }
   const ProfileEntry* known = profile.id == step.key ? &*step.slot.profile : nullptr;
   for (size_t i = 1; i < m.ids.size(); ++i) {
-    const core::Identity& id = m.ids[i];
     // Already a member of the anchor's profile (known when it is this slot's).
     if (known != nullptr && !known->absorbed_into.has_value() &&
-        std::find(known->members.begin(), known->members.end(), id) != known->members.end()) {
+        Contains(known->members, m.ids[i])) {
       continue;
     }
-    step.out.push_back({MessageKind::kLink, {id}, profile, {}, {}});
+    step.out.push_back(Make(MessageKind::kLink, {m.ids[i]}, profile, {}, m));
   }
 }
 
-void IdentityProtocol::OnApply(const ProfileRef& profile, const std::string& event, Step& step) {
+void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
   ProfileEntry& record = ProfileOf(profile, step);
   if (record.absorbed_into.has_value()) {
-    // Merged away: the event follows its state to the survivor.
-    step.out.push_back({MessageKind::kApply, {}, *record.absorbed_into, {}, event});
+    // Merged away: the event follows its state to the survivor, and the
+    // anchor's label, left behind by relinks that crossed, is corrected.
+    const ProfileRef& survivor = *record.absorbed_into;
+    ProtocolMessage apply = Make(MessageKind::kApply, step.m.ids, survivor, {}, step.m);
+    apply.payload = step.m.payload;
+    step.out.push_back(std::move(apply));
+    if (step.slot.identity.has_value() && step.slot.identity->label == record.self) {
+      step.slot.identity->label = survivor;  // this slot's own identity
+      step.changed = true;
+    }
+    if (!step.m.ids.empty() && core::ProfileIdFor(step.m.ids.front()) != step.key) {
+      step.out.push_back(
+          Make(MessageKind::kLink, {step.m.ids.front()}, survivor, record.self, step.m));
+    }
     return;
   }
-  step.side.Apply(profile, event);
+  step.side.Apply(profile, step.m.payload);
   step.changed = true;
 }
 
-void IdentityProtocol::OnLink(const core::Identity& id, const ProfileRef& profile,
-                              const ProfileRef& replaces, Step& step) {
+void IdentityProtocol::OnLink(Step& step) {
+  const ProtocolMessage& m = step.m;
   std::optional<IdentityEntry>& entry = step.slot.identity;
-  if (!entry.has_value() || entry->label == replaces) {
-    entry = IdentityEntry{profile};
-    step.changed = true;
-    step.out.push_back({MessageKind::kMember, {id}, profile, {}, {}});
+  if (!entry.has_value()) {
+    // A new identity asks to join where its profile's record is.
+    step.out.push_back(Make(MessageKind::kClaim, m.ids, m.profile, {}, m));
     return;
   }
-  const ProfileRef current = entry->label;
-  if (current == profile) return;
-  // One person, two profiles: the worse merges into the better. The label
-  // moves when the merge relinks the absorbed profile's members.
-  const bool keep_current = SurvivesOver(current, profile);
-  step.out.push_back({MessageKind::kMerge,
-                      {},
-                      keep_current ? current : profile,
-                      keep_current ? profile : current,
-                      {}});
+  if (entry->label == m.profile) return;
+  if (!m.other.id.empty() && entry->label == m.other) {
+    // Its profile merged into m.profile, which holds it already.
+    entry->label = m.profile;
+    step.changed = true;
+    return;
+  }
+  Offer(entry->label, m.profile, m, step.out);
 }
 
-void IdentityProtocol::OnMember(const core::Identity& id, const ProfileRef& profile, Step& step) {
-  ProfileEntry& record = ProfileOf(profile, step);
+void IdentityProtocol::OnClaim(Step& step) {
+  const ProtocolMessage& m = step.m;
+  ProfileEntry& record = ProfileOf(m.profile, step);
   if (record.absorbed_into.has_value()) {
-    // Labelled with a profile merged away meanwhile: relink it.
-    step.out.push_back({MessageKind::kLink, {id}, *record.absorbed_into, profile, {}});
+    step.out.push_back(Make(MessageKind::kClaim, m.ids, *record.absorbed_into, {}, m));
     return;
   }
-  if (std::find(record.members.begin(), record.members.end(), id) != record.members.end()) return;
-  record.members.push_back(id);
+  if (record.awaiting.has_value()) {
+    record.deferred.push_back(m);  // counted once the merge is decided
+    step.changed = true;
+    return;
+  }
+  const core::Identity& id = m.ids.front();
+  if (!Contains(record.members, id)) {
+    const identity::IdentityRecord counted{record.self.id, record.members, record.merge_times_ms};
+    std::string detail;
+    if (std::optional<identity::RefusalRule> rule =
+            resolver_.Violation({&counted}, {id}, m.time_ms, 0, m.explicit_alias, &detail)) {
+      // The identity stays where it was: unknown, so its next event founds its own.
+      step.side.Refused(record.self, FoundedBy(id), *rule, detail, m.time_ms);
+      step.changed = true;
+      return;
+    }
+    record.members.push_back(id);
+    step.changed = true;
+  }
+  step.out.push_back(Make(MessageKind::kBind, m.ids, record.self, {}, m));
+}
+
+void IdentityProtocol::OnBind(Step& step) {
+  const ProtocolMessage& m = step.m;
+  std::optional<IdentityEntry>& entry = step.slot.identity;
+  if (!entry.has_value()) {
+    entry = IdentityEntry{m.profile};
+    step.changed = true;
+    return;
+  }
+  if (entry->label == m.profile) return;
+  // Labelled meanwhile (by its own event, or another claim): it stays, the
+  // claim is undone, and the two profiles are offered a merge.
+  step.out.push_back(Make(MessageKind::kRelease, m.ids, m.profile, entry->label, m));
+  Offer(entry->label, m.profile, m, step.out);
+}
+
+void IdentityProtocol::OnRelease(Step& step) {
+  const ProtocolMessage& m = step.m;
+  ProfileEntry& record = ProfileOf(m.profile, step);
+  if (record.absorbed_into.has_value()) {
+    // Its members moved with its state.
+    step.out.push_back(Make(MessageKind::kRelease, m.ids, *record.absorbed_into, m.other, m));
+    return;
+  }
+  auto it = std::find(record.members.begin(), record.members.end(), m.ids.front());
+  if (it == record.members.end()) return;
+  // Released in favour of this very profile, or of one merged into it
+  // (which brought it again): it is a member.
+  if (m.other == record.self || std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(),
+                                          m.other.id) != record.absorbed_ids.end()) {
+    return;
+  }
+  record.members.erase(it);
   step.changed = true;
 }
 
-void IdentityProtocol::OnMerge(const ProfileRef& absorbed, const ProfileRef& survivor, Step& step) {
-  if (survivor == absorbed) return;
-  if (!SurvivesOver(survivor, absorbed)) {
-    step.out.push_back({MessageKind::kMerge, {}, absorbed, survivor, {}});
+void IdentityProtocol::OnOffer(Step& step) {
+  const ProtocolMessage& m = step.m;
+  ProfileEntry& record = ProfileOf(m.profile, step);
+  if (record.absorbed_into.has_value()) {
+    // Merged away meanwhile: its survivor, better still, takes the offer.
+    Offer(*record.absorbed_into, m.other, m, step.out);
     return;
   }
-  ProfileEntry& record = ProfileOf(absorbed, step);
+  if (m.other == record.self || std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(),
+                                          m.other.id) != record.absorbed_ids.end()) {
+    return;  // merged already
+  }
+  if (record.awaiting.has_value()) {
+    record.deferred.push_back(m);
+    step.changed = true;
+    return;
+  }
+  // Wait for the absorbed profile to decide, holding everything that could
+  // change what it decides on.
+  record.awaiting = m.other;
+  ProtocolMessage invite = Make(MessageKind::kInvite, record.members, record.self, m.other, m);
+  invite.merge_times_ms = record.merge_times_ms;
+  step.out.push_back(std::move(invite));
+  step.changed = true;
+}
+
+void IdentityProtocol::OnInvite(Step& step) {
+  const ProtocolMessage& m = step.m;
+  const ProfileRef& survivor = m.profile;
+  ProfileEntry& record = ProfileOf(m.other, step);
   if (record.absorbed_into.has_value()) {
-    // Already merged, maybe elsewhere: the two survivors are one person too.
-    const ProfileRef other = *record.absorbed_into;
-    if (other == survivor) return;
-    const bool keep_other = SurvivesOver(other, survivor);
-    step.out.push_back({MessageKind::kMerge,
-                        {},
-                        keep_other ? other : survivor,
-                        keep_other ? survivor : other,
-                        {}});
+    // Merged elsewhere first: the survivor stops waiting, and the two
+    // survivors are one person.
+    step.out.push_back(Make(MessageKind::kDecline, {}, survivor, record.self, m));
+    Offer(*record.absorbed_into, survivor, m, step.out);
+    return;
+  }
+  if (record.awaiting.has_value()) {
+    record.deferred.push_back(m);  // decided once its own merge is
+    step.changed = true;
+    return;
+  }
+  const identity::IdentityRecord absorbed{record.self.id, record.members, record.merge_times_ms};
+  const identity::IdentityRecord into{survivor.id, m.ids, m.merge_times_ms};
+  std::string detail;
+  if (std::optional<identity::RefusalRule> rule =
+          resolver_.Violation({&into, &absorbed}, {}, m.time_ms, 1, m.explicit_alias, &detail)) {
+    step.side.Refused(record.self, survivor, *rule, detail, m.time_ms);
+    ProtocolMessage decline = Make(MessageKind::kDecline, {}, survivor, record.self, m);
+    decline.refused = rule;
+    decline.payload = detail;
+    step.out.push_back(std::move(decline));
+    step.changed = true;
     return;
   }
   // The forward pointer is set once and never moved.
@@ -181,13 +330,19 @@ void IdentityProtocol::OnMerge(const ProfileRef& absorbed, const ProfileRef& sur
   std::vector<core::Identity> members = std::move(record.members);
   record.members.clear();
   step.changed = true;
-  step.out.push_back({MessageKind::kShip, members, survivor, absorbed, step.side.Take(absorbed)});
+  ProtocolMessage ship = Make(MessageKind::kShip, members, survivor, record.self, m);
+  ship.payload = step.side.Take(record.self, survivor, m.time_ms);
+  ship.merge_times_ms = std::move(record.merge_times_ms);
+  record.merge_times_ms.clear();
+  ship.absorbed_ids = record.absorbed_ids;
+  step.out.push_back(std::move(ship));
   for (const core::Identity& id : members) {
-    step.out.push_back({MessageKind::kLink, {id}, survivor, absorbed, {}});
+    step.out.push_back(Make(MessageKind::kLink, {id}, survivor, record.self, m));
   }
 }
 
-void IdentityProtocol::OnShip(const ProtocolMessage& m, Step& step) {
+void IdentityProtocol::OnShip(Step& step) {
+  const ProtocolMessage& m = step.m;
   ProfileEntry& record = ProfileOf(m.profile, step);
   if (record.absorbed_into.has_value()) {
     ProtocolMessage forward = m;
@@ -195,18 +350,37 @@ void IdentityProtocol::OnShip(const ProtocolMessage& m, Step& step) {
     step.out.push_back(std::move(forward));
     return;
   }
-  if (std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(), m.absorbed.id) !=
+  if (std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(), m.other.id) !=
       record.absorbed_ids.end()) {
     return;  // a shipment is merged once
   }
-  step.side.Merge(m.profile, m.absorbed, m.payload);
-  record.absorbed_ids.push_back(m.absorbed.id);
-  for (const core::Identity& id : m.ids) {
-    if (std::find(record.members.begin(), record.members.end(), id) == record.members.end()) {
-      record.members.push_back(id);
+  step.side.Merge(record.self, m.other, m.payload, m.time_ms);
+  record.absorbed_ids.push_back(m.other.id);
+  for (const std::string& id : m.absorbed_ids) {
+    if (std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(), id) ==
+        record.absorbed_ids.end()) {
+      record.absorbed_ids.push_back(id);
     }
   }
+  for (const core::Identity& id : m.ids) {
+    if (!Contains(record.members, id)) record.members.push_back(id);
+  }
+  record.merge_times_ms.insert(record.merge_times_ms.end(), m.merge_times_ms.begin(),
+                               m.merge_times_ms.end());
+  std::sort(record.merge_times_ms.begin(), record.merge_times_ms.end());
+  identity::NoteMerge(m.time_ms, record.merge_times_ms);
   step.changed = true;
+  if (record.awaiting == m.other) StopAwaiting(record, step);
+}
+
+void IdentityProtocol::OnDecline(Step& step) {
+  const ProtocolMessage& m = step.m;
+  ProfileEntry& record = ProfileOf(m.profile, step);
+  if (m.refused.has_value()) {
+    step.side.Refused(record.self, m.other, *m.refused, m.payload, m.time_ms);
+    step.changed = true;
+  }
+  if (record.awaiting == m.other) StopAwaiting(record, step);
 }
 
 }  // namespace profiled::cluster

@@ -1,16 +1,18 @@
 // IdentityProtocol: what one partition of the internal repartition topic
 // does with each record in partitioned mode — resolve an event's anchor,
-// found profiles, link identities, merge profiles, forward to survivors,
-// ship absorbed state (docs/scaling.md, "Identity across partitions").
-// Pure: state and a record in, state and the records to send out; the task
-// around it reads and writes the store, produces, and de-duplicates
-// re-sent records by origin (origin_filter.h) before they get here.
+// found profiles, link identities and merge profiles under the guardrails,
+// forward to survivors, ship absorbed state (docs/scaling.md, "Identity
+// across partitions"). Pure: state and a record in, state and the records
+// to send out; the task around it reads and writes the store, produces, and
+// de-duplicates re-sent records by origin (origin_filter.h) before they get
+// here.
 //
 // Every record is keyed by a profile id (core::ProfileIdFor of an
-// identity), and partition PartitionOf(key) owns: the graph entry of each
-// identity x whose ProfileIdFor(x) is a key of it, and the record and
-// state of each profile whose id is — so a profile lives with its founding
-// identity's entry, and a merge's record and state travel together.
+// identity), and partition PartitionOf(key) owns the slot of each of its
+// keys: the graph entry of the identity x with ProfileIdFor(x) = key, and
+// the record and state of profile `key` — so a profile lives with its
+// founding identity's entry, and a merge's record and state travel
+// together.
 //
 //   IdentityProtocol protocol(rules, partition, partitions);
 //   std::vector<ProtocolMessage> out;
@@ -24,6 +26,12 @@
 // at or past the record's offset) already holds the record's effect and
 // its sends went out (a batch's records are sent before its changelog):
 // the record is skipped there.
+//
+// Guardrails are decided exactly: a link where the profile's record is
+// (`claim`), a merge by the absorbed profile holding the survivor's record
+// (`invite`) while the survivor waits, deferring claims and offers until
+// the shipment or the refusal arrives. A survivor only ever waits for a
+// worse profile, so waits end.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +44,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "profiled/core/profile.h"
 #include "profiled/identity/identity_rules.h"
+#include "profiled/identity/resolver.h"
 
 namespace profiled::cluster {
 
@@ -51,22 +60,34 @@ struct ProfileRef {
 bool SurvivesOver(const ProfileRef& a, const ProfileRef& b);
 
 enum class MessageKind {
-  kEvent,   // from route: an accepted event, keyed by its anchor
-  kApply,   // an event resolved to `profile`, keyed by it
-  kLink,    // ids[0] belongs with `profile` (replacing `absorbed`, when set)
-  kMember,  // ids[0] is now labelled `profile`: add it to the record
-  kMerge,   // `absorbed` merges into `profile`; keyed by the absorbed id
-  kShip,    // the absorbed profile's state (`payload`) and members (`ids`)
+  kEvent,    // from route: an accepted event, keyed by its anchor
+  kApply,    // an event resolved to `profile`
+  kLink,     // ids[0] belongs with `profile` (replacing the label `other`, when set)
+  kClaim,    // may ids[0] join `profile`? (its guardrails)
+  kBind,     // ids[0] joined `profile`
+  kRelease,  // ids[0] stays with `other`, not `profile`: drop the member (unless via `other`)
+  kOffer,    // `other` and `profile` are one person; keyed by the survivor
+  kInvite,   // the survivor `profile` (its members and merges carried) waits for `other`
+  kShip,     // `other`, absorbed: its state, members and merges
+  kDecline,  // `other` did not merge into `profile` (refused, or merged elsewhere)
 };
 
 struct ProtocolMessage {
   MessageKind kind = MessageKind::kEvent;
-  // kEvent: the event's identities, ranked, the anchor first. kLink and
-  // kMember: the one identity. kShip: the absorbed profile's members.
+  // kEvent: the event's identities, ranked, the anchor first. kApply: the
+  // anchor (a forward corrects its label). kLink to kRelease: the one
+  // identity. kInvite: the survivor's members. kShip: the absorbed
+  // profile's members.
   std::vector<core::Identity> ids;
-  ProfileRef profile;   // the target (kApply, kLink, kMember) or survivor (kMerge, kShip)
-  ProfileRef absorbed;  // kMerge, kShip; kLink: the label it replaces (empty id: none)
-  std::string payload;  // kEvent, kApply: the event; kShip: the absorbed state
+  ProfileRef profile;  // the target, or the survivor of a merge
+  ProfileRef other;    // the absorbed profile of a merge; kLink: the label replaced
+  // kEvent, kApply: the event. kShip: the absorbed state. kDecline: why.
+  std::string payload;
+  int64_t time_ms = 0;  // the causing event's time: merge-rate windows, audit
+  bool explicit_alias = false;
+  std::vector<int64_t> merge_times_ms;    // kInvite: the survivor's; kShip: the absorbed one's
+  std::vector<std::string> absorbed_ids;  // kShip: what the absorbed profile had absorbed
+  std::optional<identity::RefusalRule> refused;  // kDecline: the rule, when refused
 
   // The profile id the record is keyed by; it goes to PartitionOf(Key()).
   std::string Key() const;
@@ -76,16 +97,26 @@ struct ProtocolMessage {
 // Where an identity's profile is: the label it resolves to.
 struct IdentityEntry {
   ProfileRef label;
+  bool operator==(const IdentityEntry&) const = default;
 };
 
-// A profile's identity side: its members (the identities labelled with it)
-// and, once merged into another, where it went (a forward pointer, set
-// once: later records for it follow the pointer).
+// A profile's identity side: its members (the identities labelled with it,
+// and those it claimed), recent merges, and once merged into another, where
+// it went (a forward pointer, set once: later records follow it).
 struct ProfileEntry {
   ProfileRef self;
   std::vector<core::Identity> members;
+  std::vector<int64_t> merge_times_ms;
   std::optional<ProfileRef> absorbed_into;
-  std::vector<std::string> absorbed_ids;  // shipments merged in, each once
+  // Every profile merged into this one, directly or through others: a
+  // shipment is merged once, and a release for a member that came with
+  // one of them keeps it.
+  std::vector<std::string> absorbed_ids;
+  // While a merge into this profile is decided: the profile awaited, and
+  // the claims, offers and invitations held back until it is.
+  std::optional<ProfileRef> awaiting;
+  std::vector<ProtocolMessage> deferred;
+  bool operator==(const ProfileEntry&) const = default;
 };
 
 // Everything under one key h: the graph entry of the identity x with
@@ -98,6 +129,7 @@ struct Slot {
   std::optional<IdentityEntry> identity;
   std::optional<ProfileEntry> profile;
   int64_t applied = -1;  // offset of the last record that changed the slot
+  bool operator==(const Slot&) const = default;
 };
 
 // The slots of one partition that a batch touches, and which changed (what
@@ -107,26 +139,29 @@ struct PartitionState {
   absl::flat_hash_set<std::string> changed;
 };
 
-// The profile states the protocol moves; the apply side implements it. Each
-// call changes the state of a profile whose ProfileEntry is written with
-// it, under the same key.
+// The profile states the protocol moves, and its audit; the apply side
+// implements it. Each call concerns a profile whose slot is written with it.
 class ProfileSide {
  public:
   virtual ~ProfileSide() = default;
   // Applies an event (kEvent/kApply payload) to the profile, created if new.
   virtual void Apply(const ProfileRef& profile, const std::string& event) = 0;
-  // Removes the profile's state and returns it, to be shipped.
-  virtual std::string Take(const ProfileRef& profile) = 0;
+  // Removes the absorbed profile's state and returns it, to be shipped.
+  virtual std::string Take(const ProfileRef& absorbed, const ProfileRef& survivor,
+                           int64_t time_ms) = 0;
   // Merges a shipped state into the survivor: its merged update, then the
   // absorbed profile's merge notice and tombstone, in the output's order.
   virtual void Merge(const ProfileRef& survivor, const ProfileRef& absorbed,
-                     const std::string& state) = 0;
+                     const std::string& state, int64_t time_ms) = 0;
+  // A link or merge refused by a guardrail, for the profile's audit.
+  virtual void Refused(const ProfileRef& profile, const ProfileRef& other,
+                       identity::RefusalRule rule, const std::string& detail, int64_t time_ms) = 0;
 };
 
 class IdentityProtocol {
  public:
   IdentityProtocol(const identity::IdentityRules& rules, int32_t partition, int32_t partitions)
-      : rules_(rules), partition_(partition), partitions_(partitions) {}
+      : rules_(rules), resolver_(rules), partition_(partition), partitions_(partitions) {}
 
   // Handles the record at `offset` of this partition (its key's slot,
   // created when absent); the records to send are appended to `out`, in
@@ -144,23 +179,34 @@ class IdentityProtocol {
  private:
   // One record's handling: its slot, and what it sends.
   struct Step {
+    const ProtocolMessage& m;
     const std::string& key;
     Slot& slot;
     ProfileSide& side;
     std::vector<ProtocolMessage>& out;
     bool changed = false;
   };
-  void OnEvent(const ProtocolMessage& m, Step& step);
-  void OnApply(const ProfileRef& profile, const std::string& event, Step& step);
-  void OnLink(const core::Identity& id, const ProfileRef& profile, const ProfileRef& replaces,
-              Step& step);
-  void OnMember(const core::Identity& id, const ProfileRef& profile, Step& step);
-  void OnMerge(const ProfileRef& absorbed, const ProfileRef& survivor, Step& step);
-  void OnShip(const ProtocolMessage& m, Step& step);
+  void OnEvent(Step& step);
+  void OnApply(const ProfileRef& profile, Step& step);
+  void OnLink(Step& step);
+  void OnClaim(Step& step);
+  void OnBind(Step& step);
+  void OnRelease(Step& step);
+  void OnOffer(Step& step);
+  void OnInvite(Step& step);
+  void OnShip(Step& step);
+  void OnDecline(Step& step);
+
   // The slot's profile record, created when absent.
   static ProfileEntry& ProfileOf(const ProfileRef& ref, Step& step);
+  // Sends `offer` for two profiles of one person, to the better one.
+  static void Offer(const ProfileRef& a, const ProfileRef& b, const ProtocolMessage& cause,
+                    std::vector<ProtocolMessage>& out);
+  // Ends a wait: sends the held-back records to this slot again.
+  static void StopAwaiting(ProfileEntry& record, Step& step);
 
   const identity::IdentityRules& rules_;
+  identity::Resolver resolver_;
   int32_t partition_;
   int32_t partitions_;
 };

@@ -101,8 +101,8 @@ class Resolver {
   std::optional<core::Identity> PreviousIdentity(const v1::InteractionEvent& event,
                                                  IdentityView& view) const;
 
- private:
-  // Why `profiles` plus `extra` identities cannot form one profile, or "".
+  // Why `profiles` plus `extra` identities cannot form one profile (the
+  // rule, with `detail`), or nullopt.
   // A limit counts only where the result would exceed both it and what the
   // largest part already holds (an aliased profile may keep two user ids).
   // An explicit alias is checked against max_identities alone.
@@ -111,6 +111,7 @@ class Resolver {
                                        size_t merges, bool explicit_alias,
                                        std::string* detail) const;
 
+ private:
   const IdentityRules& rules_;
 };
 
