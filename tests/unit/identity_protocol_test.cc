@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "profiled/cluster/origin_filter.h"
+#include "profiled/cluster/protocol_codec.h"
 #include "profiled/core/profile_id.h"
 
 namespace profiled::cluster {
@@ -75,10 +76,22 @@ internal::v1::Origin OriginOf(const std::string& topic, int32_t partition, int64
   return o;
 }
 
-struct TopicRecord {
-  ProtocolMessage message;
-  internal::v1::Origin origin;
-};
+// A repartition record as produced: RepartitionRecord bytes, so every
+// record crosses the wire format (protocol_codec.h).
+using TopicRecord = std::string;
+
+TopicRecord Encode(const ProtocolMessage& m, const internal::v1::Origin& origin) {
+  internal::v1::RepartitionRecord r;
+  *r.mutable_origin() = origin;
+  *r.mutable_protocol() = ToRecord(m);
+  return r.SerializeAsString();
+}
+
+// The changelog value of a slot: SlotValue bytes, its state the events held.
+std::string EncodeSlot(const Slot& slot, const Held* held) {
+  return ToSlotValue(slot, held == nullptr ? "" : absl::StrCat("h", absl::StrJoin(*held, ",")))
+      .SerializeAsString();
+}
 
 struct Marker {
   int64_t next_offset = 0;
@@ -100,14 +113,13 @@ struct Task {
     int32_t to = 0;
     TopicRecord record;
     std::string key;
-    Slot slot;
-    std::optional<Held> held;
+    std::string slot;  // EncodeSlot
     Marker marker;
   };
   std::deque<Step> pending;
   std::deque<Step> recently_sent;  // for re-sends after a kill -9
   // The changelog, compacted as hard as Kafka may: the newest value per key.
-  std::map<std::string, std::pair<Slot, std::optional<Held>>> changelog;
+  std::map<std::string, std::string> changelog;
   Marker marker;
 };
 
@@ -127,7 +139,7 @@ class Cluster {
     m.payload = std::to_string(e.number);
     m.time_ms = e.number * 60'000;  // a minute apart
     const int32_t to = IdentityProtocol::PartitionOf(m.Key(), Partitions());
-    tasks_[to].log.push_back({m, OriginOf("input", input, offset, 0)});
+    tasks_[to].log.push_back(Encode(m, OriginOf("input", input, offset, 0)));
   }
 
   // Runs up to `max` records of partition k as one batch and queues its
@@ -139,15 +151,18 @@ class Cluster {
     const int64_t end = std::min<int64_t>(static_cast<int64_t>(t.log.size()),
                                           t.position + static_cast<int64_t>(max));
     for (int64_t offset = t.position; offset < end; ++offset) {
-      const TopicRecord& r = t.log[static_cast<size_t>(offset)];
-      if (!t.filter.Admit(r.origin)) continue;  // a re-send
+      internal::v1::RepartitionRecord r;
+      REQUIRE(r.ParseFromString(t.log[static_cast<size_t>(offset)]));
+      if (!t.filter.Admit(r.origin())) continue;  // a re-send
+      absl::StatusOr<ProtocolMessage> message = FromRecord(r.protocol());
+      REQUIRE(message.ok());
       std::vector<ProtocolMessage> out;
-      protocol.Handle(r.message, offset, t.state, t.side, out);
+      protocol.Handle(*message, offset, t.state, t.side, out);
       for (size_t i = 0; i < out.size(); ++i) {
         const int32_t to = IdentityProtocol::PartitionOf(out[i].Key(), Partitions());
         Task::Step s{Task::Step::kSend};
         s.to = to;
-        s.record = {out[i], OriginOf("repartition", k, offset, static_cast<int32_t>(i))};
+        s.record = Encode(out[i], OriginOf("repartition", k, offset, static_cast<int32_t>(i)));
         sends[to].push_back(std::move(s));
       }
     }
@@ -163,8 +178,8 @@ class Cluster {
     for (const std::string& key : t.state.changed) {
       Task::Step s{Task::Step::kSlot};
       s.key = key;
-      s.slot = t.state.slots.at(key);
-      if (auto c = t.side.states.find(key); c != t.side.states.end()) s.held = c->second;
+      auto c = t.side.states.find(key);
+      s.slot = EncodeSlot(t.state.slots.at(key), c == t.side.states.end() ? nullptr : &c->second);
       changelog.push_back(std::move(s));
     }
     // Sorted first: the hash sets' order differs between processes.
@@ -191,7 +206,7 @@ class Cluster {
         if (t.recently_sent.size() > 6) t.recently_sent.pop_front();
         break;
       case Task::Step::kSlot:
-        t.changelog[s.key] = {s.slot, s.held};
+        t.changelog[s.key] = s.slot;
         break;
       case Task::Step::kMarker:
         t.marker = s.marker;
@@ -217,9 +232,18 @@ class Cluster {
     t.recently_sent.clear();
     t.state = PartitionState{};
     t.side = CountingSide{};
-    for (const auto& [key, value] : t.changelog) {
-      t.state.slots[key] = value.first;
-      if (value.second.has_value()) t.side.states[key] = *value.second;
+    for (const auto& [key, bytes] : t.changelog) {
+      internal::v1::SlotValue value;
+      REQUIRE(value.ParseFromString(bytes));
+      std::string state;
+      absl::StatusOr<Slot> slot = FromSlotValue(value, &state);
+      REQUIRE(slot.ok());
+      t.state.slots[key] = *slot;
+      if (state.empty()) continue;
+      Held& held = t.side.states[key];
+      for (absl::string_view n : absl::StrSplit(state.substr(1), ',', absl::SkipEmpty())) {
+        held.push_back(std::stoll(std::string(n)));
+      }
     }
     t.filter = t.marker.filter;
     t.position = t.marker.next_offset;

@@ -206,19 +206,24 @@ TEST_CASE("route: records keyed by the profile their anchor founds, stamped with
   // The event: keyed by its anchor, the hashed email (it outranks the cookie).
   const core::Identity email{"email_sha256", identity::EmailSha256("jane@example.com")};
   CHECK(routed[0].key == core::ProfileIdFor(email));
-  ::profiled::internal::v1::IdentityTopicRecord event;
+  ::profiled::internal::v1::RepartitionRecord event;
   REQUIRE(event.ParseFromString(routed[0].value));
   CHECK(event.origin().topic() == "events");
   CHECK(event.origin().offset() == 3);
   CHECK(event.origin().epoch() == 42);
-  REQUIRE(event.has_event());
-  CHECK(event.event().event().event_id() == "e1");
-  REQUIRE(event.event().identities_size() == 2);
-  CHECK(event.event().identities(0).kind() == "email_sha256");
-  CHECK(event.event().identities(1).kind() == "anonymous_id");
+  REQUIRE(event.has_protocol());
+  CHECK(event.protocol().kind() == ::profiled::internal::v1::ProtocolRecord::EVENT);
+  CHECK(event.protocol().time_ms() == T);
+  REQUIRE(event.protocol().ids_size() == 2);
+  CHECK(event.protocol().ids(0).kind() == "email_sha256");
+  CHECK(event.protocol().ids(1).kind() == "anonymous_id");
+  ::profiled::internal::v1::RoutedEvent routed_event;
+  REQUIRE(routed_event.ParseFromString(event.protocol().payload()));
+  CHECK(routed_event.event().event_id() == "e1");
+  CHECK(routed_event.identities_size() == 2);
   // The erasure, after the events: keyed where that identity is owned.
   CHECK(routed[1].key == core::ProfileIdFor(email));
-  ::profiled::internal::v1::IdentityTopicRecord erasure;
+  ::profiled::internal::v1::RepartitionRecord erasure;
   REQUIRE(erasure.ParseFromString(routed[1].value));
   REQUIRE(erasure.has_erase());
   CHECK(erasure.erase().request_id() == "r1");

@@ -1,5 +1,5 @@
 // RouteStage: the first hop of partitioned mode (docs/scaling.md). What the
-// read stage accepted becomes records of profiled.identity: each event
+// read stage accepted becomes records of the repartition topic: each event
 // keyed by the profile id its anchor identity (the highest-ranked) founds,
 // each erasure by the profile id its identity founds, every record stamped
 // with its origin. The key is a hash (core::ProfileIdFor), never a raw
@@ -22,7 +22,7 @@ namespace profiled::pipeline::internal {
 
 struct RoutedRecord {
   std::string key;
-  std::string value;  // an profiled::internal::v1::IdentityTopicRecord
+  std::string value;  // a profiled::internal::v1::RepartitionRecord
 };
 
 class RouteStage {

@@ -1,0 +1,137 @@
+#include "profiled/cluster/protocol_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "profiled/base/status_macros.h"
+
+namespace profiled::cluster {
+namespace {
+
+using internal::v1::ProtocolRecord;
+
+void Put(const ProfileRef& ref, internal::v1::ProfileRef& out) {
+  out.set_id(ref.id);
+  out.set_rank(ref.rank);
+}
+
+ProfileRef Get(const internal::v1::ProfileRef& ref) { return {ref.id(), ref.rank()}; }
+
+void PutIds(const std::vector<core::Identity>& ids,
+            google::protobuf::RepeatedPtrField<internal::v1::IdentityRef>& out) {
+  for (const core::Identity& id : ids) {
+    internal::v1::IdentityRef& ref = *out.Add();
+    ref.set_kind(id.kind);
+    ref.set_value(id.value);
+  }
+}
+
+std::vector<core::Identity> GetIds(
+    const google::protobuf::RepeatedPtrField<internal::v1::IdentityRef>& ids) {
+  std::vector<core::Identity> out;
+  out.reserve(static_cast<size_t>(ids.size()));
+  for (const internal::v1::IdentityRef& ref : ids) out.push_back({ref.kind(), ref.value()});
+  return out;
+}
+
+// What each kind cannot do without.
+absl::Status Check(const ProtocolMessage& m) {
+  const bool needs_identity = m.kind == MessageKind::kEvent || m.kind == MessageKind::kLink ||
+                              m.kind == MessageKind::kClaim || m.kind == MessageKind::kBind ||
+                              m.kind == MessageKind::kRelease;
+  if (needs_identity && m.ids.empty()) return absl::InvalidArgumentError("no identity");
+  for (const core::Identity& id : m.ids) {
+    if (id.kind.empty() || id.value.empty()) {
+      return absl::InvalidArgumentError("an identity without kind or value");
+    }
+  }
+  if (m.kind != MessageKind::kEvent && m.profile.id.empty()) {
+    return absl::InvalidArgumentError("no profile");
+  }
+  const bool needs_other = m.kind == MessageKind::kOffer || m.kind == MessageKind::kInvite ||
+                           m.kind == MessageKind::kShip || m.kind == MessageKind::kDecline;
+  if (needs_other && m.other.id.empty()) return absl::InvalidArgumentError("no absorbed profile");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ProtocolRecord ToRecord(const ProtocolMessage& m) {
+  ProtocolRecord r;
+  r.set_kind(static_cast<ProtocolRecord::Kind>(m.kind));
+  PutIds(m.ids, *r.mutable_ids());
+  if (!m.profile.id.empty()) Put(m.profile, *r.mutable_profile());
+  if (!m.other.id.empty()) Put(m.other, *r.mutable_other());
+  r.set_payload(m.payload);
+  r.set_time_ms(m.time_ms);
+  r.set_explicit_alias(m.explicit_alias);
+  for (int64_t t : m.merge_times_ms) r.add_merge_times_ms(t);
+  for (const std::string& id : m.absorbed_ids) r.add_absorbed_ids(id);
+  if (m.refused.has_value()) r.set_refused(static_cast<int32_t>(*m.refused) + 1);
+  return r;
+}
+
+absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
+  if (!ProtocolRecord::Kind_IsValid(r.kind()) ||
+      r.kind() > static_cast<int>(MessageKind::kDecline)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown protocol record kind ", r.kind()));
+  }
+  ProtocolMessage m;
+  m.kind = static_cast<MessageKind>(r.kind());
+  m.ids = GetIds(r.ids());
+  m.profile = Get(r.profile());
+  m.other = Get(r.other());
+  m.payload = r.payload();
+  m.time_ms = r.time_ms();
+  m.explicit_alias = r.explicit_alias();
+  m.merge_times_ms.assign(r.merge_times_ms().begin(), r.merge_times_ms().end());
+  m.absorbed_ids.assign(r.absorbed_ids().begin(), r.absorbed_ids().end());
+  if (r.refused() < 0 || r.refused() > static_cast<int>(identity::RefusalRule::kMergeRate) + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown refusal rule ", r.refused()));
+  }
+  if (r.refused() > 0) m.refused = static_cast<identity::RefusalRule>(r.refused() - 1);
+  RETURN_IF_ERROR(Check(m));
+  return m;
+}
+
+internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
+  internal::v1::SlotValue v;
+  if (slot.identity.has_value()) Put(slot.identity->label, *v.mutable_label());
+  if (slot.profile.has_value()) {
+    const ProfileEntry& p = *slot.profile;
+    internal::v1::SlotValue::Profile& out = *v.mutable_profile();
+    Put(p.self, *out.mutable_self());
+    PutIds(p.members, *out.mutable_members());
+    for (int64_t t : p.merge_times_ms) out.add_merge_times_ms(t);
+    if (p.absorbed_into.has_value()) Put(*p.absorbed_into, *out.mutable_absorbed_into());
+    for (const std::string& id : p.absorbed_ids) out.add_absorbed_ids(id);
+    if (p.awaiting.has_value()) Put(*p.awaiting, *out.mutable_awaiting());
+    for (const ProtocolMessage& m : p.deferred) *out.add_deferred() = ToRecord(m);
+  }
+  v.set_state(std::move(state));
+  v.set_applied(slot.applied);
+  return v;
+}
+
+absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string* state) {
+  Slot slot;
+  if (v.has_label()) slot.identity = IdentityEntry{Get(v.label())};
+  if (v.has_profile()) {
+    const internal::v1::SlotValue::Profile& in = v.profile();
+    ProfileEntry p;
+    p.self = Get(in.self());
+    p.members = GetIds(in.members());
+    p.merge_times_ms.assign(in.merge_times_ms().begin(), in.merge_times_ms().end());
+    if (in.has_absorbed_into()) p.absorbed_into = Get(in.absorbed_into());
+    p.absorbed_ids.assign(in.absorbed_ids().begin(), in.absorbed_ids().end());
+    if (in.has_awaiting()) p.awaiting = Get(in.awaiting());
+    for (const ProtocolRecord& r : in.deferred()) {
+      ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(r));
+      p.deferred.push_back(std::move(m));
+    }
+    slot.profile = std::move(p);
+  }
+  slot.applied = v.applied();
+  if (state != nullptr) *state = v.state();
+  return slot;
+}
+
+}  // namespace profiled::cluster
