@@ -48,9 +48,9 @@ class KafkaProducer final : public Producer {
     if (producer_) producer_->flush(5000);
   }
 
-  absl::Status Produce(std::string_view topic, std::string_view key,
-                       std::optional<std::string_view> value, const std::vector<Header>& headers,
-                       uint64_t opaque) override {
+  absl::Status ProduceTo(std::string_view topic, int32_t partition, std::string_view key,
+                         std::optional<std::string_view> value, const std::vector<Header>& headers,
+                         uint64_t opaque) override {
     RdKafka::Headers* hdrs = nullptr;
     if (!headers.empty()) {
       hdrs = RdKafka::Headers::create();
@@ -59,8 +59,9 @@ class KafkaProducer final : public Producer {
     void* payload = value ? const_cast<char*>(value->data()) : nullptr;
     size_t len = value ? value->size() : 0;
     RdKafka::ErrorCode err = producer_->produce(
-        std::string(topic), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, payload,
-        len, key.data(), key.size(), 0, hdrs, reinterpret_cast<void*>(opaque));
+        std::string(topic), partition == kAnyPartition ? RdKafka::Topic::PARTITION_UA : partition,
+        RdKafka::Producer::RK_MSG_COPY, payload, len, key.data(), key.size(), 0, hdrs,
+        reinterpret_cast<void*>(opaque));
     if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
     delete hdrs;  // left to us when produce() fails
     if (err == RdKafka::ERR__QUEUE_FULL) return absl::ResourceExhaustedError("producer queue full");

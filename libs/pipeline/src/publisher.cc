@@ -4,14 +4,14 @@
 #include <chrono>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
-#include "absl/strings/str_cat.h"
 #include "profiled/codec/update_codec.h"
+#include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/kafka/errors.h"
 #include "profiled/pipeline/output_limits.h"
-#include "profiled/internal/v1/profile_state.pb.h"
 
 namespace profiled::pipeline {
 
@@ -32,16 +32,16 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
 
 absl::Status Publisher::CreateProducer() {
   producer_.reset();  // the old one's last reports land first
-  ASSIGN_OR_RETURN(producer_,
-                   kafka::Producer::Create(producer_properties_, [this](uint64_t seq,
-                                                                        const absl::Status& s) {
-                     // Runs on the publisher thread, inside producer_->Poll().
-                     if (s.ok()) {
-                       acked_.push_back(seq);
-                     } else {
-                       Failed(seq, s);
-                     }
-                   }));
+  ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(producer_properties_,
+                                                      [this](uint64_t seq, const absl::Status& s) {
+                                                        // Runs on the publisher thread, inside
+                                                        // producer_->Poll().
+                                                        if (s.ok()) {
+                                                          acked_.push_back(seq);
+                                                        } else {
+                                                          Failed(seq, s);
+                                                        }
+                                                      }));
   return absl::OkStatus();
 }
 
@@ -56,8 +56,8 @@ void Publisher::ReplaceFatalProducer() {
   if (!in_flight_.empty()) from = std::min(from, in_flight_.begin()->first);
   for (uint64_t seq : failed_) from = std::min(from, seq);
   if (absl::Status s = CreateProducer(); !s.ok()) {
-    health_.Set(Fault::kOutputRefused, absl::StrCat("cannot replace the output producer: ",
-                                                    s.message()));
+    health_.Set(Fault::kOutputRefused,
+                absl::StrCat("cannot replace the output producer: ", s.message()));
     return;
   }
   in_flight_.clear();
@@ -94,8 +94,8 @@ void Publisher::CheckStall() {
   }
   health_.Set(Fault::kOutputStalled,
               absl::StrCat(in_flight_.size(), " updates unacknowledged, the oldest for ",
-                           absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
-                           " (outbox ", store_.OutboxDepth(), ")"));
+                           absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))), " (outbox ",
+                           store_.OutboxDepth(), ")"));
 }
 
 Publisher::~Publisher() {
@@ -105,7 +105,9 @@ Publisher::~Publisher() {
   producer_.reset();
 }
 
-void Publisher::Start() { thread_ = std::thread([this] { Run(); }); }
+void Publisher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Publisher::Notify() {
   absl::MutexLock lock(&mu_);
@@ -138,7 +140,9 @@ void Publisher::Run() {
     CheckStall();
     metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
     metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
-    if (in_flight_.empty()) {  // wakes every 50 ms: undeleted entries are retried too
+    // Wakes every 50 ms: undeleted entries are retried too. Past a barrier
+    // whose records were just acknowledged, it goes on at once.
+    if (in_flight_.empty() && !at_barrier_) {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&notified_), absl::Milliseconds(50));
       notified_ = false;
@@ -150,6 +154,7 @@ void Publisher::Run() {
 }
 
 void Publisher::FillFromOutbox() {
+  at_barrier_ = false;
   if (!failed_.empty() && absl::Now() >= retry_at_) {
     // Produce failed entries again, and anything after them not in flight.
     cursor_ = std::min(cursor_, *std::min_element(failed_.begin(), failed_.end()));
@@ -180,6 +185,17 @@ void Publisher::FillFromOutbox() {
       cursor_ = e.seq + 1;
       continue;
     }
+    if (record.barrier()) {
+      // Everything before it must be acknowledged before anything after it
+      // is produced; then it has served and is deleted like a delivered one.
+      if (!in_flight_.empty() || !failed_.empty()) {
+        at_barrier_ = true;
+        break;
+      }
+      acked_.push_back(e.seq);
+      cursor_ = e.seq + 1;
+      continue;
+    }
     headers.clear();
     int64_t source_time_ms = 0;  // none: a time-driven update, notice or tombstone
     for (int i = 0; i < record.header_names_size() && i < record.header_values_size(); ++i) {
@@ -190,7 +206,10 @@ void Publisher::FillFromOutbox() {
     }
     std::optional<std::string_view> value;
     if (record.has_value()) value = record.value();
-    absl::Status s = producer_->Produce(record.topic(), record.key(), value, headers, e.seq);
+    absl::Status s = producer_->ProduceTo(
+        record.topic(),
+        record.has_partition() ? record.partition() : kafka::Producer::kAnyPartition, record.key(),
+        value, headers, e.seq);
     if (!s.ok()) {
       // Queue full: poll and go on next round. Anything else failed locally
       // (e.g. too large): handled like a failed delivery, never a hot loop.
@@ -229,8 +248,7 @@ void Publisher::SettleReports() {
       // Clock skew between the input producer and us must not go negative.
       if (it->second.source_time_ms > 0) {
         metrics_.event_publish_latency.Observe(
-            static_cast<double>(std::max<int64_t>(now_ms - it->second.source_time_ms, 0)) /
-            1000.0);
+            static_cast<double>(std::max<int64_t>(now_ms - it->second.source_time_ms, 0)) / 1000.0);
       }
       in_flight_.erase(it);
     }

@@ -33,10 +33,18 @@ class Producer {
 
   // Enqueues one record keyed by `key`; a null value is a tombstone.
   // ResourceExhausted when the local queue is full (Poll() and retry).
-  [[nodiscard]] virtual absl::Status Produce(std::string_view topic, std::string_view key,
-                                             std::optional<std::string_view> value,
-                                             const std::vector<Header>& headers,
-                                             uint64_t opaque) = 0;
+  [[nodiscard]] absl::Status Produce(std::string_view topic, std::string_view key,
+                                     std::optional<std::string_view> value,
+                                     const std::vector<Header>& headers, uint64_t opaque) {
+    return ProduceTo(topic, kAnyPartition, key, value, headers, opaque);
+  }
+  // The same, to `partition` (kAnyPartition: the partitioner picks by key).
+  [[nodiscard]] virtual absl::Status ProduceTo(std::string_view topic, int32_t partition,
+                                               std::string_view key,
+                                               std::optional<std::string_view> value,
+                                               const std::vector<Header>& headers,
+                                               uint64_t opaque) = 0;
+  static constexpr int32_t kAnyPartition = -1;
   // Serves delivery reports for up to timeout_ms.
   virtual void Poll(int timeout_ms) = 0;
   // Waits until every enqueued record is delivered or failed.

@@ -18,7 +18,9 @@
 // (too large, topic missing or forbidden) stops publishing, in order, with
 // the output_refused fault; the publisher produces it again every
 // `refused_retry` and resumes when the output takes it (the operator fixed
-// the topic or its ACLs). Thread-safe: Notify/Stop from any thread.
+// the topic or its ACLs). A barrier record (partitioned mode) is not
+// produced: nothing after it is until everything before it is acknowledged.
+// Thread-safe: Notify/Stop from any thread.
 #pragma once
 
 #include <atomic>
@@ -105,6 +107,7 @@ class Publisher {
   absl::Time retry_at_ = absl::InfinitePast();
   bool refused_ = false;          // the last failure was one retrying cannot fix
   bool read_failing_ = false;     // reading the outbox failed (logged once)
+  bool at_barrier_ = false;       // filling stopped at a barrier record
   std::vector<uint64_t> undeleted_;  // published, but deleting them failed: retried
   absl::Time delete_retry_at_ = absl::InfinitePast();
 
