@@ -1,0 +1,85 @@
+// PartitionTask: the owner of one partition of the repartition topic in
+// partitioned mode (docs/scaling.md). Each batch of the partition's records,
+// in offset order: re-sends skipped by origin, every record handled by the
+// identity protocol on its slot (profiles applied, merged, shipped with
+// core's exact operations), then one WriteBatch to this partition's own
+// store holding the changed slots, the position and an outbox that reads,
+// in order: the records sent to other partitions (stamped with their
+// origin), the changed profiles' updates and merge notices, a barrier, the
+// changed slots' changelog records and the batch's marker. Private to the
+// pipeline.
+//
+//   PartitionTask task(options, rules, signals, output, {"profiled.repartition", "...", 12}, 3,
+//                      *store);
+//   task.Resume(marker);                 // after the restore
+//   RETURN_IF_ERROR(task.RunBatch(records));
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "output_stage.h"
+#include "profiled/cluster/changelog.h"
+#include "profiled/cluster/identity_protocol.h"
+#include "profiled/cluster/origin_filter.h"
+#include "profiled/kafka/consumer.h"
+#include "profiled/pipeline/pipeline.h"
+#include "profiled/store/profile_store.h"
+
+namespace profiled::pipeline::internal {
+
+struct TaskTopics {
+  std::string repartition;  // the partitions' topic
+  std::string changelog;    // its compacted changelog, co-partitioned
+  int32_t partitions = 0;   // of both
+};
+
+// What one batch did, for counters.
+struct TaskCounts {
+  uint64_t records = 0;  // handled
+  uint64_t resent = 0;   // skipped: at or below their origin's watermark
+  uint64_t damaged = 0;  // skipped: did not parse (logged)
+  uint64_t applied = 0, duplicates = 0, consent_suppressed = 0, merges = 0, refusals = 0;
+  uint64_t sent = 0;  // records sent to partitions
+};
+
+class PartitionTask {
+ public:
+  PartitionTask(const PipelineOptions& options, const identity::IdentityRules& rules,
+                const OutputStage& output, TaskTopics topics, int32_t partition,
+                store::ProfileStore& store)
+      : options_(options),
+        output_(output),
+        topics_(std::move(topics)),
+        partition_(partition),
+        store_(store),
+        protocol_(rules, partition, topics_.partitions) {}
+
+  // Where consumption resumes and what was applied from each upstream
+  // partition: the restored changelog's newest marker (none: from 0).
+  void Resume(const std::optional<cluster::ChangelogMarker>& marker);
+  int64_t next_offset() const { return next_offset_; }
+
+  // The records (this partition's, in offset order from next_offset())
+  // into one committed WriteBatch.
+  [[nodiscard]] absl::StatusOr<TaskCounts> RunBatch(
+      const std::vector<kafka::ConsumedMessage>& records);
+
+  // A changelog record's key and value into the store (restore's sink).
+  [[nodiscard]] static absl::Status RestoreInto(store::ProfileStore& store, std::string_view key,
+                                                std::optional<std::string_view> value);
+
+ private:
+  const PipelineOptions& options_;
+  const OutputStage& output_;
+  TaskTopics topics_;
+  int32_t partition_;
+  store::ProfileStore& store_;
+  cluster::IdentityProtocol protocol_;
+  cluster::OriginFilter filter_;
+  int64_t next_offset_ = 0;
+};
+
+}  // namespace profiled::pipeline::internal

@@ -1,0 +1,362 @@
+// Partitioned mode's tasks (libs/pipeline/src/partition_task.h) against
+// single mode, in one process with real stores: the same REES46-shaped
+// events — anonymous visitors who log in and later give an email, the
+// three identities of a person on different partitions — routed to 4
+// partitions whose owners run batches of any size and pass the records
+// they send on; every person ends as one profile equal to single mode's:
+// same version, counters, identities and scores (within 1e-9 relative).
+#include "partition_task.h"
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "batch_stages.h"
+#include "batch_state.h"
+#include "hot_cache.h"
+#include "profiled/cluster/protocol_codec.h"
+#include "profiled/codec/state_codec.h"
+#include "profiled/core/profile_id.h"
+#include "profiled/internal/v1/profile_state.pb.h"
+#include "read_stage.h"
+#include "route_stage.h"
+#include "support/test_support.h"
+
+namespace profiled::pipeline::internal {
+namespace {
+
+constexpr int64_t T0 = 1'700'000'000'000;
+
+PipelineOptions Options() {
+  PipelineOptions o;
+  o.output_topic = "updates";
+  o.worker_threads = 0;
+  // No guardrail fires: people are exactly the linked identities.
+  o.identity.max_per_kind.clear();
+  o.identity.max_merges_per_hour = 1000000;
+  // Event-id de-duplication off: exactly once must come from the protocol
+  // (origins, slots ahead of a restore), not from the profile's memory.
+  o.scoring.recent_event_ids = 0;
+  return o;
+}
+
+std::unique_ptr<store::ProfileStore> OpenStore(const std::string& path) {
+  auto opened = store::ProfileStore::Open({.path = path});
+  REQUIRE_OK(opened.status());
+  return *std::move(opened);
+}
+
+// People with an anonymous id, a user id and an email, met in that order.
+std::vector<v1::InteractionEvent> People(std::mt19937_64& rng, int people, int events) {
+  const std::vector<std::string> types = {"product_viewed", "product_viewed", "added_to_cart",
+                                          "order_completed"};
+  std::vector<v1::InteractionEvent> out;
+  for (int i = 0; i < events; ++i) {
+    const int person = static_cast<int>(rng() % static_cast<uint64_t>(people));
+    v1::InteractionEvent e =
+        testing::MakeEvent(absl::StrCat("e", i), types[rng() % types.size()], T0 + i * 60'000, "",
+                           absl::StrCat("cat", rng() % 5), absl::StrCat("sku", rng() % 20));
+    e.mutable_identities()->clear_user_id();
+    const uint64_t stage = rng() % 4;  // anonymous, logging in, logged in, giving an email
+    if (stage <= 1) e.mutable_identities()->set_anonymous_id(absl::StrCat("anon-", person));
+    if (stage >= 1) e.mutable_identities()->set_user_id(absl::StrCat("user-", person));
+    if (stage == 3) e.mutable_identities()->set_email(absl::StrCat("p", person, "@example.com"));
+    if (e.type() == "order_completed") {
+      e.mutable_commerce()->set_revenue(10.0 + static_cast<double>(rng() % 90));
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<kafka::ConsumedMessage> Messages(const std::vector<v1::InteractionEvent>& events,
+                                             size_t from, size_t to) {
+  std::vector<kafka::ConsumedMessage> out;
+  for (size_t i = from; i < to; ++i) {
+    out.emplace_back("events", 0, static_cast<int64_t>(i), "k", events[i].SerializeAsString(),
+                     false, T0, std::vector<kafka::Header>{});
+  }
+  return out;
+}
+
+// Single mode's final profile of each person, keyed by the user id.
+std::map<std::string, core::Profile> SingleMode(const PipelineOptions& options,
+                                                const std::vector<v1::InteractionEvent>& events,
+                                                const std::string& dir) {
+  auto store = OpenStore(dir);
+  const identity::IdentityRules rules = *identity::IdentityRules::Create(options.identity);
+  const privacy::PrivacyFilter privacy = *privacy::PrivacyFilter::Create(options.privacy);
+  const signals::Signals signals(options.signals);
+  WorkerPool workers(0);
+  core::SystemClock wall;
+  core::PipelineClock clock(wall, core::PipelineClock::Mode::kEventTime);
+  BatchStages stages(options, rules, *store, signals, workers, clock);
+  HotCache cache(0);
+  auto read = *ReadStage::Create(options, rules, privacy, workers);
+  prometheus::Registry registry;
+  PipelineMetrics metrics(registry, {"events"});
+  for (size_t i = 0; i < events.size(); i += 7) {
+    const auto messages = Messages(events, i, std::min(events.size(), i + 7));
+    BatchWork work;
+    work.read = read->Read(messages, wall.NowMs());
+    BatchState state(*store, cache);
+    REQUIRE_OK(state.Preload(work.read.mentioned));
+    REQUIRE_OK(stages.Run(state, work, "secret", false, wall.NowMs()).status());
+    work.Finish(state, clock, metrics);
+    REQUIRE_OK(store->Commit(work.batch));
+  }
+  std::map<std::string, core::Profile> out;
+  REQUIRE_OK(store->ForEachProfile([&](std::string_view, std::string_view bytes) {
+    auto profile = codec::DecodeProfileState(bytes);
+    REQUIRE_OK(profile.status());
+    for (const core::Identity& id : profile->identities) {
+      if (id.kind == "user_id") out[id.value] = *profile;
+    }
+    return true;
+  }));
+  return out;
+}
+
+// The partitioned run: 4 tasks, each with its own store; what they send
+// goes to the log of the partition it names.
+class Partitioned {
+ public:
+  Partitioned(const PipelineOptions& options, const testing::TempDir& dir)
+      : options_(options),
+        rules_(*identity::IdentityRules::Create(options.identity)),
+        signals_(options.signals),
+        workers_(0),
+        output_(options_, signals_, workers_),
+        dir_(dir) {
+    for (int32_t k = 0; k < kPartitions; ++k) {
+      stores_.push_back(OpenStore(dir.Sub(absl::StrCat("partition-", k))));
+      tasks_.push_back(std::make_unique<PartitionTask>(
+          options_, rules_, output_, TaskTopics{"repartition", "changelog", kPartitions}, k,
+          *stores_.back()));
+      logs_.emplace_back();
+    }
+  }
+
+  void Route(const std::vector<v1::InteractionEvent>& events) {
+    const privacy::PrivacyFilter privacy = *privacy::PrivacyFilter::Create(options_.privacy);
+    auto read = *ReadStage::Create(options_, rules_, privacy, workers_);
+    const auto messages = Messages(events, 0, events.size());
+    const ReadBatch batch = read->Read(messages, core::SystemClock().NowMs());
+    for (const RoutedRecord& r : RouteStage::Route(batch, rules_, 1)) {
+      Append(cluster::IdentityProtocol::PartitionOf(r.key, kPartitions), r.key, r.value);
+    }
+  }
+
+  // Runs every partition in random batches until idle. While `chaos`
+  // steps last, owners publish only part of their outbox at a time,
+  // re-send what they had sent (a kill -9 keeping the disk), or lose the
+  // partition to a new owner that restores the changelog as published so
+  // far (a move, or a wiped disk).
+  void Drain(std::mt19937_64& rng, int chaos) {
+    for (bool busy = true; busy; --chaos) {
+      busy = false;
+      for (int32_t k = 0; k < kPartitions; ++k) {
+        if (chaos > 0 && rng() % 40 == 0) Move(k);
+        if (chaos > 0 && rng() % 20 == 0) ResendRecent(k);
+        PartitionTask& task = *tasks_[k];
+        const auto& log = logs_[k];
+        if (task.next_offset() < static_cast<int64_t>(log.size())) {
+          busy = true;
+          const size_t from = static_cast<size_t>(task.next_offset());
+          const size_t to = std::min(log.size(), from + 1 + rng() % 9);
+          const std::vector<kafka::ConsumedMessage> batch(log.begin() + static_cast<long>(from),
+                                                          log.begin() + static_cast<long>(to));
+          REQUIRE_OK(task.RunBatch(batch).status());
+        }
+        if (stores_[k]->OutboxDepth() > 0) {
+          busy = true;
+          Publish(k, chaos > 0 ? rng() % 12 : 1'000'000);
+        }
+      }
+    }
+  }
+
+  int moves() const { return moves_; }
+  void MoveAll() {
+    for (int32_t k = 0; k < kPartitions; ++k) Move(k);
+  }
+  // Each person's live profile (keyed by user id): found from the user id's
+  // slot, following forward pointers.
+  core::Profile ProfileOf(const std::string& user) {
+    std::string key = core::ProfileIdFor({"user_id", user});
+    cluster::Slot slot = Slot(key);
+    REQUIRE(slot.identity.has_value());
+    key = slot.identity->label.id;
+    for (;;) {
+      std::string state;
+      slot = Slot(key, &state);
+      REQUIRE(slot.profile.has_value());
+      if (!slot.profile->absorbed_into.has_value()) {
+        REQUIRE_FALSE(state.empty());
+        auto profile = codec::DecodeProfileState(state);
+        REQUIRE_OK(profile.status());
+        return *profile;
+      }
+      key = slot.profile->absorbed_into->id;
+    }
+  }
+
+  static constexpr int32_t kPartitions = 4;
+
+ private:
+  void Append(int32_t k, const std::string& key, const std::string& value) {
+    logs_[k].emplace_back("repartition", k, static_cast<int64_t>(logs_[k].size()), key, value,
+                          false, T0, std::vector<kafka::Header>{});
+  }
+
+  // The first `max` outbox entries: sends to their partitions, changelog
+  // records to the (compacted) changelog, updates dropped.
+  void Publish(int32_t k, size_t max) {
+    std::vector<store::OutboxEntry> entries;
+    REQUIRE_OK(stores_[k]->ReadOutbox(0, max, entries));
+    std::vector<uint64_t> seqs;
+    for (const store::OutboxEntry& e : entries) {
+      ::profiled::internal::v1::OutboxRecord r;
+      REQUIRE(r.ParseFromString(e.record));
+      if (r.topic() == "repartition") {
+        Append(r.partition(), r.key(), r.value());
+        recent_[k].push_back({r.partition(), r.key(), r.value()});
+        if (recent_[k].size() > 5) recent_[k].erase(recent_[k].begin());
+      } else if (r.topic() == "changelog") {
+        REQUIRE(r.partition() == k);
+        changelogs_[k][r.key()] = r.value();
+      }
+      seqs.push_back(e.seq);
+    }
+    REQUIRE_OK(stores_[k]->DeleteOutbox(seqs));
+  }
+
+  void ResendRecent(int32_t k) {
+    for (const auto& [to, key, value] : recent_[k]) Append(to, key, value);
+  }
+
+  // A new owner: an empty store filled from the changelog, resuming at its
+  // newest marker; whatever the old owner had not published is gone.
+  void Move(int32_t k) {
+    ++moves_;
+    tasks_[k].reset();
+    stores_[k] = OpenStore(dir_.Sub(absl::StrCat("partition-", k, "-owner-", moves_)));
+    std::optional<cluster::ChangelogMarker> marker;
+    for (const auto& [key, value] : changelogs_[k]) {
+      if (key == cluster::kMarkerKey) {
+        marker.emplace();
+        REQUIRE(marker->ParseFromString(value));
+        continue;
+      }
+      REQUIRE_OK(PartitionTask::RestoreInto(*stores_[k], key, value));
+    }
+    tasks_[k] = std::make_unique<PartitionTask>(options_, rules_, output_,
+                                                TaskTopics{"repartition", "changelog", kPartitions},
+                                                k, *stores_[k]);
+    tasks_[k]->Resume(marker);
+    recent_[k].clear();
+  }
+
+  cluster::Slot Slot(const std::string& key, std::string* state = nullptr) {
+    auto bytes =
+        stores_[static_cast<size_t>(cluster::IdentityProtocol::PartitionOf(key, kPartitions))]->Get(
+            key);
+    REQUIRE_OK(bytes.status());
+    REQUIRE(bytes->has_value());
+    ::profiled::internal::v1::SlotValue value;
+    REQUIRE(value.ParseFromString(**bytes));
+    auto slot = cluster::FromSlotValue(value, state);
+    REQUIRE_OK(slot.status());
+    return *slot;
+  }
+
+  PipelineOptions options_;
+  identity::IdentityRules rules_;
+  signals::Signals signals_;
+  WorkerPool workers_;
+  OutputStage output_;
+  std::vector<std::unique_ptr<store::ProfileStore>> stores_;
+  std::vector<std::unique_ptr<PartitionTask>> tasks_;
+  std::vector<std::vector<kafka::ConsumedMessage>> logs_;
+  const testing::TempDir& dir_;
+  std::vector<std::map<std::string, std::string>> changelogs_{kPartitions};
+  std::vector<std::vector<std::tuple<int32_t, std::string, std::string>>> recent_{kPartitions};
+  int moves_ = 0;
+};
+
+void CheckSame(const core::Profile& got, const core::Profile& want, const PipelineOptions& o,
+               int64_t now_ms) {
+  CHECK(got.version == want.version);
+  CHECK(got.counters.product_views == want.counters.product_views);
+  CHECK(got.counters.cart_adds == want.counters.cart_adds);
+  CHECK(got.counters.orders == want.counters.orders);
+  CHECK(testing::RelativelyClose(got.counters.revenue, want.counters.revenue));
+  CHECK(got.first_seen_ms == want.first_seen_ms);
+  CHECK(got.last_seen_ms == want.last_seen_ms);
+  std::set<std::string> got_ids, want_ids;
+  for (const core::Identity& id : got.identities) got_ids.insert(id.kind + ":" + id.value);
+  for (const core::Identity& id : want.identities) want_ids.insert(id.kind + ":" + id.value);
+  CHECK(got_ids == want_ids);
+  for (size_t f = 0; f < core::kFamilyCount; ++f) {
+    const auto got_ranked = got.families[f].RankedAt(now_ms, o.scoring.families[f]);
+    const auto want_ranked = want.families[f].RankedAt(now_ms, o.scoring.families[f]);
+    CHECK(got_ranked.size() == want_ranked.size());
+    if (got_ranked.size() != want_ranked.size()) continue;
+    for (size_t i = 0; i < got_ranked.size(); ++i) {
+      CHECK(got_ranked[i].key == want_ranked[i].key);
+      CHECK(testing::RelativelyClose(got_ranked[i].value, want_ranked[i].value));
+    }
+  }
+}
+
+TEST_CASE(
+    "four partitions' tasks end with single mode's people: versions, counters, "
+    "identities and scores, through partial publishing, re-sends and moves",
+    "[partitioned][equivalence]") {
+  const PipelineOptions options = Options();
+  std::mt19937_64 rng(7);
+  int moves = 0;
+  for (int round = 0; round < 8; ++round) {
+    CAPTURE(round);
+    testing::TempDir dir;
+    const int people = 12;
+    const std::vector<v1::InteractionEvent> events = People(rng, people, 240);
+    const auto single = SingleMode(options, events, dir.Sub("single"));
+    Partitioned partitioned(options, dir);
+    partitioned.Route(events);
+    partitioned.Drain(rng, /*chaos=*/round == 0 ? 0 : 200);
+    const int64_t now_ms = T0 + 240 * 60'000;
+    for (const auto& [user, want] : single) {
+      CAPTURE(user);
+      const core::Profile got = partitioned.ProfileOf(user);
+      CheckSame(got, want, options, now_ms);
+    }
+    moves += partitioned.moves();
+  }
+  CHECK(moves > 10);  // the moves happened
+}
+
+TEST_CASE("events a router sends again after every partition moved are skipped by origin",
+          "[partitioned]") {
+  const PipelineOptions options = Options();
+  std::mt19937_64 rng(3);
+  testing::TempDir dir;
+  const std::vector<v1::InteractionEvent> events = People(rng, 3, 30);
+  Partitioned partitioned(options, dir);
+  partitioned.Route(events);
+  partitioned.Drain(rng, 0);
+  // New owners restore the changelogs; the router, restarted from an old
+  // position, sends every event again under the same origins.
+  partitioned.MoveAll();
+  partitioned.Route(events);
+  partitioned.Drain(rng, 0);
+  const auto single = SingleMode(options, events, dir.Sub("single"));
+  for (const auto& [user, want] : single) {
+    CAPTURE(user);
+    CHECK(partitioned.ProfileOf(user).version == want.version);
+  }
+}
+
+}  // namespace
+}  // namespace profiled::pipeline::internal
