@@ -21,6 +21,7 @@
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "read_stage.h"
 #include "route_stage.h"
+#include "support/people.h"
 #include "support/test_support.h"
 
 namespace profiled::pipeline::internal {
@@ -45,29 +46,6 @@ std::unique_ptr<store::ProfileStore> OpenStore(const std::string& path) {
   auto opened = store::ProfileStore::Open({.path = path});
   REQUIRE_OK(opened.status());
   return *std::move(opened);
-}
-
-// People with an anonymous id, a user id and an email, met in that order.
-std::vector<v1::InteractionEvent> People(std::mt19937_64& rng, int people, int events) {
-  const std::vector<std::string> types = {"product_viewed", "product_viewed", "added_to_cart",
-                                          "order_completed"};
-  std::vector<v1::InteractionEvent> out;
-  for (int i = 0; i < events; ++i) {
-    const int person = static_cast<int>(rng() % static_cast<uint64_t>(people));
-    v1::InteractionEvent e =
-        testing::MakeEvent(absl::StrCat("e", i), types[rng() % types.size()], T0 + i * 60'000, "",
-                           absl::StrCat("cat", rng() % 5), absl::StrCat("sku", rng() % 20));
-    e.mutable_identities()->clear_user_id();
-    const uint64_t stage = rng() % 4;  // anonymous, logging in, logged in, giving an email
-    if (stage <= 1) e.mutable_identities()->set_anonymous_id(absl::StrCat("anon-", person));
-    if (stage >= 1) e.mutable_identities()->set_user_id(absl::StrCat("user-", person));
-    if (stage == 3) e.mutable_identities()->set_email(absl::StrCat("p", person, "@example.com"));
-    if (e.type() == "order_completed") {
-      e.mutable_commerce()->set_revenue(10.0 + static_cast<double>(rng() % 90));
-    }
-    out.push_back(e);
-  }
-  return out;
 }
 
 std::vector<kafka::ConsumedMessage> Messages(const std::vector<v1::InteractionEvent>& events,
@@ -285,31 +263,6 @@ class Partitioned {
   int moves_ = 0;
 };
 
-void CheckSame(const core::Profile& got, const core::Profile& want, const PipelineOptions& o,
-               int64_t now_ms) {
-  CHECK(got.version == want.version);
-  CHECK(got.counters.product_views == want.counters.product_views);
-  CHECK(got.counters.cart_adds == want.counters.cart_adds);
-  CHECK(got.counters.orders == want.counters.orders);
-  CHECK(testing::RelativelyClose(got.counters.revenue, want.counters.revenue));
-  CHECK(got.first_seen_ms == want.first_seen_ms);
-  CHECK(got.last_seen_ms == want.last_seen_ms);
-  std::set<std::string> got_ids, want_ids;
-  for (const core::Identity& id : got.identities) got_ids.insert(id.kind + ":" + id.value);
-  for (const core::Identity& id : want.identities) want_ids.insert(id.kind + ":" + id.value);
-  CHECK(got_ids == want_ids);
-  for (size_t f = 0; f < core::kFamilyCount; ++f) {
-    const auto got_ranked = got.families[f].RankedAt(now_ms, o.scoring.families[f]);
-    const auto want_ranked = want.families[f].RankedAt(now_ms, o.scoring.families[f]);
-    CHECK(got_ranked.size() == want_ranked.size());
-    if (got_ranked.size() != want_ranked.size()) continue;
-    for (size_t i = 0; i < got_ranked.size(); ++i) {
-      CHECK(got_ranked[i].key == want_ranked[i].key);
-      CHECK(testing::RelativelyClose(got_ranked[i].value, want_ranked[i].value));
-    }
-  }
-}
-
 TEST_CASE(
     "four partitions' tasks end with single mode's people: versions, counters, "
     "identities and scores, through partial publishing, re-sends and moves",
@@ -321,7 +274,7 @@ TEST_CASE(
     CAPTURE(round);
     testing::TempDir dir;
     const int people = 12;
-    const std::vector<v1::InteractionEvent> events = People(rng, people, 240);
+    const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, people, 240, T0);
     const auto single = SingleMode(options, events, dir.Sub("single"));
     Partitioned partitioned(options, dir);
     partitioned.Route(events);
@@ -330,7 +283,7 @@ TEST_CASE(
     for (const auto& [user, want] : single) {
       CAPTURE(user);
       const core::Profile got = partitioned.ProfileOf(user);
-      CheckSame(got, want, options, now_ms);
+      testing::CheckSameProfile(got, want, options.scoring, now_ms);
     }
     moves += partitioned.moves();
   }
@@ -342,7 +295,7 @@ TEST_CASE("events a router sends again after every partition moved are skipped b
   const PipelineOptions options = Options();
   std::mt19937_64 rng(3);
   testing::TempDir dir;
-  const std::vector<v1::InteractionEvent> events = People(rng, 3, 30);
+  const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, 3, 30, T0);
   Partitioned partitioned(options, dir);
   partitioned.Route(events);
   partitioned.Drain(rng, 0);

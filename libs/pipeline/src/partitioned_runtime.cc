@@ -1,0 +1,296 @@
+#include "profiled/pipeline/partitioned_runtime.h"
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "partition_task.h"
+#include "profiled/base/log.h"
+#include "profiled/base/status_macros.h"
+#include "profiled/cluster/changelog.h"
+#include "profiled/kafka/partition_log.h"
+#include "profiled/pipeline/publisher.h"
+#include "read_stage.h"
+#include "route_stage.h"
+#include "worker_pool.h"
+
+namespace profiled::pipeline {
+
+absl::Status PartitionedOptions::Validate() const {
+  std::vector<std::string> problems;
+  if (absl::Status s = runtime.Validate(); !s.ok()) problems.emplace_back(s.message());
+  if (partitions < 1) problems.push_back("cluster.partitions: must be at least 1");
+  if (repartition_topic.empty()) problems.push_back("cluster.repartition_topic: is required");
+  if (changelog_topic.empty()) problems.push_back("cluster.changelog_topic: is required");
+  // Not built yet in partitioned mode (docs/scaling.md, increments).
+  if (!runtime.pipeline.control_topic.empty()) {
+    problems.push_back(
+        "control.topic: erasure and consent requests are not supported in "
+        "partitioned mode yet (docs/scaling.md)");
+  }
+  if (runtime.pipeline.retention_ttl_ms > 0) {
+    problems.push_back("retention.ttl: not supported in partitioned mode yet (docs/scaling.md)");
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
+}
+
+namespace {
+
+// One owned repartition partition: its store, publisher and task.
+struct OwnedPartition {
+  std::string path;
+  std::unique_ptr<store::ProfileStore> store;
+  std::unique_ptr<Publisher> publisher;
+  std::unique_ptr<internal::PartitionTask> task;
+};
+
+}  // namespace
+
+struct PartitionedRuntime::Impl {
+  Impl(const PartitionedOptions& o, prometheus::Registry& registry, const core::Clock& clock)
+      : options(o),
+        wall_clock(clock),
+        rules(*identity::IdentityRules::Create(o.runtime.pipeline.identity)),
+        privacy(*privacy::PrivacyFilter::Create(o.runtime.pipeline.privacy)),
+        signals(o.runtime.pipeline.signals),
+        workers(o.runtime.pipeline.worker_threads),
+        output(options.runtime.pipeline, signals, workers),
+        publisher_metrics(registry),
+        health(registry, o.runtime.health, clock) {}
+
+  [[nodiscard]] absl::StatusOr<int64_t> Own(int32_t partition);
+  void Drop(int32_t partition, bool drain, absl::Duration timeout);
+  void DropRevoked();
+  [[nodiscard]] absl::Status Route(const std::vector<kafka::ConsumedMessage>& inputs);
+
+  const PartitionedOptions options;
+  const core::Clock& wall_clock;
+  identity::IdentityRules rules;
+  privacy::PrivacyFilter privacy;
+  signals::Signals signals;
+  internal::WorkerPool workers;
+  internal::OutputStage output;
+  PublisherMetrics publisher_metrics;
+  Health health;
+  std::unique_ptr<internal::ReadStage> read;
+  std::unique_ptr<DeadLetterSink> dead_letters;
+  std::unique_ptr<kafka::Producer> router;
+  uint64_t route_failures = 0;  // delivery reports of the routed batch in flight
+  std::string route_error;
+  std::unique_ptr<kafka::Consumer> consumer;
+  std::map<int32_t, OwnedPartition> owned;
+  absl::Status failed;  // a restore that failed inside a rebalance
+  bool shut_down = false;
+};
+
+absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
+  Drop(partition, /*drain=*/false, absl::ZeroDuration());  // reassigned: rebuilt all the same
+  OwnedPartition p;
+  p.path = absl::StrCat(options.runtime.store.path, "/partition-", partition);
+  std::error_code ignored;
+  std::filesystem::remove_all(p.path, ignored);
+  store::StoreOptions store_options = options.runtime.store;
+  store_options.path = p.path;
+  ASSIGN_OR_RETURN(p.store, store::ProfileStore::Open(store_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
+                   kafka::PartitionLog::Open(options.runtime.consumer.properties,
+                                             options.changelog_topic, partition));
+  const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
+  store::ProfileStore& store = *p.store;
+  ASSIGN_OR_RETURN(cluster::RestoreResult restored,
+                   cluster::RestoreChangelog(
+                       *log, what,
+                       [&store](std::string_view key, std::optional<std::string_view> value) {
+                         return internal::PartitionTask::RestoreInto(store, key, value);
+                       },
+                       nullptr, 600'000));
+  LogInfo("restored ", what, ": ", restored.progress.records, " records, resuming at ",
+          restored.marker.has_value() ? restored.marker->next_offset() : 0);
+  PublisherOptions publisher = options.runtime.publisher;
+  publisher.max_message_bytes = options.runtime.pipeline.max_output_message_bytes;
+  ASSIGN_OR_RETURN(p.publisher, Publisher::Create(publisher, options.runtime.producer_properties,
+                                                  *p.store, publisher_metrics, health));
+  p.publisher->Start();
+  p.task = std::make_unique<internal::PartitionTask>(
+      options.runtime.pipeline, rules, output,
+      internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions},
+      partition, *p.store);
+  p.task->Resume(restored.marker);
+  const int64_t next = p.task->next_offset();
+  owned[partition] = std::move(p);
+  return next;
+}
+
+void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duration timeout) {
+  auto it = owned.find(partition);
+  if (it == owned.end()) return;
+  // Nothing more of it is published once it may be someone else's.
+  if (drain) {
+    it->second.publisher->DrainAndStop(timeout);
+  } else {
+    it->second.publisher->Stop();
+  }
+  const std::string path = it->second.path;
+  owned.erase(it);
+  if (!drain) {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+}
+
+void PartitionedRuntime::Impl::DropRevoked() {
+  std::vector<int32_t> assigned;
+  for (const core::PartitionKey& key : consumer->Assignment()) {
+    if (key.topic == options.repartition_topic) assigned.push_back(key.partition);
+  }
+  std::vector<int32_t> revoked;
+  for (const auto& [partition, p] : owned) {
+    if (std::find(assigned.begin(), assigned.end(), partition) == assigned.end()) {
+      revoked.push_back(partition);
+    }
+  }
+  for (int32_t partition : revoked) {
+    LogInfo("no longer owns ", options.repartition_topic, "/", partition);
+    Drop(partition, /*drain=*/false, absl::ZeroDuration());
+  }
+}
+
+absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMessage>& inputs) {
+  internal::ReadBatch batch = read->Read(inputs, wall_clock.NowMs());
+  RETURN_IF_ERROR(dead_letters->PublishAll(batch.letters, [] { return false; }));
+  const std::vector<internal::RoutedRecord> routed =
+      internal::RouteStage::Route(batch, rules, /*epoch=*/0);
+  route_failures = 0;
+  for (size_t i = 0; i < routed.size(); ++i) {
+    const internal::RoutedRecord& r = routed[i];
+    const int32_t partition = cluster::IdentityProtocol::PartitionOf(r.key, options.partitions);
+    for (;;) {
+      absl::Status s =
+          router->ProduceTo(options.repartition_topic, partition, r.key, r.value, {}, i);
+      if (s.ok()) break;
+      if (!absl::IsResourceExhausted(s)) return s;
+      router->Poll(10);
+    }
+  }
+  RETURN_IF_ERROR(router->Flush(60'000));
+  if (route_failures > 0) {
+    return absl::UnavailableError(
+        absl::StrCat(route_failures, " routed records were not delivered: ", route_error));
+  }
+  // Every routed record is on its partition: the input may move on.
+  std::vector<kafka::CommitPosition> commits;
+  for (const auto& [partition, touched] : batch.touched) {
+    commits.push_back({partition, touched.position.next_offset});
+  }
+  consumer->CommitAsync(commits);
+  return absl::OkStatus();
+}
+
+PartitionedRuntime::PartitionedRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PartitionedRuntime::~PartitionedRuntime() { Shutdown(absl::Seconds(10)); }
+
+absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
+    const PartitionedOptions& options, prometheus::Registry& registry,
+    const core::Clock& wall_clock) {
+  RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>(options, registry, wall_clock);
+  Impl& p = *impl;
+  std::error_code error;
+  std::filesystem::create_directories(options.runtime.store.path, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store.path: cannot create ", options.runtime.store.path, ": ", error.message()));
+  }
+  ASSIGN_OR_RETURN(
+      p.read, internal::ReadStage::Create(options.runtime.pipeline, p.rules, p.privacy, p.workers));
+  ASSIGN_OR_RETURN(p.dead_letters,
+                   DeadLetterSink::Create(
+                       {.topic = options.runtime.dead_letter_topic,
+                        .max_message_bytes = options.runtime.pipeline.max_output_message_bytes},
+                       options.runtime.producer_properties, p.health));
+  kafka::Properties router_properties = options.runtime.producer_properties;
+  router_properties.push_back({"enable.idempotence", "true"});
+  ASSIGN_OR_RETURN(
+      p.router, kafka::Producer::Create(router_properties, [&p](uint64_t, const absl::Status& s) {
+        if (s.ok()) return;
+        ++p.route_failures;
+        p.route_error = s.ToString();
+      }));
+  kafka::ConsumerOptions consumer = options.runtime.consumer;
+  consumer.topics.push_back(options.repartition_topic);
+  ASSIGN_OR_RETURN(p.consumer,
+                   kafka::Consumer::Create(
+                       consumer, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
+                         // Input partitions resume at the group's committed offsets.
+                         if (key.topic != p.options.repartition_topic) return std::nullopt;
+                         absl::StatusOr<int64_t> next = p.Own(key.partition);
+                         if (next.ok()) return *next;
+                         LogError("taking ", key.topic, "/", key.partition, ": ",
+                                  next.status().ToString());
+                         if (p.failed.ok()) p.failed = next.status();
+                         return std::nullopt;
+                       }));
+  p.health.ReportStarted(true);
+  return std::unique_ptr<PartitionedRuntime>(new PartitionedRuntime(std::move(impl)));
+}
+
+absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
+  Impl& p = *impl_;
+  RETURN_IF_ERROR(p.failed);
+  std::vector<kafka::ConsumedMessage> messages;
+  RETURN_IF_ERROR(p.consumer->Poll(p.options.runtime.pipeline.batch_max_events,
+                                   p.options.runtime.pipeline.poll_timeout_ms, messages));
+  RETURN_IF_ERROR(p.failed);
+  p.DropRevoked();
+  std::vector<kafka::ConsumedMessage> inputs;
+  std::map<int32_t, std::vector<kafka::ConsumedMessage>> by_partition;
+  for (kafka::ConsumedMessage& m : messages) {
+    if (m.topic() == p.options.repartition_topic) {
+      by_partition[m.partition()].push_back(std::move(m));
+    } else {
+      inputs.push_back(std::move(m));
+    }
+  }
+  if (!inputs.empty()) RETURN_IF_ERROR(p.Route(inputs));
+  for (const auto& [partition, records] : by_partition) {
+    auto it = p.owned.find(partition);
+    if (it == p.owned.end()) continue;  // revoked meanwhile: its new owner reads them
+    RETURN_IF_ERROR(it->second.task->RunBatch(records).status());
+    it->second.publisher->Notify();
+    p.health.ReportCommit();
+  }
+  return messages.size();
+}
+
+bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
+  Impl& p = *impl_;
+  if (p.shut_down) return true;
+  p.shut_down = true;
+  p.consumer->Close();
+  bool drained = true;
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<int32_t> partitions;
+  for (const auto& [partition, owned] : p.owned) partitions.push_back(partition);
+  for (int32_t partition : partitions) {
+    drained = p.owned.at(partition).publisher->DrainAndStop(
+                  std::max(deadline - absl::Now(), absl::ZeroDuration())) &&
+              drained;
+    p.owned.erase(partition);
+  }
+  return drained;
+}
+
+store::ProfileStore* PartitionedRuntime::store(int32_t partition) {
+  auto it = impl_->owned.find(partition);
+  return it == impl_->owned.end() ? nullptr : it->second.store.get();
+}
+
+uint64_t PartitionedRuntime::OutboxDepth() {
+  uint64_t depth = 0;
+  for (const auto& [partition, owned] : impl_->owned) depth += owned.store->OutboxDepth();
+  return depth;
+}
+
+}  // namespace profiled::pipeline

@@ -1,0 +1,200 @@
+// Partitioned mode through the broker: three instances in one consumer
+// group over 12 repartition partitions end with the people a single-mode
+// run builds from the same input — read back from the changelog, as a new
+// owner would restore them.
+#include <map>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "profiled/cluster/changelog.h"
+#include "profiled/cluster/protocol_codec.h"
+#include "profiled/codec/state_codec.h"
+#include "profiled/core/profile_id.h"
+#include "profiled/kafka/mock_cluster.h"
+#include "profiled/obs/metrics.h"
+#include "profiled/pipeline/partitioned_runtime.h"
+#include "support/kafka_harness.h"
+#include "support/people.h"
+#include "support/test_support.h"
+
+namespace profiled::pipeline {
+namespace {
+
+constexpr int64_t T0 = 1'700'000'000'000;
+constexpr int32_t kPartitions = 12;
+
+PipelineOptions Options() {
+  PipelineOptions o;
+  o.output_topic = "updates";
+  o.identity.max_per_kind.clear();  // no guardrail fires: people are the linked identities
+  o.identity.max_merges_per_hour = 1000000;
+  o.scoring.recent_event_ids = 0;  // exactly once from the protocol, not the profile's memory
+  return o;
+}
+
+// One partitioned instance running on its own thread.
+class Instance {
+ public:
+  Instance(const std::string& bootstrap, const std::string& store_path) {
+    PartitionedOptions o;
+    o.runtime.store.path = store_path;
+    // A member that does not rejoin a rebalance is dropped after the session
+    // timeout, and until then no one owns anything: keep it short here.
+    o.runtime.consumer.properties = {{"bootstrap.servers", bootstrap},
+                                     {"session.timeout.ms", "6000"},
+                                     {"heartbeat.interval.ms", "500"}};
+    o.runtime.consumer.group_id = "partitioned";
+    o.runtime.consumer.topics = {"events"};
+    o.runtime.producer_properties = {{"bootstrap.servers", bootstrap}};
+    o.runtime.dead_letter_topic = "deadletters";
+    o.runtime.pipeline = Options();
+    o.partitions = kPartitions;
+    auto started = PartitionedRuntime::Start(o, metrics_.registry(), wall_);
+    REQUIRE_OK(started.status());
+    runtime_ = std::move(*started);
+    loop_ = std::thread([this] {
+      while (!stop_) {
+        absl::StatusOr<size_t> n = runtime_->RunOnce();
+        if (!n.ok()) {
+          std::fprintf(stderr, "partitioned instance failed: %s\n", n.status().ToString().c_str());
+          std::abort();  // Catch2 is not thread-safe: fail loudly
+        }
+      }
+    });
+  }
+  ~Instance() { Stop(); }
+  void Stop() {
+    if (stop_.exchange(true)) return;
+    loop_.join();
+    runtime_->Shutdown(absl::Seconds(10));
+  }
+
+ private:
+  core::SystemClock wall_;
+  obs::Metrics metrics_;
+  std::unique_ptr<PartitionedRuntime> runtime_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+};
+
+// Every person's profile as the changelog holds it (the newest record per
+// key), found from the user id's slot through forward pointers; nullopt
+// while some slot on the way is not there yet.
+std::map<std::string, core::Profile> FromChangelog(const std::string& bootstrap,
+                                                   const std::vector<std::string>& users) {
+  std::map<std::string, std::string> slots;
+  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "profiled.changelog")) {
+    if (m.key() != cluster::kMarkerKey) slots[std::string(m.key())] = std::string(m.payload());
+  }
+  auto slot_of = [&](const std::string& key, std::string* state) -> std::optional<cluster::Slot> {
+    auto it = slots.find(key);
+    if (it == slots.end()) return std::nullopt;
+    ::profiled::internal::v1::SlotValue value;
+    if (!value.ParseFromString(it->second)) return std::nullopt;
+    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, state);
+    return slot.ok() ? std::optional<cluster::Slot>(*slot) : std::nullopt;
+  };
+  std::map<std::string, core::Profile> out;
+  for (const std::string& user : users) {
+    std::optional<cluster::Slot> slot = slot_of(core::ProfileIdFor({"user_id", user}), nullptr);
+    if (!slot.has_value() || !slot->identity.has_value()) continue;
+    std::string key = slot->identity->label.id;
+    for (int hops = 0; hops < 100; ++hops) {
+      std::string state;
+      slot = slot_of(key, &state);
+      if (!slot.has_value() || !slot->profile.has_value()) break;
+      if (slot->profile->absorbed_into.has_value()) {
+        key = slot->profile->absorbed_into->id;
+        continue;
+      }
+      absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(state);
+      if (profile.ok()) out[user] = *profile;
+      break;
+    }
+  }
+  return out;
+}
+
+TEST_CASE(
+    "three partitioned instances end with a single-mode run's people: versions, counters, "
+    "identities and scores",
+    "[integration][partitioned][equivalence]") {
+  auto started = kafka::MockCluster::Start(1);
+  REQUIRE_OK(started.status());
+  std::unique_ptr<kafka::MockCluster> cluster = std::move(*started);
+  REQUIRE_OK(cluster->CreateTopic("events", 4));
+  REQUIRE_OK(cluster->CreateTopic("profiled.repartition", kPartitions));
+  REQUIRE_OK(cluster->CreateTopic("profiled.changelog", kPartitions));
+  REQUIRE_OK(cluster->CreateTopic("updates", 4));
+  REQUIRE_OK(cluster->CreateTopic("deadletters", 1));
+  const std::string bootstrap = cluster->bootstrap();
+
+  // A person's identities arrive on different input partitions.
+  std::mt19937_64 rng(11);
+  const int people = 30;
+  const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, people, 600, T0);
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const v1::InteractionEvent& e : events) {
+    records.emplace_back(absl::StrCat("k", rng() % 97), e.SerializeAsString());
+  }
+  testing::ProduceRecords(bootstrap, "events", records);
+
+  testing::TempDir dir;
+  // The reference: single mode on the same input.
+  std::map<std::string, core::Profile> single;
+  {
+    testing::PipelineRunner runner(dir.Sub("single"), Options(), {"events"}, bootstrap, bootstrap);
+    REQUIRE(testing::WaitUntil([&] {
+      uint64_t applied = 0;
+      (void)runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
+        absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
+        if (p.ok()) applied += p->version;
+        return true;
+      });
+      return applied == events.size();
+    }));
+    runner.Stop();
+    REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
+      absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
+      REQUIRE_OK(p.status());
+      for (const core::Identity& id : p->identities) {
+        if (id.kind == "user_id") single[id.value] = *p;
+      }
+      return true;
+    }));
+  }
+  std::vector<std::string> users;
+  for (const auto& [user, profile] : single) users.push_back(user);
+  REQUIRE(users.size() == static_cast<size_t>(people));
+
+  // Three instances joining one after another: partitions move, and each
+  // new owner restores what it takes from the changelog.
+  std::vector<std::unique_ptr<Instance>> instances;
+  for (int i = 0; i < 3; ++i) {
+    instances.push_back(std::make_unique<Instance>(bootstrap, dir.Sub(absl::StrCat("p", i))));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  }
+  std::map<std::string, core::Profile> partitioned;
+  const bool converged = testing::WaitUntil(
+      [&] {
+        partitioned = FromChangelog(bootstrap, users);
+        if (partitioned.size() != users.size()) return false;
+        for (const std::string& user : users) {
+          if (partitioned.at(user).version != single.at(user).version) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(120));
+  for (auto& instance : instances) instance->Stop();
+  CHECK(converged);
+  const int64_t now_ms = T0 + 600 * 60'000;
+  for (const std::string& user : users) {
+    CAPTURE(user);
+    REQUIRE(partitioned.contains(user));
+    testing::CheckSameProfile(partitioned.at(user), single.at(user), Options().scoring, now_ms);
+  }
+}
+
+}  // namespace
+}  // namespace profiled::pipeline

@@ -1,0 +1,59 @@
+#include "support/people.h"
+
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "support/test_support.h"
+
+namespace profiled::testing {
+
+std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
+                                               int64_t t0_ms) {
+  const std::vector<std::string> types = {"product_viewed", "product_viewed", "added_to_cart",
+                                          "order_completed"};
+  std::vector<v1::InteractionEvent> out;
+  for (int i = 0; i < events; ++i) {
+    const int person = static_cast<int>(rng() % static_cast<uint64_t>(people));
+    v1::InteractionEvent e =
+        MakeEvent(absl::StrCat("e", i), types[rng() % types.size()], t0_ms + i * 60'000, "",
+                  absl::StrCat("cat", rng() % 5), absl::StrCat("sku", rng() % 20));
+    e.mutable_identities()->clear_user_id();
+    const uint64_t stage = rng() % 4;  // anonymous, logging in, logged in, giving an email
+    if (stage <= 1) e.mutable_identities()->set_anonymous_id(absl::StrCat("anon-", person));
+    if (stage >= 1) e.mutable_identities()->set_user_id(absl::StrCat("user-", person));
+    if (stage == 3) e.mutable_identities()->set_email(absl::StrCat("p", person, "@example.com"));
+    if (e.type() == "order_completed") {
+      e.mutable_commerce()->set_revenue(10.0 + static_cast<double>(rng() % 90));
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+void CheckSameProfile(const core::Profile& got, const core::Profile& want,
+                      const core::ScoringOptions& scoring, int64_t now_ms) {
+  CHECK(got.version == want.version);
+  CHECK(got.counters.product_views == want.counters.product_views);
+  CHECK(got.counters.cart_adds == want.counters.cart_adds);
+  CHECK(got.counters.orders == want.counters.orders);
+  CHECK(RelativelyClose(got.counters.revenue, want.counters.revenue));
+  CHECK(got.first_seen_ms == want.first_seen_ms);
+  CHECK(got.last_seen_ms == want.last_seen_ms);
+  std::set<std::string> got_ids, want_ids;
+  for (const core::Identity& id : got.identities) got_ids.insert(id.kind + ":" + id.value);
+  for (const core::Identity& id : want.identities) want_ids.insert(id.kind + ":" + id.value);
+  CHECK(got_ids == want_ids);
+  for (size_t f = 0; f < core::kFamilyCount; ++f) {
+    const auto got_ranked = got.families[f].RankedAt(now_ms, scoring.families[f]);
+    const auto want_ranked = want.families[f].RankedAt(now_ms, scoring.families[f]);
+    CHECK(got_ranked.size() == want_ranked.size());
+    if (got_ranked.size() != want_ranked.size()) continue;
+    for (size_t i = 0; i < got_ranked.size(); ++i) {
+      CHECK(got_ranked[i].key == want_ranked[i].key);
+      CHECK(RelativelyClose(got_ranked[i].value, want_ranked[i].value));
+    }
+  }
+}
+
+}  // namespace profiled::testing

@@ -1,0 +1,27 @@
+// Inputs and comparisons for partitioned mode's equivalence tests: people
+// met as an anonymous visitor, then logged in, then with an email (a
+// person's identities arrive on different partitions), and the check that
+// two profiles of one person hold the same thing.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "profiled/core/profile.h"
+#include "profiled/v1/event.pb.h"
+
+namespace profiled::testing {
+
+// `events` events of `people` people, a minute apart from `t0_ms`: each an
+// anonymous visit, a login (anonymous id and user id), a logged-in visit,
+// or one giving the email too. Ids "e<i>"; orders carry revenue.
+std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
+                                               int64_t t0_ms);
+
+// Same version, counters, first/last seen, identities and every family's
+// ranked scores at `now_ms` (within 1e-9 relative): Catch CHECKs.
+void CheckSameProfile(const core::Profile& got, const core::Profile& want,
+                      const core::ScoringOptions& scoring, int64_t now_ms);
+
+}  // namespace profiled::testing
