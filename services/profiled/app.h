@@ -15,17 +15,19 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "profiled/config/app_config.h"
 #include "profiled/identity/identity_rules.h"
-#include "profiled/signals/signals.h"
 #include "profiled/obs/http_server.h"
 #include "profiled/obs/metrics.h"
+#include "profiled/signals/signals.h"
 
 namespace profiled::kafka {
 class MockCluster;
 }
 namespace profiled::pipeline {
 class Runtime;
+class PartitionedRuntime;
 }  // namespace profiled::pipeline
 namespace profiled::core {
 class Clock;
@@ -48,7 +50,7 @@ struct RunOptions {
 class App {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<App>> Create(const config::AppConfig& config,
-                                                                  const RunOptions& run);
+                                                                   const RunOptions& run);
   ~App();
 
   // Runs until `stop` is set (or, with --once, until done). Returns the
@@ -63,16 +65,21 @@ class App {
   bool Finished();
 
   [[nodiscard]] absl::Status StartHttp();
+  // cluster.mode partitioned: one instance of many (docs/scaling.md).
+  [[nodiscard]] absl::Status StartPartitioned();
+  absl::StatusOr<size_t> RunOnce();
 
   config::AppConfig config_;
   RunOptions run_;
   std::string bootstrap_;
   std::unique_ptr<core::Clock> wall_clock_;
   std::unique_ptr<identity::IdentityRules> identity_rules_;  // for lookups
-  std::unique_ptr<signals::Signals> signals_;                 // for lookups
+  std::unique_ptr<signals::Signals> signals_;                // for lookups
   obs::Metrics metrics_;
   std::unique_ptr<kafka::MockCluster> cluster_;
-  std::unique_ptr<pipeline::Runtime> runtime_;
+  std::unique_ptr<pipeline::Runtime> runtime_;                 // single mode
+  std::unique_ptr<pipeline::PartitionedRuntime> partitioned_;  // partitioned mode
+  absl::Time idle_since_ = absl::InfiniteFuture();  // partitioned: since the last busy poll
   std::unique_ptr<ReplayProgress> replay_;
   std::thread replay_thread_;
   std::atomic<bool> replay_failed_{false};

@@ -1,4 +1,5 @@
 #include <fstream>
+
 #include "profiled/config/app_config.h"
 #include "support/test_support.h"
 
@@ -80,7 +81,8 @@ scoring:
   CHECK(msg.find("scoring.families.category.top_k: must be between 1") != std::string::npos);
   // An unknown value names every allowed one.
   CHECK(msg.find("scoring.families.colour: unknown score family (expected one of: category, "
-                 "product, brand, event_type, channel, device, hour, weekday)") != std::string::npos);
+                 "product, brand, event_type, channel, device, hour, weekday)") !=
+        std::string::npos);
   CHECK(msg.find("store.memtable_mb: must be between 8") != std::string::npos);
   CHECK(msg.find("store.profile_cache_mb: must be between 0") != std::string::npos);
 }
@@ -168,14 +170,47 @@ cluster: {instance_id: pod-3, members_topic: shop.members, lease_ttl: 4s,
   CHECK(set->runtime.Lease().advertised_http == "pod-3.profiled:9464");
 
   auto bad = ParseConfig(R"(
-cluster: {mode: partitioned, lease_ttl: 2s, members_topic: "", replicas: 3}
+cluster: {mode: sharded, lease_ttl: 2s, members_topic: "", replicas: 3}
 )");
   REQUIRE_FALSE(bad.ok());
   const std::string msg(bad.status().message());
-  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.mode: 'partitioned' is not supported yet"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.mode: 'sharded' is not a mode"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.lease_ttl: must be between 3s and 10m"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.members_topic: is required"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.replicas"));
+}
+
+TEST_CASE(
+    "partitioned mode: its partitions and topics, and what it does not do yet refused "
+    "under the keys that ask for it",
+    "[config]") {
+  auto c = ParseConfig(R"(
+cluster: {mode: partitioned, partitions: 24, repartition_topic: shop.rep, changelog_topic: shop.cl}
+)");
+  REQUIRE_OK(c.status());
+  CHECK(c->partitioned);
+  CHECK(c->partitions == 24);
+  CHECK(c->repartition_topic == "shop.rep");
+  CHECK(c->changelog_topic == "shop.cl");
+  auto defaults = ParseConfig("cluster: {mode: partitioned}\n");
+  REQUIRE_OK(defaults.status());
+  CHECK(defaults->partitions == 12);
+  CHECK_FALSE(ParseConfig("{}\n")->partitioned);
+
+  auto bad = ParseConfig(R"(
+cluster: {mode: partitioned, partitions: 0, changelog_topic: ""}
+input: {control_topic: profiled.control}
+privacy: {retention: {ttl: 30d}}
+)");
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.partitions"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("cluster.changelog_topic: is required"));
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "input.control_topic: erasure and consent requests are not supported in "
+                      "partitioned mode yet"));
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "privacy.retention.ttl: not supported in partitioned mode yet"));
 }
 
 TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
@@ -207,7 +242,8 @@ TEST_CASE("the erasure secret can live in a file of its own", "[config]") {
   std::ofstream(dir.Sub("short")) << "tiny";
   for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
            {"privacy: {erasure: {secret_file: " + dir.Sub("missing") + "}}", "cannot read"},
-           {"privacy: {erasure: {secret_file: " + dir.Sub("short") + "}}", "at least 16 characters"},
+           {"privacy: {erasure: {secret_file: " + dir.Sub("short") + "}}",
+            "at least 16 characters"},
            {"privacy: {erasure: {secret: abc, secret_file: " + path + "}}", "not both"}}) {
     auto bad = ParseConfig(yaml);
     REQUIRE_FALSE(bad.ok());
@@ -231,16 +267,15 @@ input:
 )");
   REQUIRE_FALSE(c.ok());
   const std::string msg(c.status().message());
-  for (const char* expected : {
-           "input.topics[0].format: must be one of protobuf, segment-json, json, rees46-csv",
-           "input.topics[1].name: must be a non-empty topic name",
-           "input.topics[2]: topic 'a' is listed twice",
-           "input.topics[3]: must be a topic name or a mapping",
-           "input.topics[4].colour: unknown key",
-           "input.json_limits.max_depth: must be between 2 and 1024, got 0",
-           "input.json_limits.max_bytes: unknown key",
-           "input.future_events.tolerance: bad duration 'soon'",
-           "input.future_events.action: must be clamp or reject, got 'ignore'"}) {
+  for (const char* expected :
+       {"input.topics[0].format: must be one of protobuf, segment-json, json, rees46-csv",
+        "input.topics[1].name: must be a non-empty topic name",
+        "input.topics[2]: topic 'a' is listed twice",
+        "input.topics[3]: must be a topic name or a mapping", "input.topics[4].colour: unknown key",
+        "input.json_limits.max_depth: must be between 2 and 1024, got 0",
+        "input.json_limits.max_bytes: unknown key",
+        "input.future_events.tolerance: bad duration 'soon'",
+        "input.future_events.action: must be clamp or reject, got 'ignore'"}) {
     CHECK_THAT(msg, Catch::Matchers::Contains(expected));
   }
 }
@@ -257,7 +292,8 @@ privacy:
         std::vector<std::string>{"context.ip", "context.user_agent", "traits.ssn"});
   CHECK(ok->runtime.pipeline.privacy.hash_fields == std::vector<std::string>{"context.session_id"});
   CHECK(ok->runtime.pipeline.privacy.hash_key_patterns.empty());
-  CHECK(ok->runtime.pipeline.privacy.drop_key_patterns == privacy::PrivacyOptions{}.drop_key_patterns);
+  CHECK(ok->runtime.pipeline.privacy.drop_key_patterns ==
+        privacy::PrivacyOptions{}.drop_key_patterns);
 
   auto bad = ParseConfig(R"(
 privacy:
@@ -267,8 +303,10 @@ privacy:
 )");
   REQUIRE_FALSE(bad.ok());
   const std::string msg(bad.status().message());
-  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.drop_fields[1]: drop_fields: 'context.shoe_size'"));
-  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.hash_key_patterns[1]: hash_key_patterns: '(unclosed'"));
+  CHECK_THAT(msg,
+             Catch::Matchers::Contains("privacy.drop_fields[1]: drop_fields: 'context.shoe_size'"));
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "privacy.hash_key_patterns[1]: hash_key_patterns: '(unclosed'"));
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.keep_fields: unknown key"));
 }
 
@@ -284,12 +322,12 @@ input:
 )");
   REQUIRE_FALSE(bad.ok());
   const std::string msg(bad.status().message());
-  for (const char* expected : {
-           "input.topics[0].map: format json needs a field map",
-           "input.topics[1].map.time_format: must be auto, unix_s, unix_ms or rfc3339, got 'weekly'",
-           "input.topics[1].map: event_id: 'id' is not a JSON pointer",
-           "input.topics[1].map: fields.context.shoe: not a mappable envelope field",
-           "input.topics[2].map: format segment-json takes no field map"}) {
+  for (const char* expected :
+       {"input.topics[0].map: format json needs a field map",
+        "input.topics[1].map.time_format: must be auto, unix_s, unix_ms or rfc3339, got 'weekly'",
+        "input.topics[1].map: event_id: 'id' is not a JSON pointer",
+        "input.topics[1].map: fields.context.shoe: not a mappable envelope field",
+        "input.topics[2].map: format segment-json takes no field map"}) {
     CHECK_THAT(msg, Catch::Matchers::Contains(expected));
   }
 }
@@ -310,7 +348,8 @@ signals:
   CHECK(s.abandon_after_ms == 7'200'000);
   CHECK(s.at_risk_ms == 14 * 86'400'000LL);
   CHECK(s.lapsed_ms == 30 * 86'400'000LL);
-  CHECK(ok->runtime.pipeline.scoring.return_gap_ms == s.lapsed_ms);  // "reactivated" = back from lapsed
+  CHECK(ok->runtime.pipeline.scoring.return_gap_ms ==
+        s.lapsed_ms);  // "reactivated" = back from lapsed
   CHECK(ok->runtime.pipeline.scoring.session_gap_ms == 2'700'000);
   CHECK(ok->runtime.pipeline.scoring.engagement_fast_half_life_ms == 86'400'000.0);
   CHECK(s.holdout_percent == 5.0);
@@ -326,7 +365,8 @@ signals:
   const std::string msg(bad.status().message());
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.cart.abandon_after: bad duration 'soon'"));
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.cart.linger: unknown key"));
-  CHECK_THAT(msg, Catch::Matchers::Contains("signals.lifecycle: at_risk must be shorter than lapsed"));
+  CHECK_THAT(msg,
+             Catch::Matchers::Contains("signals.lifecycle: at_risk must be shorter than lapsed"));
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.holdout.percent: must be at most 100"));
 }
 
@@ -350,18 +390,21 @@ privacy:
 )");
   REQUIRE_FALSE(bad.ok());
   const std::string msg(bad.status().message());
-  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes.personalization: must be granted (opt-out) or denied (opt-in)"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes.personalization: must be "
+                                            "granted (opt-out) or denied (opt-in)"));
   CHECK_THAT(msg, Catch::Matchers::Contains("privacy.consent.purposes: must include analytics"));
   auto category = ParseConfig("privacy: {consent: {categories: {Ads: sales}}}\n");
   REQUIRE_FALSE(category.ok());
-  CHECK_THAT(std::string(category.status().message()),
-             Catch::Matchers::Contains("privacy.consent.categories.Ads: must name one of the "
-                                       "purposes (analytics, personalization, marketing), got 'sales'"));
+  CHECK_THAT(
+      std::string(category.status().message()),
+      Catch::Matchers::Contains("privacy.consent.categories.Ads: must name one of the "
+                                "purposes (analytics, personalization, marketing), got 'sales'"));
   auto purpose = ParseConfig("output: {purpose: ads}\n");
   REQUIRE_FALSE(purpose.ok());
-  CHECK_THAT(std::string(purpose.status().message()),
-             Catch::Matchers::Contains("output.purpose: 'ads' is not one of privacy.consent.purposes "
-                                       "(analytics, personalization, marketing)"));
+  CHECK_THAT(
+      std::string(purpose.status().message()),
+      Catch::Matchers::Contains("output.purpose: 'ads' is not one of privacy.consent.purposes "
+                                "(analytics, personalization, marketing)"));
 }
 
 TEST_CASE("malformed YAML is an error, not a crash", "[config]") {
@@ -422,7 +465,8 @@ TEST_CASE("the options validate themselves: every problem at once, under its YAM
         "dead_letter_topic: must not be empty", "pipeline.output_topic: is required",
         "pipeline.inputs[web].format: must be one of protobuf, segment-json, json, rees46-csv",
         "pipeline.inputs[crm].map: ", "pipeline.control_topic: must not be one of the input topics",
-        "pipeline.batch_max_events: must be at least 1", "health.stall_timeout: must be at least 1s"}) {
+        "pipeline.batch_max_events: must be at least 1",
+        "health.stall_timeout: must be at least 1s"}) {
     CHECK_THAT(m, Catch::Matchers::Contains(expected));
   }
   pipeline::PipelineOptions fine;
@@ -438,8 +482,8 @@ output: {purpose: ads}
 )");
   REQUIRE_FALSE(parsed.ok());
   const std::string msg(parsed.status().message());
-  CHECK_THAT(msg, Catch::Matchers::Contains(
-                      "input.control_topic: must not be one of the input topics"));
+  CHECK_THAT(msg,
+             Catch::Matchers::Contains("input.control_topic: must not be one of the input topics"));
   CHECK_THAT(msg, Catch::Matchers::Contains("output.purpose: 'ads' is not one of"));
   // The reader no longer adds the control topic to the input topics: the
   // pipeline subscribes to it.

@@ -41,8 +41,8 @@ class Reader {
     for (const auto& kv : node) {
       const std::string key = kv.first.as<std::string>();
       if (std::find(known.begin(), known.end(), key) == known.end()) {
-        Error(Join(path, key), absl::StrCat("unknown key (expected one of: ",
-                                            absl::StrJoin(known, ", "), ")"));
+        Error(Join(path, key),
+              absl::StrCat("unknown key (expected one of: ", absl::StrJoin(known, ", "), ")"));
       }
     }
   }
@@ -139,8 +139,7 @@ class Reader {
     out_ms = static_cast<double>(*ms);
   }
 
-  void StringList(const YAML::Node& node, const std::string& path,
-                  std::vector<std::string>& out) {
+  void StringList(const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
     if (!node) return;
     if (!node.IsSequence()) return Error(path, "must be a list of strings");
     out.clear();
@@ -183,8 +182,8 @@ class Reader {
 
 void ReadKafka(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "kafka") || !n) return;
-  r.CheckKeys(n, "kafka", {"bootstrap", "properties", "consumer_properties",
-                           "producer_properties"});
+  r.CheckKeys(n, "kafka",
+              {"bootstrap", "properties", "consumer_properties", "producer_properties"});
   r.String(n["bootstrap"], "kafka.bootstrap", c.bootstrap);
   if (c.bootstrap.empty()) r.Error("kafka.bootstrap", "must be 'embedded' or host:port list");
   r.Properties(n["properties"], "kafka.properties", c.kafka_properties);
@@ -206,11 +205,17 @@ void ReadFieldMap(Reader& r, const YAML::Node& n, const std::string& path, inges
   if (n["time_format"]) {
     std::string f;
     r.String(n["time_format"], path + ".time_format", f);
-    if (f == "auto") map.time_format = ingest::TimeFormat::kAuto;
-    else if (f == "unix_s") map.time_format = ingest::TimeFormat::kUnixSeconds;
-    else if (f == "unix_ms") map.time_format = ingest::TimeFormat::kUnixMillis;
-    else if (f == "rfc3339") map.time_format = ingest::TimeFormat::kRfc3339;
-    else r.Error(path + ".time_format", absl::StrCat("must be auto, unix_s, unix_ms or rfc3339, got '", f, "'"));
+    if (f == "auto")
+      map.time_format = ingest::TimeFormat::kAuto;
+    else if (f == "unix_s")
+      map.time_format = ingest::TimeFormat::kUnixSeconds;
+    else if (f == "unix_ms")
+      map.time_format = ingest::TimeFormat::kUnixMillis;
+    else if (f == "rfc3339")
+      map.time_format = ingest::TimeFormat::kRfc3339;
+    else
+      r.Error(path + ".time_format",
+              absl::StrCat("must be auto, unix_s, unix_ms or rfc3339, got '", f, "'"));
   }
   for (const char* key : {"type_values", "fields"}) {
     const YAML::Node m = n[key];
@@ -230,7 +235,8 @@ void ReadFieldMap(Reader& r, const YAML::Node& n, const std::string& path, inges
     }
   }
   // The decoder's own checks, each reported under this map's path.
-  absl::StatusOr<ingest::MappedJsonDecoder> check = ingest::MappedJsonDecoder::Create({"web", {}, map});
+  absl::StatusOr<ingest::MappedJsonDecoder> check =
+      ingest::MappedJsonDecoder::Create({"web", {}, map});
   if (!check.ok()) {
     for (absl::string_view line : absl::StrSplit(check.status().message(), '\n')) {
       r.Error(path, line);
@@ -289,8 +295,9 @@ void ReadInputTopics(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadJsonLimits(Reader& r, const YAML::Node& n, ingest::JsonLimits& limits) {
   if (!r.IsMapOrAbsent(n, "input.json_limits") || !n) return;
   const std::string p = "input.json_limits";
-  r.CheckKeys(n, p, {"max_message_bytes", "max_batch_events", "max_properties",
-                     "max_string_bytes", "max_depth"});
+  r.CheckKeys(
+      n, p,
+      {"max_message_bytes", "max_batch_events", "max_properties", "max_string_bytes", "max_depth"});
   r.Integer(n["max_message_bytes"], p + ".max_message_bytes", limits.max_message_bytes, 16,
             int64_t{64} << 20);
   r.Integer(n["max_batch_events"], p + ".max_batch_events", limits.max_batch_events, 1, 100000);
@@ -332,17 +339,17 @@ void ReadFutureEvents(Reader& r, const YAML::Node& n, ingest::EventTimePolicy& p
 
 void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "input") || !n) return;
-  r.CheckKeys(n, "input", {"topics", "group_id", "group_instance_id", "initial_position",
-                           "batch_max_events",
-                           "poll_timeout_ms", "json_limits", "event_limits", "future_events",
-                           "recent_event_ids", "control_topic", "worker_threads"});
+  r.CheckKeys(n, "input",
+              {"topics", "group_id", "group_instance_id", "initial_position", "batch_max_events",
+               "poll_timeout_ms", "json_limits", "event_limits", "future_events",
+               "recent_event_ids", "control_topic", "worker_threads"});
   r.String(n["control_topic"], "input.control_topic", c.runtime.pipeline.control_topic);
   ReadInputTopics(r, n["topics"], c);
   ReadJsonLimits(r, n["json_limits"], c.runtime.pipeline.json_limits);
   ReadEventLimits(r, n["event_limits"], c.runtime.pipeline.event_limits);
   ReadFutureEvents(r, n["future_events"], c.runtime.pipeline.event_time);
-  r.Integer(n["recent_event_ids"], "input.recent_event_ids", c.runtime.pipeline.scoring.recent_event_ids,
-            0, 4096);
+  r.Integer(n["recent_event_ids"], "input.recent_event_ids",
+            c.runtime.pipeline.scoring.recent_event_ids, 0, 4096);
   r.String(n["group_id"], "input.group_id", c.runtime.consumer.group_id);
   r.String(n["group_instance_id"], "input.group_instance_id", c.runtime.consumer.group_instance_id);
   if (c.runtime.consumer.group_id.empty()) r.Error("input.group_id", "must not be empty");
@@ -352,19 +359,22 @@ void ReadInput(Reader& r, const YAML::Node& n, AppConfig& c) {
     if (pos == "earliest" || pos == "latest") {
       c.runtime.consumer.start_from_earliest = pos == "earliest";
     } else {
-      r.Error("input.initial_position", absl::StrCat("must be earliest or latest, got '", pos, "'"));
+      r.Error("input.initial_position",
+              absl::StrCat("must be earliest or latest, got '", pos, "'"));
     }
   }
   r.Integer(n["batch_max_events"], "input.batch_max_events", c.runtime.pipeline.batch_max_events, 1,
             1000000);
-  r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.runtime.pipeline.poll_timeout_ms, 1, 60000);
+  r.Integer(n["poll_timeout_ms"], "input.poll_timeout_ms", c.runtime.pipeline.poll_timeout_ms, 1,
+            60000);
   r.Integer(n["worker_threads"], "input.worker_threads", c.runtime.pipeline.worker_threads, 0, 64);
 }
 
 void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
-  r.CheckKeys(n, "output", {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
-                            "receipts_topic", "purpose", "max_message_bytes", "refused_retry"});
+  r.CheckKeys(n, "output",
+              {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
+               "receipts_topic", "purpose", "max_message_bytes", "refused_retry"});
   double refused_ms = absl::ToDoubleMilliseconds(c.runtime.publisher.refused_retry);
   r.DurationMs(n["refused_retry"], "output.refused_retry", refused_ms);
   if (refused_ms < 100) r.Error("output.refused_retry", "must be at least 100ms");
@@ -377,9 +387,10 @@ void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (c.runtime.pipeline.output_topic.empty()) r.Error("output.topic", "must not be empty");
   r.String(n["dead_letter_topic"], "output.dead_letter_topic", c.runtime.dead_letter_topic);
   if (c.runtime.dead_letter_topic.empty()) r.Error("output.dead_letter_topic", "must not be empty");
-  r.Integer(n["outbox_max_entries"], "output.outbox_max_entries", c.runtime.pipeline.outbox_max_entries,
-            1, int64_t{1} << 40);
-  r.Integer(n["max_in_flight"], "output.max_in_flight", c.runtime.publisher.max_in_flight, 1, 1000000);
+  r.Integer(n["outbox_max_entries"], "output.outbox_max_entries",
+            c.runtime.pipeline.outbox_max_entries, 1, int64_t{1} << 40);
+  r.Integer(n["max_in_flight"], "output.max_in_flight", c.runtime.publisher.max_in_flight, 1,
+            1000000);
 }
 
 void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -388,17 +399,19 @@ void ReadStore(Reader& r, const YAML::Node& n, AppConfig& c) {
               {"path", "block_cache_mb", "profile_cache_mb", "memtable_mb", "sync_writes"});
   r.String(n["path"], "store.path", c.runtime.store.path);
   if (c.runtime.store.path.empty()) r.Error("store.path", "must not be empty");
-  r.Mebibytes(n["block_cache_mb"], "store.block_cache_mb", c.runtime.store.block_cache_bytes, 1, 1 << 20);
-  r.Mebibytes(n["profile_cache_mb"], "store.profile_cache_mb", c.runtime.pipeline.profile_cache_bytes, 0,
+  r.Mebibytes(n["block_cache_mb"], "store.block_cache_mb", c.runtime.store.block_cache_bytes, 1,
               1 << 20);
+  r.Mebibytes(n["profile_cache_mb"], "store.profile_cache_mb",
+              c.runtime.pipeline.profile_cache_bytes, 0, 1 << 20);
   r.Mebibytes(n["memtable_mb"], "store.memtable_mb", c.runtime.store.memtable_bytes, 8, 1 << 20);
   r.Bool(n["sync_writes"], "store.sync_writes", c.runtime.store.sync_writes);
 }
 
 void ReadHttp(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "http") || !n) return;
-  r.CheckKeys(n, "http", {"listen", "threads", "token", "ready_max_lag", "request_timeout",
-                          "max_connections"});
+  r.CheckKeys(
+      n, "http",
+      {"listen", "threads", "token", "ready_max_lag", "request_timeout", "max_connections"});
   r.String(n["token"], "http.token", c.http_token);
   r.Integer(n["ready_max_lag"], "http.ready_max_lag", c.runtime.health.ready_max_lag, 0,
             int64_t{1} << 40);
@@ -427,13 +440,16 @@ void ReadHealth(Reader& r, const YAML::Node& n, AppConfig& c) {
 
 void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "cluster") || !n) return;
-  r.CheckKeys(n, "cluster", {"mode", "instance_id", "members_topic", "lease_ttl", "advertised_http"});
+  r.CheckKeys(n, "cluster",
+              {"mode", "instance_id", "members_topic", "lease_ttl", "advertised_http", "partitions",
+               "repartition_topic", "changelog_topic"});
   cluster::GroupLeaseOptions& lease = c.runtime.lease;
   std::string mode(cluster::kSingleMode);
   r.String(n["mode"], "cluster.mode", mode);
-  if (mode != cluster::kSingleMode) {
-    r.Error("cluster.mode", absl::StrCat("'", mode, "' is not supported yet: only single "
-                                         "(partitioned mode is being built, docs/scaling.md)"));
+  if (mode == "partitioned") {
+    c.partitioned = true;
+  } else if (mode != cluster::kSingleMode) {
+    r.Error("cluster.mode", absl::StrCat("'", mode, "' is not a mode: single or partitioned"));
   }
   r.String(n["instance_id"], "cluster.instance_id", lease.instance_id);
   r.String(n["members_topic"], "cluster.members_topic", lease.topic);
@@ -441,6 +457,26 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   double ttl_ms = absl::ToDoubleMilliseconds(lease.ttl);
   r.DurationMs(n["lease_ttl"], "cluster.lease_ttl", ttl_ms);
   lease.ttl = absl::Milliseconds(ttl_ms);
+  int partitions = c.partitions;
+  r.Integer(n["partitions"], "cluster.partitions", partitions, 1, 10000);
+  c.partitions = partitions;
+  r.String(n["repartition_topic"], "cluster.repartition_topic", c.repartition_topic);
+  r.String(n["changelog_topic"], "cluster.changelog_topic", c.changelog_topic);
+}
+
+// What partitioned mode does not do yet, under the keys that ask for it.
+void CheckPartitioned(Reader& r, const AppConfig& c) {
+  if (!c.partitioned) return;
+  if (!c.runtime.pipeline.control_topic.empty()) {
+    r.Error("input.control_topic",
+            "erasure and consent requests are not supported in partitioned mode yet "
+            "(docs/scaling.md)");
+  }
+  if (c.runtime.pipeline.retention_ttl_ms > 0) {
+    r.Error("privacy.retention.ttl", "not supported in partitioned mode yet (docs/scaling.md)");
+  }
+  if (c.repartition_topic.empty()) r.Error("cluster.repartition_topic", "is required");
+  if (c.changelog_topic.empty()) r.Error("cluster.changelog_topic", "is required");
 }
 
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -469,9 +505,9 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "signals") || !n) return;
   signals::SignalOptions& o = c.runtime.pipeline.signals;
   core::ScoringOptions& scoring = c.runtime.pipeline.scoring;
-  r.CheckKeys(n, "signals", {"top_intents", "journey", "suppression", "cart", "lifecycle",
-                             "cold_start", "holdout", "session_gap", "recent_items",
-                             "engagement"});
+  r.CheckKeys(n, "signals",
+              {"top_intents", "journey", "suppression", "cart", "lifecycle", "cold_start",
+               "holdout", "session_gap", "recent_items", "engagement"});
   auto duration = [&](const YAML::Node& node, const std::string& path, int64_t& out) {
     double ms = static_cast<double>(out);
     r.DurationMs(node, path, ms);
@@ -487,11 +523,13 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   r.Integer(n["top_intents"], "signals.top_intents", o.top_intents, 1, 100);
   r.Integer(n["recent_items"], "signals.recent_items", scoring.recent_items, 0, 10000);
   duration(n["session_gap"], "signals.session_gap", scoring.session_gap_ms);
-  if (YAML::Node j = section("journey", {"purchased", "post_purchase", "considering_views", "window"})) {
+  if (YAML::Node j =
+          section("journey", {"purchased", "post_purchase", "considering_views", "window"})) {
     duration(j["purchased"], "signals.journey.purchased", o.purchased_ms);
     duration(j["post_purchase"], "signals.journey.post_purchase", o.post_purchase_ms);
     duration(j["window"], "signals.journey.window", o.journey_window_ms);
-    r.Number(j["considering_views"], "signals.journey.considering_views", o.considering_views, 0, true);
+    r.Number(j["considering_views"], "signals.journey.considering_views", o.considering_views, 0,
+             true);
   }
   if (YAML::Node x = section("suppression", {"product", "category"})) {
     duration(x["product"], "signals.suppression.product", o.suppress_product_ms);
@@ -500,7 +538,8 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (YAML::Node x = section("cart", {"abandon_after"})) {
     duration(x["abandon_after"], "signals.cart.abandon_after", o.abandon_after_ms);
   }
-  if (YAML::Node x = section("lifecycle", {"new", "at_risk", "lapsed", "reactivated", "churn_half_life"})) {
+  if (YAML::Node x =
+          section("lifecycle", {"new", "at_risk", "lapsed", "reactivated", "churn_half_life"})) {
     duration(x["new"], "signals.lifecycle.new", o.new_ms);
     duration(x["at_risk"], "signals.lifecycle.at_risk", o.at_risk_ms);
     duration(x["lapsed"], "signals.lifecycle.lapsed", o.lapsed_ms);
@@ -555,10 +594,11 @@ void ReadConsent(Reader& r, const YAML::Node& n, core::ConsentOptions& o) {
     o.categories.clear();
     for (const auto& kv : m) {
       const std::string category = absl::AsciiStrToLower(kv.first.as<std::string>());
-      const std::string path = absl::StrCat("privacy.consent.categories.", kv.first.as<std::string>());
+      const std::string path =
+          absl::StrCat("privacy.consent.categories.", kv.first.as<std::string>());
       if (!kv.second.IsScalar() || !o.Knows(kv.second.Scalar())) {
-        r.Error(path, absl::StrCat("must name one of the purposes (",
-                                   PurposeNames(o), "), got '", Reader::Describe(kv.second), "'"));
+        r.Error(path, absl::StrCat("must name one of the purposes (", PurposeNames(o), "), got '",
+                                   Reader::Describe(kv.second), "'"));
         continue;
       }
       o.categories[category] = kv.second.Scalar();
@@ -569,8 +609,9 @@ void ReadConsent(Reader& r, const YAML::Node& n, core::ConsentOptions& o) {
 void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "privacy") || !n) return;
   privacy::PrivacyOptions& o = c.runtime.pipeline.privacy;
-  r.CheckKeys(n, "privacy", {"drop_fields", "drop_key_patterns", "hash_fields",
-                             "hash_key_patterns", "consent", "erasure", "retention"});
+  r.CheckKeys(n, "privacy",
+              {"drop_fields", "drop_key_patterns", "hash_fields", "hash_key_patterns", "consent",
+               "erasure", "retention"});
   if (const YAML::Node t = n["retention"]; r.IsMapOrAbsent(t, "privacy.retention") && t) {
     r.CheckKeys(t, "privacy.retention", {"ttl"});
     double ttl = 0;
@@ -609,10 +650,9 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
     const char* key;
     std::vector<std::string>* values;
   };
-  for (const List& list : {List{"drop_fields", &o.drop_fields},
-                           List{"drop_key_patterns", &o.drop_key_patterns},
-                           List{"hash_fields", &o.hash_fields},
-                           List{"hash_key_patterns", &o.hash_key_patterns}}) {
+  for (const List& list :
+       {List{"drop_fields", &o.drop_fields}, List{"drop_key_patterns", &o.drop_key_patterns},
+        List{"hash_fields", &o.hash_fields}, List{"hash_key_patterns", &o.hash_key_patterns}}) {
     const std::string path = absl::StrCat("privacy.", list.key);
     r.StringList(n[list.key], path, *list.values);
     // Each entry checked alone, so an error names its own index.
@@ -633,9 +673,9 @@ void ReadPrivacy(Reader& r, const YAML::Node& n, AppConfig& c) {
 void ReadIdentity(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "identity") || !n) return;
   identity::IdentityOptions& o = c.runtime.pipeline.identity;
-  r.CheckKeys(n, "identity", {"store_raw_email", "blocked_values", "blocked_patterns",
-                              "max_per_kind", "max_identities", "max_merges_per_hour",
-                              "kind_priority"});
+  r.CheckKeys(n, "identity",
+              {"store_raw_email", "blocked_values", "blocked_patterns", "max_per_kind",
+               "max_identities", "max_merges_per_hour", "kind_priority"});
   r.Bool(n["store_raw_email"], "identity.store_raw_email", o.store_raw_email);
   if (n["blocked_values"]) {
     // Values may legitimately be empty strings here: read them raw.
@@ -692,8 +732,8 @@ void ReadClock(Reader& r, const YAML::Node& n, AppConfig& c) {
       r.Error("clock.mode", absl::StrCat("must be auto or event_time, got '", mode, "'"));
     }
   }
-  r.Integer(n["caught_up_max_lag"], "clock.caught_up_max_lag", c.runtime.pipeline.caught_up_max_lag, 0,
-            int64_t{1} << 40);
+  r.Integer(n["caught_up_max_lag"], "clock.caught_up_max_lag", c.runtime.pipeline.caught_up_max_lag,
+            0, int64_t{1} << 40);
 }
 
 void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
@@ -722,8 +762,9 @@ void ReadScoring(Reader& r, const YAML::Node& n, AppConfig& c) {
       std::vector<std::string> names;
       names.reserve(std::size(core::kAllFamilies));
       for (core::Family f : core::kAllFamilies) names.emplace_back(core::FamilyName(f));
-      r.Error(path, absl::StrCat("unknown score family (expected one of: ",
-                                 absl::StrJoin(names, ", "), ")"));
+      r.Error(
+          path,
+          absl::StrCat("unknown score family (expected one of: ", absl::StrJoin(names, ", "), ")"));
       continue;
     }
     if (!r.IsMapOrAbsent(kv.second, path)) continue;
@@ -748,13 +789,20 @@ std::optional<int64_t> ParseDurationMs(std::string_view raw) {
   if (unit_at == 0 || !absl::SimpleAtod(text.substr(0, unit_at), &amount)) return std::nullopt;
   const absl::string_view unit = text.substr(unit_at);
   double scale = 0;
-  if (unit == "ms") scale = 1;
-  else if (unit == "s") scale = 1e3;
-  else if (unit == "m") scale = 60e3;
-  else if (unit == "h") scale = 3600e3;
-  else if (unit == "d") scale = 86400e3;
-  else if (unit == "w") scale = 7 * 86400e3;
-  else return std::nullopt;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1e3;
+  else if (unit == "m")
+    scale = 60e3;
+  else if (unit == "h")
+    scale = 3600e3;
+  else if (unit == "d")
+    scale = 86400e3;
+  else if (unit == "w")
+    scale = 7 * 86400e3;
+  else
+    return std::nullopt;
   return static_cast<int64_t>(amount * scale);
 }
 
@@ -854,6 +902,7 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadLog(r, root["log"], c);
       ReadHealth(r, root["health"], c);
       ReadCluster(r, root["cluster"], c);
+      CheckPartitioned(r, c);
     } catch (const YAML::Exception& e) {
       r.Error("config", e.what());
     }
@@ -865,8 +914,9 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
     for (absl::string_view line : absl::StrSplit(valid.message(), '\n')) {
       const std::pair<std::string, std::string> yaml = YamlPathOf(line, c.runtime);
       const std::string& path = yaml.first;
-      const bool reported = std::any_of(r.errors().begin(), r.errors().end(),
-                                        [&](const std::string& e) { return e.rfind(path, 0) == 0; });
+      const bool reported =
+          std::any_of(r.errors().begin(), r.errors().end(),
+                      [&](const std::string& e) { return e.rfind(path, 0) == 0; });
       if (!reported) r.Error(path, yaml.second);
     }
   }

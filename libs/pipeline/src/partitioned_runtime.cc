@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "health_monitor.h"
 #include "partition_task.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -63,6 +64,8 @@ struct PartitionedRuntime::Impl {
   [[nodiscard]] absl::StatusOr<int64_t> Own(int32_t partition);
   void Drop(int32_t partition, bool drain, absl::Duration timeout);
   void DropRevoked();
+  // Assignment, positions and cached watermarks to Health (readiness, lag).
+  void ReportStatus();
   [[nodiscard]] absl::Status Route(const std::vector<kafka::ConsumedMessage>& inputs);
 
   const PartitionedOptions options;
@@ -81,7 +84,11 @@ struct PartitionedRuntime::Impl {
   std::string route_error;
   std::unique_ptr<kafka::Consumer> consumer;
   std::map<int32_t, OwnedPartition> owned;
+  // Next offset of each input partition routed so far (for readiness).
+  std::map<core::PartitionKey, int64_t> routed_positions;
+  absl::Time next_status = absl::InfinitePast();
   absl::Status failed;  // a restore that failed inside a rebalance
+  std::unique_ptr<internal::HealthMonitor> monitor;
   bool shut_down = false;
 };
 
@@ -183,9 +190,28 @@ absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMe
   std::vector<kafka::CommitPosition> commits;
   for (const auto& [partition, touched] : batch.touched) {
     commits.push_back({partition, touched.position.next_offset});
+    routed_positions[partition] = touched.position.next_offset;
   }
   consumer->CommitAsync(commits);
   return absl::OkStatus();
+}
+
+void PartitionedRuntime::Impl::ReportStatus() {
+  const absl::Time now = absl::Now();
+  if (now < next_status) return;  // Assignment() copies librdkafka's list
+  next_status = now + absl::Milliseconds(200);
+  std::vector<Health::PartitionState> partitions;
+  for (const core::PartitionKey& key : consumer->Assignment()) {
+    int64_t position = 0;
+    if (key.topic == options.repartition_topic) {
+      auto it = owned.find(key.partition);
+      if (it != owned.end()) position = it->second.task->next_offset();
+    } else if (auto it = routed_positions.find(key); it != routed_positions.end()) {
+      position = it->second;
+    }
+    partitions.push_back({key, position, consumer->CachedHighWatermark(key)});
+  }
+  health.ReportAssignment(partitions);
 }
 
 PartitionedRuntime::PartitionedRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -233,12 +259,15 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
                          return std::nullopt;
                        }));
   p.health.ReportStarted(true);
+  ASSIGN_OR_RETURN(
+      p.monitor, internal::HealthMonitor::Start(p.health, options.runtime.consumer.properties, {}));
   return std::unique_ptr<PartitionedRuntime>(new PartitionedRuntime(std::move(impl)));
 }
 
 absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   Impl& p = *impl_;
   RETURN_IF_ERROR(p.failed);
+  p.health.ReportLoop();
   std::vector<kafka::ConsumedMessage> messages;
   RETURN_IF_ERROR(p.consumer->Poll(p.options.runtime.pipeline.batch_max_events,
                                    p.options.runtime.pipeline.poll_timeout_ms, messages));
@@ -261,6 +290,8 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     it->second.publisher->Notify();
     p.health.ReportCommit();
   }
+  if (messages.empty()) p.health.ReportIdle();
+  p.ReportStatus();
   return messages.size();
 }
 
@@ -268,6 +299,7 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
   Impl& p = *impl_;
   if (p.shut_down) return true;
   p.shut_down = true;
+  if (p.monitor) p.monitor->Stop();
   p.consumer->Close();
   bool drained = true;
   const absl::Time deadline = absl::Now() + timeout;
@@ -281,6 +313,8 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
   }
   return drained;
 }
+
+Health& PartitionedRuntime::health() { return impl_->health; }
 
 store::ProfileStore* PartitionedRuntime::store(int32_t partition) {
   auto it = impl_->owned.find(partition);

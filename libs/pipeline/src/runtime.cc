@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "health_monitor.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
 #include "read_stage.h"
@@ -12,8 +13,8 @@ Runtime::Runtime(prometheus::Registry& registry, const RuntimeOptions& options,
                  const core::Clock& wall_clock)
     : options_(options),
       // Every subscribed topic counts from 0, the control topic included.
-      pipeline_metrics_(registry,
-                        internal::ReadStage::Subscription(options.pipeline, options.consumer.topics)),
+      pipeline_metrics_(
+          registry, internal::ReadStage::Subscription(options.pipeline, options.consumer.topics)),
       publisher_metrics_(registry),
       health_(std::make_unique<Health>(registry, options.health, wall_clock)),
       backoff_(options.recovery_backoff) {}
@@ -25,8 +26,8 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Runtime> rt(new Runtime(registry, options, wall_clock));
   // Before anything joins the group: a second instance stops here.
-  ASSIGN_OR_RETURN(rt->lease_, cluster::GroupLease::Acquire(options.Lease(),
-                                                            options.consumer.properties, wall_clock));
+  ASSIGN_OR_RETURN(rt->lease_, cluster::GroupLease::Acquire(
+                                   options.Lease(), options.consumer.properties, wall_clock));
   ASSIGN_OR_RETURN(rt->store_, store::ProfileStore::Open(options.store));
   PublisherOptions publisher = options.publisher;
   publisher.max_message_bytes = options.pipeline.max_output_message_bytes;
@@ -34,23 +35,30 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                    Publisher::Create(publisher, options.producer_properties, *rt->store_,
                                      rt->publisher_metrics_, *rt->health_));
   rt->publisher_->Start();
-  ASSIGN_OR_RETURN(rt->dead_letters_,
-                   DeadLetterSink::Create({.topic = options.dead_letter_topic,
-                                           .max_message_bytes =
-                                               options.pipeline.max_output_message_bytes},
-                                          options.producer_properties, *rt->health_));
-  rt->purger_ = std::make_unique<Purger>(*rt->store_, rt->publisher_.get(), *rt->health_,
-                                         rt->pipeline_metrics_,
-                                         PurgerOptions{.receipts_topic = options.pipeline.receipts_topic});
+  ASSIGN_OR_RETURN(
+      rt->dead_letters_,
+      DeadLetterSink::Create({.topic = options.dead_letter_topic,
+                              .max_message_bytes = options.pipeline.max_output_message_bytes},
+                             options.producer_properties, *rt->health_));
+  rt->purger_ = std::make_unique<Purger>(
+      *rt->store_, rt->publisher_.get(), *rt->health_, rt->pipeline_metrics_,
+      PurgerOptions{.receipts_topic = options.pipeline.receipts_topic});
   RETURN_IF_ERROR(rt->purger_->Start());
   ASSIGN_OR_RETURN(rt->pipeline_,
                    Pipeline::Create(options.pipeline, options.consumer,
                                     {*rt->store_, wall_clock, rt->publisher_.get(),
                                      *rt->dead_letters_, rt->pipeline_metrics_, *rt->health_,
                                      rt->purger_.get(), std::move(should_stop)}));
-  ASSIGN_OR_RETURN(rt->watermarks_, kafka::WatermarkReader::Create(options.consumer.properties));
   rt->health_->ReportStarted(true);
-  rt->monitor_ = std::thread([raw = rt.get()] { raw->Monitor(); });
+  Runtime* raw = rt.get();
+  ASSIGN_OR_RETURN(rt->monitor_,
+                   internal::HealthMonitor::Start(*rt->health_, options.consumer.properties, [raw] {
+                     if (raw->lease_->state() == cluster::GroupLease::State::kHeld) {
+                       raw->health_->Clear(Fault::kLeaseLapsed);
+                     } else {
+                       raw->health_->Set(Fault::kLeaseLapsed, raw->lease_->reason());
+                     }
+                   }));
   return rt;
 }
 
@@ -125,34 +133,10 @@ absl::StatusOr<size_t> Runtime::Recover() {
   return 0;
 }
 
-void Runtime::Monitor() {
-  absl::Time next_query = absl::InfinitePast();
-  std::vector<core::PartitionKey> asked;
-  do {
-    std::vector<core::PartitionKey> assigned = health_->Assigned();
-    std::sort(assigned.begin(), assigned.end());
-    // Every 2 s, and at once when the assignment changes.
-    if (absl::Now() >= next_query || assigned != asked) {
-      health_->ReportHighWatermarks(assigned, watermarks_->HighWatermarks(assigned, 3000));
-      next_query = absl::Now() + absl::Seconds(2);
-      asked = std::move(assigned);
-    }
-    if (lease_->state() == cluster::GroupLease::State::kHeld) {
-      health_->Clear(Fault::kLeaseLapsed);
-    } else {
-      health_->Set(Fault::kLeaseLapsed, lease_->reason());
-    }
-    health_->Evaluate();
-  } while (!stop_monitor_.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
-}
-
 bool Runtime::Shutdown(absl::Duration timeout) {
   if (shut_down_) return store_->OutboxDepth() == 0;
   shut_down_ = true;
-  if (monitor_.joinable()) {
-    stop_monitor_.Notify();
-    monitor_.join();
-  }
+  if (monitor_) monitor_->Stop();
   if (pipeline_) pipeline_->Close();
   if (purger_) purger_->Stop();
   if (health_) {

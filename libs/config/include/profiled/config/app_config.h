@@ -40,6 +40,13 @@ struct AppConfig {
   // source). The consumer's and producers' properties are filled from the
   // kafka section when the service starts (ConsumerProperties below).
   pipeline::RuntimeOptions runtime;
+  // cluster.mode partitioned: the instance is one of many sharing the
+  // input through the repartition topic (docs/scaling.md); cluster.partitions
+  // and the two internal topics.
+  bool partitioned = false;
+  int32_t partitions = 12;
+  std::string repartition_topic = "profiled.repartition";
+  std::string changelog_topic = "profiled.changelog";
   // http.listen: /metrics, /healthz and /v1 on one address.
   obs::HttpServerOptions http;
   // http.token: when set, /v1/* requires "Authorization: Bearer <token>".

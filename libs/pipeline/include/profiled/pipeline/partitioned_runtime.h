@@ -63,6 +63,8 @@ class PartitionedRuntime {
   // empty or `timeout` passes. True when drained. Idempotent.
   bool Shutdown(absl::Duration timeout);
 
+  // Started, committing, faults: for /readyz and the metrics. Any thread.
+  Health& health();
   // The store of an owned partition, or null (for tests and tools).
   store::ProfileStore* store(int32_t partition);
   // Records not yet published by any owned partition.

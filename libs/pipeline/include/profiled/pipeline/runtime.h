@@ -46,6 +46,9 @@
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
+namespace internal {
+class HealthMonitor;
+}
 
 struct RuntimeOptions {
   store::StoreOptions store;
@@ -106,7 +109,6 @@ class Runtime {
           const core::Clock& wall_clock);
   // Asks the store to recover and restarts the pipeline; backs off on failure.
   absl::StatusOr<size_t> Recover();
-  void Monitor();
 
   const RuntimeOptions options_;
   std::unique_ptr<cluster::GroupLease> lease_;
@@ -118,14 +120,12 @@ class Runtime {
   std::unique_ptr<DeadLetterSink> dead_letters_;
   std::unique_ptr<Purger> purger_;
   std::unique_ptr<Pipeline> pipeline_;
-  std::unique_ptr<kafka::WatermarkReader> watermarks_;
   bool failed_ = false;  // the pipeline stopped on a store failure
   bool lease_paused_ = false;  // consumption paused while the lease lapsed
   absl::Time next_recovery_ = absl::InfinitePast();
   uint64_t commits_at_recovery_ = 0;
   absl::Duration backoff_;
-  absl::Notification stop_monitor_;
-  std::thread monitor_;
+  std::unique_ptr<internal::HealthMonitor> monitor_;
   bool shut_down_ = false;
 };
 
