@@ -78,44 +78,6 @@ class Instance {
   std::thread loop_;
 };
 
-// Every person's profile as the changelog holds it (the newest record per
-// key), found from the user id's slot through forward pointers; nullopt
-// while some slot on the way is not there yet.
-std::map<std::string, core::Profile> FromChangelog(const std::string& bootstrap,
-                                                   const std::vector<std::string>& users) {
-  std::map<std::string, std::string> slots;
-  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "profiled.changelog")) {
-    if (m.key() != cluster::kMarkerKey) slots[std::string(m.key())] = std::string(m.payload());
-  }
-  auto slot_of = [&](const std::string& key, std::string* state) -> std::optional<cluster::Slot> {
-    auto it = slots.find(key);
-    if (it == slots.end()) return std::nullopt;
-    ::profiled::internal::v1::SlotValue value;
-    if (!value.ParseFromString(it->second)) return std::nullopt;
-    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, state);
-    return slot.ok() ? std::optional<cluster::Slot>(*slot) : std::nullopt;
-  };
-  std::map<std::string, core::Profile> out;
-  for (const std::string& user : users) {
-    std::optional<cluster::Slot> slot = slot_of(core::ProfileIdFor({"user_id", user}), nullptr);
-    if (!slot.has_value() || !slot->identity.has_value()) continue;
-    std::string key = slot->identity->label.id;
-    for (int hops = 0; hops < 100; ++hops) {
-      std::string state;
-      slot = slot_of(key, &state);
-      if (!slot.has_value() || !slot->profile.has_value()) break;
-      if (slot->profile->absorbed_into.has_value()) {
-        key = slot->profile->absorbed_into->id;
-        continue;
-      }
-      absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(state);
-      if (profile.ok()) out[user] = *profile;
-      break;
-    }
-  }
-  return out;
-}
-
 TEST_CASE(
     "three partitioned instances end with a single-mode run's people: versions, counters, "
     "identities and scores",
@@ -142,28 +104,8 @@ TEST_CASE(
 
   testing::TempDir dir;
   // The reference: single mode on the same input.
-  std::map<std::string, core::Profile> single;
-  {
-    testing::PipelineRunner runner(dir.Sub("single"), Options(), {"events"}, bootstrap, bootstrap);
-    REQUIRE(testing::WaitUntil([&] {
-      uint64_t applied = 0;
-      (void)runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
-        absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
-        if (p.ok()) applied += p->version;
-        return true;
-      });
-      return applied == events.size();
-    }));
-    runner.Stop();
-    REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
-      absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
-      REQUIRE_OK(p.status());
-      for (const core::Identity& id : p->identities) {
-        if (id.kind == "user_id") single[id.value] = *p;
-      }
-      return true;
-    }));
-  }
+  const std::map<std::string, core::Profile> single = testing::SingleModeReference(
+      bootstrap, "events", Options(), events.size(), dir.Sub("single"));
   std::vector<std::string> users;
   for (const auto& [user, profile] : single) users.push_back(user);
   REQUIRE(users.size() == static_cast<size_t>(people));
@@ -178,7 +120,7 @@ TEST_CASE(
   std::map<std::string, core::Profile> partitioned;
   const bool converged = testing::WaitUntil(
       [&] {
-        partitioned = FromChangelog(bootstrap, users);
+        partitioned = testing::ProfilesFromChangelog(bootstrap, "profiled.changelog", users);
         if (partitioned.size() != users.size()) return false;
         for (const std::string& user : users) {
           if (partitioned.at(user).version != single.at(user).version) return false;

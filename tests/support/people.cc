@@ -4,6 +4,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "profiled/cluster/changelog.h"
+#include "profiled/cluster/protocol_codec.h"
+#include "profiled/codec/state_codec.h"
+#include "profiled/core/profile_id.h"
+#include "support/kafka_harness.h"
 #include "support/test_support.h"
 
 namespace profiled::testing {
@@ -54,6 +59,70 @@ void CheckSameProfile(const core::Profile& got, const core::Profile& want,
       CHECK(RelativelyClose(got_ranked[i].value, want_ranked[i].value));
     }
   }
+}
+
+std::map<std::string, core::Profile> SingleModeReference(const std::string& bootstrap,
+                                                         const std::string& topic,
+                                                         const pipeline::PipelineOptions& options,
+                                                         size_t events,
+                                                         const std::string& store_path) {
+  PipelineRunner runner(store_path, options, {topic}, bootstrap, bootstrap);
+  REQUIRE(WaitUntil([&] {
+    uint64_t applied = 0;
+    (void)runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
+      absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
+      if (p.ok()) applied += p->version;
+      return true;
+    });
+    return applied == events;
+  }));
+  runner.Stop();
+  std::map<std::string, core::Profile> out;
+  REQUIRE_OK(runner.store().ForEachProfile([&](std::string_view, std::string_view bytes) {
+    absl::StatusOr<core::Profile> p = codec::DecodeProfileState(bytes);
+    REQUIRE_OK(p.status());
+    for (const core::Identity& id : p->identities) {
+      if (id.kind == "user_id") out[id.value] = *p;
+    }
+    return true;
+  }));
+  return out;
+}
+
+std::map<std::string, core::Profile> ProfilesFromChangelog(const std::string& bootstrap,
+                                                           const std::string& topic,
+                                                           const std::vector<std::string>& users) {
+  std::map<std::string, std::string> slots;
+  for (const kafka::ConsumedMessage& m : ReadTopicToEnd(bootstrap, topic)) {
+    if (m.key() != cluster::kMarkerKey) slots[std::string(m.key())] = std::string(m.payload());
+  }
+  auto slot_of = [&](const std::string& key, std::string* state) -> std::optional<cluster::Slot> {
+    auto it = slots.find(key);
+    if (it == slots.end()) return std::nullopt;
+    ::profiled::internal::v1::SlotValue value;
+    if (!value.ParseFromString(it->second)) return std::nullopt;
+    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, state);
+    return slot.ok() ? std::optional<cluster::Slot>(*slot) : std::nullopt;
+  };
+  std::map<std::string, core::Profile> out;
+  for (const std::string& user : users) {
+    std::optional<cluster::Slot> slot = slot_of(core::ProfileIdFor({"user_id", user}), nullptr);
+    if (!slot.has_value() || !slot->identity.has_value()) continue;
+    std::string key = slot->identity->label.id;
+    for (int hops = 0; hops < 100; ++hops) {
+      std::string state;
+      slot = slot_of(key, &state);
+      if (!slot.has_value() || !slot->profile.has_value()) break;
+      if (slot->profile->absorbed_into.has_value()) {
+        key = slot->profile->absorbed_into->id;
+        continue;
+      }
+      absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(state);
+      if (profile.ok()) out[user] = *profile;
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace profiled::testing

@@ -5,8 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "profiled/pipeline/pipeline.h"
 
 #include "profiled/core/profile.h"
 #include "profiled/v1/event.pb.h"
@@ -23,5 +27,22 @@ std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people,
 // ranked scores at `now_ms` (within 1e-9 relative): Catch CHECKs.
 void CheckSameProfile(const core::Profile& got, const core::Profile& want,
                       const core::ScoringOptions& scoring, int64_t now_ms);
+
+// Single mode's final profile of each person (keyed by user id), from a
+// single-mode pipeline consuming `topic` (which holds exactly `events`
+// events) on its own group, with its store at `store_path`.
+std::map<std::string, core::Profile> SingleModeReference(const std::string& bootstrap,
+                                                         const std::string& topic,
+                                                         const pipeline::PipelineOptions& options,
+                                                         size_t events,
+                                                         const std::string& store_path);
+
+// Each of `users`' profile as changelog `topic` holds it (the newest record
+// per key, as a new owner restores it), found from the user id's slot
+// through forward pointers; users whose chain is not complete yet are left
+// out.
+std::map<std::string, core::Profile> ProfilesFromChangelog(const std::string& bootstrap,
+                                                           const std::string& topic,
+                                                           const std::vector<std::string>& users);
 
 }  // namespace profiled::testing

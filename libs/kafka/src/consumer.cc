@@ -24,7 +24,8 @@ ConsumedMessage ToConsumedMessage(RdKafka::Message& msg) {
   if (RdKafka::Headers* h = msg.headers()) {
     for (const RdKafka::Headers::Header& one : h->get_all()) {
       const char* v = static_cast<const char*>(one.value());
-      headers.push_back({one.key(), v == nullptr ? std::string() : std::string(v, one.value_size())});
+      headers.push_back(
+          {one.key(), v == nullptr ? std::string() : std::string(v, one.value_size())});
     }
   }
   const bool tombstone = msg.payload() == nullptr;
@@ -81,8 +82,9 @@ class KafkaConsumer final : public Consumer {
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "enable.partition.eof", "false"));
     // Real-time by default: librdkafka's 500 ms fetch wait would sit in every
     // quiet partition's event->publish latency. Overridable.
-    const bool wait_set = std::any_of(options_.properties.begin(), options_.properties.end(),
-                                      [](const auto& kv) { return kv.first == "fetch.wait.max.ms"; });
+    const bool wait_set =
+        std::any_of(options_.properties.begin(), options_.properties.end(),
+                    [](const auto& kv) { return kv.first == "fetch.wait.max.ms"; });
     if (!wait_set) RETURN_IF_ERROR(internal::SetOrFail(*conf, "fetch.wait.max.ms", "100"));
     // Only an out-of-range stored position uses this (new partitions are
     // sought explicitly): restart at the oldest message still on the broker,
@@ -151,8 +153,8 @@ class KafkaConsumer final : public Consumer {
     if (positions.empty()) return;
     PartitionList list;
     for (const CommitPosition& p : positions) {
-      list.parts.push_back(RdKafka::TopicPartition::create(p.partition.topic,
-                                                           p.partition.partition, p.next_offset));
+      list.parts.push_back(
+          RdKafka::TopicPartition::create(p.partition.topic, p.partition.partition, p.next_offset));
     }
     RdKafka::ErrorCode err = consumer_->commitAsync(list.parts);
     if (err != RdKafka::ERR_NO_ERROR) LogDebug("group commit: ", RdKafka::err2str(err));
@@ -166,8 +168,7 @@ class KafkaConsumer final : public Consumer {
     return out;
   }
 
-  absl::StatusOr<int64_t> QueryHighWatermark(const core::PartitionKey& p,
-                                             int timeout_ms) override {
+  absl::StatusOr<int64_t> QueryHighWatermark(const core::PartitionKey& p, int timeout_ms) override {
     // ListOffsets for the latest offset: query_watermark_offsets can wait
     // far past its timeout while the leader's broker is down.
     PartitionList list;
@@ -205,10 +206,22 @@ class KafkaConsumer final : public Consumer {
                                                             : RdKafka::Topic::OFFSET_END));
       RdKafka::ErrorCode err = consumer_->seek(*tp, 5000);
       if (err != RdKafka::ERR_NO_ERROR) {
-        return internal::KafkaError(err, absl::StrCat("rewinding ", tp->topic(), "/", tp->partition()));
+        return internal::KafkaError(err,
+                                    absl::StrCat("rewinding ", tp->topic(), "/", tp->partition()));
       }
       LogInfo("rewound ", tp->topic(), "/", tp->partition(), " to ",
               stored ? absl::StrCat("stored offset ", *stored) : std::string("its start"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Seek(const core::PartitionKey& partition, int64_t next_offset) override {
+    std::unique_ptr<RdKafka::TopicPartition> tp(
+        RdKafka::TopicPartition::create(partition.topic, partition.partition, next_offset));
+    RdKafka::ErrorCode err = consumer_->seek(*tp, 5000);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      return internal::KafkaError(
+          err, absl::StrCat("seeking ", partition.topic, "/", partition.partition));
     }
     return absl::OkStatus();
   }

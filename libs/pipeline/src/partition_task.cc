@@ -161,6 +161,12 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   ::profiled::internal::v1::RepartitionRecord record;
   for (const kafka::ConsumedMessage& m : records) {
     if (m.offset() < next_offset_) continue;  // delivered again by the consumer
+    if (m.offset() > next_offset_) {
+      // Fetched from where the partition was before a rebalance handed it
+      // back at an earlier position: taking it would pass records over.
+      counts.gap = true;
+      break;
+    }
     next_offset_ = m.offset() + 1;
     const std::string_view value = m.payload();
     if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {

@@ -43,6 +43,10 @@ struct TaskCounts {
   uint64_t damaged = 0;  // skipped: did not parse (logged)
   uint64_t applied = 0, duplicates = 0, consent_suppressed = 0, merges = 0, refusals = 0;
   uint64_t sent = 0;  // records sent to partitions
+  // Records after a gap (fetched before the partition was taken again at
+  // an earlier position) were left alone: the consumer must read again
+  // from next_offset().
+  bool gap = false;
 };
 
 class PartitionTask {
@@ -62,8 +66,9 @@ class PartitionTask {
   void Resume(const std::optional<cluster::ChangelogMarker>& marker);
   int64_t next_offset() const { return next_offset_; }
 
-  // The records (this partition's, in offset order from next_offset())
-  // into one committed WriteBatch.
+  // The records (this partition's, in offset order) into one committed
+  // WriteBatch: those before next_offset() are skipped, and the batch ends
+  // at the first gap (TaskCounts::gap), so no record is ever passed over.
   [[nodiscard]] absl::StatusOr<TaskCounts> RunBatch(
       const std::vector<kafka::ConsumedMessage>& records);
 

@@ -87,6 +87,7 @@ struct PartitionedRuntime::Impl {
   // Next offset of each input partition routed so far (for readiness).
   std::map<core::PartitionKey, int64_t> routed_positions;
   absl::Time next_status = absl::InfinitePast();
+  absl::Time next_progress_log = absl::InfinitePast();
   absl::Status failed;  // a restore that failed inside a rebalance
   std::unique_ptr<internal::HealthMonitor> monitor;
   bool shut_down = false;
@@ -212,17 +213,29 @@ void PartitionedRuntime::Impl::ReportStatus() {
     partitions.push_back({key, position, consumer->CachedHighWatermark(key)});
   }
   health.ReportAssignment(partitions);
+  if (now >= next_progress_log && !owned.empty()) {
+    // Where each owned partition is, every 30 s: a move's progress is visible.
+    next_progress_log = now + absl::Seconds(30);
+    std::string summary;
+    for (const auto& [partition, p] : owned) {
+      absl::StrAppend(&summary, summary.empty() ? "" : ", ", partition, "@", p.task->next_offset(),
+                      " (outbox ", p.store->OutboxDepth(), ")");
+    }
+    LogInfo("owned partitions of ", options.repartition_topic, ": ", summary);
+  }
 }
 
 PartitionedRuntime::PartitionedRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PartitionedRuntime::~PartitionedRuntime() { Shutdown(absl::Seconds(10)); }
 
 absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
-    const PartitionedOptions& options, prometheus::Registry& registry,
+    const PartitionedOptions& given, prometheus::Registry& registry,
     const core::Clock& wall_clock) {
-  RETURN_IF_ERROR(options.Validate());
-  auto impl = std::make_unique<Impl>(options, registry, wall_clock);
+  RETURN_IF_ERROR(given.Validate());
+  auto impl = std::make_unique<Impl>(given, registry, wall_clock);
   Impl& p = *impl;
+  // The stages keep references to the options: the runtime's own copy.
+  const PartitionedOptions& options = p.options;
   std::error_code error;
   std::filesystem::create_directories(options.runtime.store.path, error);
   if (error) {
@@ -286,7 +299,13 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   for (const auto& [partition, records] : by_partition) {
     auto it = p.owned.find(partition);
     if (it == p.owned.end()) continue;  // revoked meanwhile: its new owner reads them
-    RETURN_IF_ERROR(it->second.task->RunBatch(records).status());
+    ASSIGN_OR_RETURN(const internal::TaskCounts counts, it->second.task->RunBatch(records));
+    if (counts.gap) {
+      const int64_t next = it->second.task->next_offset();
+      LogWarn(p.options.repartition_topic, "/", partition, ": records fetched past ", next,
+              " before the partition was taken again; reading again from ", next);
+      RETURN_IF_ERROR(p.consumer->Seek({p.options.repartition_topic, partition}, next));
+    }
     it->second.publisher->Notify();
     p.health.ReportCommit();
   }
@@ -300,17 +319,17 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
   if (p.shut_down) return true;
   p.shut_down = true;
   if (p.monitor) p.monitor->Stop();
-  p.consumer->Close();
+  // Publish while the partitions are still ours, then leave the group: a
+  // new owner must not restore a changelog this instance is still writing.
   bool drained = true;
   const absl::Time deadline = absl::Now() + timeout;
-  std::vector<int32_t> partitions;
-  for (const auto& [partition, owned] : p.owned) partitions.push_back(partition);
-  for (int32_t partition : partitions) {
-    drained = p.owned.at(partition).publisher->DrainAndStop(
-                  std::max(deadline - absl::Now(), absl::ZeroDuration())) &&
-              drained;
-    p.owned.erase(partition);
+  for (auto& [partition, owned] : p.owned) {
+    drained =
+        owned.publisher->DrainAndStop(std::max(deadline - absl::Now(), absl::ZeroDuration())) &&
+        drained;
   }
+  p.owned.clear();
+  p.consumer->Close();
   return drained;
 }
 

@@ -116,6 +116,9 @@ class Consumer {
   // Seeks every assigned partition back to the position the lookup gives
   // (as on assignment): messages fetched beyond it are read again.
   [[nodiscard]] virtual absl::Status Rewind() = 0;
+  // Moves one assigned partition's fetch position to `next_offset`.
+  [[nodiscard]] virtual absl::Status Seek(const core::PartitionKey& partition,
+                                          int64_t next_offset) = 0;
   // Leaves the group cleanly.
   virtual void Close() = 0;
   // Times a stored position was no longer on the broker (retention deleted

@@ -59,8 +59,8 @@ class PartitionedRuntime {
   // One poll: routes its input records, runs each repartition partition's
   // records as one batch. Returns the number of records handled.
   [[nodiscard]] absl::StatusOr<size_t> RunOnce();
-  // Leaves the group and publishes every owned partition's outbox until
-  // empty or `timeout` passes. True when drained. Idempotent.
+  // Publishes every owned partition's outbox until empty or `timeout`
+  // passes, then leaves the group. True when drained. Idempotent.
   bool Shutdown(absl::Duration timeout);
 
   // Started, committing, faults: for /readyz and the metrics. Any thread.
