@@ -110,6 +110,25 @@ absl::Status App::Start() {
   return absl::OkStatus();
 }
 
+absl::Status App::StartProbes(const pipeline::Health& health) {
+  ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
+  // Probes answer on the event loop and scrapes on a worker of their own: a
+  // busy /v1 or a slow scrape never delays them.
+  http_->Handle(
+      "/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); },
+      obs::HttpLane::kProbe);
+  http_->Handle(
+      "/healthz", [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
+      obs::HttpLane::kInline);
+  http_->Handle(
+      "/readyz",
+      [&health](const obs::HttpRequest&) {
+        return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
+      },
+      obs::HttpLane::kInline);
+  return absl::OkStatus();
+}
+
 absl::Status App::StartPartitioned() {
   pipeline::PartitionedOptions options;
   options.runtime = config_.runtime;
@@ -122,20 +141,7 @@ absl::Status App::StartPartitioned() {
                    pipeline::PartitionedRuntime::Start(options, metrics_.registry(), *wall_clock_));
   LogInfo("partitioned mode: ", config_.partitions, " partitions of ", config_.repartition_topic,
           ", stores under ", config_.runtime.store.path);
-  ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
-  http_->Handle(
-      "/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); },
-      obs::HttpLane::kProbe);
-  http_->Handle(
-      "/healthz", [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
-      obs::HttpLane::kInline);
-  http_->Handle(
-      "/readyz",
-      [this](const obs::HttpRequest&) {
-        const pipeline::Health& health = partitioned_->health();
-        return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
-      },
-      obs::HttpLane::kInline);
+  RETURN_IF_ERROR(StartProbes(partitioned_->health()));
   const auto not_yet = [](const obs::HttpRequest&) {
     return obs::HttpResponse::Text(501,
                                    "lookups are not served in partitioned mode yet "
@@ -164,22 +170,7 @@ absl::Status App::StartHttp() {
                    identity::IdentityRules::Create(config_.runtime.pipeline.identity));
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
   signals_ = std::make_unique<signals::Signals>(config_.runtime.pipeline.signals);
-  ASSIGN_OR_RETURN(http_, obs::HttpServer::Start(config_.http));
-  // Probes answer on the event loop and scrapes on a worker of their own: a
-  // busy /v1 or a slow scrape never delays them.
-  http_->Handle(
-      "/metrics", [this](const obs::HttpRequest&) { return metrics_.Render(); },
-      obs::HttpLane::kProbe);
-  http_->Handle(
-      "/healthz", [](const obs::HttpRequest&) { return obs::HttpResponse::Text(200, "ok\n"); },
-      obs::HttpLane::kInline);
-  http_->Handle(
-      "/readyz",
-      [this](const obs::HttpRequest&) {
-        const pipeline::Health& health = runtime_->health();
-        return obs::HttpResponse::Text(health.ready() ? 200 : 503, health.Describe() + "\n");
-      },
-      obs::HttpLane::kInline);
+  RETURN_IF_ERROR(StartProbes(runtime_->health()));
   http_->Handle("/v1/profiles/",
                 RequireBearer(config_.http_token,
                               ProfileLookup{runtime_->store(), config_.runtime.pipeline.scoring,

@@ -26,6 +26,7 @@ namespace profiled::kafka {
 class MockCluster;
 }
 namespace profiled::pipeline {
+class Health;
 class Runtime;
 class PartitionedRuntime;
 }  // namespace profiled::pipeline
@@ -65,6 +66,8 @@ class App {
   bool Finished();
 
   [[nodiscard]] absl::Status StartHttp();
+  // The HTTP server with /metrics, /healthz and /readyz (from `health`).
+  [[nodiscard]] absl::Status StartProbes(const pipeline::Health& health);
   // cluster.mode partitioned: one instance of many (docs/scaling.md).
   [[nodiscard]] absl::Status StartPartitioned();
   absl::StatusOr<size_t> RunOnce();

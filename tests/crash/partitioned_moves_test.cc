@@ -114,20 +114,10 @@ TEST_CASE(
 
   const std::map<std::string, core::Profile> single = testing::SingleModeReference(
       bootstrap, "events", Options(), events.size(), dir.Sub("single"));
-  std::vector<std::string> users;
-  for (const auto& [user, profile] : single) users.push_back(user);
-  REQUIRE(users.size() == static_cast<size_t>(people));
-  std::map<std::string, core::Profile> partitioned;
-  const bool converged = testing::WaitUntil(
-      [&] {
-        partitioned = testing::ProfilesFromChangelog(bootstrap, "profiled.changelog", users);
-        if (partitioned.size() != users.size()) return false;
-        for (const std::string& user : users) {
-          if (partitioned.at(user).version != single.at(user).version) return false;
-        }
-        return true;
-      },
-      seconds(150));
+  REQUIRE(single.size() == static_cast<size_t>(people));
+  bool converged = false;
+  const std::map<std::string, core::Profile> partitioned = testing::WaitForChangelogVersions(
+      bootstrap, "profiled.changelog", single, seconds(150), &converged);
   // Every event reached the repartition topic (routers re-send, never drop).
   std::set<std::string> routed;
   for (const kafka::ConsumedMessage& m :
@@ -141,14 +131,9 @@ TEST_CASE(
   }
   CHECK(routed.size() == events.size());
   CHECK(converged);
-  const int64_t now_ms = T0 + 900 * 60'000;
+  testing::CheckSamePeople(partitioned, single, Options().scoring, T0 + 900 * 60'000);
   uint64_t total = 0;
-  for (const std::string& user : users) {
-    CAPTURE(user);
-    REQUIRE(partitioned.contains(user));
-    testing::CheckSameProfile(partitioned.at(user), single.at(user), Options().scoring, now_ms);
-    total += partitioned.at(user).version;
-  }
+  for (const auto& [user, profile] : partitioned) total += profile.version;
   CHECK(total == events.size());  // none lost, none twice
 
   // Each person's last update on the output topic is their final state.
@@ -162,8 +147,7 @@ TEST_CASE(
             last_version[update.profile_id()] = update.version();
           }
         }
-        for (const std::string& user : users) {
-          const core::Profile& p = partitioned.at(user);
+        for (const auto& [user, p] : partitioned) {
           auto it = last_version.find(p.id);
           if (it == last_version.end() || it->second != p.version) return false;
         }

@@ -106,9 +106,7 @@ TEST_CASE(
   // The reference: single mode on the same input.
   const std::map<std::string, core::Profile> single = testing::SingleModeReference(
       bootstrap, "events", Options(), events.size(), dir.Sub("single"));
-  std::vector<std::string> users;
-  for (const auto& [user, profile] : single) users.push_back(user);
-  REQUIRE(users.size() == static_cast<size_t>(people));
+  REQUIRE(single.size() == static_cast<size_t>(people));
 
   // Three instances joining one after another: partitions move, and each
   // new owner restores what it takes from the changelog.
@@ -117,25 +115,12 @@ TEST_CASE(
     instances.push_back(std::make_unique<Instance>(bootstrap, dir.Sub(absl::StrCat("p", i))));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   }
-  std::map<std::string, core::Profile> partitioned;
-  const bool converged = testing::WaitUntil(
-      [&] {
-        partitioned = testing::ProfilesFromChangelog(bootstrap, "profiled.changelog", users);
-        if (partitioned.size() != users.size()) return false;
-        for (const std::string& user : users) {
-          if (partitioned.at(user).version != single.at(user).version) return false;
-        }
-        return true;
-      },
-      std::chrono::seconds(120));
+  bool converged = false;
+  const std::map<std::string, core::Profile> partitioned = testing::WaitForChangelogVersions(
+      bootstrap, "profiled.changelog", single, std::chrono::seconds(120), &converged);
   for (auto& instance : instances) instance->Stop();
   CHECK(converged);
-  const int64_t now_ms = T0 + 600 * 60'000;
-  for (const std::string& user : users) {
-    CAPTURE(user);
-    REQUIRE(partitioned.contains(user));
-    testing::CheckSameProfile(partitioned.at(user), single.at(user), Options().scoring, now_ms);
-  }
+  testing::CheckSamePeople(partitioned, single, Options().scoring, T0 + 600 * 60'000);
 }
 
 }  // namespace

@@ -125,4 +125,34 @@ std::map<std::string, core::Profile> ProfilesFromChangelog(const std::string& bo
   return out;
 }
 
+std::map<std::string, core::Profile> WaitForChangelogVersions(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<std::string, core::Profile>& reference, std::chrono::seconds timeout,
+    bool* converged) {
+  std::vector<std::string> users;
+  for (const auto& [user, profile] : reference) users.push_back(user);
+  std::map<std::string, core::Profile> got;
+  *converged = WaitUntil(
+      [&] {
+        got = ProfilesFromChangelog(bootstrap, topic, users);
+        if (got.size() != users.size()) return false;
+        for (const std::string& user : users) {
+          if (got.at(user).version != reference.at(user).version) return false;
+        }
+        return true;
+      },
+      timeout);
+  return got;
+}
+
+void CheckSamePeople(const std::map<std::string, core::Profile>& got,
+                     const std::map<std::string, core::Profile>& reference,
+                     const core::ScoringOptions& scoring, int64_t now_ms) {
+  for (const auto& [user, want] : reference) {
+    CAPTURE(user);
+    REQUIRE(got.contains(user));
+    CheckSameProfile(got.at(user), want, scoring, now_ms);
+  }
+}
+
 }  // namespace profiled::testing

@@ -4,15 +4,15 @@
 // two profiles of one person hold the same thing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "profiled/pipeline/pipeline.h"
-
 #include "profiled/core/profile.h"
+#include "profiled/pipeline/pipeline.h"
 #include "profiled/v1/event.pb.h"
 
 namespace profiled::testing {
@@ -44,5 +44,17 @@ std::map<std::string, core::Profile> SingleModeReference(const std::string& boot
 std::map<std::string, core::Profile> ProfilesFromChangelog(const std::string& bootstrap,
                                                            const std::string& topic,
                                                            const std::vector<std::string>& users);
+
+// Reads the changelog until every person of `reference` is there with the
+// reference's version (or `timeout` passes); returns what it read last.
+std::map<std::string, core::Profile> WaitForChangelogVersions(
+    const std::string& bootstrap, const std::string& topic,
+    const std::map<std::string, core::Profile>& reference, std::chrono::seconds timeout,
+    bool* converged);
+
+// Every person's profile checked against the reference (CheckSameProfile).
+void CheckSamePeople(const std::map<std::string, core::Profile>& got,
+                     const std::map<std::string, core::Profile>& reference,
+                     const core::ScoringOptions& scoring, int64_t now_ms);
 
 }  // namespace profiled::testing

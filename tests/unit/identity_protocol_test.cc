@@ -146,7 +146,7 @@ class Cluster {
   // records, changelog and marker for the publisher.
   void RunBatch(int32_t k, size_t max) {
     Task& t = tasks_[k];
-    IdentityProtocol protocol(rules_, k, Partitions());
+    IdentityProtocol protocol(rules_);
     std::map<int32_t, std::deque<Task::Step>> sends;
     const int64_t end = std::min<int64_t>(static_cast<int64_t>(t.log.size()),
                                           t.position + static_cast<int64_t>(max));

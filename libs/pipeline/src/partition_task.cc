@@ -196,6 +196,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
 
   // Every slot the batch's records name, from the store, decoded once.
   std::vector<std::string> keys;
+  keys.reserve(admitted.size());
   for (const Admitted& a : admitted) keys.push_back(a.message.Key());
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());

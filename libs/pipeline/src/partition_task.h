@@ -59,7 +59,7 @@ class PartitionTask {
         topics_(std::move(topics)),
         partition_(partition),
         store_(store),
-        protocol_(rules, partition, topics_.partitions) {}
+        protocol_(rules) {}
 
   // Where consumption resumes and what was applied from each upstream
   // partition: the restored changelog's newest marker (none: from 0).

@@ -14,7 +14,7 @@
 // founding identity's entry, and a merge's record and state travel
 // together.
 //
-//   IdentityProtocol protocol(rules, partition, partitions);
+//   IdentityProtocol protocol(rules);
 //   std::vector<ProtocolMessage> out;
 //   protocol.Handle(record, offset, state, side, out);   // for each admitted record
 //   // commit state (and side's profiles) with the batch; then send `out`
@@ -160,8 +160,8 @@ class ProfileSide {
 
 class IdentityProtocol {
  public:
-  IdentityProtocol(const identity::IdentityRules& rules, int32_t partition, int32_t partitions)
-      : rules_(rules), resolver_(rules), partition_(partition), partitions_(partitions) {}
+  explicit IdentityProtocol(const identity::IdentityRules& rules)
+      : rules_(rules), resolver_(rules) {}
 
   // Handles the record at `offset` of this partition (its key's slot,
   // created when absent); the records to send are appended to `out`, in
@@ -207,8 +207,6 @@ class IdentityProtocol {
 
   const identity::IdentityRules& rules_;
   identity::Resolver resolver_;
-  int32_t partition_;
-  int32_t partitions_;
 };
 
 }  // namespace profiled::cluster
