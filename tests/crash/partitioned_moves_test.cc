@@ -26,15 +26,6 @@ using std::chrono::seconds;
 
 constexpr int64_t T0 = 1'700'000'000'000;
 
-pipeline::PipelineOptions Options() {
-  pipeline::PipelineOptions o;
-  o.output_topic = "updates";
-  o.identity.max_per_kind.clear();  // no guardrail fires: people are the linked identities
-  o.identity.max_merges_per_hour = 1000000;
-  o.scoring.recent_event_ids = 0;  // exactly once from the protocol, not the profile's memory
-  return o;
-}
-
 struct Instance {
   std::string name, config, store;
   int starts = 0;
@@ -113,7 +104,7 @@ TEST_CASE(
   Start(a, dir);
 
   const std::map<std::string, core::Profile> single = testing::SingleModeReference(
-      bootstrap, "events", Options(), events.size(), dir.Sub("single"));
+      bootstrap, "events", testing::EquivalenceOptions(), events.size(), dir.Sub("single"));
   REQUIRE(single.size() == static_cast<size_t>(people));
   bool converged = false;
   const std::map<std::string, core::Profile> partitioned = testing::WaitForChangelogVersions(
@@ -131,7 +122,8 @@ TEST_CASE(
   }
   CHECK(routed.size() == events.size());
   CHECK(converged);
-  testing::CheckSamePeople(partitioned, single, Options().scoring, T0 + 900 * 60'000);
+  testing::CheckSamePeople(partitioned, single, testing::EquivalenceOptions().scoring,
+                           T0 + 900 * 60'000);
   uint64_t total = 0;
   for (const auto& [user, profile] : partitioned) total += profile.version;
   CHECK(total == events.size());  // none lost, none twice

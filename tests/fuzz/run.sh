@@ -7,7 +7,7 @@
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]      default 45 (PROFILED_FUZZ_SECONDS)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-seconds=${1:-${PROFILED_FUZZ_SECONDS:-45}}
+seconds=${1:-${PROFILED_FUZZ_SECONDS:-30}}
 build=${PROFILED_FUZZ_BUILD:-$src/build-fuzz}
 
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

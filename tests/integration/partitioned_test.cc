@@ -24,15 +24,6 @@ namespace {
 constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int32_t kPartitions = 12;
 
-PipelineOptions Options() {
-  PipelineOptions o;
-  o.output_topic = "updates";
-  o.identity.max_per_kind.clear();  // no guardrail fires: people are the linked identities
-  o.identity.max_merges_per_hour = 1000000;
-  o.scoring.recent_event_ids = 0;  // exactly once from the protocol, not the profile's memory
-  return o;
-}
-
 // One partitioned instance running on its own thread.
 class Instance {
  public:
@@ -48,7 +39,7 @@ class Instance {
     o.runtime.consumer.topics = {"events"};
     o.runtime.producer_properties = {{"bootstrap.servers", bootstrap}};
     o.runtime.dead_letter_topic = "deadletters";
-    o.runtime.pipeline = Options();
+    o.runtime.pipeline = testing::EquivalenceOptions();
     o.partitions = kPartitions;
     auto started = PartitionedRuntime::Start(o, metrics_.registry(), wall_);
     REQUIRE_OK(started.status());
@@ -105,7 +96,7 @@ TEST_CASE(
   testing::TempDir dir;
   // The reference: single mode on the same input.
   const std::map<std::string, core::Profile> single = testing::SingleModeReference(
-      bootstrap, "events", Options(), events.size(), dir.Sub("single"));
+      bootstrap, "events", testing::EquivalenceOptions(), events.size(), dir.Sub("single"));
   REQUIRE(single.size() == static_cast<size_t>(people));
 
   // Three instances joining one after another: partitions move, and each
@@ -120,7 +111,8 @@ TEST_CASE(
       bootstrap, "profiled.changelog", single, std::chrono::seconds(120), &converged);
   for (auto& instance : instances) instance->Stop();
   CHECK(converged);
-  testing::CheckSamePeople(partitioned, single, Options().scoring, T0 + 600 * 60'000);
+  testing::CheckSamePeople(partitioned, single, testing::EquivalenceOptions().scoring,
+                           T0 + 600 * 60'000);
 }
 
 }  // namespace

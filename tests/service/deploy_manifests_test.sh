@@ -39,7 +39,8 @@ for f in "$src"/deploy/examples/*.yaml; do
   "$bin" --check-config --config "$f" >/dev/null || fail "$f"
 done
 
-/usr/bin/python3 - "$src/deploy/kubernetes/profiled.yaml" "$work/k8s-config.yaml" <<'PY' || fail "kubernetes manifests"
+for manifest in "$src"/deploy/kubernetes/*.yaml; do
+/usr/bin/python3 - "$manifest" "$work/k8s-config.yaml" <<'PY' || fail "kubernetes manifest $manifest"
 import sys, yaml
 docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1]))}
 config_text = docs["ConfigMap"]["data"]["profiled.yaml"]
@@ -56,7 +57,11 @@ assert docs["Service"]["spec"]["ports"][0]["port"] == port
 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
 assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-assert sts["replicas"] == 1, "one instance per identity graph"
+if config.get("cluster", {}).get("mode") == "partitioned":
+    assert sts["replicas"] > 1, "partitioned mode: many pods share the work"
+    assert sts["podManagementPolicy"] == "Parallel", "OrderedReady would restore everything on pod 0 first"
+else:
+    assert sts["replicas"] == 1, "one instance per identity graph"
 mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
 assert config["store"]["path"].startswith(mounts["data"] + "/"), "the store must live on the volume"
 assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
@@ -65,19 +70,21 @@ assert pod["terminationGracePeriodSeconds"] > 30, "profiled drains the outbox fo
 env = {e["name"]: e for e in c.get("env", [])}
 assert config["input"]["group_instance_id"] == "${POD_NAME}", "static membership from the pod name"
 assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-secret_file = config["privacy"]["erasure"]["secret_file"]
-assert secret_file.startswith(mounts["secrets"] + "/"), "the erasure secret comes from the Secret volume"
-assert not secret_file.startswith(mounts["data"]), "the erasure secret must not live on the data volume"
-volumes = {v["name"]: v for v in pod["volumes"]}
-assert "secret" in volumes["secrets"], "the secrets volume is a Secret"
-# --check-config below runs with a stand-in secret file.
-config["privacy"]["erasure"]["secret_file"] = sys.argv[2] + ".secret"
-open(sys.argv[2] + ".secret", "w").write("stand-in-secret-0123456789\n")
+if "privacy" in config:
+    secret_file = config["privacy"]["erasure"]["secret_file"]
+    assert secret_file.startswith(mounts["secrets"] + "/"), "the erasure secret comes from the Secret volume"
+    assert not secret_file.startswith(mounts["data"]), "the erasure secret must not live on the data volume"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "secret" in volumes["secrets"], "the secrets volume is a Secret"
+    # --check-config below runs with a stand-in secret file.
+    config["privacy"]["erasure"]["secret_file"] = sys.argv[2] + ".secret"
+    open(sys.argv[2] + ".secret", "w").write("stand-in-secret-0123456789\n")
 open(sys.argv[2], "w").write(yaml.safe_dump(config))
-print("kubernetes: probes, port, volumes, env and grace period agree with the config")
+print(f"kubernetes {sys.argv[1].rsplit('/', 1)[1]}: probes, port, volumes, env and grace period agree with the config")
 PY
 POD_NAME=profiled-0 "$bin" --check-config --config "$work/k8s-config.yaml" >/dev/null \
-  || fail "the ConfigMap's profiled.yaml"
+  || fail "the ConfigMap's profiled.yaml in $manifest"
+done
 # Dockerfile: COPY sources exist (no engine here to build it).
 dockerfile="$src/deploy/Dockerfile"
 grep -E '^COPY [^-]' "$dockerfile" | while read -r _ from _; do

@@ -99,13 +99,17 @@ std::vector<kafka::ConsumedMessage> ReadTopicToEnd(const std::string& bootstrap,
   return out;
 }
 
+double MetricIn(const std::string& exposition, const std::string& name) {
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = ("\n" + exposition).find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::strtod(exposition.c_str() + at + prefix.size() - 1, nullptr);
+}
+
 double ScrapeCounter(const std::string& host_port, const std::string& name) {
   absl::StatusOr<obs::HttpResponse> r = obs::HttpGet(host_port, "/metrics", "", 2000);
   if (!r.ok() || r->status != 200) return -1;
-  const std::string prefix = "\n" + name + " ";
-  const size_t at = ("\n" + r->body).find(prefix);
-  if (at == std::string::npos) return -1;
-  return std::strtod(r->body.c_str() + at + prefix.size() - 1, nullptr);
+  return MetricIn(r->body, name);
 }
 
 namespace {

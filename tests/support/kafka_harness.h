@@ -36,6 +36,9 @@ std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
 std::vector<kafka::ConsumedMessage> ReadTopicToEnd(const std::string& bootstrap,
                                                    const std::string& topic);
 
+// The value of an unlabelled counter or gauge in Prometheus text, or -1.
+double MetricIn(const std::string& exposition, const std::string& name);
+
 // The value of an unlabelled counter or gauge scraped from http://host_port/metrics,
 // or -1 when the endpoint or the metric is not there.
 double ScrapeCounter(const std::string& host_port, const std::string& name);

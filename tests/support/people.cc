@@ -13,6 +13,15 @@
 
 namespace profiled::testing {
 
+pipeline::PipelineOptions EquivalenceOptions() {
+  pipeline::PipelineOptions o;
+  o.output_topic = "updates";
+  o.identity.max_per_kind.clear();
+  o.identity.max_merges_per_hour = 1000000;
+  o.scoring.recent_event_ids = 0;
+  return o;
+}
+
 std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
                                                int64_t t0_ms) {
   const std::vector<std::string> types = {"product_viewed", "product_viewed", "added_to_cart",

@@ -17,6 +17,12 @@
 
 namespace profiled::testing {
 
+// The options every equivalence test runs both modes with: no guardrail
+// fires (people are exactly the linked identities) and event-id
+// de-duplication is off, so exactly once must come from the protocol
+// (origins, slots ahead of a restore), not from the profile's memory.
+pipeline::PipelineOptions EquivalenceOptions();
+
 // `events` events of `people` people, a minute apart from `t0_ms`: each an
 // anonymous visit, a login (anonymous id and user id), a logged-in visit,
 // or one giving the email too. Ids "e<i>"; orders carry revenue.

@@ -30,15 +30,8 @@ namespace {
 constexpr int64_t T0 = 1'700'000'000'000;
 
 PipelineOptions Options() {
-  PipelineOptions o;
-  o.output_topic = "updates";
+  PipelineOptions o = testing::EquivalenceOptions();
   o.worker_threads = 0;
-  // No guardrail fires: people are exactly the linked identities.
-  o.identity.max_per_kind.clear();
-  o.identity.max_merges_per_hour = 1000000;
-  // Event-id de-duplication off: exactly once must come from the protocol
-  // (origins, slots ahead of a restore), not from the profile's memory.
-  o.scoring.recent_event_ids = 0;
   return o;
 }
 
@@ -221,18 +214,20 @@ class Partitioned {
     tasks_[k].reset();
     stores_[k] = OpenStore(dir_.Sub(absl::StrCat("partition-", k, "-owner-", moves_)));
     std::optional<cluster::ChangelogMarker> marker;
+    SlotRestorer restorer(*stores_[k]);
     for (const auto& [key, value] : changelogs_[k]) {
       if (key == cluster::kMarkerKey) {
         marker.emplace();
         REQUIRE(marker->ParseFromString(value));
         continue;
       }
-      REQUIRE_OK(PartitionTask::RestoreInto(*stores_[k], key, value));
+      REQUIRE_OK(restorer.Add(key, value));
     }
+    REQUIRE_OK(restorer.Finish());
     tasks_[k] = std::make_unique<PartitionTask>(options_, rules_, output_,
                                                 TaskTopics{"repartition", "changelog", kPartitions},
                                                 k, *stores_[k]);
-    tasks_[k]->Resume(marker);
+    tasks_[k]->Resume(marker, moves_);
     recent_[k].clear();
   }
 

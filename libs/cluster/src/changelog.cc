@@ -5,7 +5,8 @@
 
 namespace profiled::cluster {
 
-ChangelogFold::ChangelogFold(RestoreSink sink, int64_t low, int64_t high) : sink_(std::move(sink)) {
+ChangelogFold::ChangelogFold(RestoreSink sink, int64_t low, int64_t high, EpochOf epoch_of)
+    : sink_(std::move(sink)), epoch_of_(std::move(epoch_of)) {
   result_.progress.low = low;
   result_.progress.high = high;
   result_.progress.next = low;
@@ -21,8 +22,21 @@ absl::Status ChangelogFold::Apply(const kafka::LogRecord& record) {
       return absl::DataLossError(
           absl::StrCat("changelog marker at offset ", record.offset, " is unreadable"));
     }
+    if (marker.claim()) {
+      // Offsets only grow: a claim always starts a newer epoch.
+      result_.epoch = record.offset;
+      marker.set_epoch(record.offset);
+      marker.set_claim(false);
+    } else if (marker.epoch() < result_.epoch) {
+      ++p.fenced;  // a zombie's late marker
+      return absl::OkStatus();
+    }
     result_.marker = std::move(marker);
     result_.marker_offset = record.offset;
+    return absl::OkStatus();
+  }
+  if (record.value && epoch_of_ && epoch_of_(*record.value) < result_.epoch) {
+    ++p.fenced;  // a zombie's late write
     return absl::OkStatus();
   }
   ++p.records;
@@ -33,17 +47,20 @@ absl::Status ChangelogFold::Apply(const kafka::LogRecord& record) {
 absl::Status CheckNotTruncated(const kafka::LogRange& range, std::string_view what) {
   if (range.low == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      std::string(what), " starts at offset ", range.low, ", not 0: retention deleted its oldest records, so "
+      std::string(what), " starts at offset ", range.low,
+      ", not 0: retention deleted its oldest records, so "
       "a restore from it would silently miss state. A changelog must be cleanup.policy=compact "
-      "with no retention.ms / retention.bytes limit; restore this partition from its input instead"));
+      "with no retention.ms / retention.bytes limit; restore this partition from its input "
+      "instead"));
 }
 
 absl::StatusOr<RestoreResult> RestoreChangelog(
     kafka::PartitionLog& log, std::string_view what, const RestoreSink& sink,
-    const std::function<void(const RestoreProgress&)>& progress, int timeout_ms) {
+    const std::function<void(const RestoreProgress&)>& progress, int timeout_ms,
+    const EpochOf& epoch_of) {
   ASSIGN_OR_RETURN(kafka::LogRange range, log.Range(timeout_ms));
   RETURN_IF_ERROR(CheckNotTruncated(range, what));
-  ChangelogFold fold(sink, range.low, range.high);
+  ChangelogFold fold(sink, range.low, range.high, epoch_of);
   absl::Status read = log.Read(range.low, range.high, timeout_ms, [&](const kafka::LogRecord& r) {
     RETURN_IF_ERROR(fold.Apply(r));
     // Counted in records: compaction leaves gaps in offsets.

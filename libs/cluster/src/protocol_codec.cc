@@ -1,5 +1,8 @@
 #include "profiled/cluster/protocol_codec.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "absl/strings/str_cat.h"
 #include "profiled/base/status_macros.h"
 
@@ -132,6 +135,25 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
   slot.applied = v.applied();
   if (state != nullptr) *state = v.state();
   return slot;
+}
+
+int64_t SlotEpoch(std::string_view value) {
+  using google::protobuf::internal::WireFormatLite;
+  constexpr int kEpochField = internal::v1::SlotValue::kEpochFieldNumber;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(value.data()),
+                                            static_cast<int>(value.size()));
+  int64_t epoch = 0;
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == kEpochField &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t v = 0;
+      if (!in.ReadVarint64(&v)) return 0;
+      epoch = static_cast<int64_t>(v);  // the last occurrence wins, as in a parse
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return 0;
+    }
+  }
+  return epoch;
 }
 
 }  // namespace profiled::cluster

@@ -38,6 +38,36 @@ prometheus::Family<prometheus::Counter>& PrivacyFamily(prometheus::Registry& r) 
 
 }  // namespace
 
+PartitionMetrics::PartitionMetrics(prometheus::Registry& r)
+    : owned(GaugeOf(r, "profiled_partitions_owned",
+                    "Repartition partitions this instance owns (restored and running).")),
+      restoring(GaugeOf(r, "profiled_partitions_restoring",
+                        "1 while a partition given to this instance is restored from its "
+                        "changelog (nothing else runs meanwhile).")),
+      restore_remaining(GaugeOf(r, "profiled_restore_remaining_offsets",
+                                "Changelog offsets the running restore has still to read.")),
+      restores(CounterOf(r, "profiled_partition_restores_total",
+                         "Partitions restored from their changelog on assignment.")),
+      restored_records(CounterOf(r, "profiled_restore_records_total",
+                                 "Changelog records restored into partition stores.")),
+      restore_duration(prometheus::BuildHistogram()
+                           .Name("profiled_restore_duration_seconds")
+                           .Help("Time to restore one partition from its changelog.")
+                           .Register(r)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 5, 10, 30,
+                                                                            60, 300, 900, 3600})),
+      resent(CounterOf(r, "profiled_repartition_resent_total",
+                       "Repartition records skipped as re-sends (at or below their origin's "
+                       "watermark).")),
+      fenced(CounterOf(r, "profiled_changelog_fenced_total",
+                       "Changelog records of an older owner (a zombie) written after this "
+                       "owner's claim: skipped by a restore or re-asserted over by the tail.")),
+      reasserted(CounterOf(r, "profiled_changelog_reasserted_total",
+                           "Keys written to the changelog again over a zombie's record.")),
+      superseded(CounterOf(r, "profiled_partitions_superseded_total",
+                           "Partitions this instance stopped writing because a newer owner "
+                           "claimed them (this instance was the zombie).")) {}
+
 PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                  const std::vector<std::string>& input_topics)
     : applied(CounterOf(registry, "profiled_events_applied_total",
@@ -60,8 +90,9 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                         "Events whose future event time was clamped to the wall clock.")),
       duplicates(CounterOf(registry, "profiled_events_duplicate_total",
                            "Events skipped because their profile already applied their id.")),
-      timers_fired(CounterOf(registry, "profiled_timers_fired_total",
-                             "Profiles re-evaluated because a signal was due to change with time.")),
+      timers_fired(
+          CounterOf(registry, "profiled_timers_fired_total",
+                    "Profiles re-evaluated because a signal was due to change with time.")),
       consent_suppressed(CounterOf(registry, "profiled_consent_suppressed_events_total",
                                    "Events acknowledged but not stored: no analytics consent.")),
       erasures(CounterOf(registry, "profiled_erasures_total", "Erase requests committed.")),
@@ -78,12 +109,11 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                 {0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600})),
       purges_pending(GaugeOf(registry, "profiled_erasure_purges_pending",
                              "Committed erasures whose purge from disk has not run yet.")),
-      batch_duration(HistogramOf(registry, "profiled_batch_duration_seconds",
-                                 "Time to decode, apply and commit one batch.",
-                                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                  1, 2.5})),
-      batch_size(HistogramOf(registry, "profiled_batch_size_events",
-                             "Input messages in one batch.",
+      batch_duration(
+          HistogramOf(registry, "profiled_batch_duration_seconds",
+                      "Time to decode, apply and commit one batch.",
+                      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
+      batch_size(HistogramOf(registry, "profiled_batch_size_events", "Input messages in one batch.",
                              {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000})),
       input_offset_resets(CounterOf(
           registry, "profiled_input_offset_resets_total",
@@ -95,8 +125,9 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                    "Profile reads served by the hot cache.")),
       profile_cache_misses(CounterOf(registry, "profiled_profile_cache_misses_total",
                                      "Profile reads that went to the store (and decoded).")),
-      profile_cache_bytes(GaugeOf(registry, "profiled_profile_cache_bytes",
-                                  "Estimated memory held by the hot cache (store.profile_cache_mb).")),
+      profile_cache_bytes(
+          GaugeOf(registry, "profiled_profile_cache_bytes",
+                  "Estimated memory held by the hot cache (store.profile_cache_mb).")),
       rocksdb_live_sst_bytes(GaugeOf(registry, "profiled_rocksdb_live_sst_bytes",
                                      "Bytes of the store's SST files in the current version.")),
       rocksdb_memtable_bytes(GaugeOf(registry, "profiled_rocksdb_memtable_bytes",
@@ -119,6 +150,7 @@ PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
           {{"rule", std::string(identity::RuleName(identity::RefusalRule::kKindLimit))}})),
       refused_merge_rate(RefusalFamily(registry).Add(
           {{"rule", std::string(identity::RuleName(identity::RefusalRule::kMergeRate))}})),
+      partitions(registry),
       consumed_family_(prometheus::BuildCounter()
                            .Name("profiled_events_consumed_total")
                            .Help("Input messages consumed and committed, by topic.")

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "outbox_records.h"
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
@@ -78,7 +79,7 @@ class TaskProfiles final : public cluster::ProfileSide {
 
   void Refused(const ProfileRef& profile, const ProfileRef& other, identity::RefusalRule rule,
                const std::string& detail, int64_t /*time_ms*/) override {
-    ++counts_.refusals;
+    counts_.refusals.push_back(rule);
     LogInfo("refused ", identity::RuleName(rule), " between ", profile.id, " and ", other.id, ": ",
             detail);
   }
@@ -101,7 +102,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   core::Profile& Touch(const std::string& id) {
     auto [it, created] = profiles_.try_emplace(id, core::Profile{});
     if (created) it->second = core::Profile::New(id);
-    if (std::find(touched_.begin(), touched_.end(), id) == touched_.end()) touched_.push_back(id);
+    if (touched_set_.insert(id).second) touched_.push_back(id);
     return it->second;
   }
 
@@ -109,6 +110,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   TaskCounts& counts_;
   absl::flat_hash_map<std::string, core::Profile> profiles_;
   std::vector<std::string> touched_;
+  absl::flat_hash_set<std::string> touched_set_;
   std::vector<Notice> notices_;
 };
 
@@ -131,23 +133,72 @@ std::string BarrierRecord() {
 
 }  // namespace
 
-void PartitionTask::Resume(const std::optional<cluster::ChangelogMarker>& marker) {
+void PartitionTask::Resume(const std::optional<cluster::ChangelogMarker>& marker, int64_t epoch) {
   filter_ = cluster::OriginFilter();
   next_offset_ = 0;
+  epoch_ = epoch;
   if (!marker.has_value()) return;
   filter_.Restore(*marker);
   next_offset_ = marker->next_offset();
 }
 
-absl::Status PartitionTask::RestoreInto(store::ProfileStore& store, std::string_view key,
-                                        std::optional<std::string_view> value) {
-  store::CommitBatch batch;
-  if (value.has_value()) {
-    batch.profiles.emplace_back(std::string(key), std::string(*value));
-  } else {
-    batch.deleted_profiles.emplace_back(key);
+cluster::ChangelogMarker PartitionTask::CurrentMarker() const {
+  cluster::ChangelogMarker marker;
+  marker.set_next_offset(next_offset_);
+  filter_.SaveTo(marker);
+  marker.set_epoch(epoch_);
+  return marker;
+}
+
+absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {
+  std::vector<std::string> slots;
+  bool marker = false;
+  for (const std::string& key : keys) {
+    if (key == cluster::kMarkerKey) {
+      marker = true;
+    } else {
+      slots.push_back(key);
+    }
   }
-  return store.Commit(batch);
+  std::vector<std::optional<std::string>> stored;
+  RETURN_IF_ERROR(store_.MultiGet(slots, stored));
+  store::CommitBatch batch;
+  ::profiled::internal::v1::SlotValue value;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!stored[i].has_value()) continue;
+    if (!value.ParseFromString(*stored[i])) {
+      return absl::DataLossError(absl::StrCat("slot ", slots[i], " does not parse"));
+    }
+    value.set_epoch(epoch_);
+    std::string bytes = value.SerializeAsString();
+    batch.outbox.push_back(ToPartition(topics_.changelog, partition_, slots[i], bytes));
+    batch.profiles.emplace_back(slots[i], std::move(bytes));
+  }
+  if (marker) {
+    batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
+                                       std::string(cluster::kMarkerKey),
+                                       CurrentMarker().SerializeAsString()));
+  }
+  if (batch.outbox.empty()) return absl::OkStatus();
+  return store_.Commit(batch);
+}
+
+absl::Status SlotRestorer::Add(std::string_view key, std::optional<std::string_view> value) {
+  if (value.has_value()) {
+    batch_.profiles.emplace_back(std::string(key), std::string(*value));
+  } else {
+    batch_.deleted_profiles.emplace_back(key);
+  }
+  if (++pending_ < 1000) return absl::OkStatus();
+  return Finish();
+}
+
+absl::Status SlotRestorer::Finish() {
+  if (pending_ == 0) return absl::OkStatus();
+  RETURN_IF_ERROR(store_.Commit(batch_));
+  batch_ = store::CommitBatch();
+  pending_ = 0;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
@@ -246,8 +297,9 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   std::vector<std::string> changed(state.changed.begin(), state.changed.end());
   std::sort(changed.begin(), changed.end());
   std::vector<std::string> updated = profiles.touched();
+  const absl::flat_hash_set<std::string> touched(updated.begin(), updated.end());
   for (const std::string& key : changed) {
-    if (std::find(updated.begin(), updated.end(), key) == updated.end()) updated.push_back(key);
+    if (!touched.contains(key)) updated.push_back(key);
   }
   for (const std::string& id : updated) {
     core::Profile* profile = profiles.Find(id);
@@ -260,6 +312,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     Output built = output_.Build(*profile, profile->last_seen_ms, 0);
     profile->signals_fingerprint = built.fingerprint;
     batch.outbox.push_back(std::move(built.record));
+    ++counts.updates;
   }
   for (const TaskProfiles::Notice& n : profiles.notices()) {
     v1::ProfileUpdate notice;
@@ -268,6 +321,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     notice.set_merged_into(n.survivor);
     batch.outbox.push_back(OutboxRecordFor(options_.output_topic, notice));
     batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, n.absorbed));
+    ++counts.updates;
   }
 
   // Everything above acknowledged before any of the batch's changelog:
@@ -275,18 +329,16 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   batch.outbox.push_back(BarrierRecord());
   for (const std::string& key : changed) {
     const core::Profile* profile = profiles.Find(key);
-    std::string value =
-        cluster::ToSlotValue(state.slots.at(key),
-                             profile == nullptr ? "" : codec::EncodeProfileState(*profile))
-            .SerializeAsString();
+    ::profiled::internal::v1::SlotValue slot = cluster::ToSlotValue(
+        state.slots.at(key), profile == nullptr ? "" : codec::EncodeProfileState(*profile));
+    slot.set_epoch(epoch_);
+    std::string value = slot.SerializeAsString();
     batch.outbox.push_back(ToPartition(topics_.changelog, partition_, key, value));
     batch.profiles.emplace_back(key, std::move(value));
   }
-  cluster::ChangelogMarker marker;
-  marker.set_next_offset(next_offset_);
-  filter_.SaveTo(marker);
   batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
-                                     std::string(cluster::kMarkerKey), marker.SerializeAsString()));
+                                     std::string(cluster::kMarkerKey),
+                                     CurrentMarker().SerializeAsString()));
   batch.positions.push_back({topics_.repartition, partition_, next_offset_, 0});
   RETURN_IF_ERROR(store_.Commit(batch));
   return counts;

@@ -11,7 +11,7 @@
 //
 //   PartitionTask task(options, rules, signals, output, {"profiled.repartition", "...", 12}, 3,
 //                      *store);
-//   task.Resume(marker);                 // after the restore
+//   task.Resume(marker, epoch);          // after the restore and the claim
 //   RETURN_IF_ERROR(task.RunBatch(records));
 #pragma once
 
@@ -41,8 +41,10 @@ struct TaskCounts {
   uint64_t records = 0;  // handled
   uint64_t resent = 0;   // skipped: at or below their origin's watermark
   uint64_t damaged = 0;  // skipped: did not parse (logged)
-  uint64_t applied = 0, duplicates = 0, consent_suppressed = 0, merges = 0, refusals = 0;
-  uint64_t sent = 0;  // records sent to partitions
+  uint64_t applied = 0, duplicates = 0, consent_suppressed = 0, merges = 0;
+  std::vector<identity::RefusalRule> refusals;  // one per refused link or merge
+  uint64_t sent = 0;                            // records sent to partitions
+  uint64_t updates = 0;                         // profile updates and merge notices enqueued
   // Records after a gap (fetched before the partition was taken again at
   // an earlier position) were left alone: the consumer must read again
   // from next_offset().
@@ -62,9 +64,13 @@ class PartitionTask {
         protocol_(rules) {}
 
   // Where consumption resumes and what was applied from each upstream
-  // partition: the restored changelog's newest marker (none: from 0).
-  void Resume(const std::optional<cluster::ChangelogMarker>& marker);
+  // partition: the restored changelog's newest marker (none: from 0);
+  // `epoch`: the offset of this owner's claim, stamped on all it writes.
+  void Resume(const std::optional<cluster::ChangelogMarker>& marker, int64_t epoch);
   int64_t next_offset() const { return next_offset_; }
+  int64_t epoch() const { return epoch_; }
+  // The marker of the state committed so far (a claim's content).
+  cluster::ChangelogMarker CurrentMarker() const;
 
   // The records (this partition's, in offset order) into one committed
   // WriteBatch: those before next_offset() are skipped, and the batch ends
@@ -72,9 +78,12 @@ class PartitionTask {
   [[nodiscard]] absl::StatusOr<TaskCounts> RunBatch(
       const std::vector<kafka::ConsumedMessage>& records);
 
-  // A changelog record's key and value into the store (restore's sink).
-  [[nodiscard]] static absl::Status RestoreInto(store::ProfileStore& store, std::string_view key,
-                                                std::optional<std::string_view> value);
+  // Writes the committed value of each key (slot or marker) to the
+  // changelog again, stamped with this owner's epoch, after everything
+  // already in the outbox: a zombie's late record for it is then never the
+  // newest. Keys this partition does not hold are left alone (a restore
+  // skips the zombie's record).
+  [[nodiscard]] absl::Status Reassert(const std::vector<std::string>& keys);
 
  private:
   const PipelineOptions& options_;
@@ -85,6 +94,22 @@ class PartitionTask {
   cluster::IdentityProtocol protocol_;
   cluster::OriginFilter filter_;
   int64_t next_offset_ = 0;
+  int64_t epoch_ = 0;
+};
+
+// A restore's sink: changelog records into a partition's store, 1,000 to
+// a WriteBatch (a commit per record made restores WAL-bound).
+class SlotRestorer {
+ public:
+  explicit SlotRestorer(store::ProfileStore& store) : store_(store) {}
+  [[nodiscard]] absl::Status Add(std::string_view key, std::optional<std::string_view> value);
+  // Commits what is left; call once after the last Add.
+  [[nodiscard]] absl::Status Finish();
+
+ private:
+  store::ProfileStore& store_;
+  store::CommitBatch batch_;
+  size_t pending_ = 0;
 };
 
 }  // namespace profiled::pipeline::internal

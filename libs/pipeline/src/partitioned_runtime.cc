@@ -10,7 +10,10 @@
 #include "profiled/base/log.h"
 #include "profiled/base/status_macros.h"
 #include "profiled/cluster/changelog.h"
+#include "profiled/cluster/protocol_codec.h"
+#include "profiled/kafka/log_tail.h"
 #include "profiled/kafka/partition_log.h"
+#include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/publisher.h"
 #include "read_stage.h"
 #include "route_stage.h"
@@ -59,11 +62,17 @@ struct PartitionedRuntime::Impl {
         workers(o.runtime.pipeline.worker_threads),
         output(options.runtime.pipeline, signals, workers),
         publisher_metrics(registry),
+        metrics(registry, o.runtime.consumer.topics),
+        partition_metrics(metrics.partitions),
         health(registry, o.runtime.health, clock) {}
 
   [[nodiscard]] absl::StatusOr<int64_t> Own(int32_t partition);
   void Drop(int32_t partition, bool drain, absl::Duration timeout);
   void DropRevoked();
+  // Reads back the owned changelog partitions: keys a zombie wrote after
+  // this owner's claim are re-asserted; a newer claim drops the partition.
+  void FollowChangelogs();
+  void Record(const internal::TaskCounts& counts);
   // Assignment, positions and cached watermarks to Health (readiness, lag).
   void ReportStatus();
   [[nodiscard]] absl::Status Route(const std::vector<kafka::ConsumedMessage>& inputs);
@@ -76,6 +85,8 @@ struct PartitionedRuntime::Impl {
   internal::WorkerPool workers;
   internal::OutputStage output;
   PublisherMetrics publisher_metrics;
+  PipelineMetrics metrics;
+  PartitionMetrics& partition_metrics;
   Health health;
   std::unique_ptr<internal::ReadStage> read;
   std::unique_ptr<DeadLetterSink> dead_letters;
@@ -83,6 +94,7 @@ struct PartitionedRuntime::Impl {
   uint64_t route_failures = 0;  // delivery reports of the routed batch in flight
   std::string route_error;
   std::unique_ptr<kafka::Consumer> consumer;
+  std::unique_ptr<kafka::LogTail> tail;  // the owned changelog partitions
   std::map<int32_t, OwnedPartition> owned;
   // Next offset of each input partition routed so far (for readiness).
   std::map<core::PartitionKey, int64_t> routed_positions;
@@ -106,16 +118,41 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
                    kafka::PartitionLog::Open(options.runtime.consumer.properties,
                                              options.changelog_topic, partition));
   const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
-  store::ProfileStore& store = *p.store;
-  ASSIGN_OR_RETURN(cluster::RestoreResult restored,
-                   cluster::RestoreChangelog(
-                       *log, what,
-                       [&store](std::string_view key, std::optional<std::string_view> value) {
-                         return internal::PartitionTask::RestoreInto(store, key, value);
-                       },
-                       nullptr, 600'000));
-  LogInfo("restored ", what, ": ", restored.progress.records, " records, resuming at ",
-          restored.marker.has_value() ? restored.marker->next_offset() : 0);
+  internal::SlotRestorer restorer(*p.store);
+  PartitionMetrics& m = partition_metrics;
+  const absl::Time began = absl::Now();
+  m.restoring.Set(1);
+  int64_t counted = 0;
+  absl::StatusOr<cluster::RestoreResult> restored = cluster::RestoreChangelog(
+      *log, what,
+      [&restorer](std::string_view key, std::optional<std::string_view> value) {
+        return restorer.Add(key, value);
+      },
+      [&m, &counted](const cluster::RestoreProgress& progress) {
+        m.restore_remaining.Set(static_cast<double>(progress.high - progress.next));
+        m.restored_records.Increment(static_cast<double>(progress.records - counted));
+        counted = progress.records;
+      },
+      600'000, cluster::SlotEpoch);
+  m.restoring.Set(0);
+  m.restore_remaining.Set(0);
+  RETURN_IF_ERROR(restored.status());
+  RETURN_IF_ERROR(restorer.Finish());
+  m.restores.Increment();
+  m.fenced.Increment(static_cast<double>(restored->progress.fenced));
+  m.restore_duration.Observe(absl::ToDoubleSeconds(absl::Now() - began));
+  // The claim: this owner's epoch is its offset; a restore skips whatever
+  // an older owner writes after it, and the tail re-asserts over it.
+  cluster::ChangelogMarker claim = restored->marker.value_or(cluster::ChangelogMarker());
+  claim.set_epoch(0);
+  claim.set_claim(true);
+  ASSIGN_OR_RETURN(const int64_t epoch,
+                   log->Append(cluster::kMarkerKey, claim.SerializeAsString(), 30'000));
+  RETURN_IF_ERROR(tail->Start(partition, restored->progress.high));
+  LogInfo("restored ", what, ": ", restored->progress.records, " records (",
+          restored->progress.fenced, " of older owners skipped) in ",
+          absl::FormatDuration(absl::Now() - began), ", resuming at ",
+          restored->marker.has_value() ? restored->marker->next_offset() : 0, ", epoch ", epoch);
   PublisherOptions publisher = options.runtime.publisher;
   publisher.max_message_bytes = options.runtime.pipeline.max_output_message_bytes;
   ASSIGN_OR_RETURN(p.publisher, Publisher::Create(publisher, options.runtime.producer_properties,
@@ -125,9 +162,10 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
       options.runtime.pipeline, rules, output,
       internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions},
       partition, *p.store);
-  p.task->Resume(restored.marker);
+  p.task->Resume(restored->marker, epoch);
   const int64_t next = p.task->next_offset();
   owned[partition] = std::move(p);
+  partition_metrics.owned.Set(static_cast<double>(owned.size()));
   return next;
 }
 
@@ -142,6 +180,8 @@ void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duratio
   }
   const std::string path = it->second.path;
   owned.erase(it);
+  tail->Stop(partition);
+  partition_metrics.owned.Set(static_cast<double>(owned.size()));
   if (!drain) {
     std::error_code ignored;
     std::filesystem::remove_all(path, ignored);
@@ -165,9 +205,70 @@ void PartitionedRuntime::Impl::DropRevoked() {
   }
 }
 
+void PartitionedRuntime::Impl::FollowChangelogs() {
+  std::map<int32_t, std::vector<std::string>> foreign;  // keys to re-assert
+  std::vector<int32_t> superseded;
+  absl::Status followed = tail->Poll(0, 50'000, [&](int32_t partition, const kafka::LogRecord& r) {
+    auto it = owned.find(partition);
+    if (it == owned.end() || !r.value.has_value()) return;
+    int64_t epoch = 0;
+    if (r.key == cluster::kMarkerKey) {
+      cluster::ChangelogMarker marker;
+      if (!marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) return;
+      epoch = marker.claim() ? r.offset : marker.epoch();
+    } else {
+      epoch = cluster::SlotEpoch(*r.value);
+    }
+    const int64_t mine = it->second.task->epoch();
+    if (epoch > mine) {
+      superseded.push_back(partition);
+    } else if (epoch < mine) {
+      foreign[partition].emplace_back(r.key);
+    }
+  });
+  if (!followed.ok()) {
+    LogWarn("reading back ", options.changelog_topic, ": ", followed.ToString());
+  }
+  for (int32_t partition : superseded) {
+    if (owned.count(partition) == 0) continue;
+    LogError(options.changelog_topic, "/", partition,
+             " was claimed by a newer owner: this instance lost the partition without "
+             "noticing and stops writing it");
+    Drop(partition, /*drain=*/false, absl::ZeroDuration());
+    partition_metrics.superseded.Increment();
+  }
+  for (auto& [partition, keys] : foreign) {
+    auto it = owned.find(partition);
+    if (it == owned.end()) continue;
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    LogWarn(options.changelog_topic, "/", partition, ": ", keys.size(),
+            " keys written by an older owner after this owner's claim; writing them again");
+    if (absl::Status s = it->second.task->Reassert(keys); !s.ok()) {
+      if (failed.ok()) failed = s;
+      return;
+    }
+    partition_metrics.fenced.Increment(static_cast<double>(keys.size()));
+    partition_metrics.reasserted.Increment(static_cast<double>(keys.size()));
+    it->second.publisher->Notify();
+  }
+}
+
+void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
+  metrics.applied.Increment(static_cast<double>(counts.applied));
+  metrics.duplicates.Increment(static_cast<double>(counts.duplicates));
+  metrics.consent_suppressed.Increment(static_cast<double>(counts.consent_suppressed));
+  metrics.merges.Increment(static_cast<double>(counts.merges));
+  for (identity::RefusalRule rule : counts.refusals) metrics.refused(rule).Increment();
+  metrics.updates_enqueued.Increment(static_cast<double>(counts.updates));
+  metrics.batches.Increment();
+  partition_metrics.resent.Increment(static_cast<double>(counts.resent));
+}
+
 absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMessage>& inputs) {
   internal::ReadBatch batch = read->Read(inputs, wall_clock.NowMs());
   RETURN_IF_ERROR(dead_letters->PublishAll(batch.letters, [] { return false; }));
+  for (ingest::RejectReason reason : batch.reasons) metrics.dead_letters(reason).Increment();
   const std::vector<internal::RoutedRecord> routed =
       internal::RouteStage::Route(batch, rules, /*epoch=*/0);
   route_failures = 0;
@@ -192,6 +293,7 @@ absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMe
   for (const auto& [partition, touched] : batch.touched) {
     commits.push_back({partition, touched.position.next_offset});
     routed_positions[partition] = touched.position.next_offset;
+    metrics.consumed(partition.topic).Increment(static_cast<double>(touched.messages));
   }
   consumer->CommitAsync(commits);
   return absl::OkStatus();
@@ -257,6 +359,8 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
         ++p.route_failures;
         p.route_error = s.ToString();
       }));
+  ASSIGN_OR_RETURN(
+      p.tail, kafka::LogTail::Open(options.runtime.consumer.properties, options.changelog_topic));
   kafka::ConsumerOptions consumer = options.runtime.consumer;
   consumer.topics.push_back(options.repartition_topic);
   ASSIGN_OR_RETURN(p.consumer,
@@ -300,6 +404,7 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     auto it = p.owned.find(partition);
     if (it == p.owned.end()) continue;  // revoked meanwhile: its new owner reads them
     ASSIGN_OR_RETURN(const internal::TaskCounts counts, it->second.task->RunBatch(records));
+    p.Record(counts);
     if (counts.gap) {
       const int64_t next = it->second.task->next_offset();
       LogWarn(p.options.repartition_topic, "/", partition, ": records fetched past ", next,
@@ -309,6 +414,8 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     it->second.publisher->Notify();
     p.health.ReportCommit();
   }
+  p.FollowChangelogs();
+  RETURN_IF_ERROR(p.failed);
   if (messages.empty()) p.health.ReportIdle();
   p.ReportStatus();
   return messages.size();

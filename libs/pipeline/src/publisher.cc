@@ -129,6 +129,16 @@ void Publisher::Stop() {
   stop_ = true;
   Notify();
   if (thread_.joinable()) thread_.join();
+  ReportDepths(0, 0);  // a stopped publisher's outbox is no one's to publish
+}
+
+void Publisher::ReportDepths(double outbox, double queued) {
+  // Deltas: the gauges add up every publisher sharing them (partitioned
+  // mode has one per owned partition).
+  metrics_.outbox_depth.Increment(outbox - reported_outbox_);
+  metrics_.producer_queue_depth.Increment(queued - reported_queued_);
+  reported_outbox_ = outbox;
+  reported_queued_ = queued;
 }
 
 void Publisher::Run() {
@@ -138,8 +148,8 @@ void Publisher::Run() {
     SettleReports();
     ReplaceFatalProducer();
     CheckStall();
-    metrics_.outbox_depth.Set(static_cast<double>(store_.OutboxDepth()));
-    metrics_.producer_queue_depth.Set(static_cast<double>(producer_->OutQueueLength()));
+    ReportDepths(static_cast<double>(store_.OutboxDepth()),
+                 static_cast<double>(producer_->OutQueueLength()));
     // Wakes every 50 ms: undeleted entries are retried too. Past a barrier
     // whose records were just acknowledged, it goes on at once.
     if (in_flight_.empty() && !at_barrier_) {

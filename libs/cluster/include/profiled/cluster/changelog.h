@@ -11,6 +11,15 @@
 // each value carries what it applied, so re-consuming from the marker
 // applies nothing twice.
 //
+// Zombies (docs/scaling.md): a new owner first writes a claim marker whose
+// own offset is its epoch, and stamps everything after with it. A restore
+// skips every record written after a claim in an older epoch — the late
+// writes of an owner that lost the partition without noticing. Compaction
+// may still drop one of our records for a zombie's newer one of the same
+// key; the owner re-writes such keys when it sees the zombie's record
+// (PartitionedRuntime's changelog tail), within the changelog's
+// min.compaction.lag.ms.
+//
 //   ASSIGN_OR_RETURN(RestoreResult r, RestoreChangelog(log, sink, progress, timeout));
 //   consumer.Seek(r.marker ? r.marker->next_offset() : 0);
 #pragma once
@@ -35,31 +44,41 @@ inline constexpr std::string_view kMarkerKey{"\0marker", 7};
 using RestoreSink =
     std::function<absl::Status(std::string_view key, std::optional<std::string_view> value)>;
 
+// The epoch a state record's value was written in (0: before any claim).
+// Tombstones carry none and are never skipped.
+using EpochOf = std::function<int64_t(std::string_view value)>;
+
 struct RestoreProgress {
-  int64_t low = 0;         // the partition's first offset
-  int64_t high = 0;        // its high watermark when the restore began
-  int64_t next = 0;        // next offset to read
-  int64_t records = 0;     // state records handed to the sink
-  int64_t bytes = 0;       // their key and value bytes
+  int64_t low = 0;      // the partition's first offset
+  int64_t high = 0;     // its high watermark when the restore began
+  int64_t next = 0;     // next offset to read
+  int64_t records = 0;  // state records handed to the sink
+  int64_t bytes = 0;    // their key and value bytes
+  int64_t fenced = 0;   // records and markers of an older epoch, skipped
 };
 
 struct RestoreResult {
   RestoreProgress progress;
-  // The newest marker, if the partition holds one.
+  // The newest marker of the current epoch, if the partition holds one (a
+  // claim's epoch is its offset).
   std::optional<ChangelogMarker> marker;
   int64_t marker_offset = -1;
+  // The newest claim's epoch (its offset); 0 when none.
+  int64_t epoch = 0;
 };
 
 // Folds records in offset order (pure): what RestoreChangelog does with
-// each record it reads.
+// each record it reads. Without `epoch_of`, state records are never
+// skipped (markers still are).
 class ChangelogFold {
  public:
-  ChangelogFold(RestoreSink sink, int64_t low, int64_t high);
+  ChangelogFold(RestoreSink sink, int64_t low, int64_t high, EpochOf epoch_of = nullptr);
   [[nodiscard]] absl::Status Apply(const kafka::LogRecord& record);
   const RestoreResult& result() const { return result_; }
 
  private:
   RestoreSink sink_;
+  EpochOf epoch_of_;
   RestoreResult result_;
 };
 
@@ -74,6 +93,7 @@ class ChangelogFold {
 // timeout_ms.
 [[nodiscard]] absl::StatusOr<RestoreResult> RestoreChangelog(
     kafka::PartitionLog& log, std::string_view what, const RestoreSink& sink,
-    const std::function<void(const RestoreProgress&)>& progress, int timeout_ms);
+    const std::function<void(const RestoreProgress&)>& progress, int timeout_ms,
+    const EpochOf& epoch_of = nullptr);
 
 }  // namespace profiled::cluster

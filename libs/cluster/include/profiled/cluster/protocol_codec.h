@@ -7,7 +7,9 @@
 //   ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(record));   // checked
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "profiled/cluster/identity_protocol.h"
@@ -23,5 +25,8 @@ absl::StatusOr<ProtocolMessage> FromRecord(const internal::v1::ProtocolRecord& r
 internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state);
 // The slot, and its profile's state bytes in `state` (empty: none).
 absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& value, std::string* state);
+// The epoch a serialized SlotValue was written in, read without parsing
+// the rest (a restore asks it of every record); 0 when absent or damaged.
+int64_t SlotEpoch(std::string_view value);
 
 }  // namespace profiled::cluster

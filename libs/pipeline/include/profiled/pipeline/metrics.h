@@ -29,8 +29,8 @@
 //   profiled_batch_duration_seconds         processing + commit time of one batch
 //   profiled_batch_size_events              input messages per batch
 //   profiled_profiles_stored                profiles in the store (exact)
-//   profiled_profile_cache_hits_total / _misses_total  profile reads served by the hot cache / the store
-//   profiled_profile_cache_bytes            estimated memory held by the hot cache
+//   profiled_profile_cache_hits_total / _misses_total  profile reads served by the hot cache / the
+//   store profiled_profile_cache_bytes            estimated memory held by the hot cache
 //   profiled_rocksdb_live_sst_bytes         SST files of the current version
 //   profiled_rocksdb_memtable_bytes         memtables not yet flushed
 //   profiled_rocksdb_pending_compaction_bytes  compaction debt
@@ -44,6 +44,9 @@
 //   profiled_outbox_depth                   records waiting in the outbox
 //   profiled_producer_queue_depth           records handed to librdkafka, not yet acknowledged
 //   profiled_event_publish_latency_seconds  input message timestamp -> its update acknowledged
+//   profiled_partitions_owned, _restoring, profiled_restore_*, profiled_partition_restores_total,
+//   profiled_repartition_resent_total, profiled_changelog_fenced_total / _reasserted_total,
+//   profiled_partitions_superseded_total    partitioned mode (docs/operations.md)
 #pragma once
 
 #include <prometheus/counter.h>
@@ -61,6 +64,22 @@
 #include "profiled/store/profile_store.h"
 
 namespace profiled::pipeline {
+
+// Partitioned mode's own (exported at 0 in single mode, so dashboards and
+// alerts read the same series in both).
+struct PartitionMetrics {
+  explicit PartitionMetrics(prometheus::Registry& registry);
+  prometheus::Gauge& owned;              // repartition partitions owned
+  prometheus::Gauge& restoring;          // 1 while a restore runs
+  prometheus::Gauge& restore_remaining;  // changelog offsets it has still to read
+  prometheus::Counter& restores;
+  prometheus::Counter& restored_records;
+  prometheus::Histogram& restore_duration;
+  prometheus::Counter& resent;      // repartition re-sends skipped
+  prometheus::Counter& fenced;      // a zombie's changelog records seen
+  prometheus::Counter& reasserted;  // keys written again over them
+  prometheus::Counter& superseded;  // partitions a newer owner claimed
+};
 
 class PipelineMetrics {
  public:
@@ -117,11 +136,14 @@ class PipelineMetrics {
   prometheus::Counter& privacy_hashed;
   prometheus::Counter& refused_kind_limit;
   prometheus::Counter& refused_merge_rate;
+  PartitionMetrics partitions;
   // The refusal counter of a resolver rule: one per rule, none shared.
   prometheus::Counter& refused(identity::RefusalRule rule) {
     switch (rule) {
-      case identity::RefusalRule::kKindLimit: return refused_kind_limit;
-      case identity::RefusalRule::kMergeRate: return refused_merge_rate;
+      case identity::RefusalRule::kKindLimit:
+        return refused_kind_limit;
+      case identity::RefusalRule::kMergeRate:
+        return refused_merge_rate;
     }
     return refused_kind_limit;  // unreachable: the switch names every rule (-Wswitch)
   }

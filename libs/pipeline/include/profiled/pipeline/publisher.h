@@ -87,6 +87,8 @@ class Publisher {
   // After a fatal producer error: a new producer, from the oldest record
   // not acknowledged.
   void ReplaceFatalProducer();
+  // Moves the shared depth gauges by this publisher's change.
+  void ReportDepths(double outbox, double queued);
 
   PublisherOptions options_;
   store::ProfileStore& store_;
@@ -110,6 +112,7 @@ class Publisher {
   bool at_barrier_ = false;       // filling stopped at a barrier record
   std::vector<uint64_t> undeleted_;  // published, but deleting them failed: retried
   absl::Time delete_retry_at_ = absl::InfinitePast();
+  double reported_outbox_ = 0, reported_queued_ = 0;  // last added to the gauges
 
   absl::Mutex mu_;
   bool notified_ ABSL_GUARDED_BY(mu_) = false;  // Notify() since the last wait
