@@ -14,7 +14,9 @@
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/obs/metrics.h"
 #include "profiled/pipeline/partitioned_runtime.h"
+#include "profiled/v1/profile_update.pb.h"
 #include "support/kafka_harness.h"
+#include "support/partitioned_instance.h"
 #include "support/people.h"
 #include "support/test_support.h"
 
@@ -24,63 +26,11 @@ namespace {
 constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int32_t kPartitions = 12;
 
-// One partitioned instance running on its own thread.
-class Instance {
- public:
-  Instance(const std::string& bootstrap, const std::string& store_path) {
-    PartitionedOptions o;
-    o.runtime.store.path = store_path;
-    // A member that does not rejoin a rebalance is dropped after the session
-    // timeout, and until then no one owns anything: keep it short here.
-    o.runtime.consumer.properties = {{"bootstrap.servers", bootstrap},
-                                     {"session.timeout.ms", "6000"},
-                                     {"heartbeat.interval.ms", "500"}};
-    o.runtime.consumer.group_id = "partitioned";
-    o.runtime.consumer.topics = {"events"};
-    o.runtime.producer_properties = {{"bootstrap.servers", bootstrap}};
-    o.runtime.dead_letter_topic = "deadletters";
-    o.runtime.pipeline = testing::EquivalenceOptions();
-    o.partitions = kPartitions;
-    auto started = PartitionedRuntime::Start(o, metrics_.registry(), wall_);
-    REQUIRE_OK(started.status());
-    runtime_ = std::move(*started);
-    loop_ = std::thread([this] {
-      while (!stop_) {
-        absl::StatusOr<size_t> n = runtime_->RunOnce();
-        if (!n.ok()) {
-          std::fprintf(stderr, "partitioned instance failed: %s\n", n.status().ToString().c_str());
-          std::abort();  // Catch2 is not thread-safe: fail loudly
-        }
-      }
-    });
-  }
-  ~Instance() { Stop(); }
-  void Stop() {
-    if (stop_.exchange(true)) return;
-    loop_.join();
-    runtime_->Shutdown(absl::Seconds(10));
-  }
-
- private:
-  core::SystemClock wall_;
-  obs::Metrics metrics_;
-  std::unique_ptr<PartitionedRuntime> runtime_;
-  std::atomic<bool> stop_{false};
-  std::thread loop_;
-};
-
 TEST_CASE(
     "three partitioned instances end with a single-mode run's people: versions, counters, "
     "identities and scores",
     "[integration][partitioned][equivalence]") {
-  auto started = kafka::MockCluster::Start(1);
-  REQUIRE_OK(started.status());
-  std::unique_ptr<kafka::MockCluster> cluster = std::move(*started);
-  REQUIRE_OK(cluster->CreateTopic("events", 4));
-  REQUIRE_OK(cluster->CreateTopic("profiled.repartition", kPartitions));
-  REQUIRE_OK(cluster->CreateTopic("profiled.changelog", kPartitions));
-  REQUIRE_OK(cluster->CreateTopic("updates", 4));
-  REQUIRE_OK(cluster->CreateTopic("deadletters", 1));
+  std::unique_ptr<kafka::MockCluster> cluster = testing::PartitionedCluster(4, kPartitions);
   const std::string bootstrap = cluster->bootstrap();
 
   // A person's identities arrive on different input partitions.
@@ -91,7 +41,9 @@ TEST_CASE(
   for (const v1::InteractionEvent& e : events) {
     records.emplace_back(absl::StrCat("k", rng() % 97), e.SerializeAsString());
   }
+  const int64_t produced_from_ms = absl::ToUnixMillis(absl::Now());
   testing::ProduceRecords(bootstrap, "events", records);
+  const int64_t produced_until_ms = absl::ToUnixMillis(absl::Now());
 
   testing::TempDir dir;
   // The reference: single mode on the same input.
@@ -101,9 +53,10 @@ TEST_CASE(
 
   // Three instances joining one after another: partitions move, and each
   // new owner restores what it takes from the changelog.
-  std::vector<std::unique_ptr<Instance>> instances;
+  std::vector<std::unique_ptr<testing::PartitionedInstance>> instances;
   for (int i = 0; i < 3; ++i) {
-    instances.push_back(std::make_unique<Instance>(bootstrap, dir.Sub(absl::StrCat("p", i))));
+    instances.push_back(std::make_unique<testing::PartitionedInstance>(
+        bootstrap, dir.Sub(absl::StrCat("p", i)), kPartitions));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   }
   bool converged = false;
@@ -113,6 +66,66 @@ TEST_CASE(
   CHECK(converged);
   testing::CheckSamePeople(partitioned, single, testing::EquivalenceOptions().scoring,
                            T0 + 600 * 60'000);
+
+  // Updates carry their input's Kafka timestamp across the repartition hop
+  // (the event->publish latency metric reads it).
+  size_t stamped = 0, updates = 0;
+  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "updates")) {
+    v1::ProfileUpdate update;
+    if (m.tombstone() ||
+        !update.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())) ||
+        !update.merged_into().empty()) {
+      continue;  // tombstones and merge notices have no input behind them
+    }
+    ++updates;
+    const std::optional<std::string_view> source = m.header("profiled.source_time_ms");
+    if (!source.has_value()) continue;
+    ++stamped;
+    const int64_t ms = std::stoll(std::string(*source));
+    CHECK(ms >= produced_from_ms - 1000);
+    CHECK(ms <= produced_until_ms + 1000);
+  }
+  CHECK(updates > 0);
+  CAPTURE(stamped, updates);
+  // Updates made only by a shipment or a membership change from another
+  // partition have no input of their batch behind them (about 40% here).
+  CHECK(stamped * 2 >= updates);
+}
+
+TEST_CASE(
+    "routing far ahead of applying pauses the input until the owned partitions catch up, and "
+    "every event is applied",
+    "[integration][partitioned][backpressure]") {
+  std::unique_ptr<kafka::MockCluster> cluster = testing::PartitionedCluster(2, 2);
+  const std::string bootstrap = cluster->bootstrap();
+  // A backlog; routing allowed only 50 records ahead of applying, and 100
+  // records a poll, so the consumer holds fetched records the owner has not
+  // run yet whatever the machine's speed.
+  std::mt19937_64 rng(3);
+  const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, 200, 4'000, T0);
+  std::vector<std::pair<std::string, std::string>> records;
+  records.reserve(events.size());
+  for (const v1::InteractionEvent& e : events) {
+    records.emplace_back(absl::StrCat("k", rng() % 97), e.SerializeAsString());
+  }
+  testing::ProduceRecords(bootstrap, "events", records);
+
+  testing::TempDir dir;
+  testing::PartitionedInstance instance(bootstrap, dir.Sub("p"), 2, [](PartitionedOptions& o) {
+    o.max_run_ahead = 50;
+    o.runtime.pipeline.batch_max_events = 100;
+  });
+  bool paused = false;
+  const bool applied = testing::WaitUntil(
+      [&] {
+        paused = paused || instance.Metric("profiled_consumption_paused") == 1;
+        return instance.Metric("profiled_events_applied_total") >= events.size();
+      },
+      std::chrono::seconds(120));
+  CHECK(paused);
+  CHECK(applied);
+  CHECK(testing::WaitUntil([&] { return instance.Metric("profiled_consumption_paused") == 0; }));
+  CHECK(instance.Metric("profiled_input_offset_resets_total") <= 0);
 }
 
 }  // namespace

@@ -10,10 +10,8 @@
 // record per key ends equal to a single-mode run), a restore must skip A's
 // late records and equal B's store, and a newer claim must make B stop
 // writing the partition.
-#include <atomic>
 #include <map>
 #include <random>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "profiled/cluster/changelog.h"
@@ -23,6 +21,7 @@
 #include "profiled/obs/metrics.h"
 #include "profiled/pipeline/partitioned_runtime.h"
 #include "support/kafka_harness.h"
+#include "support/partitioned_instance.h"
 #include "support/people.h"
 #include "support/test_support.h"
 
@@ -33,72 +32,7 @@ constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int32_t kPartitions = 2;
 const char* const kChangelog = "profiled.changelog";
 
-// One owner: the runtime, polled on a thread of its own between Pause()
-// and Resume() so the test may read its stores.
-class Owner {
- public:
-  Owner(const std::string& bootstrap, const std::string& store_path) {
-    PartitionedOptions o;
-    o.runtime.store.path = store_path;
-    o.runtime.consumer.properties = {{"bootstrap.servers", bootstrap},
-                                     {"session.timeout.ms", "6000"},
-                                     {"heartbeat.interval.ms", "500"}};
-    o.runtime.consumer.group_id = "partitioned";
-    o.runtime.consumer.topics = {"events"};
-    o.runtime.producer_properties = {{"bootstrap.servers", bootstrap}};
-    o.runtime.dead_letter_topic = "deadletters";
-    o.runtime.pipeline = testing::EquivalenceOptions();
-    o.partitions = kPartitions;
-    auto started = PartitionedRuntime::Start(o, metrics_.registry(), wall_);
-    REQUIRE_OK(started.status());
-    runtime_ = std::move(*started);
-    Resume();
-  }
-  ~Owner() { Stop(); }
-
-  double Metric(const std::string& name) const {
-    return testing::MetricIn(metrics_.RenderText(), name);
-  }
-  // Until `applied` events were applied here and everything is published.
-  bool WaitApplied(double applied) {
-    return testing::WaitUntil(
-        [&] {
-          return Metric("profiled_events_applied_total") >= applied &&
-                 Metric("profiled_outbox_depth") == 0;
-        },
-        std::chrono::seconds(90));
-  }
-  void Pause() {
-    stop_ = true;
-    if (loop_.joinable()) loop_.join();
-  }
-  void Resume() {
-    stop_ = false;
-    loop_ = std::thread([this] {
-      while (!stop_) {
-        absl::StatusOr<size_t> n = runtime_->RunOnce();
-        if (!n.ok()) {
-          std::fprintf(stderr, "partitioned owner failed: %s\n", n.status().ToString().c_str());
-          std::abort();  // Catch2 is not thread-safe: fail loudly
-        }
-      }
-    });
-  }
-  void Stop() {
-    if (runtime_ == nullptr) return;
-    Pause();
-    runtime_->Shutdown(absl::Seconds(10));
-    runtime_.reset();
-  }
-  PartitionedRuntime& runtime() { return *runtime_; }
-
- private:
-  core::SystemClock wall_;
-  obs::Metrics metrics_;
-  std::unique_ptr<PartitionedRuntime> runtime_;
-  std::atomic<bool> stop_{false};
-  std::thread loop_;
-};
+using Owner = testing::PartitionedInstance;
 
 struct LoggedRecord {
   std::string key;
@@ -123,14 +57,7 @@ TEST_CASE(
     "a zombie's late changelog records are skipped by a restore and written over by the owner, "
     "and a newer claim stops the owner writing",
     "[integration][partitioned][zombie]") {
-  auto started = kafka::MockCluster::Start(1);
-  REQUIRE_OK(started.status());
-  std::unique_ptr<kafka::MockCluster> cluster = std::move(*started);
-  REQUIRE_OK(cluster->CreateTopic("events", 2));
-  REQUIRE_OK(cluster->CreateTopic("profiled.repartition", kPartitions));
-  REQUIRE_OK(cluster->CreateTopic(kChangelog, kPartitions));
-  REQUIRE_OK(cluster->CreateTopic("updates", 2));
-  REQUIRE_OK(cluster->CreateTopic("deadletters", 1));
+  std::unique_ptr<kafka::MockCluster> cluster = testing::PartitionedCluster(2, kPartitions);
   const std::string bootstrap = cluster->bootstrap();
 
   std::mt19937_64 rng(29);
@@ -147,7 +74,7 @@ TEST_CASE(
   // A runs the first half and leaves; its changelog is what it would
   // publish again as a zombie.
   produce(0, 120);
-  auto a = std::make_unique<Owner>(bootstrap, dir.Sub("a"));
+  auto a = std::make_unique<Owner>(bootstrap, dir.Sub("a"), kPartitions);
   REQUIRE(a->WaitApplied(120));
   a->Stop();
   std::vector<std::vector<LoggedRecord>> written_by_a;
@@ -157,7 +84,7 @@ TEST_CASE(
   produce(120, 240);
   const std::map<std::string, core::Profile> single = testing::SingleModeReference(
       bootstrap, "events", testing::EquivalenceOptions(), events.size(), dir.Sub("single"));
-  Owner b(bootstrap, dir.Sub("b"));
+  Owner b(bootstrap, dir.Sub("b"), kPartitions);
   REQUIRE(b.WaitApplied(120));
 
   // A's outbox, published late: every record it wrote, after B's claim.
@@ -218,18 +145,39 @@ TEST_CASE(
   }
   b.Resume();
 
-  // A newer owner's claim: B was the zombie and stops writing partition 0.
+  // Another instance claims partition 0 while the group still gives it to
+  // B: B stops writing it at once and takes it again with a newer claim.
+  int64_t claimed_at = 0;
   {
     auto log = kafka::PartitionLog::Open({{"bootstrap.servers", bootstrap}}, kChangelog, 0);
     REQUIRE_OK(log.status());
     cluster::ChangelogMarker claim;
     claim.set_claim(true);
-    REQUIRE_OK((*log)->Append(cluster::kMarkerKey, claim.SerializeAsString(), 5000).status());
+    auto at = (*log)->Append(cluster::kMarkerKey, claim.SerializeAsString(), 5000);
+    REQUIRE_OK(at.status());
+    claimed_at = *at;
   }
   CHECK(testing::WaitUntil([&] { return b.Metric("profiled_partitions_superseded_total") == 1; },
                            std::chrono::seconds(30)));
-  CHECK(testing::WaitUntil([&] { return b.Metric("profiled_partitions_owned") == 1; },
-                           std::chrono::seconds(5)));
+  CHECK(testing::WaitUntil(
+      [&] {
+        return b.Metric("profiled_partition_restores_total") == kPartitions + 1 &&
+               b.Metric("profiled_partitions_owned") == kPartitions;
+      },
+      std::chrono::seconds(30)));
+  b.Pause();
+  auto log = kafka::PartitionLog::Open({{"bootstrap.servers", bootstrap}}, kChangelog, 0);
+  REQUIRE_OK(log.status());
+  auto result = cluster::RestoreChangelog(
+      **log, kChangelog,
+      [](std::string_view, std::optional<std::string_view>) { return absl::OkStatus(); }, nullptr,
+      10'000, cluster::SlotEpoch);
+  REQUIRE_OK(result.status());
+  // B's new claim is the newest: the other instance's would be fenced.
+  REQUIRE(result->marker.has_value());
+  CHECK(result->marker->epoch() == result->epoch);
+  CHECK(result->epoch > claimed_at);
+  b.Resume();
 }
 
 }  // namespace

@@ -78,12 +78,14 @@ TEST_CASE("records an older owner writes after a claim are skipped, earlier ones
       {kMarker, Marker(15, 3)},        // 7: B's marker
       {kMarker, Marker(15, 0, true)},  // 8: C's claim: epoch 8
       {"k3", Slot(3, 16)},             // 9: B, late
-      {"k3", std::nullopt},            // 10: a tombstone carries no epoch: kept
+      {"k4", std::nullopt},            // 10: a tombstone carries no epoch: kept
   };
   const Folded f = Fold(log, SlotEpoch);
   CHECK(f.state.at("k1") == Slot(0, 10));
   CHECK(f.state.at("k2") == Slot(3, 14));
-  CHECK(f.state.at("k3") == std::nullopt);
+  CHECK_FALSE(f.state.contains("k3"));
+  CHECK(f.state.at("k4") == std::nullopt);
+  CHECK(f.result.fenced_keys == std::vector<std::string>{"k1", "k3"});
   CHECK(f.result.epoch == 8);
   REQUIRE(f.result.marker.has_value());
   CHECK(f.result.marker->next_offset() == 15);
@@ -97,6 +99,23 @@ TEST_CASE("records an older owner writes after a claim are skipped, earlier ones
   const Folded blind = Fold(log, nullptr);
   CHECK(blind.state.at("k1") == Slot(0, 9));
   CHECK(blind.result.marker->next_offset() == 15);
+}
+
+TEST_CASE("fencing survives compaction removing the claims: a kept record's epoch counts",
+          "[unit][cluster][changelog]") {
+  // B's claim (epoch 3) is gone, superseded by B's later marker; A's late
+  // record after B's slot is still a zombie's.
+  const Folded f = Fold({{"k1", Slot(0, 10)},
+                         {"k2", Slot(3, 14)},
+                         {"k1", Slot(0, 9)},
+                         {kMarker, Marker(15, 3)},
+                         {kMarker, Marker(12, 0)}},
+                        SlotEpoch);
+  CHECK(f.state.at("k1") == Slot(0, 10));
+  CHECK(f.result.epoch == 3);
+  CHECK(f.result.marker->next_offset() == 15);
+  CHECK(f.result.fenced_keys == std::vector<std::string>{"k1"});
+  CHECK(f.result.progress.fenced == 2);
 }
 
 TEST_CASE("a changelog with no claim restores as before epochs existed",

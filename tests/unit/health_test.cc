@@ -177,5 +177,34 @@ TEST_CASE("input brokers that answer no watermark query are a fault", "[health]"
   CHECK_FALSE(health.Has(Fault::kInputUnreachable));
 }
 
+TEST_CASE("a restore is not ready and says so, but is no stall while it runs or after",
+          "[health]") {
+  prometheus::Registry registry;
+  core::ManualClock clock(t0);
+  Health health(registry, {.ready_max_lag = 10, .stall_timeout = absl::Seconds(15)}, clock);
+  health.ReportStarted(true);
+  health.ReportLoop();
+  health.ReportAssignment({{{"events", 0}, 100, 105}});  // within ready_max_lag: only the restore
+  health.ReportRestoring("profiled.changelog/3, 9000 offsets left");
+  clock.AdvanceMs(120'000);  // far past the stall timeout: the loop waits for the restore
+  health.Evaluate();
+  CHECK_FALSE(health.ready());
+  CHECK(health.Describe().find("restoring profiled.changelog/3, 9000 offsets left") !=
+        std::string::npos);
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));
+  CHECK(Sample(registry, "profiled_progress_stall_seconds") == 0);
+
+  health.ReportRestoring("");
+  clock.AdvanceMs(1000);
+  health.Evaluate();
+  CHECK_FALSE(health.Has(Fault::kProgressStalled));  // the restore's time is not the stall
+  CHECK(health.Describe().find("restoring") == std::string::npos);
+
+  // Without progress after it, the stall counts from the restore's end.
+  clock.AdvanceMs(20'000);
+  health.Evaluate();
+  CHECK(health.Has(Fault::kProgressStalled));
+}
+
 }  // namespace
 }  // namespace profiled::pipeline

@@ -30,14 +30,23 @@ absl::Status ChangelogFold::Apply(const kafka::LogRecord& record) {
     } else if (marker.epoch() < result_.epoch) {
       ++p.fenced;  // a zombie's late marker
       return absl::OkStatus();
+    } else {
+      // Epochs only come from claims: one kept means its claim was made
+      // even when compaction has removed the claim record since.
+      result_.epoch = marker.epoch();
     }
     result_.marker = std::move(marker);
     result_.marker_offset = record.offset;
     return absl::OkStatus();
   }
-  if (record.value && epoch_of_ && epoch_of_(*record.value) < result_.epoch) {
-    ++p.fenced;  // a zombie's late write
-    return absl::OkStatus();
+  if (record.value && epoch_of_) {
+    const int64_t epoch = epoch_of_(*record.value);
+    if (epoch < result_.epoch) {
+      ++p.fenced;  // a zombie's late write
+      result_.fenced_keys.emplace_back(record.key);
+      return absl::OkStatus();
+    }
+    result_.epoch = epoch;  // as for markers: its claim was made
   }
   ++p.records;
   p.bytes += static_cast<int64_t>(record.key.size() + (record.value ? record.value->size() : 0));

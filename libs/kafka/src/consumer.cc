@@ -149,6 +149,26 @@ class KafkaConsumer final : public Consumer {
     if (!list.parts.empty()) consumer_->resume(list.parts);
   }
 
+  void Pause(const std::vector<core::PartitionKey>& partitions) override {
+    PartitionList list;
+    Fill(partitions, list);
+    if (!list.parts.empty()) consumer_->pause(list.parts);
+  }
+
+  void Resume(const std::vector<core::PartitionKey>& partitions) override {
+    PartitionList list;
+    Fill(partitions, list);
+    if (!list.parts.empty()) consumer_->resume(list.parts);
+  }
+
+  // Filled in place: PartitionList owns its elements and must not be copied.
+  static void Fill(const std::vector<core::PartitionKey>& partitions, PartitionList& list) {
+    list.parts.reserve(partitions.size());
+    for (const core::PartitionKey& p : partitions) {
+      list.parts.push_back(RdKafka::TopicPartition::create(p.topic, p.partition));
+    }
+  }
+
   void CommitAsync(const std::vector<CommitPosition>& positions) override {
     if (positions.empty()) return;
     PartitionList list;

@@ -157,6 +157,15 @@ void Health::ReportStarted(bool started) {
   started_ = started;
 }
 
+void Health::ReportRestoring(std::string what) {
+  absl::MutexLock lock(&mu_);
+  if (what.empty() && !restoring_.empty()) {
+    // The time the restore took is not a stall of what comes after it.
+    last_loop_ = last_commit_ = Now();
+  }
+  restoring_ = std::move(what);
+}
+
 void Health::ReportHighWatermarks(const std::vector<core::PartitionKey>& asked,
                                   const absl::flat_hash_map<core::PartitionKey, int64_t>& highs) {
   const absl::Time now = Now();
@@ -203,10 +212,12 @@ void Health::Evaluate() {
     }
   }
   if (waiting == 0) last_idle_ = now;
-  const absl::Duration stall = waiting > 0 ? now - std::max(last_commit_, last_idle_)
-                                           : absl::ZeroDuration();
+  const bool restoring = !restoring_.empty();
+  const absl::Duration stall = waiting > 0 && !restoring
+                                   ? now - std::max(last_commit_, last_idle_)
+                                   : absl::ZeroDuration();
   // A loop that stopped turning is stalled whether or not input waits.
-  const absl::Duration loop = started_ ? now - last_loop_ : absl::ZeroDuration();
+  const absl::Duration loop = started_ && !restoring ? now - last_loop_ : absl::ZeroDuration();
   stall_gauge_.Set(absl::ToDoubleSeconds(std::max(stall, loop)));
   const auto secs = [](absl::Duration d) {
     return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
@@ -224,6 +235,7 @@ void Health::Evaluate() {
   std::vector<std::string>& reasons = conditions_;
   reasons.clear();
   if (!started_) reasons.push_back("the pipeline is starting or recovering");
+  if (restoring) reasons.push_back(absl::StrCat("restoring ", restoring_));
   if (partitions_.empty()) {
     reasons.push_back("no partitions assigned (joining the group, or more instances than partitions)");
   } else if (unknown > 0) {

@@ -34,6 +34,7 @@ class TaskProfiles final : public cluster::ProfileSide {
       return;
     }
     core::Profile& profile = Touch(ref.id);
+    NoteSource(ref.id, routed.source_time_ms());
     const v1::InteractionEvent& event = routed.event();
     const core::ConsentOptions& consent = scoring_.consent;
     const bool duplicate = core::AlreadyApplied(event, profile);
@@ -73,6 +74,9 @@ class TaskProfiles final : public cluster::ProfileSide {
       absorbed_version = shipped->version;
       core::MergeProfiles(*shipped, scoring_, into);
     }
+    if (auto it = source_times_.find(absorbed.id); it != source_times_.end()) {
+      NoteSource(survivor.id, it->second);
+    }
     notices_.push_back({absorbed.id, absorbed_version + 1, survivor.id});
     ++counts_.merges;
   }
@@ -97,8 +101,20 @@ class TaskProfiles final : public cluster::ProfileSide {
     std::string survivor;
   };
   const std::vector<Notice>& notices() const { return notices_; }
+  // The Kafka timestamp of the oldest input behind the profile's changes
+  // in this batch; 0 when none (a merge of state shipped from elsewhere).
+  int64_t SourceTime(const std::string& id) const {
+    auto it = source_times_.find(id);
+    return it == source_times_.end() ? 0 : it->second;
+  }
 
  private:
+  void NoteSource(const std::string& id, int64_t source_time_ms) {
+    if (source_time_ms <= 0) return;
+    auto [it, added] = source_times_.try_emplace(id, source_time_ms);
+    if (!added) it->second = std::min(it->second, source_time_ms);
+  }
+
   core::Profile& Touch(const std::string& id) {
     auto [it, created] = profiles_.try_emplace(id, core::Profile{});
     if (created) it->second = core::Profile::New(id);
@@ -112,6 +128,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   std::vector<std::string> touched_;
   absl::flat_hash_set<std::string> touched_set_;
   std::vector<Notice> notices_;
+  absl::flat_hash_map<std::string, int64_t> source_times_;
 };
 
 // An outbox record produced to `partition` of `topic`.
@@ -309,7 +326,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
       continue;  // shipped away within the batch
     }
     profile->identities = slot->second.profile->members;
-    Output built = output_.Build(*profile, profile->last_seen_ms, 0);
+    Output built = output_.Build(*profile, profile->last_seen_ms, profiles.SourceTime(id));
     profile->signals_fingerprint = built.fingerprint;
     batch.outbox.push_back(std::move(built.record));
     ++counts.updates;

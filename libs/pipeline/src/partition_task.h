@@ -81,8 +81,10 @@ class PartitionTask {
   // Writes the committed value of each key (slot or marker) to the
   // changelog again, stamped with this owner's epoch, after everything
   // already in the outbox: a zombie's late record for it is then never the
-  // newest. Keys this partition does not hold are left alone (a restore
-  // skips the zombie's record).
+  // newest. Keys this partition does not hold are left alone: a zombie's
+  // record of one is skipped by a restore (after this owner's claim) or is
+  // ahead of the restored marker (before it), which a restore handles as a
+  // half-published batch.
   [[nodiscard]] absl::Status Reassert(const std::vector<std::string>& keys);
 
  private:

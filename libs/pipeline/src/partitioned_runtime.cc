@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "health_monitor.h"
@@ -25,6 +26,7 @@ absl::Status PartitionedOptions::Validate() const {
   std::vector<std::string> problems;
   if (absl::Status s = runtime.Validate(); !s.ok()) problems.emplace_back(s.message());
   if (partitions < 1) problems.push_back("cluster.partitions: must be at least 1");
+  if (max_run_ahead < 1) problems.push_back("max_run_ahead: must be at least 1");
   if (repartition_topic.empty()) problems.push_back("cluster.repartition_topic: is required");
   if (changelog_topic.empty()) problems.push_back("cluster.changelog_topic: is required");
   // Not built yet in partitioned mode (docs/scaling.md, increments).
@@ -48,6 +50,7 @@ struct OwnedPartition {
   std::unique_ptr<store::ProfileStore> store;
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<internal::PartitionTask> task;
+  int64_t tail_next = 0;  // next changelog offset the tail hands over
 };
 
 }  // namespace
@@ -73,6 +76,10 @@ struct PartitionedRuntime::Impl {
   // this owner's claim are re-asserted; a newer claim drops the partition.
   void FollowChangelogs();
   void Record(const internal::TaskCounts& counts);
+  // Routing waits while an owned partition has more than max_run_ahead
+  // records not yet run, or the outboxes hold outbox_max_entries (the mock
+  // keeps ~5 MiB a partition: records not yet run were lost without it).
+  void ApplyBackPressure();
   // Assignment, positions and cached watermarks to Health (readiness, lag).
   void ReportStatus();
   [[nodiscard]] absl::Status Route(const std::vector<kafka::ConsumedMessage>& inputs);
@@ -100,6 +107,8 @@ struct PartitionedRuntime::Impl {
   std::map<core::PartitionKey, int64_t> routed_positions;
   absl::Time next_status = absl::InfinitePast();
   absl::Time next_progress_log = absl::InfinitePast();
+  absl::Time next_pressure = absl::InfinitePast();
+  bool routing_paused = false;
   absl::Status failed;  // a restore that failed inside a rebalance
   std::unique_ptr<internal::HealthMonitor> monitor;
   bool shut_down = false;
@@ -122,20 +131,26 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   PartitionMetrics& m = partition_metrics;
   const absl::Time began = absl::Now();
   m.restoring.Set(1);
+  health.ReportRestoring(what);
+  absl::Cleanup restored_or_failed = [&] {
+    m.restoring.Set(0);
+    m.restore_remaining.Set(0);
+    health.ReportRestoring("");
+  };
   int64_t counted = 0;
   absl::StatusOr<cluster::RestoreResult> restored = cluster::RestoreChangelog(
       *log, what,
       [&restorer](std::string_view key, std::optional<std::string_view> value) {
         return restorer.Add(key, value);
       },
-      [&m, &counted](const cluster::RestoreProgress& progress) {
+      [&](const cluster::RestoreProgress& progress) {
         m.restore_remaining.Set(static_cast<double>(progress.high - progress.next));
+        health.ReportRestoring(
+            absl::StrCat(what, ", ", progress.high - progress.next, " offsets left"));
         m.restored_records.Increment(static_cast<double>(progress.records - counted));
         counted = progress.records;
       },
       600'000, cluster::SlotEpoch);
-  m.restoring.Set(0);
-  m.restore_remaining.Set(0);
   RETURN_IF_ERROR(restored.status());
   RETURN_IF_ERROR(restorer.Finish());
   m.restores.Increment();
@@ -148,7 +163,6 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   claim.set_claim(true);
   ASSIGN_OR_RETURN(const int64_t epoch,
                    log->Append(cluster::kMarkerKey, claim.SerializeAsString(), 30'000));
-  RETURN_IF_ERROR(tail->Start(partition, restored->progress.high));
   LogInfo("restored ", what, ": ", restored->progress.records, " records (",
           restored->progress.fenced, " of older owners skipped) in ",
           absl::FormatDuration(absl::Now() - began), ", resuming at ",
@@ -163,6 +177,16 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
       internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions},
       partition, *p.store);
   p.task->Resume(restored->marker, epoch);
+  // Keys a zombie wrote after the last claim: this owner's value again, so
+  // compaction never keeps the zombie's record alone.
+  std::vector<std::string> fenced = std::move(restored->fenced_keys);
+  std::sort(fenced.begin(), fenced.end());
+  fenced.erase(std::unique(fenced.begin(), fenced.end()), fenced.end());
+  RETURN_IF_ERROR(p.task->Reassert(fenced));
+  m.reasserted.Increment(static_cast<double>(fenced.size()));
+  p.publisher->Notify();
+  RETURN_IF_ERROR(tail->Start(partition, restored->progress.high));
+  p.tail_next = restored->progress.high;
   const int64_t next = p.task->next_offset();
   owned[partition] = std::move(p);
   partition_metrics.owned.Set(static_cast<double>(owned.size()));
@@ -210,7 +234,9 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
   std::vector<int32_t> superseded;
   absl::Status followed = tail->Poll(0, 50'000, [&](int32_t partition, const kafka::LogRecord& r) {
     auto it = owned.find(partition);
-    if (it == owned.end() || !r.value.has_value()) return;
+    if (it == owned.end()) return;
+    it->second.tail_next = r.offset + 1;
+    if (!r.value.has_value()) return;
     int64_t epoch = 0;
     if (r.key == cluster::kMarkerKey) {
       cluster::ChangelogMarker marker;
@@ -227,15 +253,44 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
     }
   });
   if (!followed.ok()) {
-    LogWarn("reading back ", options.changelog_topic, ": ", followed.ToString());
+    // Fencing depends on reading every record back: follow again from
+    // where each partition was, never skip.
+    LogWarn("reading back ", options.changelog_topic, ": ", followed.ToString(),
+            "; following again");
+    for (const auto& [partition, p] : owned) {
+      if (absl::Status s = tail->Start(partition, p.tail_next); !s.ok()) {
+        if (failed.ok()) failed = s;
+        return;
+      }
+    }
   }
+  std::sort(superseded.begin(), superseded.end());
+  superseded.erase(std::unique(superseded.begin(), superseded.end()), superseded.end());
   for (int32_t partition : superseded) {
     if (owned.count(partition) == 0) continue;
-    LogError(options.changelog_topic, "/", partition,
-             " was claimed by a newer owner: this instance lost the partition without "
-             "noticing and stops writing it");
+    // Someone claimed it after us: we lost it without noticing, or our own
+    // claim came late (a restore that outlived the poll interval). Stop
+    // writing at once; if the group still gives it to us, take it again
+    // with a newer claim (the group's choice always wins in the end).
     Drop(partition, /*drain=*/false, absl::ZeroDuration());
     partition_metrics.superseded.Increment();
+    const core::PartitionKey key{options.repartition_topic, partition};
+    const std::vector<core::PartitionKey> assigned = consumer->Assignment();
+    if (std::find(assigned.begin(), assigned.end(), key) == assigned.end()) {
+      LogError(options.changelog_topic, "/", partition,
+               " was claimed by a newer owner: this instance had lost the partition and stops "
+               "writing it");
+      continue;
+    }
+    LogError(options.changelog_topic, "/", partition,
+             " was claimed by another instance while the group still assigns it here: "
+             "taking it again");
+    absl::StatusOr<int64_t> next = Own(partition);
+    absl::Status s = next.ok() ? consumer->Seek(key, *next) : next.status();
+    if (!s.ok()) {
+      if (failed.ok()) failed = s;
+      return;
+    }
   }
   for (auto& [partition, keys] : foreign) {
     auto it = owned.find(partition);
@@ -252,6 +307,39 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
     partition_metrics.reasserted.Increment(static_cast<double>(keys.size()));
     it->second.publisher->Notify();
   }
+}
+
+void PartitionedRuntime::Impl::ApplyBackPressure() {
+  const absl::Time now = absl::Now();
+  if (now < next_pressure) return;  // Assignment() copies librdkafka's list
+  next_pressure = now + absl::Milliseconds(50);
+  int64_t behind = 0;  // the most records an owned partition has not run
+  uint64_t outbox = 0;
+  for (const auto& [partition, p] : owned) {
+    const std::optional<int64_t> high =
+        consumer->CachedHighWatermark({options.repartition_topic, partition});
+    if (high.has_value()) behind = std::max(behind, *high - p.task->next_offset());
+    outbox += p.store->OutboxDepth();
+  }
+  const uint64_t bound = options.runtime.pipeline.outbox_max_entries;
+  const int64_t ahead = options.max_run_ahead;
+  const bool pause = routing_paused ? behind > ahead / 2 || outbox > bound / 2
+                                    : behind > ahead || outbox >= bound;
+  std::vector<core::PartitionKey> inputs;
+  for (core::PartitionKey& key : consumer->Assignment()) {
+    if (key.topic != options.repartition_topic) inputs.push_back(std::move(key));
+  }
+  if (pause) {
+    consumer->Pause(inputs);  // every turn: inputs assigned since are paused too
+  } else if (routing_paused) {
+    consumer->Resume(inputs);
+  }
+  if (pause != routing_paused) {
+    LogInfo(pause ? "routing paused: " : "routing resumed: ", behind,
+            " records not yet run on the most behind owned partition, outbox ", outbox);
+  }
+  routing_paused = pause;
+  metrics.paused.Set(pause ? 1 : 0);
 }
 
 void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
@@ -416,6 +504,7 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   }
   p.FollowChangelogs();
   RETURN_IF_ERROR(p.failed);
+  p.ApplyBackPressure();
   if (messages.empty()) p.health.ReportIdle();
   p.ReportStatus();
   return messages.size();

@@ -29,6 +29,7 @@ std::vector<RoutedRecord> RouteStage::Route(const ReadBatch& batch,
     profiled::internal::v1::ProtocolRecord& event = *record.mutable_protocol();
     event.set_kind(profiled::internal::v1::ProtocolRecord::EVENT);
     *routed.mutable_event() = a.event;
+    routed.set_source_time_ms(a.message->timestamp_ms());
     for (const core::Identity& id : a.ids) {
       profiled::internal::v1::IdentityRef& ref = *event.add_ids();
       ref.set_kind(id.kind);

@@ -14,11 +14,13 @@
 // Zombies (docs/scaling.md): a new owner first writes a claim marker whose
 // own offset is its epoch, and stamps everything after with it. A restore
 // skips every record written after a claim in an older epoch — the late
-// writes of an owner that lost the partition without noticing. Compaction
-// may still drop one of our records for a zombie's newer one of the same
-// key; the owner re-writes such keys when it sees the zombie's record
-// (PartitionedRuntime's changelog tail), within the changelog's
-// min.compaction.lag.ms.
+// writes of an owner that lost the partition without noticing; a record of
+// an epoch kept raises the epoch too (compaction may have removed its
+// claim). Compaction may still drop one of our records for a zombie's newer
+// one of the same key: the owner re-writes such keys when it sees the
+// zombie's record (PartitionedRuntime's changelog tail), and a new owner
+// re-writes the keys its restore skipped (fenced_keys), both within the
+// changelog's min.compaction.lag.ms.
 //
 //   ASSIGN_OR_RETURN(RestoreResult r, RestoreChangelog(log, sink, progress, timeout));
 //   consumer.Seek(r.marker ? r.marker->next_offset() : 0);
@@ -27,7 +29,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "profiled/internal/v1/cluster.pb.h"
@@ -63,8 +67,12 @@ struct RestoreResult {
   // claim's epoch is its offset).
   std::optional<ChangelogMarker> marker;
   int64_t marker_offset = -1;
-  // The newest claim's epoch (its offset); 0 when none.
+  // The newest epoch seen (a claim's offset, or the epoch of a record kept:
+  // compaction may have removed the claim itself); 0 when none.
   int64_t epoch = 0;
+  // State keys a zombie wrote after a claim (records skipped): the new
+  // owner writes them again, so compaction never keeps the zombie's alone.
+  std::vector<std::string> fenced_keys;
 };
 
 // Folds records in offset order (pure): what RestoreChangelog does with

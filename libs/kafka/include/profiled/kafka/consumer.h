@@ -104,6 +104,10 @@ class Consumer {
   // Stops / restarts fetching on every assigned partition (back-pressure).
   virtual void PauseAll() = 0;
   virtual void ResumeAll() = 0;
+  // Stops / restarts fetching on these assigned partitions only (partitions
+  // assigned later are not paused by it).
+  virtual void Pause(const std::vector<core::PartitionKey>& partitions) = 0;
+  virtual void Resume(const std::vector<core::PartitionKey>& partitions) = 0;
   // Commits positions to the group, for tools; failures are only logged.
   virtual void CommitAsync(const std::vector<CommitPosition>& positions) = 0;
   // Currently assigned partitions.

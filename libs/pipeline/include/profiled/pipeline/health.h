@@ -107,6 +107,10 @@ class Health {
   void ReportIdle();
   // The pipeline is (not) running: false while it starts or recovers.
   void ReportStarted(bool started);
+  // A partition's state is being restored (`what`, e.g. "profiled.changelog/3,
+  // 1200 offsets left"; empty when done): not ready, saying so, and not a
+  // stall — the loop waits for the restore, which is progress of its own.
+  void ReportRestoring(std::string what);
 
   // From the monitor: high watermarks asked of the brokers for `asked`; a
   // partition missing from `highs` could not be asked. No answer for any of
@@ -149,6 +153,7 @@ class Health {
   std::array<std::optional<Active>, kFaultCount> faults_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<core::PartitionKey, Partition> partitions_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::string restoring_ ABSL_GUARDED_BY(mu_);  // empty: no restore running
   // Progress: the last commit, and the last moment nothing waited.
   absl::Time last_commit_ ABSL_GUARDED_BY(mu_);
   absl::Time last_idle_ ABSL_GUARDED_BY(mu_);

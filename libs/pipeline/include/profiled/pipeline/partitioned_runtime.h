@@ -45,6 +45,10 @@ struct PartitionedOptions {
   std::string changelog_topic = "profiled.changelog";
   // Partitions of both (the maximum parallelism). Default: 12.
   int32_t partitions = 12;
+  // Routing pauses while an owned partition has more records than this not
+  // yet run (resuming at half): the repartition topic's retention and
+  // memory bound how far routing may run ahead of applying. Default: 2,000.
+  int64_t max_run_ahead = 2000;
 
   [[nodiscard]] absl::Status Validate() const;
 };
