@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -92,11 +93,16 @@ std::string AwaitLine(const std::string& path, const std::string& needle, Child&
   Die(absl::StrCat("timed out waiting for '", needle, "' in ", path));
 }
 
-double ScrapeSum(const std::string& host_port, std::string_view name) {
+namespace {
+
+// Every sample of metric `name` (any labels) at host_port/metrics, folded
+// with `fold`; -1 when the endpoint or the metric is not there.
+double ScrapeFold(const std::string& host_port, std::string_view name,
+                  double (*fold)(double, double)) {
   auto r = obs::HttpGet(host_port, "/metrics", "", 2000);
   if (!r.ok() || r->status != 200) return -1;
   const std::string& body = r->body;
-  double sum = 0;
+  double folded = 0;
   bool found = false;
   size_t at = 0;
   while (at < body.size()) {
@@ -108,10 +114,21 @@ double ScrapeSum(const std::string& host_port, std::string_view name) {
     const char next = line[name.size()];
     if (next != ' ' && next != '{') continue;
     const size_t space = line.rfind(' ');
-    sum += std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+    const double value = std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+    folded = found ? fold(folded, value) : value;
     found = true;
   }
-  return found ? sum : -1;
+  return found ? folded : -1;
+}
+
+}  // namespace
+
+double ScrapeSum(const std::string& host_port, std::string_view name) {
+  return ScrapeFold(host_port, name, [](double a, double b) { return a + b; });
+}
+
+double ScrapeMax(const std::string& host_port, std::string_view name) {
+  return ScrapeFold(host_port, name, [](double a, double b) { return std::max(a, b); });
 }
 
 Flags::Flags(int argc, char** argv) {

@@ -47,6 +47,8 @@ std::string AwaitLine(const std::string& path, const std::string& needle, Child&
 // Sum of every series of metric `name` on http://host_port/metrics (all
 // label sets); -1 when the scrape fails or the metric is absent.
 double ScrapeSum(const std::string& host_port, std::string_view name);
+// The largest sample of `name` (e.g. the most behind partition's lag), or -1.
+double ScrapeMax(const std::string& host_port, std::string_view name);
 
 // "--flag value" arguments; Get returns `fallback` for an absent flag.
 class Flags {

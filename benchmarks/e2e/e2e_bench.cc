@@ -14,6 +14,8 @@
 //       [--partitions 16] [--window 100000] [--linger-ms 5] [--work DIR] [--keep true]
 //       [--batch-max-events 10000] [--profile-cache-mb N]
 //       [--config-extra YAML]   (appended to the generated config)
+//       [--instances N]         (N > 0: partitioned mode, N instances sharing
+//                                --partitions repartition partitions; 0: single mode)
 #include <librdkafka/rdkafkacpp.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "bench_support.h"
 #include "profiled/store/profile_store.h"
 #include "profiled/store/rocksdb_tuning.h"
@@ -216,6 +219,9 @@ int main(int argc, char** argv) {
   const double seconds = flags.Number("--seconds", 30);
   const double warmup = flags.Number("--warmup", 5);
   const int partitions = static_cast<int>(flags.Number("--partitions", 16));
+  // 0: single mode; N: partitioned mode with N instances in one group.
+  const int instances = static_cast<int>(flags.Number("--instances", 0));
+  const bool partitioned = instances > 0;
   const std::string work = flags.Get("--work", absl::StrCat("/tmp/profiled-e2e-", getpid()));
   fs::remove_all(work);
   fs::create_directories(work);
@@ -223,7 +229,9 @@ int main(int argc, char** argv) {
   // 1. The broker.
   Child broker({bin + "/services/devbroker/devbroker", "--topic",
                 absl::StrCat("bench.events:", partitions), "--topic",
-                absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1"},
+                absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1",
+                "--topic", absl::StrCat("profiled.repartition:", partitions), "--topic",
+                absl::StrCat("profiled.changelog:", partitions)},
                work + "/broker.out", work + "/broker.err");
   std::string bootstrap;
   for (int i = 0; i < 100 && bootstrap.empty(); ++i) {
@@ -232,28 +240,54 @@ int main(int argc, char** argv) {
   }
   if (bootstrap.empty()) Die("devbroker printed no bootstrap address");
 
-  // 2. profiled, on its own store.
+  // 2. profiled, on its own store (partitioned: each instance on its own).
   const std::string store = work + "/store";
-  std::ofstream(work + "/profiled.yaml")
-      // The mock broker holds every fetch for fetch.wait.max.ms even when data
-      // is there (a real broker answers at fetch.min.bytes): keep it short.
-      << "kafka: {bootstrap: \"" << bootstrap << "\", consumer_properties: {fetch.wait.max.ms: "
-      << flags.Get("--fetch-wait-ms", "5") << "}}\n"
-      << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
-      << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
-      << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
-      << "store: {path: " << store
-      << (flags.Get("--profile-cache-mb", "").empty()
-              ? std::string()
-              : ", profile_cache_mb: " + flags.Get("--profile-cache-mb", ""))
-      << "}\n"
-      << "http: {listen: \"127.0.0.1:0\"}\n"
-      << flags.Get("--config-extra", "") << "\n";
-  Child profiled({bin + "/services/profiled/profiled", "--config", work + "/profiled.yaml"},
-                 work + "/profiled.out", work + "/profiled.err");
-  const std::string port_text = AwaitLine(work + "/profiled.err", "on port ", profiled, 30);
-  const std::string metrics = "127.0.0.1:" + port_text.substr(0, port_text.find_first_not_of("0123456789"));
-  for (int i = 0; i < 200 && ScrapeSum(metrics, "profiled_ready") != 1; ++i) {
+  std::vector<std::unique_ptr<Child>> processes;
+  std::vector<std::string> endpoints;  // each instance's metrics host:port
+  for (int i = 0; i < std::max(instances, 1); ++i) {
+    const std::string config = absl::StrCat(work, "/profiled-", i, ".yaml");
+    std::ofstream(config)
+        // The mock broker holds every fetch for fetch.wait.max.ms even when data
+        // is there (a real broker answers at fetch.min.bytes): keep it short.
+        << "kafka: {bootstrap: \"" << bootstrap << "\", consumer_properties: {fetch.wait.max.ms: "
+        << flags.Get("--fetch-wait-ms", "5")
+        << (partitioned ? ", session.timeout.ms: 6000, heartbeat.interval.ms: 500" : "") << "}}\n"
+        << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
+        << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
+        << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
+        << "store: {path: " << (partitioned ? absl::StrCat(store, "-", i) : store)
+        << (flags.Get("--profile-cache-mb", "").empty()
+                ? std::string()
+                : ", profile_cache_mb: " + flags.Get("--profile-cache-mb", ""))
+        << "}\n"
+        << "http: {listen: \"127.0.0.1:0\"}\n"
+        << (partitioned ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions, "}\n")
+                        : std::string())
+        << flags.Get("--config-extra", "") << "\n";
+    const std::string err = absl::StrCat(work, "/profiled-", i, ".err");
+    processes.push_back(std::make_unique<Child>(
+        std::vector<std::string>{bin + "/services/profiled/profiled", "--config", config},
+        absl::StrCat(work, "/profiled-", i, ".out"), err));
+    const std::string port_text = AwaitLine(err, "on port ", *processes.back(), 30);
+    endpoints.push_back("127.0.0.1:" +
+                        port_text.substr(0, port_text.find_first_not_of("0123456789")));
+  }
+  const std::string metrics = endpoints.front();  // the load generator's back-pressure probe
+  auto sum_of = [&](std::string_view name) {
+    double total = 0;
+    for (const std::string& e : endpoints) total += std::max(ScrapeSum(e, name), 0.0);
+    return total;
+  };
+  auto cpu_seconds = [&] {
+    double total = 0;
+    for (const auto& p : processes) total += CpuSeconds(p->pid());
+    return total;
+  };
+  for (int i = 0; i < 300; ++i) {
+    // Single: ready. Partitioned: every repartition partition owned (restored).
+    const bool up = partitioned ? sum_of("profiled_partitions_owned") == partitions
+                                : ScrapeSum(metrics, "profiled_ready") == 1;
+    if (up) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
@@ -265,7 +299,11 @@ int main(int argc, char** argv) {
   Child loadgen({bin + "/benchmarks/profiled_loadgen", "--bootstrap", bootstrap, "--topic",
                  "bench.events", "--sample", sample, "--profiles", std::to_string(profiles),
                  "--keys", keys, "--rate", absl::StrCat(rate), "--seconds", absl::StrCat(seconds),
-                 "--metrics", metrics, "--window", flags.Get("--window", "100000"),
+                 "--metrics", absl::StrJoin(endpoints, ","), "--window",
+                 // The mock keeps ~5 MiB a partition; instances consume their
+                 // partitions unevenly, so partitioned runs keep a smaller lead.
+                 flags.Get("--window", partitioned ? "40000" : "100000"), "--partition-window",
+                 flags.Get("--partition-window", partitioned ? "5000" : "0"),
                  "--linger-ms", flags.Get("--linger-ms", "5")},
                 work + "/loadgen.out", work + "/loadgen.err");
   // Applied events and profiled's CPU time sampled each second: the
@@ -277,8 +315,7 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   while (loadgen.Alive()) {
     applied.push_back({std::chrono::duration<double>(Clock::now() - start).count(),
-                       ScrapeSum(metrics, "profiled_events_applied_total"),
-                       CpuSeconds(profiled.pid())});
+                       sum_of("profiled_events_applied_total"), cpu_seconds()});
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (loadgen.Wait() != 0) Die("loadgen failed: " + ReadFile(work + "/loadgen.err"));
@@ -290,16 +327,21 @@ int main(int argc, char** argv) {
   const auto drain_deadline = Clock::now() + std::chrono::seconds(180);
   double consumed = 0;
   while (Clock::now() < drain_deadline) {
-    consumed = ScrapeSum(metrics, "profiled_events_consumed_total");
-    if (consumed >= static_cast<double>(produced) && ScrapeSum(metrics, "profiled_outbox_depth") == 0) break;
+    // Partitioned: consumed counts routed input; done once every event is applied.
+    consumed = partitioned ? sum_of("profiled_events_applied_total")
+                           : sum_of("profiled_events_consumed_total");
+    if (consumed >= static_cast<double>(produced) && sum_of("profiled_outbox_depth") == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // last updates reach the reader
   reader.Stop();
-  const double dead_letters = ScrapeSum(metrics, "profiled_dead_letters_total");
-  const uint64_t peak_rss = PeakRssBytes(profiled.pid());
-  profiled.Signal(SIGTERM);
-  if (profiled.Wait() != 0) Die("profiled did not exit cleanly: " + work + "/profiled.err");
+  const double dead_letters = sum_of("profiled_dead_letters_total");
+  uint64_t peak_rss = 0;  // the largest instance's
+  for (const auto& p : processes) peak_rss = std::max(peak_rss, PeakRssBytes(p->pid()));
+  for (const auto& p : processes) p->Signal(SIGTERM);
+  for (const auto& p : processes) {
+    if (p->Wait() != 0) Die("profiled did not exit cleanly: see " + work + "/profiled-*.err");
+  }
 
   double sustained = 0, per_cpu_second = 0, cores = 0;
   {
@@ -320,7 +362,7 @@ int main(int argc, char** argv) {
 
   // 5. The store: exact profile count and value sizes, bytes on disk.
   uint64_t stored = 0, value_bytes = 0;
-  {
+  if (!partitioned) {  // partitioned stores hold slots, not profiles: not counted
     auto opened = profiled::store::ProfileStore::Open({store});
     if (!opened.ok()) Die(opened.status().ToString());
     (void)(*opened)->ForEachProfile([&](std::string_view, std::string_view v) {
@@ -329,21 +371,25 @@ int main(int argc, char** argv) {
       return true;
     });
   }
-  const uint64_t disk = DirectoryBytes(store);
+  const uint64_t disk = partitioned ? 0 : DirectoryBytes(store);
   const size_t mean_value = stored == 0 ? 0 : static_cast<size_t>(value_bytes / stored);
 
   // 6. Raw baselines, same broker, same disk.
   const double raw_consume = RawConsumeRate(bootstrap, "bench.events", partitions);
-  const double raw_rocksdb = RawRocksDbRate(work + "/rocksdb-baseline", std::min<uint64_t>(stored, 1000000),
-                                            std::max<size_t>(mean_value, 16), 5);
+  const double raw_rocksdb =
+      partitioned ? 0
+                  : RawRocksDbRate(work + "/rocksdb-baseline", std::min<uint64_t>(stored, 1000000),
+                                   std::max<size_t>(mean_value, 16), 5);
   broker.Signal(SIGTERM);
   broker.Wait();
 
   const bool complete = consumed >= static_cast<double>(produced) && dead_letters <= 0;
-  std::printf("profiled end-to-end: %s keys over %llu profiles, %s, %d partitions, %.0f s (+%.0f s warm-up)\n",
+  std::printf("profiled end-to-end: %s keys over %llu profiles, %s, %d partitions, %s, %.0f s (+%.0f s warm-up)\n",
               keys.c_str(), static_cast<unsigned long long>(profiles),
               rate > 0 ? absl::StrCat("offered ", rate, " events/s").c_str() : "flat out",
-              partitions, seconds - warmup, warmup);
+              partitions,
+              partitioned ? absl::StrCat("partitioned, ", instances, " instances").c_str() : "single mode",
+              seconds - warmup, warmup);
   std::printf("  produced %llu, consumed %.0f, dead letters %.0f%s\n", static_cast<unsigned long long>(produced),
               consumed, std::max(dead_letters, 0.0), complete ? "" : "  <-- INCOMPLETE RUN");
   std::printf("  sustained          %10.0f events/s\n", sustained);
@@ -361,13 +407,14 @@ int main(int argc, char** argv) {
       "JSON {\"keys\":\"%s\",\"profiles\":%llu,\"rate\":%.0f,\"produced\":%llu,\"complete\":%s,"
       "\"sustained\":%.0f,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"p999_ms\":%.0f,\"slip_ms\":%.1f,"
       "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
-      "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f}\n",
+      "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f,"
+      "\"instances\":%d}\n",
       keys.c_str(), static_cast<unsigned long long>(profiles), rate,
       static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
       p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
       static_cast<unsigned long long>(stored),
       stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
-      raw_consume, raw_rocksdb, cores, per_cpu_second);
+      raw_consume, raw_rocksdb, cores, per_cpu_second, instances);
   if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
   return complete ? 0 : 1;
 }

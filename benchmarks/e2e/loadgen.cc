@@ -4,7 +4,10 @@
 //   profiled_loadgen --bootstrap HOST:PORT --topic T --sample rees46.csv
 //       [--profiles 100000] [--keys zipf|uniform|sequential] [--zipf-s 1.1] [--seed 1]
 //       [--rate EVENTS_PER_S | 0] [--seconds 30]
-//       [--metrics HOST:PORT --window 100000]   (flat out only)
+//       [--metrics HOST:PORT[,HOST:PORT...] --window 100000]   (flat out only;
+//        several: partitioned instances, their consumed counts summed)
+//       [--partition-window 5000]   (flat out: also wait while any input
+//        partition lags more, as the mock drops a partition's oldest ~5 MiB)
 //       [--linger-ms 5]   (the mock broker serves one produced batch per partition
 //                          per fetch: tiny batches cap its throughput)
 //
@@ -21,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_split.h"
 #include "bench_support.h"
 #include "profiled/kafka/producer.h"
 #include "synthetic_events.h"
@@ -64,6 +68,9 @@ int main(int argc, char** argv) {
   const double seconds = flags.Number("--seconds", 30);
   const std::string metrics = flags.Get("--metrics", "");
   const auto window = static_cast<uint64_t>(flags.Number("--window", 200000));
+  // And never while one input partition lags more than this (0: no limit).
+  const double partition_window = flags.Number("--partition-window", 0);
+  bool behind = false;
   if (rate <= 0 && metrics.empty()) {
     std::fprintf(stderr, "profiled_loadgen: flat out (--rate 0) needs --metrics of the profiled under test\n");
     return 2;
@@ -100,10 +107,20 @@ int main(int argc, char** argv) {
       due = static_cast<uint64_t>(std::chrono::duration<double>(now - start).count() * rate);
     } else {
       if (now >= next_scrape) {
-        consumed = std::max(consumed, profiled::bench::ScrapeSum(metrics, "profiled_events_consumed_total"));
+        double sum = 0, lag = 0;
+        for (absl::string_view endpoint : absl::StrSplit(metrics, ',')) {
+          sum += std::max(profiled::bench::ScrapeSum(std::string(endpoint),
+                                                     "profiled_events_consumed_total"),
+                          0.0);
+          lag = std::max(lag, profiled::bench::ScrapeMax(std::string(endpoint),
+                                                         "profiled_consumer_lag"));
+        }
+        consumed = std::max(consumed, sum);
+        // One partition far behind (its instance busy) holds the whole load.
+        behind = partition_window > 0 && lag > partition_window;
         next_scrape = now + std::chrono::milliseconds(20);
       }
-      due = static_cast<uint64_t>(std::max(consumed, 0.0)) + window;
+      due = behind ? 0 : static_cast<uint64_t>(std::max(consumed, 0.0)) + window;
     }
     if (produced >= due) {
       (*producer)->Poll(0);
