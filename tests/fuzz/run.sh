@@ -4,10 +4,10 @@
 # fixtures, ESP webhooks, REES46 rows, the naughty strings). Exits non-zero
 # on any crash, leak, sanitizer report or failed invariant; the input that
 # caused it is kept as BUILD/crash-*.
-#   tests/fuzz/run.sh [SECONDS_PER_TARGET]      default 45 (PROFILED_FUZZ_SECONDS)
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]      default 20 (PROFILED_FUZZ_SECONDS)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-seconds=${1:-${PROFILED_FUZZ_SECONDS:-30}}
+seconds=${1:-${PROFILED_FUZZ_SECONDS:-20}}
 build=${PROFILED_FUZZ_BUILD:-$src/build-fuzz}
 
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # clang-tidy with the repository's .clang-tidy over every source of libs/
-# and services/, using the build's compile_commands.json. Findings are errors.
+# and services/, using the build's compile_commands.json, with clang's
+# thread-safety analysis on (.clang-tidy turns its diagnostics into checks,
+# so every ABSL_GUARDED_BY is checked in the same parse). Findings are errors.
 #   tests/lint/clang_tidy.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +21,7 @@ total=$(wc -l < "$build/clang_tidy.files")
 # g++'s -Werror and flags clang does not know stay out of clang-tidy's way.
 if xargs -P "$(nproc)" -n 1 clang-tidy -p "$build" --quiet \
      --extra-arg=-Wno-unknown-warning-option --extra-arg=-Wno-error \
+     --extra-arg=-Wthread-safety --extra-arg=-Wthread-safety-beta \
      < "$build/clang_tidy.files" > "$build/clang_tidy.log" 2>&1; then
   echo "clang_tidy: $total sources, no findings"
 else
