@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "profiled/base/log.h"
+#include "profiled/kafka/partition_log.h"
 #include "profiled/kafka/properties.h"
 
 namespace profiled::kafka::internal {
@@ -80,6 +81,43 @@ inline void LogKafkaEvent(const char* who, RdKafka::Event& event) {
       LogDebug("kafka ", who, " ", event.fac(), ": ", event.str());
     }
   }
+}
+
+// An event callback that logs as LogKafkaEvent, naming the client `who`.
+class EventLogger final : public RdKafka::EventCb {
+ public:
+  explicit EventLogger(const char* who) : who_(who) {}
+  void event_cb(RdKafka::Event& event) override { LogKafkaEvent(who_, event); }
+
+ private:
+  const char* who_;
+};
+
+// A topic handle of `handle` that never skips silently: an offset
+// retention removed is reported (auto.offset.reset=error).
+inline absl::StatusOr<std::unique_ptr<RdKafka::Topic>> StrictTopic(RdKafka::Handle* handle,
+                                                                   const std::string& topic) {
+  std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
+  std::string err;
+  if (tconf->set("auto.offset.reset", "error", err) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(err);
+  }
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle, topic, tconf.get(), err));
+  if (!t) return absl::InvalidArgumentError(absl::StrCat("topic ", topic, ": ", err));
+  return t;
+}
+
+// A consumed message as a LogRecord: views valid while `msg` lives.
+inline LogRecord LogRecordOf(const RdKafka::Message& msg) {
+  LogRecord record;
+  record.offset = msg.offset();
+  if (msg.key_pointer() != nullptr) {
+    record.key = std::string_view(static_cast<const char*>(msg.key_pointer()), msg.key_len());
+  }
+  if (msg.payload() != nullptr) {
+    record.value.emplace(static_cast<const char*>(msg.payload()), msg.len());
+  }
+  return record;
 }
 
 inline absl::Status SetOrFail(RdKafka::Conf& conf, const std::string& name,

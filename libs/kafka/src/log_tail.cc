@@ -9,11 +9,6 @@
 namespace profiled::kafka {
 namespace {
 
-class ErrorLogger final : public RdKafka::EventCb {
- public:
-  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("tail", event); }
-};
-
 class KafkaLogTail final : public LogTail {
  public:
   explicit KafkaLogTail(std::string topic) : topic_(std::move(topic)) {}
@@ -33,13 +28,7 @@ class KafkaLogTail final : public LogTail {
     consumer_.reset(RdKafka::Consumer::create(conf.get(), err));
     if (!consumer_) return absl::InvalidArgumentError(absl::StrCat("creating log tail: ", err));
     queue_.reset(RdKafka::Queue::create(consumer_.get()));
-    std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
-    // Never skip silently: an offset retention removed is reported.
-    if (tconf->set("auto.offset.reset", "error", err) != RdKafka::Conf::CONF_OK) {
-      return absl::InternalError(err);
-    }
-    topic_handle_.reset(RdKafka::Topic::create(consumer_.get(), topic_, tconf.get(), err));
-    if (!topic_handle_) return absl::InvalidArgumentError(absl::StrCat("tail topic: ", err));
+    ASSIGN_OR_RETURN(topic_handle_, internal::StrictTopic(consumer_.get(), topic_));
     return absl::OkStatus();
   }
 
@@ -78,22 +67,14 @@ class KafkaLogTail final : public LogTail {
         return internal::KafkaError(msg->err(),
                                     absl::StrCat("following ", topic_, "/", msg->partition()));
       }
-      LogRecord record;
-      record.offset = msg->offset();
-      if (msg->key_pointer() != nullptr) {
-        record.key = std::string_view(static_cast<const char*>(msg->key_pointer()), msg->key_len());
-      }
-      if (msg->payload() != nullptr) {
-        record.value.emplace(static_cast<const char*>(msg->payload()), msg->len());
-      }
-      each(msg->partition(), record);
+      each(msg->partition(), internal::LogRecordOf(*msg));
     }
     return absl::OkStatus();
   }
 
  private:
   const std::string topic_;
-  ErrorLogger errors_;
+  internal::EventLogger errors_{"tail"};
   std::unique_ptr<RdKafka::Consumer> consumer_;
   std::unique_ptr<RdKafka::Queue> queue_;         // before consumer_ goes
   std::unique_ptr<RdKafka::Topic> topic_handle_;  // before consumer_ goes

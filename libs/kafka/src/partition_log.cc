@@ -8,11 +8,6 @@
 namespace profiled::kafka {
 namespace {
 
-class ErrorLogger final : public RdKafka::EventCb {
- public:
-  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("log", event); }
-};
-
 // The outcome of the one record in flight (Append waits for it).
 class LastDelivery final : public RdKafka::DeliveryReportCb {
  public:
@@ -37,7 +32,6 @@ class KafkaPartitionLog final : public PartitionLog {
   KafkaPartitionLog(std::string topic, int32_t partition)
       : topic_(std::move(topic)), partition_(partition) {}
 
-
   absl::Status Init(const Properties& properties) {
     ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> pconf, internal::MakeConf(properties));
     std::string err;
@@ -61,13 +55,7 @@ class KafkaPartitionLog final : public PartitionLog {
     RETURN_IF_ERROR(internal::SetDefault(*cconf, properties, "fetch.wait.max.ms", "10"));
     consumer_.reset(RdKafka::Consumer::create(cconf.get(), err));
     if (!consumer_) return absl::InvalidArgumentError(absl::StrCat("creating log reader: ", err));
-    std::unique_ptr<RdKafka::Conf> tconf(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
-    // Never skip silently: an offset retention removed is reported.
-    if (tconf->set("auto.offset.reset", "error", err) != RdKafka::Conf::CONF_OK) {
-      return absl::InternalError(err);
-    }
-    topic_handle_.reset(RdKafka::Topic::create(consumer_.get(), topic_, tconf.get(), err));
-    if (!topic_handle_) return absl::InvalidArgumentError(absl::StrCat("log topic: ", err));
+    ASSIGN_OR_RETURN(topic_handle_, internal::StrictTopic(consumer_.get(), topic_));
     return absl::OkStatus();
   }
 
@@ -75,9 +63,9 @@ class KafkaPartitionLog final : public PartitionLog {
                                  int timeout_ms) override {
     delivery_ = LastDelivery();
     void* payload = value ? const_cast<char*>(value->data()) : nullptr;
-    RdKafka::ErrorCode err = producer_->produce(
-        topic_, partition_, RdKafka::Producer::RK_MSG_COPY, payload, value ? value->size() : 0,
-        key.data(), key.size(), 0, nullptr, nullptr);
+    RdKafka::ErrorCode err =
+        producer_->produce(topic_, partition_, RdKafka::Producer::RK_MSG_COPY, payload,
+                           value ? value->size() : 0, key.data(), key.size(), 0, nullptr, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) return internal::KafkaError(err, "append to " + topic_);
     const int64_t deadline = NowMs() + timeout_ms;
     while (!delivery_.done && NowMs() < deadline) producer_->poll(10);
@@ -96,8 +84,8 @@ class KafkaPartitionLog final : public PartitionLog {
 
   absl::StatusOr<LogRange> Range(int timeout_ms) override {
     LogRange range;
-    RdKafka::ErrorCode err = producer_->query_watermark_offsets(topic_, partition_, &range.low,
-                                                                &range.high, timeout_ms);
+    RdKafka::ErrorCode err =
+        producer_->query_watermark_offsets(topic_, partition_, &range.low, &range.high, timeout_ms);
     if (err != RdKafka::ERR_NO_ERROR) {
       return internal::KafkaError(err, absl::StrCat("watermarks of ", topic_, "/", partition_));
     }
@@ -143,15 +131,7 @@ class KafkaPartitionLog final : public PartitionLog {
       if (msg->offset() < next) continue;  // a record before `from` after a retry
       next = msg->offset() + 1;
       if (msg->offset() >= until) break;
-      LogRecord record;
-      record.offset = msg->offset();
-      if (msg->key_pointer() != nullptr) {
-        record.key = std::string_view(static_cast<const char*>(msg->key_pointer()), msg->key_len());
-      }
-      if (msg->payload() != nullptr) {
-        record.value.emplace(static_cast<const char*>(msg->payload()), msg->len());
-      }
-      result = each(record);
+      result = each(internal::LogRecordOf(*msg));
       if (!result.ok()) break;
     }
     consumer_->stop(topic_handle_.get(), partition_);
@@ -165,15 +145,18 @@ class KafkaPartitionLog final : public PartitionLog {
     absl::StatusOr<LogRange> range = Range(timeout_ms);
     if (range.ok() && at >= range->high) {
       return absl::InvalidArgumentError(absl::StrCat("reading ", topic_, "/", partition_,
-                                                     " at offset ", at, ": past its end (high "
-                                                     "watermark ", range->high, ")"));
+                                                     " at offset ", at,
+                                                     ": past its end (high "
+                                                     "watermark ",
+                                                     range->high, ")"));
     }
-    return absl::OutOfRangeError(absl::StrCat(topic_, "/", partition_, " no longer holds offset ", at));
+    return absl::OutOfRangeError(
+        absl::StrCat(topic_, "/", partition_, " no longer holds offset ", at));
   }
 
   const std::string topic_;
   const int32_t partition_;
-  ErrorLogger errors_;
+  internal::EventLogger errors_{"log"};
   LastDelivery delivery_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::Consumer> consumer_;

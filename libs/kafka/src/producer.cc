@@ -23,11 +23,6 @@ class DeliveryReports final : public RdKafka::DeliveryReportCb {
   DeliveryCallback cb_;
 };
 
-class ErrorLogger final : public RdKafka::EventCb {
- public:
-  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("producer", event); }
-};
-
 class KafkaProducer final : public Producer {
  public:
   absl::Status Init(const Properties& properties, DeliveryCallback on_delivery) {
@@ -87,7 +82,7 @@ class KafkaProducer final : public Producer {
 
  private:
   std::unique_ptr<DeliveryReports> reports_;
-  ErrorLogger errors_;
+  internal::EventLogger errors_{"producer"};
   std::unique_ptr<RdKafka::Producer> producer_;
 };
 

@@ -6,11 +6,6 @@
 namespace profiled::kafka {
 namespace {
 
-class ErrorLogger final : public RdKafka::EventCb {
- public:
-  void event_cb(RdKafka::Event& event) override { internal::LogKafkaEvent("watermarks", event); }
-};
-
 class KafkaWatermarkReader final : public WatermarkReader {
  public:
   absl::Status Init(const Properties& properties) {
@@ -21,7 +16,8 @@ class KafkaWatermarkReader final : public WatermarkReader {
     }
     // A producer handle: it joins no group and never fetches.
     handle_.reset(RdKafka::Producer::create(conf.get(), err));
-    if (!handle_) return absl::InvalidArgumentError(absl::StrCat("creating watermark client: ", err));
+    if (!handle_)
+      return absl::InvalidArgumentError(absl::StrCat("creating watermark client: ", err));
     return absl::OkStatus();
   }
 
@@ -34,7 +30,8 @@ class KafkaWatermarkReader final : public WatermarkReader {
     for (const core::PartitionKey& p : partitions) {
       // Timestamp -1 asks ListOffsets for the latest offset: the high
       // watermark, for every partition in one request per broker.
-      list.push_back(RdKafka::TopicPartition::create(p.topic, p.partition, RdKafka::Topic::OFFSET_END));
+      list.push_back(
+          RdKafka::TopicPartition::create(p.topic, p.partition, RdKafka::Topic::OFFSET_END));
     }
     handle_->offsetsForTimes(list, timeout_ms);
     handle_->poll(0);  // its error events: logged, not piled up
@@ -48,7 +45,7 @@ class KafkaWatermarkReader final : public WatermarkReader {
   }
 
  private:
-  ErrorLogger errors_;
+  internal::EventLogger errors_{"watermarks"};
   std::unique_ptr<RdKafka::Producer> handle_;
 };
 
