@@ -12,11 +12,11 @@
 //
 // Exit codes: 0 success, 1 failure (or profile not found), 2 usage error.
 // `profilectl help` prints the full usage (cli.cc).
+#include <google/protobuf/util/json_util.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "cli.h"
@@ -46,21 +46,33 @@ int Convert(const Args& args) {
     (void)google::protobuf::util::MessageToJsonString(event, &line, json);
     std::printf("%s\n", line.c_str());
   }
-  for (const std::string& e : reader.errors()) std::fprintf(stderr, "profilectl: skipped %s\n", e.c_str());
+  for (const std::string& e : reader.errors())
+    std::fprintf(stderr, "profilectl: skipped %s\n", e.c_str());
   return reader.errors().empty() ? 0 : 1;
 }
 
-// GET `path` on --http; prints the body; exit 0 on 200.
+// GET `path` on --http; prints the body; exit 0 on 200. A redirect (a
+// partitioned instance naming the owner) is followed, five times at most.
 int HttpCommand(const Args& args, const std::string& path) {
   const std::string token = args.Get("--token");
-  auto response = profiled::obs::HttpGet(args.Get("--http"), path,
-                                         token.empty() ? "" : "Bearer " + token);
+  std::string server = args.Get("--http"), at = path;
+  absl::StatusOr<profiled::obs::HttpResponse> response;
+  for (int hops = 0;; ++hops) {
+    response = profiled::obs::HttpGet(server, at, token.empty() ? "" : "Bearer " + token);
+    if (!response.ok() || response->status != 307 || hops == 5) break;
+    const size_t scheme = response->location.find("://");
+    const size_t slash = response->location.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    if (scheme == std::string::npos || slash == std::string::npos) break;
+    server = response->location.substr(0, slash);
+    at = response->location.substr(slash);
+  }
   if (!response.ok()) {
     std::fprintf(stderr, "profilectl: %s\n", response.status().ToString().c_str());
     return 1;
   }
   if (response->status != 200) std::fprintf(stderr, "profilectl: HTTP %d\n", response->status);
-  std::fwrite(response->body.data(), 1, response->body.size(), response->status == 200 ? stdout : stderr);
+  std::fwrite(response->body.data(), 1, response->body.size(),
+              response->status == 200 ? stdout : stderr);
   return response->status == 200 ? 0 : 1;
 }
 
@@ -68,8 +80,9 @@ int Get(const Args& args) {
   if (!args.Has("--http") || args.positional.size() != 2) {
     return Usage("get needs --http HOST:PORT, KIND and VALUE");
   }
-  return HttpCommand(args, absl::StrCat("/v1/profiles/", profiled::obs::UrlEncode(args.positional[0]),
-                                        "/", profiled::obs::UrlEncode(args.positional[1])));
+  return HttpCommand(
+      args, absl::StrCat("/v1/profiles/", profiled::obs::UrlEncode(args.positional[0]), "/",
+                         profiled::obs::UrlEncode(args.positional[1])));
 }
 
 int Http(const Args& args) {

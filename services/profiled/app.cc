@@ -137,19 +137,26 @@ absl::Status App::StartPartitioned() {
   options.partitions = config_.partitions;
   options.repartition_topic = config_.repartition_topic;
   options.changelog_topic = config_.changelog_topic;
+  options.internal_retention_ms = config_.internal_retention_ms;
+  if (options.runtime.lease.advertised_http.empty()) {
+    options.runtime.lease.advertised_http = config_.http.listen;
+  }
   ASSIGN_OR_RETURN(partitioned_,
                    pipeline::PartitionedRuntime::Start(options, metrics_.registry(), *wall_clock_));
   LogInfo("partitioned mode: ", config_.partitions, " partitions of ", config_.repartition_topic,
           ", stores under ", config_.runtime.store.path);
+  RETURN_IF_ERROR(PrepareLookups());
   RETURN_IF_ERROR(StartProbes(partitioned_->health()));
-  const auto not_yet = [](const obs::HttpRequest&) {
+  http_->Handle("/v1/profiles/",
+                RequireBearer(config_.http_token,
+                              PartitionedProfileLookup{*partitioned_, View(),
+                                                       options.runtime.lease.advertised_http}));
+  http_->Handle("/v1/merges/", [](const obs::HttpRequest&) {
     return obs::HttpResponse::Text(501,
-                                   "lookups are not served in partitioned mode yet "
+                                   "the merge audit is not served in partitioned mode yet "
                                    "(docs/scaling.md)\n");
-  };
-  http_->Handle("/v1/profiles/", not_yet);
-  http_->Handle("/v1/merges/", not_yet);
-  LogInfo("http: /metrics /healthz /readyz on port ", http_->port());
+  });
+  LogInfo("http: /metrics /healthz /readyz /v1/profiles on port ", http_->port());
   replay_->done = run_.replay_path.empty();
   if (!run_.replay_path.empty()) {
     return absl::InvalidArgumentError("--replay is not supported in partitioned mode yet");
@@ -165,17 +172,24 @@ absl::StatusOr<size_t> App::RunOnce() {
   return n;
 }
 
-absl::Status App::StartHttp() {
+ProfileView App::View() const {
+  return {config_.runtime.pipeline.scoring, *wall_clock_, config_.runtime.pipeline.clock_mode,
+          *identity_rules_, *signals_};
+}
+
+absl::Status App::PrepareLookups() {
   ASSIGN_OR_RETURN(identity::IdentityRules rules,
                    identity::IdentityRules::Create(config_.runtime.pipeline.identity));
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
   signals_ = std::make_unique<signals::Signals>(config_.runtime.pipeline.signals);
+  return absl::OkStatus();
+}
+
+absl::Status App::StartHttp() {
+  RETURN_IF_ERROR(PrepareLookups());
   RETURN_IF_ERROR(StartProbes(runtime_->health()));
   http_->Handle("/v1/profiles/",
-                RequireBearer(config_.http_token,
-                              ProfileLookup{runtime_->store(), config_.runtime.pipeline.scoring,
-                                            *wall_clock_, config_.runtime.pipeline.clock_mode,
-                                            *identity_rules_, *signals_}));
+                RequireBearer(config_.http_token, ProfileLookup{runtime_->store(), View()}));
   http_->Handle("/v1/merges/",
                 RequireBearer(config_.http_token, MergeAuditLookup{runtime_->store()}));
   LogInfo("http: /metrics /healthz /readyz /v1/profiles /v1/merges on port ", http_->port(),

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "profile_lookup.h"
 #include "profiled/config/app_config.h"
 #include "profiled/identity/identity_rules.h"
 #include "profiled/obs/http_server.h"
@@ -66,6 +67,9 @@ class App {
   bool Finished();
 
   [[nodiscard]] absl::Status StartHttp();
+  // The identity rules and signals lookups use, then how they render.
+  [[nodiscard]] absl::Status PrepareLookups();
+  ProfileView View() const;
   // The HTTP server with /metrics, /healthz and /readyz (from `health`).
   [[nodiscard]] absl::Status StartProbes(const pipeline::Health& health);
   // cluster.mode partitioned: one instance of many (docs/scaling.md).

@@ -2,17 +2,24 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <variant>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "profiled/base/json_escape.h"
+#include "profiled/cluster/identity_protocol.h"
+#include "profiled/cluster/protocol_codec.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/codec/update_codec.h"
+#include "profiled/core/profile_id.h"
 #include "profiled/internal/v1/profile_state.pb.h"
+#include "profiled/obs/http_client.h"
 
 namespace profiled::app {
 namespace {
 
-constexpr std::string_view kPrefix = "/v1/profiles/";
+constexpr char kPrefix[] = "/v1/profiles/";
+constexpr std::string_view kPrefixView = kPrefix;
 
 // Identity values are ids, emails and hashes: anything longer is not one.
 constexpr size_t kMaxValueBytes = 1024;
@@ -33,13 +40,13 @@ bool IsKindName(std::string_view kind) {
   return true;
 }
 
-}  // namespace
-
-obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) const {
+// The identity a /v1/profiles request names, or the response refusing it.
+std::variant<core::Identity, obs::HttpResponse> ParseProfilePath(const obs::HttpRequest& request) {
   if (request.method != "GET") return JsonError(405, "only GET is supported");
   std::string_view rest = request.path;
-  if (rest.substr(0, kPrefix.size()) != kPrefix) return JsonError(400, "expected /v1/profiles/{kind}/{value}");
-  rest.remove_prefix(kPrefix.size());
+  if (rest.substr(0, kPrefixView.size()) != kPrefixView)
+    return JsonError(400, "expected /v1/profiles/{kind}/{value}");
+  rest.remove_prefix(kPrefixView.size());
   const size_t slash = rest.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
     return JsonError(400, "expected /v1/profiles/{kind}/{value} with a non-empty kind and value");
@@ -52,37 +59,99 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
   if (raw.value.size() > kMaxValueBytes) {
     return JsonError(400, absl::StrCat("identity value longer than ", kMaxValueBytes, " bytes"));
   }
-  std::string id = raw.value;
-  if (raw.kind != "profile_id") {
-    const core::Identity identity = rules.Normalize(raw);
-    std::vector<std::optional<std::string>> found;
-    if (absl::Status s = store.MultiGetIdentities({store::IdentityKey(identity.kind, identity.value)},
-                                                  found);
-        !s.ok()) {
-      return JsonError(500, s.ToString());
-    }
-    if (!found[0]) {
-      return JsonError(404, absl::StrCat("no profile for ", raw.kind, " '", raw.value, "'"));
-    }
-    id = *found[0];
-  }
-  absl::StatusOr<std::optional<std::string>> bytes = store.Get(id);
-  if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
-  if (!bytes->has_value()) {
-    return JsonError(404, absl::StrCat("no profile for ", raw.kind, " '", raw.value, "'"));
-  }
-  absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(**bytes);
+  return raw;
+}
+
+obs::HttpResponse NotFound(const core::Identity& raw) {
+  return JsonError(404, absl::StrCat("no profile for ", raw.kind, " '", raw.value, "'"));
+}
+
+// A stored profile state as the output's JSON, scores evaluated now.
+obs::HttpResponse Render(std::string_view state, const ProfileView& view) {
+  absl::StatusOr<core::Profile> profile = codec::DecodeProfileState(state);
   if (!profile.ok()) return JsonError(500, profile.status().ToString());
-  const int64_t as_of = clock_mode == core::PipelineClock::Mode::kEventTime
+  const int64_t as_of = view.clock_mode == core::PipelineClock::Mode::kEventTime
                             ? profile->last_seen_ms
-                            : std::max(profile->last_seen_ms, wall_clock.NowMs());
+                            : std::max(profile->last_seen_ms, view.wall_clock.NowMs());
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = false;
   auto status = google::protobuf::util::MessageToJsonString(
-      codec::BuildProfileUpdate(*profile, as_of, scoring, signals), &json, options);
+      codec::BuildProfileUpdate(*profile, as_of, view.scoring, view.signals), &json, options);
   if (!status.ok()) return JsonError(500, "cannot render profile");
   return obs::HttpResponse::Json(200, json + "\n");
+}
+
+}  // namespace
+
+obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) const {
+  std::variant<core::Identity, obs::HttpResponse> parsed = ParseProfilePath(request);
+  if (auto* refused = std::get_if<obs::HttpResponse>(&parsed)) return std::move(*refused);
+  const core::Identity& raw = std::get<core::Identity>(parsed);
+  std::string id = raw.value;
+  if (raw.kind != "profile_id") {
+    const core::Identity identity = view.rules.Normalize(raw);
+    std::vector<std::optional<std::string>> found;
+    if (absl::Status s =
+            store.MultiGetIdentities({store::IdentityKey(identity.kind, identity.value)}, found);
+        !s.ok()) {
+      return JsonError(500, s.ToString());
+    }
+    if (!found[0]) return NotFound(raw);
+    id = *found[0];
+  }
+  absl::StatusOr<std::optional<std::string>> bytes = store.Get(id);
+  if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
+  if (!bytes->has_value()) return NotFound(raw);
+  return Render(**bytes, view);
+}
+
+obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& request) const {
+  std::variant<core::Identity, obs::HttpResponse> parsed = ParseProfilePath(request);
+  if (auto* refused = std::get_if<obs::HttpResponse>(&parsed)) return std::move(*refused);
+  const core::Identity& raw = std::get<core::Identity>(parsed);
+  // An identity's slot names its profile; a merged profile's slot names
+  // its survivor: each hop may be another partition, on another instance.
+  bool by_identity = raw.kind != "profile_id";
+  std::string key = by_identity ? core::ProfileIdFor(view.rules.Normalize(raw)) : raw.value;
+  for (int hops = 0; hops < 32; ++hops) {
+    const int32_t partition = cluster::IdentityProtocol::PartitionOf(key, runtime.partitions());
+    absl::StatusOr<std::optional<std::string>> bytes = runtime.ReadSlot(partition, key);
+    if (absl::IsFailedPrecondition(bytes.status())) {
+      // Another instance's: the same question there (the original path
+      // while the identity is still to resolve, the profile id after).
+      const std::optional<std::string> owner = runtime.OwnerAddress(partition);
+      if (!owner.has_value() || *owner == self_address) {
+        return JsonError(503, absl::StrCat("partition ", partition,
+                                           " has no owner right now (a rebalance or a "
+                                           "restore); retry shortly"));
+      }
+      const std::string path =
+          by_identity ? request.path : absl::StrCat(kPrefix, "profile_id/", obs::UrlEncode(key));
+      return obs::HttpResponse::Redirect(absl::StrCat("http://", *owner, path));
+    }
+    if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
+    if (!bytes->has_value()) return NotFound(raw);
+    ::profiled::internal::v1::SlotValue value;
+    if (!value.ParseFromString(**bytes)) return JsonError(500, "unreadable slot");
+    std::string state;
+    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, &state);
+    if (!slot.ok()) return JsonError(500, slot.status().ToString());
+    if (by_identity) {
+      if (!slot->identity.has_value()) return NotFound(raw);
+      key = slot->identity->label.id;
+      by_identity = false;
+      continue;
+    }
+    if (!slot->profile.has_value()) return NotFound(raw);
+    if (slot->profile->absorbed_into.has_value()) {
+      key = slot->profile->absorbed_into->id;
+      continue;
+    }
+    if (state.empty()) return NotFound(raw);
+    return Render(state, view);
+  }
+  return JsonError(500, "a profile's merges lead on for more than 32 hops");
 }
 
 obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler) {
@@ -95,7 +164,8 @@ obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler) {
     unsigned char diff = given.size() == kScheme.size() + token.size() ? 0 : 1;
     for (size_t i = 0; i < kScheme.size(); ++i) {
       diff |= static_cast<unsigned char>(
-          kScheme[i] ^ absl::ascii_tolower(static_cast<unsigned char>(i < given.size() ? given[i] : 0)));
+          kScheme[i] ^
+          absl::ascii_tolower(static_cast<unsigned char>(i < given.size() ? given[i] : 0)));
     }
     given.remove_prefix(std::min(given.size(), kScheme.size()));
     for (size_t i = 0; i < token.size(); ++i) {

@@ -85,7 +85,10 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
   const std::string store_path = dir.Sub("store");
 
   const std::string email_hash = identity::EmailSha256("jane.doe@example.com");
-  const std::string jane = core::ProfileIdFor(core::Identity{"email_sha256", email_hash});
+  // The login's user id founds the profile that names her; the email and
+  // anonymous profiles merged into it (docs/identity.md).
+  const std::string jane = core::ProfileIdFor(core::Identity{"user_id", "jane-42"});
+  const std::string jane_email = core::ProfileIdFor(core::Identity{"email_sha256", email_hash});
   const std::string jane_anon = core::ProfileIdFor(core::Identity{"anonymous_id", "anon-jane-1"});
   const std::string bob = core::ProfileIdFor(core::Identity{"user_id", "bob-7"});
   // Nothing of the person may be left: every identifier, hash and id, and
@@ -94,7 +97,7 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
   // they seem.
   const std::vector<std::string> needles = {"anon-jane-1", "jane-42", "dev-jane-9",
                                             "Jane.Doe@Example.com", "jane.doe@example.com",
-                                            email_hash, jane, jane_anon};
+                                            email_hash, jane, jane_email, jane_anon};
   std::vector<std::string> fragments;
   for (const std::string& needle : needles) {
     for (size_t from = 0; from + 12 <= needle.size(); ++from) fragments.push_back(needle.substr(from));
@@ -135,7 +138,7 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
     REQUIRE(testing::WaitUntil([&] {
       return runner.metrics().applied.Value() == events.size() && runner.store().OutboxDepth() == 0;
     }));
-    REQUIRE(runner.metrics().merges.Value() == 1);  // the anonymous profile merged into jane's
+    REQUIRE(runner.metrics().merges.Value() == 2);  // the email and anonymous profiles into jane's
     REQUIRE(runner.store().ReadAudit(jane)->size() == 1);
 
     v1::ControlRequest request;
@@ -162,8 +165,8 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
 
   CHECK(receipt.request_id() == "req-1");
   CHECK(std::set<std::string>(receipt.erased_profile_ids().begin(), receipt.erased_profile_ids().end()) ==
-        std::set<std::string>{jane, jane_anon});
-  CHECK(receipt.profiles_erased() == 2);
+        std::set<std::string>{jane, jane_email, jane_anon});
+  CHECK(receipt.profiles_erased() == 3);
   CHECK(receipt.identities_erased() == 4);  // anonymous id, email hash, user id, device id
   CHECK(receipt.purged_ms() == 0);
   const int64_t latency_ms = receipt.completed_ms() - receipt.requested_ms();
@@ -183,6 +186,7 @@ TEST_CASE("erasure leaves no trace of the person, publishes tombstones and a rec
   }
   CHECK(last_is_tombstone.at(jane));
   CHECK(last_is_tombstone.at(jane_anon));
+  CHECK(last_is_tombstone.at(jane_email));
   CHECK_FALSE(last_is_tombstone.at(bob));
 
   // Not in any column family either, while bob's data is intact.

@@ -2,6 +2,7 @@
 // channels ends as one profile equal to the single-profile fold, absorbed
 // profiles are announced and tombstoned; junk identifiers merge nobody.
 #include <map>
+#include <set>
 
 #include "absl/strings/str_join.h"
 #include "profiled/core/profile_id.h"
@@ -95,14 +96,18 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   REQUIRE(testing::WaitUntil([&] {
     return runner.metrics().applied.Value() == journey.size() && runner.store().OutboxDepth() == 0;
   }));
-  CHECK(runner.metrics().merges.Value() == 1);
+  // The login's new user id founds the profile that names the person, and
+  // the email and anonymous profiles merge into it (docs/identity.md).
+  CHECK(runner.metrics().merges.Value() == 2);
+  // The fresh profile takes the anonymous visitor's group (seen first); the
+  // email profile's group switches.
   CHECK(runner.metrics().holdout_switches.Value() == 1);
 
   const std::string sha = identity::EmailSha256("jane@example.com");
   const std::string anon_id = core::ProfileIdFor(core::Identity{"anonymous_id", "anon-1"});
   const std::string email_id = core::ProfileIdFor(core::Identity{"email_sha256", sha});
-  // Survivor: the email profile (email_sha256 outranks anonymous_id).
-  const std::string survivor = email_id;
+  // Survivor: the profile the user id founds (user_id outranks the others).
+  const std::string survivor = core::ProfileIdFor(core::Identity{"user_id", "jane-42"});
 
   // The store holds one profile for the person; the anonymous one is gone.
   std::map<std::string, std::string> stored;
@@ -132,9 +137,11 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   CHECK(record.rule() == "merge");
   CHECK(record.event_id() == "login-1");
   CHECK(record.survivor() == survivor);
-  CHECK(record.absorbed_size() == 1);
-  CHECK(record.absorbed(0) == anon_id);
+  REQUIRE(record.absorbed_size() == 2);
+  CHECK(std::set<std::string>{record.absorbed(0), record.absorbed(1)} ==
+        std::set<std::string>{anon_id, email_id});
   CHECK(runner.store().ReadAudit(anon_id)->size() == 1);
+  CHECK(runner.store().ReadAudit(email_id)->size() == 1);
   const uint64_t published = runner.publisher_metrics().published.Value();
   runner.Stop();
 
@@ -144,7 +151,17 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   REQUIRE(out.size() == published);
   std::map<std::string, v1::ProfileUpdate> last;
   std::vector<std::string> absorbed_trail;
+  std::vector<std::string> email_trail;
   for (const kafka::ConsumedMessage& m : out) {
+    if (std::string(m.key()) == email_id) {
+      v1::ProfileUpdate u;
+      if (m.tombstone()) {
+        email_trail.push_back("tombstone");
+      } else if (u.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size()))) {
+        email_trail.push_back(u.merged_into().empty() ? "update" : "merged_into:" + u.merged_into());
+      }
+      continue;
+    }
     if (std::string(m.key()) == anon_id) {
       if (m.tombstone()) {
         absorbed_trail.push_back("tombstone");
@@ -171,6 +188,9 @@ TEST_CASE("a cross-channel journey becomes one profile equal to the single-profi
   CHECK(absorbed_trail[absorbed_trail.size() - 2] == "merged_into:" + survivor);
   CHECK(absorbed_trail.back() == "tombstone");
   for (size_t i = 0; i + 2 < absorbed_trail.size(); ++i) CHECK(absorbed_trail[i] == "update");
+  REQUIRE(email_trail.size() >= 2);  // the email profile's ends the same way
+  CHECK(email_trail[email_trail.size() - 2] == "merged_into:" + survivor);
+  CHECK(email_trail.back() == "tombstone");
   REQUIRE(last.count(survivor) == 1);
   const v1::ProfileUpdate& u = last.at(survivor);
 

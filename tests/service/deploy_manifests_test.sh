@@ -60,6 +60,12 @@ assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
 if config.get("cluster", {}).get("mode") == "partitioned":
     assert sts["replicas"] > 1, "partitioned mode: many pods share the work"
     assert sts["podManagementPolicy"] == "Parallel", "OrderedReady would restore everything on pod 0 first"
+    # Lookups are redirected to the owning pod: its address must be the pod's own.
+    advertised = config["cluster"]["advertised_http"]
+    assert advertised.startswith("${POD_IP}:"), "other pods redirect /v1 to the pod's own IP"
+    assert advertised.split(":")[1] == config["http"]["listen"].rsplit(":", 1)[1], "advertised port = listen port"
+    env_ip = {e["name"]: e for e in c.get("env", [])}.get("POD_IP")
+    assert env_ip and env_ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
 else:
     assert sts["replicas"] == 1, "one instance per identity graph"
 mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
@@ -82,7 +88,7 @@ if "privacy" in config:
 open(sys.argv[2], "w").write(yaml.safe_dump(config))
 print(f"kubernetes {sys.argv[1].rsplit('/', 1)[1]}: probes, port, volumes, env and grace period agree with the config")
 PY
-POD_NAME=profiled-0 "$bin" --check-config --config "$work/k8s-config.yaml" >/dev/null \
+POD_NAME=profiled-0 POD_IP=10.0.0.7 "$bin" --check-config --config "$work/k8s-config.yaml" >/dev/null \
   || fail "the ConfigMap's profiled.yaml in $manifest"
 done
 # Dockerfile: COPY sources exist (no engine here to build it).

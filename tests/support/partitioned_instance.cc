@@ -19,6 +19,7 @@ std::unique_ptr<kafka::MockCluster> PartitionedCluster(int32_t input_partitions,
   REQUIRE_OK(cluster->CreateTopic("profiled.changelog", partitions));
   REQUIRE_OK(cluster->CreateTopic("updates", input_partitions));
   REQUIRE_OK(cluster->CreateTopic("deadletters", 1));
+  REQUIRE_OK(cluster->CreateTopic("profiled.members", 1));
   return cluster;
 }
 

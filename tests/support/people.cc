@@ -47,6 +47,7 @@ std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people,
 
 void CheckSameProfile(const core::Profile& got, const core::Profile& want,
                       const core::ScoringOptions& scoring, int64_t now_ms) {
+  CHECK(got.id == want.id);  // the same survivor names the person in both modes
   CHECK(got.version == want.version);
   CHECK(got.counters.product_views == want.counters.product_views);
   CHECK(got.counters.cart_adds == want.counters.cart_adds);

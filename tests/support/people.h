@@ -29,7 +29,7 @@ pipeline::PipelineOptions EquivalenceOptions();
 std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
                                                int64_t t0_ms);
 
-// Same version, counters, first/last seen, identities and every family's
+// Same id, version, counters, first/last seen, identities and every family's
 // ranked scores at `now_ms` (within 1e-9 relative): Catch CHECKs.
 void CheckSameProfile(const core::Profile& got, const core::Profile& want,
                       const core::ScoringOptions& scoring, int64_t now_ms);

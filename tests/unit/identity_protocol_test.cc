@@ -63,7 +63,12 @@ class CountingSide : public ProfileSide {
                int64_t /*time_ms*/) override {
     ++refusals_by_rule[rule];
   }
+  void Erase(const std::string& profile_id) override { states.erase(profile_id); }
+  void Suppressed() override { ++suppressed; }
+  void Erased(const Erasure& erasure) override { receipts.push_back(erasure); }
   std::map<std::string, Held> states;
+  std::vector<Erasure> receipts;  // queued with the batch, published in its order
+  int64_t suppressed = 0;
 };
 
 internal::v1::Origin OriginOf(const std::string& topic, int32_t partition, int64_t offset,
@@ -96,6 +101,9 @@ std::string EncodeSlot(const Slot& slot, const Held* held) {
 struct Marker {
   int64_t next_offset = 0;
   OriginFilter filter;
+  // Acknowledgements owed once the partition is purged (the task's
+  // after_purge): sent right after the batch here, again after a move.
+  std::vector<TopicRecord> after_purge;
 };
 
 // One partition of the repartition topic and its owner.
@@ -109,12 +117,13 @@ struct Task {
   // The publisher's queue, in order: a batch's records (to their
   // partitions), then its changelog records, then its marker.
   struct Step {
-    enum { kSend, kSlot, kMarker } what;
+    enum { kSend, kSlot, kMarker, kReceipt } what;
     int32_t to = 0;
     TopicRecord record;
     std::string key;
     std::string slot;  // EncodeSlot
     Marker marker;
+    Erasure receipt;
   };
   std::deque<Step> pending;
   std::deque<Step> recently_sent;  // for re-sends after a kill -9
@@ -126,7 +135,10 @@ struct Task {
 struct Event {
   std::vector<core::Identity> ids;  // ranked
   int64_t number;                   // the payload: which event it is
+  bool erase = false;               // an erase request for ids[0] ("req-<number>")
 };
+
+constexpr int64_t kSuppressedUntil = 1'000'000'000'000'000;  // past every record's time
 
 class Cluster {
  public:
@@ -138,6 +150,12 @@ class Cluster {
     m.ids = e.ids;
     m.payload = std::to_string(e.number);
     m.time_ms = e.number * 60'000;  // a minute apart
+    if (e.erase) {
+      m.kind = MessageKind::kErase;
+      m.ids = {e.ids.front()};
+      m.payload = absl::StrCat("req-", e.number);
+      m.suppress_until_ms = kSuppressedUntil;
+    }
     const int32_t to = IdentityProtocol::PartitionOf(m.Key(), Partitions());
     tasks_[to].log.push_back(Encode(m, OriginOf("input", input, offset, 0)));
   }
@@ -157,7 +175,7 @@ class Cluster {
       absl::StatusOr<ProtocolMessage> message = FromRecord(r.protocol());
       REQUIRE(message.ok());
       std::vector<ProtocolMessage> out;
-      protocol.Handle(*message, offset, t.state, t.side, out);
+      protocol.Handle(*message, offset, /*record_time_ms=*/0, t.state, t.side, out);
       for (size_t i = 0; i < out.size(); ++i) {
         const int32_t to = IdentityProtocol::PartitionOf(out[i].Key(), Partitions());
         Task::Step s{Task::Step::kSend};
@@ -174,6 +192,14 @@ class Cluster {
       it->second.pop_front();
       if (it->second.empty()) sends.erase(it);
     }
+    // Receipts go with the batch's sends, before its changelog (as the
+    // task's outbox orders them).
+    for (Erasure& receipt : t.side.receipts) {
+      Task::Step s{Task::Step::kReceipt};
+      s.receipt = std::move(receipt);
+      t.pending.push_back(std::move(s));
+    }
+    t.side.receipts.clear();
     std::vector<Task::Step> changelog;
     for (const std::string& key : t.state.changed) {
       Task::Step s{Task::Step::kSlot};
@@ -189,8 +215,33 @@ class Cluster {
     std::shuffle(changelog.begin(), changelog.end(), rng_);
     for (Task::Step& s : changelog) t.pending.push_back(std::move(s));
     t.state.changed.clear();
+    std::vector<TopicRecord> acks;
+    for (const auto& [offset, ack] : t.state.after_purge) {
+      acks.push_back(Encode(ack, OriginOf("acknowledgements", k, offset, 0)));
+    }
+    t.state.after_purge.clear();
+    t.state.purge_keys.clear();
     Task::Step marker{Task::Step::kMarker};
-    marker.marker = {t.position, t.filter};
+    marker.marker = {t.position, t.filter, acks};
+    t.pending.push_back(std::move(marker));
+    if (!acks.empty()) QueueAcks(k, acks);
+  }
+
+  // The purge done: the acknowledgements, then a marker that owes none.
+  void QueueAcks(int32_t k, const std::vector<TopicRecord>& acks) {
+    Task& t = tasks_[k];
+    for (const TopicRecord& ack : acks) {
+      internal::v1::RepartitionRecord r;
+      REQUIRE(r.ParseFromString(ack));
+      absl::StatusOr<ProtocolMessage> m = FromRecord(r.protocol());
+      REQUIRE(m.ok());
+      Task::Step s{Task::Step::kSend};
+      s.to = IdentityProtocol::PartitionOf(m->Key(), Partitions());
+      s.record = ack;
+      t.pending.push_back(std::move(s));
+    }
+    Task::Step marker{Task::Step::kMarker};
+    marker.marker = {t.position, t.filter, {}};
     t.pending.push_back(std::move(marker));
   }
 
@@ -210,6 +261,9 @@ class Cluster {
         break;
       case Task::Step::kMarker:
         t.marker = s.marker;
+        break;
+      case Task::Step::kReceipt:
+        receipts_.push_back(s.receipt);
         break;
     }
   }
@@ -247,6 +301,7 @@ class Cluster {
     }
     t.filter = t.marker.filter;
     t.position = t.marker.next_offset;
+    if (!t.marker.after_purge.empty()) QueueAcks(k, t.marker.after_purge);
   }
 
   bool Quiet() const {
@@ -279,10 +334,12 @@ class Cluster {
     return tasks_[static_cast<size_t>(IdentityProtocol::PartitionOf(key, Partitions()))];
   }
   const std::vector<Task>& tasks() const { return tasks_; }
+  const std::vector<Erasure>& receipts() const { return receipts_; }
 
  private:
   const identity::IdentityRules& rules_;
   std::vector<Task> tasks_;
+  std::vector<Erasure> receipts_;  // published
   std::mt19937_64& rng_;
 };
 
@@ -524,6 +581,155 @@ TEST_CASE(
   // Both kinds of refusal happened (the test exercises what it claims to).
   CHECK(refused_by_rule[identity::RefusalRule::kKindLimit] > 0);
   CHECK(refused_by_rule[identity::RefusalRule::kMergeRate] > 0);
+}
+
+// The erasure property tests' checks that hold whatever the interleaving:
+// one receipt per request; nothing left waiting; no label pointing at an
+// erased or missing profile; no event held twice, none by an erased id.
+void CheckErasures(const Cluster& cluster, const std::vector<Event>& requests) {
+  std::map<std::string, int> receipts;
+  std::set<std::string> erased_ids;
+  std::map<std::string, Erasure> first;
+  for (const Erasure& e : cluster.receipts()) {
+    ++receipts[e.request];
+    // A receipt published again (a batch run again after a crash) is the same.
+    CHECK(first.try_emplace(e.request, e).first->second == e);
+    erased_ids.insert(e.profile_ids.begin(), e.profile_ids.end());
+  }
+  for (const Event& r : requests) {
+    CAPTURE(r.number);
+    CHECK(receipts[absl::StrCat("req-", r.number)] >= 1);  // again after a crash: at least once
+    // The asked identity is unlabelled and suppressed.
+    const std::string key = core::ProfileIdFor(r.ids.front());
+    const Slot& slot = cluster.task(key).state.slots.at(key);
+    CHECK_FALSE(slot.identity.has_value());
+    CHECK(slot.suppressed_until_ms == kSuppressedUntil);
+  }
+  CHECK(receipts.size() == requests.size());
+  std::set<int64_t> held_events;
+  for (const Task& t : cluster.tasks()) {
+    for (const auto& [key, slot] : t.state.slots) {
+      CHECK_FALSE(slot.erasure.has_value());
+      if (slot.profile.has_value()) {
+        CHECK_FALSE(slot.profile->awaiting.has_value());
+        CHECK(slot.profile->deferred.empty());
+      }
+      if (slot.identity.has_value()) {
+        // Labels lead to a live profile that was never erased.
+        const std::string owner = cluster.Resolve(slot.identity->label.id);
+        CHECK_FALSE(erased_ids.contains(owner));
+        const auto& owner_slots = cluster.task(owner).state.slots;
+        REQUIRE(owner_slots.contains(owner));
+        CHECK(owner_slots.at(owner).profile.has_value());
+      }
+    }
+    for (const auto& [id, held] : t.side.states) {
+      CHECK_FALSE(erased_ids.contains(id));
+      for (int64_t n : held) CHECK(held_events.insert(n).second);
+    }
+  }
+}
+
+TEST_CASE(
+    "an erasure by any identity removes the whole person from every partition, sends one "
+    "receipt after every slot acknowledged, and later events of the person found nothing",
+    "[cluster][protocol][erasure][property]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> events = RandomEvents(rules, rng);
+    CAPTURE(round, events.size(), partitions);
+    RunWithFailures(cluster, events, rng);
+    const std::map<std::string, std::string> component = Components(events);
+    // One request per erased person (by a random identity of theirs), and
+    // one for an identity nobody has.
+    std::map<std::string, core::Identity> by_person;  // root -> asked identity
+    for (const Event& e : events) {
+      for (const core::Identity& id : e.ids) {
+        const std::string root = component.at(core::ProfileIdFor(id));
+        if (rng() % 3 == 0 && !by_person.contains(root)) by_person.emplace(root, id);
+      }
+    }
+    std::vector<Event> requests;
+    int64_t number = 1000;
+    for (const auto& [root, id] : by_person) requests.push_back({{id}, number++, true});
+    requests.push_back({{{"user_id", "nobody"}}, number++, true});
+    std::vector<Event> late;  // the erased people's identities again, alone
+    for (const Event& e : events) {
+      if (by_person.contains(component.at(core::ProfileIdFor(e.ids.front())))) {
+        late.push_back({e.ids, number++});
+      }
+    }
+    std::vector<Event> after = requests;
+    after.insert(after.end(), late.begin(), late.end());
+    std::mt19937_64 order(rng());
+    // Requests first (in any order), then the late events.
+    std::shuffle(after.begin(), after.begin() + static_cast<long>(requests.size()), order);
+    for (size_t i = 0; i < requests.size(); ++i)
+      cluster.Route(after[i], 2, static_cast<int64_t>(i));
+    cluster.Drain();
+    for (size_t i = requests.size(); i < after.size(); ++i) {
+      cluster.Route(after[i], 3, static_cast<int64_t>(i));
+    }
+    cluster.Drain();
+
+    CheckErasures(cluster, requests);
+    std::map<std::string, Erasure> receipt_of;
+    for (const Erasure& e : cluster.receipts()) receipt_of[e.request] = e;
+    for (const Event& r : requests) {
+      const Erasure& receipt = receipt_of[absl::StrCat("req-", r.number)];
+      const std::string asked = core::ProfileIdFor(r.ids.front());
+      if (!component.contains(asked)) {
+        CHECK(receipt.profile_ids.empty());  // nobody held it
+        continue;
+      }
+      // Every identity of the person counted, every slot of theirs empty.
+      std::set<std::string> keys;
+      for (const auto& [key, root] : component) {
+        if (root == component.at(asked)) keys.insert(key);
+      }
+      CHECK(receipt.identities == static_cast<int64_t>(keys.size()));
+      CHECK_FALSE(receipt.profile_ids.empty());
+      for (const std::string& key : keys) {
+        const Slot& slot = cluster.task(key).state.slots.at(key);
+        CHECK_FALSE(slot.identity.has_value());
+        CHECK_FALSE(slot.profile.has_value());
+        CHECK(slot.suppressed_until_ms == kSuppressedUntil);
+        CHECK_FALSE(cluster.task(key).side.states.contains(key));
+      }
+    }
+    // Everyone else is exactly as single mode builds them.
+    std::vector<Event> kept;
+    for (const Event& e : events) {
+      if (!by_person.contains(component.at(core::ProfileIdFor(e.ids.front())))) kept.push_back(e);
+    }
+    CheckConverged(cluster, kept);
+  }
+}
+
+TEST_CASE(
+    "erasures racing events, merges and shipments, through crashes and moves, leave no "
+    "label to an erased person, nothing waiting, and one receipt per request",
+    "[cluster][protocol][erasure][property]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 600; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
+    Cluster cluster(rules, partitions, rng);
+    std::vector<Event> mixed = RandomEvents(rules, rng);
+    std::vector<Event> requests;
+    for (size_t n = 1 + rng() % 4; n > 0; --n) {
+      const Event& e = mixed[rng() % mixed.size()];
+      Event request{{e.ids[rng() % e.ids.size()]}, static_cast<int64_t>(1000 + n), true};
+      requests.push_back(request);
+      mixed.insert(mixed.begin() + static_cast<long>(rng() % mixed.size()), request);
+    }
+    CAPTURE(round, mixed.size(), partitions);
+    RunWithFailures(cluster, mixed, rng);
+    CheckErasures(cluster, requests);
+  }
 }
 
 }  // namespace

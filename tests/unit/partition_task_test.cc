@@ -114,7 +114,7 @@ class Partitioned {
     auto read = *ReadStage::Create(options_, rules_, privacy, workers_);
     const auto messages = Messages(events, 0, events.size());
     const ReadBatch batch = read->Read(messages, core::SystemClock().NowMs());
-    for (const RoutedRecord& r : RouteStage::Route(batch, rules_, 1)) {
+    for (const RoutedRecord& r : RouteStage::Route(batch, rules_, 1, 0)) {
       Append(cluster::IdentityProtocol::PartitionOf(r.key, kPartitions), r.key, r.value);
     }
   }

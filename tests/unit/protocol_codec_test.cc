@@ -20,11 +20,12 @@ ProtocolMessage Full(MessageKind kind) {
   m.merge_times_ms = {1, 2, 3};
   m.absorbed_ids = {"p-3", "p-4"};
   m.refused = identity::RefusalRule::kMergeRate;
+  m.suppress_until_ms = 1'800'000'000'000;
   return m;
 }
 
 TEST_CASE("every protocol record kind survives its wire format", "[cluster][codec]") {
-  for (int k = 0; k <= static_cast<int>(MessageKind::kDecline); ++k) {
+  for (int k = 0; k <= static_cast<int>(MessageKind::kForgotten); ++k) {
     const ProtocolMessage m = Full(static_cast<MessageKind>(k));
     internal::v1::ProtocolRecord wire;
     REQUIRE(wire.ParseFromString(ToRecord(m).SerializeAsString()));
@@ -56,6 +57,16 @@ TEST_CASE("a damaged protocol record is refused with its reason", "[cluster][cod
   internal::v1::ProtocolRecord unknown = ToRecord(Full(MessageKind::kEvent));
   unknown.set_kind(static_cast<internal::v1::ProtocolRecord::Kind>(42));
   CHECK_FALSE(FromRecord(unknown).ok());
+  ProtocolMessage erase = Full(MessageKind::kErase);
+  erase.ids.clear();
+  CHECK(FromRecord(ToRecord(erase)).status().message() == "no identity");
+  ProtocolMessage forget = Full(MessageKind::kForget);
+  forget.ids.clear();
+  forget.other = {};
+  CHECK(FromRecord(ToRecord(forget)).status().message() == "a forget names no slot");
+  internal::v1::ProtocolRecord past_last = ToRecord(Full(MessageKind::kForgotten));
+  past_last.set_kind(static_cast<internal::v1::ProtocolRecord::Kind>(14));
+  CHECK_FALSE(FromRecord(past_last).ok());
   internal::v1::ProtocolRecord bad_rule = ToRecord(Full(MessageKind::kDecline));
   bad_rule.set_refused(9);
   CHECK_FALSE(FromRecord(bad_rule).ok());
@@ -74,6 +85,8 @@ TEST_CASE("a slot and its state survive the changelog's format", "[cluster][code
   p.deferred = {Full(MessageKind::kClaim), Full(MessageKind::kOffer)};
   slot.profile = p;
   slot.applied = 77;
+  slot.suppressed_until_ms = 1'800'000'000'000;
+  slot.erasure = Erasure{.request = "req", .pending = 3, .identities = 2, .profile_ids = {"p-9"}};
   internal::v1::SlotValue wire;
   REQUIRE(wire.ParseFromString(ToSlotValue(slot, "state-bytes").SerializeAsString()));
   std::string state;

@@ -80,8 +80,8 @@ struct Stages {
     work.read = read->Read(messages, wall.NowMs());
     BatchState state(*store, cache);
     REQUIRE_OK(state.Preload(work.read.mentioned));
-    auto charges = stages.Run(state, work, "secret", store->HasSuppressions().value_or(true),
-                              wall.NowMs());
+    auto charges =
+        stages.Run(state, work, "secret", store->HasSuppressions().value_or(true), wall.NowMs());
     REQUIRE_OK(charges.status());
     work.Finish(state, clock, metrics);
     state.ReturnTo(++seq, *charges);
@@ -195,19 +195,33 @@ TEST_CASE("route: records keyed by the profile their anchor founds, stamped with
   erase.mutable_erase()->set_kind("email");
   erase.mutable_erase()->set_value("jane@example.com");
   // The batch points into its messages: they outlive it, as in the pipeline.
+  v1::ControlRequest consent;  // after the erasure on its control partition
+  consent.mutable_consent()->set_request_id("c1");
+  consent.mutable_consent()->set_kind("user_id");
+  consent.mutable_consent()->set_value("u1");
+  (*consent.mutable_consent()->mutable_purposes())["analytics"] = false;
+  consent.mutable_consent()->set_decided_ms(T);
   const std::vector<kafka::ConsumedMessage> messages = {
       Message("control", 7, erase.SerializeAsString()), Message("events", 3, Proto(both)),
-      Message("events", 4, Proto(bad))};
+      Message("events", 4, Proto(bad)), Message("control", 8, consent.SerializeAsString())};
   const ReadBatch batch = s.read->Read(messages, T);
   REQUIRE(batch.letters.size() == 1);  // no identity: a dead letter, never routed
 
-  const std::vector<RoutedRecord> routed = RouteStage::Route(batch, s.rules, /*epoch=*/42);
-  REQUIRE(routed.size() == 2);
+  const std::vector<RoutedRecord> routed =
+      RouteStage::Route(batch, s.rules, /*epoch=*/42, /*suppress_until_ms=*/T + 1000);
+  // In offset order per upstream partition: the erasure (control@7), the
+  // consent update (control@8, read as an event), the event (events@3). A
+  // receiver skips an origin below one it took: control@8 first would
+  // make the erasure look like a re-send.
+  REQUIRE(routed.size() == 3);
+  ::profiled::internal::v1::RepartitionRecord consent_record;
+  REQUIRE(consent_record.ParseFromString(routed[1].value));
+  CHECK(consent_record.origin().offset() == 8);
   // The event: keyed by its anchor, the hashed email (it outranks the cookie).
   const core::Identity email{"email_sha256", identity::EmailSha256("jane@example.com")};
-  CHECK(routed[0].key == core::ProfileIdFor(email));
+  CHECK(routed[2].key == core::ProfileIdFor(email));
   ::profiled::internal::v1::RepartitionRecord event;
-  REQUIRE(event.ParseFromString(routed[0].value));
+  REQUIRE(event.ParseFromString(routed[2].value));
   CHECK(event.origin().topic() == "events");
   CHECK(event.origin().offset() == 3);
   CHECK(event.origin().epoch() == 42);
@@ -221,12 +235,17 @@ TEST_CASE("route: records keyed by the profile their anchor founds, stamped with
   REQUIRE(routed_event.ParseFromString(event.protocol().payload()));
   CHECK(routed_event.event().event_id() == "e1");
   CHECK(routed_event.identities_size() == 2);
-  // The erasure, after the events: keyed where that identity is owned.
-  CHECK(routed[1].key == core::ProfileIdFor(email));
+  // The erasure: keyed where that identity is owned.
+  CHECK(routed[0].key == core::ProfileIdFor(email));
   ::profiled::internal::v1::RepartitionRecord erasure;
-  REQUIRE(erasure.ParseFromString(routed[1].value));
-  REQUIRE(erasure.has_erase());
-  CHECK(erasure.erase().request_id() == "r1");
+  REQUIRE(erasure.ParseFromString(routed[0].value));
+  CHECK(erasure.protocol().kind() == ::profiled::internal::v1::ProtocolRecord::ERASE);
+  REQUIRE(erasure.protocol().ids_size() == 1);
+  CHECK(erasure.protocol().ids(0).kind() == "email_sha256");  // normalized, as events are
+  CHECK(erasure.protocol().suppress_until_ms() == T + 1000);
+  v1::EraseRequest request;
+  REQUIRE(request.ParseFromString(erasure.protocol().payload()));
+  CHECK(request.request_id() == "r1");
   CHECK(erasure.origin().topic() == "control");
   CHECK(erasure.origin().offset() == 7);
   // No raw identifier in any key.
@@ -281,7 +300,7 @@ TEST_CASE("apply: a re-sent event changes nothing and is counted once as a dupli
   BatchWork again = s.Run({Message("events", 1, Proto(e))});
   CHECK(again.counts.duplicates == 1);
   CHECK(again.counts.applied == 0);
-  CHECK(again.batch.outbox.empty());  // nothing changed: nothing published
+  CHECK(again.batch.outbox.empty());         // nothing changed: nothing published
   CHECK(again.batch.positions.size() == 1);  // but the position moves on
   CHECK(s.Stored(core::ProfileIdFor({"user_id", "u1"}))->version == 1);
 }
@@ -394,14 +413,13 @@ class PipeDecoder final : public ingest::EventDecoder {
 };
 
 TEST_CASE("a new input format is one decoder and one registration", "[stages][formats]") {
-  ingest::EventFormat pipe{
-      .name = "test-pipe",
-      .summary = "user|type|time",
-      .split_file = ingest::internal::SplitLines,
-      .create = [](const ingest::DecoderOptions&)
-          -> absl::StatusOr<std::unique_ptr<ingest::EventDecoder>> {
-        return std::make_unique<PipeDecoder>();
-      }};
+  ingest::EventFormat pipe{.name = "test-pipe",
+                           .summary = "user|type|time",
+                           .split_file = ingest::internal::SplitLines,
+                           .create = [](const ingest::DecoderOptions&)
+                               -> absl::StatusOr<std::unique_ptr<ingest::EventDecoder>> {
+                             return std::make_unique<PipeDecoder>();
+                           }};
   if (ingest::FindEventFormat("test-pipe") == nullptr) {
     REQUIRE_OK(ingest::RegisterEventFormat(pipe));
   }
@@ -447,13 +465,15 @@ TEST_CASE("erasure: the person goes with their links, a tombstone, a receipt and
   for (const std::string& r : work.batch.outbox) {
     ::profiled::internal::v1::OutboxRecord record;
     REQUIRE(record.ParseFromString(r));
-    tombstone = tombstone || (record.topic() == "updates" && record.key() == id && record.value().empty());
+    tombstone =
+        tombstone || (record.topic() == "updates" && record.key() == id && record.value().empty());
     receipt = receipt || (record.topic() == "receipts" && record.key() == "r1");
   }
   CHECK(tombstone);
   CHECK(receipt);
   // A late event naming the erased identity is refused, not re-created.
-  BatchWork late = s.Run({Message("events", 2, Proto(testing::MakeEvent("e3", "product_viewed", T + 1, "u1")))});
+  BatchWork late =
+      s.Run({Message("events", 2, Proto(testing::MakeEvent("e3", "product_viewed", T + 1, "u1")))});
   CHECK(late.counts.erasure_suppressed == 1);
   CHECK_FALSE(s.Stored(id).has_value());
 }

@@ -61,9 +61,9 @@ GroupLease::GroupLease(const GroupLeaseOptions& options, const core::Clock& wall
       log_(std::move(log)),
       table_(options.group_id) {}
 
-absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(
-    const GroupLeaseOptions& options, const kafka::Properties& properties,
-    const core::Clock& wall_clock) {
+absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(const GroupLeaseOptions& options,
+                                                                const kafka::Properties& properties,
+                                                                const core::Clock& wall_clock) {
   RETURN_IF_ERROR(options.Validate());
   ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
                    kafka::PartitionLog::Open(properties, options.topic, 0));
@@ -103,7 +103,8 @@ absl::StatusOr<std::unique_ptr<GroupLease>> GroupLease::Acquire(
     const std::string who = DescribeHolder(**holder, wall_clock.NowMs());
     lease->Release();
     return absl::FailedPreconditionError(absl::StrCat(
-        "not starting: ", who, ". In single mode one instance holds a group: stop that one "
+        "not starting: ", who,
+        ". In single mode one instance holds a group: stop that one "
         "first (a clean stop frees the lease at once), or give this one its own input.group_id"));
   }
   lease->thread_ = std::thread([raw = lease.get()] { raw->Run(); });
@@ -130,6 +131,8 @@ MemberLease GroupLease::Record(bool beginning, bool released) const {
   r.set_ttl_ms(absl::ToInt64Milliseconds(options_.ttl));
   r.set_advertised_http(options_.advertised_http);
   r.set_released(released);
+  absl::MutexLock lock(&mu_);
+  for (int32_t partition : owned_) r.add_owned_partitions(partition);
   return r;
 }
 
@@ -155,6 +158,7 @@ absl::StatusOr<const MemberLease*> GroupLease::Begin(Steady sent, int timeout_ms
                    log_->Append(LeaseKey(options_.group_id, self_),
                                 Record(/*beginning=*/true, false).SerializeAsString(), timeout_ms));
   RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms));
+  RefreshOwners();
   // The table judged our begin record at its own time, as every reader does.
   const MemberLease* holder = table_.YieldedTo(self_);
   absl::MutexLock lock(&mu_);
@@ -168,10 +172,11 @@ absl::StatusOr<const MemberLease*> GroupLease::Begin(Steady sent, int timeout_ms
 }
 
 absl::Status GroupLease::Heartbeat(Steady sent) {
-  ASSIGN_OR_RETURN(int64_t offset, log_->Append(LeaseKey(options_.group_id, self_),
-                                                Record(false, false).SerializeAsString(),
-                                                timeout_ms_));
+  ASSIGN_OR_RETURN(int64_t offset,
+                   log_->Append(LeaseKey(options_.group_id, self_),
+                                Record(false, false).SerializeAsString(), timeout_ms_));
   RETURN_IF_ERROR(ReadTo(offset + 1, timeout_ms_));
+  RefreshOwners();
   // An earlier lease renewed after ours began: its owner was alive while we
   // thought it dead (clocks apart by more than the ttl). Ours gives way.
   if (const MemberLease* earlier = table_.RenewedAfter(self_)) {
@@ -179,8 +184,10 @@ absl::Status GroupLease::Heartbeat(Steady sent) {
     LogError("cluster lease lost: an earlier lease was renewed after ours began: ", who);
     absl::MutexLock lock(&mu_);
     state_ = State::kLost;
-    lost_reason_ = absl::StrCat("lease lost: an earlier lease was renewed after ours began "
-                                "(are the instances' clocks in sync?): ", who);
+    lost_reason_ = absl::StrCat(
+        "lease lost: an earlier lease was renewed after ours began "
+        "(are the instances' clocks in sync?): ",
+        who);
     return absl::OkStatus();
   }
   absl::MutexLock lock(&mu_);
@@ -238,13 +245,47 @@ std::string GroupLease::reason() const {
   const State s = state();
   absl::MutexLock lock(&mu_);
   switch (s) {
-    case State::kHeld: return "";
-    case State::kLost: return lost_reason_;
-    case State::kLapsed: break;
+    case State::kHeld:
+      return "";
+    case State::kLost:
+      return lost_reason_;
+    case State::kLapsed:
+      break;
   }
   return absl::StrCat("lease not renewed for ", absl::FormatDuration(options_.ttl * 2 / 3),
                       last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")"),
                       ": consumption paused until the lease is confirmed");
+}
+
+void GroupLease::SetOwned(std::vector<int32_t> partitions) {
+  absl::MutexLock lock(&mu_);
+  owned_ = std::move(partitions);
+}
+
+void GroupLease::RefreshOwners() {
+  const int64_t now_ms = wall_clock_.NowMs();
+  absl::flat_hash_map<int32_t, std::pair<int64_t, std::string>> owners;
+  for (const LeaseTable::View& member : table_.Members()) {
+    const MemberLease& lease = *member.lease;
+    if (member.yielded || lease.mode() != kPartitionedMode || !LiveAt(lease, now_ms)) continue;
+    for (int32_t partition : lease.owned_partitions()) {
+      auto [it, added] =
+          owners.try_emplace(partition, lease.heartbeat_ms(), lease.advertised_http());
+      // Two claimants while a partition moves: the one heard from last.
+      if (!added && lease.heartbeat_ms() > it->second.first) {
+        it->second = {lease.heartbeat_ms(), lease.advertised_http()};
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  owners_ = std::move(owners);
+}
+
+std::optional<std::string> GroupLease::AddressOf(int32_t partition) const {
+  absl::MutexLock lock(&mu_);
+  auto it = owners_.find(partition);
+  if (it == owners_.end()) return std::nullopt;
+  return it->second.second;
 }
 
 int64_t GroupLease::lease_order() const {
@@ -259,10 +300,11 @@ void GroupLease::Release() {
     if (released_) return;
     released_ = true;
   }
-  absl::StatusOr<int64_t> at = log_->Append(LeaseKey(options_.group_id, self_),
-                                            Record(false, /*released=*/true).SerializeAsString(),
-                                            timeout_ms_);
-  if (!at.ok()) LogWarn("cluster lease not released (it expires by itself): ", at.status().message());
+  absl::StatusOr<int64_t> at =
+      log_->Append(LeaseKey(options_.group_id, self_),
+                   Record(false, /*released=*/true).SerializeAsString(), timeout_ms_);
+  if (!at.ok())
+    LogWarn("cluster lease not released (it expires by itself): ", at.status().message());
 }
 
 }  // namespace profiled::cluster

@@ -36,7 +36,10 @@ std::string ProtocolMessage::Key() const {
     case MessageKind::kEvent:
     case MessageKind::kLink:
     case MessageKind::kBind:
+    case MessageKind::kErase:
       return core::ProfileIdFor(ids.front());  // the identity's slot
+    case MessageKind::kForget:
+      return ids.empty() ? other.id : core::ProfileIdFor(ids.front());
     case MessageKind::kInvite:
       return other.id;  // the absorbed profile decides
     case MessageKind::kApply:
@@ -45,6 +48,8 @@ std::string ProtocolMessage::Key() const {
     case MessageKind::kOffer:
     case MessageKind::kShip:
     case MessageKind::kDecline:
+    case MessageKind::kErasePerson:
+    case MessageKind::kForgotten:
       return profile.id;
   }
   return profile.id;
@@ -85,13 +90,33 @@ void IdentityProtocol::StopAwaiting(ProfileEntry& record, Step& step) {
   step.changed = true;
 }
 
-void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset, PartitionState& state,
-                              ProfileSide& side, std::vector<ProtocolMessage>& out) {
+void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
+                              int64_t record_time_ms, PartitionState& state, ProfileSide& side,
+                              std::vector<ProtocolMessage>& out) {
   const std::string key = message.Key();
   Slot& slot = state.slots[key];
-  // Restored ahead of this record: it holds its effect, its sends went out.
-  if (slot.applied >= offset) return;
-  Step step{message, key, slot, side, out};
+  // Restored ahead of this record: it holds its effect, its sends went out
+  // — all but a forget's acknowledgement, which waits for a purge (after
+  // the changelog): owed again.
+  if (slot.applied >= offset) {
+    if (message.kind == MessageKind::kForget) Acknowledge(message, offset, key, state);
+    return;
+  }
+  Step step{message, key, slot, side, out, state, offset};
+  const bool erasing = message.kind >= MessageKind::kErase;  // the erasure kinds come last
+  if (!erasing && slot.suppressed_until_ms > record_time_ms) {
+    OnSuppressed(step);
+  } else {
+    Dispatch(step);
+  }
+  if (step.changed) {
+    slot.applied = offset;
+    state.changed.insert(key);
+  }
+}
+
+void IdentityProtocol::Dispatch(Step& step) {
+  const ProtocolMessage& message = step.m;
   switch (message.kind) {
     case MessageKind::kEvent:
       OnEvent(step);
@@ -123,10 +148,18 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset, Pa
     case MessageKind::kDecline:
       OnDecline(step);
       break;
-  }
-  if (step.changed) {
-    slot.applied = offset;
-    state.changed.insert(key);
+    case MessageKind::kErase:
+      OnErase(step);
+      break;
+    case MessageKind::kErasePerson:
+      OnErasePerson(step);
+      break;
+    case MessageKind::kForget:
+      OnForget(step);
+      break;
+    case MessageKind::kForgotten:
+      OnForgotten(step);
+      break;
   }
 }
 
@@ -381,6 +414,163 @@ void IdentityProtocol::OnDecline(Step& step) {
     step.changed = true;
   }
   if (record.awaiting == m.other) StopAwaiting(record, step);
+}
+
+void IdentityProtocol::OnErase(Step& step) {
+  const ProtocolMessage& m = step.m;
+  Slot& slot = step.slot;
+  slot.suppressed_until_ms = std::max(slot.suppressed_until_ms, m.suppress_until_ms);
+  step.changed = true;
+  step.state.purge_keys.push_back(step.key);
+  if (!slot.identity.has_value()) {
+    // Nobody holds the identity: suppressed all the same, nothing to erase.
+    step.side.Erased({.request = m.payload});
+    return;
+  }
+  ProtocolMessage person = Make(MessageKind::kErasePerson, m.ids, slot.identity->label, {}, m);
+  person.payload = m.payload;
+  person.suppress_until_ms = m.suppress_until_ms;
+  step.out.push_back(std::move(person));
+  slot.identity.reset();
+}
+
+void IdentityProtocol::OnErasePerson(Step& step) {
+  const ProtocolMessage& m = step.m;
+  Slot& slot = step.slot;
+  if (!slot.profile.has_value() || slot.erasure.has_value()) {
+    // Erased already (or being erased, under an earlier request's receipt).
+    step.side.Erased({.request = m.payload});
+    return;
+  }
+  if (slot.profile->absorbed_into.has_value()) {
+    ProtocolMessage forward = m;  // the person is the survivor now
+    forward.profile = *slot.profile->absorbed_into;
+    step.out.push_back(std::move(forward));
+    return;
+  }
+  const ProfileEntry record = std::move(*slot.profile);
+  slot.profile.reset();
+  slot.suppressed_until_ms = std::max(slot.suppressed_until_ms, m.suppress_until_ms);
+  step.changed = true;
+  Erasure erasure{.request = m.payload,
+                  .identities = static_cast<int64_t>(record.members.size()),
+                  .profile_ids = {record.self.id}};
+  erasure.profile_ids.insert(erasure.profile_ids.end(), record.absorbed_ids.begin(),
+                             record.absorbed_ids.end());
+  for (const std::string& id : erasure.profile_ids) step.side.Erase(id);
+  // Every slot that may hold the person forgets them, this one included
+  // (its old value leaves the disk before the receipt too).
+  auto forget = [&](std::vector<core::Identity> ids, const std::string& slot_of) {
+    ProtocolMessage f = Make(MessageKind::kForget, std::move(ids), record.self, {slot_of, 0}, m);
+    f.absorbed_ids = record.absorbed_ids;
+    f.suppress_until_ms = m.suppress_until_ms;
+    step.out.push_back(std::move(f));
+    ++erasure.pending;
+  };
+  for (const std::string& id : erasure.profile_ids) forget({}, id);
+  for (const core::Identity& id : record.members) forget({id}, "");
+  // Held-back records: a survivor waiting for this profile stops waiting;
+  // claims and offers to the person are dropped with them.
+  for (const ProtocolMessage& held : record.deferred) {
+    if (held.kind == MessageKind::kInvite) {
+      step.out.push_back(Make(MessageKind::kDecline, {}, held.profile, record.self, held));
+    }
+  }
+  slot.erasure = std::move(erasure);
+}
+
+void IdentityProtocol::OnForget(Step& step) {
+  const ProtocolMessage& m = step.m;
+  Slot& slot = step.slot;
+  auto of_person = [&](const ProfileRef& ref) {
+    return ref.id == m.profile.id ||
+           std::find(m.absorbed_ids.begin(), m.absorbed_ids.end(), ref.id) != m.absorbed_ids.end();
+  };
+  bool held = false;
+  if (slot.identity.has_value() && of_person(slot.identity->label)) {
+    slot.identity.reset();
+    held = true;
+  }
+  if (slot.profile.has_value() &&
+      (of_person(slot.profile->self) ||
+       (slot.profile->absorbed_into.has_value() && of_person(*slot.profile->absorbed_into)))) {
+    slot.profile.reset();
+    held = true;
+  }
+  // A slot that meanwhile holds someone else keeps them, unsuppressed.
+  if (held) slot.suppressed_until_ms = std::max(slot.suppressed_until_ms, m.suppress_until_ms);
+  step.changed = true;
+  Acknowledge(m, step.offset, step.key, step.state);
+}
+
+void IdentityProtocol::Acknowledge(const ProtocolMessage& forget, int64_t offset,
+                                   const std::string& key, PartitionState& state) {
+  state.purge_keys.push_back(key);
+  state.after_purge.emplace_back(offset,
+                                 Make(MessageKind::kForgotten, {}, forget.profile, {}, forget));
+}
+
+void IdentityProtocol::OnForgotten(Step& step) {
+  std::optional<Erasure>& erasure = step.slot.erasure;
+  if (!erasure.has_value() || erasure->pending <= 0) return;
+  step.changed = true;
+  if (--erasure->pending > 0) return;
+  step.side.Erased(*erasure);
+  erasure.reset();
+  // The receipt names the person's profile ids: purged once it is out.
+  step.state.purge_keys.push_back(step.key);
+}
+
+void IdentityProtocol::OnSuppressed(Step& step) {
+  const ProtocolMessage& m = step.m;
+  switch (m.kind) {
+    case MessageKind::kEvent:
+    case MessageKind::kApply:
+      step.side.Suppressed();
+      return;
+    case MessageKind::kBind:
+      // The profile that accepted the identity drops it again.
+      step.out.push_back(Make(MessageKind::kRelease, m.ids, m.profile, {}, m));
+      return;
+    case MessageKind::kInvite:
+      // The absorbed profile is erased: its survivor stops waiting.
+      step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+      return;
+    case MessageKind::kShip: {
+      // A state shipped to an erased survivor never brings the person
+      // back: it is dropped, and every slot it names forgets the person.
+      ProtocolMessage as_erased = m;
+      as_erased.absorbed_ids.push_back(m.other.id);
+      std::vector<std::string> gone = as_erased.absorbed_ids;
+      int64_t sent = 0;
+      for (const std::string& id : gone) {
+        step.side.Erase(id);
+        ProtocolMessage f = Make(MessageKind::kForget, {}, m.profile, {id, 0}, m);
+        f.absorbed_ids = gone;
+        f.suppress_until_ms = step.slot.suppressed_until_ms;
+        step.out.push_back(std::move(f));
+        ++sent;
+      }
+      for (const core::Identity& id : m.ids) {
+        ProtocolMessage f = Make(MessageKind::kForget, {id}, m.profile, {}, m);
+        f.absorbed_ids = gone;
+        f.suppress_until_ms = step.slot.suppressed_until_ms;
+        step.out.push_back(std::move(f));
+        ++sent;
+      }
+      if (step.slot.erasure.has_value()) {
+        // Still being erased: the receipt waits for these too.
+        Erasure& erasure = *step.slot.erasure;
+        erasure.pending += sent;
+        erasure.identities += static_cast<int64_t>(m.ids.size());
+        erasure.profile_ids.insert(erasure.profile_ids.end(), gone.begin(), gone.end());
+        step.changed = true;
+      }
+      return;
+    }
+    default:
+      return;  // links, claims, offers, releases, declines: the person is gone
+  }
 }
 
 }  // namespace profiled::cluster

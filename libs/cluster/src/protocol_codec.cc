@@ -39,15 +39,18 @@ std::vector<core::Identity> GetIds(
 absl::Status Check(const ProtocolMessage& m) {
   const bool needs_identity = m.kind == MessageKind::kEvent || m.kind == MessageKind::kLink ||
                               m.kind == MessageKind::kClaim || m.kind == MessageKind::kBind ||
-                              m.kind == MessageKind::kRelease;
+                              m.kind == MessageKind::kRelease || m.kind == MessageKind::kErase;
   if (needs_identity && m.ids.empty()) return absl::InvalidArgumentError("no identity");
   for (const core::Identity& id : m.ids) {
     if (id.kind.empty() || id.value.empty()) {
       return absl::InvalidArgumentError("an identity without kind or value");
     }
   }
-  if (m.kind != MessageKind::kEvent && m.profile.id.empty()) {
+  if (m.kind != MessageKind::kEvent && m.kind != MessageKind::kErase && m.profile.id.empty()) {
     return absl::InvalidArgumentError("no profile");
+  }
+  if (m.kind == MessageKind::kForget && m.ids.empty() && m.other.id.empty()) {
+    return absl::InvalidArgumentError("a forget names no slot");
   }
   const bool needs_other = m.kind == MessageKind::kOffer || m.kind == MessageKind::kInvite ||
                            m.kind == MessageKind::kShip || m.kind == MessageKind::kDecline;
@@ -69,12 +72,13 @@ ProtocolRecord ToRecord(const ProtocolMessage& m) {
   for (int64_t t : m.merge_times_ms) r.add_merge_times_ms(t);
   for (const std::string& id : m.absorbed_ids) r.add_absorbed_ids(id);
   if (m.refused.has_value()) r.set_refused(static_cast<int32_t>(*m.refused) + 1);
+  r.set_suppress_until_ms(m.suppress_until_ms);
   return r;
 }
 
 absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   if (!ProtocolRecord::Kind_IsValid(r.kind()) ||
-      r.kind() > static_cast<int>(MessageKind::kDecline)) {
+      r.kind() > static_cast<int>(MessageKind::kForgotten)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown protocol record kind ", r.kind()));
   }
   ProtocolMessage m;
@@ -91,6 +95,7 @@ absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
     return absl::InvalidArgumentError(absl::StrCat("unknown refusal rule ", r.refused()));
   }
   if (r.refused() > 0) m.refused = static_cast<identity::RefusalRule>(r.refused() - 1);
+  m.suppress_until_ms = r.suppress_until_ms();
   RETURN_IF_ERROR(Check(m));
   return m;
 }
@@ -111,6 +116,14 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
   }
   v.set_state(std::move(state));
   v.set_applied(slot.applied);
+  v.set_suppressed_until_ms(slot.suppressed_until_ms);
+  if (slot.erasure.has_value()) {
+    internal::v1::SlotValue::Erasure& e = *v.mutable_erasure();
+    e.set_request(slot.erasure->request);
+    e.set_pending(slot.erasure->pending);
+    e.set_identities(slot.erasure->identities);
+    for (const std::string& id : slot.erasure->profile_ids) e.add_profile_ids(id);
+  }
   return v;
 }
 
@@ -133,6 +146,14 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
     slot.profile = std::move(p);
   }
   slot.applied = v.applied();
+  slot.suppressed_until_ms = v.suppressed_until_ms();
+  if (v.has_erasure()) {
+    const internal::v1::SlotValue::Erasure& e = v.erasure();
+    slot.erasure = Erasure{.request = e.request(),
+                           .pending = e.pending(),
+                           .identities = e.identities(),
+                           .profile_ids = {e.profile_ids().begin(), e.profile_ids().end()}};
+  }
   if (state != nullptr) *state = v.state();
   return slot;
 }

@@ -442,7 +442,7 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "cluster") || !n) return;
   r.CheckKeys(n, "cluster",
               {"mode", "instance_id", "members_topic", "lease_ttl", "advertised_http", "partitions",
-               "repartition_topic", "changelog_topic"});
+               "repartition_topic", "changelog_topic", "internal_retention"});
   cluster::GroupLeaseOptions& lease = c.runtime.lease;
   std::string mode(cluster::kSingleMode);
   r.String(n["mode"], "cluster.mode", mode);
@@ -462,16 +462,14 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   c.partitions = partitions;
   r.String(n["repartition_topic"], "cluster.repartition_topic", c.repartition_topic);
   r.String(n["changelog_topic"], "cluster.changelog_topic", c.changelog_topic);
+  double retention_ms = static_cast<double>(c.internal_retention_ms);
+  r.DurationMs(n["internal_retention"], "cluster.internal_retention", retention_ms);
+  c.internal_retention_ms = static_cast<int64_t>(retention_ms);
 }
 
 // What partitioned mode does not do yet, under the keys that ask for it.
 void CheckPartitioned(Reader& r, const AppConfig& c) {
   if (!c.partitioned) return;
-  if (!c.runtime.pipeline.control_topic.empty()) {
-    r.Error("input.control_topic",
-            "erasure and consent requests are not supported in partitioned mode yet "
-            "(docs/scaling.md)");
-  }
   if (c.runtime.pipeline.retention_ttl_ms > 0) {
     r.Error("privacy.retention.ttl", "not supported in partitioned mode yet (docs/scaling.md)");
   }

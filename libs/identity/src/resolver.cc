@@ -23,8 +23,10 @@ bool Holds(const std::vector<const IdentityRecord*>& profiles, const core::Ident
 
 std::string_view RuleName(RefusalRule rule) {
   switch (rule) {
-    case RefusalRule::kKindLimit: return "kind_limit";
-    case RefusalRule::kMergeRate: return "merge_rate";
+    case RefusalRule::kKindLimit:
+      return "kind_limit";
+    case RefusalRule::kMergeRate:
+      return "merge_rate";
   }
   return "unknown";
 }
@@ -139,8 +141,8 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
     if (!rule) {
       group = std::move(trial);
     } else {
-      r.refusals.push_back({*rule, c->profile_id,
-                            absl::StrCat("merge with ", c->profile_id, " refused: ", detail)});
+      r.refusals.push_back(
+          {*rule, c->profile_id, absl::StrCat("merge with ", c->profile_id, " refused: ", detail)});
     }
   }
 
@@ -150,17 +152,32 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
       unmatched.front() == ids.front()) {
     std::string detail;
     if (Violation(group, {ids.front()}, now_ms, 0, false, &detail)) {
-      r.refusals.push_back({RefusalRule::kKindLimit, group.front()->profile_id,
-                            absl::StrCat(ids.front().kind, " '", ids.front().value,
-                                         "' not linked to ", group.front()->profile_id, ": ",
-                                         detail)});
+      r.refusals.push_back(
+          {RefusalRule::kKindLimit, group.front()->profile_id,
+           absl::StrCat(ids.front().kind, " '", ids.front().value, "' not linked to ",
+                        group.front()->profile_id, ": ", detail)});
       group.clear();
     }
   }
 
-  if (group.empty()) {
+  // A new best identity founds a profile of its own, as partitioned mode's
+  // anchor slot does before it meets the others (docs/identity.md): when
+  // that profile outranks the matched survivor, it names the person and
+  // the matched profiles merge into it — one id for the person in both modes.
+  bool founded_survives = false;
+  if (!group.empty() && !explicit_alias && !ids.empty() && !unmatched.empty() &&
+      unmatched.front() == ids.front()) {
+    const IdentityRecord founded{core::ProfileIdFor(ids.front()), {ids.front()}, {}};
+    std::vector<const IdentityRecord*> with = group;
+    with.push_back(&founded);
+    std::string detail;
+    founded_survives = rules_.ChooseSurvivor(with) == &founded &&
+                       !Violation(with, {}, now_ms, group.size(), false, &detail);
+  }
+  if (group.empty() || founded_survives) {
     r.create = true;
     r.target = core::ProfileIdFor(ids.front());
+    for (const IdentityRecord* p : group) r.absorbed.push_back(p->profile_id);
   } else {
     const IdentityRecord* survivor = rules_.ChooseSurvivor(group);
     r.target = survivor->profile_id;

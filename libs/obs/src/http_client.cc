@@ -60,10 +60,10 @@ absl::StatusOr<HttpResponse> HttpGet(const std::string& server, const std::strin
   const std::string url = absl::StrCat(has_scheme ? "" : "http://", server, path);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (curl == nullptr) return absl::InternalError("libcurl: cannot create a handle");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
-                                                                       curl_slist_free_all);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
   if (!authorization.empty()) {
-    headers.reset(curl_slist_append(nullptr, absl::StrCat("Authorization: ", authorization).c_str()));
+    headers.reset(
+        curl_slist_append(nullptr, absl::StrCat("Authorization: ", authorization).c_str()));
   }
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = {0};
@@ -89,6 +89,10 @@ absl::StatusOr<HttpResponse> HttpGet(const std::string& server, const std::strin
   if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
       content_type != nullptr) {
     response.content_type = content_type;
+  }
+  char* location = nullptr;  // a redirect's target, not followed
+  if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location != nullptr) {
+    response.location = location;
   }
   return response;
 }

@@ -42,13 +42,14 @@ size_t HeadEnd(std::string_view buffer) {
   const size_t crlf = buffer.find("\r\n\r\n");
   const size_t lf = buffer.find("\n\n");
   if (crlf == std::string_view::npos && lf == std::string_view::npos) return std::string_view::npos;
-  if (lf == std::string_view::npos || (crlf != std::string_view::npos && crlf < lf)) return crlf + 4;
+  if (lf == std::string_view::npos || (crlf != std::string_view::npos && crlf < lf))
+    return crlf + 4;
   return lf + 2;
 }
 
 std::optional<HeadError> ParseHead(std::string_view head, HttpRequest& out) {
-  std::vector<absl::string_view> lines = absl::StrSplit(
-      absl::string_view(head.data(), head.size()), '\n', absl::SkipEmpty());
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(absl::string_view(head.data(), head.size()), '\n', absl::SkipEmpty());
   if (lines.empty()) return HeadError{400, "empty request"};
   auto trim_cr = [](absl::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -93,27 +94,46 @@ std::optional<HeadError> ParseHead(std::string_view head, HttpRequest& out) {
 
 const char* StatusText(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 307:
+      return "Temporary Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Status";
   }
 }
 
 std::string SerializeResponse(const HttpResponse& response) {
-  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ", StatusText(response.status),
-                                 "\r\nContent-Type: ", response.content_type,
-                                 "\r\nContent-Length: ", response.body.size(),
-                                 "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
+  // A Location with a line break would split the response: not sent.
+  const bool location =
+      !response.location.empty() && response.location.find_first_of("\r\n") == std::string::npos;
+  std::string out = absl::StrCat(
+      "HTTP/1.1 ", response.status, " ", StatusText(response.status),
+      location ? "\r\nLocation: " : "", location ? response.location : "",
+      "\r\nContent-Type: ", response.content_type, "\r\nContent-Length: ", response.body.size(),
+      "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
   out += response.body;
   return out;
 }

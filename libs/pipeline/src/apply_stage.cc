@@ -23,7 +23,8 @@ void ApplyStage::Absorb(const std::string& absorbed_id, int64_t now_ms,
   if (absorbed.timer_due_ms != 0) {
     work.batch.timers_deleted.emplace_back(absorbed.timer_due_ms, absorbed_id);
   }
-  if (signals_.holdout_percent > 0 &&
+  // A survivor founded by this very event (version 0) was in no group yet.
+  if (signals_.holdout_percent > 0 && survivor.version > 0 &&
       signals::InHoldout(core::HoldoutKey(absorbed), signals_.holdout_percent,
                          signals_.holdout_salt) !=
           signals::InHoldout(core::HoldoutKey(survivor), signals_.holdout_percent,

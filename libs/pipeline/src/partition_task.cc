@@ -11,6 +11,8 @@
 #include "profiled/codec/state_codec.h"
 #include "profiled/core/consent.h"
 #include "profiled/internal/v1/profile_state.pb.h"
+#include "profiled/pipeline/output_limits.h"
+#include "profiled/v1/control.pb.h"
 
 namespace profiled::pipeline::internal {
 namespace {
@@ -21,8 +23,11 @@ using cluster::ProfileRef;
 // core's exact operations (as the single-mode apply stage does).
 class TaskProfiles final : public cluster::ProfileSide {
  public:
-  TaskProfiles(const core::ScoringOptions& scoring, TaskCounts& counts)
-      : scoring_(scoring), counts_(counts) {}
+  TaskProfiles(const PipelineOptions& options, int64_t internal_retention_ms, TaskCounts& counts)
+      : options_(options),
+        internal_retention_ms_(internal_retention_ms),
+        scoring_(options.scoring),
+        counts_(counts) {}
 
   void Load(const std::string& id, core::Profile profile) { profiles_[id] = std::move(profile); }
 
@@ -88,6 +93,51 @@ class TaskProfiles final : public cluster::ProfileSide {
             detail);
   }
 
+  void Erase(const std::string& profile_id) override {
+    profiles_.erase(profile_id);
+    tombstones_.push_back(profile_id);
+  }
+
+  void Suppressed() override { ++counts_.erasure_suppressed; }
+
+  // Every slot that held the person is purged: both receipts at once
+  // (docs/scaling.md, erasure), the first stating how long the internal
+  // topics may keep copies.
+  void Erased(const cluster::Erasure& erasure) override {
+    v1::EraseRequest request;
+    if (!request.ParseFromString(erasure.request)) {
+      ++counts_.damaged;  // made by our own route stage: cannot happen
+      LogError("an erasure's request does not parse; no receipt");
+      return;
+    }
+    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    v1::ErasureReceipt receipt;
+    receipt.set_request_id(request.request_id());
+    receipt.set_requested_ms(request.requested_ms());
+    receipt.set_identities_erased(static_cast<int32_t>(erasure.identities));
+    receipt.set_profiles_erased(static_cast<int32_t>(erasure.profile_ids.size()));
+    const size_t listed = MaxReceiptProfileIds(options_.max_output_message_bytes);
+    for (const std::string& id : erasure.profile_ids) {
+      if (static_cast<size_t>(receipt.erased_profile_ids_size()) >= listed) break;
+      receipt.add_erased_profile_ids(id);
+    }
+    receipt.set_completed_ms(now_ms);
+    receipt.set_internal_copies_until_ms(now_ms + internal_retention_ms_);
+    ++counts_.erasures;
+    if (request.requested_ms() > 0) {
+      counts_.erasure_latencies_s.push_back(
+          static_cast<double>(std::max<int64_t>(0, now_ms - request.requested_ms())) / 1000.0);
+    }
+    if (options_.receipts_topic.empty()) return;
+    v1::ErasureReceipt purged;  // names the request and the time, nobody
+    purged.set_request_id(request.request_id());
+    purged.set_purged_ms(now_ms);
+    for (const v1::ErasureReceipt* r : {&receipt, &purged}) {
+      receipts_.push_back(MessageRecordFor(options_.receipts_topic, request.request_id(), *r,
+                                           "profiled.v1.ErasureReceipt"));
+    }
+  }
+
   // The profile's state, or null when the slot holds none.
   core::Profile* Find(const std::string& id) {
     auto it = profiles_.find(id);
@@ -101,6 +151,8 @@ class TaskProfiles final : public cluster::ProfileSide {
     std::string survivor;
   };
   const std::vector<Notice>& notices() const { return notices_; }
+  const std::vector<std::string>& tombstones() const { return tombstones_; }
+  const std::vector<std::string>& receipts() const { return receipts_; }
   // The Kafka timestamp of the oldest input behind the profile's changes
   // in this batch; 0 when none (a merge of state shipped from elsewhere).
   int64_t SourceTime(const std::string& id) const {
@@ -122,12 +174,16 @@ class TaskProfiles final : public cluster::ProfileSide {
     return it->second;
   }
 
+  const PipelineOptions& options_;
+  const int64_t internal_retention_ms_;
   const core::ScoringOptions& scoring_;
   TaskCounts& counts_;
   absl::flat_hash_map<std::string, core::Profile> profiles_;
   std::vector<std::string> touched_;
   absl::flat_hash_set<std::string> touched_set_;
   std::vector<Notice> notices_;
+  std::vector<std::string> tombstones_;  // erased profile ids
+  std::vector<std::string> receipts_;    // outbox records
   absl::flat_hash_map<std::string, int64_t> source_times_;
 };
 
@@ -154,9 +210,16 @@ void PartitionTask::Resume(const std::optional<cluster::ChangelogMarker>& marker
   filter_ = cluster::OriginFilter();
   next_offset_ = 0;
   epoch_ = epoch;
+  purge_keys_.clear();
+  after_purge_.clear();
+  purge_everything_ = false;
   if (!marker.has_value()) return;
   filter_.Restore(*marker);
   next_offset_ = marker->next_offset();
+  purge_keys_.assign(marker->purge_keys().begin(), marker->purge_keys().end());
+  after_purge_.assign(marker->after_purge().begin(), marker->after_purge().end());
+  // The restore copied the changelog's older values too: all of it goes.
+  purge_everything_ = purge_due();
 }
 
 cluster::ChangelogMarker PartitionTask::CurrentMarker() const {
@@ -164,7 +227,33 @@ cluster::ChangelogMarker PartitionTask::CurrentMarker() const {
   marker.set_next_offset(next_offset_);
   filter_.SaveTo(marker);
   marker.set_epoch(epoch_);
+  for (const std::string& key : purge_keys_) marker.add_purge_keys(key);
+  for (const auto& record : after_purge_) *marker.add_after_purge() = record;
   return marker;
+}
+
+store::PurgeKeys PartitionTask::PurgeDue() const {
+  store::PurgeKeys keys;
+  keys.profile_ids = purge_keys_;
+  keys.everything = purge_everything_;
+  return keys;
+}
+
+absl::Status PartitionTask::SendAfterPurge() {
+  store::CommitBatch batch;
+  for (const ::profiled::internal::v1::RepartitionRecord& ack : after_purge_) {
+    const std::string& key = ack.protocol().profile().id();  // the erasure's coordinator
+    batch.outbox.push_back(ToPartition(
+        topics_.repartition, cluster::IdentityProtocol::PartitionOf(key, topics_.partitions), key,
+        ack.SerializeAsString()));
+  }
+  purge_keys_.clear();
+  after_purge_.clear();
+  purge_everything_ = false;
+  batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
+                                     std::string(cluster::kMarkerKey),
+                                     CurrentMarker().SerializeAsString()));
+  return store_.Commit(batch);
 }
 
 absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {
@@ -223,6 +312,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   TaskCounts counts;
   struct Admitted {
     int64_t offset;
+    int64_t time_ms;  // the record's Kafka timestamp
     cluster::ProtocolMessage message;
   };
   std::vector<Admitted> admitted;
@@ -246,12 +336,6 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
       ++counts.resent;
       continue;
     }
-    if (!record.has_protocol()) {
-      ++counts.damaged;  // erasures are not routed in partitioned mode yet
-      LogError(topics_.repartition, "/", partition_, "@", m.offset(),
-               " is not a protocol record; skipped");
-      continue;
-    }
     absl::StatusOr<cluster::ProtocolMessage> message = cluster::FromRecord(record.protocol());
     if (!message.ok()) {
       ++counts.damaged;
@@ -259,7 +343,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
                message.status().ToString());
       continue;
     }
-    admitted.push_back({m.offset(), std::move(*message)});
+    admitted.push_back({m.offset(), m.timestamp_ms(), std::move(*message)});
   }
 
   // Every slot the batch's records name, from the store, decoded once.
@@ -271,7 +355,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   std::vector<std::optional<std::string>> stored;
   RETURN_IF_ERROR(store_.MultiGet(keys, stored));
   cluster::PartitionState state;
-  TaskProfiles profiles(options_.scoring, counts);
+  TaskProfiles profiles(options_, topics_.retention_ms, counts);
   ::profiled::internal::v1::SlotValue slot_value;
   for (size_t i = 0; i < keys.size(); ++i) {
     if (!stored[i].has_value()) continue;
@@ -289,7 +373,7 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   std::vector<cluster::ProtocolMessage> out;
   for (const Admitted& a : admitted) {
     out.clear();
-    protocol_.Handle(a.message, a.offset, state, profiles, out);
+    protocol_.Handle(a.message, a.offset, a.time_ms, state, profiles, out);
     ++counts.records;
     for (size_t i = 0; i < out.size(); ++i) {
       ::profiled::internal::v1::RepartitionRecord sent;
@@ -339,6 +423,24 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     batch.outbox.push_back(OutboxRecordFor(options_.output_topic, notice));
     batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, n.absorbed));
     ++counts.updates;
+  }
+  for (const std::string& id : profiles.tombstones()) {
+    batch.outbox.push_back(TombstoneRecordFor(options_.output_topic, id));
+  }
+  for (const std::string& receipt : profiles.receipts()) batch.outbox.push_back(receipt);
+  // Erasure: what this partition must purge, and the acknowledgements sent
+  // once it has (SendAfterPurge), kept in the marker until then.
+  purge_keys_.insert(purge_keys_.end(), state.purge_keys.begin(), state.purge_keys.end());
+  for (const auto& [offset, ack] : state.after_purge) {
+    // Acknowledgements are their own upstream: sent after later records of
+    // this partition, in the order of the forgets they answer, each with
+    // that forget's offset (a re-run makes the same, skipped downstream).
+    ::profiled::internal::v1::RepartitionRecord& owed = after_purge_.emplace_back();
+    ::profiled::internal::v1::Origin& origin = *owed.mutable_origin();
+    origin.set_topic(absl::StrCat(topics_.repartition, kAcknowledgements));
+    origin.set_partition(partition_);
+    origin.set_offset(offset);
+    *owed.mutable_protocol() = cluster::ToRecord(ack);
   }
 
   // Everything above acknowledged before any of the batch's changelog:

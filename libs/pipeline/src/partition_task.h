@@ -31,9 +31,10 @@
 namespace profiled::pipeline::internal {
 
 struct TaskTopics {
-  std::string repartition;  // the partitions' topic
-  std::string changelog;    // its compacted changelog, co-partitioned
-  int32_t partitions = 0;   // of both
+  std::string repartition;   // the partitions' topic
+  std::string changelog;     // its compacted changelog, co-partitioned
+  int32_t partitions = 0;    // of both
+  int64_t retention_ms = 0;  // how long they may keep a record (erasure receipts)
 };
 
 // What one batch did, for counters.
@@ -43,6 +44,9 @@ struct TaskCounts {
   uint64_t damaged = 0;  // skipped: did not parse (logged)
   uint64_t applied = 0, duplicates = 0, consent_suppressed = 0, merges = 0;
   std::vector<identity::RefusalRule> refusals;  // one per refused link or merge
+  uint64_t erasures = 0;                        // receipts: people erased everywhere
+  uint64_t erasure_suppressed = 0;              // records of erased people refused
+  std::vector<double> erasure_latencies_s;      // request to receipt, per erasure
   uint64_t sent = 0;                            // records sent to partitions
   uint64_t updates = 0;                         // profile updates and merge notices enqueued
   // Records after a gap (fetched before the partition was taken again at
@@ -87,7 +91,19 @@ class PartitionTask {
   // half-published batch.
   [[nodiscard]] absl::Status Reassert(const std::vector<std::string>& keys);
 
+  // Erasure (docs/scaling.md): after a batch that erased, nothing more runs
+  // until the partition's store is purged of PurgeDue() (once the outbox
+  // holding the batch's records is published: they name the person) and
+  // SendAfterPurge() has committed the acknowledgements the erasure waits
+  // for. Kept in the marker, so a crash in between purges again.
+  bool purge_due() const { return !purge_keys_.empty() || !after_purge_.empty(); }
+  store::PurgeKeys PurgeDue() const;
+  [[nodiscard]] absl::Status SendAfterPurge();
+
  private:
+  // The origin topic of acknowledgements: the repartition topic's + this.
+  static constexpr char kAcknowledgements[] = "+purged";
+
   const PipelineOptions& options_;
   const OutputStage& output_;
   TaskTopics topics_;
@@ -97,6 +113,9 @@ class PartitionTask {
   cluster::OriginFilter filter_;
   int64_t next_offset_ = 0;
   int64_t epoch_ = 0;
+  std::vector<std::string> purge_keys_;
+  std::vector<::profiled::internal::v1::RepartitionRecord> after_purge_;
+  bool purge_everything_ = false;  // restored: older values were copied in
 };
 
 // A restore's sink: changelog records into a partition's store, 1,000 to

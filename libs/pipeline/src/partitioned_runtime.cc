@@ -30,11 +30,6 @@ absl::Status PartitionedOptions::Validate() const {
   if (repartition_topic.empty()) problems.push_back("cluster.repartition_topic: is required");
   if (changelog_topic.empty()) problems.push_back("cluster.changelog_topic: is required");
   // Not built yet in partitioned mode (docs/scaling.md, increments).
-  if (!runtime.pipeline.control_topic.empty()) {
-    problems.push_back(
-        "control.topic: erasure and consent requests are not supported in "
-        "partitioned mode yet (docs/scaling.md)");
-  }
   if (runtime.pipeline.retention_ttl_ms > 0) {
     problems.push_back("retention.ttl: not supported in partitioned mode yet (docs/scaling.md)");
   }
@@ -47,10 +42,15 @@ namespace {
 // One owned repartition partition: its store, publisher and task.
 struct OwnedPartition {
   std::string path;
-  std::unique_ptr<store::ProfileStore> store;
+  std::shared_ptr<store::ProfileStore> store;  // shared with lookups in flight
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<internal::PartitionTask> task;
   int64_t tail_next = 0;  // next changelog offset the tail hands over
+  // Erasure: the purge waits until the outbox before this is published
+  // (its records name the person); a failed one is tried again later.
+  uint64_t purge_after_seq = 0;
+  absl::Time purge_due_since = absl::InfinitePast();
+  absl::Time next_purge_attempt = absl::InfinitePast();
 };
 
 }  // namespace
@@ -65,7 +65,8 @@ struct PartitionedRuntime::Impl {
         workers(o.runtime.pipeline.worker_threads),
         output(options.runtime.pipeline, signals, workers),
         publisher_metrics(registry),
-        metrics(registry, o.runtime.consumer.topics),
+        metrics(registry,
+                internal::ReadStage::Subscription(o.runtime.pipeline, o.runtime.consumer.topics)),
         partition_metrics(metrics.partitions),
         health(registry, o.runtime.health, clock) {}
 
@@ -76,6 +77,15 @@ struct PartitionedRuntime::Impl {
   // this owner's claim are re-asserted; a newer claim drops the partition.
   void FollowChangelogs();
   void Record(const internal::TaskCounts& counts);
+  // Purges the owned partitions that erased, once their outbox is
+  // published, and sends the acknowledgements the erasures wait for.
+  void PurgeErased();
+  // After a batch or a restore: a purge falls due once what is now in the
+  // outbox is published.
+  static void NotePurgeDue(OwnedPartition& p);
+  // The owned partitions to lookups and, with the next heartbeat, to the
+  // members topic.
+  void PublishOwnership();
   // Routing waits while an owned partition has more than max_run_ahead
   // records not yet run, or the outboxes hold outbox_max_entries (the mock
   // keeps ~5 MiB a partition: records not yet run were lost without it).
@@ -111,8 +121,24 @@ struct PartitionedRuntime::Impl {
   bool routing_paused = false;
   absl::Status failed;  // a restore that failed inside a rebalance
   std::unique_ptr<internal::HealthMonitor> monitor;
+  std::unique_ptr<cluster::GroupLease> lease;  // null without a members topic
+  mutable absl::Mutex readable_mu;
+  std::map<int32_t, std::shared_ptr<store::ProfileStore>> readable ABSL_GUARDED_BY(readable_mu);
   bool shut_down = false;
 };
+
+void PartitionedRuntime::Impl::PublishOwnership() {
+  std::vector<int32_t> partitions;
+  {
+    absl::MutexLock lock(&readable_mu);
+    readable.clear();
+    for (const auto& [partition, p] : owned) {
+      readable[partition] = p.store;
+      partitions.push_back(partition);
+    }
+  }
+  if (lease != nullptr) lease->SetOwned(std::move(partitions));
+}
 
 absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   Drop(partition, /*drain=*/false, absl::ZeroDuration());  // reassigned: rebuilt all the same
@@ -174,7 +200,8 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   p.publisher->Start();
   p.task = std::make_unique<internal::PartitionTask>(
       options.runtime.pipeline, rules, output,
-      internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions},
+      internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions,
+                           options.internal_retention_ms},
       partition, *p.store);
   p.task->Resume(restored->marker, epoch);
   // Keys a zombie wrote after the last claim: this owner's value again, so
@@ -187,9 +214,11 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   p.publisher->Notify();
   RETURN_IF_ERROR(tail->Start(partition, restored->progress.high));
   p.tail_next = restored->progress.high;
+  NotePurgeDue(p);
   const int64_t next = p.task->next_offset();
   owned[partition] = std::move(p);
   partition_metrics.owned.Set(static_cast<double>(owned.size()));
+  PublishOwnership();
   return next;
 }
 
@@ -204,6 +233,7 @@ void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duratio
   }
   const std::string path = it->second.path;
   owned.erase(it);
+  PublishOwnership();
   tail->Stop(partition);
   partition_metrics.owned.Set(static_cast<double>(owned.size()));
   if (!drain) {
@@ -323,8 +353,8 @@ void PartitionedRuntime::Impl::ApplyBackPressure() {
   }
   const uint64_t bound = options.runtime.pipeline.outbox_max_entries;
   const int64_t ahead = options.max_run_ahead;
-  const bool pause = routing_paused ? behind > ahead / 2 || outbox > bound / 2
-                                    : behind > ahead || outbox >= bound;
+  const bool pause =
+      routing_paused ? behind > ahead / 2 || outbox > bound / 2 : behind > ahead || outbox >= bound;
   std::vector<core::PartitionKey> inputs;
   for (core::PartitionKey& key : consumer->Assignment()) {
     if (key.topic != options.repartition_topic) inputs.push_back(std::move(key));
@@ -342,6 +372,43 @@ void PartitionedRuntime::Impl::ApplyBackPressure() {
   metrics.paused.Set(pause ? 1 : 0);
 }
 
+void PartitionedRuntime::Impl::NotePurgeDue(OwnedPartition& p) {
+  if (!p.task->purge_due() || p.purge_due_since != absl::InfinitePast()) return;
+  p.purge_after_seq = p.store->NextOutboxSeq();
+  p.purge_due_since = absl::Now();
+}
+
+void PartitionedRuntime::Impl::PurgeErased() {
+  const absl::Time now = absl::Now();
+  size_t waiting = 0;
+  for (auto& [partition, p] : owned) {
+    if (!p.task->purge_due()) continue;
+    ++waiting;
+    if (now < p.next_purge_attempt) continue;
+    absl::StatusOr<uint64_t> oldest = p.store->OldestOutboxSeq();
+    if (!oldest.ok() || *oldest < p.purge_after_seq) continue;  // still being published
+    absl::Status s = p.store->Purge(p.task->PurgeDue());
+    if (s.ok()) s = p.task->SendAfterPurge();
+    if (!s.ok()) {
+      if (absl::Status recovered = p.store->Recover(); !recovered.ok()) {
+        LogWarn("store of partition ", partition,
+                " not recovered after a failed purge: ", recovered.message());
+      }
+      health.Set(Fault::kPurgeFailed, absl::StrCat("purging erased data from partition ", partition,
+                                                   ": ", s.message(), "; retrying in 10s"));
+      p.next_purge_attempt = now + absl::Seconds(10);
+      continue;
+    }
+    health.Clear(Fault::kPurgeFailed);
+    metrics.purge_latency.Observe(absl::ToDoubleSeconds(absl::Now() - p.purge_due_since));
+    p.purge_due_since = absl::InfinitePast();
+    --waiting;
+    p.publisher->Notify();
+    LogInfo("purged erased data from partition ", partition);
+  }
+  metrics.purges_pending.Set(static_cast<double>(waiting));
+}
+
 void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
   metrics.applied.Increment(static_cast<double>(counts.applied));
   metrics.duplicates.Increment(static_cast<double>(counts.duplicates));
@@ -351,14 +418,18 @@ void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
   metrics.updates_enqueued.Increment(static_cast<double>(counts.updates));
   metrics.batches.Increment();
   partition_metrics.resent.Increment(static_cast<double>(counts.resent));
+  metrics.erasures.Increment(static_cast<double>(counts.erasures));
+  metrics.erasure_suppressed.Increment(static_cast<double>(counts.erasure_suppressed));
+  for (double seconds : counts.erasure_latencies_s) metrics.erasure_latency.Observe(seconds);
 }
 
 absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMessage>& inputs) {
   internal::ReadBatch batch = read->Read(inputs, wall_clock.NowMs());
   RETURN_IF_ERROR(dead_letters->PublishAll(batch.letters, [] { return false; }));
   for (ingest::RejectReason reason : batch.reasons) metrics.dead_letters(reason).Increment();
-  const std::vector<internal::RoutedRecord> routed =
-      internal::RouteStage::Route(batch, rules, /*epoch=*/0);
+  const std::vector<internal::RoutedRecord> routed = internal::RouteStage::Route(
+      batch, rules, /*epoch=*/0,
+      wall_clock.NowMs() + options.runtime.pipeline.erasure_suppression_ms);
   route_failures = 0;
   for (size_t i = 0; i < routed.size(); ++i) {
     const internal::RoutedRecord& r = routed[i];
@@ -432,6 +503,13 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
     return absl::FailedPreconditionError(absl::StrCat(
         "store.path: cannot create ", options.runtime.store.path, ": ", error.message()));
   }
+  if (!options.runtime.lease.topic.empty()) {
+    // Before joining the group: a single-mode instance holding it stops us.
+    cluster::GroupLeaseOptions lease = options.runtime.Lease();
+    lease.mode = std::string(cluster::kPartitionedMode);
+    ASSIGN_OR_RETURN(p.lease, cluster::GroupLease::Acquire(
+                                  lease, options.runtime.consumer.properties, wall_clock));
+  }
   ASSIGN_OR_RETURN(
       p.read, internal::ReadStage::Create(options.runtime.pipeline, p.rules, p.privacy, p.workers));
   ASSIGN_OR_RETURN(p.dead_letters,
@@ -450,6 +528,7 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
   ASSIGN_OR_RETURN(
       p.tail, kafka::LogTail::Open(options.runtime.consumer.properties, options.changelog_topic));
   kafka::ConsumerOptions consumer = options.runtime.consumer;
+  consumer.topics = internal::ReadStage::Subscription(options.runtime.pipeline, consumer.topics);
   consumer.topics.push_back(options.repartition_topic);
   ASSIGN_OR_RETURN(p.consumer,
                    kafka::Consumer::Create(
@@ -472,6 +551,9 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
 absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   Impl& p = *impl_;
   RETURN_IF_ERROR(p.failed);
+  if (p.lease != nullptr && p.lease->state() == cluster::GroupLease::State::kLost) {
+    return absl::FailedPreconditionError(p.lease->reason());
+  }
   p.health.ReportLoop();
   std::vector<kafka::ConsumedMessage> messages;
   RETURN_IF_ERROR(p.consumer->Poll(p.options.runtime.pipeline.batch_max_events,
@@ -488,11 +570,20 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     }
   }
   if (!inputs.empty()) RETURN_IF_ERROR(p.Route(inputs));
+  p.PurgeErased();
   for (const auto& [partition, records] : by_partition) {
     auto it = p.owned.find(partition);
     if (it == p.owned.end()) continue;  // revoked meanwhile: its new owner reads them
+    if (it->second.task->purge_due()) {
+      // Nothing runs between an erasure and its purge (the acknowledgements
+      // go out in order): these records are read again.
+      RETURN_IF_ERROR(p.consumer->Seek({p.options.repartition_topic, partition},
+                                       it->second.task->next_offset()));
+      continue;
+    }
     ASSIGN_OR_RETURN(const internal::TaskCounts counts, it->second.task->RunBatch(records));
     p.Record(counts);
+    p.NotePurgeDue(it->second);
     if (counts.gap) {
       const int64_t next = it->second.task->next_offset();
       LogWarn(p.options.repartition_topic, "/", partition, ": records fetched past ", next,
@@ -525,7 +616,9 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
         drained;
   }
   p.owned.clear();
+  p.PublishOwnership();
   p.consumer->Close();
+  if (p.lease != nullptr) p.lease->Release();
   return drained;
 }
 
@@ -535,6 +628,28 @@ store::ProfileStore* PartitionedRuntime::store(int32_t partition) {
   auto it = impl_->owned.find(partition);
   return it == impl_->owned.end() ? nullptr : it->second.store.get();
 }
+
+absl::StatusOr<std::optional<std::string>> PartitionedRuntime::ReadSlot(
+    int32_t partition, const std::string& key) const {
+  std::shared_ptr<store::ProfileStore> store;
+  {
+    absl::MutexLock lock(&impl_->readable_mu);
+    auto it = impl_->readable.find(partition);
+    if (it == impl_->readable.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("partition ", partition, " is not owned here"));
+    }
+    store = it->second;
+  }
+  return store->Get(key);
+}
+
+std::optional<std::string> PartitionedRuntime::OwnerAddress(int32_t partition) const {
+  if (impl_->lease == nullptr) return std::nullopt;
+  return impl_->lease->AddressOf(partition);
+}
+
+int32_t PartitionedRuntime::partitions() const { return impl_->options.partitions; }
 
 uint64_t PartitionedRuntime::OutboxDepth() {
   uint64_t depth = 0;

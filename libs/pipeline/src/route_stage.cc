@@ -1,5 +1,8 @@
 #include "route_stage.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "profiled/core/event_types.h"
 #include "profiled/core/profile_id.h"
 
@@ -16,9 +19,14 @@ profiled::internal::v1::Origin RouteStage::OriginOf(const kafka::ConsumedMessage
 }
 
 std::vector<RoutedRecord> RouteStage::Route(const ReadBatch& batch,
-                                            const identity::IdentityRules& rules, int64_t epoch) {
-  std::vector<RoutedRecord> out;
-  out.reserve(batch.accepted.size() + batch.erasures.size());
+                                            const identity::IdentityRules& rules, int64_t epoch,
+                                            int64_t suppress_until_ms) {
+  // Made with the message each comes from, then put in offset order per
+  // upstream partition: a receiver skips an origin at or below the highest
+  // it took, so an erase request routed after a later control message of
+  // its partition would be taken for a re-send.
+  std::vector<std::pair<const kafka::ConsumedMessage*, RoutedRecord>> made;
+  made.reserve(batch.accepted.size() + batch.erasures.size());
   profiled::internal::v1::RepartitionRecord record;
   profiled::internal::v1::RoutedEvent routed;
   for (const AcceptedEvent& a : batch.accepted) {
@@ -40,15 +48,28 @@ std::vector<RoutedRecord> RouteStage::Route(const ReadBatch& batch,
     event.set_payload(routed.SerializeAsString());
     event.set_time_ms(a.event.event_time_ms());
     event.set_explicit_alias(core::EventTypeOf(a.event.type()) == core::EventType::kAlias);
-    out.push_back({core::ProfileIdFor(a.ids.front()), record.SerializeAsString()});
+    made.push_back({a.message, {core::ProfileIdFor(a.ids.front()), record.SerializeAsString()}});
   }
   for (const auto& [erase, message] : batch.erasures) {
     record.Clear();
     *record.mutable_origin() = OriginOf(*message, epoch);
-    *record.mutable_erase() = erase;
-    out.push_back({core::ProfileIdFor(rules.Normalize({erase.kind(), erase.value()})),
-                   record.SerializeAsString()});
+    const core::Identity asked = rules.Normalize({erase.kind(), erase.value()});
+    profiled::internal::v1::ProtocolRecord& request = *record.mutable_protocol();
+    request.set_kind(profiled::internal::v1::ProtocolRecord::ERASE);
+    profiled::internal::v1::IdentityRef& ref = *request.add_ids();
+    ref.set_kind(asked.kind);
+    ref.set_value(asked.value);
+    request.set_payload(erase.SerializeAsString());
+    request.set_suppress_until_ms(suppress_until_ms);
+    made.push_back({message, {core::ProfileIdFor(asked), record.SerializeAsString()}});
   }
+  std::stable_sort(made.begin(), made.end(), [](const auto& a, const auto& b) {
+    return std::forward_as_tuple(a.first->topic(), a.first->partition(), a.first->offset()) <
+           std::forward_as_tuple(b.first->topic(), b.first->partition(), b.first->offset());
+  });
+  std::vector<RoutedRecord> out;
+  out.reserve(made.size());
+  for (auto& [message, routed_record] : made) out.push_back(std::move(routed_record));
   return out;
 }
 

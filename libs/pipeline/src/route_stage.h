@@ -7,7 +7,7 @@
 // profile the anchor founds, whose record lives with its founding identity.
 // Pure; dead letters and positions stay with the read batch.
 //
-//   std::vector<RoutedRecord> out = RouteStage::Route(read_batch, epoch);
+//   std::vector<RoutedRecord> out = RouteStage::Route(read_batch, rules, epoch, until);
 #pragma once
 
 #include <cstdint>
@@ -27,11 +27,13 @@ struct RoutedRecord {
 
 class RouteStage {
  public:
-  // In arrival order: accepted events, then erasures (as single mode
-  // applies a batch). `epoch`: the router's ownership epoch of the input
-  // partitions (docs/scaling.md, zombies).
+  // In offset order per upstream partition (events and erasures of a
+  // control partition interleaved as they arrived). `epoch`: the router's ownership epoch of the
+  // input partitions (docs/scaling.md, zombies); an erased person is refused until
+  // `suppress_until_ms`.
   static std::vector<RoutedRecord> Route(const ReadBatch& batch,
-                                         const identity::IdentityRules& rules, int64_t epoch);
+                                         const identity::IdentityRules& rules, int64_t epoch,
+                                         int64_t suppress_until_ms);
 
   // The origin stamp of a consumed message.
   static profiled::internal::v1::Origin OriginOf(const kafka::ConsumedMessage& m, int64_t epoch);

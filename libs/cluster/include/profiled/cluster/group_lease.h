@@ -23,9 +23,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -80,6 +83,14 @@ class GroupLease {
   // Stops heartbeating and marks the lease released. Idempotent.
   void Release();
 
+  // Partitioned mode: the partitions this instance owns, sent with every
+  // heartbeat from the next on.
+  void SetOwned(std::vector<int32_t> partitions);
+  // The advertised address of the live partitioned member that said last
+  // that it owns `partition`, as of this instance's last heartbeat (up to
+  // ttl/3 old); nullopt when none.
+  std::optional<std::string> AddressOf(int32_t partition) const;
+
  private:
   using Steady = std::chrono::steady_clock::time_point;
   GroupLease(const GroupLeaseOptions& options, const core::Clock& wall_clock,
@@ -92,6 +103,8 @@ class GroupLease {
   MemberLease Record(bool beginning, bool released) const;
   void Run();
   void StopHeartbeats();
+  // Who owns which partition, from the table just read.
+  void RefreshOwners();
 
   const GroupLeaseOptions options_;
   const Member self_;
@@ -112,6 +125,9 @@ class GroupLease {
   // When the last acknowledged lease record was sent.
   Steady confirmed_ ABSL_GUARDED_BY(mu_);
   bool released_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<int32_t> owned_ ABSL_GUARDED_BY(mu_);
+  // Partition -> (heartbeat ms, advertised address) of its newest claimant.
+  absl::flat_hash_map<int32_t, std::pair<int64_t, std::string>> owners_ ABSL_GUARDED_BY(mu_);
 
   absl::Notification stop_;
   std::thread thread_;

@@ -16,7 +16,7 @@
 //
 //   IdentityProtocol protocol(rules);
 //   std::vector<ProtocolMessage> out;
-//   protocol.Handle(record, offset, state, side, out);   // for each admitted record
+//   protocol.Handle(record, offset, time, state, side, out);   // each admitted record
 //   // commit state (and side's profiles) with the batch; then send `out`
 //
 // A record reads and changes only the slot of its key, and what it sends
@@ -70,6 +70,12 @@ enum class MessageKind {
   kInvite,   // the survivor `profile` (its members and merges carried) waits for `other`
   kShip,     // `other`, absorbed: its state, members and merges
   kDecline,  // `other` did not merge into `profile` (refused, or merged elsewhere)
+  // Erasure (docs/scaling.md, "Erasure and consent across partitions"):
+  kErase,        // from route: erase the person ids[0] resolves to (payload: the request)
+  kErasePerson,  // erase `profile`, the person (payload: the request)
+  kForget,       // the slot of ids[0] (or of `other`, when no id) drops the person `profile`
+                 // and the ids it absorbed (absorbed_ids), then acknowledges after a purge
+  kForgotten,    // to `profile`, the erasure's coordinator: one forget done and purged
 };
 
 struct ProtocolMessage {
@@ -88,6 +94,7 @@ struct ProtocolMessage {
   std::vector<int64_t> merge_times_ms;    // kInvite: the survivor's; kShip: the absorbed one's
   std::vector<std::string> absorbed_ids;  // kShip: what the absorbed profile had absorbed
   std::optional<identity::RefusalRule> refused;  // kDecline: the rule, when refused
+  int64_t suppress_until_ms = 0;                 // kErase to kForget: suppressed until (wall ms)
 
   // The profile id the record is keyed by; it goes to PartitionOf(Key()).
   std::string Key() const;
@@ -125,10 +132,24 @@ struct ProfileEntry {
 // effects on other slots are records sent to them — and a slot is one
 // changelog record, so a slot restored from a changelog is either before a
 // record's effect or holds all of it.
+// An erasure this slot coordinates (the erased profile's slot): the
+// request, the forgets not yet acknowledged, and what the receipt states.
+struct Erasure {
+  std::string request;  // profiled.v1.EraseRequest bytes
+  int64_t pending = 0;
+  int64_t identities = 0;
+  std::vector<std::string> profile_ids;  // the person and the ids merged into it
+  bool operator==(const Erasure&) const = default;
+};
+
 struct Slot {
   std::optional<IdentityEntry> identity;
   std::optional<ProfileEntry> profile;
   int64_t applied = -1;  // offset of the last record that changed the slot
+  // An erased person's slot refuses their identity and profile until then
+  // (wall ms, compared with each record's timestamp).
+  int64_t suppressed_until_ms = 0;
+  std::optional<Erasure> erasure;
   bool operator==(const Slot&) const = default;
 };
 
@@ -137,6 +158,11 @@ struct Slot {
 struct PartitionState {
   absl::flat_hash_map<std::string, Slot> slots;
   absl::flat_hash_set<std::string> changed;
+  // Erasure: slots whose old values must leave this partition's disk, and
+  // the records to send only once they have (acknowledgements), each with
+  // the offset of the forget it answers.
+  std::vector<std::string> purge_keys;
+  std::vector<std::pair<int64_t, ProtocolMessage>> after_purge;
 };
 
 // The profile states the protocol moves, and its audit; the apply side
@@ -156,6 +182,12 @@ class ProfileSide {
   // A link or merge refused by a guardrail, for the profile's audit.
   virtual void Refused(const ProfileRef& profile, const ProfileRef& other,
                        identity::RefusalRule rule, const std::string& detail, int64_t time_ms) = 0;
+  // Erasure: the profile's state is deleted (when held) and its tombstone
+  // published; an erased person's record was refused; an erasure is done
+  // (every slot that held the person purged): its receipt.
+  virtual void Erase(const std::string& profile_id) = 0;
+  virtual void Suppressed() = 0;
+  virtual void Erased(const Erasure& erasure) = 0;
 };
 
 class IdentityProtocol {
@@ -164,10 +196,11 @@ class IdentityProtocol {
       : rules_(rules), resolver_(rules) {}
 
   // Handles the record at `offset` of this partition (its key's slot,
-  // created when absent); the records to send are appended to `out`, in
-  // order.
-  void Handle(const ProtocolMessage& message, int64_t offset, PartitionState& state,
-              ProfileSide& side, std::vector<ProtocolMessage>& out);
+  // created when absent), stored at `record_time_ms` (its Kafka timestamp:
+  // suppressions expire by it, the same when the record is run again); the
+  // records to send are appended to `out`, in order.
+  void Handle(const ProtocolMessage& message, int64_t offset, int64_t record_time_ms,
+              PartitionState& state, ProfileSide& side, std::vector<ProtocolMessage>& out);
 
   // The profile an identity founds: its id and rank.
   ProfileRef FoundedBy(const core::Identity& id) const;
@@ -184,8 +217,11 @@ class IdentityProtocol {
     Slot& slot;
     ProfileSide& side;
     std::vector<ProtocolMessage>& out;
+    PartitionState& state;
+    int64_t offset;
     bool changed = false;
   };
+  void Dispatch(Step& step);
   void OnEvent(Step& step);
   void OnApply(const ProfileRef& profile, Step& step);
   void OnLink(Step& step);
@@ -196,6 +232,16 @@ class IdentityProtocol {
   void OnInvite(Step& step);
   void OnShip(Step& step);
   void OnDecline(Step& step);
+  void OnErase(Step& step);
+  void OnErasePerson(Step& step);
+  void OnForget(Step& step);
+  void OnForgotten(Step& step);
+  // A forget's acknowledgement, owed once `key` is purged from the partition.
+  static void Acknowledge(const ProtocolMessage& forget, int64_t offset, const std::string& key,
+                          PartitionState& state);
+  // A record for an erased person's slot, still suppressed: refused, and
+  // what a refusal owes others (a decline, a release, forgets).
+  void OnSuppressed(Step& step);
 
   // The slot's profile record, created when absent.
   static ProfileEntry& ProfileOf(const ProfileRef& ref, Step& step);

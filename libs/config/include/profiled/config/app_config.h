@@ -47,6 +47,10 @@ struct AppConfig {
   int32_t partitions = 12;
   std::string repartition_topic = "profiled.repartition";
   std::string changelog_topic = "profiled.changelog";
+  // cluster.internal_retention: how long the internal topics may keep a
+  // record (the repartition topic's retention.ms, and the changelog's
+  // min.compaction.lag.ms plus segment.ms): stated on erasure receipts.
+  int64_t internal_retention_ms = 7LL * 24 * 3600 * 1000;
   // http.listen: /metrics, /healthz and /v1 on one address.
   obs::HttpServerOptions http;
   // http.token: when set, /v1/* requires "Authorization: Bearer <token>".

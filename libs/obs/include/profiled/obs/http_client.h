@@ -1,7 +1,7 @@
 // A blocking HTTP GET for tools and tests (profilectl get, scraping
 // /metrics), over libcurl: HTTP or HTTPS, the environment's proxies
 // (http_proxy, https_proxy, no_proxy; never for this machine's own
-// addresses), no redirects.
+// addresses). Redirects are not followed: a 307's target is in `location`.
 //
 //   ASSIGN_OR_RETURN(HttpResponse r, HttpGet("127.0.0.1:9464", "/metrics"));
 //   ASSIGN_OR_RETURN(HttpResponse r, HttpGet("https://profiled.internal:8443", "/readyz"));

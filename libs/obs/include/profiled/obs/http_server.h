@@ -58,9 +58,14 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::string location;  // a redirect's Location header (empty: none)
 
   static HttpResponse Text(int status, std::string body) {
     return {status, "text/plain; charset=utf-8", std::move(body)};
+  }
+  // 307: the same request, sent again to `location` (an absolute URL).
+  static HttpResponse Redirect(std::string location) {
+    return {307, "text/plain; charset=utf-8", "see " + location + "\n", location};
   }
   static HttpResponse Json(int status, std::string body) {
     return {status, "application/json", std::move(body)};

@@ -39,7 +39,10 @@ namespace profiled::pipeline {
 
 struct PartitionedOptions {
   // store.path holds one store per owned partition ("partition-<k>");
-  // consumer.topics are the input topics.
+  // consumer.topics are the input topics. runtime.lease: this instance's
+  // lease on the members topic (mode partitioned: it fences single-mode
+  // instances off the group and tells others which partitions it owns and
+  // where it answers /v1); an empty lease.topic takes none.
   RuntimeOptions runtime;
   std::string repartition_topic = "profiled.repartition";
   std::string changelog_topic = "profiled.changelog";
@@ -49,6 +52,9 @@ struct PartitionedOptions {
   // yet run (resuming at half): the repartition topic's retention and
   // memory bound how far routing may run ahead of applying. Default: 2,000.
   int64_t max_run_ahead = 2000;
+  // How long the internal topics may keep a record (stated on erasure
+  // receipts: cluster.internal_retention). Default: 7 days.
+  int64_t internal_retention_ms = 7LL * 24 * 3600 * 1000;
 
   [[nodiscard]] absl::Status Validate() const;
 };
@@ -71,6 +77,16 @@ class PartitionedRuntime {
   Health& health();
   // The store of an owned partition, or null (for tests and tools).
   store::ProfileStore* store(int32_t partition);
+
+  // Lookups, from any thread. The committed value of slot `key` (a
+  // SlotValue) in partition `partition`, nullopt when the slot is empty;
+  // FailedPrecondition when this instance does not own the partition now.
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> ReadSlot(int32_t partition,
+                                                                    const std::string& key) const;
+  // Where the owner of `partition` answers /v1, as the members topic said
+  // at this instance's last heartbeat; nullopt when nobody (or no lease).
+  std::optional<std::string> OwnerAddress(int32_t partition) const;
+  int32_t partitions() const;
   // Records not yet published by any owned partition.
   uint64_t OutboxDepth();
 
