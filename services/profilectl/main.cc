@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli.h"
 #include "profiled/ingest/rees46.h"
@@ -60,6 +61,11 @@ int HttpCommand(const Args& args, const std::string& path) {
   for (int hops = 0;; ++hops) {
     response = profiled::obs::HttpGet(server, at, token.empty() ? "" : "Bearer " + token);
     if (!response.ok() || response->status != 307 || hops == 5) break;
+    if (absl::StartsWith(server, "https://") && !absl::StartsWith(response->location, "https://")) {
+      std::fprintf(stderr, "profilectl: not following a redirect from https to %s\n",
+                   response->location.c_str());
+      return 1;
+    }
     const size_t scheme = response->location.find("://");
     const size_t slash = response->location.find('/', scheme == std::string::npos ? 0 : scheme + 3);
     if (scheme == std::string::npos || slash == std::string::npos) break;

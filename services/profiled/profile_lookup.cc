@@ -126,8 +126,12 @@ obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& r
                                            " has no owner right now (a rebalance or a "
                                            "restore); retry shortly"));
       }
+      // Encoded again: the request's path was decoded, and "%41" asked
+      // for must not arrive as "A".
       const std::string path =
-          by_identity ? request.path : absl::StrCat(kPrefix, "profile_id/", obs::UrlEncode(key));
+          by_identity
+              ? absl::StrCat(kPrefix, obs::UrlEncode(raw.kind), "/", obs::UrlEncode(raw.value))
+              : absl::StrCat(kPrefix, "profile_id/", obs::UrlEncode(key));
       return obs::HttpResponse::Redirect(absl::StrCat("http://", *owner, path));
     }
     if (!bytes.ok()) return JsonError(500, bytes.status().ToString());

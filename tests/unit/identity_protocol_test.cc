@@ -609,7 +609,11 @@ void CheckErasures(const Cluster& cluster, const std::vector<Event>& requests) {
   std::set<int64_t> held_events;
   for (const Task& t : cluster.tasks()) {
     for (const auto& [key, slot] : t.state.slots) {
-      CHECK_FALSE(slot.erasure.has_value());
+      if (slot.erasure.has_value()) {
+        CAPTURE(key, slot.erasure->pending, slot.erasure->awaiting,
+                slot.erasure->profile_ids.size());
+        CHECK(false);
+      }
       if (slot.profile.has_value()) {
         CHECK_FALSE(slot.profile->awaiting.has_value());
         CHECK(slot.profile->deferred.empty());
@@ -706,6 +710,53 @@ TEST_CASE(
       if (!by_person.contains(component.at(core::ProfileIdFor(e.ids.front())))) kept.push_back(e);
     }
     CheckConverged(cluster, kept);
+  }
+}
+
+TEST_CASE(
+    "a person erased while waiting to absorb another profile: the receipts wait for the "
+    "shipment, whose profile and identities are erased and counted too",
+    "[cluster][protocol][erasure]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(3);
+  Cluster cluster(rules, 2, rng);
+  // An anonymous id and a user id whose slots are on different partitions.
+  const core::Identity anon{"anonymous_id", "a1"};
+  core::Identity user{"user_id", "u0"};
+  auto partition = [&](const core::Identity& id) {
+    return IdentityProtocol::PartitionOf(core::ProfileIdFor(id), 2);
+  };
+  for (int i = 1; partition(user) == partition(anon); ++i) user.value = absl::StrCat("u", i);
+  const int32_t ka = partition(anon), kb = partition(user);
+  auto run = [&](int32_t k) {
+    cluster.RunBatch(k, 100);
+    while (!cluster.tasks()[static_cast<size_t>(k)].pending.empty()) cluster.PublishOne(k);
+  };
+  cluster.Route({{anon}, 0}, 0, 0);
+  run(ka);  // the anonymous profile A
+  cluster.Route({{user, anon}, 1}, 0, 1);
+  run(kb);  // the user id founds B, links the anonymous id
+  run(ka);  // the link finds A: an offer to B, the better one
+  run(kb);  // B waits for A and invites it; the invitation is not yet run
+  const std::string a = core::ProfileIdFor(anon), b = core::ProfileIdFor(user);
+  REQUIRE(cluster.task(b).state.slots.at(b).profile->awaiting.has_value());
+  cluster.Route({{user}, 2, true}, 1, 0);
+  run(kb);  // the erasure at the user id's slot
+  run(kb);  // B erased, its forgets sent; it still waits for A
+  REQUIRE(cluster.task(b).state.slots.at(b).erasure.has_value());
+  CHECK(cluster.task(b).state.slots.at(b).erasure->awaiting == a);
+  cluster.Drain();  // A accepts, ships to the erased B: forgotten, acknowledged
+
+  REQUIRE(cluster.receipts().size() == 1);
+  const Erasure& receipt = cluster.receipts().front();
+  CHECK(std::set<std::string>(receipt.profile_ids.begin(), receipt.profile_ids.end()) ==
+        std::set<std::string>{a, b});
+  CHECK(receipt.identities == 2);
+  for (const std::string& key : {a, b}) {
+    const Slot& slot = cluster.task(key).state.slots.at(key);
+    CHECK_FALSE(slot.identity.has_value());
+    CHECK_FALSE(slot.profile.has_value());
+    CHECK_FALSE(cluster.task(key).side.states.contains(key));
   }
 }
 

@@ -86,7 +86,8 @@ TEST_CASE("a slot and its state survive the changelog's format", "[cluster][code
   slot.profile = p;
   slot.applied = 77;
   slot.suppressed_until_ms = 1'800'000'000'000;
-  slot.erasure = Erasure{.request = "req", .pending = 3, .identities = 2, .profile_ids = {"p-9"}};
+  slot.erasure = Erasure{
+      .request = "req", .pending = 3, .identities = 2, .profile_ids = {"p-9"}, .awaiting = "p-4"};
   internal::v1::SlotValue wire;
   REQUIRE(wire.ParseFromString(ToSlotValue(slot, "state-bytes").SerializeAsString()));
   std::string state;

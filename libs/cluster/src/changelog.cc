@@ -22,19 +22,17 @@ absl::Status ChangelogFold::Apply(const kafka::LogRecord& record) {
       return absl::DataLossError(
           absl::StrCat("changelog marker at offset ", record.offset, " is unreadable"));
     }
-    if (marker.claim()) {
-      // Offsets only grow: a claim always starts a newer epoch.
-      result_.epoch = record.offset;
-      marker.set_epoch(record.offset);
-      marker.set_claim(false);
-    } else if (marker.epoch() < result_.epoch) {
+    const int64_t epoch = MarkerEpoch(marker, record.offset);
+    // Offsets only grow: a claim always starts a newer epoch. Epochs only
+    // come from claims: a marker kept means its claim was made, even when
+    // compaction has removed the claim record since.
+    if (!marker.claim() && epoch < result_.epoch) {
       ++p.fenced;  // a zombie's late marker
       return absl::OkStatus();
-    } else {
-      // Epochs only come from claims: one kept means its claim was made
-      // even when compaction has removed the claim record since.
-      result_.epoch = marker.epoch();
     }
+    result_.epoch = epoch;
+    marker.set_epoch(epoch);
+    marker.set_claim(false);
     result_.marker = std::move(marker);
     result_.marker_offset = record.offset;
     return absl::OkStatus();

@@ -104,7 +104,15 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
   }
   Step step{message, key, slot, side, out, state, offset};
   const bool erasing = message.kind >= MessageKind::kErase;  // the erasure kinds come last
-  if (!erasing && slot.suppressed_until_ms > record_time_ms) {
+  // The identity's records are refused at once. A live profile here is
+  // still to be erased (its erase-person is on its way: the erased
+  // identity's slot is suppressed first): until then the records about it
+  // run as usual, or a merge it waits for would never end.
+  const bool about_identity = message.kind == MessageKind::kEvent ||
+                              message.kind == MessageKind::kLink ||
+                              message.kind == MessageKind::kBind;
+  const bool live = slot.profile.has_value() && !slot.profile->absorbed_into.has_value();
+  if (!erasing && (about_identity || !live) && slot.suppressed_until_ms > record_time_ms) {
     OnSuppressed(step);
   } else {
     Dispatch(step);
@@ -469,6 +477,12 @@ void IdentityProtocol::OnErasePerson(Step& step) {
   };
   for (const std::string& id : erasure.profile_ids) forget({}, id);
   for (const core::Identity& id : record.members) forget({id}, "");
+  if (record.awaiting.has_value()) {
+    // A merge into the person is in flight: the receipts wait for its
+    // shipment (whose slots are then forgotten too) or its decline.
+    erasure.awaiting = record.awaiting->id;
+    ++erasure.pending;
+  }
   // Held-back records: a survivor waiting for this profile stops waiting;
   // claims and offers to the person are dropped with them.
   for (const ProtocolMessage& held : record.deferred) {
@@ -511,8 +525,13 @@ void IdentityProtocol::Acknowledge(const ProtocolMessage& forget, int64_t offset
 }
 
 void IdentityProtocol::OnForgotten(Step& step) {
+  if (!step.slot.erasure.has_value()) return;
+  ErasurePartDone(step);
+}
+
+void IdentityProtocol::ErasurePartDone(Step& step) {
   std::optional<Erasure>& erasure = step.slot.erasure;
-  if (!erasure.has_value() || erasure->pending <= 0) return;
+  if (erasure->pending <= 0) return;
   step.changed = true;
   if (--erasure->pending > 0) return;
   step.side.Erased(*erasure);
@@ -535,6 +554,13 @@ void IdentityProtocol::OnSuppressed(Step& step) {
     case MessageKind::kInvite:
       // The absorbed profile is erased: its survivor stops waiting.
       step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+      return;
+    case MessageKind::kDecline:
+      // The merge the erased person was waiting for will not come.
+      if (step.slot.erasure.has_value() && step.slot.erasure->awaiting == m.other.id) {
+        step.slot.erasure->awaiting.clear();
+        ErasurePartDone(step);
+      }
       return;
     case MessageKind::kShip: {
       // A state shipped to an erased survivor never brings the person
@@ -565,11 +591,15 @@ void IdentityProtocol::OnSuppressed(Step& step) {
         erasure.identities += static_cast<int64_t>(m.ids.size());
         erasure.profile_ids.insert(erasure.profile_ids.end(), gone.begin(), gone.end());
         step.changed = true;
+        if (erasure.awaiting == m.other.id) {
+          erasure.awaiting.clear();
+          ErasurePartDone(step);  // the shipment awaited: its forgets now count instead
+        }
       }
       return;
     }
     default:
-      return;  // links, claims, offers, releases, declines: the person is gone
+      return;  // links, claims, offers, releases: the person is gone
   }
 }
 

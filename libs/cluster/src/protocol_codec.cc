@@ -123,6 +123,7 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
     e.set_pending(slot.erasure->pending);
     e.set_identities(slot.erasure->identities);
     for (const std::string& id : slot.erasure->profile_ids) e.add_profile_ids(id);
+    e.set_awaiting(slot.erasure->awaiting);
   }
   return v;
 }
@@ -152,7 +153,8 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
     slot.erasure = Erasure{.request = e.request(),
                            .pending = e.pending(),
                            .identities = e.identities(),
-                           .profile_ids = {e.profile_ids().begin(), e.profile_ids().end()}};
+                           .profile_ids = {e.profile_ids().begin(), e.profile_ids().end()},
+                           .awaiting = e.awaiting()};
   }
   if (state != nullptr) *state = v.state();
   return slot;

@@ -247,13 +247,22 @@ absl::Status PartitionTask::SendAfterPurge() {
         topics_.repartition, cluster::IdentityProtocol::PartitionOf(key, topics_.partitions), key,
         ack.SerializeAsString()));
   }
+  // The marker owes nothing once this commits; until then (a failed
+  // commit is retried) the task still owes it all.
+  std::vector<std::string> keys = std::move(purge_keys_);
+  std::vector<::profiled::internal::v1::RepartitionRecord> owed = std::move(after_purge_);
   purge_keys_.clear();
   after_purge_.clear();
-  purge_everything_ = false;
   batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
                                      std::string(cluster::kMarkerKey),
                                      CurrentMarker().SerializeAsString()));
-  return store_.Commit(batch);
+  if (absl::Status s = store_.Commit(batch); !s.ok()) {
+    purge_keys_ = std::move(keys);
+    after_purge_ = std::move(owed);
+    return s;
+  }
+  purge_everything_ = false;
+  return absl::OkStatus();
 }
 
 absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {

@@ -29,6 +29,11 @@ absl::Status PartitionedOptions::Validate() const {
   if (max_run_ahead < 1) problems.push_back("max_run_ahead: must be at least 1");
   if (repartition_topic.empty()) problems.push_back("cluster.repartition_topic: is required");
   if (changelog_topic.empty()) problems.push_back("cluster.changelog_topic: is required");
+  if (!runtime.pipeline.control_topic.empty() && runtime.pipeline.erasure_suppression_ms <= 0) {
+    // Suppression is what keeps a merge in flight from bringing an erased
+    // person back here, not only late events (docs/scaling.md).
+    problems.push_back("privacy.erasure.suppression_window: must be positive in partitioned mode");
+  }
   // Not built yet in partitioned mode (docs/scaling.md, increments).
   if (runtime.pipeline.retention_ttl_ms > 0) {
     problems.push_back("retention.ttl: not supported in partitioned mode yet (docs/scaling.md)");
@@ -271,7 +276,7 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
     if (r.key == cluster::kMarkerKey) {
       cluster::ChangelogMarker marker;
       if (!marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) return;
-      epoch = marker.claim() ? r.offset : marker.epoch();
+      epoch = cluster::MarkerEpoch(marker, r.offset);
     } else {
       epoch = cluster::SlotEpoch(*r.value);
     }
@@ -631,17 +636,16 @@ store::ProfileStore* PartitionedRuntime::store(int32_t partition) {
 
 absl::StatusOr<std::optional<std::string>> PartitionedRuntime::ReadSlot(
     int32_t partition, const std::string& key) const {
-  std::shared_ptr<store::ProfileStore> store;
-  {
-    absl::MutexLock lock(&impl_->readable_mu);
-    auto it = impl_->readable.find(partition);
-    if (it == impl_->readable.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("partition ", partition, " is not owned here"));
-    }
-    store = it->second;
+  // Read under the lock: a dropped partition's store is closed (by the
+  // runtime, under the same lock) before its directory is removed and
+  // reused, never by a lookup still holding it.
+  absl::MutexLock lock(&impl_->readable_mu);
+  auto it = impl_->readable.find(partition);
+  if (it == impl_->readable.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("partition ", partition, " is not owned here"));
   }
-  return store->Get(key);
+  return it->second->Get(key);
 }
 
 std::optional<std::string> PartitionedRuntime::OwnerAddress(int32_t partition) const {

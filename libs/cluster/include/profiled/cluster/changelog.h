@@ -48,6 +48,13 @@ inline constexpr std::string_view kMarkerKey{"\0marker", 7};
 using RestoreSink =
     std::function<absl::Status(std::string_view key, std::optional<std::string_view> value)>;
 
+// The epoch a marker at `offset` was written in: a claim's is its own
+// offset (a new owner's epoch), any other marker's its epoch field. The one
+// rule for restores and for reading back one's own changelog.
+inline int64_t MarkerEpoch(const ChangelogMarker& marker, int64_t offset) {
+  return marker.claim() ? offset : marker.epoch();
+}
+
 // The epoch a state record's value was written in (0: before any claim).
 // Tombstones carry none and are never skipped.
 using EpochOf = std::function<int64_t(std::string_view value)>;

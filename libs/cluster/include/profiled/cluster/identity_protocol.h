@@ -139,6 +139,9 @@ struct Erasure {
   int64_t pending = 0;
   int64_t identities = 0;
   std::vector<std::string> profile_ids;  // the person and the ids merged into it
+  // A profile the erased one was waiting to absorb: its shipment (or
+  // decline) is still to come and counts as one pending.
+  std::string awaiting;
   bool operator==(const Erasure&) const = default;
 };
 
@@ -236,6 +239,8 @@ class IdentityProtocol {
   void OnErasePerson(Step& step);
   void OnForget(Step& step);
   void OnForgotten(Step& step);
+  // One pending part of the slot's erasure done: at zero, the receipts.
+  static void ErasurePartDone(Step& step);
   // A forget's acknowledgement, owed once `key` is purged from the partition.
   static void Acknowledge(const ProtocolMessage& forget, int64_t offset, const std::string& key,
                           PartitionState& state);

@@ -64,7 +64,7 @@ struct HttpResponse {
     return {status, "text/plain; charset=utf-8", std::move(body)};
   }
   // 307: the same request, sent again to `location` (an absolute URL).
-  static HttpResponse Redirect(std::string location) {
+  static HttpResponse Redirect(const std::string& location) {
     return {307, "text/plain; charset=utf-8", "see " + location + "\n", location};
   }
   static HttpResponse Json(int status, std::string body) {
