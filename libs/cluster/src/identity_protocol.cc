@@ -20,6 +20,17 @@ ProtocolMessage Make(MessageKind kind, std::vector<core::Identity> ids, ProfileR
   return m;
 }
 
+// A forget to the slot of `ids[0]`, or of profile `slot_of` when no id:
+// drop `person` and the profiles it absorbed, suppressed until `until`.
+ProtocolMessage Forget(std::vector<core::Identity> ids, const std::string& slot_of,
+                       const ProfileRef& person, const std::vector<std::string>& absorbed_ids,
+                       int64_t until, const ProtocolMessage& cause) {
+  ProtocolMessage f = Make(MessageKind::kForget, std::move(ids), person, {slot_of, 0}, cause);
+  f.absorbed_ids = absorbed_ids;
+  f.suppress_until_ms = until;
+  return f;
+}
+
 bool Contains(const std::vector<core::Identity>& ids, const core::Identity& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
@@ -469,10 +480,8 @@ void IdentityProtocol::OnErasePerson(Step& step) {
   // Every slot that may hold the person forgets them, this one included
   // (its old value leaves the disk before the receipt too).
   auto forget = [&](std::vector<core::Identity> ids, const std::string& slot_of) {
-    ProtocolMessage f = Make(MessageKind::kForget, std::move(ids), record.self, {slot_of, 0}, m);
-    f.absorbed_ids = record.absorbed_ids;
-    f.suppress_until_ms = m.suppress_until_ms;
-    step.out.push_back(std::move(f));
+    step.out.push_back(
+        Forget(std::move(ids), slot_of, record.self, record.absorbed_ids, m.suppress_until_ms, m));
     ++erasure.pending;
   };
   for (const std::string& id : erasure.profile_ids) forget({}, id);
@@ -565,23 +574,17 @@ void IdentityProtocol::OnSuppressed(Step& step) {
     case MessageKind::kShip: {
       // A state shipped to an erased survivor never brings the person
       // back: it is dropped, and every slot it names forgets the person.
-      ProtocolMessage as_erased = m;
-      as_erased.absorbed_ids.push_back(m.other.id);
-      std::vector<std::string> gone = as_erased.absorbed_ids;
+      std::vector<std::string> gone = m.absorbed_ids;
+      gone.push_back(m.other.id);
+      const int64_t until = step.slot.suppressed_until_ms;
       int64_t sent = 0;
       for (const std::string& id : gone) {
         step.side.Erase(id);
-        ProtocolMessage f = Make(MessageKind::kForget, {}, m.profile, {id, 0}, m);
-        f.absorbed_ids = gone;
-        f.suppress_until_ms = step.slot.suppressed_until_ms;
-        step.out.push_back(std::move(f));
+        step.out.push_back(Forget({}, id, m.profile, gone, until, m));
         ++sent;
       }
       for (const core::Identity& id : m.ids) {
-        ProtocolMessage f = Make(MessageKind::kForget, {id}, m.profile, {}, m);
-        f.absorbed_ids = gone;
-        f.suppress_until_ms = step.slot.suppressed_until_ms;
-        step.out.push_back(std::move(f));
+        step.out.push_back(Forget({id}, "", m.profile, gone, until, m));
         ++sent;
       }
       if (step.slot.erasure.has_value()) {

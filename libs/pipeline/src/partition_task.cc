@@ -198,6 +198,17 @@ std::string ToPartition(const std::string& topic, int32_t partition, const std::
   return r.SerializeAsString();
 }
 
+// Where a record this partition sends came from (upstream `topic`).
+::profiled::internal::v1::Origin OriginOf(const std::string& topic, int32_t partition,
+                                          int64_t offset, int32_t index) {
+  ::profiled::internal::v1::Origin origin;
+  origin.set_topic(topic);
+  origin.set_partition(partition);
+  origin.set_offset(offset);
+  origin.set_index(index);
+  return origin;
+}
+
 std::string BarrierRecord() {
   ::profiled::internal::v1::OutboxRecord r;
   r.set_barrier(true);
@@ -386,11 +397,8 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     ++counts.records;
     for (size_t i = 0; i < out.size(); ++i) {
       ::profiled::internal::v1::RepartitionRecord sent;
-      ::profiled::internal::v1::Origin& origin = *sent.mutable_origin();
-      origin.set_topic(topics_.repartition);
-      origin.set_partition(partition_);
-      origin.set_offset(a.offset);
-      origin.set_index(static_cast<int32_t>(i));
+      *sent.mutable_origin() =
+          OriginOf(topics_.repartition, partition_, a.offset, static_cast<int32_t>(i));
       *sent.mutable_protocol() = cluster::ToRecord(out[i]);
       const std::string key = out[i].Key();
       batch.outbox.push_back(ToPartition(
@@ -445,10 +453,8 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     // this partition, in the order of the forgets they answer, each with
     // that forget's offset (a re-run makes the same, skipped downstream).
     ::profiled::internal::v1::RepartitionRecord& owed = after_purge_.emplace_back();
-    ::profiled::internal::v1::Origin& origin = *owed.mutable_origin();
-    origin.set_topic(absl::StrCat(topics_.repartition, kAcknowledgements));
-    origin.set_partition(partition_);
-    origin.set_offset(offset);
+    *owed.mutable_origin() =
+        OriginOf(absl::StrCat(topics_.repartition, kAcknowledgements), partition_, offset, 0);
     *owed.mutable_protocol() = cluster::ToRecord(ack);
   }
 
