@@ -69,7 +69,8 @@ TEST_CASE(
 
   // Updates carry their input's Kafka timestamp across the repartition hop
   // (the event->publish latency metric reads it).
-  size_t stamped = 0, updates = 0;
+  size_t stamped = 0, updates = 0, timed = 0;
+  std::map<std::string, uint64_t> versions;  // the last version seen of each profile
   for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "updates")) {
     v1::ProfileUpdate update;
     if (m.tombstone() ||
@@ -77,6 +78,15 @@ TEST_CASE(
         !update.merged_into().empty()) {
       continue;  // tombstones and merge notices have no input behind them
     }
+    uint64_t& last = versions[update.profile_id()];
+    if (update.version() == last) {
+      // Same version again: a timer's (caught up, the partitions run on
+      // wall time, far past these events: no input behind it), or a
+      // batch published again after a move.
+      if (!m.header("profiled.source_time_ms").has_value()) ++timed;
+      continue;
+    }
+    last = update.version();
     ++updates;
     const std::optional<std::string_view> source = m.header("profiled.source_time_ms");
     if (!source.has_value()) continue;
@@ -86,7 +96,8 @@ TEST_CASE(
     CHECK(ms <= produced_until_ms + 1000);
   }
   CHECK(updates > 0);
-  CAPTURE(stamped, updates);
+  CHECK(timed > 0);  // the carts and sessions of 2023 turned once caught up
+  CAPTURE(stamped, updates, timed);
   // Updates made only by a shipment or a membership change from another
   // partition have no input of their batch behind them (about 40% here).
   CHECK(stamped * 2 >= updates);

@@ -7,6 +7,7 @@
 // same version, counters, identities and scores (within 1e-9 relative).
 #include "partition_task.h"
 
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -41,12 +42,13 @@ std::unique_ptr<store::ProfileStore> OpenStore(const std::string& path) {
   return *std::move(opened);
 }
 
+// Events [from, to) at offsets from `first_offset` + from on.
 std::vector<kafka::ConsumedMessage> Messages(const std::vector<v1::InteractionEvent>& events,
-                                             size_t from, size_t to) {
+                                             size_t from, size_t to, int64_t first_offset = 0) {
   std::vector<kafka::ConsumedMessage> out;
   for (size_t i = from; i < to; ++i) {
-    out.emplace_back("events", 0, static_cast<int64_t>(i), "k", events[i].SerializeAsString(),
-                     false, T0, std::vector<kafka::Header>{});
+    out.emplace_back("events", 0, first_offset + static_cast<int64_t>(i), "k",
+                     events[i].SerializeAsString(), false, T0, std::vector<kafka::Header>{});
   }
   return out;
 }
@@ -109,12 +111,27 @@ class Partitioned {
     }
   }
 
-  void Route(const std::vector<v1::InteractionEvent>& events) {
+  // The events as read from offset `first_offset` of the input on.
+  void Route(const std::vector<v1::InteractionEvent>& events, int64_t first_offset = 0) {
     const privacy::PrivacyFilter privacy = *privacy::PrivacyFilter::Create(options_.privacy);
     auto read = *ReadStage::Create(options_, rules_, privacy, workers_);
-    const auto messages = Messages(events, 0, events.size());
+    const auto messages = Messages(events, 0, events.size(), first_offset);
     const ReadBatch batch = read->Read(messages, core::SystemClock().NowMs());
     for (const RoutedRecord& r : RouteStage::Route(batch, rules_, 1, 0)) {
+      Append(cluster::IdentityProtocol::PartitionOf(r.key, kPartitions), r.key, r.value);
+    }
+  }
+
+  // A control request (options.control_topic) read at `offset` of it.
+  void RouteControl(const v1::ControlRequest& request, int64_t offset) {
+    const privacy::PrivacyFilter privacy = *privacy::PrivacyFilter::Create(options_.privacy);
+    auto read = *ReadStage::Create(options_, rules_, privacy, workers_);
+    const std::vector<kafka::ConsumedMessage> messages{{options_.control_topic, 0, offset, "k",
+                                                        request.SerializeAsString(), false, T0,
+                                                        std::vector<kafka::Header>{}}};
+    const ReadBatch batch = read->Read(messages, core::SystemClock().NowMs());
+    const int64_t suppress_until = core::SystemClock().NowMs() + 3'600'000;
+    for (const RoutedRecord& r : RouteStage::Route(batch, rules_, 1, suppress_until)) {
       Append(cluster::IdentityProtocol::PartitionOf(r.key, kPartitions), r.key, r.value);
     }
   }
@@ -132,7 +149,13 @@ class Partitioned {
         if (chaos > 0 && rng() % 20 == 0) ResendRecent(k);
         PartitionTask& task = *tasks_[k];
         const auto& log = logs_[k];
-        if (task.next_offset() < static_cast<int64_t>(log.size())) {
+        if (task.purge_due()) {
+          // As the runtime: once its outbox is published, purge, then acknowledge.
+          Publish(k, 1'000'000);
+          REQUIRE_OK(stores_[k]->Purge(task.PurgeDue()));
+          REQUIRE_OK(task.SendAfterPurge());
+          busy = true;
+        } else if (task.next_offset() < static_cast<int64_t>(log.size())) {
           busy = true;
           const size_t from = static_cast<size_t>(task.next_offset());
           const size_t to = std::min(log.size(), from + 1 + rng() % 9);
@@ -149,6 +172,30 @@ class Partitioned {
   }
 
   int moves() const { return moves_; }
+  // Every partition's due timers at `now_ms` on its clock, published.
+  uint64_t RunTimers(int64_t now_ms) {
+    uint64_t fired = 0;
+    for (int32_t k = 0; k < kPartitions; ++k) {
+      auto counts = tasks_[k]->RunTimers(now_ms);
+      REQUIRE_OK(counts.status());
+      fired += counts->timers_fired;
+      Publish(k, 1'000'000);
+    }
+    return fired;
+  }
+  int64_t StreamTime(int32_t k) const { return tasks_[k]->stream_time_ms(); }
+  // Every stored timer, in every partition: (due ms, profile id).
+  std::vector<std::pair<int64_t, std::string>> Timers() {
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (const auto& store : stores_) {
+      std::vector<store::Timer> timers;
+      REQUIRE_OK(store->ReadDueTimers(std::numeric_limits<int64_t>::max(), 1'000'000, timers));
+      for (const store::Timer& t : timers) out.emplace_back(t.due_ms, t.profile_id);
+    }
+    return out;
+  }
+  // Updates published to the output topic so far, in order.
+  std::vector<v1::ProfileUpdate> TakeUpdates() { return std::exchange(updates_, {}); }
   void MoveAll() {
     for (int32_t k = 0; k < kPartitions; ++k) Move(k);
   }
@@ -197,6 +244,8 @@ class Partitioned {
       } else if (r.topic() == "changelog") {
         REQUIRE(r.partition() == k);
         changelogs_[k][r.key()] = r.value();
+      } else if (r.topic() == options_.output_topic && !r.value().empty()) {
+        REQUIRE(updates_.emplace_back().ParseFromString(r.value()));
       }
       seqs.push_back(e.seq);
     }
@@ -214,7 +263,7 @@ class Partitioned {
     tasks_[k].reset();
     stores_[k] = OpenStore(dir_.Sub(absl::StrCat("partition-", k, "-owner-", moves_)));
     std::optional<cluster::ChangelogMarker> marker;
-    SlotRestorer restorer(*stores_[k]);
+    SlotRestorer restorer(*stores_[k], {"repartition", k});
     for (const auto& [key, value] : changelogs_[k]) {
       if (key == cluster::kMarkerKey) {
         marker.emplace();
@@ -255,6 +304,7 @@ class Partitioned {
   const testing::TempDir& dir_;
   std::vector<std::map<std::string, std::string>> changelogs_{kPartitions};
   std::vector<std::vector<std::tuple<int32_t, std::string, std::string>>> recent_{kPartitions};
+  std::vector<v1::ProfileUpdate> updates_;
   int moves_ = 0;
 };
 
@@ -304,6 +354,95 @@ TEST_CASE("events a router sends again after every partition moved are skipped b
     CAPTURE(user);
     CHECK(partitioned.ProfileOf(user).version == want.version);
   }
+}
+
+TEST_CASE(
+    "timers in partitioned mode: a cart turns abandoned once, on its partition's clock, also "
+    "after the partition moved",
+    "[partitioned][timers]") {
+  constexpr int64_t kMinute = 60'000;
+  const PipelineOptions options = Options();
+  std::mt19937_64 rng(5);
+  testing::TempDir dir;
+  Partitioned partitioned(options, dir);
+  partitioned.Route({testing::MakeEvent("cart-1", "added_to_cart", T0, "u1", "shoes", "P1")});
+  partitioned.Drain(rng, 0);
+  const std::vector<v1::ProfileUpdate> applied = partitioned.TakeUpdates();
+  REQUIRE(applied.size() == 1);
+  CHECK_FALSE(applied[0].signals().cart().abandoned());
+  const int32_t owner = cluster::IdentityProtocol::PartitionOf(
+      core::ProfileIdFor({"user_id", "u1"}), Partitioned::kPartitions);
+  CHECK(partitioned.StreamTime(owner) == T0);  // the latest event time applied there
+
+  // Twenty minutes on nothing is due (the cart turns at +1 h).
+  CHECK(partitioned.RunTimers(T0 + 20 * kMinute) == 0);
+  CHECK(partitioned.TakeUpdates().empty());
+
+  // New owners restore every partition from its changelog: the timer and
+  // the stream time come with it.
+  partitioned.MoveAll();
+  CHECK(partitioned.StreamTime(owner) == T0);
+  CHECK(partitioned.RunTimers(T0 + 120 * kMinute) >= 1);
+  const std::vector<v1::ProfileUpdate> turned = partitioned.TakeUpdates();
+  REQUIRE(turned.size() == 1);
+  CHECK(turned[0].profile_id() == applied[0].profile_id());
+  CHECK(turned[0].version() == 1);  // no event was applied
+  CHECK(turned[0].as_of_ms() == T0 + 120 * kMinute);
+  CHECK(turned[0].signals().cart().abandoned());
+
+  // Once turned, nothing more a minute later: the next transition is days away.
+  CHECK(partitioned.RunTimers(T0 + 121 * kMinute) == 0);
+  CHECK(partitioned.TakeUpdates().empty());
+  // An event afterwards is applied on top of the timer's state.
+  partitioned.Route(
+      {testing::MakeEvent("view-1", "product_viewed", T0 + 130 * kMinute, "u1", "shoes", "P2")},
+      /*first_offset=*/1);
+  partitioned.Drain(rng, 0);
+  const std::vector<v1::ProfileUpdate> later = partitioned.TakeUpdates();
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].version() == 2);
+  CHECK(partitioned.StreamTime(owner) == T0 + 130 * kMinute);
+}
+
+TEST_CASE("timers in partitioned mode: an erased person's timer goes with them",
+          "[partitioned][timers][erasure]") {
+  PipelineOptions options = Options();
+  options.control_topic = "control";
+  options.receipts_topic = "receipts";
+  std::mt19937_64 rng(9);
+  testing::TempDir dir;
+  Partitioned partitioned(options, dir);
+  partitioned.Route({testing::MakeEvent("cart-1", "added_to_cart", T0, "u1", "shoes", "P1"),
+                     testing::MakeEvent("cart-2", "added_to_cart", T0, "u2", "shoes", "P1")});
+  partitioned.Drain(rng, 0);
+  const std::string erased = core::ProfileIdFor({"user_id", "u1"});
+  const std::string kept = core::ProfileIdFor({"user_id", "u2"});
+  auto timers_of = [&](const std::string& id) {
+    size_t n = 0;
+    for (const auto& [due, profile] : partitioned.Timers()) n += profile == id;
+    return n;
+  };
+  REQUIRE(timers_of(erased) == 1);  // the cart's, due in an hour
+  REQUIRE(timers_of(kept) == 1);
+
+  v1::ControlRequest request;
+  request.mutable_erase()->set_request_id("erase-1");
+  request.mutable_erase()->set_kind("user_id");
+  request.mutable_erase()->set_value("u1");
+  partitioned.TakeUpdates();
+  partitioned.RouteControl(request, 0);
+  partitioned.Drain(rng, 0);
+  CHECK(partitioned.TakeUpdates().empty());  // a tombstone only
+  CHECK(timers_of(erased) == 0);
+  CHECK(timers_of(kept) == 1);
+  // Nothing fires for the erased person: one update, the other cart's.
+  CHECK(partitioned.RunTimers(T0 + 120 * 60'000) == 1);
+  bool turned_kept = false;
+  for (const v1::ProfileUpdate& u : partitioned.TakeUpdates()) {
+    CHECK(u.profile_id() != erased);
+    if (u.profile_id() == kept && u.signals().cart().abandoned()) turned_kept = true;
+  }
+  CHECK(turned_kept);
 }
 
 }  // namespace

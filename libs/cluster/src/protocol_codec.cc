@@ -160,23 +160,36 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
   return slot;
 }
 
-int64_t SlotEpoch(std::string_view value) {
+namespace {
+
+// A varint field of a serialized SlotValue, read without parsing the rest;
+// 0 when absent or damaged.
+int64_t SlotVarint(std::string_view value, int field) {
   using google::protobuf::internal::WireFormatLite;
-  constexpr int kEpochField = internal::v1::SlotValue::kEpochFieldNumber;
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(value.data()),
                                             static_cast<int>(value.size()));
-  int64_t epoch = 0;
+  int64_t found = 0;
   for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    if (WireFormatLite::GetTagFieldNumber(tag) == kEpochField &&
+    if (WireFormatLite::GetTagFieldNumber(tag) == field &&
         WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT) {
       uint64_t v = 0;
       if (!in.ReadVarint64(&v)) return 0;
-      epoch = static_cast<int64_t>(v);  // the last occurrence wins, as in a parse
+      found = static_cast<int64_t>(v);  // the last occurrence wins, as in a parse
     } else if (!WireFormatLite::SkipField(&in, tag)) {
       return 0;
     }
   }
-  return epoch;
+  return found;
+}
+
+}  // namespace
+
+int64_t SlotEpoch(std::string_view value) {
+  return SlotVarint(value, internal::v1::SlotValue::kEpochFieldNumber);
+}
+
+int64_t SlotTimerDue(std::string_view value) {
+  return SlotVarint(value, internal::v1::SlotValue::kTimerDueMsFieldNumber);
 }
 
 }  // namespace profiled::cluster

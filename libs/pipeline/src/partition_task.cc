@@ -1,6 +1,7 @@
 #include "partition_task.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -60,6 +61,7 @@ class TaskProfiles final : public cluster::ProfileSide {
     auto it = profiles_.find(absorbed.id);
     if (it == profiles_.end()) return "";
     std::string state = codec::EncodeProfileState(it->second);
+    DropTimer(it->second);
     profiles_.erase(it);
     return state;
   }
@@ -94,7 +96,13 @@ class TaskProfiles final : public cluster::ProfileSide {
   }
 
   void Erase(const std::string& profile_id) override {
-    profiles_.erase(profile_id);
+    if (auto it = profiles_.find(profile_id); it != profiles_.end()) {
+      if (it->second.timer_due_ms != 0) {
+        erased_timers_.emplace_back(it->second.timer_due_ms, profile_id);
+      }
+      DropTimer(it->second);
+      profiles_.erase(it);
+    }
     tombstones_.push_back(profile_id);
   }
 
@@ -153,6 +161,14 @@ class TaskProfiles final : public cluster::ProfileSide {
   const std::vector<Notice>& notices() const { return notices_; }
   const std::vector<std::string>& tombstones() const { return tombstones_; }
   const std::vector<std::string>& receipts() const { return receipts_; }
+  // Timers of profiles shipped away or erased (due ms, profile id); the
+  // erased ones' are purged from disk too.
+  const std::vector<std::pair<int64_t, std::string>>& dropped_timers() const {
+    return dropped_timers_;
+  }
+  const std::vector<std::pair<int64_t, std::string>>& erased_timers() const {
+    return erased_timers_;
+  }
   // The Kafka timestamp of the oldest input behind the profile's changes
   // in this batch; 0 when none (a merge of state shipped from elsewhere).
   int64_t SourceTime(const std::string& id) const {
@@ -165,6 +181,10 @@ class TaskProfiles final : public cluster::ProfileSide {
     if (source_time_ms <= 0) return;
     auto [it, added] = source_times_.try_emplace(id, source_time_ms);
     if (!added) it->second = std::min(it->second, source_time_ms);
+  }
+
+  void DropTimer(const core::Profile& profile) {
+    if (profile.timer_due_ms != 0) dropped_timers_.emplace_back(profile.timer_due_ms, profile.id);
   }
 
   core::Profile& Touch(const std::string& id) {
@@ -184,6 +204,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   std::vector<Notice> notices_;
   std::vector<std::string> tombstones_;  // erased profile ids
   std::vector<std::string> receipts_;    // outbox records
+  std::vector<std::pair<int64_t, std::string>> dropped_timers_, erased_timers_;
   absl::flat_hash_map<std::string, int64_t> source_times_;
 };
 
@@ -223,12 +244,19 @@ void PartitionTask::Resume(const std::optional<cluster::ChangelogMarker>& marker
   epoch_ = epoch;
   purge_keys_.clear();
   after_purge_.clear();
+  purge_timers_.clear();
   purge_everything_ = false;
+  stream_time_ms_ = 0;
+  next_due_ms_ = 0;
   if (!marker.has_value()) return;
   filter_.Restore(*marker);
   next_offset_ = marker->next_offset();
+  stream_time_ms_ = marker->stream_time_ms();
   purge_keys_.assign(marker->purge_keys().begin(), marker->purge_keys().end());
   after_purge_.assign(marker->after_purge().begin(), marker->after_purge().end());
+  for (const auto& timer : marker->purge_timers()) {
+    purge_timers_.emplace_back(timer.due_ms(), timer.profile_id());
+  }
   // The restore copied the changelog's older values too: all of it goes.
   purge_everything_ = purge_due();
 }
@@ -240,12 +268,19 @@ cluster::ChangelogMarker PartitionTask::CurrentMarker() const {
   marker.set_epoch(epoch_);
   for (const std::string& key : purge_keys_) marker.add_purge_keys(key);
   for (const auto& record : after_purge_) *marker.add_after_purge() = record;
+  for (const auto& [due_ms, id] : purge_timers_) {
+    ::profiled::internal::v1::TimerRef& timer = *marker.add_purge_timers();
+    timer.set_due_ms(due_ms);
+    timer.set_profile_id(id);
+  }
+  marker.set_stream_time_ms(stream_time_ms_);
   return marker;
 }
 
 store::PurgeKeys PartitionTask::PurgeDue() const {
   store::PurgeKeys keys;
   keys.profile_ids = purge_keys_;
+  keys.timers = purge_timers_;
   keys.everything = purge_everything_;
   return keys;
 }
@@ -262,14 +297,17 @@ absl::Status PartitionTask::SendAfterPurge() {
   // commit is retried) the task still owes it all.
   std::vector<std::string> keys = std::move(purge_keys_);
   std::vector<::profiled::internal::v1::RepartitionRecord> owed = std::move(after_purge_);
+  std::vector<std::pair<int64_t, std::string>> timers = std::move(purge_timers_);
   purge_keys_.clear();
   after_purge_.clear();
+  purge_timers_.clear();
   batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
                                      std::string(cluster::kMarkerKey),
                                      CurrentMarker().SerializeAsString()));
   if (absl::Status s = store_.Commit(batch); !s.ok()) {
     purge_keys_ = std::move(keys);
     after_purge_ = std::move(owed);
+    purge_timers_ = std::move(timers);
     return s;
   }
   purge_everything_ = false;
@@ -311,6 +349,11 @@ absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {
 
 absl::Status SlotRestorer::Add(std::string_view key, std::optional<std::string_view> value) {
   if (value.has_value()) {
+    // An older value's timer, if different, stays behind: a timer whose
+    // profile no longer points at it is dropped when due.
+    if (const int64_t due = cluster::SlotTimerDue(*value); due != 0) {
+      batch_.timers_set.push_back({due, std::string(key), partition_.topic, partition_.partition});
+    }
     batch_.profiles.emplace_back(std::string(key), std::string(*value));
   } else {
     batch_.deleted_profiles.emplace_back(key);
@@ -426,12 +469,21 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
         slot->second.profile->absorbed_into.has_value()) {
       continue;  // shipped away within the batch
     }
+    if (!touched.contains(id) && profile->identities == slot->second.profile->members) {
+      continue;  // the slot changed (its identity entry, a suppression), the profile did not
+    }
     profile->identities = slot->second.profile->members;
     Output built = output_.Build(*profile, profile->last_seen_ms, profiles.SourceTime(id));
     profile->signals_fingerprint = built.fingerprint;
+    stream_time_ms_ = std::max(stream_time_ms_, profile->last_seen_ms);
+    const int64_t old_due = profile->timer_due_ms;
+    profile->timer_due_ms = built.next_due_ms;
+    OutputStage::RecordTimerChange(old_due, *profile, {topics_.repartition, partition_}, batch);
+    counts.truncated += built.truncated;
     batch.outbox.push_back(std::move(built.record));
     ++counts.updates;
   }
+  for (const auto& timer : profiles.dropped_timers()) batch.timers_deleted.push_back(timer);
   for (const TaskProfiles::Notice& n : profiles.notices()) {
     v1::ProfileUpdate notice;
     notice.set_profile_id(n.absorbed);
@@ -448,6 +500,8 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   // Erasure: what this partition must purge, and the acknowledgements sent
   // once it has (SendAfterPurge), kept in the marker until then.
   purge_keys_.insert(purge_keys_.end(), state.purge_keys.begin(), state.purge_keys.end());
+  purge_timers_.insert(purge_timers_.end(), profiles.erased_timers().begin(),
+                       profiles.erased_timers().end());
   for (const auto& [offset, ack] : state.after_purge) {
     // Acknowledgements are their own upstream: sent after later records of
     // this partition, in the order of the forgets they answer, each with
@@ -458,14 +512,27 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     *owed.mutable_protocol() = cluster::ToRecord(ack);
   }
 
-  // Everything above acknowledged before any of the batch's changelog:
+  AppendChangelog(
+      changed, state, [&profiles](const std::string& key) { return profiles.Find(key); }, batch);
+  batch.positions.push_back({topics_.repartition, partition_, next_offset_, 0});
+  RETURN_IF_ERROR(store_.Commit(batch));
+  NoteTimers(batch);
+  return counts;
+}
+
+template <typename FindProfile>
+void PartitionTask::AppendChangelog(const std::vector<std::string>& keys,
+                                    const cluster::PartitionState& state, FindProfile profiles,
+                                    store::CommitBatch& batch) const {
+  // Everything before acknowledged before any of the batch's changelog:
   // a restore that sees one of its slots ahead knows its sends went out.
   batch.outbox.push_back(BarrierRecord());
-  for (const std::string& key : changed) {
-    const core::Profile* profile = profiles.Find(key);
+  for (const std::string& key : keys) {
+    const core::Profile* profile = profiles(key);
     ::profiled::internal::v1::SlotValue slot = cluster::ToSlotValue(
         state.slots.at(key), profile == nullptr ? "" : codec::EncodeProfileState(*profile));
     slot.set_epoch(epoch_);
+    if (profile != nullptr) slot.set_timer_due_ms(profile->timer_due_ms);
     std::string value = slot.SerializeAsString();
     batch.outbox.push_back(ToPartition(topics_.changelog, partition_, key, value));
     batch.profiles.emplace_back(key, std::move(value));
@@ -473,8 +540,79 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
                                      std::string(cluster::kMarkerKey),
                                      CurrentMarker().SerializeAsString()));
-  batch.positions.push_back({topics_.repartition, partition_, next_offset_, 0});
-  RETURN_IF_ERROR(store_.Commit(batch));
+}
+
+void PartitionTask::NoteTimers(const store::CommitBatch& batch) {
+  if (next_due_ms_ == 0) return;  // unknown: looked up when next asked
+  for (const store::Timer& t : batch.timers_set) next_due_ms_ = std::min(next_due_ms_, t.due_ms);
+}
+
+absl::StatusOr<TaskCounts> PartitionTask::RunTimers(int64_t now_ms) {
+  TaskCounts counts;
+  if (!MaybeTimersDue(now_ms)) return counts;
+  std::vector<store::Timer> due;
+  RETURN_IF_ERROR(store_.ReadDueTimers(now_ms, options_.batch_max_events, due));
+  std::vector<std::string> keys;
+  keys.reserve(due.size());
+  for (const store::Timer& t : due) keys.push_back(t.profile_id);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::optional<std::string>> stored;
+  RETURN_IF_ERROR(store_.MultiGet(keys, stored));
+  cluster::PartitionState state;
+  absl::flat_hash_map<std::string, core::Profile> live;  // slots holding a live profile
+  ::profiled::internal::v1::SlotValue slot_value;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!stored[i].has_value()) continue;
+    if (!slot_value.ParseFromString(*stored[i])) {
+      return absl::DataLossError(absl::StrCat("slot ", keys[i], " does not parse"));
+    }
+    std::string bytes;
+    ASSIGN_OR_RETURN(cluster::Slot slot, cluster::FromSlotValue(slot_value, &bytes));
+    if (bytes.empty() || !slot.profile.has_value() || slot.profile->absorbed_into.has_value()) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(live[keys[i]], codec::DecodeProfileState(bytes));
+    state.slots[keys[i]] = std::move(slot);
+  }
+
+  store::CommitBatch batch;
+  std::vector<std::string> changed;
+  for (const store::Timer& t : due) {
+    auto it = live.find(t.profile_id);
+    if (it == live.end() || it->second.timer_due_ms != t.due_ms) {
+      batch.timers_deleted.emplace_back(t.due_ms, t.profile_id);  // superseded
+      continue;
+    }
+    core::Profile& profile = it->second;
+    Output out = output_.Build(profile, std::max(now_ms, profile.last_seen_ms), 0);
+    counts.truncated += out.truncated;
+    if (out.fingerprint != profile.signals_fingerprint) {
+      // Same version (no event was applied), later as_of: see output-contract.md.
+      profile.signals_fingerprint = out.fingerprint;
+      batch.outbox.push_back(std::move(out.record));
+      ++counts.updates;
+    }
+    const int64_t old_due = profile.timer_due_ms;
+    profile.timer_due_ms = out.next_due_ms;
+    OutputStage::RecordTimerChange(old_due, profile, {topics_.repartition, partition_}, batch);
+    changed.push_back(t.profile_id);
+    ++counts.timers_fired;
+  }
+  if (!changed.empty() || !batch.timers_deleted.empty()) {
+    AppendChangelog(
+        changed, state,
+        [&live](const std::string& key) -> const core::Profile* {
+          auto it = live.find(key);
+          return it == live.end() ? nullptr : &it->second;
+        },
+        batch);
+    RETURN_IF_ERROR(store_.Commit(batch));
+  }
+  // The earliest timer left, so most polls read nothing.
+  std::vector<store::Timer> next;
+  RETURN_IF_ERROR(store_.ReadDueTimers(std::numeric_limits<int64_t>::max(), 1, next));
+  next_due_ms_ = next.empty() ? std::numeric_limits<int64_t>::max() : next[0].due_ms;
   return counts;
 }
 

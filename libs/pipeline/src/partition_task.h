@@ -49,6 +49,8 @@ struct TaskCounts {
   std::vector<double> erasure_latencies_s;      // request to receipt, per erasure
   uint64_t sent = 0;                            // records sent to partitions
   uint64_t updates = 0;                         // profile updates and merge notices enqueued
+  uint64_t truncated = 0;                       // updates cut to the output's size
+  uint64_t timers_fired = 0;                    // profiles re-evaluated by their timer
   // Records after a gap (fetched before the partition was taken again at
   // an earlier position) were left alone: the consumer must read again
   // from next_offset().
@@ -100,7 +102,26 @@ class PartitionTask {
   store::PurgeKeys PurgeDue() const;
   [[nodiscard]] absl::Status SendAfterPurge();
 
+  // Timers (docs/scaling.md, timers): every live profile's next timer is
+  // indexed in the partition's store, on the partition's clock — its stream
+  // time (the latest event time applied here) until caught up. RunTimers
+  // re-evaluates the profiles due by `now_ms` as one commit: an update
+  // where their signals changed (same version, later as_of), the next
+  // timer, the slot to the changelog. Nothing runs while a purge is due.
+  int64_t stream_time_ms() const { return stream_time_ms_; }
+  bool MaybeTimersDue(int64_t now_ms) const { return !purge_due() && now_ms >= next_due_ms_; }
+  [[nodiscard]] absl::StatusOr<TaskCounts> RunTimers(int64_t now_ms);
+
  private:
+  // The batch's outbox tail: a barrier, the slots' changelog records (each
+  // with its profile's state and timer) and the marker; the slots into the
+  // store. `profiles(key)`: the slot's profile, or null.
+  template <typename FindProfile>
+  void AppendChangelog(const std::vector<std::string>& keys, const cluster::PartitionState& state,
+                       FindProfile profiles, store::CommitBatch& batch) const;
+  // After a commit that set `set` timers: when the next may be due.
+  void NoteTimers(const store::CommitBatch& batch);
+
   // The origin topic of acknowledgements: the repartition topic's + this.
   static constexpr char kAcknowledgements[] = "+purged";
 
@@ -115,20 +136,26 @@ class PartitionTask {
   int64_t epoch_ = 0;
   std::vector<std::string> purge_keys_;
   std::vector<::profiled::internal::v1::RepartitionRecord> after_purge_;
+  std::vector<std::pair<int64_t, std::string>> purge_timers_;  // (due ms, profile id)
   bool purge_everything_ = false;  // restored: older values were copied in
+  int64_t stream_time_ms_ = 0;
+  int64_t next_due_ms_ = 0;  // no timer is due before this (0: unknown, look)
 };
 
 // A restore's sink: changelog records into a partition's store, 1,000 to
 // a WriteBatch (a commit per record made restores WAL-bound).
 class SlotRestorer {
  public:
-  explicit SlotRestorer(store::ProfileStore& store) : store_(store) {}
+  // Timers of restored profiles run on `partition` of `topic`'s clock.
+  SlotRestorer(store::ProfileStore& store, core::PartitionKey partition)
+      : store_(store), partition_(std::move(partition)) {}
   [[nodiscard]] absl::Status Add(std::string_view key, std::optional<std::string_view> value);
   // Commits what is left; call once after the last Add.
   [[nodiscard]] absl::Status Finish();
 
  private:
   store::ProfileStore& store_;
+  const core::PartitionKey partition_;
   store::CommitBatch batch_;
   size_t pending_ = 0;
 };

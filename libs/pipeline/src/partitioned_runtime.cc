@@ -82,6 +82,8 @@ struct PartitionedRuntime::Impl {
   // this owner's claim are re-asserted; a newer claim drops the partition.
   void FollowChangelogs();
   void Record(const internal::TaskCounts& counts);
+  // Fires the owned partitions' due timers, each on its partition's clock.
+  [[nodiscard]] absl::Status FireTimers();
   // Purges the owned partitions that erased, once their outbox is
   // published, and sends the acknowledgements the erasures wait for.
   void PurgeErased();
@@ -158,7 +160,7 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
                    kafka::PartitionLog::Open(options.runtime.consumer.properties,
                                              options.changelog_topic, partition));
   const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
-  internal::SlotRestorer restorer(*p.store);
+  internal::SlotRestorer restorer(*p.store, {options.repartition_topic, partition});
   PartitionMetrics& m = partition_metrics;
   const absl::Time began = absl::Now();
   m.restoring.Set(1);
@@ -421,11 +423,36 @@ void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
   metrics.merges.Increment(static_cast<double>(counts.merges));
   for (identity::RefusalRule rule : counts.refusals) metrics.refused(rule).Increment();
   metrics.updates_enqueued.Increment(static_cast<double>(counts.updates));
+  metrics.updates_truncated.Increment(static_cast<double>(counts.truncated));
   metrics.batches.Increment();
   partition_metrics.resent.Increment(static_cast<double>(counts.resent));
   metrics.erasures.Increment(static_cast<double>(counts.erasures));
   metrics.erasure_suppressed.Increment(static_cast<double>(counts.erasure_suppressed));
   for (double seconds : counts.erasure_latencies_s) metrics.erasure_latency.Observe(seconds);
+}
+
+absl::Status PartitionedRuntime::Impl::FireTimers() {
+  const PipelineOptions& pipeline = options.runtime.pipeline;
+  for (auto& [partition, p] : owned) {
+    // Single mode's clock, per repartition partition: its stream time while
+    // it catches up (or always, in event-time mode), wall time once caught up.
+    int64_t now = p.task->stream_time_ms();
+    if (pipeline.clock_mode == core::PipelineClock::Mode::kAuto) {
+      const std::optional<int64_t> high =
+          consumer->CachedHighWatermark({options.repartition_topic, partition});
+      if (high.has_value() && p.task->next_offset() + pipeline.caught_up_max_lag >= *high) {
+        now = std::max(now, wall_clock.NowMs());
+      }
+    }
+    if (!p.task->MaybeTimersDue(now)) continue;
+    ASSIGN_OR_RETURN(const internal::TaskCounts counts, p.task->RunTimers(now));
+    if (counts.timers_fired == 0) continue;
+    metrics.timers_fired.Increment(static_cast<double>(counts.timers_fired));
+    metrics.updates_truncated.Increment(static_cast<double>(counts.truncated));
+    metrics.updates_enqueued.Increment(static_cast<double>(counts.updates));
+    p.publisher->Notify();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PartitionedRuntime::Impl::Route(const std::vector<kafka::ConsumedMessage>& inputs) {
@@ -598,6 +625,7 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     it->second.publisher->Notify();
     p.health.ReportCommit();
   }
+  RETURN_IF_ERROR(p.FireTimers());
   p.FollowChangelogs();
   RETURN_IF_ERROR(p.failed);
   p.ApplyBackPressure();

@@ -28,5 +28,7 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& value, std::st
 // The epoch a serialized SlotValue was written in, read without parsing
 // the rest (a restore asks it of every record); 0 when absent or damaged.
 int64_t SlotEpoch(std::string_view value);
+// Its profile's timer (SlotValue.timer_due_ms), read the same way.
+int64_t SlotTimerDue(std::string_view value);
 
 }  // namespace profiled::cluster
