@@ -16,6 +16,12 @@
 //       [--config-extra YAML]   (appended to the generated config)
 //       [--instances N]         (N > 0: partitioned mode, N instances sharing
 //                                --partitions repartition partitions; 0: single mode)
+//       [--kill-at S]           (partitioned, N >= 2: kill -9 the last instance S s into
+//                                the load; prints the failover time — until every
+//                                repartition partition publishes input produced after
+//                                the kill — beside a bare consumer group's rebalance
+//                                after a kill -9 of one of two members, same broker
+//                                and session timeout)
 #include <librdkafka/rdkafkacpp.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -39,6 +45,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench_support.h"
+#include "profiled/cluster/identity_protocol.h"
 #include "profiled/store/profile_store.h"
 #include "profiled/store/rocksdb_tuning.h"
 
@@ -61,6 +68,7 @@ uint64_t PeakRssBytes(pid_t pid) {
 double CpuSeconds(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (stat.find(')') == std::string::npos) return 0;  // gone
   // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
   std::istringstream rest(stat.substr(stat.rfind(')') + 2));
   std::string field;
@@ -99,17 +107,23 @@ std::unique_ptr<RdKafka::KafkaConsumer> AssignedConsumer(const std::string& boot
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c) Die("consumer: " + err);
   std::vector<RdKafka::TopicPartition*> parts;
-  for (int p = 0; p < partitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p, offset));
+  for (int p = 0; p < partitions; ++p)
+    parts.push_back(RdKafka::TopicPartition::create(topic, p, offset));
   c->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
   return c;
 }
 
+// Both the instances' and the bare group's: a dead member is noticed after this.
+constexpr int kSessionTimeoutMs = 6000;
+
 // Consumes the output topic and records now - source time per update.
 class LatencyReader {
  public:
   LatencyReader(const std::string& bootstrap, const std::string& topic, int partitions)
-      : consumer_(AssignedConsumer(bootstrap, topic, partitions, RdKafka::Topic::OFFSET_END)) {
+      : consumer_(AssignedConsumer(bootstrap, topic, partitions, RdKafka::Topic::OFFSET_END)),
+        first_after_(static_cast<size_t>(partitions)) {
+    for (auto& t : first_after_) t = -1;
     thread_ = std::thread([this] { Run(); });
   }
   ~LatencyReader() { Stop(); }
@@ -125,6 +139,19 @@ class LatencyReader {
     return std::move(latencies_);
   }
   uint64_t updates() const { return updates_; }
+  // From now on, note when each repartition partition (of the update's
+  // key, a profile id) first publishes input produced at or after `wall_ms`.
+  void WatchPartitionsFrom(int64_t wall_ms) { after_ms_ = wall_ms; }
+  // Until every partition did, ms after that time; -1 while one has not.
+  int64_t AllPublishedAfterMs() const {
+    int64_t last = 0;
+    for (const auto& t : first_after_) {
+      const int64_t at = t.load();
+      if (at < 0) return -1;
+      last = std::max(last, at - after_ms_.load());
+    }
+    return last;
+  }
 
  private:
   void Run() {
@@ -137,7 +164,15 @@ class LatencyReader {
       if (headers == nullptr) continue;
       RdKafka::Headers::Header h = headers->get_last("profiled.source_time_ms");
       if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) continue;
-      const int64_t source = std::strtoll(std::string(static_cast<const char*>(h.value()), h.value_size()).c_str(), nullptr, 10);
+      const int64_t source = std::strtoll(
+          std::string(static_cast<const char*>(h.value()), h.value_size()).c_str(), nullptr, 10);
+      if (source >= after_ms_) {
+        std::string_view key(static_cast<const char*>(m->key_pointer()), m->key_len());
+        auto& first =
+            first_after_[static_cast<size_t>(profiled::cluster::IdentityProtocol::PartitionOf(
+                key, static_cast<int32_t>(first_after_.size())))];
+        if (first.load() < 0) first = now;
+      }
       if (source < from_ms_) continue;
       std::lock_guard<std::mutex> lock(mu_);
       latencies_.push_back(now - source);
@@ -148,10 +183,102 @@ class LatencyReader {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> from_ms_{INT64_MAX};
+  std::atomic<int64_t> after_ms_{INT64_MAX};
+  std::vector<std::atomic<int64_t>> first_after_;  // wall ms, -1: not yet
   std::atomic<uint64_t> updates_{0};
   std::mutex mu_;
   std::vector<int64_t> latencies_;
 };
+
+std::unique_ptr<RdKafka::KafkaConsumer> GroupMember(const std::string& bootstrap,
+                                                    const std::string& topic,
+                                                    const std::string& group) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  conf->set("bootstrap.servers", bootstrap, err);
+  conf->set("group.id", group, err);
+  conf->set("enable.auto.commit", "true", err);
+  conf->set("auto.offset.reset", "latest", err);
+  conf->set("fetch.wait.max.ms", "5", err);
+  conf->set("session.timeout.ms", std::to_string(kSessionTimeoutMs), err);
+  conf->set("heartbeat.interval.ms", "500", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) Die("consumer: " + err);
+  if (c->subscribe({topic}) != RdKafka::ERR_NO_ERROR) Die("subscribing to " + topic);
+  return c;
+}
+
+// `--bare-member BOOTSTRAP TOPIC GROUP`: a consumer in the group until killed.
+[[noreturn]] void BareMember(const std::string& bootstrap, const std::string& topic,
+                             const std::string& group) {
+  auto c = GroupMember(bootstrap, topic, group);
+  for (;;) delete c->consume(100);
+}
+
+// A bare consumer group's failover on `topic` (written to continuously
+// here): two members, one of them a process killed with SIGKILL; ms until
+// the survivor consumes, from every partition, a message produced after
+// the kill. -1 when it does not within a minute.
+int64_t BareGroupFailoverMs(const std::string& self, const std::string& bootstrap,
+                            const std::string& topic, int partitions, const std::string& work) {
+  const std::string group = absl::StrCat("bare-", getpid());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    conf->set("bootstrap.servers", bootstrap, err);
+    conf->set("linger.ms", "1", err);
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+    if (!producer) Die("producer: " + err);
+    while (!stop) {
+      for (int p = 0; p < partitions; ++p) {
+        const std::string value = std::to_string(WallMs());
+        producer->produce(topic, p, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                          value.size(), nullptr, 0, WallMs(), nullptr);
+      }
+      producer->poll(0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    producer->flush(5000);
+  });
+  auto survivor = GroupMember(bootstrap, topic, group);
+  Child other({self, "--bare-member", bootstrap, topic, group}, work + "/bare.out",
+              work + "/bare.err");
+  // Both members hold partitions: the survivor holds some, not all.
+  int64_t failover = -1;
+  const auto joined_by = Clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    delete survivor->consume(50);
+    std::vector<RdKafka::TopicPartition*> assigned;
+    survivor->assignment(assigned);
+    const size_t held = assigned.size();
+    RdKafka::TopicPartition::destroy(assigned);
+    if (held > 0 && held < static_cast<size_t>(partitions)) break;
+    if (Clock::now() > joined_by) Die("the bare group never split its partitions");
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // settled
+  other.Signal(SIGKILL);
+  other.Wait();
+  const int64_t killed_ms = WallMs();
+  std::vector<int64_t> first(static_cast<size_t>(partitions), -1);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> m(survivor->consume(50));
+    if (!m || m->err() != RdKafka::ERR_NO_ERROR) continue;
+    if (m->timestamp().timestamp < killed_ms || first[static_cast<size_t>(m->partition())] >= 0) {
+      continue;
+    }
+    first[static_cast<size_t>(m->partition())] = WallMs();
+    if (std::all_of(first.begin(), first.end(), [](int64_t t) { return t >= 0; })) {
+      failover = *std::max_element(first.begin(), first.end()) - killed_ms;
+      break;
+    }
+  }
+  stop = true;
+  writer.join();
+  survivor->close();
+  return failover;
+}
 
 // Raw librdkafka: consume what the broker retains of `topic`, as fast as it goes.
 double RawConsumeRate(const std::string& bootstrap, const std::string& topic, int partitions) {
@@ -177,8 +304,8 @@ double RawConsumeRate(const std::string& bootstrap, const std::string& topic, in
 // profiles column family's table options (64 MiB LRU cache, bloom, LZ4).
 double RawRocksDbRate(const std::string& dir, uint64_t keys, size_t value_bytes, double seconds) {
   // The profiles column family's own options and default block cache.
-  rocksdb::Options options(rocksdb::DBOptions(),
-                           profiled::store::ProfileColumnFamilyOptions(rocksdb::NewLRUCache(64ull << 20)));
+  rocksdb::Options options(rocksdb::DBOptions(), profiled::store::ProfileColumnFamilyOptions(
+                                                     rocksdb::NewLRUCache(64ull << 20)));
   options.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, dir, &raw).ok()) Die("opening the RocksDB baseline at " + dir);
@@ -186,13 +313,16 @@ double RawRocksDbRate(const std::string& dir, uint64_t keys, size_t value_bytes,
   std::mt19937_64 rng(42);
   std::string value(value_bytes, 'x');
   for (char& ch : value) ch = static_cast<char>('a' + rng() % 16);  // compressible, like state
-  auto key_of = [](uint64_t k) { return absl::StrCat("p-", k * 2654435761u % 1000000007u, "-", k); };
+  auto key_of = [](uint64_t k) {
+    return absl::StrCat("p-", k * 2654435761u % 1000000007u, "-", k);
+  };
   rocksdb::WriteOptions write;
   for (uint64_t k = 0; k < keys; ++k) db->Put(write, key_of(k), value);
   std::string got;
   uint64_t pairs = 0;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < end) {
     for (int i = 0; i < 256; ++i) {
       const std::string key = key_of(rng() % keys);
@@ -209,10 +339,12 @@ double RawRocksDbRate(const std::string& dir, uint64_t keys, size_t value_bytes,
 
 int main(int argc, char** argv) {
   using namespace profiled::bench;
+  if (argc == 5 && std::string(argv[1]) == "--bare-member") BareMember(argv[2], argv[3], argv[4]);
   Flags flags(argc, argv);
   if (!flags.error().empty()) Die(flags.error());
   const std::string bin = flags.Get("--bin", "build");
-  const std::string sample = flags.Get("--sample", "deploy/demo/data/rees46-2019oct-head/events.csv");
+  const std::string sample =
+      flags.Get("--sample", "deploy/demo/data/rees46-2019oct-head/events.csv");
   const auto profiles = static_cast<uint64_t>(flags.Number("--profiles", 100000));
   const std::string keys = flags.Get("--keys", "zipf");
   const double rate = flags.Number("--rate", 0);
@@ -222,17 +354,22 @@ int main(int argc, char** argv) {
   // 0: single mode; N: partitioned mode with N instances in one group.
   const int instances = static_cast<int>(flags.Number("--instances", 0));
   const bool partitioned = instances > 0;
+  const double kill_at = flags.Number("--kill-at", 0);
+  if (kill_at > 0 && (instances < 2 || kill_at >= seconds)) {
+    Die("--kill-at needs --instances 2 or more and a time within --seconds");
+  }
   const std::string work = flags.Get("--work", absl::StrCat("/tmp/profiled-e2e-", getpid()));
   fs::remove_all(work);
   fs::create_directories(work);
 
   // 1. The broker.
-  Child broker({bin + "/services/devbroker/devbroker", "--topic",
-                absl::StrCat("bench.events:", partitions), "--topic",
-                absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1",
-                "--topic", absl::StrCat("profiled.repartition:", partitions), "--topic",
-                absl::StrCat("profiled.changelog:", partitions)},
-               work + "/broker.out", work + "/broker.err");
+  Child broker(
+      {bin + "/services/devbroker/devbroker", "--topic", absl::StrCat("bench.events:", partitions),
+       "--topic", absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1",
+       "--topic", absl::StrCat("profiled.repartition:", partitions), "--topic",
+       absl::StrCat("profiled.changelog:", partitions), "--topic",
+       absl::StrCat("bench.bare:", partitions)},
+      work + "/broker.out", work + "/broker.err");
   std::string bootstrap;
   for (int i = 0; i < 100 && bootstrap.empty(); ++i) {
     std::istringstream(ReadFile(work + "/broker.out")) >> bootstrap;
@@ -249,10 +386,14 @@ int main(int argc, char** argv) {
     std::ofstream(config)
         // The mock broker holds every fetch for fetch.wait.max.ms even when data
         // is there (a real broker answers at fetch.min.bytes): keep it short.
-        << "kafka: {bootstrap: \"" << bootstrap << "\", consumer_properties: {fetch.wait.max.ms: "
-        << flags.Get("--fetch-wait-ms", "5")
-        << (partitioned ? ", session.timeout.ms: 6000, heartbeat.interval.ms: 500" : "") << "}}\n"
-        << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: bench, "
+        << "kafka: {bootstrap: \"" << bootstrap
+        << "\", consumer_properties: {fetch.wait.max.ms: " << flags.Get("--fetch-wait-ms", "5")
+        << (partitioned ? absl::StrCat(", session.timeout.ms: ", kSessionTimeoutMs,
+                                       ", heartbeat.interval.ms: 500")
+                        : "")
+        << "}}\n"
+        << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: "
+           "bench, "
         << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
         << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
         << "store: {path: " << (partitioned ? absl::StrCat(store, "-", i) : store)
@@ -261,8 +402,9 @@ int main(int argc, char** argv) {
                 : ", profile_cache_mb: " + flags.Get("--profile-cache-mb", ""))
         << "}\n"
         << "http: {listen: \"127.0.0.1:0\"}\n"
-        << (partitioned ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions, "}\n")
-                        : std::string())
+        << (partitioned
+                ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions, "}\n")
+                : std::string())
         << flags.Get("--config-extra", "") << "\n";
     const std::string err = absl::StrCat(work, "/profiled-", i, ".err");
     processes.push_back(std::make_unique<Child>(
@@ -303,8 +445,8 @@ int main(int argc, char** argv) {
                  // The mock keeps ~5 MiB a partition; instances consume their
                  // partitions unevenly, so partitioned runs keep a smaller lead.
                  flags.Get("--window", partitioned ? "40000" : "100000"), "--partition-window",
-                 flags.Get("--partition-window", partitioned ? "5000" : "0"),
-                 "--linger-ms", flags.Get("--linger-ms", "5")},
+                 flags.Get("--partition-window", partitioned ? "5000" : "0"), "--linger-ms",
+                 flags.Get("--linger-ms", "5")},
                 work + "/loadgen.out", work + "/loadgen.err");
   // Applied events and profiled's CPU time sampled each second: the
   // sustained rate after warm-up, and events per CPU-second of profiled.
@@ -313,31 +455,52 @@ int main(int argc, char** argv) {
   };
   std::vector<Sample> applied;
   const auto start = Clock::now();
+  // Killed: its endpoint is gone, so what it had applied (last scraped)
+  // counts on; the new owners re-apply what it had not yet published.
+  bool killed = false;
+  double victim_applied = 0, victim_cpu = 0;
+  int64_t killed_ms = 0;
   while (loadgen.Alive()) {
-    applied.push_back({std::chrono::duration<double>(Clock::now() - start).count(),
-                       sum_of("profiled_events_applied_total"), cpu_seconds()});
+    const double at = std::chrono::duration<double>(Clock::now() - start).count();
+    if (kill_at > 0 && !killed && at >= kill_at) {
+      victim_applied = std::max(ScrapeSum(endpoints.back(), "profiled_events_applied_total"), 0.0);
+      victim_cpu = CpuSeconds(processes.back()->pid());
+      processes.back()->Signal(SIGKILL);
+      processes.back()->Wait();
+      killed_ms = WallMs();
+      reader.WatchPartitionsFrom(killed_ms);
+      endpoints.pop_back();
+      killed = true;
+      std::printf("killed instance %d (pid %d) at %.1f s\n", instances - 1,
+                  static_cast<int>(processes.back()->pid()), at);
+    }
+    applied.push_back(
+        {at, sum_of("profiled_events_applied_total") + victim_applied, cpu_seconds() + victim_cpu});
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (loadgen.Wait() != 0) Die("loadgen failed: " + ReadFile(work + "/loadgen.err"));
   const std::string load_line = ReadFile(work + "/loadgen.out");
   const uint64_t produced = std::strtoull(load_line.c_str() + load_line.find('=') + 1, nullptr, 10);
-  const double max_slip_ms = std::strtod(load_line.c_str() + load_line.find("max_slip_ms=") + 12, nullptr);
+  const double max_slip_ms =
+      std::strtod(load_line.c_str() + load_line.find("max_slip_ms=") + 12, nullptr);
 
   // 4. Drain: everything consumed and published.
   const auto drain_deadline = Clock::now() + std::chrono::seconds(180);
   double consumed = 0;
   while (Clock::now() < drain_deadline) {
     // Partitioned: consumed counts routed input; done once every event is applied.
-    consumed = partitioned ? sum_of("profiled_events_applied_total")
+    consumed = partitioned ? sum_of("profiled_events_applied_total") + victim_applied
                            : sum_of("profiled_events_consumed_total");
     if (consumed >= static_cast<double>(produced) && sum_of("profiled_outbox_depth") == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // last updates reach the reader
+  const int64_t failover_ms = killed ? reader.AllPublishedAfterMs() : -1;
   reader.Stop();
   const double dead_letters = sum_of("profiled_dead_letters_total");
   uint64_t peak_rss = 0;  // the largest instance's
   for (const auto& p : processes) peak_rss = std::max(peak_rss, PeakRssBytes(p->pid()));
+  if (killed) processes.pop_back();
   for (const auto& p : processes) p->Signal(SIGTERM);
   for (const auto& p : processes) {
     if (p->Wait() != 0) Die("profiled did not exit cleanly: see " + work + "/profiled-*.err");
@@ -380,41 +543,57 @@ int main(int argc, char** argv) {
       partitioned ? 0
                   : RawRocksDbRate(work + "/rocksdb-baseline", std::min<uint64_t>(stored, 1000000),
                                    std::max<size_t>(mean_value, 16), 5);
+  const int64_t bare_failover_ms =
+      killed ? BareGroupFailoverMs(argv[0], bootstrap, "bench.bare", partitions, work) : -1;
   broker.Signal(SIGTERM);
   broker.Wait();
 
   const bool complete = consumed >= static_cast<double>(produced) && dead_letters <= 0;
-  std::printf("profiled end-to-end: %s keys over %llu profiles, %s, %d partitions, %s, %.0f s (+%.0f s warm-up)\n",
-              keys.c_str(), static_cast<unsigned long long>(profiles),
-              rate > 0 ? absl::StrCat("offered ", rate, " events/s").c_str() : "flat out",
-              partitions,
-              partitioned ? absl::StrCat("partitioned, ", instances, " instances").c_str() : "single mode",
-              seconds - warmup, warmup);
-  std::printf("  produced %llu, consumed %.0f, dead letters %.0f%s\n", static_cast<unsigned long long>(produced),
-              consumed, std::max(dead_letters, 0.0), complete ? "" : "  <-- INCOMPLETE RUN");
+  std::printf(
+      "profiled end-to-end: %s keys over %llu profiles, %s, %d partitions, %s, %.0f s (+%.0f s "
+      "warm-up)\n",
+      keys.c_str(), static_cast<unsigned long long>(profiles),
+      rate > 0 ? absl::StrCat("offered ", rate, " events/s").c_str() : "flat out", partitions,
+      partitioned ? absl::StrCat("partitioned, ", instances, " instances").c_str() : "single mode",
+      seconds - warmup, warmup);
+  std::printf("  produced %llu, consumed %.0f, dead letters %.0f%s\n",
+              static_cast<unsigned long long>(produced), consumed, std::max(dead_letters, 0.0),
+              complete ? "" : "  <-- INCOMPLETE RUN");
   std::printf("  sustained          %10.0f events/s\n", sustained);
-  std::printf("  profiled CPU       %10.2f cores, %.0f events per CPU-second\n", cores, per_cpu_second);
-  std::printf("  event->publish     p50 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n", p50, p99, p999,
-              latencies.size());
+  std::printf("  profiled CPU       %10.2f cores, %.0f events per CPU-second\n", cores,
+              per_cpu_second);
+  std::printf("  event->publish     p50 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n", p50,
+              p99, p999, latencies.size());
   std::printf("  generator slip     %.1f ms max behind schedule\n", max_slip_ms);
   std::printf("  peak RSS           %.0f MiB\n", static_cast<double>(peak_rss) / (1 << 20));
   std::printf("  profiles stored    %llu, %.0f bytes each on disk (state %zu bytes)\n",
               static_cast<unsigned long long>(stored),
-              stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value);
-  std::printf("  raw consume        %10.0f msgs/s   (e2e ratio %.2f)\n", raw_consume, sustained / raw_consume);
-  std::printf("  raw RocksDB        %10.0f get+put/s (e2e ratio %.2f)\n", raw_rocksdb, sustained / raw_rocksdb);
+              stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored),
+              mean_value);
+  std::printf("  raw consume        %10.0f msgs/s   (e2e ratio %.2f)\n", raw_consume,
+              sustained / raw_consume);
+  std::printf("  raw RocksDB        %10.0f get+put/s (e2e ratio %.2f)\n", raw_rocksdb,
+              sustained / raw_rocksdb);
+  if (killed) {
+    std::printf(
+        "  failover           %lld ms (kill -9 until every partition publishes new input); "
+        "bare group %lld ms; difference %lld ms\n",
+        static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms),
+        static_cast<long long>(failover_ms - bare_failover_ms));
+  }
   std::printf(
       "JSON {\"keys\":\"%s\",\"profiles\":%llu,\"rate\":%.0f,\"produced\":%llu,\"complete\":%s,"
       "\"sustained\":%.0f,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"p999_ms\":%.0f,\"slip_ms\":%.1f,"
       "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
       "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f,"
-      "\"instances\":%d}\n",
+      "\"instances\":%d,\"failover_ms\":%lld,\"bare_failover_ms\":%lld}\n",
       keys.c_str(), static_cast<unsigned long long>(profiles), rate,
       static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
       p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
       static_cast<unsigned long long>(stored),
       stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
-      raw_consume, raw_rocksdb, cores, per_cpu_second, instances);
+      raw_consume, raw_rocksdb, cores, per_cpu_second, instances,
+      static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms));
   if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
   return complete ? 0 : 1;
 }
