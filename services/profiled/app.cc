@@ -151,12 +151,11 @@ absl::Status App::StartPartitioned() {
                 RequireBearer(config_.http_token,
                               PartitionedProfileLookup{*partitioned_, View(),
                                                        options.runtime.lease.advertised_http}));
-  http_->Handle("/v1/merges/", [](const obs::HttpRequest&) {
-    return obs::HttpResponse::Text(501,
-                                   "the merge audit is not served in partitioned mode yet "
-                                   "(docs/scaling.md)\n");
-  });
-  LogInfo("http: /metrics /healthz /readyz /v1/profiles on port ", http_->port());
+  http_->Handle(
+      "/v1/merges/",
+      RequireBearer(config_.http_token, PartitionedMergeAuditLookup{
+                                            *partitioned_, options.runtime.lease.advertised_http}));
+  LogInfo("http: /metrics /healthz /readyz /v1/profiles /v1/merges on port ", http_->port());
   replay_->done = run_.replay_path.empty();
   if (!run_.replay_path.empty()) {
     return absl::InvalidArgumentError("--replay is not supported in partitioned mode yet");

@@ -106,6 +106,30 @@ obs::HttpResponse ProfileLookup::operator()(const obs::HttpRequest& request) con
   return Render(**bytes, view);
 }
 
+namespace {
+
+// The answer for a slot in `partition` that this instance does not own: a
+// 307 to its owner with `path` (already encoded), or a 503 while it has none.
+obs::HttpResponse ToOwner(const pipeline::PartitionedRuntime& runtime, int32_t partition,
+                          const std::string& self_address, const std::string& path) {
+  const std::optional<std::string> owner = runtime.OwnerAddress(partition);
+  if (!owner.has_value() || *owner == self_address) {
+    return JsonError(503, absl::StrCat("partition ", partition,
+                                       " has no owner right now (a rebalance or a "
+                                       "restore); retry shortly"));
+  }
+  return obs::HttpResponse::Redirect(absl::StrCat("http://", *owner, path));
+}
+
+// A slot's value, decoded; `state` gets its profile's state bytes.
+absl::StatusOr<cluster::Slot> DecodeSlot(const std::string& bytes, std::string* state) {
+  ::profiled::internal::v1::SlotValue value;
+  if (!value.ParseFromString(bytes)) return absl::DataLossError("unreadable slot");
+  return cluster::FromSlotValue(value, state);
+}
+
+}  // namespace
+
 obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& request) const {
   std::variant<core::Identity, obs::HttpResponse> parsed = ParseProfilePath(request);
   if (auto* refused = std::get_if<obs::HttpResponse>(&parsed)) return std::move(*refused);
@@ -119,27 +143,18 @@ obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& r
     absl::StatusOr<std::optional<std::string>> bytes = runtime.ReadSlot(partition, key);
     if (absl::IsFailedPrecondition(bytes.status())) {
       // Another instance's: the same question there (the original path
-      // while the identity is still to resolve, the profile id after).
-      const std::optional<std::string> owner = runtime.OwnerAddress(partition);
-      if (!owner.has_value() || *owner == self_address) {
-        return JsonError(503, absl::StrCat("partition ", partition,
-                                           " has no owner right now (a rebalance or a "
-                                           "restore); retry shortly"));
-      }
-      // Encoded again: the request's path was decoded, and "%41" asked
+      // while the identity is still to resolve, the profile id after),
+      // encoded again: the request's path was decoded, and "%41" asked
       // for must not arrive as "A".
-      const std::string path =
-          by_identity
-              ? absl::StrCat(kPrefix, obs::UrlEncode(raw.kind), "/", obs::UrlEncode(raw.value))
-              : absl::StrCat(kPrefix, "profile_id/", obs::UrlEncode(key));
-      return obs::HttpResponse::Redirect(absl::StrCat("http://", *owner, path));
+      return ToOwner(runtime, partition, self_address,
+                     by_identity ? absl::StrCat(kPrefix, obs::UrlEncode(raw.kind), "/",
+                                                obs::UrlEncode(raw.value))
+                                 : absl::StrCat(kPrefix, "profile_id/", obs::UrlEncode(key)));
     }
     if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
     if (!bytes->has_value()) return NotFound(raw);
-    ::profiled::internal::v1::SlotValue value;
-    if (!value.ParseFromString(**bytes)) return JsonError(500, "unreadable slot");
     std::string state;
-    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, &state);
+    absl::StatusOr<cluster::Slot> slot = DecodeSlot(**bytes, &state);
     if (!slot.ok()) return JsonError(500, slot.status().ToString());
     if (by_identity) {
       if (!slot->identity.has_value()) return NotFound(raw);
@@ -180,8 +195,12 @@ obs::HttpHandler RequireBearer(std::string token, obs::HttpHandler handler) {
   };
 }
 
-obs::HttpResponse MergeAuditLookup::operator()(const obs::HttpRequest& request) const {
-  constexpr std::string_view kMerges = "/v1/merges/";
+namespace {
+
+constexpr std::string_view kMerges = "/v1/merges/";
+
+// The profile id of a /v1/merges/{profile_id} request, or the error answer.
+std::variant<std::string, obs::HttpResponse> ParseMergesPath(const obs::HttpRequest& request) {
   if (request.method != "GET") return JsonError(405, "only GET is supported");
   std::string_view id = request.path;
   if (id.substr(0, kMerges.size()) != kMerges || id.size() == kMerges.size() ||
@@ -189,19 +208,54 @@ obs::HttpResponse MergeAuditLookup::operator()(const obs::HttpRequest& request) 
     return JsonError(400, "expected /v1/merges/{profile_id}");
   }
   id.remove_prefix(kMerges.size());
-  absl::StatusOr<std::vector<std::string>> records = store.ReadAudit(id);
-  if (!records.ok()) return JsonError(500, records.status().ToString());
+  return std::string(id);
+}
+
+// Serialized MergeRecords as a JSON array, in their order.
+template <typename Records>
+obs::HttpResponse RenderAudit(const Records& records) {
   std::string body = "[";
   ::profiled::internal::v1::MergeRecord record;
-  for (size_t i = 0; i < records->size(); ++i) {
+  bool first = true;
+  for (const std::string& bytes : records) {
     std::string json;
-    if (!record.ParseFromString((*records)[i]) ||
+    if (!record.ParseFromString(bytes) ||
         !google::protobuf::util::MessageToJsonString(record, &json).ok()) {
       return JsonError(500, "unreadable merge audit record");
     }
-    absl::StrAppend(&body, i == 0 ? "" : ",", json);
+    absl::StrAppend(&body, first ? "" : ",", json);
+    first = false;
   }
   return obs::HttpResponse::Json(200, body + "]\n");
+}
+
+}  // namespace
+
+obs::HttpResponse MergeAuditLookup::operator()(const obs::HttpRequest& request) const {
+  std::variant<std::string, obs::HttpResponse> parsed = ParseMergesPath(request);
+  if (auto* refused = std::get_if<obs::HttpResponse>(&parsed)) return std::move(*refused);
+  absl::StatusOr<std::vector<std::string>> records = store.ReadAudit(std::get<std::string>(parsed));
+  if (!records.ok()) return JsonError(500, records.status().ToString());
+  return RenderAudit(*records);
+}
+
+obs::HttpResponse PartitionedMergeAuditLookup::operator()(const obs::HttpRequest& request) const {
+  std::variant<std::string, obs::HttpResponse> parsed = ParseMergesPath(request);
+  if (auto* refused = std::get_if<obs::HttpResponse>(&parsed)) return std::move(*refused);
+  const std::string& id = std::get<std::string>(parsed);
+  // A profile's audit is kept in its own slot (docs/scaling.md, merge audit).
+  const int32_t partition = cluster::IdentityProtocol::PartitionOf(id, runtime.partitions());
+  absl::StatusOr<std::optional<std::string>> bytes = runtime.ReadSlot(partition, id);
+  if (absl::IsFailedPrecondition(bytes.status())) {
+    return ToOwner(runtime, partition, self_address,
+                   absl::StrCat(std::string(kMerges), obs::UrlEncode(id)));
+  }
+  if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
+  if (!bytes->has_value()) return RenderAudit(std::vector<std::string>{});
+  absl::StatusOr<cluster::Slot> slot = DecodeSlot(**bytes, nullptr);
+  if (!slot.ok()) return JsonError(500, slot.status().ToString());
+  if (!slot->profile.has_value()) return RenderAudit(std::vector<std::string>{});
+  return RenderAudit(slot->profile->audit);
 }
 
 }  // namespace profiled::app

@@ -7,7 +7,7 @@
 //   partitioned mode: 307 to the owner, 503 while nobody owns the partition.
 //
 // GET /v1/merges/{profile_id}: the merge audit of a profile as a JSON array
-// of records (merges and refusals, oldest first).
+// of records (merges and refusals, oldest first); [] for an unknown id.
 #pragma once
 
 #include "profiled/core/clock.h"
@@ -58,6 +58,16 @@ struct PartitionedProfileLookup {
 
 struct MergeAuditLookup {
   store::ProfileStore& store;
+  obs::HttpResponse operator()(const obs::HttpRequest& request) const;
+};
+
+// Partitioned mode: the audit kept in the profile's slot (its newest
+// records: docs/scaling.md, merge audit), read where the slot is owned,
+// else a 307 to its owner or a 503, as PartitionedProfileLookup.
+struct PartitionedMergeAuditLookup {
+  const pipeline::PartitionedRuntime& runtime;
+  std::string self_address;
+
   obs::HttpResponse operator()(const obs::HttpRequest& request) const;
 };
 

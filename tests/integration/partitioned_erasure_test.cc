@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "profile_lookup.h"
 #include "profiled/cluster/changelog.h"
@@ -126,6 +127,8 @@ TEST_CASE(
         app::PartitionedProfileLookup{instances.back()->runtime(),
                                       {pipeline.scoring, wall, pipeline.clock_mode, rules, signals},
                                       address});
+    (*server)->Handle("/v1/merges/",
+                      app::PartitionedMergeAuditLookup{instances.back()->runtime(), address});
     servers.push_back(std::move(*server));
     addresses.push_back(address);
   }
@@ -164,6 +167,28 @@ TEST_CASE(
   }
   CHECK(redirected > 0);  // the partitions are spread: some answers are elsewhere
   CHECK(Lookup(addresses[0], "/v1/profiles/user_id/nobody").first.status == 404);
+
+  // The merge audit, on either instance: each merge the changelog shows is
+  // listed under the absorbed profile and under the one it went into.
+  int audited = 0;
+  for (const auto& [key, slot] : NewestSlots(bootstrap, nullptr)) {
+    if (!slot.profile.has_value() || !slot.profile->absorbed_into.has_value()) continue;
+    const std::string& into = slot.profile->absorbed_into->id;
+    for (const std::string& id : {key, into}) {
+      for (const std::string& server : addresses) {
+        CAPTURE(key, into, id, server);
+        auto [response, hops] = Lookup(server, absl::StrCat("/v1/merges/", id));
+        REQUIRE(response.status == 200);
+        CHECK(absl::StrContains(response.body,
+                                absl::StrCat("\"survivor\":\"", into, "\",\"absorbed\":[\"", key,
+                                             "\"],\"rule\":\"merge\"")));
+        redirected += hops;
+      }
+    }
+    ++audited;
+  }
+  CHECK(audited >= people / 2);
+  CHECK(Lookup(addresses[1], "/v1/merges/p-unknown").first.body == "[]\n");
 
   // The person to erase, found as a new owner would: user-3's label, its
   // profile (the survivor), and every identity listed as its member.
@@ -237,6 +262,7 @@ TEST_CASE(
     CHECK(Lookup(server, absl::StrCat("/v1/profiles/user_id/", erased_user)).first.status == 404);
     CHECK(Lookup(server, "/v1/profiles/anonymous_id/anon-3").first.status == 404);
     CHECK(Lookup(server, absl::StrCat("/v1/profiles/profile_id/", person)).first.status == 404);
+    CHECK(Lookup(server, absl::StrCat("/v1/merges/", person)).first.body == "[]\n");
   }
   // A tombstone on the output for the person's profile.
   bool tombstoned = false;

@@ -405,14 +405,15 @@ TEST_CASE("random link, alias and merge sequences refuse exactly what the docume
       if (!r.create) members.insert(r.target);
       CHECK(members == expected_members);
       // A new best identity founds a profile that names the person when it
-      // outranks the matched survivor (as partitioned mode's anchor does).
+      // outranks the matched survivor (as partitioned mode's anchor does),
+      // under an alias too.
       bool founded_survives = false;
-      if (!group.empty() && !alias && !unmatched.empty() && unmatched.front() == ids.front()) {
+      if (!group.empty() && !unmatched.empty() && unmatched.front() == ids.front()) {
         const IdentityRecord founded{core::ProfileIdFor(ids.front()), {ids.front()}, {}};
         std::vector<const IdentityRecord*> with = group;
         with.push_back(&founded);
-        founded_survives =
-            rules.ChooseSurvivor(with) == &founded && rule.Allows(with, {}, group.size(), now);
+        founded_survives = rules.ChooseSurvivor(with) == &founded &&
+                           rule.Allows(with, {}, group.size(), now, alias);
       }
       CHECK(r.create == (group.empty() || founded_survives));
       CHECK(r.link == expected_links);

@@ -194,6 +194,21 @@ class Partitioned {
     }
     return out;
   }
+  // Every slot of every partition, by key.
+  std::map<std::string, cluster::Slot> AllSlots() {
+    std::map<std::string, cluster::Slot> out;
+    for (const auto& store : stores_) {
+      REQUIRE_OK(store->ForEachProfile([&](std::string_view key, std::string_view bytes) {
+        ::profiled::internal::v1::SlotValue value;
+        REQUIRE(value.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+        auto slot = cluster::FromSlotValue(value, nullptr);
+        REQUIRE_OK(slot.status());
+        out.emplace(std::string(key), *slot);
+        return true;
+      }));
+    }
+    return out;
+  }
   // Updates published to the output topic so far, in order.
   std::vector<v1::ProfileUpdate> TakeUpdates() { return std::exchange(updates_, {}); }
   void MoveAll() {
@@ -330,6 +345,33 @@ TEST_CASE(
       const core::Profile got = partitioned.ProfileOf(user);
       testing::CheckSameProfile(got, want, options.scoring, now_ms);
     }
+    // The merge audit: every merge is recorded once under the absorbed
+    // profile and once under the profile it went into, through the moves.
+    const std::map<std::string, cluster::Slot> slots = partitioned.AllSlots();
+    auto merges_in = [](const cluster::ProfileEntry& entry, const std::string& survivor,
+                        const std::string& absorbed) {
+      int n = 0;
+      for (const std::string& bytes : entry.audit) {
+        ::profiled::internal::v1::MergeRecord r;
+        REQUIRE(r.ParseFromString(bytes));
+        n += r.rule() == "merge" && !r.refused() && r.survivor() == survivor &&
+             r.absorbed_size() == 1 && r.absorbed(0) == absorbed;
+      }
+      return n;
+    };
+    int absorbed = 0;
+    for (const auto& [key, slot] : slots) {
+      if (!slot.profile.has_value() || !slot.profile->absorbed_into.has_value()) continue;
+      ++absorbed;
+      const std::string& into = slot.profile->absorbed_into->id;
+      CAPTURE(key, into);
+      CHECK(merges_in(*slot.profile, into, key) == 1);
+      REQUIRE(slots.contains(into));
+      REQUIRE(slots.at(into).profile.has_value());
+      CHECK(merges_in(*slots.at(into).profile, into, key) == 1);
+      CHECK(slot.profile->audit_dropped == 0);
+    }
+    CHECK(absorbed >= people / 2);  // most anonymous profiles went into their user's
     moves += partitioned.moves();
   }
   CHECK(moves > 10);  // the moves happened
@@ -443,6 +485,104 @@ TEST_CASE("timers in partitioned mode: an erased person's timer goes with them",
     if (u.profile_id() == kept && u.signals().cart().abandoned()) turned_kept = true;
   }
   CHECK(turned_kept);
+}
+
+TEST_CASE(
+    "merge audit in partitioned mode: refusals are recorded in the profile's slot, the last 32 "
+    "decided kept and the older ones counted",
+    "[partitioned][audit]") {
+  PipelineOptions options = Options();
+  options.identity.max_per_kind["email_sha256"] = 1;
+  std::mt19937_64 rng(13);
+  testing::TempDir dir;
+  Partitioned partitioned(options, dir);
+  std::vector<v1::InteractionEvent> events;
+  for (int i = 0; i < 41; ++i) {
+    v1::InteractionEvent e = testing::MakeEvent(absl::StrCat("e", i), "product_viewed",
+                                                T0 + i * 60'000, "u1", "shoes", "P1");
+    e.mutable_identities()->set_email(absl::StrCat("person", i, "@example.com"));
+    events.push_back(e);
+  }
+  partitioned.Route(events);
+  partitioned.Drain(rng, 0);
+  const std::string id = core::ProfileIdFor({"user_id", "u1"});
+  const std::map<std::string, cluster::Slot> slots = partitioned.AllSlots();
+  REQUIRE(slots.contains(id));
+  const cluster::ProfileEntry& entry = *slots.at(id).profile;
+  // The first email joined; the other 40 were refused by the kind limit.
+  REQUIRE(entry.audit.size() == kAuditKept);
+  CHECK(entry.audit_dropped == 40 - static_cast<int64_t>(kAuditKept));
+  // In the order decided (the emails' slots answer from several
+  // partitions), each refusal once, of the events after the first.
+  std::set<int64_t> times;
+  for (const std::string& bytes : entry.audit) {
+    ::profiled::internal::v1::MergeRecord r;
+    REQUIRE(r.ParseFromString(bytes));
+    CHECK(r.refused());
+    CHECK(r.rule() == "kind_limit");
+    CHECK(r.survivor() == id);
+    CHECK_FALSE(r.detail().empty());
+    CHECK(r.time_ms() > T0);
+    CHECK(r.time_ms() <= T0 + 40 * 60'000);
+    times.insert(r.time_ms());
+  }
+  CHECK(times.size() == kAuditKept);
+}
+
+TEST_CASE(
+    "explicit aliases in partitioned mode: the previous id is linked as a user id when known, "
+    "else as an anonymous id, ending as single mode does",
+    "[partitioned][alias]") {
+  const PipelineOptions options = Options();
+  auto event = [](const std::string& id, const std::string& type, int minute,
+                  const std::string& user, const std::string& anonymous,
+                  const std::string& previous) {
+    v1::InteractionEvent e =
+        testing::MakeEvent(id, type, T0 + minute * 60'000LL, user, "shoes", "P1");
+    e.mutable_identities()->Clear();
+    if (!user.empty()) e.mutable_identities()->set_user_id(user);
+    if (!anonymous.empty()) e.mutable_identities()->set_anonymous_id(anonymous);
+    e.set_previous_id(previous);
+    return e;
+  };
+  const std::vector<v1::InteractionEvent> events = {
+      event("a", "product_viewed", 0, "userA", "a1", ""),
+      event("x", "product_viewed", 1, "", "x1", ""),
+      event("e", "product_viewed", 2, "userE", "", ""),
+      event("f", "product_viewed", 3, "userF", "", ""),
+      // Known as a user id; known only as an anonymous id; unknown anywhere.
+      event("alias-b", "alias", 4, "userB", "", "userA"),
+      event("alias-c", "alias", 5, "userC", "", "x1"),
+      event("alias-d", "alias", 6, "userD", "", "z9"),
+      // Two user ids joined by an alias: an alias may join ids of one kind.
+      event("alias-f", "alias", 7, "userF", "", "userE"),
+  };
+  testing::TempDir dir;
+  const auto single = SingleMode(options, events, dir.Sub("single"));
+  REQUIRE(single.at("userA").id == single.at("userB").id);  // the reference joined them
+  REQUIRE(single.at("userE").id == single.at("userF").id);
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 10; ++round) {
+    CAPTURE(round);
+    testing::TempDir run;
+    Partitioned partitioned(options, run);
+    partitioned.Route(events);
+    partitioned.Drain(rng, round == 0 ? 0 : 200);
+    for (const auto& [user, want] : single) {
+      CAPTURE(user);
+      testing::CheckSameProfile(partitioned.ProfileOf(user), want, options.scoring,
+                                T0 + 10 * 60'000);
+    }
+    auto holds = [&](const std::string& user, const core::Identity& id) {
+      const core::Profile p = partitioned.ProfileOf(user);
+      return std::find(p.identities.begin(), p.identities.end(), id) != p.identities.end();
+    };
+    CHECK(holds("userB", {"user_id", "userA"}));
+    CHECK(holds("userC", {"anonymous_id", "x1"}));
+    CHECK_FALSE(holds("userC", {"user_id", "x1"}));
+    CHECK(holds("userD", {"anonymous_id", "z9"}));
+    CHECK(holds("userF", {"user_id", "userE"}));
+  }
 }
 
 }  // namespace

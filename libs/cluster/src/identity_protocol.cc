@@ -215,6 +215,13 @@ void IdentityProtocol::OnEvent(Step& step) {
     }
     step.out.push_back(Make(MessageKind::kLink, {m.ids[i]}, profile, {}, m));
   }
+  if (!m.alias.empty() && !Contains(m.ids, m.alias.front())) {
+    // An alias's previous id, as a user id; its slot knows whether it is
+    // known as one, and links the anonymous id instead when not.
+    ProtocolMessage link = Make(MessageKind::kLink, {m.alias.front()}, profile, {}, m);
+    link.alias.assign(m.alias.begin() + 1, m.alias.end());
+    step.out.push_back(std::move(link));
+  }
 }
 
 void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
@@ -244,6 +251,11 @@ void IdentityProtocol::OnLink(Step& step) {
   const ProtocolMessage& m = step.m;
   std::optional<IdentityEntry>& entry = step.slot.identity;
   if (!entry.has_value()) {
+    if (!m.alias.empty()) {
+      // An alias's previous id unknown as a user id: it is an anonymous id.
+      step.out.push_back(Make(MessageKind::kLink, {m.alias.front()}, m.profile, m.other, m));
+      return;
+    }
     // A new identity asks to join where its profile's record is.
     step.out.push_back(Make(MessageKind::kClaim, m.ids, m.profile, {}, m));
     return;

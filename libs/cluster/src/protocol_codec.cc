@@ -73,6 +73,7 @@ ProtocolRecord ToRecord(const ProtocolMessage& m) {
   for (const std::string& id : m.absorbed_ids) r.add_absorbed_ids(id);
   if (m.refused.has_value()) r.set_refused(static_cast<int32_t>(*m.refused) + 1);
   r.set_suppress_until_ms(m.suppress_until_ms);
+  PutIds(m.alias, *r.mutable_alias());
   return r;
 }
 
@@ -96,6 +97,7 @@ absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   }
   if (r.refused() > 0) m.refused = static_cast<identity::RefusalRule>(r.refused() - 1);
   m.suppress_until_ms = r.suppress_until_ms();
+  m.alias = GetIds(r.alias());
   RETURN_IF_ERROR(Check(m));
   return m;
 }
@@ -113,6 +115,8 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
     for (const std::string& id : p.absorbed_ids) out.add_absorbed_ids(id);
     if (p.awaiting.has_value()) Put(*p.awaiting, *out.mutable_awaiting());
     for (const ProtocolMessage& m : p.deferred) *out.add_deferred() = ToRecord(m);
+    for (const std::string& record : p.audit) out.add_audit(record);
+    out.set_audit_dropped(p.audit_dropped);
   }
   v.set_state(std::move(state));
   v.set_applied(slot.applied);
@@ -144,6 +148,8 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
       ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(r));
       p.deferred.push_back(std::move(m));
     }
+    p.audit.assign(in.audit().begin(), in.audit().end());
+    p.audit_dropped = in.audit_dropped();
     slot.profile = std::move(p);
   }
   slot.applied = v.applied();

@@ -7,8 +7,10 @@ namespace profiled::identity {
 
 std::string_view MergeKindName(MergeKind kind) {
   switch (kind) {
-    case MergeKind::kMerge: return "merge";
-    case MergeKind::kAliasMerge: return "alias_merge";
+    case MergeKind::kMerge:
+      return "merge";
+    case MergeKind::kAliasMerge:
+      return "alias_merge";
   }
   return "unknown";
 }
@@ -18,8 +20,8 @@ bool IsMergeRule(std::string_view rule) {
 }
 
 std::vector<std::pair<std::string, std::string>> MergeAuditRecords(
-    const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
-    const Resolution& r, int64_t now_ms) {
+    const v1::InteractionEvent& event, const std::vector<core::Identity>& ids, const Resolution& r,
+    int64_t now_ms) {
   std::vector<std::pair<std::string, std::string>> out;
   if (r.absorbed.empty() && r.refusals.empty()) return out;
   internal::v1::MergeRecord record;
@@ -30,8 +32,8 @@ std::vector<std::pair<std::string, std::string>> MergeAuditRecords(
   if (!r.absorbed.empty()) {
     internal::v1::MergeRecord merge = record;
     for (const std::string& a : r.absorbed) merge.add_absorbed(a);
-    merge.set_rule(std::string(
-        MergeKindName(r.explicit_alias ? MergeKind::kAliasMerge : MergeKind::kMerge)));
+    merge.set_rule(
+        std::string(MergeKindName(r.explicit_alias ? MergeKind::kAliasMerge : MergeKind::kMerge)));
     const std::string bytes = merge.SerializeAsString();
     out.emplace_back(r.target, bytes);
     for (const std::string& a : r.absorbed) out.emplace_back(a, bytes);
@@ -47,6 +49,22 @@ std::vector<std::pair<std::string, std::string>> MergeAuditRecords(
     if (refusal.other_profile != r.target) out.emplace_back(refusal.other_profile, bytes);
   }
   return out;
+}
+
+std::string MergeAuditRecord(int64_t time_ms, std::string_view survivor, std::string_view absorbed,
+                             std::optional<RefusalRule> refused, std::string_view detail) {
+  internal::v1::MergeRecord record;
+  record.set_time_ms(time_ms);
+  record.set_survivor(std::string(survivor));
+  record.add_absorbed(std::string(absorbed));
+  if (refused.has_value()) {
+    record.set_rule(std::string(RuleName(*refused)));
+    record.set_refused(true);
+    record.set_detail(std::string(detail));
+  } else {
+    record.set_rule(std::string(MergeKindName(MergeKind::kMerge)));
+  }
+  return record.SerializeAsString();
 }
 
 }  // namespace profiled::identity

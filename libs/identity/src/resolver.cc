@@ -163,16 +163,16 @@ Resolution Resolver::Resolve(const std::vector<core::Identity>& ids, bool explic
   // A new best identity founds a profile of its own, as partitioned mode's
   // anchor slot does before it meets the others (docs/identity.md): when
   // that profile outranks the matched survivor, it names the person and
-  // the matched profiles merge into it — one id for the person in both modes.
+  // the matched profiles merge into it — one id for the person in both modes
+  // (an alias's new user id too: partitioned mode founds it the same way).
   bool founded_survives = false;
-  if (!group.empty() && !explicit_alias && !ids.empty() && !unmatched.empty() &&
-      unmatched.front() == ids.front()) {
+  if (!group.empty() && !ids.empty() && !unmatched.empty() && unmatched.front() == ids.front()) {
     const IdentityRecord founded{core::ProfileIdFor(ids.front()), {ids.front()}, {}};
     std::vector<const IdentityRecord*> with = group;
     with.push_back(&founded);
     std::string detail;
     founded_survives = rules_.ChooseSurvivor(with) == &founded &&
-                       !Violation(with, {}, now_ms, group.size(), false, &detail);
+                       !Violation(with, {}, now_ms, group.size(), explicit_alias, &detail);
   }
   if (group.empty() || founded_survives) {
     r.create = true;

@@ -11,6 +11,7 @@
 #include "profiled/cluster/protocol_codec.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/core/consent.h"
+#include "profiled/identity/merge_audit.h"
 #include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/pipeline/output_limits.h"
 #include "profiled/v1/control.pb.h"
@@ -56,8 +57,10 @@ class TaskProfiles final : public cluster::ProfileSide {
     }
   }
 
-  std::string Take(const ProfileRef& absorbed, const ProfileRef& /*survivor*/,
-                   int64_t /*time_ms*/) override {
+  std::string Take(const ProfileRef& absorbed, const ProfileRef& survivor,
+                   int64_t time_ms) override {
+    Audit(absorbed.id,
+          identity::MergeAuditRecord(time_ms, survivor.id, absorbed.id, std::nullopt, ""));
     auto it = profiles_.find(absorbed.id);
     if (it == profiles_.end()) return "";
     std::string state = codec::EncodeProfileState(it->second);
@@ -67,7 +70,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   }
 
   void Merge(const ProfileRef& survivor, const ProfileRef& absorbed, const std::string& state,
-             int64_t /*time_ms*/) override {
+             int64_t time_ms) override {
     core::Profile& into = Touch(survivor.id);
     uint64_t absorbed_version = 0;
     if (!state.empty()) {
@@ -86,11 +89,14 @@ class TaskProfiles final : public cluster::ProfileSide {
     }
     notices_.push_back({absorbed.id, absorbed_version + 1, survivor.id});
     ++counts_.merges;
+    Audit(survivor.id,
+          identity::MergeAuditRecord(time_ms, survivor.id, absorbed.id, std::nullopt, ""));
   }
 
   void Refused(const ProfileRef& profile, const ProfileRef& other, identity::RefusalRule rule,
-               const std::string& detail, int64_t /*time_ms*/) override {
+               const std::string& detail, int64_t time_ms) override {
     counts_.refusals.push_back(rule);
+    Audit(profile.id, identity::MergeAuditRecord(time_ms, profile.id, other.id, rule, detail));
     LogInfo("refused ", identity::RuleName(rule), " between ", profile.id, " and ", other.id, ": ",
             detail);
   }
@@ -169,6 +175,9 @@ class TaskProfiles final : public cluster::ProfileSide {
   const std::vector<std::pair<int64_t, std::string>>& erased_timers() const {
     return erased_timers_;
   }
+  // Merge audit records the batch made, by profile: each under the profile
+  // whose slot decided it (the side is always called at that slot).
+  const absl::flat_hash_map<std::string, std::vector<std::string>>& audit() const { return audit_; }
   // The Kafka timestamp of the oldest input behind the profile's changes
   // in this batch; 0 when none (a merge of state shipped from elsewhere).
   int64_t SourceTime(const std::string& id) const {
@@ -181,6 +190,10 @@ class TaskProfiles final : public cluster::ProfileSide {
     if (source_time_ms <= 0) return;
     auto [it, added] = source_times_.try_emplace(id, source_time_ms);
     if (!added) it->second = std::min(it->second, source_time_ms);
+  }
+
+  void Audit(const std::string& profile_id, std::string record) {
+    audit_[profile_id].push_back(std::move(record));
   }
 
   void DropTimer(const core::Profile& profile) {
@@ -205,6 +218,7 @@ class TaskProfiles final : public cluster::ProfileSide {
   std::vector<std::string> tombstones_;  // erased profile ids
   std::vector<std::string> receipts_;    // outbox records
   std::vector<std::pair<int64_t, std::string>> dropped_timers_, erased_timers_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> audit_;
   absl::flat_hash_map<std::string, int64_t> source_times_;
 };
 
@@ -449,6 +463,21 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
           sent.SerializeAsString()));
       ++counts.sent;
     }
+  }
+
+  // The audit into the profiles' records (kept with the slot: restored and
+  // erased with it), the newest kAuditKept of each.
+  for (const auto& [id, made] : profiles.audit()) {
+    auto slot = state.slots.find(id);
+    if (slot == state.slots.end() || !slot->second.profile.has_value()) continue;  // erased
+    cluster::ProfileEntry& entry = *slot->second.profile;
+    entry.audit.insert(entry.audit.end(), made.begin(), made.end());
+    if (entry.audit.size() > kAuditKept) {
+      const size_t dropped = entry.audit.size() - kAuditKept;
+      entry.audit.erase(entry.audit.begin(), entry.audit.begin() + static_cast<long>(dropped));
+      entry.audit_dropped += static_cast<int64_t>(dropped);
+    }
+    state.changed.insert(id);
   }
 
   // The changed profiles' updates (identities: their record's members) —

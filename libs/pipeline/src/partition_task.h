@@ -30,6 +30,9 @@
 
 namespace profiled::pipeline::internal {
 
+// Merge audit records a profile's slot keeps, newest (docs/scaling.md).
+inline constexpr size_t kAuditKept = 32;
+
 struct TaskTopics {
   std::string repartition;   // the partitions' topic
   std::string changelog;     // its compacted changelog, co-partitioned

@@ -47,7 +47,17 @@ std::vector<RoutedRecord> RouteStage::Route(const ReadBatch& batch,
     routed.set_consent_only(a.consent_only);
     event.set_payload(routed.SerializeAsString());
     event.set_time_ms(a.event.event_time_ms());
-    event.set_explicit_alias(core::EventTypeOf(a.event.type()) == core::EventType::kAlias);
+    const bool alias = core::EventTypeOf(a.event.type()) == core::EventType::kAlias;
+    event.set_explicit_alias(alias);
+    if (alias && !a.event.previous_id().empty() && !rules.IsBlocked(a.event.previous_id())) {
+      // Resolved where the previous id's slots are (identity_protocol.h).
+      for (const char* kind : {"user_id", "anonymous_id"}) {
+        const core::Identity previous = rules.Normalize({kind, a.event.previous_id()});
+        profiled::internal::v1::IdentityRef& ref = *event.add_alias();
+        ref.set_kind(previous.kind);
+        ref.set_value(previous.value);
+      }
+    }
     made.push_back({a.message, {core::ProfileIdFor(a.ids.front()), record.SerializeAsString()}});
   }
   for (const auto& [erase, message] : batch.erasures) {

@@ -95,6 +95,10 @@ struct ProtocolMessage {
   std::vector<std::string> absorbed_ids;  // kShip: what the absorbed profile had absorbed
   std::optional<identity::RefusalRule> refused;  // kDecline: the rule, when refused
   int64_t suppress_until_ms = 0;                 // kErase to kForget: suppressed until (wall ms)
+  // An alias's previous id (docs/identity.md: looked up as a user id, then
+  // as an anonymous id). kEvent: both, in that order. kLink: the identity
+  // to link instead when ids[0] is unknown.
+  std::vector<core::Identity> alias;
 
   // The profile id the record is keyed by; it goes to PartitionOf(Key()).
   std::string Key() const;
@@ -123,6 +127,11 @@ struct ProfileEntry {
   // the claims, offers and invitations held back until it is.
   std::optional<ProfileRef> awaiting;
   std::vector<ProtocolMessage> deferred;
+  // The profile's merge audit (serialized MergeRecords, oldest first), kept
+  // by the apply side — the protocol only carries it — and how many older
+  // records it let go (docs/scaling.md, merge audit).
+  std::vector<std::string> audit;
+  int64_t audit_dropped = 0;
   bool operator==(const ProfileEntry&) const = default;
 };
 

@@ -30,7 +30,14 @@ bool IsMergeRule(std::string_view rule);
 // profile) and one per refusal (under both profiles); none when nothing was
 // merged or refused. Pairs of (profile id, serialized MergeRecord).
 std::vector<std::pair<std::string, std::string>> MergeAuditRecords(
-    const v1::InteractionEvent& event, const std::vector<core::Identity>& ids,
-    const Resolution& r, int64_t now_ms);
+    const v1::InteractionEvent& event, const std::vector<core::Identity>& ids, const Resolution& r,
+    int64_t now_ms);
+
+// One record, as partitioned mode keeps them (docs/scaling.md, merge audit):
+// `absorbed` merged into `survivor`, or, with `refused`, refused by that
+// rule with `detail`. No event id: the decision is made where the profiles
+// live, after the event's hops.
+std::string MergeAuditRecord(int64_t time_ms, std::string_view survivor, std::string_view absorbed,
+                             std::optional<RefusalRule> refused, std::string_view detail);
 
 }  // namespace profiled::identity
