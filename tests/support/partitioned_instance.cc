@@ -46,8 +46,9 @@ PartitionedInstance::PartitionedInstance(
   Resume();
 }
 
-double PartitionedInstance::Metric(const std::string& name) const {
-  return MetricIn(metrics_.RenderText(), name);
+double PartitionedInstance::Metric(const std::string& name, const std::string& labels) const {
+  return labels.empty() ? MetricIn(metrics_.RenderText(), name)
+                        : MetricValue(metrics_.RenderText(), name, labels);
 }
 
 bool PartitionedInstance::WaitApplied(double applied) {

@@ -31,8 +31,9 @@ class PartitionedInstance {
                       const std::function<void(pipeline::PartitionedOptions&)>& adjust = nullptr);
   ~PartitionedInstance() { Stop(); }
 
-  // An unlabelled metric of this instance, or -1.
-  double Metric(const std::string& name) const;
+  // The first sample of a metric of this instance whose line contains
+  // `labels` (e.g. `reason="store_failed"`), or -1.
+  double Metric(const std::string& name, const std::string& labels = "") const;
   // Until `applied` events were applied here and everything is published.
   bool WaitApplied(double applied);
   void Pause();

@@ -84,6 +84,14 @@ struct PartitionedRuntime::Impl {
   void Record(const internal::TaskCounts& counts);
   // Fires the owned partitions' due timers, each on its partition's clock.
   [[nodiscard]] absl::Status FireTimers();
+  // A partition whose store could not commit (`why`: Unavailable — I/O, no
+  // space) is dropped and taken again, restored from its changelog as a
+  // move to this instance would (what the store held but had not published
+  // is made again from the marker on), retried with back-off while that
+  // fails too; store_failed says so meanwhile. Anything else is returned:
+  // it would fail the same way again.
+  [[nodiscard]] absl::Status StoreFailed(int32_t partition, const absl::Status& why);
+  [[nodiscard]] absl::Status RetryRecoveries();
   // Purges the owned partitions that erased, once their outbox is
   // published, and sends the acknowledgements the erasures wait for.
   void PurgeErased();
@@ -120,6 +128,11 @@ struct PartitionedRuntime::Impl {
   std::unique_ptr<kafka::Consumer> consumer;
   std::unique_ptr<kafka::LogTail> tail;  // the owned changelog partitions
   std::map<int32_t, OwnedPartition> owned;
+  struct Recovery {
+    absl::Time next;
+    absl::Duration backoff;
+  };
+  std::map<int32_t, Recovery> recovering;  // assigned, not owned: their stores failed
   // Next offset of each input partition routed so far (for readiness).
   std::map<core::PartitionKey, int64_t> routed_positions;
   absl::Time next_status = absl::InfinitePast();
@@ -337,8 +350,10 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
     LogWarn(options.changelog_topic, "/", partition, ": ", keys.size(),
             " keys written by an older owner after this owner's claim; writing them again");
     if (absl::Status s = it->second.task->Reassert(keys); !s.ok()) {
-      if (failed.ok()) failed = s;
-      return;
+      if (absl::Status handled = StoreFailed(partition, s); !handled.ok() && failed.ok()) {
+        failed = handled;
+      }
+      continue;
     }
     partition_metrics.fenced.Increment(static_cast<double>(keys.size()));
     partition_metrics.reasserted.Increment(static_cast<double>(keys.size()));
@@ -433,6 +448,7 @@ void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
 
 absl::Status PartitionedRuntime::Impl::FireTimers() {
   const PipelineOptions& pipeline = options.runtime.pipeline;
+  std::vector<std::pair<int32_t, absl::Status>> failed_stores;  // handled after the loop
   for (auto& [partition, p] : owned) {
     // Single mode's clock, per repartition partition: its stream time while
     // it catches up (or always, in event-time mode), wall time once caught up.
@@ -445,13 +461,67 @@ absl::Status PartitionedRuntime::Impl::FireTimers() {
       }
     }
     if (!p.task->MaybeTimersDue(now)) continue;
-    ASSIGN_OR_RETURN(const internal::TaskCounts counts, p.task->RunTimers(now));
+    absl::StatusOr<internal::TaskCounts> fired = p.task->RunTimers(now);
+    if (!fired.ok()) {
+      failed_stores.emplace_back(partition, fired.status());
+      continue;
+    }
+    const internal::TaskCounts& counts = *fired;
     if (counts.timers_fired == 0) continue;
     metrics.timers_fired.Increment(static_cast<double>(counts.timers_fired));
     metrics.updates_truncated.Increment(static_cast<double>(counts.truncated));
     metrics.updates_enqueued.Increment(static_cast<double>(counts.updates));
     p.publisher->Notify();
   }
+  for (const auto& [partition, why] : failed_stores) RETURN_IF_ERROR(StoreFailed(partition, why));
+  return absl::OkStatus();
+}
+
+absl::Status PartitionedRuntime::Impl::StoreFailed(int32_t partition, const absl::Status& why) {
+  if (!absl::IsUnavailable(why)) return why;
+  LogError("the store of partition ", partition, " failed: ", why.ToString(),
+           "; restoring the partition from its changelog");
+  health.Set(Fault::kStoreFailed, absl::StrCat("partition ", partition, ": ", why.message(),
+                                               "; restoring it from the changelog"));
+  Drop(partition, /*drain=*/false, absl::ZeroDuration());
+  recovering[partition] = {absl::Now(), options.runtime.recovery_backoff};
+  return RetryRecoveries();
+}
+
+absl::Status PartitionedRuntime::Impl::RetryRecoveries() {
+  if (recovering.empty()) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  const std::vector<core::PartitionKey> assigned = consumer->Assignment();
+  for (auto it = recovering.begin(); it != recovering.end();) {
+    const core::PartitionKey key{options.repartition_topic, it->first};
+    if (std::find(assigned.begin(), assigned.end(), key) == assigned.end()) {
+      it = recovering.erase(it);  // the group moved it: its new owner restores it
+      continue;
+    }
+    if (now < it->second.next) {
+      ++it;
+      continue;
+    }
+    absl::StatusOr<int64_t> next = Own(it->first);
+    if (next.ok()) {
+      // Read again from the restored marker: records fetched meanwhile
+      // were skipped (not owned).
+      RETURN_IF_ERROR(consumer->Seek(key, *next));
+      LogInfo("partition ", it->first, " restored after its store failed");
+      it = recovering.erase(it);
+      continue;
+    }
+    if (!absl::IsUnavailable(next.status())) return next.status();
+    Drop(it->first, /*drain=*/false, absl::ZeroDuration());
+    it->second.backoff = std::min(it->second.backoff * 2, absl::Seconds(30));
+    it->second.next = now + it->second.backoff;
+    health.Set(Fault::kStoreFailed,
+               absl::StrCat("partition ", it->first,
+                            ": restoring after a failed store: ", next.status().message(),
+                            "; retrying in ", absl::FormatDuration(it->second.backoff)));
+    ++it;
+  }
+  if (recovering.empty()) health.Clear(Fault::kStoreFailed);
   return absl::OkStatus();
 }
 
@@ -562,18 +632,26 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
   kafka::ConsumerOptions consumer = options.runtime.consumer;
   consumer.topics = internal::ReadStage::Subscription(options.runtime.pipeline, consumer.topics);
   consumer.topics.push_back(options.repartition_topic);
-  ASSIGN_OR_RETURN(p.consumer,
-                   kafka::Consumer::Create(
-                       consumer, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
-                         // Input partitions resume at the group's committed offsets.
-                         if (key.topic != p.options.repartition_topic) return std::nullopt;
-                         absl::StatusOr<int64_t> next = p.Own(key.partition);
-                         if (next.ok()) return *next;
-                         LogError("taking ", key.topic, "/", key.partition, ": ",
-                                  next.status().ToString());
-                         if (p.failed.ok()) p.failed = next.status();
-                         return std::nullopt;
-                       }));
+  ASSIGN_OR_RETURN(
+      p.consumer,
+      kafka::Consumer::Create(
+          consumer, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
+            // Input partitions resume at the group's committed offsets.
+            if (key.topic != p.options.repartition_topic) return std::nullopt;
+            absl::StatusOr<int64_t> next = p.Own(key.partition);
+            if (next.ok()) return *next;
+            LogError("taking ", key.topic, "/", key.partition, ": ", next.status().ToString());
+            if (absl::IsUnavailable(next.status())) {
+              // Its store failed: taken again later (RetryRecoveries).
+              p.Drop(key.partition, /*drain=*/false, absl::ZeroDuration());
+              p.recovering[key.partition] = {absl::Now(), p.options.runtime.recovery_backoff};
+              p.health.Set(Fault::kStoreFailed, absl::StrCat("partition ", key.partition, ": ",
+                                                             next.status().message()));
+              return std::nullopt;
+            }
+            if (p.failed.ok()) p.failed = next.status();
+            return std::nullopt;
+          }));
   p.health.ReportStarted(true);
   ASSIGN_OR_RETURN(
       p.monitor, internal::HealthMonitor::Start(p.health, options.runtime.consumer.properties, {}));
@@ -602,6 +680,7 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     }
   }
   if (!inputs.empty()) RETURN_IF_ERROR(p.Route(inputs));
+  RETURN_IF_ERROR(p.RetryRecoveries());
   p.PurgeErased();
   for (const auto& [partition, records] : by_partition) {
     auto it = p.owned.find(partition);
@@ -613,7 +692,12 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
                                        it->second.task->next_offset()));
       continue;
     }
-    ASSIGN_OR_RETURN(const internal::TaskCounts counts, it->second.task->RunBatch(records));
+    absl::StatusOr<internal::TaskCounts> ran = it->second.task->RunBatch(records);
+    if (!ran.ok()) {
+      RETURN_IF_ERROR(p.StoreFailed(partition, ran.status()));
+      continue;
+    }
+    const internal::TaskCounts& counts = *ran;
     p.Record(counts);
     p.NotePurgeDue(it->second);
     if (counts.gap) {
