@@ -27,8 +27,10 @@ print("| run | complete | failover ms | bare group ms | difference ms |")
 print("|---|---|---|---|---|")
 for i, r in enumerate(rows, 1):
     print(f"| {i} | {r['complete']} | {r['failover_ms']:,} | {r['bare_failover_ms']:,} | {r['failover_ms'] - r['bare_failover_ms']:,} |")
-if rows:
-    med = lambda k: statistics.median(r[k] for r in rows)
-    print(f"| median | {sum(r['complete'] for r in rows)}/{len(rows)} | {med('failover_ms'):,.0f} | "
-          f"{med('bare_failover_ms'):,.0f} | {statistics.median(r['failover_ms'] - r['bare_failover_ms'] for r in rows):,.0f} |")
+# A run where a side never recovered within its minute reports -1: shown, not in the medians.
+ok = [r for r in rows if r['failover_ms'] >= 0 and r['bare_failover_ms'] >= 0]
+if ok:
+    med = lambda k: statistics.median(r[k] for r in ok)
+    print(f"| median of {len(ok)} | {sum(r['complete'] for r in rows)}/{len(rows)} | {med('failover_ms'):,.0f} | "
+          f"{med('bare_failover_ms'):,.0f} | {statistics.median(r['failover_ms'] - r['bare_failover_ms'] for r in ok):,.0f} |")
 PY

@@ -521,6 +521,7 @@ TEST_CASE(
     CHECK(r.refused());
     CHECK(r.rule() == "kind_limit");
     CHECK(r.survivor() == id);
+    CHECK(r.absorbed().empty());  // the other party is never named
     CHECK_FALSE(r.detail().empty());
     CHECK(r.time_ms() > T0);
     CHECK(r.time_ms() <= T0 + 40 * 60'000);
@@ -583,6 +584,37 @@ TEST_CASE(
     CHECK(holds("userD", {"anonymous_id", "z9"}));
     CHECK(holds("userF", {"user_id", "userE"}));
   }
+}
+
+TEST_CASE(
+    "a restore indexes each slot's final timer only: an older value's timer, or one of a slot "
+    "erased since, is not brought back",
+    "[partitioned][timers]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.Sub("restored"));
+  auto slot_with_timer = [](int64_t due_ms) {
+    ::profiled::internal::v1::SlotValue v;
+    v.set_timer_due_ms(due_ms);
+    return v.SerializeAsString();
+  };
+  SlotRestorer restorer(*store, {"repartition", 0});
+  // As a changelog not yet compacted holds them: old values first.
+  REQUIRE_OK(restorer.Add("p-moved", slot_with_timer(100)));
+  REQUIRE_OK(restorer.Add("p-erased", slot_with_timer(200)));
+  REQUIRE_OK(restorer.Add("p-gone", slot_with_timer(300)));
+  REQUIRE_OK(restorer.Add("p-kept", slot_with_timer(400)));
+  REQUIRE_OK(restorer.Add("p-moved", slot_with_timer(150)));
+  REQUIRE_OK(restorer.Add("p-erased", slot_with_timer(0)));  // its slot after an erasure
+  REQUIRE_OK(restorer.Add("p-gone", std::nullopt));          // a tombstone
+  REQUIRE_OK(restorer.Finish());
+  std::vector<store::Timer> timers;
+  REQUIRE_OK(store->ReadDueTimers(std::numeric_limits<int64_t>::max(), 100, timers));
+  std::vector<std::pair<int64_t, std::string>> got;
+  for (const store::Timer& t : timers) {
+    CHECK(t.topic == "repartition");
+    got.emplace_back(t.due_ms, t.profile_id);
+  }
+  CHECK(got == std::vector<std::pair<int64_t, std::string>>{{150, "p-moved"}, {400, "p-kept"}});
 }
 
 }  // namespace

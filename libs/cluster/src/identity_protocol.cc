@@ -613,8 +613,15 @@ void IdentityProtocol::OnSuppressed(Step& step) {
       }
       return;
     }
+    case MessageKind::kLink:
+      // An alias's previous id erased as a user id: it is unknown as one,
+      // so the anonymous id is linked instead, as single mode looks it up.
+      if (!m.alias.empty()) {
+        step.out.push_back(Make(MessageKind::kLink, {m.alias.front()}, m.profile, m.other, m));
+      }
+      return;
     default:
-      return;  // links, claims, offers, releases: the person is gone
+      return;  // claims, offers, releases: the person is gone
   }
 }
 

@@ -56,7 +56,7 @@ std::string MergeAuditRecord(int64_t time_ms, std::string_view survivor, std::st
   internal::v1::MergeRecord record;
   record.set_time_ms(time_ms);
   record.set_survivor(std::string(survivor));
-  record.add_absorbed(std::string(absorbed));
+  if (!absorbed.empty()) record.add_absorbed(std::string(absorbed));
   if (refused.has_value()) {
     record.set_rule(std::string(RuleName(*refused)));
     record.set_refused(true);

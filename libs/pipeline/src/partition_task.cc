@@ -96,7 +96,9 @@ class TaskProfiles final : public cluster::ProfileSide {
   void Refused(const ProfileRef& profile, const ProfileRef& other, identity::RefusalRule rule,
                const std::string& detail, int64_t time_ms) override {
     counts_.refusals.push_back(rule);
-    Audit(profile.id, identity::MergeAuditRecord(time_ms, profile.id, other.id, rule, detail));
+    // Only this profile is named: a record naming the other would outlive
+    // that person's erasure in this slot.
+    Audit(profile.id, identity::MergeAuditRecord(time_ms, profile.id, "", rule, detail));
     LogInfo("refused ", identity::RuleName(rule), " between ", profile.id, " and ", other.id, ": ",
             detail);
   }
@@ -362,26 +364,39 @@ absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {
 }
 
 absl::Status SlotRestorer::Add(std::string_view key, std::optional<std::string_view> value) {
+  // Only each key's final timer is indexed (in Finish): an older value's,
+  // left in the index, could name a profile erased since.
+  const int64_t due = value.has_value() ? cluster::SlotTimerDue(*value) : 0;
+  if (due != 0) {
+    timers_[std::string(key)] = due;
+  } else {
+    timers_.erase(std::string(key));
+  }
   if (value.has_value()) {
-    // An older value's timer, if different, stays behind: a timer whose
-    // profile no longer points at it is dropped when due.
-    if (const int64_t due = cluster::SlotTimerDue(*value); due != 0) {
-      batch_.timers_set.push_back({due, std::string(key), partition_.topic, partition_.partition});
-    }
     batch_.profiles.emplace_back(std::string(key), std::string(*value));
   } else {
     batch_.deleted_profiles.emplace_back(key);
   }
   if (++pending_ < 1000) return absl::OkStatus();
-  return Finish();
+  return Flush();
 }
 
-absl::Status SlotRestorer::Finish() {
+absl::Status SlotRestorer::Flush() {
   if (pending_ == 0) return absl::OkStatus();
   RETURN_IF_ERROR(store_.Commit(batch_));
   batch_ = store::CommitBatch();
   pending_ = 0;
   return absl::OkStatus();
+}
+
+absl::Status SlotRestorer::Finish() {
+  RETURN_IF_ERROR(Flush());
+  for (auto& [key, due] : timers_) {
+    batch_.timers_set.push_back({due, key, partition_.topic, partition_.partition});
+    if (++pending_ >= 1000) RETURN_IF_ERROR(Flush());
+  }
+  timers_.clear();
+  return Flush();
 }
 
 absl::StatusOr<TaskCounts> PartitionTask::RunBatch(

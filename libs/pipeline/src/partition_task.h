@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "output_stage.h"
 #include "profiled/cluster/changelog.h"
@@ -153,14 +154,18 @@ class SlotRestorer {
   SlotRestorer(store::ProfileStore& store, core::PartitionKey partition)
       : store_(store), partition_(std::move(partition)) {}
   [[nodiscard]] absl::Status Add(std::string_view key, std::optional<std::string_view> value);
-  // Commits what is left; call once after the last Add.
+  // Commits what is left and the restored profiles' timers; call once
+  // after the last Add.
   [[nodiscard]] absl::Status Finish();
 
  private:
+  [[nodiscard]] absl::Status Flush();
+
   store::ProfileStore& store_;
   const core::PartitionKey partition_;
   store::CommitBatch batch_;
   size_t pending_ = 0;
+  absl::flat_hash_map<std::string, int64_t> timers_;  // each key's final due time
 };
 
 }  // namespace profiled::pipeline::internal

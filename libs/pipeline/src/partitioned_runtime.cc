@@ -494,8 +494,11 @@ absl::Status PartitionedRuntime::Impl::RetryRecoveries() {
   const std::vector<core::PartitionKey> assigned = consumer->Assignment();
   for (auto it = recovering.begin(); it != recovering.end();) {
     const core::PartitionKey key{options.repartition_topic, it->first};
-    if (std::find(assigned.begin(), assigned.end(), key) == assigned.end()) {
-      it = recovering.erase(it);  // the group moved it: its new owner restores it
+    if (std::find(assigned.begin(), assigned.end(), key) == assigned.end() ||
+        owned.count(it->first) > 0) {
+      // The group moved it (its new owner restores it), or a rebalance
+      // gave it back here and took it again meanwhile.
+      it = recovering.erase(it);
       continue;
     }
     if (now < it->second.next) {
@@ -639,7 +642,10 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
             // Input partitions resume at the group's committed offsets.
             if (key.topic != p.options.repartition_topic) return std::nullopt;
             absl::StatusOr<int64_t> next = p.Own(key.partition);
-            if (next.ok()) return *next;
+            if (next.ok()) {
+              p.recovering.erase(key.partition);
+              return *next;
+            }
             LogError("taking ", key.topic, "/", key.partition, ": ", next.status().ToString());
             if (absl::IsUnavailable(next.status())) {
               // Its store failed: taken again later (RetryRecoveries).
@@ -680,6 +686,16 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
     }
   }
   if (!inputs.empty()) RETURN_IF_ERROR(p.Route(inputs));
+  // A store whose write failed outside a commit (deleting published
+  // entries) stops its partition too, idle or waiting for a purge.
+  std::vector<int32_t> write_failed;
+  for (const auto& [partition, owned] : p.owned) {
+    if (owned.store->WriteFailed()) write_failed.push_back(partition);
+  }
+  for (int32_t partition : write_failed) {
+    RETURN_IF_ERROR(p.StoreFailed(
+        partition, absl::UnavailableError("the store's last write failed (see the log)")));
+  }
   RETURN_IF_ERROR(p.RetryRecoveries());
   p.PurgeErased();
   for (const auto& [partition, records] : by_partition) {

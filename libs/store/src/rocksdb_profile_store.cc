@@ -4,16 +4,15 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
-
-#include <algorithm>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <random>
 
-#include "absl/strings/str_cat.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "profiled/base/failpoint.h"
 #include "profiled/base/status_macros.h"
@@ -114,15 +113,21 @@ size_t EstimatedBytes(const CommitBatch& batch) {
   for (const auto& [key, id] : batch.identity_links) n += key.size() + id.size() + kFraming;
   for (const auto& [id, record] : batch.audit) n += id.size() + record.size() + 9 + kFraming;
   n += (batch.timers_set.size() + batch.timers_deleted.size() + batch.positions.size() +
-        batch.deleted_profiles.size() + batch.identity_links_deleted.size()) * 64;
+        batch.deleted_profiles.size() + batch.identity_links_deleted.size()) *
+       64;
   return n;
 }
 
 // The column families, in the order they are opened.
 const std::vector<std::string>& ColumnFamilyNames() {
-  static const std::vector<std::string> names = {
-      rocksdb::kDefaultColumnFamilyName, kProfilesCf, kOffsetsCf,    kOutboxCf,
-      kIdentitiesCf,                     kMergesCf,   kTimersCf,     kSuppressionsCf};
+  static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName,
+                                                 kProfilesCf,
+                                                 kOffsetsCf,
+                                                 kOutboxCf,
+                                                 kIdentitiesCf,
+                                                 kMergesCf,
+                                                 kTimersCf,
+                                                 kSuppressionsCf};
   return names;
 }
 
@@ -149,9 +154,7 @@ class RocksDbProfileStore final : public ProfileStore {
  public:
   RocksDbProfileStore(StoreOptions options, rocksdb::Options db_options,
                       std::vector<rocksdb::ColumnFamilyDescriptor> cfs)
-      : options_(std::move(options)),
-        db_options_(std::move(db_options)),
-        cfs_(std::move(cfs)) {
+      : options_(std::move(options)), db_options_(std::move(db_options)), cfs_(std::move(cfs)) {
     write_options_.sync = options_.sync_writes;
   }
 
@@ -178,8 +181,8 @@ class RocksDbProfileStore final : public ProfileStore {
     it->SeekToLast();
     // Never backwards: an emptied outbox says nothing of the numbers already
     // handed to the publisher, whose cursor is past them.
-    next_outbox_seq_ = std::max(next_outbox_seq_,
-                                it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1);
+    next_outbox_seq_ =
+        std::max(next_outbox_seq_, it->Valid() ? GetBigEndian64(it->key().data()) + 1 : 1);
     outbox_depth_.store(depth);
     // The next audit sequence is kept in the default column family.
     std::string next;
@@ -199,8 +202,9 @@ class RocksDbProfileStore final : public ProfileStore {
       uint64_t n = 0;
       for (profiles_it->SeekToFirst(); profiles_it->Valid(); profiles_it->Next()) ++n;
       RETURN_IF_ERROR(ToStatus(profiles_it->status(), "counting profiles"));
-      RETURN_IF_ERROR(ToStatus(db()->Put(write_options_, defaults(), kProfileCountKey, OutboxKey(n)),
-                               "storing the profile count"));
+      RETURN_IF_ERROR(
+          ToStatus(db()->Put(write_options_, defaults(), kProfileCountKey, OutboxKey(n)),
+                   "storing the profile count"));
       profile_count_.store(n);
     } else {
       return ToStatus(got, "reading the profile count");
@@ -335,23 +339,26 @@ class RocksDbProfileStore final : public ProfileStore {
       };
       if (keys.everything) {
         for (rocksdb::ColumnFamilyHandle* h : open_.handles) {
-          RETURN_IF_ERROR(ToStatus(db()->CompactRange(options, h, nullptr, nullptr),
-                                   "compacting for a purge"));
+          RETURN_IF_ERROR(
+              ToStatus(db()->CompactRange(options, h, nullptr, nullptr), "compacting for a purge"));
         }
       } else {
         // Each ranged compaction rewrites the files around one key; past a
         // few dozen keys in a column family, one compaction of all of it
         // rewrites less.
         constexpr size_t kRangesPerColumnFamily = 32;
-        auto compact_each = [&](rocksdb::ColumnFamilyHandle* cf,
-                                const std::vector<std::pair<std::string, std::string>>& ranges)
-            ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
-          if (ranges.size() > kRangesPerColumnFamily) {
-            return ToStatus(db()->CompactRange(options, cf, nullptr, nullptr), "compacting for a purge");
-          }
-          for (const auto& [first, last] : ranges) RETURN_IF_ERROR(compact(cf, first, last));
-          return absl::OkStatus();
-        };
+        auto compact_each =
+            [&](rocksdb::ColumnFamilyHandle* cf,
+                const std::vector<std::pair<std::string, std::string>>& ranges)
+                ABSL_SHARED_LOCKS_REQUIRED(db_mu_) {
+                  if (ranges.size() > kRangesPerColumnFamily) {
+                    return ToStatus(db()->CompactRange(options, cf, nullptr, nullptr),
+                                    "compacting for a purge");
+                  }
+                  for (const auto& [first, last] : ranges)
+                    RETURN_IF_ERROR(compact(cf, first, last));
+                  return absl::OkStatus();
+                };
         std::vector<std::pair<std::string, std::string>> profile_ranges, audit_ranges,
             identity_ranges, timer_ranges;
         for (const std::string& id : keys.profile_ids) {
@@ -403,7 +410,7 @@ class RocksDbProfileStore final : public ProfileStore {
     // error it cannot resume from takes a reopen, which replays the WAL.
     // Nothing works on a full disk, and reopening there trips assertions in
     // RocksDB builds that keep them: wait for space first.
-    struct statvfs fs{};
+    struct statvfs fs {};
     if (statvfs(options_.path.c_str(), &fs) == 0) {
       const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
       if (free_bytes < kMinFreeBytes) {
@@ -492,9 +499,8 @@ class RocksDbProfileStore final : public ProfileStore {
       RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kNextAuditSeqKey, OutboxKey(audit_seq)),
                                "batching audit sequence"));
     }
-    const uint64_t profile_count =
-        static_cast<uint64_t>(std::max<int64_t>(
-            static_cast<int64_t>(profile_count_.load()) + batch.profiles_added, 0));
+    const uint64_t profile_count = static_cast<uint64_t>(
+        std::max<int64_t>(static_cast<int64_t>(profile_count_.load()) + batch.profiles_added, 0));
     if (batch.profiles_added != 0) {
       RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kProfileCountKey, OutboxKey(profile_count)),
                                "batching profile count"));
@@ -516,21 +522,22 @@ class RocksDbProfileStore final : public ProfileStore {
       RETURN_IF_ERROR(ToStatus(wb.Delete(merges(), key), "batching audit delete"));
     }
     for (const auto& [hash, until] : batch.suppressions) {
-      RETURN_IF_ERROR(ToStatus(wb.Put(suppressions(), hash, OutboxKey(static_cast<uint64_t>(until))),
-                               "batching suppression"));
+      RETURN_IF_ERROR(
+          ToStatus(wb.Put(suppressions(), hash, OutboxKey(static_cast<uint64_t>(until))),
+                   "batching suppression"));
     }
     for (const auto& [due, id] : batch.timers_deleted) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(timers(), TimerKey(due, id)), "batching timer delete"));
     }
     for (const Timer& t : batch.timers_set) {
-      RETURN_IF_ERROR(ToStatus(wb.Put(timers(), TimerKey(t.due_ms, t.profile_id),
-                                      PositionKey(t.topic, t.partition)),
-                               "batching timer"));
+      RETURN_IF_ERROR(ToStatus(
+          wb.Put(timers(), TimerKey(t.due_ms, t.profile_id), PositionKey(t.topic, t.partition)),
+          "batching timer"));
     }
     for (const PartitionPosition& p : batch.positions) {
-      RETURN_IF_ERROR(ToStatus(
-          wb.Put(offsets(), PositionKey(p.topic, p.partition), PositionValue(p)),
-          "batching offsets"));
+      RETURN_IF_ERROR(
+          ToStatus(wb.Put(offsets(), PositionKey(p.topic, p.partition), PositionValue(p)),
+                   "batching offsets"));
     }
     if (absl::Status s = ToStatus(db()->Write(write_options_, &wb), "committing batch"); !s.ok()) {
       write_failed_ = true;
@@ -596,6 +603,11 @@ class RocksDbProfileStore final : public ProfileStore {
   }
 
   uint64_t OutboxDepth() const override { return outbox_depth_.load(); }
+
+  bool WriteFailed() const override {
+    absl::MutexLock commit(&commit_mu_);
+    return write_failed_;
+  }
 
   uint64_t NextOutboxSeq() const override {
     absl::MutexLock commit(&commit_mu_);
@@ -730,7 +742,8 @@ std::string IdentityKey(std::string_view kind, std::string_view value) {
   return key;
 }
 
-rocksdb::ColumnFamilyOptions ProfileColumnFamilyOptions(std::shared_ptr<rocksdb::Cache> block_cache) {
+rocksdb::ColumnFamilyOptions ProfileColumnFamilyOptions(
+    std::shared_ptr<rocksdb::Cache> block_cache) {
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = std::move(block_cache);
   // Point lookups (MultiGet by id or identity) dominate: a bloom filter

@@ -34,9 +34,11 @@ std::vector<std::pair<std::string, std::string>> MergeAuditRecords(
     int64_t now_ms);
 
 // One record, as partitioned mode keeps them (docs/scaling.md, merge audit):
-// `absorbed` merged into `survivor`, or, with `refused`, refused by that
-// rule with `detail`. No event id: the decision is made where the profiles
-// live, after the event's hops.
+// `absorbed` merged into `survivor`, or, with `refused`, a refusal by that
+// rule with `detail` in profile `survivor`'s record (`absorbed` empty: the
+// other party is not named, so its erasure leaves nothing of it here). No
+// event id: the decision is made where the profiles live, after the
+// event's hops.
 std::string MergeAuditRecord(int64_t time_ms, std::string_view survivor, std::string_view absorbed,
                              std::optional<RefusalRule> refused, std::string_view detail);
 

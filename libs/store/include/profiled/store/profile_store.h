@@ -94,16 +94,16 @@ struct OutboxEntry {
 struct Timer {
   int64_t due_ms = 0;
   std::string profile_id;
-  std::string topic;       // partition whose clock the timer runs on
+  std::string topic;  // partition whose clock the timer runs on
   int32_t partition = 0;
   bool operator==(const Timer&) const = default;
 };
 
 // Keys whose old values must leave the disk after an erasure (Purge).
 struct PurgeKeys {
-  std::vector<std::string> profile_ids;    // profiles, and their audit prefixes
-  std::vector<std::string> identity_keys;  // graph keys (IdentityKey)
-  std::vector<std::string> audit_keys;     // single audit records kept elsewhere
+  std::vector<std::string> profile_ids;                 // profiles, and their audit prefixes
+  std::vector<std::string> identity_keys;               // graph keys (IdentityKey)
+  std::vector<std::string> audit_keys;                  // single audit records kept elsewhere
   std::vector<std::pair<int64_t, std::string>> timers;  // (due ms, profile id)
   // Everything, when the keys are not known (a purge lost to a restart).
   bool everything = false;
@@ -115,11 +115,11 @@ struct PurgeKeys {
 };
 
 struct CommitBatch {
-  std::vector<std::pair<std::string, std::string>> profiles;  // id -> state bytes
-  std::vector<std::string> deleted_profiles;                  // ids (absorbed by merges)
+  std::vector<std::pair<std::string, std::string>> profiles;        // id -> state bytes
+  std::vector<std::string> deleted_profiles;                        // ids (absorbed by merges)
   std::vector<std::pair<std::string, std::string>> identity_links;  // graph key -> profile id
-  std::vector<std::pair<std::string, std::string>> audit;     // profile id -> record bytes
-  std::vector<std::string> outbox;                            // records, in order
+  std::vector<std::pair<std::string, std::string>> audit;           // profile id -> record bytes
+  std::vector<std::string> outbox;                                  // records, in order
   std::vector<PartitionPosition> positions;
   std::vector<Timer> timers_set;
   std::vector<std::pair<int64_t, std::string>> timers_deleted;  // (due ms, profile id)
@@ -217,6 +217,9 @@ class ProfileStore {
   virtual uint64_t OutboxDepth() const = 0;
   // The sequence number the next committed outbox record gets.
   virtual uint64_t NextOutboxSeq() const = 0;
+  // A write failed (a commit, or deleting published entries) and nothing
+  // writes until Recover(): an idle owner must notice too.
+  virtual bool WriteFailed() const = 0;
   // The smallest sequence number still in the outbox (NextOutboxSeq when empty).
   [[nodiscard]] virtual absl::StatusOr<uint64_t> OldestOutboxSeq() = 0;
   // Sizes, compaction debt, cache and stall figures; cheap, any thread.
