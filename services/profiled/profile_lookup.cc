@@ -121,13 +121,6 @@ obs::HttpResponse ToOwner(const pipeline::PartitionedRuntime& runtime, int32_t p
   return obs::HttpResponse::Redirect(absl::StrCat("http://", *owner, path));
 }
 
-// A slot's value, decoded; `state` gets its profile's state bytes.
-absl::StatusOr<cluster::Slot> DecodeSlot(const std::string& bytes, std::string* state) {
-  ::profiled::internal::v1::SlotValue value;
-  if (!value.ParseFromString(bytes)) return absl::DataLossError("unreadable slot");
-  return cluster::FromSlotValue(value, state);
-}
-
 }  // namespace
 
 obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& request) const {
@@ -154,7 +147,7 @@ obs::HttpResponse PartitionedProfileLookup::operator()(const obs::HttpRequest& r
     if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
     if (!bytes->has_value()) return NotFound(raw);
     std::string state;
-    absl::StatusOr<cluster::Slot> slot = DecodeSlot(**bytes, &state);
+    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(**bytes, &state);
     if (!slot.ok()) return JsonError(500, slot.status().ToString());
     if (by_identity) {
       if (!slot->identity.has_value()) return NotFound(raw);
@@ -252,7 +245,7 @@ obs::HttpResponse PartitionedMergeAuditLookup::operator()(const obs::HttpRequest
   }
   if (!bytes.ok()) return JsonError(500, bytes.status().ToString());
   if (!bytes->has_value()) return RenderAudit(std::vector<std::string>{});
-  absl::StatusOr<cluster::Slot> slot = DecodeSlot(**bytes, nullptr);
+  absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(**bytes, nullptr);
   if (!slot.ok()) return JsonError(500, slot.status().ToString());
   if (!slot->profile.has_value()) return RenderAudit(std::vector<std::string>{});
   return RenderAudit(slot->profile->audit);

@@ -43,10 +43,8 @@ std::map<std::string, cluster::Slot> NewestSlots(const std::string& bootstrap,
   }
   std::map<std::string, cluster::Slot> slots;
   for (const auto& [key, bytes] : newest) {
-    ::profiled::internal::v1::SlotValue value;
-    REQUIRE(value.ParseFromString(bytes));
     std::string state;
-    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, &state);
+    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(bytes, &state);
     REQUIRE(slot.ok());
     slots[key] = *slot;
     if (states != nullptr) (*states)[key] = state;

@@ -109,9 +109,7 @@ std::map<std::string, core::Profile> ProfilesFromChangelog(const std::string& bo
   auto slot_of = [&](const std::string& key, std::string* state) -> std::optional<cluster::Slot> {
     auto it = slots.find(key);
     if (it == slots.end()) return std::nullopt;
-    ::profiled::internal::v1::SlotValue value;
-    if (!value.ParseFromString(it->second)) return std::nullopt;
-    absl::StatusOr<cluster::Slot> slot = cluster::FromSlotValue(value, state);
+    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(it->second, state);
     return slot.ok() ? std::optional<cluster::Slot>(*slot) : std::nullopt;
   };
   std::map<std::string, core::Profile> out;

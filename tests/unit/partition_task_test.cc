@@ -199,9 +199,7 @@ class Partitioned {
     std::map<std::string, cluster::Slot> out;
     for (const auto& store : stores_) {
       REQUIRE_OK(store->ForEachProfile([&](std::string_view key, std::string_view bytes) {
-        ::profiled::internal::v1::SlotValue value;
-        REQUIRE(value.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
-        auto slot = cluster::FromSlotValue(value, nullptr);
+        auto slot = cluster::ParseSlot(bytes, nullptr);
         REQUIRE_OK(slot.status());
         out.emplace(std::string(key), *slot);
         return true;
@@ -301,9 +299,7 @@ class Partitioned {
             key);
     REQUIRE_OK(bytes.status());
     REQUIRE(bytes->has_value());
-    ::profiled::internal::v1::SlotValue value;
-    REQUIRE(value.ParseFromString(**bytes));
-    auto slot = cluster::FromSlotValue(value, state);
+    auto slot = cluster::ParseSlot(**bytes, state);
     REQUIRE_OK(slot.status());
     return *slot;
   }

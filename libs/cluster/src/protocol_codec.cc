@@ -166,6 +166,14 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
   return slot;
 }
 
+absl::StatusOr<Slot> ParseSlot(std::string_view value, std::string* state) {
+  internal::v1::SlotValue parsed;
+  if (!parsed.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError("a slot does not parse");
+  }
+  return FromSlotValue(parsed, state);
+}
+
 namespace {
 
 // A varint field of a serialized SlotValue, read without parsing the rest;

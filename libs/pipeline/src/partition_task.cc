@@ -442,24 +442,17 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   std::vector<std::string> keys;
   keys.reserve(admitted.size());
   for (const Admitted& a : admitted) keys.push_back(a.message.Key());
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  std::vector<std::optional<std::string>> stored;
-  RETURN_IF_ERROR(store_.MultiGet(keys, stored));
   cluster::PartitionState state;
   TaskProfiles profiles(options_, topics_.retention_ms, counts);
-  ::profiled::internal::v1::SlotValue slot_value;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!stored[i].has_value()) continue;
-    if (!slot_value.ParseFromString(*stored[i])) {
-      return absl::DataLossError(absl::StrCat("slot ", keys[i], " does not parse"));
-    }
-    std::string bytes;
-    ASSIGN_OR_RETURN(state.slots[keys[i]], cluster::FromSlotValue(slot_value, &bytes));
-    if (bytes.empty()) continue;
-    ASSIGN_OR_RETURN(core::Profile profile, codec::DecodeProfileState(bytes));
-    profiles.Load(keys[i], std::move(profile));
-  }
+  RETURN_IF_ERROR(ReadSlots(
+      std::move(keys),
+      [&](const std::string& key, cluster::Slot slot, const std::string& bytes) -> absl::Status {
+        state.slots[key] = std::move(slot);
+        if (bytes.empty()) return absl::OkStatus();
+        ASSIGN_OR_RETURN(core::Profile profile, codec::DecodeProfileState(bytes));
+        profiles.Load(key, std::move(profile));
+        return absl::OkStatus();
+      }));
 
   store::CommitBatch batch;
   std::vector<cluster::ProtocolMessage> out;
@@ -586,6 +579,26 @@ void PartitionTask::AppendChangelog(const std::vector<std::string>& keys,
                                      CurrentMarker().SerializeAsString()));
 }
 
+absl::Status PartitionTask::ReadSlots(
+    std::vector<std::string> keys,
+    absl::FunctionRef<absl::Status(const std::string&, cluster::Slot, const std::string&)> visit) {
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::optional<std::string>> stored;
+  RETURN_IF_ERROR(store_.MultiGet(keys, stored));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!stored[i].has_value()) continue;
+    std::string bytes;
+    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(*stored[i], &bytes);
+    if (!slot.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("slot ", keys[i], " does not decode: ", slot.status().message()));
+    }
+    RETURN_IF_ERROR(visit(keys[i], *std::move(slot), bytes));
+  }
+  return absl::OkStatus();
+}
+
 void PartitionTask::NoteTimers(const store::CommitBatch& batch) {
   if (next_due_ms_ == 0) return;  // unknown: looked up when next asked
   for (const store::Timer& t : batch.timers_set) next_due_ms_ = std::min(next_due_ms_, t.due_ms);
@@ -599,26 +612,18 @@ absl::StatusOr<TaskCounts> PartitionTask::RunTimers(int64_t now_ms) {
   std::vector<std::string> keys;
   keys.reserve(due.size());
   for (const store::Timer& t : due) keys.push_back(t.profile_id);
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  std::vector<std::optional<std::string>> stored;
-  RETURN_IF_ERROR(store_.MultiGet(keys, stored));
   cluster::PartitionState state;
   absl::flat_hash_map<std::string, core::Profile> live;  // slots holding a live profile
-  ::profiled::internal::v1::SlotValue slot_value;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!stored[i].has_value()) continue;
-    if (!slot_value.ParseFromString(*stored[i])) {
-      return absl::DataLossError(absl::StrCat("slot ", keys[i], " does not parse"));
-    }
-    std::string bytes;
-    ASSIGN_OR_RETURN(cluster::Slot slot, cluster::FromSlotValue(slot_value, &bytes));
-    if (bytes.empty() || !slot.profile.has_value() || slot.profile->absorbed_into.has_value()) {
-      continue;
-    }
-    ASSIGN_OR_RETURN(live[keys[i]], codec::DecodeProfileState(bytes));
-    state.slots[keys[i]] = std::move(slot);
-  }
+  RETURN_IF_ERROR(ReadSlots(
+      std::move(keys),
+      [&](const std::string& key, cluster::Slot slot, const std::string& bytes) -> absl::Status {
+        if (bytes.empty() || !slot.profile.has_value() || slot.profile->absorbed_into.has_value()) {
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(live[key], codec::DecodeProfileState(bytes));
+        state.slots[key] = std::move(slot);
+        return absl::OkStatus();
+      }));
 
   store::CommitBatch batch;
   std::vector<std::string> changed;

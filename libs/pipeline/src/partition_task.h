@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "output_stage.h"
 #include "profiled/cluster/changelog.h"
@@ -123,6 +124,11 @@ class PartitionTask {
   template <typename FindProfile>
   void AppendChangelog(const std::vector<std::string>& keys, const cluster::PartitionState& state,
                        FindProfile profiles, store::CommitBatch& batch) const;
+  // The stored slots of `keys` (any order, repeats allowed), each decoded
+  // once and handed to `visit` with its profile's state bytes (empty: none).
+  [[nodiscard]] absl::Status ReadSlots(
+      std::vector<std::string> keys,
+      absl::FunctionRef<absl::Status(const std::string&, cluster::Slot, const std::string&)> visit);
   // After a commit that set `set` timers: when the next may be due.
   void NoteTimers(const store::CommitBatch& batch);
 

@@ -25,6 +25,9 @@ absl::StatusOr<ProtocolMessage> FromRecord(const internal::v1::ProtocolRecord& r
 internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state);
 // The slot, and its profile's state bytes in `state` (empty: none).
 absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& value, std::string* state);
+// The same from a serialized SlotValue (as stored and in the changelog);
+// DataLoss when it does not parse.
+absl::StatusOr<Slot> ParseSlot(std::string_view value, std::string* state);
 // The epoch a serialized SlotValue was written in, read without parsing
 // the rest (a restore asks it of every record); 0 when absent or damaged.
 int64_t SlotEpoch(std::string_view value);
