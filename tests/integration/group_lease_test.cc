@@ -23,7 +23,8 @@ struct Members {
     REQUIRE_OK(cluster->CreateTopic("profiled.members", 1));
   }
   kafka::Properties Properties() const { return {{"bootstrap.servers", cluster->bootstrap()}}; }
-  GroupLeaseOptions Options(const std::string& instance, absl::Duration ttl = absl::Seconds(3)) const {
+  GroupLeaseOptions Options(const std::string& instance,
+                            absl::Duration ttl = absl::Seconds(3)) const {
     GroupLeaseOptions o;
     o.group_id = "orders";
     o.instance_id = instance;
@@ -74,8 +75,7 @@ TEST_CASE("a second instance of a single-mode group refuses to start and names t
 
   auto second = m.Acquire("pod-1");
   REQUIRE(absl::IsFailedPrecondition(second.status()));
-  CHECK_THAT(std::string(second.status().message()),
-             Catch::Contains("instance 'pod-0' on host '"));
+  CHECK_THAT(std::string(second.status().message()), Catch::Contains("instance 'pod-0' on host '"));
   CHECK_THAT(std::string(second.status().message()),
              Catch::Contains("(http pod-0.local:9464) holds group 'orders'"));
   CHECK_THAT(std::string(second.status().message()), Catch::Contains("its own input.group_id"));
@@ -133,9 +133,10 @@ TEST_CASE("of instances starting together exactly one holds the group", "[integr
   }
 }
 
-TEST_CASE("a lease that lapsed pauses its holder, which resumes if no one took the group or stops "
-          "for good if someone did",
-          "[integration][cluster]") {
+TEST_CASE(
+    "a lease that lapsed pauses its holder, which resumes if no one took the group or stops "
+    "for good if someone did",
+    "[integration][cluster]") {
   Members m;
   std::atomic<bool> cut{false};
   auto log = kafka::PartitionLog::Open(m.Properties(), "profiled.members", 0);
@@ -146,14 +147,14 @@ TEST_CASE("a lease that lapsed pauses its holder, which resumes if no one took t
   const int64_t first_order = (*a)->lease_order();
 
   cut = true;
-  REQUIRE(testing::WaitUntil([&] { return (*a)->state() == State::kLapsed; },
-                             std::chrono::seconds(5)));
+  REQUIRE(
+      testing::WaitUntil([&] { return (*a)->state() == State::kLapsed; }, std::chrono::seconds(5)));
   CHECK_THAT((*a)->reason(), Catch::Contains("network cut by the test"));
 
   SECTION("nobody took it: held again under a new lease") {
     cut = false;
-    REQUIRE(testing::WaitUntil([&] { return (*a)->state() == State::kHeld; },
-                               std::chrono::seconds(5)));
+    REQUIRE(
+        testing::WaitUntil([&] { return (*a)->state() == State::kHeld; }, std::chrono::seconds(5)));
     CHECK((*a)->lease_order() > first_order);
     CHECK((*a)->reason().empty());
   }
@@ -167,8 +168,8 @@ TEST_CASE("a lease that lapsed pauses its holder, which resumes if no one took t
         },
         std::chrono::seconds(6)));
     cut = false;
-    REQUIRE(testing::WaitUntil([&] { return (*a)->state() == State::kLost; },
-                               std::chrono::seconds(5)));
+    REQUIRE(
+        testing::WaitUntil([&] { return (*a)->state() == State::kLost; }, std::chrono::seconds(5)));
     CHECK_THAT((*a)->reason(), Catch::Contains("instance 'pod-b'"));
     std::this_thread::sleep_for(std::chrono::milliseconds(3'500));
     CHECK(b->state() == State::kHeld);
@@ -186,9 +187,10 @@ class SkewedClock final : public core::Clock {
   int64_t skew_ms_;
 };
 
-TEST_CASE("an instance whose clock runs a ttl ahead starts, then gives way as soon as the holder "
-          "renews",
-          "[integration][cluster]") {
+TEST_CASE(
+    "an instance whose clock runs a ttl ahead starts, then gives way as soon as the holder "
+    "renews",
+    "[integration][cluster]") {
   Members m;
   auto a = m.Acquire("pod-a");
   REQUIRE_OK(a.status());
@@ -198,8 +200,8 @@ TEST_CASE("an instance whose clock runs a ttl ahead starts, then gives way as so
   // At b's clock a's lease looks expired, so b may start...
   if (b.ok()) {
     // ... but a's next heartbeat lands after b's lease began: b is lost.
-    REQUIRE(testing::WaitUntil([&] { return (*b)->state() == State::kLost; },
-                               std::chrono::seconds(5)));
+    REQUIRE(
+        testing::WaitUntil([&] { return (*b)->state() == State::kLost; }, std::chrono::seconds(5)));
     CHECK_THAT((*b)->reason(), Catch::Contains("instance 'pod-a'"));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1'500));
@@ -207,8 +209,45 @@ TEST_CASE("an instance whose clock runs a ttl ahead starts, then gives way as so
   CHECK((*a)->lease_order() == a_order);  // never lapsed
 }
 
-TEST_CASE("the lease topic missing on a cluster that does not create topics fails the start clearly",
+TEST_CASE("partitioned members learn each other's partitions and count those no live member owns",
           "[integration][cluster]") {
+  Members m;
+  std::vector<std::unique_ptr<GroupLease>> members;
+  for (const std::string instance : {"pod-0", "pod-1"}) {
+    GroupLeaseOptions o = m.Options(instance);
+    o.mode = std::string(kPartitionedMode);
+    auto lease = GroupLease::Acquire(o, m.Properties(), m.clock);
+    REQUIRE_OK(lease.status());  // partitioned leases do not exclude each other
+    members.push_back(std::move(*lease));
+  }
+  GroupLease& pod0 = *members[0];
+  CHECK(pod0.UnownedOf(4) == 4);  // nobody has said anything yet
+  pod0.SetOwned({0, 1});
+  members[1]->SetOwned({2, 3});
+  // Each heartbeat (ttl/3 = 1 s) carries the partitions and reads the others'.
+  REQUIRE(testing::WaitUntil([&] { return pod0.UnownedOf(4) == 0; }, std::chrono::seconds(5)));
+  CHECK(pod0.AddressOf(3) == "pod-1.local:9464");
+  CHECK(pod0.UnownedOf(6) == 2);  // partitions past what anyone owns
+
+  SECTION("a killed member's partitions count as unowned once its lease expires") {
+    members[1].reset();  // heartbeats stop, nothing released: as kill -9 leaves it
+    std::this_thread::sleep_for(std::chrono::milliseconds(1'500));
+    CHECK(pod0.UnownedOf(4) == 0);  // still within its ttl (3 s)
+    REQUIRE(testing::WaitUntil([&] { return pod0.UnownedOf(4) == 2; }, std::chrono::seconds(5)));
+    CHECK_FALSE(pod0.AddressOf(2).has_value());
+    pod0.SetOwned({0, 1, 2, 3});  // the group gave them to pod-0
+    REQUIRE(testing::WaitUntil([&] { return pod0.UnownedOf(4) == 0; }, std::chrono::seconds(5)));
+    CHECK(pod0.AddressOf(2) == "pod-0.local:9464");
+  }
+  SECTION("a cleanly stopped member's partitions are unowned at the next heartbeat") {
+    members[1]->Release();
+    REQUIRE(testing::WaitUntil([&] { return pod0.UnownedOf(4) == 2; }, std::chrono::seconds(3)));
+  }
+}
+
+TEST_CASE(
+    "the lease topic missing on a cluster that does not create topics fails the start clearly",
+    "[integration][cluster]") {
   Members m;
   m.cluster->SetTopicState("profiled.members", kafka::MockCluster::TopicState::kMissing);
   GroupLeaseOptions o = m.Options("pod-0");

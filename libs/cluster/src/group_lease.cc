@@ -288,6 +288,15 @@ std::optional<std::string> GroupLease::AddressOf(int32_t partition) const {
   return it->second.second;
 }
 
+int32_t GroupLease::UnownedOf(int32_t partitions) const {
+  absl::MutexLock lock(&mu_);
+  int32_t unowned = 0;
+  for (int32_t partition = 0; partition < partitions; ++partition) {
+    unowned += owners_.contains(partition) ? 0 : 1;
+  }
+  return unowned;
+}
+
 int64_t GroupLease::lease_order() const {
   absl::MutexLock lock(&mu_);
   return order_;

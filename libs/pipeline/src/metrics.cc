@@ -41,6 +41,9 @@ prometheus::Family<prometheus::Counter>& PrivacyFamily(prometheus::Registry& r) 
 PartitionMetrics::PartitionMetrics(prometheus::Registry& r)
     : owned(GaugeOf(r, "profiled_partitions_owned",
                     "Repartition partitions this instance owns (restored and running).")),
+      unowned(GaugeOf(r, "profiled_partitions_unowned",
+                      "Repartition partitions no live member says it owns, as this instance "
+                      "last read the members topic (0 in single mode).")),
       restoring(GaugeOf(r, "profiled_partitions_restoring",
                         "1 while a partition given to this instance is restored from its "
                         "changelog (nothing else runs meanwhile).")),

@@ -697,6 +697,9 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
         partition, absl::UnavailableError("the store's last write failed (see the log)")));
   }
   RETURN_IF_ERROR(p.RetryRecoveries());
+  if (p.lease != nullptr) {
+    p.partition_metrics.unowned.Set(p.lease->UnownedOf(p.options.partitions));
+  }
   p.PurgeErased();
   for (const auto& [partition, records] : by_partition) {
     auto it = p.owned.find(partition);

@@ -90,6 +90,9 @@ class GroupLease {
   // that it owns `partition`, as of this instance's last heartbeat (up to
   // ttl/3 old); nullopt when none.
   std::optional<std::string> AddressOf(int32_t partition) const;
+  // How many of partitions 0..partitions-1 no live member says it owns, as
+  // of the same heartbeat: what the unowned-partitions alert watches.
+  int32_t UnownedOf(int32_t partitions) const;
 
  private:
   using Steady = std::chrono::steady_clock::time_point;

@@ -44,9 +44,10 @@
 //   profiled_outbox_depth                   records waiting in the outbox
 //   profiled_producer_queue_depth           records handed to librdkafka, not yet acknowledged
 //   profiled_event_publish_latency_seconds  input message timestamp -> its update acknowledged
-//   profiled_partitions_owned, _restoring, profiled_restore_*, profiled_partition_restores_total,
-//   profiled_repartition_resent_total, profiled_changelog_fenced_total / _reasserted_total,
-//   profiled_partitions_superseded_total    partitioned mode (docs/operations.md)
+//   profiled_partitions_owned, _unowned, _restoring, profiled_restore_*,
+//   profiled_partition_restores_total, profiled_repartition_resent_total,
+//   profiled_changelog_fenced_total / _reasserted_total, profiled_partitions_superseded_total
+//   partitioned mode (docs/operations.md)
 #pragma once
 
 #include <prometheus/counter.h>
@@ -70,6 +71,7 @@ namespace profiled::pipeline {
 struct PartitionMetrics {
   explicit PartitionMetrics(prometheus::Registry& registry);
   prometheus::Gauge& owned;              // repartition partitions owned
+  prometheus::Gauge& unowned;            // partitions no live member owns (members topic)
   prometheus::Gauge& restoring;          // 1 while a restore runs
   prometheus::Gauge& restore_remaining;  // changelog offsets it has still to read
   prometheus::Counter& restores;
