@@ -122,8 +122,10 @@ class LatencyReader {
  public:
   LatencyReader(const std::string& bootstrap, const std::string& topic, int partitions)
       : consumer_(AssignedConsumer(bootstrap, topic, partitions, RdKafka::Topic::OFFSET_END)),
-        first_after_(static_cast<size_t>(partitions)) {
+        first_after_(static_cast<size_t>(partitions)),
+        first_any_after_(static_cast<size_t>(partitions)) {
     for (auto& t : first_after_) t = -1;
+    for (auto& t : first_any_after_) t = -1;
     thread_ = std::thread([this] { Run(); });
   }
   ~LatencyReader() { Stop(); }
@@ -143,23 +145,34 @@ class LatencyReader {
   // key, a profile id) first publishes input produced at or after `wall_ms`.
   void WatchPartitionsFrom(int64_t wall_ms) { after_ms_ = wall_ms; }
   // Until every partition did, ms after that time; -1 while one has not.
-  int64_t AllPublishedAfterMs() const {
+  int64_t AllPublishedAfterMs() const { return LastFirst(first_after_); }
+  // Until every partition published anything at all after that time (a
+  // moved partition's backlog included): when it was available again.
+  int64_t AllPublishedAgainMs() const { return LastFirst(first_any_after_); }
+
+ private:
+  int64_t LastFirst(const std::vector<std::atomic<int64_t>>& firsts) const {
     int64_t last = 0;
-    for (const auto& t : first_after_) {
+    for (const auto& t : firsts) {
       const int64_t at = t.load();
       if (at < 0) return -1;
       last = std::max(last, at - after_ms_.load());
     }
     return last;
   }
-
- private:
   void Run() {
     while (!stop_) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(50));
       if (!m || m->err() != RdKafka::ERR_NO_ERROR) continue;
       const int64_t now = WallMs();
       ++updates_;
+      if (now >= after_ms_) {
+        std::string_view key(static_cast<const char*>(m->key_pointer()), m->key_len());
+        auto& first =
+            first_any_after_[static_cast<size_t>(profiled::cluster::IdentityProtocol::PartitionOf(
+                key, static_cast<int32_t>(first_any_after_.size())))];
+        if (first.load() < 0) first = now;
+      }
       RdKafka::Headers* headers = m->headers();
       if (headers == nullptr) continue;
       RdKafka::Headers::Header h = headers->get_last("profiled.source_time_ms");
@@ -184,7 +197,8 @@ class LatencyReader {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> from_ms_{INT64_MAX};
   std::atomic<int64_t> after_ms_{INT64_MAX};
-  std::vector<std::atomic<int64_t>> first_after_;  // wall ms, -1: not yet
+  std::vector<std::atomic<int64_t>> first_after_;      // wall ms, -1: not yet
+  std::vector<std::atomic<int64_t>> first_any_after_;  // the same, for any update
   std::atomic<uint64_t> updates_{0};
   std::mutex mu_;
   std::vector<int64_t> latencies_;
@@ -496,6 +510,7 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // last updates reach the reader
   const int64_t failover_ms = killed ? reader.AllPublishedAfterMs() : -1;
+  const int64_t available_ms = killed ? reader.AllPublishedAgainMs() : -1;
   reader.Stop();
   const double dead_letters = sum_of("profiled_dead_letters_total");
   uint64_t peak_rss = 0;  // the largest instance's
@@ -577,23 +592,29 @@ int main(int argc, char** argv) {
   if (killed) {
     std::printf(
         "  failover           %lld ms (kill -9 until every partition publishes new input); "
-        "bare group %lld ms; difference %lld ms\n",
+        "bare group %lld ms; difference %lld ms\n"
+        "  available again    %lld ms (kill -9 until every partition publishes at all); "
+        "difference %lld ms\n",
         static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms),
-        static_cast<long long>(failover_ms - bare_failover_ms));
+        static_cast<long long>(failover_ms - bare_failover_ms),
+        static_cast<long long>(available_ms),
+        static_cast<long long>(available_ms - bare_failover_ms));
   }
   std::printf(
       "JSON {\"keys\":\"%s\",\"profiles\":%llu,\"rate\":%.0f,\"produced\":%llu,\"complete\":%s,"
       "\"sustained\":%.0f,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"p999_ms\":%.0f,\"slip_ms\":%.1f,"
       "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
       "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f,"
-      "\"instances\":%d,\"failover_ms\":%lld,\"bare_failover_ms\":%lld}\n",
+      "\"instances\":%d,\"failover_ms\":%lld,\"bare_failover_ms\":%lld,"
+      "\"available_ms\":%lld}\n",
       keys.c_str(), static_cast<unsigned long long>(profiles), rate,
       static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
       p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
       static_cast<unsigned long long>(stored),
       stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
       raw_consume, raw_rocksdb, cores, per_cpu_second, instances,
-      static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms));
+      static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms),
+      static_cast<long long>(available_ms));
   if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
   return complete ? 0 : 1;
 }

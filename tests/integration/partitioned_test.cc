@@ -2,6 +2,8 @@
 // group over 12 repartition partitions end with the people a single-mode
 // run builds from the same input — read back from the changelog, as a new
 // owner would restore them.
+#include <librdkafka/rdkafkacpp.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
@@ -12,6 +14,7 @@
 #include "profiled/cluster/protocol_codec.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/core/profile_id.h"
+#include "profiled/internal/v1/routing.pb.h"
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/obs/metrics.h"
 #include "profiled/pipeline/partitioned_runtime.h"
@@ -26,6 +29,31 @@ namespace {
 
 constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int32_t kPartitions = 12;
+
+// Whether `group` has committed every partition of `topic` up to its end,
+// read from the group coordinator without joining the group.
+bool CommittedToEnd(const std::string& bootstrap, const std::string& group,
+                    const std::string& topic, int32_t partitions) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  conf->set("bootstrap.servers", bootstrap, err);
+  conf->set("group.id", group, err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  REQUIRE(c != nullptr);
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int32_t p = 0; p < partitions; ++p)
+    parts.push_back(RdKafka::TopicPartition::create(topic, p));
+  bool at_end = c->committed(parts, 5000) == RdKafka::ERR_NO_ERROR;
+  for (RdKafka::TopicPartition* tp : parts) {
+    int64_t low = 0, high = 0;
+    at_end = at_end && c->query_watermark_offsets(topic, tp->partition(), &low, &high, 5000) ==
+                           RdKafka::ERR_NO_ERROR;
+    at_end = at_end && tp->offset() == high;
+  }
+  RdKafka::TopicPartition::destroy(parts);
+  c->close();
+  return at_end;
+}
 
 TEST_CASE(
     "three partitioned instances end with a single-mode run's people: versions, counters, "
@@ -112,6 +140,64 @@ TEST_CASE(
   // Updates made only by a shipment or a membership change from another
   // partition have no input of their batch behind them (about 40% here).
   CHECK(stamped * 2 >= updates);
+}
+
+TEST_CASE(
+    "an input partition that moves to another instance resumes at the group's committed offset: "
+    "no input is routed twice or skipped",
+    "[integration][partitioned]") {
+  std::unique_ptr<kafka::MockCluster> cluster = testing::PartitionedCluster(4, 4);
+  const std::string bootstrap = cluster->bootstrap();
+  std::mt19937_64 rng(7);
+  const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, 20, 300, T0);
+  auto produce = [&](size_t from, size_t to) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (size_t i = from; i < to; ++i) {
+      records.emplace_back(absl::StrCat("k", rng() % 97), events[i].SerializeAsString());
+    }
+    testing::ProduceRecords(bootstrap, "events", records);
+  };
+  produce(0, 200);
+  testing::TempDir dir;
+  std::vector<std::unique_ptr<testing::PartitionedInstance>> instances;
+  auto sum = [&](const std::string& metric) {
+    double total = 0;
+    for (const auto& i : instances) total += std::max(0.0, i->Metric(metric));
+    return total;
+  };
+  instances.push_back(std::make_unique<testing::PartitionedInstance>(bootstrap, dir.Sub("a"), 4));
+  REQUIRE(instances[0]->WaitApplied(200));
+  REQUIRE(testing::WaitUntil([&] { return CommittedToEnd(bootstrap, "partitioned", "events", 4); },
+                             std::chrono::seconds(30)));
+  // A second instance: the group moves input partitions (and, eager, takes
+  // and gives back the first one's too).
+  instances.push_back(std::make_unique<testing::PartitionedInstance>(bootstrap, dir.Sub("b"), 4));
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        return instances[1]->Metric("profiled_partitions_owned") > 0 &&
+               sum("profiled_partitions_owned") == 4;
+      },
+      std::chrono::seconds(60)));
+  produce(200, 300);
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        return sum("profiled_events_applied_total") >= 300 && sum("profiled_outbox_depth") == 0;
+      },
+      std::chrono::seconds(60)));
+  for (auto& instance : instances) instance->Stop();
+  // Each input event routed exactly once: before, a moved input partition
+  // restarted at the topic's start (re-routed, skipped downstream as
+  // re-sends), or with initial_position latest at its end (lost).
+  size_t routed = 0;
+  for (const kafka::ConsumedMessage& m :
+       testing::ReadTopicToEnd(bootstrap, "profiled.repartition")) {
+    ::profiled::internal::v1::RepartitionRecord r;
+    REQUIRE(r.ParseFromArray(m.payload().data(), static_cast<int>(m.payload().size())));
+    if (r.protocol().kind() == ::profiled::internal::v1::ProtocolRecord::EVENT) ++routed;
+  }
+  CHECK(routed == events.size());
+  CHECK(sum("profiled_repartition_resent_total") <= 0);
+  CHECK(sum("profiled_events_applied_total") == events.size());
 }
 
 TEST_CASE(

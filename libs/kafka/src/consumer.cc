@@ -214,12 +214,16 @@ class KafkaConsumer final : public Consumer {
     PartitionList list;
     consumer_->assignment(list.parts);
     for (RdKafka::TopicPartition* tp : list.parts) {
-      std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
+      const bool committed_topic = IsCommittedTopic(tp->topic());
+      std::optional<int64_t> stored;
+      if (!committed_topic) stored = lookup_({tp->topic(), tp->partition()});
       if (!stored) {
         // Back to the first message consumed, not to a logical start: with
         // initial_position latest, "the end" would skip what was read.
         auto first = first_offset_.find(core::PartitionKey{tp->topic(), tp->partition()});
         if (first != first_offset_.end()) stored = first->second;
+        // Nothing consumed since it was assigned at the group's offset: it is still there.
+        if (!stored && committed_topic) continue;
       }
       tp->set_offset(stored ? *stored
                             : (options_.start_from_earliest ? RdKafka::Topic::OFFSET_BEGINNING
@@ -253,6 +257,36 @@ class KafkaConsumer final : public Consumer {
     }
   }
 
+  bool IsCommittedTopic(const std::string& topic) const {
+    return std::find(options_.committed_topics.begin(), options_.committed_topics.end(), topic) !=
+           options_.committed_topics.end();
+  }
+
+  // The group's committed offsets of those of `partitions` in committed
+  // topics (-1: none committed); empty when the coordinator did not answer.
+  absl::flat_hash_map<core::PartitionKey, int64_t> CommittedOffsets(
+      RdKafka::KafkaConsumer* consumer, const std::vector<RdKafka::TopicPartition*>& partitions) {
+    absl::flat_hash_map<core::PartitionKey, int64_t> offsets;
+    PartitionList list;
+    for (const RdKafka::TopicPartition* tp : partitions) {
+      if (IsCommittedTopic(tp->topic())) {
+        list.parts.push_back(RdKafka::TopicPartition::create(tp->topic(), tp->partition()));
+      }
+    }
+    if (list.parts.empty()) return offsets;
+    const RdKafka::ErrorCode err = consumer->committed(list.parts, 10'000);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      LogWarn("reading the group's committed offsets: ", RdKafka::err2str(err));
+      return offsets;
+    }
+    for (const RdKafka::TopicPartition* tp : list.parts) {
+      if (tp->err() != RdKafka::ERR_NO_ERROR) continue;
+      offsets[core::PartitionKey{tp->topic(), tp->partition()}] =
+          std::max<int64_t>(tp->offset(), -1);
+    }
+    return offsets;
+  }
+
   void OnRebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                    std::vector<RdKafka::TopicPartition*>& partitions) {
     rebalanced_ = true;
@@ -261,13 +295,32 @@ class KafkaConsumer final : public Consumer {
       first_offset_.erase(core::PartitionKey{tp->topic(), tp->partition()});
     }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      const absl::flat_hash_map<core::PartitionKey, int64_t> committed =
+          CommittedOffsets(consumer, partitions);
       for (RdKafka::TopicPartition* tp : partitions) {
-        std::optional<int64_t> stored = lookup_({tp->topic(), tp->partition()});
+        const core::PartitionKey key{tp->topic(), tp->partition()};
+        std::string from;
+        std::optional<int64_t> stored;
+        if (IsCommittedTopic(tp->topic())) {
+          auto it = committed.find(key);
+          if (it == committed.end()) {
+            // The group's offset could not be read now: librdkafka reads it
+            // itself (earliest when there is none), never skipping input.
+            tp->set_offset(RdKafka::Topic::OFFSET_STORED);
+            LogInfo("assigned ", tp->topic(), "/", tp->partition(), " from the group's offset");
+            continue;
+          }
+          if (it->second >= 0) stored = it->second;
+          from = "committed offset ";
+        } else {
+          stored = lookup_(key);
+          from = "stored offset ";
+        }
         tp->set_offset(stored ? *stored
                               : (options_.start_from_earliest ? RdKafka::Topic::OFFSET_BEGINNING
                                                               : RdKafka::Topic::OFFSET_END));
         LogInfo("assigned ", tp->topic(), "/", tp->partition(), " from ",
-                stored ? absl::StrCat("stored offset ", *stored)
+                stored ? absl::StrCat(from, *stored)
                        : std::string(options_.start_from_earliest ? "earliest" : "latest"));
       }
       if (cooperative) {

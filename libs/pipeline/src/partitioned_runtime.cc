@@ -634,12 +634,15 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
       p.tail, kafka::LogTail::Open(options.runtime.consumer.properties, options.changelog_topic));
   kafka::ConsumerOptions consumer = options.runtime.consumer;
   consumer.topics = internal::ReadStage::Subscription(options.runtime.pipeline, consumer.topics);
+  // Routing commits input offsets to the group (nothing local holds them).
+  consumer.committed_topics = consumer.topics;
   consumer.topics.push_back(options.repartition_topic);
   ASSIGN_OR_RETURN(
       p.consumer,
       kafka::Consumer::Create(
           consumer, [&p](const core::PartitionKey& key) -> std::optional<int64_t> {
-            // Input partitions resume at the group's committed offsets.
+            // Input partitions resume at the group's committed offsets
+            // (ConsumerOptions::committed_topics): never asked here.
             if (key.topic != p.options.repartition_topic) return std::nullopt;
             absl::StatusOr<int64_t> next = p.Own(key.partition);
             if (next.ok()) {

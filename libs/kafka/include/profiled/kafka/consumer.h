@@ -39,6 +39,11 @@ struct ConsumerOptions {
   std::vector<std::string> topics;
   // Where a partition with no stored position starts: true = earliest.
   bool start_from_earliest = true;
+  // Topics whose positions are the group's committed offsets, not the
+  // position lookup's (partitioned mode's input): a partition of one
+  // resumes where the group committed, and starts as above only when the
+  // group has committed nothing for it.
+  std::vector<std::string> committed_topics;
 };
 
 // One consumed record. Owns its bytes.
