@@ -51,6 +51,10 @@ PartitionMetrics::PartitionMetrics(prometheus::Registry& r)
                                 "Changelog offsets the running restore has still to read.")),
       restores(CounterOf(r, "profiled_partition_restores_total",
                          "Partitions restored from their changelog on assignment.")),
+      reused(CounterOf(r, "profiled_partition_reuses_total",
+                       "Partitions given back to this instance by a rebalance and resumed from "
+                       "the store it kept (their changelog ended with its last marker): no "
+                       "restore.")),
       restored_records(CounterOf(r, "profiled_restore_records_total",
                                  "Changelog records restored into partition stores.")),
       restore_duration(prometheus::BuildHistogram()

@@ -317,9 +317,7 @@ absl::Status PartitionTask::SendAfterPurge() {
   purge_keys_.clear();
   after_purge_.clear();
   purge_timers_.clear();
-  batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
-                                     std::string(cluster::kMarkerKey),
-                                     CurrentMarker().SerializeAsString()));
+  AppendMarker(batch);
   if (absl::Status s = store_.Commit(batch); !s.ok()) {
     purge_keys_ = std::move(keys);
     after_purge_ = std::move(owed);
@@ -354,11 +352,7 @@ absl::Status PartitionTask::Reassert(const std::vector<std::string>& keys) {
     batch.outbox.push_back(ToPartition(topics_.changelog, partition_, slots[i], bytes));
     batch.profiles.emplace_back(slots[i], std::move(bytes));
   }
-  if (marker) {
-    batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
-                                       std::string(cluster::kMarkerKey),
-                                       CurrentMarker().SerializeAsString()));
-  }
+  if (marker) AppendMarker(batch);
   if (batch.outbox.empty()) return absl::OkStatus();
   return store_.Commit(batch);
 }
@@ -574,9 +568,14 @@ void PartitionTask::AppendChangelog(const std::vector<std::string>& keys,
     batch.outbox.push_back(ToPartition(topics_.changelog, partition_, key, value));
     batch.profiles.emplace_back(key, std::move(value));
   }
-  batch.outbox.push_back(ToPartition(topics_.changelog, partition_,
-                                     std::string(cluster::kMarkerKey),
-                                     CurrentMarker().SerializeAsString()));
+  AppendMarker(batch);
+}
+
+void PartitionTask::AppendMarker(store::CommitBatch& batch) const {
+  std::string marker = CurrentMarker().SerializeAsString();
+  batch.outbox.push_back(
+      ToPartition(topics_.changelog, partition_, std::string(cluster::kMarkerKey), marker));
+  batch.changelog_marker = std::move(marker);  // the local copy's, see LocalCopyIsCurrent
 }
 
 absl::Status PartitionTask::ReadSlots(

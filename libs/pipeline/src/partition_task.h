@@ -124,6 +124,10 @@ class PartitionTask {
   template <typename FindProfile>
   void AppendChangelog(const std::vector<std::string>& keys, const cluster::PartitionState& state,
                        FindProfile profiles, store::CommitBatch& batch) const;
+  // The marker as the changelog's next record, and as the store's copy of
+  // the last one (a partition given back here reuses its store when the
+  // changelog ends with it).
+  void AppendMarker(store::CommitBatch& batch) const;
   // The stored slots of `keys` (any order, repeats allowed), each decoded
   // once and handed to `visit` with its profile's state bytes (empty: none).
   [[nodiscard]] absl::Status ReadSlots(

@@ -58,6 +58,32 @@ struct OwnedPartition {
   absl::Time next_purge_attempt = absl::InfinitePast();
 };
 
+// A partition a rebalance took from this instance, its store kept open for
+// a while: given back before anyone else wrote its changelog, it is reused
+// as it is instead of restored (an eager rebalance takes and gives back
+// every partition of every member).
+struct ParkedPartition {
+  std::string path;
+  std::shared_ptr<store::ProfileStore> store;
+  int64_t tail_next = 0;  // the changelog read back up to here: nothing foreign before
+  int64_t epoch = 0;      // this instance's claim when it owned the partition
+  absl::Time since;
+};
+
+// What a partition resumes from: the changelog's newest marker, the offset
+// the tail follows from, and keys a zombie wrote after the last claim.
+struct ResumePoint {
+  std::optional<cluster::ChangelogMarker> marker;
+  int64_t high = 0;
+  std::vector<std::string> fenced;
+};
+
+// A parked store is kept this long, then closed and deleted.
+constexpr absl::Duration kParkedFor = absl::Seconds(60);
+// Reuse reads the changelog written since the tail last read it; beyond
+// this many records a restore is as good.
+constexpr int64_t kMaxReuseTail = 100'000;
+
 }  // namespace
 
 struct PartitionedRuntime::Impl {
@@ -76,7 +102,22 @@ struct PartitionedRuntime::Impl {
         health(registry, o.runtime.health, clock) {}
 
   [[nodiscard]] absl::StatusOr<int64_t> Own(int32_t partition);
+  // Rebuilds the partition's store from the whole changelog.
+  [[nodiscard]] absl::StatusOr<ResumePoint> Restore(int32_t partition, OwnedPartition& p,
+                                                    kafka::PartitionLog& log);
+  // The parked store, when the changelog ends with the marker it last
+  // committed and nobody else wrote since its tail read it; nullopt when
+  // it must be restored instead.
+  [[nodiscard]] absl::StatusOr<std::optional<ResumePoint>> Reusable(const ParkedPartition& kept,
+                                                                    kafka::PartitionLog& log);
+  // Stops the partition (publishing what is left first when `drain`) and
+  // takes it out of the owned ones.
+  std::optional<OwnedPartition> Release(int32_t partition, bool drain, absl::Duration timeout);
+  // Released for good: its store deleted unless drained (kept for a restart).
   void Drop(int32_t partition, bool drain, absl::Duration timeout);
+  // Released by a rebalance: its store kept open for kParkedFor.
+  void Park(int32_t partition);
+  void ExpireParked();
   void DropRevoked();
   // Reads back the owned changelog partitions: keys a zombie wrote after
   // this owner's claim are re-asserted; a newer claim drops the partition.
@@ -128,6 +169,7 @@ struct PartitionedRuntime::Impl {
   std::unique_ptr<kafka::Consumer> consumer;
   std::unique_ptr<kafka::LogTail> tail;  // the owned changelog partitions
   std::map<int32_t, OwnedPartition> owned;
+  std::map<int32_t, ParkedPartition> parked;
   struct Recovery {
     absl::Time next;
     absl::Duration backoff;
@@ -161,17 +203,80 @@ void PartitionedRuntime::Impl::PublishOwnership() {
 }
 
 absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
-  Drop(partition, /*drain=*/false, absl::ZeroDuration());  // reassigned: rebuilt all the same
+  Park(partition);  // reassigned while owned: its store may serve again
+  std::optional<ParkedPartition> kept;
+  if (auto it = parked.find(partition); it != parked.end()) {
+    kept = std::move(it->second);
+    parked.erase(it);
+  }
   OwnedPartition p;
   p.path = absl::StrCat(options.runtime.store.path, "/partition-", partition);
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
+                   kafka::PartitionLog::Open(options.runtime.consumer.properties,
+                                             options.changelog_topic, partition));
+  const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
+  std::optional<ResumePoint> resume;
+  if (kept.has_value()) {
+    absl::StatusOr<std::optional<ResumePoint>> reusable = Reusable(*kept, *log);
+    if (!reusable.ok()) {
+      LogWarn("checking the kept store of ", what, ": ", reusable.status().ToString(),
+              "; restoring it instead");
+    } else if (reusable->has_value()) {
+      resume = std::move(**reusable);
+      p.store = std::move(kept->store);
+      partition_metrics.reused.Increment();
+      LogInfo("reused the store of ", what, " kept since ",
+              absl::FormatDuration(absl::Now() - kept->since), " ago, resuming at ",
+              resume->marker.has_value() ? resume->marker->next_offset() : 0);
+    }
+    kept.reset();  // closes the store unless reused
+  }
+  if (!resume.has_value()) {
+    ASSIGN_OR_RETURN(resume, Restore(partition, p, *log));
+  }
+  // The claim: this owner's epoch is its offset; a restore skips whatever
+  // an older owner writes after it, and the tail re-asserts over it.
+  cluster::ChangelogMarker claim = resume->marker.value_or(cluster::ChangelogMarker());
+  claim.set_epoch(0);
+  claim.set_claim(true);
+  ASSIGN_OR_RETURN(const int64_t epoch,
+                   log->Append(cluster::kMarkerKey, claim.SerializeAsString(), 30'000));
+  PublisherOptions publisher = options.runtime.publisher;
+  publisher.max_message_bytes = options.runtime.pipeline.max_output_message_bytes;
+  ASSIGN_OR_RETURN(p.publisher, Publisher::Create(publisher, options.runtime.producer_properties,
+                                                  *p.store, publisher_metrics, health));
+  p.publisher->Start();
+  p.task = std::make_unique<internal::PartitionTask>(
+      options.runtime.pipeline, rules, output,
+      internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions,
+                           options.internal_retention_ms},
+      partition, *p.store);
+  p.task->Resume(resume->marker, epoch);
+  // Keys a zombie wrote after the last claim: this owner's value again, so
+  // compaction never keeps the zombie's record alone.
+  std::vector<std::string>& fenced = resume->fenced;
+  std::sort(fenced.begin(), fenced.end());
+  fenced.erase(std::unique(fenced.begin(), fenced.end()), fenced.end());
+  RETURN_IF_ERROR(p.task->Reassert(fenced));
+  partition_metrics.reasserted.Increment(static_cast<double>(fenced.size()));
+  p.publisher->Notify();
+  RETURN_IF_ERROR(tail->Start(partition, resume->high));
+  p.tail_next = resume->high;
+  NotePurgeDue(p);
+  const int64_t next = p.task->next_offset();
+  owned[partition] = std::move(p);
+  partition_metrics.owned.Set(static_cast<double>(owned.size()));
+  PublishOwnership();
+  return next;
+}
+
+absl::StatusOr<ResumePoint> PartitionedRuntime::Impl::Restore(int32_t partition, OwnedPartition& p,
+                                                              kafka::PartitionLog& log) {
   std::error_code ignored;
   std::filesystem::remove_all(p.path, ignored);
   store::StoreOptions store_options = options.runtime.store;
   store_options.path = p.path;
   ASSIGN_OR_RETURN(p.store, store::ProfileStore::Open(store_options));
-  ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
-                   kafka::PartitionLog::Open(options.runtime.consumer.properties,
-                                             options.changelog_topic, partition));
   const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
   internal::SlotRestorer restorer(*p.store, {options.repartition_topic, partition});
   PartitionMetrics& m = partition_metrics;
@@ -185,7 +290,7 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   };
   int64_t counted = 0;
   absl::StatusOr<cluster::RestoreResult> restored = cluster::RestoreChangelog(
-      *log, what,
+      log, what,
       [&restorer](std::string_view key, std::optional<std::string_view> value) {
         return restorer.Add(key, value);
       },
@@ -202,61 +307,97 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
   m.restores.Increment();
   m.fenced.Increment(static_cast<double>(restored->progress.fenced));
   m.restore_duration.Observe(absl::ToDoubleSeconds(absl::Now() - began));
-  // The claim: this owner's epoch is its offset; a restore skips whatever
-  // an older owner writes after it, and the tail re-asserts over it.
-  cluster::ChangelogMarker claim = restored->marker.value_or(cluster::ChangelogMarker());
-  claim.set_epoch(0);
-  claim.set_claim(true);
-  ASSIGN_OR_RETURN(const int64_t epoch,
-                   log->Append(cluster::kMarkerKey, claim.SerializeAsString(), 30'000));
   LogInfo("restored ", what, ": ", restored->progress.records, " records (",
           restored->progress.fenced, " of older owners skipped) in ",
           absl::FormatDuration(absl::Now() - began), ", resuming at ",
-          restored->marker.has_value() ? restored->marker->next_offset() : 0, ", epoch ", epoch);
-  PublisherOptions publisher = options.runtime.publisher;
-  publisher.max_message_bytes = options.runtime.pipeline.max_output_message_bytes;
-  ASSIGN_OR_RETURN(p.publisher, Publisher::Create(publisher, options.runtime.producer_properties,
-                                                  *p.store, publisher_metrics, health));
-  p.publisher->Start();
-  p.task = std::make_unique<internal::PartitionTask>(
-      options.runtime.pipeline, rules, output,
-      internal::TaskTopics{options.repartition_topic, options.changelog_topic, options.partitions,
-                           options.internal_retention_ms},
-      partition, *p.store);
-  p.task->Resume(restored->marker, epoch);
-  // Keys a zombie wrote after the last claim: this owner's value again, so
-  // compaction never keeps the zombie's record alone.
-  std::vector<std::string> fenced = std::move(restored->fenced_keys);
-  std::sort(fenced.begin(), fenced.end());
-  fenced.erase(std::unique(fenced.begin(), fenced.end()), fenced.end());
-  RETURN_IF_ERROR(p.task->Reassert(fenced));
-  m.reasserted.Increment(static_cast<double>(fenced.size()));
-  p.publisher->Notify();
-  RETURN_IF_ERROR(tail->Start(partition, restored->progress.high));
-  p.tail_next = restored->progress.high;
-  NotePurgeDue(p);
-  const int64_t next = p.task->next_offset();
-  owned[partition] = std::move(p);
-  partition_metrics.owned.Set(static_cast<double>(owned.size()));
-  PublishOwnership();
-  return next;
+          restored->marker.has_value() ? restored->marker->next_offset() : 0);
+  return ResumePoint{std::move(restored->marker), restored->progress.high,
+                     std::move(restored->fenced_keys)};
 }
 
-void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duration timeout) {
+absl::StatusOr<std::optional<ResumePoint>> PartitionedRuntime::Impl::Reusable(
+    const ParkedPartition& kept, kafka::PartitionLog& log) {
+  // Unpublished records: the changelog lacks what the store holds.
+  if (kept.store->OutboxDepth() != 0) return std::nullopt;
+  ASSIGN_OR_RETURN(std::optional<std::string> local, kept.store->LoadChangelogMarker());
+  if (!local.has_value()) return std::nullopt;
+  ASSIGN_OR_RETURN(const kafka::LogRange range, log.Range(30'000));
+  if (range.high <= range.low) return std::nullopt;
+  // From where the tail stopped reading (it had seen no newer owner up to
+  // there), at least the last record.
+  const int64_t from = std::min(std::max(kept.tail_next, range.low), range.high - 1);
+  if (range.high - from > kMaxReuseTail) return std::nullopt;
+  bool foreign = false;
+  bool last_is_local = false;
+  int64_t last_offset = -1;
+  RETURN_IF_ERROR(log.Read(from, range.high, 30'000, [&](const kafka::LogRecord& r) {
+    int64_t epoch = 0;
+    if (r.key == cluster::kMarkerKey && r.value.has_value()) {
+      cluster::ChangelogMarker marker;
+      if (marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) {
+        epoch = cluster::MarkerEpoch(marker, r.offset);
+      }
+    } else if (r.value.has_value()) {
+      epoch = cluster::SlotEpoch(*r.value);
+    }
+    foreign = foreign || epoch > kept.epoch;
+    last_is_local = r.key == cluster::kMarkerKey && r.value == std::string_view(*local);
+    last_offset = r.offset;
+    return absl::OkStatus();
+  }));
+  if (foreign || !last_is_local || last_offset != range.high - 1) return std::nullopt;
+  ResumePoint resume{cluster::ChangelogMarker(), range.high, {}};
+  if (!resume.marker->ParseFromString(*local)) return std::nullopt;
+  // As a restore reads it: the epoch it was written with, not a claim.
+  resume.marker->set_epoch(cluster::MarkerEpoch(*resume.marker, last_offset));
+  resume.marker->set_claim(false);
+  return std::optional<ResumePoint>(std::move(resume));
+}
+
+std::optional<OwnedPartition> PartitionedRuntime::Impl::Release(int32_t partition, bool drain,
+                                                                absl::Duration timeout) {
   auto it = owned.find(partition);
-  if (it == owned.end()) return;
+  if (it == owned.end()) return std::nullopt;
   // Nothing more of it is published once it may be someone else's.
   if (drain) {
     it->second.publisher->DrainAndStop(timeout);
   } else {
     it->second.publisher->Stop();
   }
-  const std::string path = it->second.path;
+  OwnedPartition released = std::move(it->second);
   owned.erase(it);
   PublishOwnership();
   tail->Stop(partition);
   partition_metrics.owned.Set(static_cast<double>(owned.size()));
-  if (!drain) {
+  return released;
+}
+
+void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duration timeout) {
+  parked.erase(partition);
+  std::optional<OwnedPartition> released = Release(partition, drain, timeout);
+  if (!released.has_value() || drain) return;
+  const std::string path = released->path;
+  released.reset();  // the store closed before its files go
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
+void PartitionedRuntime::Impl::Park(int32_t partition) {
+  std::optional<OwnedPartition> released = Release(partition, false, absl::ZeroDuration());
+  if (!released.has_value()) return;
+  parked[partition] = ParkedPartition{released->path, std::move(released->store),
+                                      released->tail_next, released->task->epoch(), absl::Now()};
+}
+
+void PartitionedRuntime::Impl::ExpireParked() {
+  const absl::Time now = absl::Now();
+  for (auto it = parked.begin(); it != parked.end();) {
+    if (now - it->second.since < kParkedFor) {
+      ++it;
+      continue;
+    }
+    const std::string path = it->second.path;
+    it = parked.erase(it);  // closes the store (unless a lookup still holds it)
     std::error_code ignored;
     std::filesystem::remove_all(path, ignored);
   }
@@ -275,7 +416,7 @@ void PartitionedRuntime::Impl::DropRevoked() {
   }
   for (int32_t partition : revoked) {
     LogInfo("no longer owns ", options.repartition_topic, "/", partition);
-    Drop(partition, /*drain=*/false, absl::ZeroDuration());
+    Park(partition);
   }
 }
 
@@ -700,6 +841,7 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
         partition, absl::UnavailableError("the store's last write failed (see the log)")));
   }
   RETURN_IF_ERROR(p.RetryRecoveries());
+  p.ExpireParked();
   if (p.lease != nullptr) {
     p.partition_metrics.unowned.Set(p.lease->UnownedOf(p.options.partitions));
   }

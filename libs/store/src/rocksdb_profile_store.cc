@@ -37,6 +37,7 @@ constexpr const char* kProbeKey = "write_probe";
 constexpr uint64_t kMinFreeBytes = 64ull << 20;
 // Erasures whose purge from disk is pending: kPurgePrefix + request id.
 constexpr const char* kPurgePrefix = "purge_pending:";
+constexpr const char* kChangelogMarkerKey = "changelog_marker";
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -402,6 +403,16 @@ class RocksDbProfileStore final : public ProfileStore {
     return out;
   }
 
+  absl::StatusOr<std::optional<std::string>> LoadChangelogMarker() override {
+    absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
+    std::string value;
+    rocksdb::Status s = db()->Get({}, defaults(), kChangelogMarkerKey, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    RETURN_IF_ERROR(ToStatus(s, "reading the changelog marker"));
+    return std::optional<std::string>(std::move(value));
+  }
+
   absl::Status Recover() override {
     absl::MutexLock commit(&commit_mu_);
     absl::WriterMutexLock lock(&db_mu_);
@@ -510,6 +521,10 @@ class RocksDbProfileStore final : public ProfileStore {
     }
     for (const std::string& request : batch.purges_done) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(defaults(), kPurgePrefix + request), "batching purge"));
+    }
+    if (batch.changelog_marker.has_value()) {
+      RETURN_IF_ERROR(ToStatus(wb.Put(defaults(), kChangelogMarkerKey, *batch.changelog_marker),
+                               "batching changelog marker"));
     }
     uint64_t seq = next_outbox_seq_;
     for (const std::string& record : batch.outbox) {

@@ -45,7 +45,7 @@
 //   profiled_producer_queue_depth           records handed to librdkafka, not yet acknowledged
 //   profiled_event_publish_latency_seconds  input message timestamp -> its update acknowledged
 //   profiled_partitions_owned, _unowned, _restoring, profiled_restore_*,
-//   profiled_partition_restores_total, profiled_repartition_resent_total,
+//   profiled_partition_restores_total, _reuses_total, profiled_repartition_resent_total,
 //   profiled_changelog_fenced_total / _reasserted_total, profiled_partitions_superseded_total
 //   partitioned mode (docs/operations.md)
 #pragma once
@@ -75,6 +75,7 @@ struct PartitionMetrics {
   prometheus::Gauge& restoring;          // 1 while a restore runs
   prometheus::Gauge& restore_remaining;  // changelog offsets it has still to read
   prometheus::Counter& restores;
+  prometheus::Counter& reused;  // given back and resumed from the kept store
   prometheus::Counter& restored_records;
   prometheus::Histogram& restore_duration;
   prometheus::Counter& resent;      // repartition re-sends skipped

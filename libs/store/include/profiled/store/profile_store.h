@@ -134,12 +134,15 @@ struct CommitBatch {
   // kept in the store so a purge a crash interrupted is not forgotten.
   std::vector<std::string> purges_pending;
   std::vector<std::string> purges_done;
+  // Partitioned mode: the changelog marker this batch ends with, kept so a
+  // partition that comes back can tell whether its local copy is current.
+  std::optional<std::string> changelog_marker;
   bool empty() const {
     return profiles.empty() && deleted_profiles.empty() && identity_links.empty() &&
            audit.empty() && outbox.empty() && positions.empty() && timers_set.empty() &&
            timers_deleted.empty() && identity_links_deleted.empty() && audit_deleted.empty() &&
            suppressions.empty() && profiles_added == 0 && purges_pending.empty() &&
-           purges_done.empty();
+           purges_done.empty() && !changelog_marker.has_value();
   }
 };
 
@@ -192,6 +195,8 @@ class ProfileStore {
   [[nodiscard]] virtual absl::Status Purge(const PurgeKeys& keys) = 0;
   // Erasure request ids committed with purges_pending and not yet done.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> PendingPurges() = 0;
+  // The last committed CommitBatch::changelog_marker, if any.
+  [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> LoadChangelogMarker() = 0;
 
   // After a failed write (disk full, I/O error): clears RocksDB's error
   // state, reopening the database if needed, and proves a write works.
