@@ -160,32 +160,29 @@ class LatencyReader {
     }
     return last;
   }
+  // The first time `now` for the update's repartition partition (of its
+  // key, a profile id).
+  static void NoteFirst(std::vector<std::atomic<int64_t>>& firsts, const RdKafka::Message& m,
+                        int64_t now) {
+    std::string_view key(static_cast<const char*>(m.key_pointer()), m.key_len());
+    auto& first = firsts[static_cast<size_t>(profiled::cluster::IdentityProtocol::PartitionOf(
+        key, static_cast<int32_t>(firsts.size())))];
+    if (first.load() < 0) first = now;
+  }
   void Run() {
     while (!stop_) {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(50));
       if (!m || m->err() != RdKafka::ERR_NO_ERROR) continue;
       const int64_t now = WallMs();
       ++updates_;
-      if (now >= after_ms_) {
-        std::string_view key(static_cast<const char*>(m->key_pointer()), m->key_len());
-        auto& first =
-            first_any_after_[static_cast<size_t>(profiled::cluster::IdentityProtocol::PartitionOf(
-                key, static_cast<int32_t>(first_any_after_.size())))];
-        if (first.load() < 0) first = now;
-      }
+      if (now >= after_ms_) NoteFirst(first_any_after_, *m, now);
       RdKafka::Headers* headers = m->headers();
       if (headers == nullptr) continue;
       RdKafka::Headers::Header h = headers->get_last("profiled.source_time_ms");
       if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) continue;
       const int64_t source = std::strtoll(
           std::string(static_cast<const char*>(h.value()), h.value_size()).c_str(), nullptr, 10);
-      if (source >= after_ms_) {
-        std::string_view key(static_cast<const char*>(m->key_pointer()), m->key_len());
-        auto& first =
-            first_after_[static_cast<size_t>(profiled::cluster::IdentityProtocol::PartitionOf(
-                key, static_cast<int32_t>(first_after_.size())))];
-        if (first.load() < 0) first = now;
-      }
+      if (source >= after_ms_) NoteFirst(first_after_, *m, now);
       if (source < from_ms_) continue;
       std::lock_guard<std::mutex> lock(mu_);
       latencies_.push_back(now - source);
