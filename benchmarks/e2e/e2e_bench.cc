@@ -44,6 +44,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "bench_support.h"
 #include "profiled/cluster/identity_protocol.h"
 #include "profiled/store/profile_store.h"
@@ -482,8 +483,11 @@ int main(int argc, char** argv) {
       reader.WatchPartitionsFrom(killed_ms);
       endpoints.pop_back();
       killed = true;
-      std::printf("killed instance %d (pid %d) at %.1f s\n", instances - 1,
-                  static_cast<int>(processes.back()->pid()), at);
+      std::printf(
+          "killed instance %d (pid %d) at %.1f s (%s)\n", instances - 1,
+          static_cast<int>(processes.back()->pid()), at,
+          absl::FormatTime("%H:%M:%E3S", absl::FromUnixMillis(killed_ms), absl::UTCTimeZone())
+              .c_str());
     }
     applied.push_back(
         {at, sum_of("profiled_events_applied_total") + victim_applied, cpu_seconds() + victim_cpu});
