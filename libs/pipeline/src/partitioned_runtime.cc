@@ -84,6 +84,18 @@ constexpr absl::Duration kParkedFor = absl::Seconds(60);
 // this many records a restore is as good.
 constexpr int64_t kMaxReuseTail = 100'000;
 
+// The epoch a changelog record was written with; nullopt for a tombstone
+// or an unreadable marker (neither can be a newer owner's).
+std::optional<int64_t> RecordEpoch(const kafka::LogRecord& r) {
+  if (!r.value.has_value()) return std::nullopt;
+  if (r.key != cluster::kMarkerKey) return cluster::SlotEpoch(*r.value);
+  cluster::ChangelogMarker marker;
+  if (!marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) {
+    return std::nullopt;
+  }
+  return cluster::MarkerEpoch(marker, r.offset);
+}
+
 }  // namespace
 
 struct PartitionedRuntime::Impl {
@@ -117,7 +129,8 @@ struct PartitionedRuntime::Impl {
   void Drop(int32_t partition, bool drain, absl::Duration timeout);
   // Released by a rebalance: its store kept open for kParkedFor.
   void Park(int32_t partition);
-  void ExpireParked();
+  // Closes and deletes the stores parked for kParkedFor (`all`: every one).
+  void ExpireParked(bool all = false);
   void DropRevoked();
   // Reads back the owned changelog partitions: keys a zombie wrote after
   // this owner's claim are re-asserted; a newer claim drops the partition.
@@ -330,23 +343,19 @@ absl::StatusOr<std::optional<ResumePoint>> PartitionedRuntime::Impl::Reusable(
   bool foreign = false;
   bool last_is_local = false;
   int64_t last_offset = -1;
+  // An older owner's records (a zombie's, not yet read back by the tail)
+  // are written over again, as the tail would have (FollowChangelogs).
+  std::vector<std::string> fenced;
   RETURN_IF_ERROR(log.Read(from, range.high, 30'000, [&](const kafka::LogRecord& r) {
-    int64_t epoch = 0;
-    if (r.key == cluster::kMarkerKey && r.value.has_value()) {
-      cluster::ChangelogMarker marker;
-      if (marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) {
-        epoch = cluster::MarkerEpoch(marker, r.offset);
-      }
-    } else if (r.value.has_value()) {
-      epoch = cluster::SlotEpoch(*r.value);
-    }
-    foreign = foreign || epoch > kept.epoch;
+    const std::optional<int64_t> epoch = RecordEpoch(r);
+    foreign = foreign || (epoch.has_value() && *epoch > kept.epoch);
+    if (epoch.has_value() && *epoch < kept.epoch) fenced.emplace_back(r.key);
     last_is_local = r.key == cluster::kMarkerKey && r.value == std::string_view(*local);
     last_offset = r.offset;
     return absl::OkStatus();
   }));
   if (foreign || !last_is_local || last_offset != range.high - 1) return std::nullopt;
-  ResumePoint resume{cluster::ChangelogMarker(), range.high, {}};
+  ResumePoint resume{cluster::ChangelogMarker(), range.high, std::move(fenced)};
   if (!resume.marker->ParseFromString(*local)) return std::nullopt;
   // As a restore reads it: the epoch it was written with, not a claim.
   resume.marker->set_epoch(cluster::MarkerEpoch(*resume.marker, last_offset));
@@ -383,16 +392,22 @@ void PartitionedRuntime::Impl::Drop(int32_t partition, bool drain, absl::Duratio
 }
 
 void PartitionedRuntime::Impl::Park(int32_t partition) {
+  auto it = owned.find(partition);
+  if (it != owned.end() && it->second.task->purge_due()) {
+    // An erasure's old values are still on its disk: deleted now, never kept.
+    Drop(partition, /*drain=*/false, absl::ZeroDuration());
+    return;
+  }
   std::optional<OwnedPartition> released = Release(partition, false, absl::ZeroDuration());
   if (!released.has_value()) return;
   parked[partition] = ParkedPartition{released->path, std::move(released->store),
                                       released->tail_next, released->task->epoch(), absl::Now()};
 }
 
-void PartitionedRuntime::Impl::ExpireParked() {
+void PartitionedRuntime::Impl::ExpireParked(bool all) {
   const absl::Time now = absl::Now();
   for (auto it = parked.begin(); it != parked.end();) {
-    if (now - it->second.since < kParkedFor) {
+    if (!all && now - it->second.since < kParkedFor) {
       ++it;
       continue;
     }
@@ -427,15 +442,9 @@ void PartitionedRuntime::Impl::FollowChangelogs() {
     auto it = owned.find(partition);
     if (it == owned.end()) return;
     it->second.tail_next = r.offset + 1;
-    if (!r.value.has_value()) return;
-    int64_t epoch = 0;
-    if (r.key == cluster::kMarkerKey) {
-      cluster::ChangelogMarker marker;
-      if (!marker.ParseFromArray(r.value->data(), static_cast<int>(r.value->size()))) return;
-      epoch = cluster::MarkerEpoch(marker, r.offset);
-    } else {
-      epoch = cluster::SlotEpoch(*r.value);
-    }
+    const std::optional<int64_t> written = RecordEpoch(r);
+    if (!written.has_value()) return;
+    const int64_t epoch = *written;
     const int64_t mine = it->second.task->epoch();
     if (epoch > mine) {
       superseded.push_back(partition);
@@ -898,6 +907,7 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
   }
   p.owned.clear();
   p.PublishOwnership();
+  p.ExpireParked(/*all=*/true);  // a restart restores: nothing left behind on disk
   p.consumer->Close();
   if (p.lease != nullptr) p.lease->Release();
   return drained;
