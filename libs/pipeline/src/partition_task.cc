@@ -575,7 +575,8 @@ void PartitionTask::AppendMarker(store::CommitBatch& batch) const {
   std::string marker = CurrentMarker().SerializeAsString();
   batch.outbox.push_back(
       ToPartition(topics_.changelog, partition_, std::string(cluster::kMarkerKey), marker));
-  batch.changelog_marker = std::move(marker);  // the local copy's, see LocalCopyIsCurrent
+  // The store's copy: a partition given back compares it with the changelog's end.
+  batch.changelog_marker = std::move(marker);
 }
 
 absl::Status PartitionTask::ReadSlots(

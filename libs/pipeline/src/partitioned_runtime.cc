@@ -59,8 +59,8 @@ struct OwnedPartition {
 };
 
 // A partition a rebalance took from this instance, its store kept open for
-// a while: given back before anyone else wrote its changelog, it is reused
-// as it is instead of restored (an eager rebalance takes and gives back
+// a while: given back before a newer owner wrote its changelog, it is
+// reused instead of restored (an eager rebalance takes and gives back
 // every partition of every member).
 struct ParkedPartition {
   std::string path;
@@ -118,14 +118,15 @@ struct PartitionedRuntime::Impl {
   [[nodiscard]] absl::StatusOr<ResumePoint> Restore(int32_t partition, OwnedPartition& p,
                                                     kafka::PartitionLog& log);
   // The parked store, when the changelog ends with the marker it last
-  // committed and nobody else wrote since its tail read it; nullopt when
-  // it must be restored instead.
+  // committed and no newer owner wrote since its tail read it (an older
+  // owner's keys come back as `fenced`); nullopt when it must be restored.
   [[nodiscard]] absl::StatusOr<std::optional<ResumePoint>> Reusable(const ParkedPartition& kept,
                                                                     kafka::PartitionLog& log);
   // Stops the partition (publishing what is left first when `drain`) and
   // takes it out of the owned ones.
   std::optional<OwnedPartition> Release(int32_t partition, bool drain, absl::Duration timeout);
-  // Released for good: its store deleted unless drained (kept for a restart).
+  // Released for good: its store deleted unless drained (a clean stop
+  // leaves it; the next owner restores all the same).
   void Drop(int32_t partition, bool drain, absl::Duration timeout);
   // Released by a rebalance: its store kept open for kParkedFor.
   void Park(int32_t partition);
