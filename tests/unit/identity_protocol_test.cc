@@ -35,6 +35,8 @@ identity::IdentityRules Unlimited() {
 
 // Refusals of the running round, by rule, across all its owners.
 std::map<identity::RefusalRule, size_t> refusals_by_rule;
+// Events deleted with their profile by a retention expiry, this round.
+std::set<int64_t> expired_events;
 
 // A profile's state, reduced to what merges must keep exact: the events
 // it holds (each event's number), which merges add.
@@ -66,6 +68,17 @@ class CountingSide : public ProfileSide {
   void Erase(const std::string& profile_id) override { states.erase(profile_id); }
   void Suppressed() override { ++suppressed; }
   void Erased(const Erasure& erasure) override { receipts.push_back(erasure); }
+  // What the timer saw: how many events the profile held.
+  bool Expire(const ProfileRef& profile, const std::string& seen) override {
+    auto it = states.find(profile.id);
+    const size_t held = it == states.end() ? 0 : it->second.size();
+    if (std::to_string(held) != seen) return false;
+    if (it != states.end()) {
+      expired_events.insert(it->second.begin(), it->second.end());
+      states.erase(it);
+    }
+    return true;
+  }
   std::map<std::string, Held> states;
   std::vector<Erasure> receipts;  // queued with the batch, published in its order
   int64_t suppressed = 0;
@@ -130,6 +143,10 @@ struct Task {
   // The changelog, compacted as hard as Kafka may: the newest value per key.
   std::map<std::string, std::string> changelog;
   Marker marker;
+  // Timer sends' origins: the owner's epoch (a move makes a new owner),
+  // and a count within it.
+  int64_t epoch = 0;
+  int32_t timer_sends = 0;
 };
 
 struct Event {
@@ -158,6 +175,22 @@ class Cluster {
     }
     const int32_t to = IdentityProtocol::PartitionOf(m.Key(), Partitions());
     tasks_[to].log.push_back(Encode(m, OriginOf("input", input, offset, 0)));
+  }
+
+  // Profile `id`'s retention timer fires at its owner: a kExpire record
+  // to its slot, stating how many events the owner saw it hold.
+  void Expire(const std::string& id) {
+    const int32_t k = IdentityProtocol::PartitionOf(id, Partitions());
+    Task& t = tasks_[k];
+    auto held = t.side.states.find(id);
+    ProtocolMessage m;
+    m.kind = MessageKind::kExpire;
+    m.profile = {id, 0};
+    m.payload = std::to_string(held == t.side.states.end() ? 0 : held->second.size());
+    Task::Step s{Task::Step::kSend};
+    s.to = k;
+    s.record = Encode(m, OriginOf("timers", k, t.epoch, t.timer_sends++));
+    t.pending.push_back(std::move(s));
   }
 
   // Runs up to `max` records of partition k as one batch and queues its
@@ -301,6 +334,8 @@ class Cluster {
     }
     t.filter = t.marker.filter;
     t.position = t.marker.next_offset;
+    ++t.epoch;
+    t.timer_sends = 0;
     if (!t.marker.after_purge.empty()) QueueAcks(k, t.marker.after_purge);
   }
 
@@ -398,6 +433,8 @@ void CheckConverged(const Cluster& cluster, const std::vector<Event>& events) {
     // where the label's profile was merged)...
     std::set<std::string> labels;
     for (const std::string& key : x.keys) {
+      CAPTURE(key);
+      REQUIRE(cluster.task(key).state.slots.contains(key));
       const Slot& slot = cluster.task(key).state.slots.at(key);
       REQUIRE(slot.identity.has_value());
       labels.insert(cluster.Resolve(slot.identity->label.id));
@@ -462,16 +499,19 @@ TEST_CASE(
 // Routes `events` from two input partitions in any interleaving while
 // owners run batches, publish, crash with their disk, move to a new owner
 // restoring a cut changelog, and routers crash and re-send a tail; then
-// lets everything drain.
-void RunWithFailures(Cluster& cluster, const std::vector<Event>& events, std::mt19937_64& rng) {
+// lets everything drain. With `expire`, retention timers fire now and then
+// for a random live profile too. Inputs are numbered from `first_input`
+// (a later run on the same cluster needs new ones).
+void RunWithFailures(Cluster& cluster, const std::vector<Event>& events, std::mt19937_64& rng,
+                     bool expire = false, int32_t first_input = 0) {
   const int32_t partitions = cluster.Partitions();
   std::vector<std::vector<size_t>> inputs(2);
   for (size_t i = 0; i < events.size(); ++i) inputs[rng() % 2].push_back(i);
   std::vector<int64_t> routed(2, 0);
   auto route = [&](size_t in) {
     const int64_t offset = routed[in]++;
-    cluster.Route(events[inputs[in][static_cast<size_t>(offset)]], static_cast<int32_t>(in),
-                  offset);
+    cluster.Route(events[inputs[in][static_cast<size_t>(offset)]],
+                  first_input + static_cast<int32_t>(in), offset);
   };
   auto all_routed = [&] {
     return routed[0] == static_cast<int64_t>(inputs[0].size()) &&
@@ -479,6 +519,15 @@ void RunWithFailures(Cluster& cluster, const std::vector<Event>& events, std::mt
   };
   for (int step = 0; step < 400 && !(all_routed() && cluster.Quiet()); ++step) {
     const int32_t k = static_cast<int32_t>(rng() % static_cast<uint64_t>(partitions));
+    if (expire && rng() % 100 < 6) {
+      std::vector<std::string> live;
+      for (const auto& [key, slot] : cluster.tasks()[static_cast<size_t>(k)].state.slots) {
+        if (slot.profile.has_value() && !slot.profile->absorbed_into.has_value()) {
+          live.push_back(key);
+        }
+      }
+      if (!live.empty()) cluster.Expire(live[rng() % live.size()]);
+    }
     const uint64_t action = rng() % 100;
     if (action < 30) {
       const size_t in = rng() % 2;
@@ -781,6 +830,196 @@ TEST_CASE(
     RunWithFailures(cluster, mixed, rng);
     CheckErasures(cluster, requests);
   }
+}
+
+// The retention checks that hold whatever raced: nothing left expiring or
+// waiting; every label leads to a live profile that lists it, and every
+// member of a live profile is labelled with it; every event is held by one
+// live profile or was deleted by an expiry, never both.
+void CheckExpiries(const Cluster& cluster, const std::vector<Event>& events) {
+  std::map<std::string, std::string> member_of;  // identity key -> live profile
+  std::set<int64_t> held_events;
+  for (const Task& t : cluster.tasks()) {
+    for (const auto& [key, slot] : t.state.slots) {
+      CAPTURE(key);
+      CHECK_FALSE(slot.expiry.has_value());
+      if (!slot.profile.has_value() || slot.profile->absorbed_into.has_value()) continue;
+      CHECK_FALSE(slot.profile->awaiting.has_value());
+      CHECK(slot.profile->deferred.empty());
+      for (const core::Identity& id : slot.profile->members) {
+        CHECK(member_of.emplace(core::ProfileIdFor(id), key).second);
+      }
+    }
+    for (const auto& [id, held] : t.side.states) {
+      for (int64_t n : held) CHECK(held_events.insert(n).second);
+    }
+  }
+  for (const Task& t : cluster.tasks()) {
+    for (const auto& [key, slot] : t.state.slots) {
+      if (!slot.identity.has_value()) continue;
+      CAPTURE(key);
+      const std::string owner = cluster.Resolve(slot.identity->label.id);
+      const auto& owner_slots = cluster.task(owner).state.slots;
+      REQUIRE(owner_slots.contains(owner));
+      CHECK(owner_slots.at(owner).profile.has_value());
+      CHECK(member_of[key] == owner);
+    }
+  }
+  for (const auto& [key, owner] : member_of) {
+    const auto& slots = cluster.task(key).state.slots;
+    REQUIRE(slots.contains(key));
+    REQUIRE(slots.at(key).identity.has_value());
+  }
+  for (const Event& e : events) {
+    CAPTURE(e.number);
+    CHECK(held_events.contains(e.number) != expired_events.contains(e.number));
+  }
+}
+
+TEST_CASE(
+    "people idle past the retention TTL expire on every partition they span: their "
+    "identities unknown again, later events found them afresh exactly as single mode does",
+    "[cluster][protocol][retention][property]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(29);
+  size_t expired_people = 0;
+  for (int round = 0; round < 400; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> before = RandomEvents(rules, rng);
+    CAPTURE(round, before.size(), partitions);
+    expired_events.clear();
+    RunWithFailures(cluster, before, rng);
+    // Some people's timers fire (their survivor's), then everything drains.
+    const std::map<std::string, std::string> component = Components(before);
+    std::set<std::string> gone;  // component roots
+    for (const auto& [key, root] : component) {
+      if (gone.contains(root) || rng() % 3 != 0) continue;
+      gone.insert(root);
+      cluster.Expire(cluster.Resolve(cluster.task(key).state.slots.at(key).identity->label.id));
+    }
+    expired_people += gone.size();
+    cluster.Drain();
+    // Later events reuse the same identities, racing crashes and moves.
+    std::vector<Event> after = RandomEvents(rules, rng);
+    for (Event& e : after) e.number += 1000;
+    RunWithFailures(cluster, after, rng, /*expire=*/false, /*first_input=*/2);
+
+    std::vector<Event> kept;
+    std::set<int64_t> deleted;
+    for (const Event& e : before) {
+      if (gone.contains(component.at(core::ProfileIdFor(e.ids.front())))) {
+        deleted.insert(e.number);
+      } else {
+        kept.push_back(e);
+      }
+    }
+    CHECK(expired_events == deleted);
+    kept.insert(kept.end(), after.begin(), after.end());
+    CheckExpiries(cluster, kept);
+    CheckConverged(cluster, kept);
+    // An identity of an expired person that no later event named is unknown.
+    const std::map<std::string, std::string> now = Components(kept);
+    for (const auto& [key, root] : component) {
+      if (!gone.contains(root) || now.contains(key)) continue;
+      const auto& slots = cluster.task(key).state.slots;
+      CHECK_FALSE((slots.contains(key) && slots.at(key).identity.has_value()));
+    }
+  }
+  CHECK(expired_people > 100);  // the test exercises what it claims to
+}
+
+TEST_CASE(
+    "expiries racing events, merges, crashes and moves leave no label to a missing profile, "
+    "nothing held or waiting, and every event in one live profile or deleted by an expiry",
+    "[cluster][protocol][retention][property]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(31);
+  size_t expired = 0;
+  for (int round = 0; round < 600; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> events = RandomEvents(rules, rng);
+    CAPTURE(round, events.size(), partitions);
+    expired_events.clear();
+    RunWithFailures(cluster, events, rng, /*expire=*/true);
+    expired += expired_events.size();
+    CheckExpiries(cluster, events);
+  }
+  CHECK(expired > 1000);
+}
+
+TEST_CASE(
+    "an event for a person whose expiry is under way is held at the expired profile and "
+    "founds the person afresh once every label is gone",
+    "[cluster][protocol][retention]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(5);
+  Cluster cluster(rules, 2, rng);
+  const core::Identity anon{"anonymous_id", "a1"};
+  core::Identity user{"user_id", "u0"};
+  auto partition = [&](const core::Identity& id) {
+    return IdentityProtocol::PartitionOf(core::ProfileIdFor(id), 2);
+  };
+  for (int i = 1; partition(user) == partition(anon); ++i) user.value = absl::StrCat("u", i);
+  const int32_t ku = partition(user);
+  auto run = [&](int32_t k) {
+    cluster.RunBatch(k, 100);
+    while (!cluster.tasks()[static_cast<size_t>(k)].pending.empty()) cluster.PublishOne(k);
+  };
+  expired_events.clear();
+  cluster.Route({{user, anon}, 0}, 0, 0);
+  cluster.Drain();
+  const std::string u = core::ProfileIdFor(user), a = core::ProfileIdFor(anon);
+  REQUIRE(cluster.Resolve(cluster.task(a).state.slots.at(a).identity->label.id) == u);
+  cluster.Expire(u);
+  run(ku);  // the timer's kExpire record published
+  run(ku);  // the expiry starts: forgets to the user id (here) and the anonymous id
+  REQUIRE(cluster.task(u).state.slots.at(u).expiry.has_value());
+  CHECK_FALSE(cluster.task(u).side.states.contains(u));
+  cluster.Route({{user}, 1}, 0, 1);
+  run(ku);  // held: the user id's label is forgotten, the anonymous id's not yet
+  const Slot& slot = cluster.task(u).state.slots.at(u);
+  REQUIRE(slot.expiry.has_value());
+  CHECK(slot.expiry->held.size() == 1);
+  cluster.Drain();
+  CHECK(expired_events == std::set<int64_t>{0});
+  CheckConverged(cluster, {{{user}, 1}});
+  // The anonymous id is unknown again: single mode forgot it with the profile.
+  CHECK_FALSE(cluster.task(a).state.slots.at(a).identity.has_value());
+  CHECK_FALSE(cluster.task(a).state.slots.at(a).profile.has_value());
+}
+
+TEST_CASE(
+    "an erasure that reaches a person whose expiry is under way finds nobody, as in single "
+    "mode where the expiry came first: the asked identity is suppressed, later events of "
+    "the others found afresh",
+    "[cluster][protocol][retention][erasure]") {
+  const identity::IdentityRules rules = Unlimited();
+  std::mt19937_64 rng(9);
+  Cluster cluster(rules, 1, rng);
+  const core::Identity anon{"anonymous_id", "a1"}, user{"user_id", "u1"};
+  expired_events.clear();
+  cluster.Route({{user, anon}, 0}, 0, 0);
+  cluster.Drain();
+  const std::string u = core::ProfileIdFor(user), a = core::ProfileIdFor(anon);
+  cluster.Expire(cluster.Resolve(u));
+  cluster.PublishOne(0);  // the kExpire record, not yet run: what follows races it
+  cluster.Route({{anon}, 1}, 0, 1);
+  cluster.Route({{user}, 2, true}, 1, 0);
+  cluster.Route({{user, anon}, 3}, 0, 2);
+  cluster.Drain();
+  REQUIRE(cluster.receipts().size() == 1);
+  CHECK(cluster.receipts().front().profile_ids.empty());
+  CHECK(expired_events == std::set<int64_t>{0});
+  const Slot& slot = cluster.task(u).state.slots.at(u);
+  CHECK_FALSE(slot.expiry.has_value());
+  CHECK_FALSE(slot.identity.has_value());
+  CHECK(slot.suppressed_until_ms == kSuppressedUntil);
+  // The anonymous id's later events found a new profile; the user id's
+  // were refused.
+  CheckConverged(cluster, {{{anon}, 1}});
+  CHECK(cluster.tasks()[0].side.suppressed == 1);
 }
 
 }  // namespace

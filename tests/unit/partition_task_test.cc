@@ -484,6 +484,62 @@ TEST_CASE("timers in partitioned mode: an erased person's timer goes with them",
 }
 
 TEST_CASE(
+    "retention in partitioned mode: people idle past the TTL expire on every partition they "
+    "span, through moves, and their next event founds them afresh as single mode does, while "
+    "someone "
+    "active stays",
+    "[partitioned][timers][retention]") {
+  constexpr int64_t kDay = 24LL * 3'600'000;
+  PipelineOptions options = Options();
+  options.retention_ttl_ms = 30 * kDay;
+  std::mt19937_64 rng(21);
+  testing::TempDir dir;
+  const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, 4, 60, T0);
+  const auto single = SingleMode(options, events, dir.Sub("single"));
+  REQUIRE(single.size() == 4);
+  Partitioned partitioned(options, dir);
+  partitioned.Route(events);
+  partitioned.Drain(rng, 0);
+  const std::string active = single.begin()->first;
+  partitioned.Route(
+      {testing::MakeEvent("late-1", "product_viewed", T0 + 20 * kDay, active, "shoes", "P1")},
+      static_cast<int64_t>(events.size()));
+  partitioned.Drain(rng, 0);
+
+  // Day 31: the idle people's timers start their expiries, which run while
+  // partitions move and owners re-send.
+  partitioned.RunTimers(T0 + 31 * kDay);
+  partitioned.Drain(rng, /*chaos=*/100);
+  const std::map<std::string, cluster::Slot> slots = partitioned.AllSlots();
+  for (const auto& [user, profile] : single) {
+    CAPTURE(user);
+    for (const core::Identity& id : profile.identities) {
+      const std::string key = core::ProfileIdFor(id);
+      const bool labelled = slots.contains(key) && slots.at(key).identity.has_value();
+      CHECK(labelled == (user == active));  // every identity of an idle person unknown
+    }
+    const bool live = slots.contains(profile.id) && slots.at(profile.id).profile.has_value() &&
+                      !slots.at(profile.id).profile->absorbed_into.has_value();
+    CHECK(live == (user == active));
+    CHECK_FALSE((slots.contains(profile.id) && slots.at(profile.id).expiry.has_value()));
+  }
+  CHECK(partitioned.ProfileOf(active).version == single.at(active).version + 1);
+  for (const auto& [due, id] : partitioned.Timers()) {
+    CHECK(id == single.at(active).id);  // the idle people's timers went with them
+  }
+
+  // An expired person's next event founds a new profile: the event alone.
+  const std::string returning = std::next(single.begin())->first;
+  const v1::InteractionEvent back =
+      testing::MakeEvent("back-1", "product_viewed", T0 + 32 * kDay, returning, "shoes", "P3");
+  partitioned.Route({back}, static_cast<int64_t>(events.size()) + 1);
+  partitioned.Drain(rng, 0);
+  const auto fresh = SingleMode(options, {back}, dir.Sub("single-fresh"));
+  testing::CheckSameProfile(partitioned.ProfileOf(returning), fresh.at(returning), options.scoring,
+                            T0 + 32 * kDay);
+}
+
+TEST_CASE(
     "merge audit in partitioned mode: refusals are recorded in the profile's slot, the last 32 "
     "decided kept and the older ones counted",
     "[partitioned][audit]") {

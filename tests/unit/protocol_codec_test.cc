@@ -21,11 +21,14 @@ ProtocolMessage Full(MessageKind kind) {
   m.absorbed_ids = {"p-3", "p-4"};
   m.refused = identity::RefusalRule::kMergeRate;
   m.suppress_until_ms = 1'800'000'000'000;
+  m.alias = {{"user_id", "old"}};
+  m.expiry = 42;
+  m.linked = {{"device_id", "d1"}};
   return m;
 }
 
 TEST_CASE("every protocol record kind survives its wire format", "[cluster][codec]") {
-  for (int k = 0; k <= static_cast<int>(MessageKind::kForgotten); ++k) {
+  for (int k = 0; k <= static_cast<int>(MessageKind::kExpire); ++k) {
     const ProtocolMessage m = Full(static_cast<MessageKind>(k));
     internal::v1::ProtocolRecord wire;
     REQUIRE(wire.ParseFromString(ToRecord(m).SerializeAsString()));
@@ -64,8 +67,8 @@ TEST_CASE("a damaged protocol record is refused with its reason", "[cluster][cod
   forget.ids.clear();
   forget.other = {};
   CHECK(FromRecord(ToRecord(forget)).status().message() == "a forget names no slot");
-  internal::v1::ProtocolRecord past_last = ToRecord(Full(MessageKind::kForgotten));
-  past_last.set_kind(static_cast<internal::v1::ProtocolRecord::Kind>(14));
+  internal::v1::ProtocolRecord past_last = ToRecord(Full(MessageKind::kExpire));
+  past_last.set_kind(static_cast<internal::v1::ProtocolRecord::Kind>(15));
   CHECK_FALSE(FromRecord(past_last).ok());
   internal::v1::ProtocolRecord bad_rule = ToRecord(Full(MessageKind::kDecline));
   bad_rule.set_refused(9);
@@ -88,6 +91,12 @@ TEST_CASE("a slot and its state survive the changelog's format", "[cluster][code
   slot.suppressed_until_ms = 1'800'000'000'000;
   slot.erasure = Erasure{
       .request = "req", .pending = 3, .identities = 2, .profile_ids = {"p-9"}, .awaiting = "p-4"};
+  slot.expiry = Expiry{.id = 12,
+                       .pending = 2,
+                       .self = {"p-9", 1},
+                       .members = {{"email_sha256", "e1"}},
+                       .absorbed_ids = {"p-7"},
+                       .held = {Full(MessageKind::kApply), Full(MessageKind::kLink)}};
   internal::v1::SlotValue wire;
   REQUIRE(wire.ParseFromString(ToSlotValue(slot, "state-bytes").SerializeAsString()));
   std::string state;

@@ -61,6 +61,7 @@ std::string ProtocolMessage::Key() const {
     case MessageKind::kDecline:
     case MessageKind::kErasePerson:
     case MessageKind::kForgotten:
+    case MessageKind::kExpire:
       return profile.id;
   }
   return profile.id;
@@ -87,11 +88,15 @@ ProfileEntry& IdentityProtocol::ProfileOf(const ProfileRef& ref, Step& step) {
   return *step.slot.profile;
 }
 
-void IdentityProtocol::Offer(const ProfileRef& a, const ProfileRef& b, const ProtocolMessage& cause,
+void IdentityProtocol::Offer(const ProfileRef& a, const ProfileRef& b,
+                             std::vector<core::Identity> linked, const ProtocolMessage& cause,
                              std::vector<ProtocolMessage>& out) {
   if (a == b) return;
   const bool a_survives = SurvivesOver(a, b);
-  out.push_back(Make(MessageKind::kOffer, {}, a_survives ? a : b, a_survives ? b : a, cause));
+  ProtocolMessage offer =
+      Make(MessageKind::kOffer, {}, a_survives ? a : b, a_survives ? b : a, cause);
+  offer.linked = std::move(linked);
+  out.push_back(std::move(offer));
 }
 
 void IdentityProtocol::StopAwaiting(ProfileEntry& record, Step& step) {
@@ -110,11 +115,14 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
   // — all but a forget's acknowledgement, which waits for a purge (after
   // the changelog): owed again.
   if (slot.applied >= offset) {
-    if (message.kind == MessageKind::kForget) Acknowledge(message, offset, key, state);
+    if (message.kind == MessageKind::kForget && message.expiry == 0) {
+      Acknowledge(message, offset, key, state);
+    }
     return;
   }
   Step step{message, key, slot, side, out, state, offset};
-  const bool erasing = message.kind >= MessageKind::kErase;  // the erasure kinds come last
+  const bool erasing =
+      message.kind >= MessageKind::kErase && message.kind <= MessageKind::kForgotten;
   // The identity's records are refused at once. A live profile here is
   // still to be erased (its erase-person is on its way: the erased
   // identity's slot is suppressed first): until then the records about it
@@ -123,7 +131,11 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
                               message.kind == MessageKind::kLink ||
                               message.kind == MessageKind::kBind;
   const bool live = slot.profile.has_value() && !slot.profile->absorbed_into.has_value();
-  if (!erasing && (about_identity || !live) && slot.suppressed_until_ms > record_time_ms) {
+  // An expiring profile's records are the expiry's (an identity in its
+  // slot erased meanwhile is not the expired person any more).
+  const bool expiring = slot.expiry.has_value() && !about_identity;
+  if (!erasing && !expiring && (about_identity || !live) &&
+      slot.suppressed_until_ms > record_time_ms) {
     OnSuppressed(step);
   } else {
     Dispatch(step);
@@ -136,6 +148,8 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
 
 void IdentityProtocol::Dispatch(Step& step) {
   const ProtocolMessage& message = step.m;
+  if (step.slot.expiry.has_value() && WhileExpiring(step)) return;
+  if (!step.slot.profile.has_value() && !step.slot.expiry.has_value() && AfterExpiry(step)) return;
   switch (message.kind) {
     case MessageKind::kEvent:
       OnEvent(step);
@@ -179,6 +193,9 @@ void IdentityProtocol::Dispatch(Step& step) {
     case MessageKind::kForgotten:
       OnForgotten(step);
       break;
+    case MessageKind::kExpire:
+      OnExpire(step);
+      break;
   }
 }
 
@@ -201,9 +218,11 @@ void IdentityProtocol::OnEvent(Step& step) {
   if (profile.id == step.key) {
     OnApply(profile, step);
   } else {
-    // The anchor rides along, so a forward can correct its label.
-    ProtocolMessage apply = Make(MessageKind::kApply, {anchor}, profile, {}, m);
+    // The identities ride along: a forward corrects the anchor's label, an
+    // expiry holding the apply founds the person afresh with all of them.
+    ProtocolMessage apply = Make(MessageKind::kApply, m.ids, profile, {}, m);
     apply.payload = m.payload;
+    apply.alias = m.alias;
     step.out.push_back(std::move(apply));
   }
   const ProfileEntry* known = profile.id == step.key ? &*step.slot.profile : nullptr;
@@ -225,6 +244,16 @@ void IdentityProtocol::OnEvent(Step& step) {
 }
 
 void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
+  if (step.m.kind == MessageKind::kApply && !step.slot.profile.has_value()) {
+    // No record of the profile: it expired, and the label that sent the
+    // event here was forgotten after it left. The event finds the person
+    // again from its anchor, as an event after single mode's expiry does.
+    ProtocolMessage again = step.m;
+    again.kind = MessageKind::kEvent;
+    again.profile = {};
+    step.out.push_back(std::move(again));
+    return;
+  }
   ProfileEntry& record = ProfileOf(profile, step);
   if (record.absorbed_into.has_value()) {
     // Merged away: the event follows its state to the survivor, and the
@@ -267,7 +296,7 @@ void IdentityProtocol::OnLink(Step& step) {
     step.changed = true;
     return;
   }
-  Offer(entry->label, m.profile, m, step.out);
+  Offer(entry->label, m.profile, {m.ids.front()}, m, step.out);
 }
 
 void IdentityProtocol::OnClaim(Step& step) {
@@ -311,7 +340,7 @@ void IdentityProtocol::OnBind(Step& step) {
   // Labelled meanwhile (by its own event, or another claim): it stays, the
   // claim is undone, and the two profiles are offered a merge.
   step.out.push_back(Make(MessageKind::kRelease, m.ids, m.profile, entry->label, m));
-  Offer(entry->label, m.profile, m, step.out);
+  Offer(entry->label, m.profile, m.ids, m, step.out);
 }
 
 void IdentityProtocol::OnRelease(Step& step) {
@@ -339,7 +368,7 @@ void IdentityProtocol::OnOffer(Step& step) {
   ProfileEntry& record = ProfileOf(m.profile, step);
   if (record.absorbed_into.has_value()) {
     // Merged away meanwhile: its survivor, better still, takes the offer.
-    Offer(*record.absorbed_into, m.other, m, step.out);
+    Offer(*record.absorbed_into, m.other, m.linked, m, step.out);
     return;
   }
   if (m.other == record.self || std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(),
@@ -356,6 +385,7 @@ void IdentityProtocol::OnOffer(Step& step) {
   record.awaiting = m.other;
   ProtocolMessage invite = Make(MessageKind::kInvite, record.members, record.self, m.other, m);
   invite.merge_times_ms = record.merge_times_ms;
+  invite.linked = m.linked;
   step.out.push_back(std::move(invite));
   step.changed = true;
 }
@@ -368,7 +398,7 @@ void IdentityProtocol::OnInvite(Step& step) {
     // Merged elsewhere first: the survivor stops waiting, and the two
     // survivors are one person.
     step.out.push_back(Make(MessageKind::kDecline, {}, survivor, record.self, m));
-    Offer(*record.absorbed_into, survivor, m, step.out);
+    Offer(*record.absorbed_into, survivor, m.linked, m, step.out);
     return;
   }
   if (record.awaiting.has_value()) {
@@ -532,6 +562,15 @@ void IdentityProtocol::OnForget(Step& step) {
     slot.profile.reset();
     held = true;
   }
+  if (m.expiry != 0) {
+    // An expiry's: the label goes, nothing is suppressed or purged, and
+    // the answer goes at once (after every apply this slot sent before).
+    step.changed = step.changed || held;
+    ProtocolMessage done = Make(MessageKind::kForgotten, {}, m.profile, {}, m);
+    done.expiry = m.expiry;
+    step.out.push_back(std::move(done));
+    return;
+  }
   // A slot that meanwhile holds someone else keeps them, unsuppressed.
   if (held) slot.suppressed_until_ms = std::max(slot.suppressed_until_ms, m.suppress_until_ms);
   step.changed = true;
@@ -546,8 +585,153 @@ void IdentityProtocol::Acknowledge(const ProtocolMessage& forget, int64_t offset
 }
 
 void IdentityProtocol::OnForgotten(Step& step) {
-  if (!step.slot.erasure.has_value()) return;
+  // An expiry's answer with no expiry here: it ended (or restarted) already.
+  if (!step.slot.erasure.has_value() || step.m.expiry != 0) return;
   ErasurePartDone(step);
+}
+
+void IdentityProtocol::OnExpire(Step& step) {
+  Slot& slot = step.slot;
+  // Merged away, erased, expiring, or a merge into it in flight (a link
+  // of the person is recent): not now; its timer tries again.
+  if (!slot.profile.has_value() || slot.profile->absorbed_into.has_value() ||
+      slot.profile->awaiting.has_value() || slot.erasure.has_value()) {
+    return;
+  }
+  if (!step.side.Expire(slot.profile->self, step.m.payload)) return;  // seen since
+  const ProfileEntry record = std::move(*slot.profile);
+  slot.profile.reset();
+  step.changed = true;
+  Expiry expiry{.id = step.offset,
+                .self = record.self,
+                .members = record.members,
+                .absorbed_ids = record.absorbed_ids};
+  // Every slot that may hold a label of the person drops it: the members'
+  // and the absorbed profiles' (their forward pointers).
+  auto forget = [&](std::vector<core::Identity> ids, const std::string& slot_of) {
+    ProtocolMessage f =
+        Forget(std::move(ids), slot_of, record.self, record.absorbed_ids, 0, step.m);
+    f.expiry = expiry.id;
+    step.out.push_back(std::move(f));
+    ++expiry.pending;
+  };
+  for (const std::string& id : record.absorbed_ids) forget({}, id);
+  for (const core::Identity& id : record.members) forget({id}, "");
+  if (expiry.pending > 0) slot.expiry = std::move(expiry);
+}
+
+bool IdentityProtocol::WhileExpiring(Step& step) {
+  const ProtocolMessage& m = step.m;
+  Expiry& expiry = *step.slot.expiry;
+  switch (m.kind) {
+    case MessageKind::kEvent:
+    case MessageKind::kApply:
+      // For the person (this is the expired profile's slot, and its
+      // founding identity's): held, to found them afresh once no label
+      // leads to the expired profile any more.
+      expiry.held.push_back(m);
+      step.changed = true;
+      return true;
+    case MessageKind::kInvite:
+    case MessageKind::kOffer: {
+      // A link found the expired profile and another one person: the
+      // linking identity's label here is about to go, so once it has, it
+      // is linked to the other profile again (as an event after single
+      // mode's expiry links it). A survivor waiting to absorb the expired
+      // profile stops waiting.
+      const ProfileRef& other = m.kind == MessageKind::kInvite ? m.profile : m.other;
+      if (m.kind == MessageKind::kInvite) {
+        step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+      }
+      for (const core::Identity& id : m.linked) {
+        expiry.held.push_back(Make(MessageKind::kClaim, {id}, other, {}, m));
+        step.changed = true;
+      }
+      return true;
+    }
+    case MessageKind::kForgotten:
+      if (m.expiry == 0) return false;  // an erasure's
+      if (m.expiry == expiry.id) ExpiryPartDone(step);
+      return true;
+    case MessageKind::kClaim: {
+      // Not joined: the identity stays unknown, as after single mode's
+      // expiry. It may already carry the expired profile's label (an
+      // event labels an identity before its claim is decided), so it is
+      // forgotten like a member, and the expiry waits for that too.
+      ProtocolMessage f = Forget(m.ids, "", expiry.self, expiry.absorbed_ids, 0, m);
+      f.expiry = expiry.id;
+      step.out.push_back(std::move(f));
+      ++expiry.pending;
+      step.changed = true;
+      return true;
+    }
+    case MessageKind::kRelease:
+    case MessageKind::kDecline:
+    case MessageKind::kExpire:
+      // About the expired profile: dropped. (A shipment never comes:
+      // only a waiting profile is shipped to, and a waiting one does not
+      // expire.)
+    case MessageKind::kShip:
+      return true;
+    case MessageKind::kLink:
+    case MessageKind::kBind:
+    case MessageKind::kErase:
+    case MessageKind::kForget:
+      return false;  // about the slot's identity entry: as usual
+    case MessageKind::kErasePerson:
+      // The person expired before the erasure found them: nobody to erase
+      // (the asked identity's slot is suppressed already), and the held
+      // events, a new person's, meet that suppression when sent again — as
+      // in single mode, where the expiry came first.
+      return false;
+  }
+  return false;
+}
+
+bool IdentityProtocol::AfterExpiry(Step& step) {
+  const ProtocolMessage& m = step.m;
+  switch (m.kind) {
+    case MessageKind::kClaim:
+    case MessageKind::kRelease:
+    case MessageKind::kDecline:
+      return true;  // the identity claiming stays unknown; nothing to release or stop
+    case MessageKind::kOffer:
+      // The linking identities join the other profile, as an event after
+      // single mode's expiry links them.
+      for (const core::Identity& id : m.linked) {
+        step.out.push_back(Make(MessageKind::kClaim, {id}, m.other, {}, m));
+      }
+      return true;
+    case MessageKind::kInvite:
+      step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+      for (const core::Identity& id : m.linked) {
+        step.out.push_back(Make(MessageKind::kClaim, {id}, m.profile, {}, m));
+      }
+      return true;
+    default:
+      // Applies find the person again (OnApply); a shipment is merged (it
+      // never comes for a profile that is gone, and state is never
+      // dropped); identity records are about the slot's identity entry.
+      return false;
+  }
+}
+
+void IdentityProtocol::ExpiryPartDone(Step& step) {
+  Expiry& expiry = *step.slot.expiry;
+  step.changed = true;
+  if (--expiry.pending > 0) return;
+  // Every label of the person is gone: the held events found them afresh,
+  // each keyed by its anchor, as single mode treats an event after the
+  // expiry; the held claims (links found meanwhile) are made again.
+  for (ProtocolMessage& held : expiry.held) {
+    if (held.kind == MessageKind::kEvent || held.kind == MessageKind::kApply) {
+      held.kind = MessageKind::kEvent;
+      held.profile = {};
+      held.other = {};
+    }
+    step.out.push_back(std::move(held));
+  }
+  step.slot.expiry.reset();
 }
 
 void IdentityProtocol::ErasurePartDone(Step& step) {

@@ -74,12 +74,14 @@ ProtocolRecord ToRecord(const ProtocolMessage& m) {
   if (m.refused.has_value()) r.set_refused(static_cast<int32_t>(*m.refused) + 1);
   r.set_suppress_until_ms(m.suppress_until_ms);
   PutIds(m.alias, *r.mutable_alias());
+  r.set_expiry(m.expiry);
+  PutIds(m.linked, *r.mutable_linked());
   return r;
 }
 
 absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   if (!ProtocolRecord::Kind_IsValid(r.kind()) ||
-      r.kind() > static_cast<int>(MessageKind::kForgotten)) {
+      r.kind() > static_cast<int>(MessageKind::kExpire)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown protocol record kind ", r.kind()));
   }
   ProtocolMessage m;
@@ -98,6 +100,8 @@ absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   if (r.refused() > 0) m.refused = static_cast<identity::RefusalRule>(r.refused() - 1);
   m.suppress_until_ms = r.suppress_until_ms();
   m.alias = GetIds(r.alias());
+  m.expiry = r.expiry();
+  m.linked = GetIds(r.linked());
   RETURN_IF_ERROR(Check(m));
   return m;
 }
@@ -128,6 +132,16 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
     e.set_identities(slot.erasure->identities);
     for (const std::string& id : slot.erasure->profile_ids) e.add_profile_ids(id);
     e.set_awaiting(slot.erasure->awaiting);
+  }
+  if (slot.expiry.has_value()) {
+    const Expiry& in = *slot.expiry;
+    internal::v1::SlotValue::Expiry& e = *v.mutable_expiry();
+    e.set_id(in.id);
+    e.set_pending(in.pending);
+    Put(in.self, *e.mutable_self());
+    PutIds(in.members, *e.mutable_members());
+    for (const std::string& id : in.absorbed_ids) e.add_absorbed_ids(id);
+    for (const ProtocolMessage& m : in.held) *e.add_held() = ToRecord(m);
   }
   return v;
 }
@@ -161,6 +175,19 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
                            .identities = e.identities(),
                            .profile_ids = {e.profile_ids().begin(), e.profile_ids().end()},
                            .awaiting = e.awaiting()};
+  }
+  if (v.has_expiry()) {
+    const internal::v1::SlotValue::Expiry& e = v.expiry();
+    Expiry expiry{.id = e.id(),
+                  .pending = e.pending(),
+                  .self = Get(e.self()),
+                  .members = GetIds(e.members()),
+                  .absorbed_ids = {e.absorbed_ids().begin(), e.absorbed_ids().end()}};
+    for (const ProtocolRecord& r : e.held()) {
+      ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(r));
+      expiry.held.push_back(std::move(m));
+    }
+    slot.expiry = std::move(expiry);
   }
   if (state != nullptr) *state = v.state();
   return slot;

@@ -467,12 +467,9 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   c.internal_retention_ms = static_cast<int64_t>(retention_ms);
 }
 
-// What partitioned mode does not do yet, under the keys that ask for it.
+// What partitioned mode needs, under the keys that ask for it.
 void CheckPartitioned(Reader& r, const AppConfig& c) {
   if (!c.partitioned) return;
-  if (c.runtime.pipeline.retention_ttl_ms > 0) {
-    r.Error("privacy.retention.ttl", "not supported in partitioned mode yet (docs/scaling.md)");
-  }
   if (c.repartition_topic.empty()) r.Error("cluster.repartition_topic", "is required");
   if (c.changelog_topic.empty()) r.Error("cluster.changelog_topic", "is required");
 }

@@ -116,6 +116,18 @@ class TaskProfiles final : public cluster::ProfileSide {
 
   void Suppressed() override { ++counts_.erasure_suppressed; }
 
+  // Retention: `seen` is the profile's last_seen_ms when its timer found
+  // it idle; an event or merge since moved it (or the state is gone).
+  bool Expire(const ProfileRef& ref, const std::string& seen) override {
+    auto it = profiles_.find(ref.id);
+    if (it == profiles_.end() || absl::StrCat(it->second.last_seen_ms) != seen) return false;
+    DropTimer(it->second);
+    profiles_.erase(it);
+    tombstones_.push_back(ref.id);
+    ++counts_.expired;
+    return true;
+  }
+
   // Every slot that held the person is purged: both receipts at once
   // (docs/scaling.md, erasure), the first stating how long the internal
   // topics may keep copies.
@@ -167,6 +179,7 @@ class TaskProfiles final : public cluster::ProfileSide {
     std::string survivor;
   };
   const std::vector<Notice>& notices() const { return notices_; }
+  // Erased and expired profile ids.
   const std::vector<std::string>& tombstones() const { return tombstones_; }
   const std::vector<std::string>& receipts() const { return receipts_; }
   // Timers of profiles shipped away or erased (due ms, profile id); the
@@ -217,8 +230,8 @@ class TaskProfiles final : public cluster::ProfileSide {
   std::vector<std::string> touched_;
   absl::flat_hash_set<std::string> touched_set_;
   std::vector<Notice> notices_;
-  std::vector<std::string> tombstones_;  // erased profile ids
-  std::vector<std::string> receipts_;    // outbox records
+  std::vector<std::string> tombstones_;
+  std::vector<std::string> receipts_;  // outbox records
   std::vector<std::pair<int64_t, std::string>> dropped_timers_, erased_timers_;
   absl::flat_hash_map<std::string, std::vector<std::string>> audit_;
   absl::flat_hash_map<std::string, int64_t> source_times_;
@@ -264,7 +277,9 @@ void PartitionTask::Resume(const std::optional<cluster::ChangelogMarker>& marker
   purge_everything_ = false;
   stream_time_ms_ = 0;
   next_due_ms_ = 0;
+  timer_sends_ = 0;
   if (!marker.has_value()) return;
+  if (marker->epoch() == epoch) timer_sends_ = marker->timer_sends();
   filter_.Restore(*marker);
   next_offset_ = marker->next_offset();
   stream_time_ms_ = marker->stream_time_ms();
@@ -290,6 +305,7 @@ cluster::ChangelogMarker PartitionTask::CurrentMarker() const {
     timer.set_profile_id(id);
   }
   marker.set_stream_time_ms(stream_time_ms_);
+  marker.set_timer_sends(timer_sends_);
   return marker;
 }
 
@@ -634,16 +650,34 @@ absl::StatusOr<TaskCounts> PartitionTask::RunTimers(int64_t now_ms) {
       continue;
     }
     core::Profile& profile = it->second;
-    Output out = output_.Build(profile, std::max(now_ms, profile.last_seen_ms), 0);
-    counts.truncated += out.truncated;
-    if (out.fingerprint != profile.signals_fingerprint) {
-      // Same version (no event was applied), later as_of: see output-contract.md.
-      profile.signals_fingerprint = out.fingerprint;
-      batch.outbox.push_back(std::move(out.record));
-      ++counts.updates;
-    }
     const int64_t old_due = profile.timer_due_ms;
-    profile.timer_due_ms = out.next_due_ms;
+    const int64_t ttl = options_.retention_ttl_ms;
+    if (ttl > 0 && now_ms - profile.last_seen_ms >= ttl) {
+      // Idle for the TTL: the expiry is its slot's to run, in offset order.
+      cluster::ProtocolMessage expire;
+      expire.kind = cluster::MessageKind::kExpire;
+      expire.profile = state.slots.at(t.profile_id).profile->self;
+      expire.payload = absl::StrCat(profile.last_seen_ms);
+      expire.time_ms = now_ms;
+      ::profiled::internal::v1::RepartitionRecord sent;
+      *sent.mutable_origin() =
+          OriginOf(absl::StrCat(topics_.repartition, kTimers), partition_, epoch_, timer_sends_++);
+      *sent.mutable_protocol() = cluster::ToRecord(expire);
+      batch.outbox.push_back(
+          ToPartition(topics_.repartition, partition_, t.profile_id, sent.SerializeAsString()));
+      ++counts.sent;
+      profile.timer_due_ms = now_ms + kExpiryRetryMs;
+    } else {
+      Output out = output_.Build(profile, std::max(now_ms, profile.last_seen_ms), 0);
+      counts.truncated += out.truncated;
+      if (out.fingerprint != profile.signals_fingerprint) {
+        // Same version (no event was applied), later as_of: see output-contract.md.
+        profile.signals_fingerprint = out.fingerprint;
+        batch.outbox.push_back(std::move(out.record));
+        ++counts.updates;
+      }
+      profile.timer_due_ms = out.next_due_ms;
+    }
     OutputStage::RecordTimerChange(old_due, profile, {topics_.repartition, partition_}, batch);
     changed.push_back(t.profile_id);
     ++counts.timers_fired;

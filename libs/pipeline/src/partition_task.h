@@ -56,6 +56,7 @@ struct TaskCounts {
   uint64_t updates = 0;                         // profile updates and merge notices enqueued
   uint64_t truncated = 0;                       // updates cut to the output's size
   uint64_t timers_fired = 0;                    // profiles re-evaluated by their timer
+  uint64_t expired = 0;                         // profiles deleted by the retention TTL
   // Records after a gap (fetched before the partition was taken again at
   // an earlier position) were left alone: the consumer must read again
   // from next_offset().
@@ -112,7 +113,12 @@ class PartitionTask {
   // time (the latest event time applied here) until caught up. RunTimers
   // re-evaluates the profiles due by `now_ms` as one commit: an update
   // where their signals changed (same version, later as_of), the next
-  // timer, the slot to the changelog. Nothing runs while a purge is due.
+  // timer, the slot to the changelog. A profile idle for the retention TTL
+  // gets a kExpire record to its own slot instead (docs/scaling.md,
+  // "Retention TTL": the expiry runs in offset order, the same when run
+  // again) and its timer a minute later, in case the expiry does not
+  // happen then (a merge into it in flight). Nothing runs while a purge is
+  // due.
   int64_t stream_time_ms() const { return stream_time_ms_; }
   bool MaybeTimersDue(int64_t now_ms) const { return !purge_due() && now_ms >= next_due_ms_; }
   [[nodiscard]] absl::StatusOr<TaskCounts> RunTimers(int64_t now_ms);
@@ -138,6 +144,11 @@ class PartitionTask {
 
   // The origin topic of acknowledgements: the repartition topic's + this.
   static constexpr char kAcknowledgements[] = "+purged";
+  // ...and of timers' records, whose origin is (epoch, timer_sends_): a
+  // new owner's are never taken for an older one's re-sends.
+  static constexpr char kTimers[] = "+timers";
+  // An idle profile's timer, set again in case its expiry does not happen.
+  static constexpr int64_t kExpiryRetryMs = 60'000;
 
   const PipelineOptions& options_;
   const OutputStage& output_;
@@ -154,6 +165,7 @@ class PartitionTask {
   bool purge_everything_ = false;  // restored: older values were copied in
   int64_t stream_time_ms_ = 0;
   int64_t next_due_ms_ = 0;  // no timer is due before this (0: unknown, look)
+  int32_t timer_sends_ = 0;  // records timers sent within this epoch
 };
 
 // A restore's sink: changelog records into a partition's store, 1,000 to

@@ -34,10 +34,6 @@ absl::Status PartitionedOptions::Validate() const {
     // person back here, not only late events (docs/scaling.md).
     problems.push_back("privacy.erasure.suppression_window: must be positive in partitioned mode");
   }
-  // Not built yet in partitioned mode (docs/scaling.md, increments).
-  if (runtime.pipeline.retention_ttl_ms > 0) {
-    problems.push_back("retention.ttl: not supported in partitioned mode yet (docs/scaling.md)");
-  }
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
 }
@@ -594,6 +590,7 @@ void PartitionedRuntime::Impl::Record(const internal::TaskCounts& counts) {
   partition_metrics.resent.Increment(static_cast<double>(counts.resent));
   metrics.erasures.Increment(static_cast<double>(counts.erasures));
   metrics.erasure_suppressed.Increment(static_cast<double>(counts.erasure_suppressed));
+  metrics.expired.Increment(static_cast<double>(counts.expired));
   for (double seconds : counts.erasure_latencies_s) metrics.erasure_latency.Observe(seconds);
 }
 

@@ -76,12 +76,18 @@ enum class MessageKind {
   kForget,       // the slot of ids[0] (or of `other`, when no id) drops the person `profile`
                  // and the ids it absorbed (absorbed_ids), then acknowledges after a purge
   kForgotten,    // to `profile`, the erasure's coordinator: one forget done and purged
+  // Retention (docs/scaling.md, "Retention TTL"): from a timer, to the
+  // profile's slot, with what the timer saw in `payload` (the side checks
+  // nothing changed since). kForget and kForgotten carrying `expiry` are
+  // that expiry's: a label dropped, answered at once, no suppression.
+  kExpire,
 };
 
 struct ProtocolMessage {
   MessageKind kind = MessageKind::kEvent;
-  // kEvent: the event's identities, ranked, the anchor first. kApply: the
-  // anchor (a forward corrects its label). kLink to kRelease: the one
+  // kEvent, kApply: the event's identities, ranked, the anchor first (an
+  // apply's anchor lets a forward correct its label; all of them let an
+  // apply held by an expiry found the person afresh). kLink to kRelease: the one
   // identity. kInvite: the survivor's members. kShip: the absorbed
   // profile's members.
   std::vector<core::Identity> ids;
@@ -99,6 +105,10 @@ struct ProtocolMessage {
   // as an anonymous id). kEvent: both, in that order. kLink: the identity
   // to link instead when ids[0] is unknown.
   std::vector<core::Identity> alias;
+  int64_t expiry = 0;  // kForget, kForgotten: the expiry's id (0: an erasure's)
+  // kOffer, kInvite: the identities whose link found the two profiles one
+  // person (an expiring profile links them to the other one again).
+  std::vector<core::Identity> linked;
 
   // The profile id the record is keyed by; it goes to PartitionOf(Key()).
   std::string Key() const;
@@ -154,6 +164,20 @@ struct Erasure {
   bool operator==(const Erasure&) const = default;
 };
 
+// A retention expiry this slot coordinates (the expired profile's slot):
+// the forgets not yet answered, whom they forget, and the events for the
+// profile held meanwhile, sent again as new events once every label of
+// the person is gone.
+struct Expiry {
+  int64_t id = 0;  // the kExpire record's offset
+  int64_t pending = 0;
+  ProfileRef self;
+  std::vector<core::Identity> members;
+  std::vector<std::string> absorbed_ids;
+  std::vector<ProtocolMessage> held;  // events and applies, and links to send again
+  bool operator==(const Expiry&) const = default;
+};
+
 struct Slot {
   std::optional<IdentityEntry> identity;
   std::optional<ProfileEntry> profile;
@@ -162,6 +186,7 @@ struct Slot {
   // (wall ms, compared with each record's timestamp).
   int64_t suppressed_until_ms = 0;
   std::optional<Erasure> erasure;
+  std::optional<Expiry> expiry;
   bool operator==(const Slot&) const = default;
 };
 
@@ -200,6 +225,11 @@ class ProfileSide {
   virtual void Erase(const std::string& profile_id) = 0;
   virtual void Suppressed() = 0;
   virtual void Erased(const Erasure& erasure) = 0;
+  // Retention: the profile expires if `seen` (what its timer saw, the
+  // kExpire payload) still holds — then its state is deleted and its
+  // tombstone published — and the call returns true; false when it
+  // changed since (an event arrived: its timer is set again).
+  virtual bool Expire(const ProfileRef& profile, const std::string& seen) = 0;
 };
 
 class IdentityProtocol {
@@ -248,6 +278,16 @@ class IdentityProtocol {
   void OnErasePerson(Step& step);
   void OnForget(Step& step);
   void OnForgotten(Step& step);
+  void OnExpire(Step& step);
+  // A record at a slot whose profile is expiring: held, dropped or
+  // answered (docs/scaling.md, "Retention TTL"); false: handled as usual.
+  bool WhileExpiring(Step& step);
+  // A record for a profile whose slot holds no record of it (expired; or
+  // erased, its suppression over): nothing is created for a profile that
+  // is gone; false: handled as usual.
+  bool AfterExpiry(Step& step);
+  // One of the expiry's forgets answered: at zero, the held events again.
+  static void ExpiryPartDone(Step& step);
   // One pending part of the slot's erasure done: at zero, the receipts.
   static void ErasurePartDone(Step& step);
   // A forget's acknowledgement, owed once `key` is purged from the partition.
@@ -260,8 +300,8 @@ class IdentityProtocol {
   // The slot's profile record, created when absent.
   static ProfileEntry& ProfileOf(const ProfileRef& ref, Step& step);
   // Sends `offer` for two profiles of one person, to the better one.
-  static void Offer(const ProfileRef& a, const ProfileRef& b, const ProtocolMessage& cause,
-                    std::vector<ProtocolMessage>& out);
+  static void Offer(const ProfileRef& a, const ProfileRef& b, std::vector<core::Identity> linked,
+                    const ProtocolMessage& cause, std::vector<ProtocolMessage>& out);
   // Ends a wait: sends the held-back records to this slot again.
   static void StopAwaiting(ProfileEntry& record, Step& step);
 

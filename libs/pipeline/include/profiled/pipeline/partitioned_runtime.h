@@ -13,13 +13,12 @@
 // record is acknowledged (at least once; re-sends carry the same origin
 // and are skipped). Each repartition partition assigned here gets its own
 // store under `store.path`, restored from the changelog partition before
-// its first record (from offset 0: a partition is always rebuilt from the
-// changelog when it arrives), its own publisher, and a PartitionTask; a
-// partition no longer assigned is closed and its directory removed.
+// its first record (or, given straight back by a rebalance, its kept store
+// reused: decision 70), its own publisher, and a PartitionTask; a
+// partition no longer assigned is parked for a minute, then closed and
+// its directory removed.
 //
-// Not yet in partitioned mode (refused by the configuration check):
-// timers and TTL, erasure and consent requests, lookups, standbys,
-// explicit aliases, the group lease's member addresses.
+// Not yet in partitioned mode: standby replicas (docs/scaling.md).
 // Not thread-safe: one thread calls RunOnce and Shutdown.
 #pragma once
 
