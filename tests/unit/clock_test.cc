@@ -1,4 +1,5 @@
 #include "profiled/core/clock.h"
+
 #include "support/test_support.h"
 
 namespace profiled::core {

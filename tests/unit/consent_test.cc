@@ -1,7 +1,8 @@
 // Consent per purpose: latest decision by event time, category mapping,
 // opt-in defaults, restrictive merges, and what an update may carry.
-#include "profiled/codec/update_codec.h"
 #include "profiled/core/consent.h"
+
+#include "profiled/codec/update_codec.h"
 #include "profiled/core/profile.h"
 #include "support/test_support.h"
 
@@ -10,9 +11,12 @@ namespace {
 
 constexpr int64_t t0 = 1'705'320'000'000;
 
-v1::InteractionEvent Decision(int64_t at, std::initializer_list<std::pair<const char*, bool>> prefs) {
-  v1::InteractionEvent e = testing::MakeEvent("c" + std::to_string(at), "consent_updated", at, "u1");
-  for (const auto& [category, granted] : prefs) (*e.mutable_context()->mutable_consent())[category] = granted;
+v1::InteractionEvent Decision(int64_t at,
+                              std::initializer_list<std::pair<const char*, bool>> prefs) {
+  v1::InteractionEvent e =
+      testing::MakeEvent("c" + std::to_string(at), "consent_updated", at, "u1");
+  for (const auto& [category, granted] : prefs)
+    (*e.mutable_context()->mutable_consent())[category] = granted;
   return e;
 }
 
@@ -88,8 +92,8 @@ TEST_CASE("an update carries consent and nothing derived for a denied purpose", 
   CHECK_FALSE(u.signals().has_top_intents());
   CHECK_FALSE(u.signals().has_journey());
   CHECK_FALSE(u.signals().has_session());
-  CHECK(u.signals().has_cart());         // marketing: still granted
-  CHECK(u.signals().has_lifecycle());    // analytics: still granted
+  CHECK(u.signals().has_cart());       // marketing: still granted
+  CHECK(u.signals().has_lifecycle());  // analytics: still granted
   for (const auto& c : u.consent()) {
     INFO(c.purpose());
     CHECK(c.granted() == (c.purpose() != "personalization"));

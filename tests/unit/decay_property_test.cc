@@ -39,7 +39,8 @@ Case MakeCase(uint64_t seed) {
   Case c;
   c.seed = seed;
   c.half_life_ms = std::uniform_real_distribution<double>(1000.0, 30.0 * 86400e3)(rng);
-  const int64_t t0 = std::uniform_int_distribution<int64_t>(1'000'000'000'000, 1'700'000'000'000)(rng);
+  const int64_t t0 =
+      std::uniform_int_distribution<int64_t>(1'000'000'000'000, 1'700'000'000'000)(rng);
   const int64_t span = static_cast<int64_t>(kHalfLivesSpanned * c.half_life_ms);
   const int n = std::uniform_int_distribution<int>(2, 120)(rng);
   const int keys = std::uniform_int_distribution<int>(1, 8)(rng);
@@ -62,7 +63,8 @@ std::map<std::string, double> Exact(const Case& c) {
   std::map<std::string, std::vector<std::pair<double, int64_t>>> by_key;
   for (const Observation& o : c.events) by_key[o.key].emplace_back(o.weight, o.at_ms);
   std::map<std::string, double> out;
-  for (const auto& [key, obs] : by_key) out[key] = BruteForceDecay(obs, c.read_at_ms, c.half_life_ms);
+  for (const auto& [key, obs] : by_key)
+    out[key] = BruteForceDecay(obs, c.read_at_ms, c.half_life_ms);
   return out;
 }
 
@@ -161,8 +163,7 @@ TEST_CASE("merging score pairs is commutative and associative", "[decay][propert
   }
 }
 
-TEST_CASE("with epsilon pruning the error stays within the documented bound",
-          "[decay][property]") {
+TEST_CASE("with epsilon pruning the error stays within the documented bound", "[decay][property]") {
   for (int i = 0; i < CaseCount(); ++i) {
     const uint64_t seed = SeedBase() + 200000 + static_cast<uint64_t>(i);
     CAPTURE(seed);
@@ -182,8 +183,7 @@ TEST_CASE("with epsilon pruning the error stays within the documented bound",
         Read(Fold(c.events, pruned), c.read_at_ms, c.half_life_ms);
     for (const auto& [key, truth] : exact) {
       const double stored = kept.count(key) > 0 ? kept.at(key) : 0.0;
-      INFO("key " << key << " exact " << truth << " stored " << stored << " adds "
-                  << adds[key]);
+      INFO("key " << key << " exact " << truth << " stored " << stored << " adds " << adds[key]);
       // Pruning only removes positive mass below epsilon, once per add at most.
       REQUIRE(stored <= truth * (1 + 1e-9) + 1e-300);
       REQUIRE(truth - stored <= epsilon * adds[key] * (1 + 1e-9));

@@ -60,11 +60,13 @@ TEST_CASE("REES46 rows decode as values: a header is skipped, a bad row rejects 
           "[ingest][formats][rees46]") {
   auto decoder = FindEventFormat("rees46-csv")->create({});
   REQUIRE_OK(decoder.status());
-  const std::string row = "2019-10-01 00:00:00 UTC,purchase,1004,2053,electronics.phone,apple,489.07,77,s1";
+  const std::string row =
+      "2019-10-01 00:00:00 UTC,purchase,1004,2053,electronics.phone,apple,489.07,77,s1";
   std::vector<v1::InteractionEvent> out;
   REQUIRE_FALSE((*decoder)->Decode(
       "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
-      "user_session\r\n" + row + "\r\n",
+      "user_session\r\n" +
+          row + "\r\n",
       out));
   REQUIRE(out.size() == 1);
   CHECK(out[0].type() == "order_completed");
@@ -88,16 +90,20 @@ TEST_CASE("REES46 rows decode as values: a header is skipped, a bad row rejects 
 }
 
 TEST_CASE("files split into the values their format produces", "[ingest][formats]") {
-  FileRecords csv = FindEventFormat("rees46-csv")->split_file(
-      "\xEF\xBB\xBF" "event_time,event_type,product_id,category_id,category_code,brand,price,"
-      "user_id,user_session\nrow1\n\n  \nrow2\r\n");
+  FileRecords csv =
+      FindEventFormat("rees46-csv")
+          ->split_file(
+              "\xEF\xBB\xBF"
+              "event_time,event_type,product_id,category_id,category_code,brand,price,"
+              "user_id,user_session\nrow1\n\n  \nrow2\r\n");
   CHECK(csv.values == std::vector<std::string>{"row1", "row2"});
   FileRecords one_doc = FindEventFormat("segment-json")->split_file("{\n \"a\": 1\n}\n");
   CHECK(one_doc.values.size() == 1);
   FileRecords lines = FindEventFormat("segment-json")->split_file("{\"a\":1}\n\n{\"b\":2}\n");
   CHECK(lines.values == std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"});
-  FileRecords proto = FindEventFormat("protobuf")->split_file(
-      "{\"eventId\":\"e1\",\"type\":\"t\",\"eventTimeMs\":\"5\"}\nnot json\n");
+  FileRecords proto =
+      FindEventFormat("protobuf")
+          ->split_file("{\"eventId\":\"e1\",\"type\":\"t\",\"eventTimeMs\":\"5\"}\nnot json\n");
   REQUIRE(proto.values.size() == 1);
   v1::InteractionEvent e;
   REQUIRE(e.ParseFromString(proto.values[0]));

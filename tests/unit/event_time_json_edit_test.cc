@@ -50,11 +50,10 @@ TEST_CASE("JSON members are removed by parent and key, at any depth, batches inc
       drop);
   REQUIRE(one.has_value());
   CHECK(one->removed == 3);
-  CHECK(one->json ==
-        R"({"type":"track","context":{"locale":"en"},"properties":{"n":[1,{}]}})");
+  CHECK(one->json == R"({"type":"track","context":{"locale":"en"},"properties":{"n":[1,{}]}})");
   // In a batch body the messages sit in an array: their parent is "".
-  auto batch = RemoveJsonMembers(R"({"batch":[{"password":"a","context":{"ip":"x"}},{"k":1}]})",
-                                 drop);
+  auto batch =
+      RemoveJsonMembers(R"({"batch":[{"password":"a","context":{"ip":"x"}},{"k":1}]})", drop);
   REQUIRE(batch.has_value());
   CHECK(batch->removed == 2);
   CHECK(batch->json == R"({"batch":[{"context":{}},{"k":1}]})");

@@ -83,8 +83,7 @@ TEST_CASE("lag counts the brokers' watermark, never 0 while messages wait", "[he
   CHECK(Sample(registry, "profiled_consumer_lag", "partition=\"0\"") == -1);
 }
 
-TEST_CASE("progress that stops while input waits is a fault after the stall timeout",
-          "[health]") {
+TEST_CASE("progress that stops while input waits is a fault after the stall timeout", "[health]") {
   prometheus::Registry registry;
   core::ManualClock clock(t0);
   Health health(registry, {.ready_max_lag = 1000, .stall_timeout = absl::Seconds(15)}, clock);
@@ -110,7 +109,8 @@ TEST_CASE("progress that stops while input waits is a fault after the stall time
   health.Evaluate();
   CHECK(health.Has(Fault::kProgressStalled));
   CHECK_FALSE(health.ready());
-  CHECK(health.Describe().find("progress_stalled: no batch committed for 16s while 80 messages wait") !=
+  CHECK(health.Describe().find(
+            "progress_stalled: no batch committed for 16s while 80 messages wait") !=
         std::string::npos);
 
   // A commit is progress.

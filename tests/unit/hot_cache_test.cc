@@ -58,7 +58,7 @@ TEST_CASE("over budget, the least recently used committed entries go first", "[h
   std::string id;
   for (int i = 0; i < 3; ++i) small.PutLink("k" + std::to_string(i), "p", 0);
   REQUIRE(small.FindLink("k0", id) == HotCache::kPresent);  // k0 is now the newest
-  small.PutLink("k3", "p", 0);                               // evicts k1, the oldest
+  small.PutLink("k3", "p", 0);                              // evicts k1, the oldest
   CHECK(small.FindLink("k1", id) == HotCache::kMiss);
   CHECK(small.FindLink("k0", id) == HotCache::kPresent);
   CHECK(small.FindLink("k2", id) == HotCache::kPresent);

@@ -142,7 +142,8 @@ TEST_CASE("an earlier lease renewed after a later one began means the later give
   CHECK(earlier->instance_id() == "a");
   CHECK(table.RenewedAfter(M("a")) == nullptr);
   const std::string said = DescribeHolder(*earlier, kNow + 5'000);
-  CHECK_THAT(said, Catch::Contains("instance 'a' on host 'h' (http a:9464) holds group 'g' in single mode"));
+  CHECK_THAT(said, Catch::Contains(
+                       "instance 'a' on host 'h' (http a:9464) holds group 'g' in single mode"));
   CHECK_THAT(said, Catch::Contains("last heard 2 s ago"));
   CHECK_THAT(said, Catch::Contains("ends 8 s from now"));
 }

@@ -22,7 +22,8 @@ TEST_CASE("JSON log lines are one object per line with the message escaped", "[l
         "{\"ts\":\"2026-11-22T21:22:56.123Z\",\"level\":\"warn\",\"msg\":\"publish failed\"}\n");
   // Quotes, backslashes, newlines and control bytes cannot break the line or the object.
   const std::string nasty = std::string("say \"hi\"\\ \n\t\r") + '\x01' + '\x7f' + " caf\xc3\xa9";
-  const std::string line = internal::FormatLogLine(LogFormat::kJson, LogLevel::kDebug, nasty, kInstant);
+  const std::string line =
+      internal::FormatLogLine(LogFormat::kJson, LogLevel::kDebug, nasty, kInstant);
   CHECK(line ==
         "{\"ts\":\"2026-11-22T21:22:56.123Z\",\"level\":\"debug\",\"msg\":"
         "\"say \\\"hi\\\"\\\\ \\n\\t\\r\\u0001\\u007f caf\xc3\xa9\"}\n");

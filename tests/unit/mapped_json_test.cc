@@ -1,8 +1,9 @@
 // Mapped JSON: the example ESP field maps (deploy/examples/esp-webhooks.yaml)
 // turn the real SendGrid and Mailgun webhook fixtures into the expected
 // envelopes; time formats, bad records and bad maps are handled explicitly.
-#include "profiled/config/app_config.h"
 #include "profiled/ingest/mapped_json.h"
+
+#include "profiled/config/app_config.h"
 #include "support/test_support.h"
 
 namespace profiled::ingest {
@@ -36,7 +37,8 @@ std::string ReasonOf(MappedJsonDecoder& decoder, const std::string& json) {
 
 TEST_CASE("the SendGrid fixture becomes an email-channel event", "[ingest][mapped]") {
   MappedJsonDecoder decoder = ExampleDecoder("esp.sendgrid");
-  auto events = DecodeOk(decoder, testing::ReadSourceFile("tests/data/email-webhooks/sendgrid-webhook.json"));
+  auto events =
+      DecodeOk(decoder, testing::ReadSourceFile("tests/data/email-webhooks/sendgrid-webhook.json"));
   REQUIRE(events.size() == 1);
   const v1::InteractionEvent& e = events[0];
   CHECK(e.event_id() == "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA");
@@ -58,18 +60,22 @@ TEST_CASE("every Mailgun fixture becomes the expected email event", "[ingest][ma
   const std::vector<Want> wants = {
       {"accepted", "email_accepted", "4o7-z86dSkSI54c6IudeuA:accepted", 1'707'402'341'912},
       {"clicks", "email_clicked", "Ase7i2zsRYeDXztHGENqRA:clicked", 1'521'243'339'873},
-      {"delivered_messages", "email_delivered", "CPgfbmQMTCKtHW6uIWtuVe:delivered", 1'521'472'262'000},
+      {"delivered_messages", "email_delivered", "CPgfbmQMTCKtHW6uIWtuVe:delivered",
+       1'521'472'262'000},
       {"opens", "email_opened", "Ase7i2zsRYeDXztHGENqRA:opened", 1'521'243'339'873},
       {"permanent_failure", "email_bounced", "G9Bn5sl1TC6nu79C8C0bwg:failed", 1'521'233'195'375},
-      {"permanent_failure_no_description", "email_bounced", "G9Bn5sl1TC6nu79C8C0bwg:failed", 1'521'233'195'375},
-      {"spam_complaints", "email_spam_reported", "-Agny091SquKnsrW2NEKUA:complained", 1'521'233'123'501},
+      {"permanent_failure_no_description", "email_bounced", "G9Bn5sl1TC6nu79C8C0bwg:failed",
+       1'521'233'195'375},
+      {"spam_complaints", "email_spam_reported", "-Agny091SquKnsrW2NEKUA:complained",
+       1'521'233'123'501},
       {"suppression_failure", "email_bounced", "G9Bn5sl1TC6nu79C8C0bwg:failed", 1'521'233'195'375},
       {"temporary_failure", "email_bounced", "Fs7-5t81S2ispqxqDw2U4Q:failed", 1'521'472'262'908},
       {"unsubscribes", "unsubscribed", "Ase7i2zsRYeDXztHGENqRA:unsubscribed", 1'521'243'339'873},
   };
   for (const Want& w : wants) {
     INFO(w.file);
-    auto events = DecodeOk(decoder, testing::ReadSourceFile("tests/data/email-webhooks/mailgun-" + w.file + ".json"));
+    auto events = DecodeOk(
+        decoder, testing::ReadSourceFile("tests/data/email-webhooks/mailgun-" + w.file + ".json"));
     REQUIRE(events.size() == 1);
     const v1::InteractionEvent& e = events[0];
     CHECK(e.type() == w.type);
@@ -78,7 +84,8 @@ TEST_CASE("every Mailgun fixture becomes the expected email event", "[ingest][ma
     CHECK(e.channel() == "email");
     CHECK(e.identities().email() == "alice@example.com");
   }
-  auto click = DecodeOk(decoder, testing::ReadSourceFile("tests/data/email-webhooks/mailgun-clicks.json"));
+  auto click =
+      DecodeOk(decoder, testing::ReadSourceFile("tests/data/email-webhooks/mailgun-clicks.json"));
   CHECK(click[0].context().device() == "desktop");
   CHECK(click[0].context().os() == "Linux");
   CHECK(click[0].context().ip() == "50.56.129.169");  // the pipeline's privacy filter drops it
@@ -94,8 +101,10 @@ MappedJsonDecoder SimpleDecoder(TimeFormat format = TimeFormat::kAuto, JsonLimit
   map.time = "/at";
   map.time_format = format;
   map.type_values = {{"buy", "order_completed"}};
-  map.fields = {{"identities.user_id", "/user"}, {"identities.crm_id", "/crm"},
-                {"commerce.price", "/price"}, {"commerce.quantity", "/qty"},
+  map.fields = {{"identities.user_id", "/user"},
+                {"identities.crm_id", "/crm"},
+                {"commerce.price", "/price"},
+                {"commerce.quantity", "/qty"},
                 {"traits.profile", "/profile"}};
   auto decoder = MappedJsonDecoder::Create({"crm", limits, map});
   REQUIRE_OK(decoder.status());
@@ -119,7 +128,8 @@ TEST_CASE("mapped values: type map, snake case, numbers, other identities, objec
   CHECK(other.type() == "link_clicked");
   // A top-level array is a batch of records; an empty one holds no event.
   CHECK(DecodeOk(d, R"([{"id":"a","what":"v","at":1700000000,"user":"u"},
-                        {"id":"b","what":"v","at":1700000001,"user":"u"}])").size() == 2);
+                        {"id":"b","what":"v","at":1700000001,"user":"u"}])")
+            .size() == 2);
   CHECK(DecodeOk(d, "[]").empty());
 }
 
@@ -137,14 +147,18 @@ TEST_CASE("event times: seconds, milliseconds, fractions, RFC 3339 and numeric s
   MappedJsonDecoder millis = SimpleDecoder(TimeFormat::kUnixMillis);
   CHECK(time_of(millis, "1700000000") == 1'700'000'000);
   MappedJsonDecoder rfc = SimpleDecoder(TimeFormat::kRfc3339);
-  CHECK(ReasonOf(rfc, R"({"id":"e","what":"v","user":"u","at":1700000000})") == "invalid_event_time");
-  CHECK(ReasonOf(automatic, R"({"id":"e","what":"v","user":"u","at":"yesterday"})") == "invalid_event_time");
-  CHECK(ReasonOf(automatic, R"({"id":"e","what":"v","user":"u","at":true})") == "invalid_event_time");
+  CHECK(ReasonOf(rfc, R"({"id":"e","what":"v","user":"u","at":1700000000})") ==
+        "invalid_event_time");
+  CHECK(ReasonOf(automatic, R"({"id":"e","what":"v","user":"u","at":"yesterday"})") ==
+        "invalid_event_time");
+  CHECK(ReasonOf(automatic, R"({"id":"e","what":"v","user":"u","at":true})") ==
+        "invalid_event_time");
   CHECK(ReasonOf(automatic, R"({"id":"e","what":"v","user":"u"})") == "invalid_event_time");
 }
 
 TEST_CASE("bad mapped records are rejected with a stable reason", "[ingest][mapped]") {
-  MappedJsonDecoder d = SimpleDecoder(TimeFormat::kAuto, {.max_batch_events = 2, .max_string_bytes = 64});
+  MappedJsonDecoder d =
+      SimpleDecoder(TimeFormat::kAuto, {.max_batch_events = 2, .max_string_bytes = 64});
   const std::string good = R"({"id":"e","what":"v","at":1700000000,"user":"u"})";
   CHECK(ReasonOf(d, good) == "accepted");
   CHECK(ReasonOf(d, "") == "empty_message");
@@ -153,13 +167,15 @@ TEST_CASE("bad mapped records are rejected with a stable reason", "[ingest][mapp
   CHECK(ReasonOf(d, R"({"what":"v","at":1700000000,"user":"u"})") == "missing_event_id");
   CHECK(ReasonOf(d, R"({"id":"e","at":1700000000,"user":"u"})") == "missing_type");
   CHECK(ReasonOf(d, R"({"id":"e","what":"v","at":1700000000})") == "no_identity");
-  CHECK(ReasonOf(d, R"({"id":"e","what":"v","at":1700000000,"user":{"a":1}})") == "wrong_field_type");
+  CHECK(ReasonOf(d, R"({"id":"e","what":"v","at":1700000000,"user":{"a":1}})") ==
+        "wrong_field_type");
   CHECK(ReasonOf(d, R"({"id":"e","what":"v","at":1700000000,"user":"u","price":"cheap"})") ==
         "wrong_field_type");
   CHECK(ReasonOf(d, R"({"id":"e","what":"v","at":1700000000,"user":")" + std::string(100, 'x') +
                         "\"}") == "string_too_long");
   CHECK(ReasonOf(d, "[" + good + "," + good + "," + good + "]") == "batch_too_large");
-  CHECK(ReasonOf(d, "{\"id\":\"e\",\"what\":\"v\",\"at\":1700000000,\"user\":\"\xff\"}") == "invalid_utf8");
+  CHECK(ReasonOf(d, "{\"id\":\"e\",\"what\":\"v\",\"at\":1700000000,\"user\":\"\xff\"}") ==
+        "invalid_utf8");
   // One bad record rejects the whole value, naming its index.
   std::vector<v1::InteractionEvent> out;
   auto r = d.Decode("[" + good + R"(,{"id":"e2"}])", out);
@@ -179,7 +195,8 @@ TEST_CASE("a bad field map fails with every problem listed", "[ingest][mapped]")
   CHECK_THAT(msg, Catch::Matchers::Contains("event_id: at least one JSON pointer is required"));
   CHECK_THAT(msg, Catch::Matchers::Contains("type: 'event' is not a JSON pointer"));
   CHECK_THAT(msg, Catch::Matchers::Contains("fields.identities: not a mappable envelope field"));
-  CHECK_THAT(msg, Catch::Matchers::Contains("fields.context.shoe_size: not a mappable envelope field"));
+  CHECK_THAT(msg,
+             Catch::Matchers::Contains("fields.context.shoe_size: not a mappable envelope field"));
   CHECK_THAT(msg, Catch::Matchers::Contains("fields.traits.ok: 'no-slash' is not a JSON pointer"));
 }
 

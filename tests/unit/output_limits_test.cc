@@ -36,14 +36,14 @@ core::Profile Saturated(const PipelineOptions& o) {
   }
   for (size_t i = 0; i < o.scoring.recent_items; ++i) {
     const bool product = i % 2 == 0;
-    p.items.push_back({std::string(product ? "p:" : "c:") + Key(key, static_cast<int>(i)),
-                       t0, product ? t0 + 10 : 0, 0, i % 4 == 0 ? t0 + 20 : 0});
+    p.items.push_back({std::string(product ? "p:" : "c:") + Key(key, static_cast<int>(i)), t0,
+                       product ? t0 + 10 : 0, 0, i % 4 == 0 ? t0 + 20 : 0});
   }
   std::sort(p.items.begin(), p.items.end(),
             [](const auto& a, const auto& b) { return a.key < b.key; });
   for (size_t i = 0; i < o.scoring.max_traits; ++i) {
-    p.traits.push_back({Key(key, static_cast<int>(i)),
-                        std::string(o.event_limits.max_trait_bytes, 'v'), t0});
+    p.traits.push_back(
+        {Key(key, static_cast<int>(i)), std::string(o.event_limits.max_trait_bytes, 'v'), t0});
   }
   p.engagement_fast.Add(100, t0, o.scoring.engagement_fast_half_life_ms);
   p.engagement_slow.Add(100, t0, o.scoring.engagement_slow_half_life_ms);
@@ -87,8 +87,7 @@ TEST_CASE("defaults fit a stock topic and a configuration that cannot is refused
   CHECK(CheckOutputLimits(o).ok());
 }
 
-TEST_CASE("an update of an older, unbounded profile is cut to fit and says so",
-          "[output_limits]") {
+TEST_CASE("an update of an older, unbounded profile is cut to fit and says so", "[output_limits]") {
   PipelineOptions o;
   o.scoring.max_traits = 5000;  // as stored before the caps existed
   o.event_limits.max_trait_bytes = 2000;
@@ -102,7 +101,8 @@ TEST_CASE("an update of an older, unbounded profile is cut to fit and says so",
   CHECK(u.truncated());
   CHECK(u.version() == p.version);  // identity of the update intact
   CHECK(u.identities_size() > 0);
-  v1::ProfileUpdate small = codec::BuildProfileUpdate(core::Profile::New("p-1"), t0, o.scoring, signals);
+  v1::ProfileUpdate small =
+      codec::BuildProfileUpdate(core::Profile::New("p-1"), t0, o.scoring, signals);
   CHECK_FALSE(codec::FitUpdate(limit, small));
   CHECK_FALSE(small.truncated());
 }
@@ -128,9 +128,12 @@ TEST_CASE("event limits at, just over and far over each bound", "[output_limits]
     CAPTURE(extra);
     const size_t key = 256 + extra;
     auto user = check([&](auto& e) { e.mutable_identities()->set_user_id(std::string(key, 'u')); });
-    auto product = check([&](auto& e) { e.mutable_commerce()->set_product_id(std::string(key, 'p')); });
-    auto kind = check([&](auto& e) { (*e.mutable_identities()->mutable_other())[std::string(key, 'k')] = "v"; });
-    auto trait = check([&](auto& e) { (*e.mutable_traits())["bio"] = std::string(1024 + extra, 't'); });
+    auto product =
+        check([&](auto& e) { e.mutable_commerce()->set_product_id(std::string(key, 'p')); });
+    auto kind = check(
+        [&](auto& e) { (*e.mutable_identities()->mutable_other())[std::string(key, 'k')] = "v"; });
+    auto trait =
+        check([&](auto& e) { (*e.mutable_traits())["bio"] = std::string(1024 + extra, 't'); });
     auto lines = check([&](auto& e) {
       for (size_t i = 0; i < 100 + extra; ++i) e.add_line_items()->set_product_id("p");
     });

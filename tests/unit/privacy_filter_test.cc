@@ -1,7 +1,8 @@
 // The privacy filter: what the defaults drop and hash, configured rules,
 // bad rules reported together, and the drop list applied to rejected JSON.
-#include "profiled/identity/identity_rules.h"
 #include "profiled/privacy/privacy_filter.h"
+
+#include "profiled/identity/identity_rules.h"
 #include "support/test_support.h"
 
 namespace profiled::privacy {
@@ -21,11 +22,16 @@ v1::InteractionEvent EventWith(std::initializer_list<std::pair<const char*, cons
 TEST_CASE("the default filter drops the ip and secrets and hashes contact details", "[privacy]") {
   auto filter = PrivacyFilter::Create({});
   REQUIRE_OK(filter.status());
-  v1::InteractionEvent e = EventWith(
-      {{"password", "hunter2"}, {"api_token", "t0k"}, {"email", " Jane@Example.com "},
-       {"phone", "+49 30 1234"}, {"plan", "gold"}, {"passenger_count", "2"}},
-      {{"card_number", "4111111111111111"}, {"user_password", "x"}, {"CVV", "123"},
-       {"color", "red"}});
+  v1::InteractionEvent e = EventWith({{"password", "hunter2"},
+                                      {"api_token", "t0k"},
+                                      {"email", " Jane@Example.com "},
+                                      {"phone", "+49 30 1234"},
+                                      {"plan", "gold"},
+                                      {"passenger_count", "2"}},
+                                     {{"card_number", "4111111111111111"},
+                                      {"user_password", "x"},
+                                      {"CVV", "123"},
+                                      {"color", "red"}});
   const PrivacyFilter::Counts n = filter->Apply(e);
   CHECK(n.dropped == 6);  // ip, password, api_token, card_number, user_password, CVV
   CHECK(e.context().ip().empty());
@@ -90,12 +96,12 @@ TEST_CASE("the drop list applied to rejected JSON removes dropped members at any
   std::optional<std::string> clean = filter->RedactJson(rejected);
   REQUIRE(clean.has_value());
   // Hashed fields stay as sent: a dead letter is fixed and re-driven, then filtered.
-  CHECK(*clean ==
-        R"({"batch":[{"type":"teleport","userId":"u","context":{"locale":"de-DE"},)"
-        R"("properties":{"nested":{"ok":[1,{}]},"quote\"key":"tab\there"},)"
-        R"("traits":{"email":"jane@example.com"}}],"sentAt":"2024-03-01T10:00:00Z"})");
-  CHECK_FALSE(filter->RedactJson(R"({"type":"track","userId":"u"})").has_value());  // nothing to drop
-  CHECK_FALSE(filter->RedactJson(R"({"type":"track","password":)").has_value());   // not JSON
+  CHECK(*clean == R"({"batch":[{"type":"teleport","userId":"u","context":{"locale":"de-DE"},)"
+                  R"("properties":{"nested":{"ok":[1,{}]},"quote\"key":"tab\there"},)"
+                  R"("traits":{"email":"jane@example.com"}}],"sentAt":"2024-03-01T10:00:00Z"})");
+  CHECK_FALSE(
+      filter->RedactJson(R"({"type":"track","userId":"u"})").has_value());        // nothing to drop
+  CHECK_FALSE(filter->RedactJson(R"({"type":"track","password":)").has_value());  // not JSON
   CHECK_FALSE(filter->RedactJson("").has_value());
 }
 

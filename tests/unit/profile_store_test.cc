@@ -1,5 +1,6 @@
-#include "profiled/base/failpoint.h"
 #include "profiled/store/profile_store.h"
+
+#include "profiled/base/failpoint.h"
 #include "support/rocksdb_scan.h"
 #include "support/test_support.h"
 

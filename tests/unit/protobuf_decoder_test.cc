@@ -1,4 +1,5 @@
 #include "profiled/ingest/protobuf_decoder.h"
+
 #include "support/test_support.h"
 
 namespace profiled::ingest {

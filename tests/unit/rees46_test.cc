@@ -1,8 +1,9 @@
+#include "profiled/ingest/rees46.h"
+
 #include <fstream>
 #include <sstream>
 
 #include "profiled/ingest/protobuf_decoder.h"
-#include "profiled/ingest/rees46.h"
 #include "support/test_support.h"
 
 namespace profiled::ingest {
@@ -74,9 +75,10 @@ TEST_CASE("a REES46 file without a header keeps its first row", "[ingest][rees46
   CHECK(with_bom.header());
   CHECK(first.event_id() == "rees46-1");
   // A header-like line that is not the first row is a bad row, not skipped.
-  Rees46Reader twice("2019-10-01 00:00:00 UTC,view,1,2,,,1.0,42,s\n"
-                     "event_time,event_type,product_id,category_id,category_code,brand,price,"
-                     "user_id,user_session\n");
+  Rees46Reader twice(
+      "2019-10-01 00:00:00 UTC,view,1,2,,,1.0,42,s\n"
+      "event_time,event_type,product_id,category_id,category_code,brand,price,"
+      "user_id,user_session\n");
   v1::InteractionEvent e;
   size_t events = 0;
   while (twice.Next(e)) ++events;

@@ -1,4 +1,5 @@
 #include "profiled/core/score_family.h"
+
 #include "support/test_support.h"
 
 namespace profiled::core {
@@ -23,9 +24,9 @@ TEST_CASE("a late event is decayed forward to the reference time", "[decay]") {
 TEST_CASE("the top-K cap keeps the largest keys at the latest time", "[decay]") {
   FamilyOptions options{kHour, /*top_k=*/2, /*epsilon=*/0};
   ScoreFamily f;
-  f.Add("old-but-big", 3.0, t0, options);                               // 0.75 at t0+2h
-  f.Add("mid", 1.0, t0 + static_cast<int64_t>(2 * kHour), options);     // 1.0
-  f.Add("new", 2.0, t0 + static_cast<int64_t>(2 * kHour), options);     // 2.0: evicts old
+  f.Add("old-but-big", 3.0, t0, options);                            // 0.75 at t0+2h
+  f.Add("mid", 1.0, t0 + static_cast<int64_t>(2 * kHour), options);  // 1.0
+  f.Add("new", 2.0, t0 + static_cast<int64_t>(2 * kHour), options);  // 2.0: evicts old
   REQUIRE(f.size() == 2);
   CHECK(f.Find("old-but-big") == nullptr);
   CHECK(f.Find("mid") != nullptr);

@@ -2,6 +2,7 @@
 // decodes to the expected envelope, the e-commerce spec maps to commerce
 // fields, and a malformed corpus is rejected with a reason — never a crash.
 #include "profiled/ingest/segment_json.h"
+
 #include "support/test_support.h"
 
 namespace profiled::ingest {
@@ -158,18 +159,26 @@ TEST_CASE("malformed JSON is rejected with a stable reason", "[ingest][segment]"
   CHECK(ReasonOf(good) == "accepted");
   CHECK(ReasonOf("") == "empty_message");
   CHECK(ReasonOf(good.substr(0, good.size() - 5)) == "invalid_json");  // truncated
-  CHECK(ReasonOf(good + " {}") == "invalid_json");                      // trailing content
+  CHECK(ReasonOf(good + " {}") == "invalid_json");                     // trailing content
   CHECK(ReasonOf(good + "garbage") == "invalid_json");
   CHECK(ReasonOf("[1,2,3]") == "wrong_field_type");
-  CHECK(ReasonOf(R"({"type":"track","event":"X","messageId":"m","userId":42,"timestamp":"2024-03-01T10:00:00Z"})") ==
-        "wrong_field_type");
-  CHECK(ReasonOf(R"({"type":"track","event":"X","messageId":"m","userId":"u","timestamp":"yesterday"})") ==
-        "invalid_event_time");
-  CHECK(ReasonOf(R"({"type":"track","event":"X","userId":"u","timestamp":"2024-03-01T10:00:00Z"})") ==
-        "missing_event_id");
-  CHECK(ReasonOf(R"({"type":"teleport","messageId":"m","userId":"u","timestamp":"2024-03-01T10:00:00Z"})") ==
-        "unsupported_segment_type");
-  CHECK(ReasonOf(R"({"type":"track","event":"X","messageId":"m","timestamp":"2024-03-01T10:00:00Z"})") ==
+  CHECK(
+      ReasonOf(
+          R"({"type":"track","event":"X","messageId":"m","userId":42,"timestamp":"2024-03-01T10:00:00Z"})") ==
+      "wrong_field_type");
+  CHECK(
+      ReasonOf(
+          R"({"type":"track","event":"X","messageId":"m","userId":"u","timestamp":"yesterday"})") ==
+      "invalid_event_time");
+  CHECK(
+      ReasonOf(R"({"type":"track","event":"X","userId":"u","timestamp":"2024-03-01T10:00:00Z"})") ==
+      "missing_event_id");
+  CHECK(
+      ReasonOf(
+          R"({"type":"teleport","messageId":"m","userId":"u","timestamp":"2024-03-01T10:00:00Z"})") ==
+      "unsupported_segment_type");
+  CHECK(ReasonOf(
+            R"({"type":"track","event":"X","messageId":"m","timestamp":"2024-03-01T10:00:00Z"})") ==
         "no_identity");
   CHECK(ReasonOf("{\"type\":\"track\",\"event\":\"X\",\"messageId\":\"m\",\"userId\":\"\xff\xfe\","
                  "\"timestamp\":\"2024-03-01T10:00:00Z\"}") == "invalid_utf8");
@@ -182,7 +191,8 @@ TEST_CASE("malformed JSON is rejected with a stable reason", "[ingest][segment]"
   CHECK(ReasonOf(huge) == "string_too_long");
   CHECK(ReasonOf(huge, {.max_message_bytes = 1000}) == "payload_too_large");
   std::string many = good.substr(0, good.size() - 1) + ",\"properties\":{";
-  for (int i = 0; i < 300; ++i) many += (i ? "," : "") + std::string("\"k") + std::to_string(i) + "\":1";
+  for (int i = 0; i < 300; ++i)
+    many += (i ? "," : "") + std::string("\"k") + std::to_string(i) + "\":1";
   CHECK(ReasonOf(many + "}}") == "too_many_properties");
   // One bad message rejects its whole batch body, naming the index.
   SegmentDecoder decoder({});
@@ -202,7 +212,8 @@ TEST_CASE("every naughty string as a property value decodes or is rejected, neve
   std::vector<v1::InteractionEvent> wrapped;
   REQUIRE_FALSE(unlimited
                     .Decode(R"({"type":"track","event":"X","messageId":"m","userId":"u",
-    "timestamp":"2024-03-01T10:00:00Z","properties":{"all":)" + blns + "}}",
+    "timestamp":"2024-03-01T10:00:00Z","properties":{"all":)" +
+                                blns + "}}",
                             wrapped)
                     .has_value());
   // The array comes back minified; split it by re-decoding each element.
@@ -219,7 +230,9 @@ TEST_CASE("every naughty string as a property value decodes or is rejected, neve
     i = j + 2;
     std::vector<v1::InteractionEvent> out;
     auto r = decoder.Decode(R"({"type":"track","event":"X","messageId":"m","userId":"u",
-      "timestamp":"2024-03-01T10:00:00Z","properties":{"v":)" + literal + "}}", out);
+      "timestamp":"2024-03-01T10:00:00Z","properties":{"v":)" +
+                                literal + "}}",
+                            out);
     if (r) {
       ++rejected;
     } else {

@@ -46,7 +46,8 @@ TEST_CASE("sequential keys name every profile once before any repeats", "[loadge
 }
 
 TEST_CASE("generated Segment JSON is a ~300-byte track event our decoder accepts", "[loadgen]") {
-  std::ifstream in(std::string(PROFILED_SOURCE_DIR) + "/deploy/demo/data/rees46-2019oct-head/events.csv");
+  std::ifstream in(std::string(PROFILED_SOURCE_DIR) +
+                   "/deploy/demo/data/rees46-2019oct-head/events.csv");
   std::stringstream csv;
   csv << in.rdbuf();
   auto shapes = EventShapes::FromRees46Csv(csv.str());

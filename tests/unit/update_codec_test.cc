@@ -1,4 +1,5 @@
 #include "profiled/codec/update_codec.h"
+
 #include "support/test_support.h"
 
 namespace profiled::codec {
