@@ -1,3 +1,7 @@
+#include <algorithm>
+#include <random>
+#include <set>
+
 #include "profiled/core/profile.h"
 #include "profiled/core/profile_id.h"
 #include "support/test_support.h"
@@ -11,9 +15,9 @@ constexpr int64_t t0 = 1'569'888'000'000;
 TEST_CASE("applying an event credits every level of the category path", "[profile]") {
   ScoringOptions options;
   Profile p = Profile::New("p-1");
-  ApplyEvent(MakeEvent("e1", "product_viewed", t0, "u1", "electronics.audio.headphone", "P1",
-                       "Sony"),
-             options, p);
+  ApplyEvent(
+      MakeEvent("e1", "product_viewed", t0, "u1", "electronics.audio.headphone", "P1", "Sony"),
+      options, p);
   const ScoreFamily& cats = p.family(Family::kCategory);
   REQUIRE(cats.size() == 3);
   CHECK(cats.Find("electronics") != nullptr);
@@ -64,8 +68,7 @@ TEST_CASE("counters count views, cart adds, orders and revenue", "[profile]") {
   CHECK(p.counters.revenue == Approx(30.0 + 7.5));
 }
 
-TEST_CASE("traits keep the latest value by event time, whatever the arrival order",
-          "[profile]") {
+TEST_CASE("traits keep the latest value by event time, whatever the arrival order", "[profile]") {
   ScoringOptions options;
   auto newer = MakeEvent("e1", "identify", t0 + 1000, "u1");
   (*newer.mutable_traits())["plan"] = "pro";
@@ -109,8 +112,8 @@ TEST_CASE("a profile remembers the newest event ids by event time", "[profile][d
   // Arrival order differs from event-time order; the memory follows event time.
   const int64_t offsets[] = {40, 10, 30, 50, 20};
   for (int i = 0; i < 5; ++i) {
-    ApplyEvent(MakeEvent("e" + std::to_string(i), "product_viewed", t0 + offsets[i], "u1"),
-               options, p);
+    ApplyEvent(MakeEvent("e" + std::to_string(i), "product_viewed", t0 + offsets[i], "u1"), options,
+               p);
   }
   // Kept: e2 (t0+30), e0 (t0+40), e3 (t0+50), oldest first.
   REQUIRE(p.recent_events.size() == 3);
@@ -141,3 +144,83 @@ TEST_CASE("event id hashes are FNV-1a, stable across builds", "[profile][dedup]"
 
 }  // namespace
 }  // namespace profiled::core
+
+namespace {
+
+profiled::core::PurchaseDays OneProfileDays(const std::vector<int64_t>& order_times) {
+  profiled::core::PurchaseDays days;
+  for (int64_t t : order_times) profiled::core::RecordPurchaseDay(t, days);
+  return days;
+}
+
+}  // namespace
+
+TEST_CASE("orders are counted by distinct day, the first and the newest days kept",
+          "[profile][purchase_days]") {
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  const int64_t t0 = 1'700'000'000'000 - 1'700'000'000'000 % kDay;  // a midnight
+  profiled::core::Profile p = profiled::core::Profile::New("p");
+  const profiled::core::ScoringOptions options;
+  int n = 0;
+  for (int64_t t :
+       {t0 + 5 * kDay + 10, t0 + 1, t0 + 5 * kDay + 999, t0 + kDay - 1, t0 + 2 * kDay}) {
+    profiled::core::ApplyEvent(
+        profiled::testing::MakeEvent("o" + std::to_string(n++), "order_completed", t, "u1"),
+        options, p);
+  }
+  profiled::core::ApplyEvent(
+      profiled::testing::MakeEvent("v", "product_viewed", t0 + 9 * kDay, "u1"), options, p);
+  CHECK(p.purchase_days.count == 3);  // days 0, 2 and 5
+  CHECK(p.purchase_days.first_day == t0 / kDay);
+  CHECK(p.purchase_days.last_day() == t0 / kDay + 5);
+  // Before the epoch: floor division, not truncation.
+  CHECK(OneProfileDays({-1}).first_day == -1);
+}
+
+TEST_CASE(
+    "merged profiles count the order days one profile fed every order counts, in any order and "
+    "grouping (within the kept newest days), and never fewer beyond them",
+    "[profile][purchase_days][property]") {
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  std::mt19937_64 rng(19);
+  for (int round = 0; round < 2000; ++round) {
+    const bool within = round % 2 == 0;  // at most kRecentPurchaseDays distinct days in all
+    const int64_t span = within ? static_cast<int64_t>(profiled::core::kRecentPurchaseDays) : 60;
+    std::vector<int64_t> times(1 + rng() % 40);
+    for (int64_t& t : times) {
+      t = 1'700'000'000'000 + static_cast<int64_t>(rng() % static_cast<uint64_t>(span)) * kDay +
+          static_cast<int64_t>(rng() % kDay);
+    }
+    const profiled::core::PurchaseDays whole = OneProfileDays(times);
+    std::set<int64_t> distinct;
+    for (int64_t t : times) distinct.insert(t / kDay);
+    // Split into three parts, each applied in its own order, merged in any order.
+    std::vector<std::vector<int64_t>> parts(3);
+    for (int64_t t : times) parts[rng() % 3].push_back(t);
+    std::vector<profiled::core::PurchaseDays> days;
+    for (auto& part : parts) {
+      std::shuffle(part.begin(), part.end(), rng);
+      days.push_back(OneProfileDays(part));
+    }
+    std::vector<size_t> order = {0, 1, 2};
+    std::shuffle(order.begin(), order.end(), rng);
+    profiled::core::PurchaseDays merged = days[order[0]];
+    if (rng() % 2 == 0) {
+      profiled::core::MergePurchaseDays(days[order[1]], merged);
+      profiled::core::MergePurchaseDays(days[order[2]], merged);
+    } else {
+      profiled::core::PurchaseDays pair = days[order[1]];
+      profiled::core::MergePurchaseDays(days[order[2]], pair);
+      profiled::core::MergePurchaseDays(pair, merged);
+    }
+    CAPTURE(round, times.size());
+    CHECK(merged.first_day == *distinct.begin());
+    CHECK(merged.last_day() == *distinct.rbegin());
+    if (within) {
+      CHECK(whole.count == static_cast<int64_t>(distinct.size()));
+      CHECK(merged == whole);
+    } else {
+      CHECK(merged.count >= static_cast<int64_t>(distinct.size()));
+    }
+  }
+}

@@ -1,6 +1,7 @@
+#include "profiled/codec/state_codec.h"
+
 #include <random>
 
-#include "profiled/codec/state_codec.h"
 #include "support/test_support.h"
 
 namespace profiled::codec {
@@ -15,11 +16,10 @@ core::Profile RichProfile(uint64_t seed) {
   core::Profile p = core::Profile::New("p-rich");
   const char* types[] = {"product_viewed", "added_to_cart", "order_completed", "page_viewed"};
   for (int i = 0; i < 200; ++i) {
-    auto e = testing::MakeEvent("e" + std::to_string(i), types[rng() % 4],
-                                t0 + static_cast<int64_t>(rng() % 86'400'000), "u1",
-                                "cat" + std::to_string(rng() % 7) + ".sub" +
-                                    std::to_string(rng() % 3),
-                                "P" + std::to_string(rng() % 30), "B" + std::to_string(rng() % 5));
+    auto e = testing::MakeEvent(
+        "e" + std::to_string(i), types[rng() % 4], t0 + static_cast<int64_t>(rng() % 86'400'000),
+        "u1", "cat" + std::to_string(rng() % 7) + ".sub" + std::to_string(rng() % 3),
+        "P" + std::to_string(rng() % 30), "B" + std::to_string(rng() % 5));
     e.mutable_commerce()->set_price(static_cast<double>(rng() % 1000) / 7.0);
     (*e.mutable_traits())["t" + std::to_string(rng() % 3)] = std::to_string(rng());
     core::ApplyEvent(e, options, p);
@@ -61,6 +61,8 @@ TEST_CASE("a stored profile decodes to exactly the profile encoded", "[codec]") 
   CHECK(back->engagement_fast.value == p.engagement_fast.value);
   CHECK(back->engagement_slow.ref_time_ms == p.engagement_slow.ref_time_ms);
   CHECK(back->returned_ms == p.returned_ms);
+  REQUIRE(p.purchase_days.count > 0);
+  CHECK(back->purchase_days == p.purchase_days);
   // Re-encoding is stable.
   CHECK(EncodeProfileState(*back) == EncodeProfileState(p));
 }

@@ -64,6 +64,10 @@ std::string EncodeProfileState(const core::Profile& profile) {
   s.set_timer_due_ms(profile.timer_due_ms);
   s.set_signals_fingerprint(profile.signals_fingerprint);
   s.set_holdout_key(profile.holdout_key);
+  s.set_purchase_days(profile.purchase_days.count);
+  s.set_first_purchase_day(profile.purchase_days.first_day);
+  s.mutable_recent_purchase_days()->Add(profile.purchase_days.recent.begin(),
+                                        profile.purchase_days.recent.end());
   for (const core::ConsentDecision& d : profile.consent) {
     s.add_consent_purposes(d.purpose);
     s.add_consent_granted(d.granted);
@@ -121,6 +125,9 @@ absl::StatusOr<core::Profile> DecodeProfileState(std::string_view bytes) {
   p.timer_due_ms = s.timer_due_ms();
   p.signals_fingerprint = s.signals_fingerprint();
   p.holdout_key = s.holdout_key();
+  p.purchase_days.count = s.purchase_days();
+  p.purchase_days.first_day = s.first_purchase_day();
+  p.purchase_days.recent.assign(s.recent_purchase_days().begin(), s.recent_purchase_days().end());
   if (s.consent_purposes_size() != s.consent_granted_size() ||
       s.consent_purposes_size() != s.consent_decided_ms_size()) {
     return absl::DataLossError("stored profile has unpaired consent decisions");

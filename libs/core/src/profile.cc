@@ -13,8 +13,7 @@ constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
 
 // Latest event time wins; on a tie the larger value wins, so the outcome does
 // not depend on the order ties arrive in.
-void SetTrait(const std::string& key, const std::string& value, int64_t at_ms,
-              Profile& profile) {
+void SetTrait(const std::string& key, const std::string& value, int64_t at_ms, Profile& profile) {
   for (Trait& t : profile.traits) {
     if (t.key != key) continue;
     if (at_ms > t.event_time_ms || (at_ms == t.event_time_ms && value > t.value)) {
@@ -195,6 +194,36 @@ void Remember(const v1::InteractionEvent& event, size_t limit, Profile& profile)
 
 }  // namespace
 
+void RecordPurchaseDay(int64_t event_time_ms, PurchaseDays& days) {
+  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+  // Floor division: days before the epoch count too.
+  const auto day = static_cast<int32_t>(event_time_ms / kDayMs - (event_time_ms % kDayMs < 0));
+  std::vector<int32_t>& recent = days.recent;
+  if (days.count > 0 && std::binary_search(recent.begin(), recent.end(), day)) return;
+  days.first_day = days.count == 0 ? day : std::min(days.first_day, day);
+  ++days.count;
+  if (recent.size() == kRecentPurchaseDays && day < recent.front()) return;  // see the bound
+  recent.insert(std::upper_bound(recent.begin(), recent.end(), day), day);
+  if (recent.size() > kRecentPurchaseDays) recent.erase(recent.begin());
+}
+
+void MergePurchaseDays(const PurchaseDays& absorbed, PurchaseDays& survivor) {
+  if (absorbed.count == 0) return;
+  if (survivor.count == 0) {
+    survivor = absorbed;
+    return;
+  }
+  std::vector<int32_t> both;
+  std::set_union(survivor.recent.begin(), survivor.recent.end(), absorbed.recent.begin(),
+                 absorbed.recent.end(), std::back_inserter(both));
+  const auto shared =
+      static_cast<int64_t>(survivor.recent.size() + absorbed.recent.size() - both.size());
+  survivor.count += absorbed.count - shared;
+  survivor.first_day = std::min(survivor.first_day, absorbed.first_day);
+  if (both.size() > kRecentPurchaseDays) both.erase(both.begin(), both.end() - kRecentPurchaseDays);
+  survivor.recent = std::move(both);
+}
+
 void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
                 Profile& profile) {
   const int64_t t = event.event_time_ms();
@@ -227,6 +256,7 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
     case EventType::kOrderCompleted:
       ++profile.counters.orders;
       profile.counters.revenue += OrderRevenue(event);
+      RecordPurchaseDay(t, profile.purchase_days);
       break;
     default:
       break;
@@ -298,10 +328,13 @@ void MergeProfiles(const Profile& absorbed, const ScoringOptions& options, Profi
 
   MergeItems(absorbed.items, options.recent_items, survivor.items);
   survivor.returned_ms = std::max(survivor.returned_ms, absorbed.returned_ms);
+  MergePurchaseDays(absorbed.purchase_days, survivor.purchase_days);
   MergeConsent(absorbed.consent, survivor.consent);
   MergeSession(absorbed.session, options.session_gap_ms, survivor.session);
-  survivor.engagement_fast.MergeFrom(absorbed.engagement_fast, options.engagement_fast_half_life_ms);
-  survivor.engagement_slow.MergeFrom(absorbed.engagement_slow, options.engagement_slow_half_life_ms);
+  survivor.engagement_fast.MergeFrom(absorbed.engagement_fast,
+                                     options.engagement_fast_half_life_ms);
+  survivor.engagement_slow.MergeFrom(absorbed.engagement_slow,
+                                     options.engagement_slow_half_life_ms);
 }
 
 }  // namespace profiled::core

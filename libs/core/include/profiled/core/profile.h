@@ -20,8 +20,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "profiled/core/activity.h"
-#include "profiled/core/event_types.h"
 #include "profiled/core/consent.h"
+#include "profiled/core/event_types.h"
 #include "profiled/core/score_family.h"
 #include "profiled/v1/event.pb.h"
 
@@ -40,8 +40,8 @@ enum class Family : uint8_t {
 };
 inline constexpr size_t kFamilyCount = 8;
 inline constexpr std::array<Family, kFamilyCount> kAllFamilies = {
-    Family::kCategory, Family::kProduct, Family::kBrand,  Family::kEventType,
-    Family::kChannel,  Family::kDevice,  Family::kHour,   Family::kWeekday};
+    Family::kCategory, Family::kProduct, Family::kBrand, Family::kEventType,
+    Family::kChannel,  Family::kDevice,  Family::kHour,  Family::kWeekday};
 
 std::string_view FamilyName(Family family);
 // The family named `name`, or nullopt.
@@ -58,6 +58,27 @@ struct Trait {
   std::string value;
   int64_t event_time_ms = 0;
 };
+
+// Distinct days (UTC) with an order: what the purchase model counts
+// (repeat purchases per customer-day, as BG/NBD was fitted on CDNOW). The
+// newest kRecentPurchaseDays of them are kept, so a second order on a day
+// already counted is not counted again, and a merge subtracts the days
+// both profiles counted — exactly, unless they share a day older than
+// either's newest kRecentPurchaseDays (then it is counted twice; an order
+// arriving later than that many newer purchase days is counted as new).
+struct PurchaseDays {
+  int64_t count = 0;
+  int32_t first_day = 0;        // days since the epoch; meaningful when count > 0
+  std::vector<int32_t> recent;  // the newest counted days, ascending
+  int32_t last_day() const { return recent.empty() ? first_day : recent.back(); }
+  bool operator==(const PurchaseDays&) const = default;
+};
+inline constexpr size_t kRecentPurchaseDays = 16;
+
+// Counts the day of an order at `event_time_ms`.
+void RecordPurchaseDay(int64_t event_time_ms, PurchaseDays& days);
+// Folds `absorbed`'s days into `survivor`'s (see PurchaseDays for the bound).
+void MergePurchaseDays(const PurchaseDays& absorbed, PurchaseDays& survivor);
 
 struct Counters {
   int64_t product_views = 0;
@@ -136,6 +157,8 @@ struct Profile {
   DecayedScore engagement_slow;
   // Event time of the latest return after return_gap_ms without events; 0 if none.
   int64_t returned_ms = 0;
+  // Days with an order, for the purchase model.
+  PurchaseDays purchase_days;
   // Consent decisions on record, by purpose (sorted).
   std::vector<ConsentDecision> consent;
   // Bookkeeping of time-driven publication (set by the pipeline, not by
@@ -176,8 +199,7 @@ bool AlreadyApplied(const v1::InteractionEvent& event, const Profile& profile);
 // first/last seen, items, session, engagement, de-duplication memory;
 // increments the version. Identities are linked by identity
 // resolution (libs/identity), which normalizes them first.
-void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options,
-                Profile& profile);
+void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options, Profile& profile);
 
 // Folds `absorbed` into `survivor` exactly: decay pairs merge, counters and
 // versions add, traits keep the latest by event time, first/last seen take
