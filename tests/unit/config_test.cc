@@ -210,10 +210,9 @@ privacy: {retention: {ttl: 30d}}
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.partitions"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.changelog_topic: is required"));
   CHECK(msg.find("input.control_topic") == std::string::npos);  // erasure works here now
-  CHECK(msg.find("privacy.retention") == std::string::npos);    // and so does retention
-  auto ttl = ParseConfig("cluster: {mode: partitioned}\nprivacy: {retention: {ttl: 30d}}\n");
-  REQUIRE_OK(ttl.status());
-  CHECK(ttl->runtime.pipeline.retention_ttl_ms == 30LL * 24 * 3600 * 1000);
+  // Built, refused until the races a review found are fixed (docs/scaling.md).
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "privacy.retention.ttl: not supported in partitioned mode yet"));
 }
 
 TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
@@ -341,7 +340,8 @@ signals:
   top_intents: 3
   session_gap: 45m
   cart: {abandon_after: 2h}
-  lifecycle: {at_risk: 14d, lapsed: 30d}
+  lifecycle: {at_risk: 14d, lapsed: 30d, horizon: 30d}
+  purchase_model: {r: 0.5, alpha: 6, a: 1.2, b: 2.8}
   holdout: {percent: 5, salt: spring}
   engagement: {fast_half_life: 1d}
 )");
@@ -357,11 +357,14 @@ signals:
   CHECK(ok->runtime.pipeline.scoring.engagement_fast_half_life_ms == 86'400'000.0);
   CHECK(s.holdout_percent == 5.0);
   CHECK(s.holdout_salt == "spring");
+  CHECK(s.purchase_horizon_ms == 30 * 86'400'000LL);
+  CHECK(s.purchase_model == signals::BgNbdParams{0.5, 6, 1.2, 2.8});
 
   auto bad = ParseConfig(R"(
 signals:
   cart: {abandon_after: soon, linger: 1h}
-  lifecycle: {at_risk: 90d}
+  lifecycle: {at_risk: 90d, horizon: 0s}
+  purchase_model: {r: 0, alpha: -1}
   holdout: {percent: 150}
 )");
   REQUIRE_FALSE(bad.ok());
@@ -371,6 +374,9 @@ signals:
   CHECK_THAT(msg,
              Catch::Matchers::Contains("signals.lifecycle: at_risk must be shorter than lapsed"));
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.holdout.percent: must be at most 100"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.lifecycle.horizon: bad duration '0s'"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.r: must be"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.alpha: must be"));
 }
 
 TEST_CASE("consent purposes and categories are configurable", "[config]") {

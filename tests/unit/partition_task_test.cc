@@ -412,9 +412,13 @@ TEST_CASE(
       core::ProfileIdFor({"user_id", "u1"}), Partitioned::kPartitions);
   CHECK(partitioned.StreamTime(owner) == T0);  // the latest event time applied there
 
-  // Twenty minutes on nothing is due (the cart turns at +1 h).
-  CHECK(partitioned.RunTimers(T0 + 20 * kMinute) == 0);
-  CHECK(partitioned.TakeUpdates().empty());
+  // Twenty minutes on only the cold start has turned (the one event's
+  // weight was exactly the threshold); the cart turns at +1 h.
+  CHECK(partitioned.RunTimers(T0 + 20 * kMinute) == 1);
+  const std::vector<v1::ProfileUpdate> cold = partitioned.TakeUpdates();
+  REQUIRE(cold.size() == 1);
+  CHECK(cold[0].signals().cold_start().cold());
+  CHECK_FALSE(cold[0].signals().cart().abandoned());
 
   // New owners restore every partition from its changelog: the timer and
   // the stream time come with it.

@@ -1,9 +1,12 @@
 // Context signals, one behaviour at a time, with their boundaries at exact
 // threshold instants; holdout assignment over 100k ids.
+#include "profiled/signals/signals.h"
+
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <random>
 
-#include "profiled/signals/signals.h"
 #include "support/test_support.h"
 
 namespace profiled::signals {
@@ -24,14 +27,16 @@ struct Fixture {
 
   void Apply(const std::string& type, int64_t at, const std::string& product = "P1",
              const std::string& category = "shoes.running") {
-    core::ApplyEvent(MakeEvent("e" + std::to_string(n++), type, at, "u1", category, product, "Acme"),
-                     scoring, profile);
+    core::ApplyEvent(
+        MakeEvent("e" + std::to_string(n++), type, at, "u1", category, product, "Acme"), scoring,
+        profile);
   }
-  v1::ContextSignals At(int64_t now) const { return Signals(options).Derive(profile, now, scoring); }
+  v1::ContextSignals At(int64_t now) const {
+    return Signals(options).Derive(profile, now, scoring);
+  }
 };
 
-TEST_CASE("top intents rank categories, brands and products with normalized weights",
-          "[signals]") {
+TEST_CASE("top intents rank categories, brands and products with normalized weights", "[signals]") {
   Fixture f;
   f.Apply("product_viewed", t0, "P1", "shoes.running");
   f.Apply("product_viewed", t0 + kMinute, "P2", "shoes.trail");
@@ -173,7 +178,8 @@ TEST_CASE("cold start below the evidence threshold, engagement trend steady at 1
 TEST_CASE("preferences: channel, device and active hours in the event's time zone", "[signals]") {
   Fixture f;
   for (int i = 0; i < 3; ++i) {
-    v1::InteractionEvent e = MakeEvent("tz" + std::to_string(i), "page_viewed", t0 + i * kMinute, "u1");
+    v1::InteractionEvent e =
+        MakeEvent("tz" + std::to_string(i), "page_viewed", t0 + i * kMinute, "u1");
     e.set_channel("app");
     e.mutable_context()->set_device("iPhone");
     e.mutable_context()->set_timezone("America/New_York");  // 12:00Z in January = 07:00 local
@@ -224,7 +230,6 @@ TEST_CASE("holdout: deterministic, salted, and within a point of the configured 
   f.Apply("page_viewed", t0);
   CHECK(f.At(t0).holdout().in_control_group());
   CHECK(f.At(t0).holdout().salt_id() == "holdout-v1");
-
 }
 
 TEST_CASE("holdout: a merge keeps the group of the profile seen first, in any merge order",
@@ -259,8 +264,8 @@ TEST_CASE("holdout: a merge keeps the group of the profile seen first, in any me
                                                 t0 + (i == 0 ? 5 : 2) * kMinute, "u");
     core::ApplyEvent(e, scoring, parts[i]);
   }
-  for (auto order : {std::array{0, 1, 2}, std::array{2, 1, 0}, std::array{1, 2, 0},
-                     std::array{2, 0, 1}}) {
+  for (auto order :
+       {std::array{0, 1, 2}, std::array{2, 1, 0}, std::array{1, 2, 0}, std::array{2, 0, 1}}) {
     core::Profile merged = parts[order[0]];
     core::MergeProfiles(parts[order[1]], scoring, merged);
     core::MergeProfiles(parts[order[2]], scoring, merged);
@@ -280,15 +285,17 @@ TEST_CASE("the definition version names the signal options", "[signals]") {
   CHECK(f.At(t0).journey().meta().as_of_ms() == t0);
 }
 
-TEST_CASE("the signal table reproduces the definition versions published before it", "[signals]") {
-  // Computed by the hand-written canonical form the table replaced: the same
-  // options keep the version subscribers already hold.
+TEST_CASE("definition versions are stable: the same options give the version published for them",
+          "[signals]") {
+  // Since lifecycle@2 (the purchase model, issue 18); before it the same
+  // options gave 995237027becada4 and 571017bcbf109986. A change here
+  // changes what subscribers hold: bump a revision instead of editing.
   SignalOptions defaults;
-  CHECK(Signals(defaults).definition_version() == "995237027becada4");
+  CHECK(Signals(defaults).definition_version() == "28931839ce838a6b");
   SignalOptions holdout;
   holdout.holdout_percent = 5;
   holdout.holdout_salt = "x";
-  CHECK(Signals(holdout).definition_version() == "571017bcbf109986");
+  CHECK(Signals(holdout).definition_version() == "ebc93dcd635c8d9d");
 }
 
 TEST_CASE("every option changes the definition version", "[signals]") {
@@ -308,6 +315,11 @@ TEST_CASE("every option changes the definition version", "[signals]") {
       [](SignalOptions& o) { o.lapsed_ms += 1; },
       [](SignalOptions& o) { o.reactivated_ms += 1; },
       [](SignalOptions& o) { o.churn_half_life_ms += 1; },
+      [](SignalOptions& o) { o.purchase_horizon_ms += 1; },
+      [](SignalOptions& o) { o.purchase_model.r += 0.01; },
+      [](SignalOptions& o) { o.purchase_model.alpha += 0.01; },
+      [](SignalOptions& o) { o.purchase_model.a += 0.01; },
+      [](SignalOptions& o) { o.purchase_model.b += 0.01; },
       [](SignalOptions& o) { o.cold_start_weight += 0.5; },
       [](SignalOptions& o) { o.holdout_percent += 1; },
       [](SignalOptions& o) { o.holdout_salt += "!"; }};
@@ -318,6 +330,135 @@ TEST_CASE("every option changes the definition version", "[signals]") {
     CHECK(Signals(changed).definition_version() != v);
   }
   CHECK(SignalNames().size() == 10);
+}
+
+}  // namespace
+}  // namespace profiled::signals
+
+namespace profiled::signals {
+namespace {
+
+// Orders on the given days after t0 (and a view between), by user u1.
+Fixture Customer(const std::vector<int>& order_days) {
+  Fixture f;
+  for (int d : order_days) {
+    f.Apply("product_viewed", t0 + d * kDay - kHour);
+    f.Apply("order_completed", t0 + d * kDay);
+  }
+  return f;
+}
+
+TEST_CASE(
+    "a customer's churn risk is the purchase model's probability of no order within the "
+    "horizon, beside P(active) and the orders to expect",
+    "[signals][purchase_model]") {
+  const Fixture f = Customer({0, 10, 30, 30});
+  const int64_t now = t0 + 60 * kDay;
+  const v1::Lifecycle l = f.At(now).lifecycle();
+  // Three distinct order days: x = 2 repeat, the last 30 days after the
+  // first, observed for 60 days (weeks in the model).
+  const double first_day = std::floor(static_cast<double>(t0) / kDay);
+  const PurchaseHistory h{2, 30.0 / 7, (static_cast<double>(now) / kDay - first_day) / 7};
+  const BgNbdParams params;
+  const double horizon = 90.0 / 7;
+  CHECK(l.p_active() == Approx(ProbabilityAlive(params, h)).epsilon(1e-12));
+  CHECK(l.expected_purchases() == Approx(ExpectedPurchases(params, h, horizon)).epsilon(1e-12));
+  CHECK(l.churn_risk() == Approx(ProbabilityNoPurchase(params, h, horizon)).epsilon(1e-12));
+  CHECK(l.horizon_ms() == 90 * kDay);
+  CHECK(l.model_version() == "default");
+  bool reason = false;
+  for (const auto& r : l.meta().reasons())
+    reason |= r.code() == "purchase_model" && r.weight() == 3;
+  CHECK(reason);
+  // Quieter for longer: less likely active, riskier.
+  const v1::Lifecycle later = f.At(now + 60 * kDay).lifecycle();
+  CHECK(later.p_active() < l.p_active());
+  CHECK(later.churn_risk() > l.churn_risk());
+  CHECK(later.expected_purchases() < l.expected_purchases());
+
+  // A model set at run time is used, and named, from the next derivation.
+  const Signals signals(f.options);
+  signals.SetPurchaseModel({{0.5, 6.0, 1.2, 2.8}, "fit-7"});
+  const v1::Lifecycle fitted = signals.Derive(f.profile, now, f.scoring).lifecycle();
+  CHECK(fitted.model_version() == "fit-7");
+  CHECK(fitted.p_active() == Approx(ProbabilityAlive({0.5, 6.0, 1.2, 2.8}, h)).epsilon(1e-12));
+
+  // Without an order there is no model: recency and engagement as before.
+  Fixture browser;
+  browser.Apply("product_viewed", t0);
+  const v1::Lifecycle b = browser.At(now).lifecycle();
+  CHECK(b.model_version().empty());
+  CHECK(b.p_active() == 0);
+  CHECK(b.churn_risk() > 0);
+}
+
+TEST_CASE(
+    "churn risk moving into another tenth with no event is a transition: found within a day, "
+    "and nothing changes state between transitions",
+    "[signals][purchase_model]") {
+  for (const std::vector<int>& days : {std::vector<int>{0}, std::vector<int>{0, 3, 9, 20},
+                                       std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}) {
+    CAPTURE(days.size());
+    const Fixture f = Customer(days);
+    const Signals signals(f.options);
+    int64_t at = t0 + 21 * kDay;
+    int band_changes = 0;
+    for (int step = 0; step < 40; ++step) {
+      const int64_t next = signals.NextTransitionMs(f.profile, at, f.scoring);
+      if (next == 0) break;
+      REQUIRE(next > at);
+      const v1::ContextSignals here = signals.Derive(f.profile, at, f.scoring);
+      // Nothing subscribers act on changes before the next transition (the
+      // churn band may, within its last day; a profile turning cold is a
+      // transition too, and so is a listed intent decaying out of the list).
+      for (int64_t u = at + 6 * kHour; u <= next - kDay; u += 6 * kHour) {
+        CHECK(Fingerprint(signals.Derive(f.profile, u, f.scoring)) == Fingerprint(here));
+      }
+      const v1::ContextSignals there = signals.Derive(f.profile, next, f.scoring);
+      if (static_cast<int>(there.lifecycle().churn_risk() * 10) !=
+          static_cast<int>(here.lifecycle().churn_risk() * 10)) {
+        ++band_changes;
+        CHECK(Fingerprint(there) != Fingerprint(here));
+      }
+      at = next;
+    }
+    CHECK(band_changes >= 2);
+  }
+}
+
+TEST_CASE(
+    "merged profiles give the purchase model's signals one profile with every order gives, in "
+    "any merge order",
+    "[signals][purchase_model][property]") {
+  std::mt19937_64 rng(23);
+  const core::ScoringOptions scoring;
+  const Signals signals(SignalOptions{});
+  for (int round = 0; round < 200; ++round) {
+    std::vector<v1::InteractionEvent> events;
+    const int n = 1 + static_cast<int>(rng() % 14);
+    for (int i = 0; i < n; ++i) {
+      events.push_back(MakeEvent("o" + std::to_string(i), "order_completed",
+                                 t0 + static_cast<int64_t>(rng() % 120) * kDay, "u1", "shoes",
+                                 "P1"));
+    }
+    core::Profile whole = core::Profile::New("p");
+    for (const auto& e : events) core::ApplyEvent(e, scoring, whole);
+    std::vector<core::Profile> parts(3, core::Profile::New("p"));
+    for (const auto& e : events) core::ApplyEvent(e, scoring, parts[rng() % 3]);
+    std::shuffle(parts.begin(), parts.end(), rng);
+    core::Profile merged = parts[0];
+    core::MergeProfiles(parts[1], scoring, merged);
+    core::MergeProfiles(parts[2], scoring, merged);
+    const int64_t now = t0 + 150 * kDay;
+    const v1::Lifecycle a = signals.Derive(merged, now, scoring).lifecycle();
+    const v1::Lifecycle b = signals.Derive(whole, now, scoring).lifecycle();
+    CAPTURE(round, n);
+    CHECK(a.p_active() == b.p_active());
+    CHECK(a.expected_purchases() == b.expected_purchases());
+    CHECK(a.churn_risk() == b.churn_risk());
+    CHECK(signals.NextTransitionMs(merged, now, scoring) ==
+          signals.NextTransitionMs(whole, now, scoring));
+  }
 }
 
 }  // namespace

@@ -310,13 +310,20 @@ TEST_CASE("timers: a cart turns abandoned once, on time, with no new event", "[s
   const core::PartitionKey p{"events", 0};
   s.Run({Message("events", 0,
                  Proto(testing::MakeEvent("cart-1", "added_to_cart", T, "u1", "shoes", "P1")))});
-  // Twenty minutes on nothing is due (the session ends at +30 min, the cart at +1 h).
+  // Twenty minutes on only the cold start has turned: the one event's
+  // weight (3, a cart add) was exactly the threshold and decays below it at
+  // once. The session ends at +30 min, the cart turns at +1 h.
   s.clock.Observe(p, T + 20 * kMinute);
   REQUIRE(s.timers.MaybeDue(T + 20 * kMinute));  // unknown yet: it looks
   auto early = s.timers.Collect(T + 20 * kMinute, s.clock);
   REQUIRE_OK(early.status());
-  CHECK(early->fired == 0);
-  CHECK(early->batch.outbox.empty());
+  CHECK(early->fired == 1);
+  REQUIRE(early->batch.outbox.size() == 1);
+  v1::ProfileUpdate cold;
+  REQUIRE(cold.ParseFromString(Record(early->batch.outbox[0]).second));
+  CHECK(cold.signals().cold_start().cold());
+  CHECK_FALSE(cold.signals().cart().abandoned());
+  REQUIRE_OK(s.store->Commit(early->batch));
   REQUIRE_OK(s.timers.Committed(*early));
   CHECK_FALSE(s.timers.MaybeDue(T + 20 * kMinute));
 

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "profiled/core/event_types.h"
 #include "absl/strings/str_format.h"
+#include "profiled/core/event_types.h"
 
 namespace profiled::signals {
 namespace {
@@ -29,8 +31,8 @@ std::string Ago(int64_t ms) {
 v1::SignalReason* AddReason(v1::SignalMeta& meta, std::string code, std::string key, double weight,
                             int64_t last_ms, int64_t now_ms, std::string_view what) {
   v1::SignalReason* r = meta.add_reasons();
-  r->set_text(last_ms > 0 ? absl::StrFormat("%s %s: %.3g, last %s", std::string(what), key,
-                                            weight, Ago(now_ms - last_ms))
+  r->set_text(last_ms > 0 ? absl::StrFormat("%s %s: %.3g, last %s", std::string(what), key, weight,
+                                            Ago(now_ms - last_ms))
                           : absl::StrFormat("%s %s: %.3g", std::string(what), key, weight));
   r->set_code(std::move(code));
   r->set_key(std::move(key));
@@ -85,7 +87,8 @@ void FillMeta(v1::SignalMeta& meta, const char* purpose, int64_t now, int64_t ev
 void TopOf(const core::Profile& p, Family family, int64_t now, const core::ScoringOptions& scoring,
            size_t k, google::protobuf::RepeatedPtrField<v1::WeightedKey>& out, v1::SignalMeta& meta,
            const char* code, std::string_view what) {
-  std::vector<core::ScoreFamily::Ranked> ranked = p.family(family).RankedAt(now, scoring.family(family));
+  std::vector<core::ScoreFamily::Ranked> ranked =
+      p.family(family).RankedAt(now, scoring.family(family));
   double total = 0;
   for (const auto& r : ranked) total += r.value;
   for (size_t i = 0; i < ranked.size() && i < k; ++i) {
@@ -119,17 +122,39 @@ struct Inputs {
   CartState cart;
   int64_t last_order;
   double fast, slow, trend;  // decayed engagement and its trend
+  std::shared_ptr<const PurchaseModel> model;
 };
 
+}  // namespace
+
+std::optional<PurchaseHistory> PurchaseHistoryOf(const core::Profile& p, int64_t now) {
+  const core::PurchaseDays& d = p.purchase_days;
+  if (d.count == 0) return std::nullopt;
+  const double since_first = static_cast<double>(now) / kDayMs - d.first_day;
+  const double last = d.last_day() - d.first_day;
+  return PurchaseHistory{static_cast<double>(d.count - 1), last / 7.0,
+                         std::max(since_first, last) / 7.0};
+}
+
+namespace {
+
+// Churn risk is published again with no event when it crosses a tenth.
+int ChurnBand(double risk) { return std::clamp(static_cast<int>(risk * 10.0), 0, 9); }
+
 Inputs InputsOf(const core::Profile& p, int64_t now, const core::ScoringOptions& scoring,
-                const SignalOptions& o, const std::string& version) {
+                const SignalOptions& o, const std::string& version,
+                std::shared_ptr<const PurchaseModel> model) {
   const double fast = p.engagement_fast.ValueAt(now, scoring.engagement_fast_half_life_ms);
   const double slow = p.engagement_slow.ValueAt(now, scoring.engagement_slow_half_life_ms);
   const double trend = slow > 0 ? (fast / scoring.engagement_fast_half_life_ms) /
                                       (slow / scoring.engagement_slow_half_life_ms)
                                 : 0;
-  return {p,          now,           scoring, o, version, static_cast<int64_t>(p.version),
-          CartOf(p), LastOrderMs(p), fast,    slow, trend};
+  return {p,         now,
+          scoring,   o,
+          version,   static_cast<int64_t>(p.version),
+          CartOf(p), LastOrderMs(p),
+          fast,      slow,
+          trend,     std::move(model)};
 }
 
 // Collects the instants a signal's state may change without an event.
@@ -180,9 +205,25 @@ void DeriveTopIntents(const Inputs& in, v1::ContextSignals& s) {
   TopOf(in.p, Family::kProduct, in.now, in.scoring, in.o.top_intents, *t.mutable_products(), meta,
         "top_product", "product");
 }
+// A family's first `listed` keys change with time alone when the lowest of
+// them decays below the family's epsilon and leaves the ranking (a family
+// decays at one rate, so the order itself never changes).
+void KeysDecayOut(const Inputs& in, Family f, size_t listed, Transitions& t) {
+  const core::FamilyOptions& options = in.scoring.family(f);
+  const std::vector<core::ScoreFamily::Ranked> ranked = in.p.family(f).RankedAt(in.now, options);
+  if (ranked.empty() || listed == 0 || options.epsilon <= 0) return;
+  const core::ScoreFamily::Ranked& last = ranked[std::min(ranked.size(), listed) - 1];
+  const double after = options.half_life_ms * std::log2(last.value / options.epsilon);
+  t.At(in.now + static_cast<int64_t>(std::ceil(after)) + 1);
+}
+void TopIntentsTransitions(const Inputs& in, Transitions& t) {
+  for (Family f : {Family::kCategory, Family::kBrand, Family::kProduct}) {
+    KeysDecayOut(in, f, in.o.top_intents, t);
+  }
+}
 void FingerprintTopIntents(const v1::ContextSignals& s, Digest& d) {
-  for (const auto* keys : {&s.top_intents().categories(), &s.top_intents().brands(),
-                           &s.top_intents().products()}) {
+  for (const auto* keys :
+       {&s.top_intents().categories(), &s.top_intents().brands(), &s.top_intents().products()}) {
     for (const v1::WeightedKey& k : *keys) d.Add(k.key());
     d.Add("|");
   }
@@ -198,8 +239,10 @@ void DeriveJourney(const Inputs& in, v1::ContextSignals& s) {
   v1::JourneyStage& j = *s.mutable_journey();
   v1::SignalMeta& meta = *j.mutable_meta();
   FillMeta(meta, kPersonalization, now, in.events, in.version);
-  const TypeActivity checkout = ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), now, in.scoring);
-  const TypeActivity views = ActivityOf(in.p, core::EventTypeName(core::EventType::kProductViewed), now, in.scoring);
+  const TypeActivity checkout =
+      ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), now, in.scoring);
+  const TypeActivity views =
+      ActivityOf(in.p, core::EventTypeName(core::EventType::kProductViewed), now, in.scoring);
   auto recent = [&](int64_t t) { return t > 0 && now - t <= o.journey_window_ms; };
   if (recent(checkout.last_ms) && checkout.last_ms > in.last_order) {
     j.set_stage("checkout");
@@ -224,14 +267,24 @@ void DeriveJourney(const Inputs& in, v1::ContextSignals& s) {
     AddReason(meta, "no_strong_intent", "product_viewed", views.score, views.last_ms, now, "event");
   }
 }
+// The windows include their end: each stage ends 1 ms after it.
 void JourneyTransitions(const Inputs& in, Transitions& t) {
-  if (!in.cart.items.empty()) t.At(in.cart.newest_added_ms + in.o.journey_window_ms);
+  if (!in.cart.items.empty()) t.At(in.cart.newest_added_ms + in.o.journey_window_ms + 1);
   if (in.last_order > 0) {
-    t.At(in.last_order + in.o.purchased_ms);
-    t.At(in.last_order + in.o.post_purchase_ms);
+    t.At(in.last_order + in.o.purchased_ms + 1);
+    t.At(in.last_order + in.o.post_purchase_ms + 1);
   }
-  const TypeActivity checkout = ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), in.now, in.scoring);
-  if (checkout.last_ms > 0) t.At(checkout.last_ms + in.o.journey_window_ms);
+  const TypeActivity checkout =
+      ActivityOf(in.p, core::EventTypeName(core::EventType::kCheckoutStarted), in.now, in.scoring);
+  if (checkout.last_ms > 0) t.At(checkout.last_ms + in.o.journey_window_ms + 1);
+  // "considering" ends when the decayed views fall below the threshold.
+  const TypeActivity views =
+      ActivityOf(in.p, core::EventTypeName(core::EventType::kProductViewed), in.now, in.scoring);
+  if (views.score >= in.o.considering_views && in.o.considering_views > 0) {
+    const double after = in.scoring.family(Family::kEventType).half_life_ms *
+                         std::log2(views.score / in.o.considering_views);
+    t.At(in.now + static_cast<int64_t>(std::ceil(after)) + 1);
+  }
 }
 void FingerprintJourney(const v1::ContextSignals& s, Digest& d) { d.Add(s.journey().stage()); }
 void JourneyOptions(const SignalOptions& o, std::string& c) {
@@ -342,29 +395,79 @@ void DeriveLifecycle(const Inputs& in, v1::ContextSignals& s) {
   } else {
     l.set_stage("active");
   }
-  // Recency dominates; a fading trend and few events add to the risk.
+  AddReason(meta, "recency", "last_seen", static_cast<double>(quiet) / kDayMs, in.p.last_seen_ms,
+            in.now, "days since");
+  if (const std::optional<PurchaseHistory> h = PurchaseHistoryOf(in.p, in.now)) {
+    // A customer: the purchase model (docs/signals.md, "Purchase model").
+    const BgNbdParams& params = in.model->params;
+    const double horizon = static_cast<double>(o.purchase_horizon_ms) / kMsPerWeek;
+    l.set_p_active(ProbabilityAlive(params, *h));
+    l.set_expected_purchases(ExpectedPurchases(params, *h, horizon));
+    l.set_churn_risk(ProbabilityNoPurchase(params, *h, horizon));
+    l.set_horizon_ms(o.purchase_horizon_ms);
+    l.set_model_version(in.model->version);
+    const core::PurchaseDays& days = in.p.purchase_days;
+    AddReason(meta, "purchase_model", "purchase_days", static_cast<double>(days.count),
+              int64_t{days.last_day()} * kDayMs, in.now, "days with an order");
+    return;
+  }
+  // No order yet: recency dominates; a fading trend and few events add to
+  // the risk.
   const double recency = 1.0 - std::exp2(-static_cast<double>(std::max<int64_t>(quiet, 0)) /
                                          static_cast<double>(o.churn_half_life_ms));
   const double fading = std::clamp(1.0 - in.trend, 0.0, 1.0);
   const double sparse = 1.0 / (1.0 + std::log1p(static_cast<double>(in.events)));
   l.set_churn_risk(std::clamp(0.6 * recency + 0.25 * fading + 0.15 * sparse, 0.0, 1.0));
-  AddReason(meta, "recency", "last_seen", static_cast<double>(quiet) / kDayMs, in.p.last_seen_ms,
-            in.now, "days since");
   AddReason(meta, "engagement_trend", "trend", in.trend, 0, in.now, "fast/slow engagement");
+}
+
+// When a customer's churn risk next enters another tenth with no event: it
+// only grows with quiet time, so a day-doubling search then halving finds
+// the first day it has (within a day; none past ~11 years).
+int64_t NextChurnBandMs(const Inputs& in) {
+  const BgNbdParams& params = in.model->params;
+  const double horizon = static_cast<double>(in.o.purchase_horizon_ms) / kMsPerWeek;
+  auto band_at = [&](int64_t at) {
+    return ChurnBand(ProbabilityNoPurchase(params, *PurchaseHistoryOf(in.p, at), horizon));
+  };
+  const int band = band_at(in.now);
+  if (band == 9) return 0;
+  int64_t lo = 0, hi = kDayMs;
+  while (band_at(in.now + hi) == band) {
+    lo = hi;
+    hi *= 2;
+    if (hi > 4096 * kDayMs) return 0;
+  }
+  while (hi - lo > kDayMs) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (band_at(in.now + mid) == band ? lo : hi) = mid;
+  }
+  return in.now + hi;
 }
 void LifecycleTransitions(const Inputs& in, Transitions& t) {
   t.At(in.p.first_seen_ms + in.o.new_ms);
   t.At(in.p.last_seen_ms + in.o.at_risk_ms);
   t.At(in.p.last_seen_ms + in.o.lapsed_ms);
   if (in.p.returned_ms > 0) t.At(in.p.returned_ms + in.o.reactivated_ms);
+  if (in.p.purchase_days.count > 0) t.At(NextChurnBandMs(in));
 }
-void FingerprintLifecycle(const v1::ContextSignals& s, Digest& d) { d.Add(s.lifecycle().stage()); }
+void FingerprintLifecycle(const v1::ContextSignals& s, Digest& d) {
+  d.Add(s.lifecycle().stage());
+  if (!s.lifecycle().model_version().empty()) {
+    d.Add(absl::StrCat("churn", ChurnBand(s.lifecycle().churn_risk())));
+  }
+}
 void LifecycleOptions(const SignalOptions& o, std::string& c) {
   Put(c, o.new_ms);
   Put(c, o.at_risk_ms);
   Put(c, o.lapsed_ms);
   Put(c, o.reactivated_ms);
   Put(c, o.churn_half_life_ms);
+  Put(c, o.purchase_horizon_ms);
+  Put(c, o.purchase_model.r);
+  Put(c, o.purchase_model.alpha);
+  Put(c, o.purchase_model.a);
+  Put(c, o.purchase_model.b);
 }
 
 // ---- Cold start -------------------------------------------------------------
@@ -377,6 +480,15 @@ void DeriveColdStart(const Inputs& in, v1::ContextSignals& s) {
   c.set_cold(in.slow < in.o.cold_start_weight);
   AddReason(*c.mutable_meta(), c.cold() ? "little_evidence" : "enough_evidence", "all_events",
             in.slow, in.p.last_seen_ms, in.now, "evidence");
+}
+// A warm profile turns cold with time alone once its slow engagement
+// decays below the threshold: value·2^(−(t−ref)/half-life) < weight.
+void ColdStartTransitions(const Inputs& in, Transitions& t) {
+  const core::DecayedScore& slow = in.p.engagement_slow;
+  if (in.slow < in.o.cold_start_weight || in.o.cold_start_weight <= 0 || slow.value <= 0) return;
+  const double after =
+      in.scoring.engagement_slow_half_life_ms * std::log2(slow.value / in.o.cold_start_weight);
+  t.At(slow.ref_time_ms + static_cast<int64_t>(std::ceil(after)) + 1);
 }
 void FingerprintColdStart(const v1::ContextSignals& s, Digest& d) {
   d.Add(s.cold_start().cold() ? "cold" : "warm");
@@ -405,6 +517,12 @@ void DerivePreferences(const Inputs& in, v1::ContextSignals& s) {
               c->ValueAt(in.now, in.scoring.family(Family::kChannel).half_life_ms), c->ref_time_ms,
               in.now, "channel");
   }
+}
+void PreferencesTransitions(const Inputs& in, Transitions& t) {
+  KeysDecayOut(in, Family::kChannel, 1, t);
+  KeysDecayOut(in, Family::kDevice, 1, t);
+  KeysDecayOut(in, Family::kHour, 3, t);
+  KeysDecayOut(in, Family::kWeekday, 3, t);
 }
 void FingerprintPreferences(const v1::ContextSignals& s, Digest& d) {
   d.Add(s.preferences().preferred_channel());
@@ -463,16 +581,18 @@ struct SignalDefinition {
 };
 
 constexpr SignalDefinition kSignals[] = {
-    {"top_intents", 1, DeriveTopIntents, NoTransitions, FingerprintTopIntents, TopIntentsOptions},
+    {"top_intents", 1, DeriveTopIntents, TopIntentsTransitions, FingerprintTopIntents,
+     TopIntentsOptions},
     {"journey", 1, DeriveJourney, JourneyTransitions, FingerprintJourney, JourneyOptions},
     {"suppression", 1, DeriveSuppression, SuppressionTransitions, FingerprintSuppression,
      SuppressionOptions},
     {"cart", 1, DeriveCart, CartTransitions, FingerprintCart, CartOptions},
     {"engagement", 1, DeriveEngagement, NoTransitions, NotFingerprinted, NoOptions},
-    {"lifecycle", 1, DeriveLifecycle, LifecycleTransitions, FingerprintLifecycle,
-     LifecycleOptions},
-    {"cold_start", 1, DeriveColdStart, NoTransitions, FingerprintColdStart, ColdStartOptions},
-    {"preferences", 1, DerivePreferences, NoTransitions, FingerprintPreferences, NoOptions},
+    {"lifecycle", 2, DeriveLifecycle, LifecycleTransitions, FingerprintLifecycle, LifecycleOptions},
+    {"cold_start", 1, DeriveColdStart, ColdStartTransitions, FingerprintColdStart,
+     ColdStartOptions},
+    {"preferences", 1, DerivePreferences, PreferencesTransitions, FingerprintPreferences,
+     NoOptions},
     {"session", 1, DeriveSession, SessionTransitions, FingerprintSession, NoOptions},
     {"holdout", 1, DeriveHoldout, NoTransitions, FingerprintHoldout, HoldoutOptions},
 };
@@ -496,6 +616,18 @@ Signals::Signals(SignalOptions options) : options_(std::move(options)) {
     if (d.revision > 1) absl::StrAppend(&canonical, "|", std::string(d.name), "@", d.revision);
   }
   version_ = absl::StrFormat("%016x", XXH3_64bits(canonical.data(), canonical.size()));
+  SetPurchaseModel({options_.purchase_model, "default"});
+}
+
+void Signals::SetPurchaseModel(PurchaseModel model) const {
+  auto next = std::make_shared<const PurchaseModel>(std::move(model));
+  absl::MutexLock lock(&model_->mu);
+  model_->model = std::move(next);
+}
+
+std::shared_ptr<const PurchaseModel> Signals::purchase_model() const {
+  absl::MutexLock lock(&model_->mu);
+  return model_->model;
 }
 
 uint64_t Fingerprint(const v1::ContextSignals& s) {
@@ -513,7 +645,7 @@ bool InHoldout(std::string_view profile_id, double percent, std::string_view sal
 
 v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
                                    const core::ScoringOptions& scoring) const {
-  const Inputs in = InputsOf(p, now, scoring, options_, version_);
+  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
   v1::ContextSignals s;
   for (const SignalDefinition& d : kSignals) d.derive(in, s);
   return s;
@@ -521,7 +653,7 @@ v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
 
 int64_t Signals::NextTransitionMs(const core::Profile& p, int64_t now,
                                   const core::ScoringOptions& scoring) const {
-  const Inputs in = InputsOf(p, now, scoring, options_, version_);
+  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
   Transitions t(now);
   for (const SignalDefinition& d : kSignals) d.transitions(in, t);
   return t.next();

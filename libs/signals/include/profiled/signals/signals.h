@@ -13,11 +13,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "profiled/core/profile.h"
+#include "profiled/signals/bg_nbd.h"
 #include "profiled/v1/profile_update.pb.h"
 
 namespace profiled::signals {
@@ -49,13 +54,28 @@ struct SignalOptions {
   int64_t lapsed_ms = 60 * 24 * 3600 * 1000LL;
   // "reactivated" for this long after returning from lapsed. Default: 14 days.
   int64_t reactivated_ms = 14 * 24 * 3600 * 1000LL;
-  // Recency at which the recency part of churn risk reaches one half. Default: 30 days.
+  // Recency at which the recency part of churn risk reaches one half (for
+  // profiles without an order). Default: 30 days.
   int64_t churn_half_life_ms = 30 * 24 * 3600 * 1000LL;
+  // The purchase model: expected orders and churn risk look this far
+  // ahead (a time-driven update goes out when churn risk crosses a tenth).
+  // Default: 90 days.
+  int64_t purchase_horizon_ms = 90 * 24 * 3600 * 1000LL;
+  // Its parameters until a fit from the store replaces them. Default: the
+  // BG/NBD paper's CDNOW fit (bg_nbd.h).
+  BgNbdParams purchase_model;
   // Below this decayed (slow) engagement a profile is a cold start. Default: 3.
   double cold_start_weight = 3.0;
   // Control-group share in percent (0 = no holdout) and its salt. Defaults: 0, "holdout-v1".
   double holdout_percent = 0.0;
   std::string holdout_salt = "holdout-v1";
+};
+
+// The purchase model's parameters in use and their version: "default"
+// (SignalOptions::purchase_model) or "fit-<n>" (fitted from the store).
+struct PurchaseModel {
+  BgNbdParams params;
+  std::string version = "default";
 };
 
 class Signals {
@@ -75,10 +95,24 @@ class Signals {
   const std::string& definition_version() const { return version_; }
   const SignalOptions& options() const { return options_; }
 
+  // Replaces the purchase model's parameters (thread-safe). Profiles pick
+  // them up at their next event or timer, not all at once.
+  void SetPurchaseModel(PurchaseModel model) const;
+  std::shared_ptr<const PurchaseModel> purchase_model() const;
+
  private:
+  struct ModelSlot {
+    mutable absl::Mutex mu;
+    std::shared_ptr<const PurchaseModel> model ABSL_GUARDED_BY(mu);
+  };
   SignalOptions options_;
   std::string version_;
+  std::shared_ptr<ModelSlot> model_ = std::make_shared<ModelSlot>();
 };
+
+// The purchase model's view of a profile at `now_ms` (weeks; bg_nbd.h):
+// its order days as x, t_x and T; none before its first order.
+std::optional<PurchaseHistory> PurchaseHistoryOf(const core::Profile& profile, int64_t now_ms);
 
 // The signals, in the order they are derived (signals.cc's table).
 std::vector<std::string_view> SignalNames();
