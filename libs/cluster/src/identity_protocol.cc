@@ -202,6 +202,13 @@ void IdentityProtocol::Dispatch(Step& step) {
 void IdentityProtocol::OnEvent(Step& step) {
   const ProtocolMessage& m = step.m;
   const core::Identity& anchor = m.ids.front();
+  if (!m.other.id.empty() && step.slot.identity.has_value() &&
+      step.slot.identity->label == m.other) {
+    // Sent back by the profile this label named, which is gone: the label
+    // was stale, and the event founds the person afresh.
+    step.slot.identity.reset();
+    step.changed = true;
+  }
   if (!step.slot.identity.has_value()) {
     // A new identity founds its own profile, in its own slot.
     const ProfileRef founded = FoundedBy(anchor);
@@ -220,7 +227,7 @@ void IdentityProtocol::OnEvent(Step& step) {
   } else {
     // The identities ride along: a forward corrects the anchor's label, an
     // expiry holding the apply founds the person afresh with all of them.
-    ProtocolMessage apply = Make(MessageKind::kApply, m.ids, profile, {}, m);
+    ProtocolMessage apply = Make(MessageKind::kApply, m.ids, profile, m.other, m);
     apply.payload = m.payload;
     apply.alias = m.alias;
     step.out.push_back(std::move(apply));
@@ -244,12 +251,17 @@ void IdentityProtocol::OnEvent(Step& step) {
 }
 
 void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
-  if (step.m.kind == MessageKind::kApply && !step.slot.profile.has_value()) {
-    // No record of the profile: it expired, and the label that sent the
-    // event here was forgotten after it left. The event finds the person
-    // again from its anchor, as an event after single mode's expiry does.
+  if (step.m.kind == MessageKind::kApply && !step.slot.profile.has_value() &&
+      step.m.other.id.empty()) {
+    // No record of the profile: it is gone (expired), and the label that
+    // sent the event here is stale. The event goes back to its anchor,
+    // naming this profile so the anchor drops that label, and finds the
+    // person afresh, as an event after single mode's expiry does. Sent
+    // back once only (`other` marks it): a second miss applies here as
+    // before, so a stale chain never bounces an event for ever.
     ProtocolMessage again = step.m;
     again.kind = MessageKind::kEvent;
+    again.other = profile;
     again.profile = {};
     step.out.push_back(std::move(again));
     return;
@@ -259,8 +271,9 @@ void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
     // Merged away: the event follows its state to the survivor, and the
     // anchor's label, left behind by relinks that crossed, is corrected.
     const ProfileRef& survivor = *record.absorbed_into;
-    ProtocolMessage apply = Make(MessageKind::kApply, step.m.ids, survivor, {}, step.m);
+    ProtocolMessage apply = Make(MessageKind::kApply, step.m.ids, survivor, step.m.other, step.m);
     apply.payload = step.m.payload;
+    apply.alias = step.m.alias;
     step.out.push_back(std::move(apply));
     if (step.slot.identity.has_value() && step.slot.identity->label == record.self) {
       step.slot.identity->label = survivor;  // this slot's own identity
@@ -696,17 +709,12 @@ bool IdentityProtocol::AfterExpiry(Step& step) {
     case MessageKind::kDecline:
       return true;  // the identity claiming stays unknown; nothing to release or stop
     case MessageKind::kOffer:
-      // The linking identities join the other profile, as an event after
-      // single mode's expiry links them.
-      for (const core::Identity& id : m.linked) {
-        step.out.push_back(Make(MessageKind::kClaim, {id}, m.other, {}, m));
-      }
+      // Nothing to merge. (Claiming the linking identities for the other
+      // profile, as single mode would link them, can loop while one of them
+      // still carries a stale label: docs/scaling.md, known defects.)
       return true;
     case MessageKind::kInvite:
       step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
-      for (const core::Identity& id : m.linked) {
-        step.out.push_back(Make(MessageKind::kClaim, {id}, m.profile, {}, m));
-      }
       return true;
     default:
       // Applies find the person again (OnApply); a shipment is merged (it

@@ -92,7 +92,9 @@ struct ProtocolMessage {
   // profile's members.
   std::vector<core::Identity> ids;
   ProfileRef profile;  // the target, or the survivor of a merge
-  ProfileRef other;    // the absorbed profile of a merge; kLink: the label replaced
+  // The absorbed profile of a merge; kLink: the label replaced; kEvent,
+  // kApply: a gone profile that sent the event back (its label is stale).
+  ProfileRef other;
   // kEvent, kApply: the event. kShip: the absorbed state. kDecline: why.
   std::string payload;
   int64_t time_ms = 0;  // the causing event's time: merge-rate windows, audit
