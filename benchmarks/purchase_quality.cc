@@ -38,6 +38,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "dataset_file.h"
 #include "profiled/core/profile.h"
 #include "profiled/signals/bg_nbd.h"
 #include "profiled/signals/signals.h"
@@ -49,17 +50,6 @@ namespace core = profiled::core;
 namespace sig = profiled::signals;
 
 constexpr int64_t kDay = 24LL * 3600 * 1000;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    std::exit(2);
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 int64_t DayMs(int y, int m, int d) {
   return absl::ToUnixMillis(absl::FromCivil(absl::CivilDay(y, m, d), absl::UTCTimeZone()));
@@ -152,7 +142,7 @@ sig::BgNbdParams FitFrom(const std::vector<core::Profile>& profiles, int64_t now
 // ---- 1. CDNOW -----------------------------------------------------------------
 
 Orders ReadCdnow(const std::string& path, bool sample) {
-  std::istringstream in(Slurp(path));
+  std::istringstream in(profiled::bench::ReadDatasetFile(path));
   Orders orders;
   std::string line;
   while (std::getline(in, line)) {
@@ -254,7 +244,7 @@ std::vector<std::string> CsvFields(const std::string& line) {
 }
 
 Orders ReadUci(const std::string& path, size_t* rows) {
-  std::istringstream lines(Slurp(path));
+  std::istringstream lines(profiled::bench::ReadDatasetFile(path));
   std::string line;
   std::getline(lines, line);  // header
   Orders orders;

@@ -1,7 +1,10 @@
 // Signal quality on real public data, against naive baselines on the same
 // events (docs/signals.md has the table and how to read it).
 //
-//   signal_quality REES46_EVENTS_CSV UCI_TRANSACTIONS_CSV
+//   signal_quality REES46_EVENTS_CSV
+//
+// Churn and expected purchases moved to purchase_quality.cc (the purchase
+// model, with bootstrap intervals).
 //
 // 1. Top category intent (REES46): events replayed in time order; before each
 //    view, cart or purchase with a category, each predictor names 3
@@ -10,10 +13,6 @@
 //    libs/core at half-life H), raw undecayed counts, the last category seen,
 //    and the last 3 distinct categories seen. H is tuned on the first 60% of
 //    the targets by time; the table reports the last 40%.
-// 2. Churn risk (UCI retail): customers with a purchase before a cutoff; a
-//    customer churns when they buy nothing in the 90 days after it. The AUC
-//    of the lifecycle signal's churn_risk at the cutoff against the AUC of
-//    recency alone (days since the last purchase).
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -26,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "dataset_file.h"
 #include "profiled/core/profile.h"
 #include "profiled/ingest/rees46.h"
 #include "profiled/signals/signals.h"
@@ -38,17 +38,6 @@ namespace core = profiled::core;
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    std::exit(2);
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // ---- 1. Top category intent -------------------------------------------------
 
@@ -73,8 +62,8 @@ HitRates ScoreIntents(const std::vector<v1::InteractionEvent>& events, double ha
   scoring.recent_event_ids = 0;
   struct Person {
     core::Profile profile = core::Profile::New("p");
-    std::map<std::string, int> counts;     // leaf category -> events
-    std::vector<std::string> recent;       // leaf categories, latest last
+    std::map<std::string, int> counts;  // leaf category -> events
+    std::vector<std::string> recent;    // leaf categories, latest last
   };
   std::map<std::string, Person> people;
   HitRates r;
@@ -107,8 +96,9 @@ HitRates ScoreIntents(const std::vector<v1::InteractionEvent>& events, double ha
       for (int k = 0; k < 4; ++k) {
         const auto& g = guesses[k];
         r.hit1[k] += g[0] == category;
-        r.hit3[k] += std::find(g.begin(), g.begin() + static_cast<long>(std::min<size_t>(3, g.size())),
-                               category) != g.begin() + static_cast<long>(std::min<size_t>(3, g.size()));
+        r.hit3[k] +=
+            std::find(g.begin(), g.begin() + static_cast<long>(std::min<size_t>(3, g.size())),
+                      category) != g.begin() + static_cast<long>(std::min<size_t>(3, g.size()));
       }
     }
     core::ApplyEvent(e, scoring, p.profile);
@@ -121,7 +111,7 @@ HitRates ScoreIntents(const std::vector<v1::InteractionEvent>& events, double ha
 }
 
 void IntentQuality(const std::string& path) {
-  const std::string csv = Slurp(path);
+  const std::string csv = profiled::bench::ReadDatasetFile(path);
   profiled::ingest::Rees46Reader reader(csv);
   std::vector<v1::InteractionEvent> events;
   for (v1::InteractionEvent e; reader.Next(e);) events.push_back(e);
@@ -130,13 +120,15 @@ void IntentQuality(const std::string& path) {
   });
   const size_t split = events.size() * 6 / 10;
   const std::vector<std::pair<const char*, double>> grid = {
-      {"30s", kMinute / 2}, {"1m", kMinute}, {"2m", 2 * kMinute}, {"5m", 5 * kMinute}, {"15m", 15 * kMinute}, {"30m", 30 * kMinute},
-      {"1h", kHour},       {"6h", 6 * kHour},   {"1d", kDay},          {"7d", 7 * kDay}};
-  std::printf("## Top category intent, REES46 sample (%zu events, %.1f hours)\n\n", events.size(),
-              static_cast<double>(events.back().event_time_ms() - events.front().event_time_ms()) /
-                  kHour);
-  std::printf("Tuning on the first 60%% of events by time (decayed predictor, people with 2+ "
-              "earlier categories):\n\n| half-life | targets | hit@1 | hit@3 |\n|---|---|---|---|\n");
+      {"30s", kMinute / 2},  {"1m", kMinute},       {"2m", 2 * kMinute}, {"5m", 5 * kMinute},
+      {"15m", 15 * kMinute}, {"30m", 30 * kMinute}, {"1h", kHour},       {"6h", 6 * kHour},
+      {"1d", kDay},          {"7d", 7 * kDay}};
+  std::printf(
+      "## Top category intent, REES46 sample (%zu events, %.1f hours)\n\n", events.size(),
+      static_cast<double>(events.back().event_time_ms() - events.front().event_time_ms()) / kHour);
+  std::printf(
+      "Tuning on the first 60%% of events by time (decayed predictor, people with 2+ "
+      "earlier categories):\n\n| half-life | targets | hit@1 | hit@3 |\n|---|---|---|---|\n");
   double best_h = 0, best = -1;
   const char* best_name = "";
   for (const auto& [name, h] : grid) {
@@ -147,8 +139,10 @@ void IntentQuality(const std::string& path) {
     if (rate > best) best = rate, best_h = h, best_name = name;
   }
   std::printf("\nChecked on the last 40%% with the half-life tuned for hit@1 (%s):\n\n", best_name);
-  std::printf("| predictor | all targets hit@1 | hit@3 | 2+ categories hit@1 | hit@3 | 4+ categories hit@1 | hit@3 |\n"
-              "|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| predictor | all targets hit@1 | hit@3 | 2+ categories hit@1 | hit@3 | 4+ categories hit@1 "
+      "| hit@3 |\n"
+      "|---|---|---|---|---|---|---|\n");
   const HitRates all = ScoreIntents(events, best_h, split, events.size(), 1);
   const HitRates two = ScoreIntents(events, best_h, split, events.size(), 2);
   const HitRates four = ScoreIntents(events, best_h, split, events.size(), 4);
@@ -164,121 +158,13 @@ void IntentQuality(const std::string& path) {
   std::printf("| (targets) | %zu | | %zu | | %zu | |\n\n", all.targets, two.targets, four.targets);
 }
 
-// ---- 2. Churn risk ----------------------------------------------------------
-
-// Fields of one CSV line; quotes removed (UCI fields hold no quoted commas
-// except in descriptions, which are not used).
-std::vector<std::string> CsvFields(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-// Area under the ROC curve of `score` for `label` (ties count half).
-double Auc(const std::vector<std::pair<double, bool>>& scored) {
-  std::vector<std::pair<double, bool>> s = scored;
-  std::sort(s.begin(), s.end());
-  double rank_sum = 0;
-  size_t positives = 0;
-  for (size_t i = 0; i < s.size();) {
-    size_t j = i;
-    while (j < s.size() && s[j].first == s[i].first) ++j;
-    const double mid_rank = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2.0 + 1.0;
-    for (size_t k = i; k < j; ++k) {
-      if (s[k].second) rank_sum += mid_rank, ++positives;
-    }
-    i = j;
-  }
-  const size_t negatives = s.size() - positives;
-  if (positives == 0 || negatives == 0) return 0.5;
-  return (rank_sum - static_cast<double>(positives) * (positives + 1) / 2.0) /
-         (static_cast<double>(positives) * static_cast<double>(negatives));
-}
-
-void ChurnQuality(const std::string& path) {
-  std::istringstream lines(Slurp(path));
-  std::string line;
-  std::getline(lines, line);  // header
-  struct Purchase {
-    int64_t at;
-    std::string invoice;
-  };
-  std::map<std::string, std::vector<Purchase>> by_customer;
-  size_t rows = 0, used = 0;
-  while (std::getline(lines, line)) {
-    ++rows;
-    const std::vector<std::string> f = CsvFields(line);
-    if (f.size() < 8 || f[6] == "NA" || f[6].empty() || f[0].starts_with("C")) continue;
-    int64_t quantity = 0;
-    if (!absl::SimpleAtoi(f[3], &quantity) || quantity <= 0) continue;
-    absl::Time t;
-    std::string err;
-    if (!absl::ParseTime("%Y-%m-%d %H:%M:%S", f[4], absl::UTCTimeZone(), &t, &err)) continue;
-    by_customer[f[6]].push_back({absl::ToUnixMillis(t), f[0]});
-    ++used;
-  }
-  const profiled::signals::Signals signals({});
-  core::ScoringOptions scoring;
-  std::printf("## Churn risk, UCI Online Retail sample (%zu rows, %zu purchase rows used, %zu customers)\n\n",
-              rows, used, by_customer.size());
-  std::printf("| cutoff | customers | churned | AUC churn_risk | AUC recency only |\n|---|---|---|---|---|\n");
-  for (const char* cutoff_text : {"2011-06-01", "2011-07-01", "2011-08-01", "2011-09-01"}) {
-    absl::Time cutoff_time;
-    std::string err;
-    absl::ParseTime("%Y-%m-%d", cutoff_text, absl::UTCTimeZone(), &cutoff_time, &err);
-    const int64_t cutoff = absl::ToUnixMillis(cutoff_time);
-    std::vector<std::pair<double, bool>> risk, recency;
-    size_t churned = 0;
-    for (auto& [customer, purchases] : by_customer) {
-      std::sort(purchases.begin(), purchases.end(),
-                [](const Purchase& a, const Purchase& b) { return a.at < b.at; });
-      core::Profile p = core::Profile::New("p-" + customer);
-      bool after = false;
-      int n = 0;
-      for (const Purchase& x : purchases) {
-        if (x.at <= cutoff) {
-          v1::InteractionEvent e;
-          e.set_event_id(x.invoice + "-" + std::to_string(n++));
-          e.set_type("order_completed");
-          e.set_event_time_ms(x.at);
-          e.mutable_identities()->set_user_id(customer);
-          core::ApplyEvent(e, scoring, p);
-        } else if (x.at <= cutoff + 90 * kDay) {
-          after = true;
-        }
-      }
-      if (p.version == 0) continue;
-      churned += !after;
-      const v1::ContextSignals s = signals.Derive(p, cutoff, scoring);
-      risk.emplace_back(s.lifecycle().churn_risk(), !after);
-      recency.emplace_back(static_cast<double>(cutoff - p.last_seen_ms), !after);
-    }
-    std::printf("| %s | %zu | %zu | %.3f | %.3f |\n", cutoff_text, risk.size(), churned, Auc(risk),
-                Auc(recency));
-  }
-  std::printf("\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: signal_quality REES46_EVENTS_CSV UCI_TRANSACTIONS_CSV\n");
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: signal_quality REES46_EVENTS_CSV\n");
     return 2;
   }
   IntentQuality(argv[1]);
-  ChurnQuality(argv[2]);
   return 0;
 }
