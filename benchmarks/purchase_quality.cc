@@ -225,24 +225,6 @@ void CdnowQuality(const std::string& name, const Orders& orders) {
 
 // ---- 2. UCI Online Retail ---------------------------------------------------------
 
-std::vector<std::string> CsvFields(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 Orders ReadUci(const std::string& path, size_t* rows) {
   std::istringstream lines(profiled::bench::ReadDatasetFile(path));
   std::string line;
@@ -251,7 +233,7 @@ Orders ReadUci(const std::string& path, size_t* rows) {
   *rows = 0;
   while (std::getline(lines, line)) {
     ++*rows;
-    const std::vector<std::string> f = CsvFields(line);
+    const std::vector<std::string> f = profiled::bench::CsvFields(line);
     if (f.size() < 8 || f[6] == "NA" || f[6].empty() || f[0].starts_with("C")) continue;
     int64_t quantity = 0;
     double price = 0;
