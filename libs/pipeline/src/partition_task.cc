@@ -471,14 +471,8 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
     protocol_.Handle(a.message, a.offset, a.time_ms, state, profiles, out);
     ++counts.records;
     for (size_t i = 0; i < out.size(); ++i) {
-      ::profiled::internal::v1::RepartitionRecord sent;
-      *sent.mutable_origin() =
-          OriginOf(topics_.repartition, partition_, a.offset, static_cast<int32_t>(i));
-      *sent.mutable_protocol() = cluster::ToRecord(out[i]);
-      const std::string key = out[i].Key();
-      batch.outbox.push_back(ToPartition(
-          topics_.repartition, cluster::IdentityProtocol::PartitionOf(key, topics_.partitions), key,
-          sent.SerializeAsString()));
+      AppendSend(OriginOf(topics_.repartition, partition_, a.offset, static_cast<int32_t>(i)),
+                 out[i], batch);
       ++counts.sent;
     }
   }
@@ -565,6 +559,18 @@ absl::StatusOr<TaskCounts> PartitionTask::RunBatch(
   RETURN_IF_ERROR(store_.Commit(batch));
   NoteTimers(batch);
   return counts;
+}
+
+void PartitionTask::AppendSend(const ::profiled::internal::v1::Origin& origin,
+                               const cluster::ProtocolMessage& message,
+                               store::CommitBatch& batch) const {
+  ::profiled::internal::v1::RepartitionRecord sent;
+  *sent.mutable_origin() = origin;
+  *sent.mutable_protocol() = cluster::ToRecord(message);
+  const std::string key = message.Key();
+  batch.outbox.push_back(ToPartition(
+      topics_.repartition, cluster::IdentityProtocol::PartitionOf(key, topics_.partitions), key,
+      sent.SerializeAsString()));
 }
 
 template <typename FindProfile>
@@ -659,12 +665,9 @@ absl::StatusOr<TaskCounts> PartitionTask::RunTimers(int64_t now_ms) {
       expire.profile = state.slots.at(t.profile_id).profile->self;
       expire.payload = absl::StrCat(profile.last_seen_ms);
       expire.time_ms = now_ms;
-      ::profiled::internal::v1::RepartitionRecord sent;
-      *sent.mutable_origin() =
-          OriginOf(absl::StrCat(topics_.repartition, kTimers), partition_, epoch_, timer_sends_++);
-      *sent.mutable_protocol() = cluster::ToRecord(expire);
-      batch.outbox.push_back(
-          ToPartition(topics_.repartition, partition_, t.profile_id, sent.SerializeAsString()));
+      AppendSend(
+          OriginOf(absl::StrCat(topics_.repartition, kTimers), partition_, epoch_, timer_sends_++),
+          expire, batch);
       ++counts.sent;
       profile.timer_due_ms = now_ms + kExpiryRetryMs;
     } else {

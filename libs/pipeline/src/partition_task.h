@@ -124,6 +124,9 @@ class PartitionTask {
   [[nodiscard]] absl::StatusOr<TaskCounts> RunTimers(int64_t now_ms);
 
  private:
+  // A protocol record to the partition of its key, stamped with `origin`.
+  void AppendSend(const ::profiled::internal::v1::Origin& origin,
+                  const cluster::ProtocolMessage& message, store::CommitBatch& batch) const;
   // The batch's outbox tail: a barrier, the slots' changelog records (each
   // with its profile's state and timer) and the marker; the slots into the
   // store. `profiles(key)`: the slot's profile, or null.

@@ -171,6 +171,12 @@ class Transitions {
   int64_t next_ = 0;
 };
 
+// Just after a score worth `value` at `at_ms`, decaying with `half_life_ms`,
+// falls below `threshold`: value·2^(−(t−at)/half-life) < threshold.
+int64_t FallsBelowMs(double value, int64_t at_ms, double half_life_ms, double threshold) {
+  return at_ms + static_cast<int64_t>(std::ceil(half_life_ms * std::log2(value / threshold))) + 1;
+}
+
 // Collects the discrete content subscribers act on.
 class Digest {
  public:
@@ -213,8 +219,7 @@ void KeysDecayOut(const Inputs& in, Family f, size_t listed, Transitions& t) {
   const std::vector<core::ScoreFamily::Ranked> ranked = in.p.family(f).RankedAt(in.now, options);
   if (ranked.empty() || listed == 0 || options.epsilon <= 0) return;
   const core::ScoreFamily::Ranked& last = ranked[std::min(ranked.size(), listed) - 1];
-  const double after = options.half_life_ms * std::log2(last.value / options.epsilon);
-  t.At(in.now + static_cast<int64_t>(std::ceil(after)) + 1);
+  t.At(FallsBelowMs(last.value, in.now, options.half_life_ms, options.epsilon));
 }
 void TopIntentsTransitions(const Inputs& in, Transitions& t) {
   for (Family f : {Family::kCategory, Family::kBrand, Family::kProduct}) {
@@ -281,9 +286,8 @@ void JourneyTransitions(const Inputs& in, Transitions& t) {
   const TypeActivity views =
       ActivityOf(in.p, core::EventTypeName(core::EventType::kProductViewed), in.now, in.scoring);
   if (views.score >= in.o.considering_views && in.o.considering_views > 0) {
-    const double after = in.scoring.family(Family::kEventType).half_life_ms *
-                         std::log2(views.score / in.o.considering_views);
-    t.At(in.now + static_cast<int64_t>(std::ceil(after)) + 1);
+    t.At(FallsBelowMs(views.score, in.now, in.scoring.family(Family::kEventType).half_life_ms,
+                      in.o.considering_views));
   }
 }
 void FingerprintJourney(const v1::ContextSignals& s, Digest& d) { d.Add(s.journey().stage()); }
@@ -482,13 +486,12 @@ void DeriveColdStart(const Inputs& in, v1::ContextSignals& s) {
             in.slow, in.p.last_seen_ms, in.now, "evidence");
 }
 // A warm profile turns cold with time alone once its slow engagement
-// decays below the threshold: value·2^(−(t−ref)/half-life) < weight.
+// decays below the threshold.
 void ColdStartTransitions(const Inputs& in, Transitions& t) {
   const core::DecayedScore& slow = in.p.engagement_slow;
   if (in.slow < in.o.cold_start_weight || in.o.cold_start_weight <= 0 || slow.value <= 0) return;
-  const double after =
-      in.scoring.engagement_slow_half_life_ms * std::log2(slow.value / in.o.cold_start_weight);
-  t.At(slow.ref_time_ms + static_cast<int64_t>(std::ceil(after)) + 1);
+  t.At(FallsBelowMs(slow.value, slow.ref_time_ms, in.scoring.engagement_slow_half_life_ms,
+                    in.o.cold_start_weight));
 }
 void FingerprintColdStart(const v1::ContextSignals& s, Digest& d) {
   d.Add(s.cold_start().cold() ? "cold" : "warm");
