@@ -2,7 +2,8 @@
 // what its formulas imply: the log-likelihood of the CDNOW sample at the
 // published parameters, maximum likelihood recovering them, the
 // expectation against an independent integration over the posterior, and
-// the identities the closed forms must satisfy.
+// the identities the closed forms must satisfy; and the buckets the store's
+// customers are fitted from (signals/purchase_buckets.h).
 #include "profiled/signals/bg_nbd.h"
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "absl/time/civil_time.h"
+#include "profiled/signals/purchase_buckets.h"
 #include "support/test_support.h"
 
 namespace profiled::signals {
@@ -76,27 +78,38 @@ TEST_CASE("maximum likelihood on the CDNOW sample recovers the published paramet
   CHECK(fit.log_likelihood == Approx(-9582.4).margin(0.5));
 }
 
-TEST_CASE("maximum likelihood recovers the parameters customers were simulated with",
-          "[signals][bg_nbd]") {
-  const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
-  std::mt19937_64 rng(7);
+// Customers simulated from the model's definition: each buys at a rate
+// λ ~ Gamma(r, α) and drops out after each purchase with p ~ Beta(a, b).
+// Returns each customer's purchase times after the first (weeks, over T).
+std::vector<std::vector<double>> SimulateRepeatPurchases(const BgNbdParams& truth, int customers,
+                                                         double T, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::gamma_distribution<double> rate(truth.r, 1.0 / truth.alpha);
   std::gamma_distribution<double> ga(truth.a, 1.0), gb(truth.b, 1.0);
-  std::vector<std::pair<PurchaseHistory, double>> histories;
-  for (int i = 0; i < 20000; ++i) {
+  std::uniform_real_distribution<double> coin(0, 1);
+  std::vector<std::vector<double>> out;
+  for (int i = 0; i < customers; ++i) {
     const double lambda = rate(rng);
     const double u = ga(rng), v = gb(rng);
     const double p = u / (u + v);
-    const double T = 52.0;
     std::exponential_distribution<double> gap(lambda);
-    std::uniform_real_distribution<double> coin(0, 1);
-    PurchaseHistory h{0, 0, T};
+    std::vector<double>& times = out.emplace_back();
     for (double t = gap(rng); t <= T; t += gap(rng)) {
-      h.x += 1;
-      h.t_x = t;
+      times.push_back(t);
       if (coin(rng) < p) break;  // drops out right after this purchase
     }
-    histories.push_back({h, 1.0});
+  }
+  return out;
+}
+
+TEST_CASE("maximum likelihood recovers the parameters customers were simulated with",
+          "[signals][bg_nbd]") {
+  const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
+  const double T = 52.0;
+  std::vector<std::pair<PurchaseHistory, double>> histories;
+  for (const std::vector<double>& times : SimulateRepeatPurchases(truth, 20000, T, 7)) {
+    histories.push_back(
+        {{static_cast<double>(times.size()), times.empty() ? 0 : times.back(), T}, 1.0});
   }
   const FitResult fit = FitBgNbd(histories, {}, {});
   CHECK(fit.converged);
@@ -173,6 +186,133 @@ TEST_CASE("the closed forms' identities: rates at t = 0, limits, monotony", "[si
   // More purchases in the same time, as recently: more likely active.
   CHECK(ProbabilityAlive(q, {6, 18, 20}) > ProbabilityAlive(q, {1, 18, 20}));
   CHECK(Hypergeometric2F1(1, 1, 2, 0.5) == Approx(-std::log(0.5) / 0.5).epsilon(1e-12));
+}
+
+// The order days of simulated customers, as profiles record them: the first
+// order on a day within the first `spread` days after `start`, repeat
+// orders at the simulated times before `end_ms` (several on one day count
+// once).
+std::vector<core::PurchaseDays> SimulatedOrderDays(const BgNbdParams& truth, int customers,
+                                                   int64_t start, int64_t spread, int64_t end_ms,
+                                                   uint64_t seed) {
+  constexpr int64_t kDay = 24 * 3600 * 1000LL;
+  std::mt19937_64 rng(seed ^ 0x5eed);
+  std::uniform_int_distribution<int64_t> first(0, spread - 1);
+  std::vector<core::PurchaseDays> out;
+  const double longest = static_cast<double>(end_ms - start * kDay) / kMsPerWeek;
+  for (const std::vector<double>& times :
+       SimulateRepeatPurchases(truth, customers, longest, seed)) {
+    core::PurchaseDays& days = out.emplace_back();
+    const int64_t first_ms = (start + first(rng)) * kDay + kDay / 2;
+    core::RecordPurchaseDay(first_ms, days);
+    for (double t : times) {
+      const int64_t at = first_ms + static_cast<int64_t>(t * kMsPerWeek);
+      if (at < end_ms) core::RecordPurchaseDay(at, days);  // observed up to now
+    }
+  }
+  return out;
+}
+
+double SumLogLikelihood(const BgNbdParams& q,
+                        const std::vector<std::pair<PurchaseHistory, double>>& histories) {
+  double sum = 0;
+  for (const auto& [h, w] : histories) sum += w * BgNbdLogLikelihood(q, h);
+  return sum;
+}
+
+constexpr int64_t kStartDay = 20000;  // 2024-10-04
+constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
+
+TEST_CASE("purchase buckets hold every customer's history exactly while they fit",
+          "[signals][bg_nbd]") {
+  const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
+  const std::vector<core::PurchaseDays> customers =
+      SimulatedOrderDays(truth, 3000, kStartDay, 100, (kStartDay + 400) * kDayMs, 11);
+  const int64_t now_ms = (kStartDay + 400) * kDayMs + 5;
+  PurchaseBuckets buckets(1 << 20);
+  buckets.Add(core::PurchaseDays{}, now_ms);  // never ordered: not a customer
+  std::vector<std::pair<PurchaseHistory, double>> each;
+  for (const core::PurchaseDays& d : customers) {
+    buckets.Add(d, now_ms);
+    each.push_back({{static_cast<double>(d.count - 1), (d.last_day() - d.first_day) / 7.0,
+                     (kStartDay + 400 - d.first_day) / 7.0},
+                    1.0});
+  }
+  CHECK(buckets.customers() == 3000);
+  CHECK(buckets.width_days() == 1);
+  CHECK(buckets.size() < 3000);  // customers share histories
+  for (const BgNbdParams& q : {truth, BgNbdParams{}, BgNbdParams{2.0, 1.0, 0.3, 9.0}}) {
+    CHECK(SumLogLikelihood(q, buckets.Histories()) ==
+          Approx(SumLogLikelihood(q, each)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("purchase buckets stay within their bound and keep every customer and total",
+          "[signals][bg_nbd]") {
+  const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
+  const auto max_buckets = GENERATE(size_t{1024}, size_t{5000});
+  const int64_t today = kStartDay + 1500;
+  const std::vector<core::PurchaseDays> customers =
+      SimulatedOrderDays(truth, 50000, kStartDay, 700, today * kDayMs, 5);
+  PurchaseBuckets buckets(max_buckets);
+  double x = 0, t_x = 0, T = 0;
+  for (const core::PurchaseDays& d : customers) {
+    buckets.Add(d, today * kDayMs);
+    CHECK(buckets.size() <= max_buckets);
+    x += d.count - 1;
+    t_x += d.last_day() - d.first_day;
+    T += today - d.first_day;
+  }
+  CAPTURE(max_buckets, buckets.width_days());
+  CHECK(buckets.customers() == 50000);
+  CHECK(buckets.width_days() > 1);
+  double weight = 0, wx = 0, wt_x = 0, wT = 0;
+  for (const auto& [h, w] : buckets.Histories()) {
+    weight += w;
+    wx += w * h.x;
+    wt_x += w * h.t_x * 7;
+    wT += w * h.T * 7;
+    CHECK(h.t_x >= 0);
+    CHECK(h.t_x <= h.T);
+    if (h.x == 0) CHECK(h.t_x == 0);
+  }
+  // Coarsening moves customers between buckets, never loses or invents one.
+  CHECK(weight == 50000);
+  CHECK(wx == Approx(x).epsilon(1e-9));
+  CHECK(wt_x == Approx(t_x).epsilon(1e-9));
+  CHECK(wT == Approx(T).epsilon(1e-9));
+}
+
+TEST_CASE("a fit over coarsened buckets predicts what the exact fit predicts",
+          "[signals][bg_nbd]") {
+  const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
+  const int64_t now_ms = (kStartDay + 600) * kDayMs;
+  const std::vector<core::PurchaseDays> customers =
+      SimulatedOrderDays(truth, 20000, kStartDay, 365, now_ms, 3);
+  PurchaseBuckets exact(1 << 20), coarse(2000);
+  for (const core::PurchaseDays& d : customers) {
+    exact.Add(d, now_ms);
+    coarse.Add(d, now_ms);
+  }
+  REQUIRE(exact.width_days() == 1);
+  REQUIRE(coarse.width_days() > 1);
+  const FitResult a = FitBgNbd(exact.Histories(), {}, {});
+  const FitResult b = FitBgNbd(coarse.Histories(), {}, {});
+  REQUIRE(a.converged);
+  REQUIRE(b.converged);
+  CAPTURE(coarse.width_days(), a.params.r, a.params.alpha, a.params.a, a.params.b, b.params.r,
+          b.params.alpha, b.params.a, b.params.b);
+  // What the signals use: every customer's expected orders in the next
+  // quarter and P(alive), summed over the population.
+  double expected_a = 0, expected_b = 0, alive_a = 0, alive_b = 0;
+  for (const auto& [h, w] : exact.Histories()) {
+    expected_a += w * ExpectedPurchases(a.params, h, 13);
+    expected_b += w * ExpectedPurchases(b.params, h, 13);
+    alive_a += w * ProbabilityAlive(a.params, h);
+    alive_b += w * ProbabilityAlive(b.params, h);
+  }
+  CHECK(expected_b == Approx(expected_a).epsilon(0.01));
+  CHECK(alive_b == Approx(alive_a).epsilon(0.01));
 }
 
 }  // namespace
