@@ -180,7 +180,10 @@ absl::Status App::PrepareLookups() {
   ASSIGN_OR_RETURN(identity::IdentityRules rules,
                    identity::IdentityRules::Create(config_.runtime.pipeline.identity));
   identity_rules_ = std::make_unique<identity::IdentityRules>(std::move(rules));
-  signals_ = std::make_unique<signals::Signals>(config_.runtime.pipeline.signals);
+  // Single mode: the pipeline's own definitions, so lookups use the purchase
+  // model the fitter set.
+  signals_ = runtime_ ? std::make_unique<signals::Signals>(runtime_->pipeline().signals())
+                      : std::make_unique<signals::Signals>(config_.runtime.pipeline.signals);
   return absl::OkStatus();
 }
 

@@ -2,9 +2,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "profiled/core/profile.h"
 #include "profiled/kafka/producer.h"
@@ -16,10 +16,9 @@ namespace profiled::testing {
 void ProduceRecords(const std::string& bootstrap, const std::string& topic,
                     const std::vector<std::pair<std::string, std::string>>& records) {
   std::atomic<size_t> delivered{0}, failed{0};
-  auto producer = kafka::Producer::Create({{"bootstrap.servers", bootstrap}},
-                                          [&](uint64_t, const absl::Status& s) {
-                                            (s.ok() ? delivered : failed).fetch_add(1);
-                                          });
+  auto producer = kafka::Producer::Create(
+      {{"bootstrap.servers", bootstrap}},
+      [&](uint64_t, const absl::Status& s) { (s.ok() ? delivered : failed).fetch_add(1); });
   REQUIRE_OK(producer.status());
   for (const auto& [key, value] : records) {
     for (;;) {
@@ -52,9 +51,8 @@ std::vector<kafka::ConsumedMessage> ReadTopic(const std::string& bootstrap,
   options.properties = {{"bootstrap.servers", bootstrap}};
   options.group_id = "test-reader-" + std::to_string(group_counter.fetch_add(1));
   options.topics = {topic};
-  auto consumer = kafka::Consumer::Create(options, [](const core::PartitionKey&) {
-    return std::optional<int64_t>();
-  });
+  auto consumer = kafka::Consumer::Create(
+      options, [](const core::PartitionKey&) { return std::optional<int64_t>(); });
   REQUIRE_OK(consumer.status());
   std::vector<kafka::ConsumedMessage> out;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -72,9 +70,8 @@ std::vector<kafka::ConsumedMessage> ReadTopicToEnd(const std::string& bootstrap,
   options.properties = {{"bootstrap.servers", bootstrap}};
   options.group_id = "test-reader-to-end-" + std::to_string(group_counter.fetch_add(1));
   options.topics = {topic};
-  auto consumer = kafka::Consumer::Create(options, [](const core::PartitionKey&) {
-    return std::optional<int64_t>();
-  });
+  auto consumer = kafka::Consumer::Create(
+      options, [](const core::PartitionKey&) { return std::optional<int64_t>(); });
   REQUIRE_OK(consumer.status());
   std::vector<kafka::ConsumedMessage> out;
   std::map<std::pair<std::string, int32_t>, int64_t> next;
@@ -112,8 +109,6 @@ double ScrapeCounter(const std::string& host_port, const std::string& name) {
   return MetricIn(r->body, name);
 }
 
-namespace {
-
 pipeline::RuntimeOptions RunnerOptions(const std::string& store_path,
                                        const pipeline::PipelineOptions& options,
                                        const std::vector<std::string>& input_topics,
@@ -130,8 +125,6 @@ pipeline::RuntimeOptions RunnerOptions(const std::string& store_path,
   rt.health = health;
   return rt;
 }
-
-}  // namespace
 
 PipelineRunner::PipelineRunner(const std::string& store_path,
                                const pipeline::PipelineOptions& options,

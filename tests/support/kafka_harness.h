@@ -43,6 +43,15 @@ double MetricIn(const std::string& exposition, const std::string& name);
 // or -1 when the endpoint or the metric is not there.
 double ScrapeCounter(const std::string& host_port, const std::string& name);
 
+// The runtime options PipelineRunner's first constructor uses, for tests
+// that change a few more.
+pipeline::RuntimeOptions RunnerOptions(const std::string& store_path,
+                                       const pipeline::PipelineOptions& options,
+                                       const std::vector<std::string>& input_topics,
+                                       const std::string& input_bootstrap,
+                                       const std::string& output_bootstrap,
+                                       const pipeline::HealthOptions& health = {});
+
 // A running pipeline: store in a temp directory, publisher and pipeline
 // threads. Consumes from `input_bootstrap`, publishes updates and dead
 // letters (topic "deadletters") to `output_bootstrap`.

@@ -15,6 +15,7 @@
 
 #include "absl/time/civil_time.h"
 #include "profiled/signals/purchase_buckets.h"
+#include "support/purchase_simulation.h"
 #include "support/test_support.h"
 
 namespace profiled::signals {
@@ -78,36 +79,12 @@ TEST_CASE("maximum likelihood on the CDNOW sample recovers the published paramet
   CHECK(fit.log_likelihood == Approx(-9582.4).margin(0.5));
 }
 
-// Customers simulated from the model's definition: each buys at a rate
-// λ ~ Gamma(r, α) and drops out after each purchase with p ~ Beta(a, b).
-// Returns each customer's purchase times after the first (weeks, over T).
-std::vector<std::vector<double>> SimulateRepeatPurchases(const BgNbdParams& truth, int customers,
-                                                         double T, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::gamma_distribution<double> rate(truth.r, 1.0 / truth.alpha);
-  std::gamma_distribution<double> ga(truth.a, 1.0), gb(truth.b, 1.0);
-  std::uniform_real_distribution<double> coin(0, 1);
-  std::vector<std::vector<double>> out;
-  for (int i = 0; i < customers; ++i) {
-    const double lambda = rate(rng);
-    const double u = ga(rng), v = gb(rng);
-    const double p = u / (u + v);
-    std::exponential_distribution<double> gap(lambda);
-    std::vector<double>& times = out.emplace_back();
-    for (double t = gap(rng); t <= T; t += gap(rng)) {
-      times.push_back(t);
-      if (coin(rng) < p) break;  // drops out right after this purchase
-    }
-  }
-  return out;
-}
-
 TEST_CASE("maximum likelihood recovers the parameters customers were simulated with",
           "[signals][bg_nbd]") {
   const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
   const double T = 52.0;
   std::vector<std::pair<PurchaseHistory, double>> histories;
-  for (const std::vector<double>& times : SimulateRepeatPurchases(truth, 20000, T, 7)) {
+  for (const std::vector<double>& times : testing::SimulateRepeatPurchases(truth, 20000, T, 7)) {
     histories.push_back(
         {{static_cast<double>(times.size()), times.empty() ? 0 : times.back(), T}, 1.0});
   }
@@ -188,31 +165,6 @@ TEST_CASE("the closed forms' identities: rates at t = 0, limits, monotony", "[si
   CHECK(Hypergeometric2F1(1, 1, 2, 0.5) == Approx(-std::log(0.5) / 0.5).epsilon(1e-12));
 }
 
-// The order days of simulated customers, as profiles record them: the first
-// order on a day within the first `spread` days after `start`, repeat
-// orders at the simulated times before `end_ms` (several on one day count
-// once).
-std::vector<core::PurchaseDays> SimulatedOrderDays(const BgNbdParams& truth, int customers,
-                                                   int64_t start, int64_t spread, int64_t end_ms,
-                                                   uint64_t seed) {
-  constexpr int64_t kDay = 24 * 3600 * 1000LL;
-  std::mt19937_64 rng(seed ^ 0x5eed);
-  std::uniform_int_distribution<int64_t> first(0, spread - 1);
-  std::vector<core::PurchaseDays> out;
-  const double longest = static_cast<double>(end_ms - start * kDay) / kMsPerWeek;
-  for (const std::vector<double>& times :
-       SimulateRepeatPurchases(truth, customers, longest, seed)) {
-    core::PurchaseDays& days = out.emplace_back();
-    const int64_t first_ms = (start + first(rng)) * kDay + kDay / 2;
-    core::RecordPurchaseDay(first_ms, days);
-    for (double t : times) {
-      const int64_t at = first_ms + static_cast<int64_t>(t * kMsPerWeek);
-      if (at < end_ms) core::RecordPurchaseDay(at, days);  // observed up to now
-    }
-  }
-  return out;
-}
-
 double SumLogLikelihood(const BgNbdParams& q,
                         const std::vector<std::pair<PurchaseHistory, double>>& histories) {
   double sum = 0;
@@ -227,7 +179,7 @@ TEST_CASE("purchase buckets hold every customer's history exactly while they fit
           "[signals][bg_nbd]") {
   const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
   const std::vector<core::PurchaseDays> customers =
-      SimulatedOrderDays(truth, 3000, kStartDay, 100, (kStartDay + 400) * kDayMs, 11);
+      testing::SimulatedOrderDays(truth, 3000, kStartDay, 100, (kStartDay + 400) * kDayMs, 11);
   const int64_t now_ms = (kStartDay + 400) * kDayMs + 5;
   PurchaseBuckets buckets(1 << 20);
   buckets.Add(core::PurchaseDays{}, now_ms);  // never ordered: not a customer
@@ -253,7 +205,7 @@ TEST_CASE("purchase buckets stay within their bound and keep every customer and 
   const auto max_buckets = GENERATE(size_t{1024}, size_t{5000});
   const int64_t today = kStartDay + 1500;
   const std::vector<core::PurchaseDays> customers =
-      SimulatedOrderDays(truth, 50000, kStartDay, 700, today * kDayMs, 5);
+      testing::SimulatedOrderDays(truth, 50000, kStartDay, 700, today * kDayMs, 5);
   PurchaseBuckets buckets(max_buckets);
   double x = 0, t_x = 0, T = 0;
   for (const core::PurchaseDays& d : customers) {
@@ -288,7 +240,7 @@ TEST_CASE("a fit over coarsened buckets predicts what the exact fit predicts",
   const BgNbdParams truth{0.6, 8.0, 1.3, 3.5};
   const int64_t now_ms = (kStartDay + 600) * kDayMs;
   const std::vector<core::PurchaseDays> customers =
-      SimulatedOrderDays(truth, 20000, kStartDay, 365, now_ms, 3);
+      testing::SimulatedOrderDays(truth, 20000, kStartDay, 365, now_ms, 3);
   PurchaseBuckets exact(1 << 20), coarse(2000);
   for (const core::PurchaseDays& d : customers) {
     exact.Add(d, now_ms);

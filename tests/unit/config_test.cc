@@ -1,5 +1,6 @@
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "profiled/config/app_config.h"
 #include "support/test_support.h"
 
@@ -213,6 +214,16 @@ privacy: {retention: {ttl: 30d}}
   // Built, refused until the races a review found are fixed (docs/scaling.md).
   CHECK_THAT(msg, Catch::Matchers::Contains(
                       "privacy.retention.ttl: not supported in partitioned mode yet"));
+  // The purchase model is fitted per store; partitioned mode keeps the
+  // configured parameters, and refuses a fit asked for explicitly.
+  CHECK(ParseConfig("cluster: {mode: partitioned}\nsignals: {purchase_model: {refit_every: off}}\n")
+            .ok());
+  auto fit =
+      ParseConfig("cluster: {mode: partitioned}\nsignals: {purchase_model: {refit_every: 1d}}\n");
+  REQUIRE_FALSE(fit.ok());
+  CHECK_THAT(std::string(fit.status().message()),
+             Catch::Matchers::Contains(
+                 "signals.purchase_model.refit_every: not supported in partitioned mode yet"));
 }
 
 TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
@@ -341,7 +352,8 @@ signals:
   session_gap: 45m
   cart: {abandon_after: 2h}
   lifecycle: {at_risk: 14d, lapsed: 30d, horizon: 30d}
-  purchase_model: {r: 0.5, alpha: 6, a: 1.2, b: 2.8}
+  purchase_model: {r: 0.5, alpha: 6, a: 1.2, b: 2.8, refit_every: 12h, min_customers: 50,
+                   max_buckets: 4096, profiles_per_second: 5000}
   holdout: {percent: 5, salt: spring}
   engagement: {fast_half_life: 1d}
 )");
@@ -359,12 +371,25 @@ signals:
   CHECK(s.holdout_salt == "spring");
   CHECK(s.purchase_horizon_ms == 30 * 86'400'000LL);
   CHECK(s.purchase_model == signals::BgNbdParams{0.5, 6, 1.2, 2.8});
+  const pipeline::ModelFitOptions& fit = ok->runtime.model_fit;
+  CHECK(fit.every == absl::Hours(12));
+  CHECK(fit.min_customers == 50);
+  CHECK(fit.max_buckets == 4096);
+  CHECK(fit.profiles_per_second == 5000);
+  CHECK(ParseConfig("{}\n")->runtime.model_fit.every == absl::Hours(24));
+  for (const char* off : {"0", "off", "never"}) {
+    CAPTURE(off);
+    auto never = ParseConfig(absl::StrCat("signals: {purchase_model: {refit_every: ", off, "}}\n"));
+    REQUIRE_OK(never.status());
+    CHECK(never->runtime.model_fit.every == absl::ZeroDuration());
+  }
 
   auto bad = ParseConfig(R"(
 signals:
   cart: {abandon_after: soon, linger: 1h}
   lifecycle: {at_risk: 90d, horizon: 0s}
-  purchase_model: {r: 0, alpha: -1}
+  purchase_model: {r: 0, alpha: -1, refit_every: 500ms, min_customers: 0, max_buckets: 1023,
+                   profiles_per_second: 999}
   holdout: {percent: 150}
 )");
   REQUIRE_FALSE(bad.ok());
@@ -377,6 +402,11 @@ signals:
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.lifecycle.horizon: bad duration '0s'"));
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.r: must be"));
   CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.alpha: must be"));
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "signals.purchase_model.refit_every: must be at least 1s (or 0: never fit)"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.min_customers: must be"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.max_buckets: must be"));
+  CHECK_THAT(msg, Catch::Matchers::Contains("signals.purchase_model.profiles_per_second: must be"));
 }
 
 TEST_CASE("consent purposes and categories are configurable", "[config]") {

@@ -103,6 +103,48 @@ TEST_CASE("the profile count moves with each batch and survives a reopen", "[sto
   CHECK(OpenAt(dir.path())->Stats().profiles == 2);
 }
 
+TEST_CASE("profiles are read in pieces in id order, and settings survive a reopen", "[store]") {
+  testing::TempDir dir;
+  {
+    auto store = OpenAt(dir.path());
+    CommitBatch batch;
+    for (const char* id : {"p-3", "p-1", "p-5", "p-2", "p-4"}) {
+      batch.profiles.push_back({id, std::string("state-") + id});
+    }
+    REQUIRE_OK(store->Commit(batch));
+    CHECK(store->ReadSetting("purchase_model")->has_value() == false);
+    REQUIRE_OK(store->WriteSetting("purchase_model", "fit-1"));
+    REQUIRE_OK(store->WriteSetting("purchase_model", "fit-2"));  // the newest stays
+  }
+  auto store = OpenAt(dir.path());
+  absl::StatusOr<std::optional<std::string>> setting = store->ReadSetting("purchase_model");
+  REQUIRE_OK(setting.status());
+  CHECK(*setting == "fit-2");
+  // Settings are not profiles, nor internal keys.
+  CHECK(store->ReadSetting("profile_count")->has_value() == false);
+  std::vector<std::string> seen;
+  std::vector<std::pair<std::string, std::string>> piece;
+  std::string after;
+  for (int pieces = 0; pieces < 10; ++pieces) {
+    REQUIRE_OK(store->ReadProfiles(after, 2, piece));
+    CHECK(piece.size() <= 2);
+    if (piece.empty()) break;
+    for (const auto& [id, bytes] : piece) {
+      CHECK(bytes == "state-" + id);
+      seen.push_back(id);
+    }
+    after = piece.back().first;
+  }
+  CHECK(seen == std::vector<std::string>{"p-1", "p-2", "p-3", "p-4", "p-5"});
+  REQUIRE_OK(store->ReadProfiles("p-2", 100, piece));  // strictly after
+  REQUIRE(piece.size() == 3);
+  CHECK(piece.front().first == "p-3");
+  REQUIRE_OK(store->ReadProfiles("p-25", 100, piece));  // between two ids
+  CHECK(piece.front().first == "p-3");
+  REQUIRE_OK(store->ReadProfiles("p-5", 100, piece));
+  CHECK(piece.empty());
+}
+
 TEST_CASE("a store written before the profile count existed is counted once on open", "[store]") {
   testing::TempDir dir;
   {

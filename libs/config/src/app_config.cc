@@ -13,7 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "profiled/ingest/event_decoder.h"
+#include "profiled/pipeline/model_fitter.h"
 #include "profiled/pipeline/output_limits.h"
+#include "profiled/signals/purchase_buckets.h"
 
 namespace profiled::config {
 namespace {
@@ -477,6 +479,12 @@ void CheckPartitioned(Reader& r, const AppConfig& c) {
     r.Error("privacy.retention.ttl",
             "not supported in partitioned mode yet (docs/scaling.md, \"Retention TTL\")");
   }
+  if (c.refit_set && c.runtime.model_fit.every > absl::ZeroDuration()) {
+    // Each instance holds part of the customers: a fit must see them all.
+    r.Error("signals.purchase_model.refit_every",
+            "not supported in partitioned mode yet: the configured parameters are used "
+            "(docs/signals.md, \"Fitting from the store\")");
+  }
   if (c.repartition_topic.empty()) r.Error("cluster.repartition_topic", "is required");
   if (c.changelog_topic.empty()) r.Error("cluster.changelog_topic", "is required");
 }
@@ -554,12 +562,33 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   }
   // A return after `lapsed` is what "reactivated" means.
   scoring.return_gap_ms = o.lapsed_ms;
-  if (YAML::Node x = section("purchase_model", {"r", "alpha", "a", "b"})) {
+  if (YAML::Node x = section("purchase_model", {"r", "alpha", "a", "b", "refit_every",
+                                                 "min_customers", "max_buckets",
+                                                 "profiles_per_second"})) {
     // BG/NBD's parameters, per week (docs/signals.md, "Purchase model").
     r.Number(x["r"], "signals.purchase_model.r", o.purchase_model.r, 0, true);
     r.Number(x["alpha"], "signals.purchase_model.alpha", o.purchase_model.alpha, 0, true);
     r.Number(x["a"], "signals.purchase_model.a", o.purchase_model.a, 0, true);
     r.Number(x["b"], "signals.purchase_model.b", o.purchase_model.b, 0, true);
+    // Fitting them from the store (pipeline/model_fitter.h).
+    pipeline::ModelFitOptions& fit = c.runtime.model_fit;
+    if (const YAML::Node every = x["refit_every"]) {
+      c.refit_set = true;
+      const std::string off = every.IsScalar() ? absl::AsciiStrToLower(every.Scalar()) : "";
+      if (off == "0" || off == "off" || off == "never") {
+        fit.every = absl::ZeroDuration();
+      } else {
+        double ms = absl::ToDoubleMilliseconds(fit.every);
+        r.DurationMs(every, "signals.purchase_model.refit_every", ms);
+        fit.every = absl::Milliseconds(ms);
+      }
+    }
+    r.Integer(x["min_customers"], "signals.purchase_model.min_customers", fit.min_customers, 1,
+              1'000'000'000);
+    r.Integer(x["max_buckets"], "signals.purchase_model.max_buckets", fit.max_buckets,
+              signals::PurchaseBuckets::kMinBuckets, 10'000'000);
+    r.Integer(x["profiles_per_second"], "signals.purchase_model.profiles_per_second",
+              fit.profiles_per_second, pipeline::kModelFitPiece, 100'000'000);
   }
   if (YAML::Node x = section("cold_start", {"min_weight"})) {
     r.Number(x["min_weight"], "signals.cold_start.min_weight", o.cold_start_weight, 0, false);
@@ -859,6 +888,8 @@ std::pair<std::string, std::string> YamlPathOf(absl::string_view line,
       {"publisher.max_in_flight", "output.max_in_flight"},
       {"health.ready_max_lag", "http.ready_max_lag"},
       {"health.", "health."},
+      {"model_fit.every", "signals.purchase_model.refit_every"},
+      {"model_fit.", "signals.purchase_model."},
       {"store.", "store."},
       {"lease.topic", "cluster.members_topic"},
       {"lease.ttl", "cluster.lease_ttl"},

@@ -6,9 +6,11 @@
 #include "absl/strings/str_split.h"
 #include "profiled/ingest/event_decoder.h"
 #include "profiled/pipeline/health.h"
+#include "profiled/pipeline/model_fitter.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/pipeline/runtime.h"
+#include "profiled/signals/purchase_buckets.h"
 
 namespace profiled::pipeline {
 namespace {
@@ -89,6 +91,22 @@ absl::Status HealthOptions::Validate() const {
   return p.ToStatus();
 }
 
+absl::Status ModelFitOptions::Validate() const {
+  Problems p;
+  if (every < absl::ZeroDuration()) p.Add("every", "must not be negative");
+  if (every > absl::ZeroDuration() && every < absl::Seconds(1)) {
+    p.Add("every", "must be at least 1s (or 0: never fit)");
+  }
+  if (min_customers < 1) p.Add("min_customers", "must be at least 1");
+  if (max_buckets < signals::PurchaseBuckets::kMinBuckets) {
+    p.Add("max_buckets", absl::StrCat("must be at least ", signals::PurchaseBuckets::kMinBuckets));
+  }
+  if (profiles_per_second < kModelFitPiece) {
+    p.Add("profiles_per_second", absl::StrCat("must be at least ", kModelFitPiece));
+  }
+  return p.ToStatus();
+}
+
 absl::Status RuntimeOptions::Validate() const {
   Problems p;
   p.AddAll("store.", store.Validate());
@@ -98,6 +116,7 @@ absl::Status RuntimeOptions::Validate() const {
   p.AddAll("pipeline.", pipeline.Validate());
   p.AddAll("publisher.", publisher.Validate());
   p.AddAll("health.", health.Validate());
+  p.AddAll("model_fit.", model_fit.Validate());
   if (recovery_backoff <= absl::ZeroDuration()) p.Add("recovery_backoff", "must be positive");
   // group_id is the consumer's, reported above.
   if (!consumer.group_id.empty()) p.AddAll("lease.", Lease().Validate());

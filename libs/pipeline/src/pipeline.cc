@@ -88,6 +88,8 @@ struct Pipeline::Impl {
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipeline::~Pipeline() = default;
 
+const signals::Signals& Pipeline::signals() const { return impl_->signals; }
+
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options, const kafka::ConsumerOptions& consumer_options,
     PipelineParts parts) {

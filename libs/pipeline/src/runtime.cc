@@ -49,6 +49,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                                     {*rt->store_, wall_clock, rt->publisher_.get(),
                                      *rt->dead_letters_, rt->pipeline_metrics_, *rt->health_,
                                      rt->purger_.get(), std::move(should_stop)}));
+  ASSIGN_OR_RETURN(rt->fitter_,
+                   ModelFitter::Start(options.model_fit, *rt->store_, rt->pipeline_->signals(),
+                                      options.pipeline.scoring.consent, registry));
   rt->health_->ReportStarted(true);
   Runtime* raw = rt.get();
   ASSIGN_OR_RETURN(rt->monitor_,
@@ -137,6 +140,7 @@ bool Runtime::Shutdown(absl::Duration timeout) {
   if (shut_down_) return store_->OutboxDepth() == 0;
   shut_down_ = true;
   if (monitor_) monitor_->Stop();
+  if (fitter_) fitter_->Stop();
   if (pipeline_) pipeline_->Close();
   if (purger_) purger_->Stop();
   if (health_) {

@@ -38,6 +38,9 @@ constexpr uint64_t kMinFreeBytes = 64ull << 20;
 // Erasures whose purge from disk is pending: kPurgePrefix + request id.
 constexpr const char* kPurgePrefix = "purge_pending:";
 constexpr const char* kChangelogMarkerKey = "changelog_marker";
+// Named settings (ReadSetting): kSettingPrefix + name.
+constexpr const char* kSettingPrefix = "setting:";
+std::string SettingKey(std::string_view name) { return kSettingPrefix + std::string(name); }
 
 absl::Status ToStatus(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -666,6 +669,41 @@ class RocksDbProfileStore final : public ProfileStore {
       stats.write_stall_micros = statistics->getTickerCount(rocksdb::STALL_MICROS);
     }
     return stats;
+  }
+
+  absl::Status ReadProfiles(std::string_view after, size_t max,
+                            std::vector<std::pair<std::string, std::string>>& out) override {
+    out.clear();
+    absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, profiles()));
+    it->Seek(rocksdb::Slice(after.data(), after.size()));
+    if (it->Valid() && !after.empty() && it->key() == rocksdb::Slice(after.data(), after.size())) {
+      it->Next();
+    }
+    for (; it->Valid() && out.size() < max; it->Next()) {
+      out.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    return ToStatus(it->status(), "scanning profiles");
+  }
+
+  absl::StatusOr<std::optional<std::string>> ReadSetting(std::string_view name) override {
+    absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
+    std::string value;
+    rocksdb::Status got = db()->Get({}, defaults(), SettingKey(name), &value);
+    if (got.IsNotFound()) return std::nullopt;
+    RETURN_IF_ERROR(ToStatus(got, "reading setting " + std::string(name)));
+    return value;
+  }
+
+  absl::Status WriteSetting(std::string_view name, std::string_view value) override {
+    absl::MutexLock commit(&commit_mu_);
+    absl::ReaderMutexLock lock(&db_mu_);
+    if (open_.db == nullptr) return Closed();
+    return ToStatus(db()->Put(write_options_, defaults(), SettingKey(name),
+                              rocksdb::Slice(value.data(), value.size())),
+                    "writing setting " + std::string(name));
   }
 
   absl::Status ForEachProfile(

@@ -44,6 +44,9 @@ struct AppConfig {
   // input through the repartition topic (docs/scaling.md); cluster.partitions
   // and the two internal topics.
   bool partitioned = false;
+  // signals.purchase_model.refit_every was given (partitioned mode cannot
+  // fit yet, and says so when asked to; its default is simply not used).
+  bool refit_set = false;
   int32_t partitions = 12;
   std::string repartition_topic = "profiled.repartition";
   std::string changelog_topic = "profiled.changelog";

@@ -182,6 +182,10 @@ class Pipeline {
   // Leaves the consumer group.
   void Close();
 
+  // The signal definitions updates are derived with; their purchase model
+  // may be replaced from any thread (Signals::SetPurchaseModel).
+  const signals::Signals& signals() const;
+
  private:
   struct Impl;
   explicit Pipeline(std::unique_ptr<Impl> impl);

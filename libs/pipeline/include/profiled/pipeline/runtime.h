@@ -1,7 +1,7 @@
 // Runtime: the pipeline's parts assembled in one place — the RocksDB store,
 // the outbox publisher, the dead-letter sink, health and its monitor, the
 // metrics probes and the pipeline itself — so the service and the tests run
-// the same composition.
+// the same composition. Beside them, the purchase model's fitter.
 //
 //   ASSIGN_OR_RETURN(auto rt, Runtime::Start(options, registry, wall_clock, should_stop));
 //   while (!stop) RETURN_IF_ERROR(rt->RunOnce().status());
@@ -40,6 +40,7 @@
 #include "profiled/pipeline/dead_letters.h"
 #include "profiled/pipeline/health.h"
 #include "profiled/pipeline/metrics.h"
+#include "profiled/pipeline/model_fitter.h"
 #include "profiled/pipeline/pipeline.h"
 #include "profiled/pipeline/publisher.h"
 #include "profiled/pipeline/purger.h"
@@ -60,6 +61,8 @@ struct RuntimeOptions {
   PipelineOptions pipeline;
   PublisherOptions publisher;
   HealthOptions health;
+  // Fitting the purchase model from the store (model_fitter.h).
+  ModelFitOptions model_fit;
   // After a store failure, how long to wait before asking it to recover;
   // doubles up to 30 s while it keeps failing. Default: 1 s.
   absl::Duration recovery_backoff = absl::Seconds(1);
@@ -103,6 +106,7 @@ class Runtime {
   Health& health() { return *health_; }
   PipelineMetrics& metrics() { return pipeline_metrics_; }
   PublisherMetrics& publisher_metrics() { return publisher_metrics_; }
+  ModelFitter& model_fitter() { return *fitter_; }
 
  private:
   Runtime(prometheus::Registry& registry, const RuntimeOptions& options,
@@ -120,6 +124,7 @@ class Runtime {
   std::unique_ptr<DeadLetterSink> dead_letters_;
   std::unique_ptr<Purger> purger_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<ModelFitter> fitter_;
   bool failed_ = false;  // the pipeline stopped on a store failure
   bool lease_paused_ = false;  // consumption paused while the lease lapsed
   absl::Time next_recovery_ = absl::InfinitePast();

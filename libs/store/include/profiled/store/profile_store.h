@@ -230,6 +230,18 @@ class ProfileStore {
   // Sizes, compaction debt, cache and stall figures; cheap, any thread.
   virtual StoreStats Stats() const = 0;
 
+  // Up to `max` profiles whose ids come after `after` ("" = from the first),
+  // in id order: a scan in pieces that holds nothing between them.
+  [[nodiscard]] virtual absl::Status ReadProfiles(
+      std::string_view after, size_t max, std::vector<std::pair<std::string, std::string>>& out) = 0;
+
+  // Small named values kept beside the data (the fitted purchase model):
+  // the value, or nullopt when none was written.
+  [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> ReadSetting(
+      std::string_view name) = 0;
+  [[nodiscard]] virtual absl::Status WriteSetting(std::string_view name,
+                                                  std::string_view value) = 0;
+
   // Calls `fn(id, bytes)` for every stored profile, in id order; stops early
   // when fn returns false.
   [[nodiscard]] virtual absl::Status ForEachProfile(
