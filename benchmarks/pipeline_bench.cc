@@ -114,6 +114,21 @@ void BM_DeriveSignals(benchmark::State& state) {
 }
 BENCHMARK(BM_DeriveSignals);
 
+// When the profile's signals next change with time alone, run once per
+// changed profile when its timer is set. Arg 1: the profile as it is, a
+// customer (the purchase model searches for the next churn tenth); arg 0:
+// the same profile without its order days (the recency heuristic) — the
+// difference is the search's cost.
+void BM_NextTransition(benchmark::State& state) {
+  const core::ScoringOptions options;
+  const signals::Signals signals({});
+  core::Profile p = ProfileWithHistory(options);
+  if (p.purchase_days.count == 0) std::exit(4);  // the sample's user must have ordered
+  if (state.range(0) == 0) p.purchase_days = {};
+  for (auto _ : state) benchmark::DoNotOptimize(signals.NextTransitionMs(p, kNowMs, options));
+}
+BENCHMARK(BM_NextTransition)->Arg(0)->Arg(1);
+
 void BM_BuildAndSerializeUpdate(benchmark::State& state) {
   const core::ScoringOptions options;
   const signals::Signals signals({});

@@ -57,10 +57,11 @@ struct ModelFitOptions {
   // The memory bound of a fit: distinct histories kept (PurchaseBuckets,
   // ~100 bytes each). Default: 20,000.
   size_t max_buckets = 20000;
-  // Profiles read per second at most while scanning (bounds the fit's
-  // CPU: decoding a profile costs ~10 µs). At least kModelFitPiece.
-  // Default: 20,000.
-  size_t profiles_per_second = 20000;
+  // Profiles read per second at most while scanning: bounds the fit's CPU
+  // (reading and decoding a 4 KB profile costs ~23 µs on the 2-core VM,
+  // so ~a quarter of a core; docs/benchmarks.md). At least kModelFitPiece.
+  // Default: 10,000.
+  size_t profiles_per_second = 10000;
 
   // Every problem, one per line, each named by its field.
   [[nodiscard]] absl::Status Validate() const;
