@@ -218,12 +218,15 @@ privacy: {retention: {ttl: 30d}}
   // configured parameters, and refuses a fit asked for explicitly.
   CHECK(ParseConfig("cluster: {mode: partitioned}\nsignals: {purchase_model: {refit_every: off}}\n")
             .ok());
-  auto fit =
-      ParseConfig("cluster: {mode: partitioned}\nsignals: {purchase_model: {refit_every: 1d}}\n");
-  REQUIRE_FALSE(fit.ok());
-  CHECK_THAT(std::string(fit.status().message()),
-             Catch::Matchers::Contains(
-                 "signals.purchase_model.refit_every: not supported in partitioned mode yet"));
+  for (const char* asked : {"refit_every: 1d", "min_customers: 100"}) {
+    CAPTURE(asked);
+    auto fit = ParseConfig(
+        absl::StrCat("cluster: {mode: partitioned}\nsignals: {purchase_model: {", asked, "}}\n"));
+    REQUIRE_FALSE(fit.ok());
+    CHECK_THAT(std::string(fit.status().message()),
+               Catch::Matchers::Contains("signals.purchase_model.refit_every: fitting is not "
+                                         "supported in partitioned mode yet"));
+  }
 }
 
 TEST_CASE("${NAME} in a string value reads the environment", "[config]") {
@@ -377,7 +380,7 @@ signals:
   CHECK(fit.max_buckets == 4096);
   CHECK(fit.profiles_per_second == 5000);
   CHECK(ParseConfig("{}\n")->runtime.model_fit.every == absl::Hours(24));
-  for (const char* off : {"0", "off", "never"}) {
+  for (const char* off : {"0", "0s", "0d", "off", "never"}) {
     CAPTURE(off);
     auto never = ParseConfig(absl::StrCat("signals: {purchase_model: {refit_every: ", off, "}}\n"));
     REQUIRE_OK(never.status());

@@ -5,7 +5,10 @@
 // stored version; and its metrics say what happened.
 #include "profiled/pipeline/model_fitter.h"
 
+#include <thread>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/obs/metrics.h"
 #include "profiled/signals/purchase_buckets.h"
@@ -171,7 +174,8 @@ TEST_CASE("a restart loads the stored version and a fit that fails its checks ch
   signals::Signals signals{signals::SignalOptions{}};
   obs::Metrics metrics;
   ModelFitOptions strict = Manual();
-  strict.min_customers = 1501;  // one more than there are
+  strict.every = absl::Hours(24);  // fitting on: the stored fit is used
+  strict.min_customers = 1501;     // one more than there are
   auto fitter = ModelFitter::Start(strict, *store, signals, {}, metrics.registry());
   REQUIRE_OK(fitter.status());
   CHECK(signals.purchase_model()->version == "fit-1");
@@ -191,6 +195,93 @@ TEST_CASE("a restart loads the stored version and a fit that fails its checks ch
   garbage.profiles.push_back({"zz-corrupt", "\xff\xff not a profile"});
   REQUIRE_OK(store->Commit(garbage));
   CHECK((*fitter)->FitNow().unreadable == 1);
+}
+
+TEST_CASE("fitting off uses the configured parameters over a stored fit and numbers never repeat",
+          "[model_fitter]") {
+  testing::TempDir dir;
+  auto store = OpenAt(dir.path());
+  Populate(*store,
+           testing::SimulatedOrderDays({0.4, 5.0, 0.8, 2.5}, 1500, kStartDay, 200, kNowMs, 4), {});
+  {
+    signals::Signals signals{signals::SignalOptions{}};
+    obs::Metrics metrics;
+    ModelFitOptions on = Manual();
+    on.every = absl::Hours(24);  // loads what is stored; the schedule waits a minute
+    auto fitter = ModelFitter::Start(on, *store, signals, {}, metrics.registry());
+    REQUIRE_OK(fitter.status());
+    REQUIRE((*fitter)->FitNow().result == "adopted");
+  }
+  signals::SignalOptions configured;
+  configured.purchase_model = {0.3, 3.0, 0.5, 1.5};
+  signals::Signals signals(configured);
+  obs::Metrics metrics;
+  auto off = ModelFitter::Start(Manual(), *store, signals, {}, metrics.registry());
+  REQUIRE_OK(off.status());
+  CHECK(signals.purchase_model()->version == "default");
+  CHECK(signals.purchase_model()->params == configured.purchase_model);
+  // A fit asked for by hand is the next number, not fit-1 again.
+  CHECK((*off)->FitNow().version == "fit-2");
+
+  // A stored record that does not parse: the configured parameters, and the
+  // next fit numbered afresh.
+  REQUIRE_OK(store->WriteSetting("purchase_model", "\x08\xff garbage"));
+  signals::Signals fresh(configured);
+  obs::Metrics fresh_metrics;
+  ModelFitOptions on = Manual();
+  on.every = absl::Hours(24);
+  auto after = ModelFitter::Start(on, *store, fresh, {}, fresh_metrics.registry());
+  REQUIRE_OK(after.status());
+  CHECK(fresh.purchase_model()->params == configured.purchase_model);
+}
+
+TEST_CASE("opt-in consent: only customers who granted analytics are fitted", "[model_fitter]") {
+  const std::vector<core::PurchaseDays> customers =
+      testing::SimulatedOrderDays({}, 800, kStartDay, 200, kNowMs, 8);
+  testing::TempDir dir;
+  auto store = OpenAt(dir.path());
+  store::CommitBatch batch;
+  for (size_t i = 0; i < customers.size(); ++i) {
+    core::Profile p = CustomerWith("c-" + std::to_string(i), customers[i]);
+    if (i % 4 == 0) p.consent.push_back({core::kAnalyticsPurpose, true, kNowMs - kDayMs});
+    batch.profiles.push_back({p.id, codec::EncodeProfileState(p)});
+  }
+  batch.positions = {{"events", 0, 1, kNowMs}};
+  REQUIRE_OK(store->Commit(batch));
+  core::ConsentOptions opt_in;
+  opt_in.defaults = {{core::kAnalyticsPurpose, false}};
+  signals::Signals signals{signals::SignalOptions{}};
+  obs::Metrics metrics;
+  auto fitter = ModelFitter::Start(Manual(), *store, signals, opt_in, metrics.registry());
+  REQUIRE_OK(fitter.status());
+  const ModelFitReport report = (*fitter)->FitNow();
+  CHECK(report.customers == 200);
+  CHECK(report.skipped_consent == 600);
+}
+
+TEST_CASE("a stop ends a fit in the middle of its scan, uncounted", "[model_fitter]") {
+  testing::TempDir dir;
+  auto store = OpenAt(dir.path());
+  Populate(*store, testing::SimulatedOrderDays({}, 6000, kStartDay, 200, kNowMs, 2), {});
+  signals::Signals signals{signals::SignalOptions{}};
+  obs::Metrics metrics;
+  ModelFitOptions slow = Manual();
+  slow.profiles_per_second = 1000;  // the scan would take 6 s
+  auto fitter = ModelFitter::Start(slow, *store, signals, {}, metrics.registry());
+  REQUIRE_OK(fitter.status());
+  ModelFitReport report;
+  const absl::Time started = absl::Now();
+  std::thread fit([&] { report = (*fitter)->FitNow(); });
+  absl::SleepFor(absl::Milliseconds(300));
+  (*fitter)->Stop();
+  fit.join();
+  CHECK(report.result == "stopped");
+  CHECK(absl::Now() - started < absl::Seconds(3));
+  CHECK(signals.purchase_model()->version == "default");
+  for (const char* result : {"adopted", "failed"}) {
+    CHECK(Metric(metrics, "profiled_purchase_model_fits_total",
+                 absl::StrCat("result=\"", result, "\"")) == 0);
+  }
 }
 
 TEST_CASE("with nothing applied yet there is no clock to fit at", "[model_fitter]") {

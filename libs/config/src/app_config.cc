@@ -482,8 +482,8 @@ void CheckPartitioned(Reader& r, const AppConfig& c) {
   if (c.refit_set && c.runtime.model_fit.every > absl::ZeroDuration()) {
     // Each instance holds part of the customers: a fit must see them all.
     r.Error("signals.purchase_model.refit_every",
-            "not supported in partitioned mode yet: the configured parameters are used "
-            "(docs/signals.md, \"Fitting from the store\")");
+            "fitting is not supported in partitioned mode yet: the configured parameters are "
+            "used; set refit_every: off (docs/signals.md, \"Fitting from the store\")");
   }
   if (c.repartition_topic.empty()) r.Error("cluster.repartition_topic", "is required");
   if (c.changelog_topic.empty()) r.Error("cluster.changelog_topic", "is required");
@@ -562,9 +562,9 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
   }
   // A return after `lapsed` is what "reactivated" means.
   scoring.return_gap_ms = o.lapsed_ms;
-  if (YAML::Node x = section("purchase_model", {"r", "alpha", "a", "b", "refit_every",
-                                                 "min_customers", "max_buckets",
-                                                 "profiles_per_second"})) {
+  if (YAML::Node x =
+          section("purchase_model", {"r", "alpha", "a", "b", "refit_every", "min_customers",
+                                     "max_buckets", "profiles_per_second"})) {
     // BG/NBD's parameters, per week (docs/signals.md, "Purchase model").
     r.Number(x["r"], "signals.purchase_model.r", o.purchase_model.r, 0, true);
     r.Number(x["alpha"], "signals.purchase_model.alpha", o.purchase_model.alpha, 0, true);
@@ -572,10 +572,13 @@ void ReadSignals(Reader& r, const YAML::Node& n, AppConfig& c) {
     r.Number(x["b"], "signals.purchase_model.b", o.purchase_model.b, 0, true);
     // Fitting them from the store (pipeline/model_fitter.h).
     pipeline::ModelFitOptions& fit = c.runtime.model_fit;
+    for (const char* key : {"refit_every", "min_customers", "max_buckets", "profiles_per_second"}) {
+      if (x[key]) c.refit_set = true;
+    }
     if (const YAML::Node every = x["refit_every"]) {
-      c.refit_set = true;
       const std::string off = every.IsScalar() ? absl::AsciiStrToLower(every.Scalar()) : "";
-      if (off == "0" || off == "off" || off == "never") {
+      if (off == "0" || off == "off" || off == "never" ||
+          ParseDurationMs(off) == std::optional<int64_t>(0)) {
         fit.every = absl::ZeroDuration();
       } else {
         double ms = absl::ToDoubleMilliseconds(fit.every);

@@ -65,8 +65,8 @@ ModelFitMetrics::ModelFitMetrics(prometheus::Registry& r)
                                  "configured defaults.")
                            .Register(r)
                            .Add({})) {
-  for (const char* result :
-       {"adopted", "too_few_customers", "not_converged", "out_of_range", "no_events", "failed"}) {
+  for (const char* result : {"adopted", "unchanged", "too_few_customers", "not_converged",
+                             "out_of_range", "no_events", "failed"}) {
     FitsWith(result);  // every result exported from the start, at 0
   }
 }
@@ -77,21 +77,24 @@ prometheus::Counter& ModelFitMetrics::FitsWith(const std::string& result) {
 
 ModelFitter::ModelFitter(const ModelFitOptions& options, store::ProfileStore& store,
                          const signals::Signals& signals, const core::ConsentOptions& consent,
-                         prometheus::Registry& registry)
-    : options_(options), store_(store), signals_(signals), consent_(consent), metrics_(registry) {}
+                         prometheus::Registry& registry, NowAt now_at)
+    : options_(options),
+      store_(store),
+      signals_(signals),
+      consent_(consent),
+      metrics_(registry),
+      now_at_(std::move(now_at)) {}
 
-absl::StatusOr<std::unique_ptr<ModelFitter>> ModelFitter::Start(const ModelFitOptions& options,
-                                                                store::ProfileStore& store,
-                                                                const signals::Signals& signals,
-                                                                const core::ConsentOptions& consent,
-                                                                prometheus::Registry& registry) {
+absl::StatusOr<std::unique_ptr<ModelFitter>> ModelFitter::Start(
+    const ModelFitOptions& options, store::ProfileStore& store, const signals::Signals& signals,
+    const core::ConsentOptions& consent, prometheus::Registry& registry, NowAt now_at) {
   RETURN_IF_ERROR(options.Validate());
-  std::unique_ptr<ModelFitter> fitter(new ModelFitter(options, store, signals, consent, registry));
-  ASSIGN_OR_RETURN(const absl::Time fitted, fitter->LoadStored());
+  std::unique_ptr<ModelFitter> fitter(
+      new ModelFitter(options, store, signals, consent, registry, std::move(now_at)));
+  ASSIGN_OR_RETURN(const absl::Time checked, fitter->LoadStored());
   if (options.every > absl::ZeroDuration()) {
-    const absl::Time first = fitted != absl::InfinitePast()
-                                 ? fitted + options.every
-                                 : absl::Now() + std::min(options.every, absl::Minutes(1));
+    const absl::Time first =
+        std::max(checked + options.every, absl::Now() + std::min(options.every, absl::Minutes(1)));
     ModelFitter* raw = fitter.get();
     fitter->thread_ = std::thread([raw, first] { raw->Run(first); });
   }
@@ -119,18 +122,27 @@ absl::StatusOr<absl::Time> ModelFitter::LoadStored() {
     LogWarn("the stored purchase model does not parse; using the configured parameters");
     return none;
   }
+  // Numbers are never reused, whatever became of the stored version.
+  last_number_ = stored.number();
   const signals::BgNbdParams params{stored.r(), stored.alpha(), stored.a(), stored.b()};
   if (!InRange(params) || stored.number() == 0) {
     LogWarn("the stored purchase model is out of range; using the configured parameters");
     return none;
   }
+  if (options_.every == absl::ZeroDuration()) {
+    // Fitting is off: the configured parameters are the ones meant.
+    LogInfo("purchase model fitting off: using the configured parameters, not the stored ",
+            VersionOf(stored.number()));
+    return none;
+  }
   number_ = stored.number();
+  stored_ = *std::move(bytes);
   signals_.SetPurchaseModel({params, VersionOf(number_)});
   metrics_.version.Set(static_cast<double>(number_));
   metrics_.fitted_timestamp.Set(static_cast<double>(stored.fitted_ms()) / 1000.0);
   LogInfo("purchase model ", VersionOf(number_), " loaded from the store (", stored.customers(),
           " customers)");
-  return absl::FromUnixMillis(stored.fitted_ms());
+  return absl::FromUnixMillis(std::max(stored.checked_ms(), stored.fitted_ms()));
 }
 
 void ModelFitter::Run(absl::Time first) {
@@ -138,7 +150,9 @@ void ModelFitter::Run(absl::Time first) {
   while (WaitUntil(next)) {
     const ModelFitReport report = FitNow();
     if (report.result == "stopped") return;
-    next = absl::Now() + options_.every;
+    // A failure (the store unavailable) is tried again sooner.
+    next = absl::Now() + (report.result == "failed" ? std::min(options_.every, absl::Minutes(10))
+                                                    : options_.every);
     if (report.result == "adopted" || report.result == "unchanged") {
       LogInfo("purchase model ", report.version, " ", report.result, ": ", report.customers,
               " customers, log-likelihood ", report.fit.log_likelihood, ", r ", report.fit.params.r,
@@ -165,7 +179,7 @@ ModelFitReport ModelFitter::FitNow() {
   const absl::Time started = absl::Now();
   ModelFitReport report;
   absl::Status s = Fit(report);
-  if (s.ok() && report.result.empty()) s = Adopt(report);
+  if (s.ok() && (report.result.empty() || report.result == "unchanged")) s = Adopt(report);
   report.version = VersionOf(number_);
   report.took = absl::Now() - started;
   if (absl::IsCancelled(s)) {
@@ -184,12 +198,16 @@ ModelFitReport ModelFitter::FitNow() {
 
 absl::Status ModelFitter::Fit(ModelFitReport& report) {
   ASSIGN_OR_RETURN(std::vector<store::PartitionPosition> positions, store_.LoadPositions());
-  int64_t& now_ms = report.stream_time_ms;
-  for (const store::PartitionPosition& p : positions) now_ms = std::max(now_ms, p.stream_time_ms);
-  if (now_ms == 0) {
+  int64_t& stream_ms = report.stream_time_ms;
+  for (const store::PartitionPosition& p : positions) {
+    stream_ms = std::max(stream_ms, p.stream_time_ms);
+  }
+  if (stream_ms == 0) {
     report.result = "no_events";
     return absl::OkStatus();
   }
+  report.now_ms = now_at_(stream_ms);
+  const int64_t now_ms = report.now_ms;
   signals::PurchaseBuckets buckets(options_.max_buckets);
   std::vector<std::pair<std::string, std::string>> piece;
   std::string after;
@@ -235,8 +253,18 @@ absl::Status ModelFitter::Fit(ModelFitReport& report) {
 }
 
 absl::Status ModelFitter::Adopt(ModelFitReport& report) {
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  if (report.result == "unchanged") {
+    // Confirmed: the next fit is due `every` from now, also after a restart.
+    internal::v1::PurchaseModelFit in_use;
+    if (!in_use.ParseFromString(stored_))
+      return absl::InternalError("the fit in use does not parse");
+    in_use.set_checked_ms(now_ms);
+    stored_ = in_use.SerializeAsString();
+    return store_.WriteSetting(kSetting, stored_);
+  }
   internal::v1::PurchaseModelFit stored;
-  stored.set_number(number_ + 1);
+  stored.set_number(last_number_ + 1);
   stored.set_r(report.fit.params.r);
   stored.set_alpha(report.fit.params.alpha);
   stored.set_a(report.fit.params.a);
@@ -245,15 +273,17 @@ absl::Status ModelFitter::Adopt(ModelFitReport& report) {
   stored.set_log_likelihood(report.fit.log_likelihood);
   stored.set_width_days(report.width_days);
   stored.set_stream_time_ms(report.stream_time_ms);
-  const absl::Time now = absl::Now();
-  stored.set_fitted_ms(absl::ToUnixMillis(now));
+  stored.set_fitted_ms(now_ms);
+  stored.set_checked_ms(now_ms);
   // Stored first: a version the signals published is one a restart loads.
-  RETURN_IF_ERROR(store_.WriteSetting(kSetting, stored.SerializeAsString()));
-  number_ = stored.number();
+  std::string bytes = stored.SerializeAsString();
+  RETURN_IF_ERROR(store_.WriteSetting(kSetting, bytes));
+  number_ = last_number_ = stored.number();
+  stored_ = std::move(bytes);
   signals_.SetPurchaseModel({report.fit.params, VersionOf(number_)});
   report.result = "adopted";
   metrics_.version.Set(static_cast<double>(number_));
-  metrics_.fitted_timestamp.Set(absl::ToDoubleSeconds(now - absl::UnixEpoch()));
+  metrics_.fitted_timestamp.Set(static_cast<double>(now_ms) / 1000.0);
   return absl::OkStatus();
 }
 

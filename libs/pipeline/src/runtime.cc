@@ -49,9 +49,17 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& op
                                     {*rt->store_, wall_clock, rt->publisher_.get(),
                                      *rt->dead_letters_, rt->pipeline_metrics_, *rt->health_,
                                      rt->purger_.get(), std::move(should_stop)}));
+  // The fit reads the clock the signals read: stream time while catching
+  // up (or always, in event-time mode), wall time once caught up.
+  const bool wall_when_caught_up = options.pipeline.clock_mode == core::PipelineClock::Mode::kAuto;
+  Health* health = rt->health_.get();
+  ModelFitter::NowAt now_at = [wall_when_caught_up, health, &wall_clock](int64_t stream_ms) {
+    return wall_when_caught_up && health->ready() ? std::max(stream_ms, wall_clock.NowMs())
+                                                  : stream_ms;
+  };
   ASSIGN_OR_RETURN(rt->fitter_,
                    ModelFitter::Start(options.model_fit, *rt->store_, rt->pipeline_->signals(),
-                                      options.pipeline.scoring.consent, registry));
+                                      options.pipeline.scoring.consent, registry, now_at));
   rt->health_->ReportStarted(true);
   Runtime* raw = rt.get();
   ASSIGN_OR_RETURN(rt->monitor_,

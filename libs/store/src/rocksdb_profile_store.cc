@@ -676,7 +676,10 @@ class RocksDbProfileStore final : public ProfileStore {
     out.clear();
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
-    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator({}, profiles()));
+    // A background scan: the pipeline's hot blocks stay in the cache.
+    rocksdb::ReadOptions scan;
+    scan.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(scan, profiles()));
     it->Seek(rocksdb::Slice(after.data(), after.size()));
     if (it->Valid() && !after.empty() && it->key() == rocksdb::Slice(after.data(), after.size())) {
       it->Next();
@@ -701,9 +704,12 @@ class RocksDbProfileStore final : public ProfileStore {
     absl::MutexLock commit(&commit_mu_);
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
-    return ToStatus(db()->Put(write_options_, defaults(), SettingKey(name),
-                              rocksdb::Slice(value.data(), value.size())),
-                    "writing setting " + std::string(name));
+    if (write_failed_) return absl::UnavailableError("the store's last write failed: recovering");
+    absl::Status s = ToStatus(db()->Put(write_options_, defaults(), SettingKey(name),
+                                        rocksdb::Slice(value.data(), value.size())),
+                              "writing setting " + std::string(name));
+    if (!s.ok()) write_failed_ = true;
+    return s;
   }
 
   absl::Status ForEachProfile(

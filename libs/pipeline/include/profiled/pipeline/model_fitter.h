@@ -16,9 +16,11 @@
 // at the next start) and set on the signals. Profiles pick it up at their
 // next event or timer, so a new version publishes nothing by itself.
 //
-// Time: the histories are taken at the store's stream time (the newest
-// event time applied), the clock the signals run on, so a replay of old
-// events fits what a live run would have.
+// Time: the histories are taken at the instant the signals would read
+// (`now_at` of the store's stream time, the newest event time applied: the
+// runtime gives wall time once caught up in the auto clock mode, stream
+// time otherwise), so a replay of old events fits what a live run would
+// have.
 //
 // Thread-safe; Stop() waits for a fit in progress to reach its next piece.
 #pragma once
@@ -28,6 +30,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,9 +51,11 @@ namespace profiled::pipeline {
 inline constexpr size_t kModelFitPiece = 1000;
 
 struct ModelFitOptions {
-  // Time between fits; zero: never fit (the configured parameters stay).
-  // The first fit runs this long after the stored one, or, with none
-  // stored, min(every, 1 minute) after the start. Default: 1 day.
+  // Time between fits; zero: never fit, and the configured parameters are
+  // used even when a fit is stored. The first fit runs this long after the
+  // stored one was adopted or last confirmed, and at least min(every,
+  // 1 minute) after the start; a failed fit is retried after min(every,
+  // 10 minutes). Default: 1 day.
   absl::Duration every = absl::Hours(24);
   // A fit over fewer customers is not adopted. Default: 500.
   uint64_t min_customers = 500;
@@ -74,7 +79,8 @@ struct ModelFitReport {
   // "no_events" (nothing applied yet: no stream time) or "failed";
   // "stopped" when Stop() interrupted it (not counted).
   std::string result;
-  int64_t stream_time_ms = 0;    // the instant the histories were taken at
+  int64_t stream_time_ms = 0;    // the store's newest event time
+  int64_t now_ms = 0;            // the instant the histories were taken at
   uint64_t customers = 0;        // fitted (analytics allowed, at least one order)
   uint64_t skipped_consent = 0;  // profiles left out: analytics denied
   uint64_t unreadable = 0;       // stored bytes that did not decode (left out)
@@ -103,11 +109,15 @@ struct ModelFitMetrics {
 
 class ModelFitter {
  public:
-  // Loads the stored fit (if any) into `signals`; starts the schedule when
-  // options.every is positive. All references outlive the fitter.
+  // The instant a fit takes histories at, given the store's stream time.
+  using NowAt = std::function<int64_t(int64_t stream_time_ms)>;
+
+  // Loads the stored fit (if any) into `signals` and starts the schedule
+  // when options.every is positive. All references outlive the fitter.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ModelFitter>> Start(
       const ModelFitOptions& options, store::ProfileStore& store, const signals::Signals& signals,
-      const core::ConsentOptions& consent, prometheus::Registry& registry);
+      const core::ConsentOptions& consent, prometheus::Registry& registry,
+      NowAt now_at = [](int64_t stream_time_ms) { return stream_time_ms; });
   ~ModelFitter();
 
   // One fit now, on the caller's thread (what the schedule runs).
@@ -118,8 +128,9 @@ class ModelFitter {
  private:
   ModelFitter(const ModelFitOptions& options, store::ProfileStore& store,
               const signals::Signals& signals, const core::ConsentOptions& consent,
-              prometheus::Registry& registry);
-  // Sets the stored version on the signals; when it was fitted (InfinitePast: none).
+              prometheus::Registry& registry, NowAt now_at);
+  // Sets the stored version on the signals; when it was last adopted or
+  // confirmed (InfinitePast: none in use).
   absl::StatusOr<absl::Time> LoadStored();
   // Scans and fits; sets result when the fit is not to be adopted.
   absl::Status Fit(ModelFitReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fit_mu_);
@@ -133,8 +144,13 @@ class ModelFitter {
   const signals::Signals& signals_;
   const core::ConsentOptions consent_;
   ModelFitMetrics metrics_;
+  const NowAt now_at_;
   absl::Mutex fit_mu_;                            // one fit at a time
   uint64_t number_ ABSL_GUARDED_BY(fit_mu_) = 0;  // of the version in use; 0: the defaults
+  // The highest number ever stored: the next version's is one more.
+  uint64_t last_number_ ABSL_GUARDED_BY(fit_mu_) = 0;
+  // The stored record of the version in use (PurchaseModelFit bytes).
+  std::string stored_ ABSL_GUARDED_BY(fit_mu_);
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
