@@ -1,6 +1,7 @@
 // The Kafka adapters against librdkafka's mock broker: high watermarks read
 // from a client of their own, and delivery failures classified by what the
-// caller can do about them (errors.h).
+// caller can do about them (errors.h), rewinds, and where a partition with
+// no committed offset starts at the latest offset.
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -16,7 +17,8 @@
 namespace profiled::kafka {
 namespace {
 
-TEST_CASE("the watermark reader sees what was produced, in one round trip", "[integration][kafka]") {
+TEST_CASE("the watermark reader sees what was produced, in one round trip",
+          "[integration][kafka]") {
   auto cluster = MockCluster::Start(1);
   REQUIRE_OK(cluster.status());
   REQUIRE_OK((*cluster)->CreateTopic("events", 3));
@@ -27,8 +29,8 @@ TEST_CASE("the watermark reader sees what was produced, in one round trip", "[in
 
   auto reader = WatermarkReader::Create({{"bootstrap.servers", bootstrap}});
   REQUIRE_OK(reader.status());
-  std::vector<core::PartitionKey> partitions = {{"events", 0}, {"events", 1}, {"events", 2},
-                                                {"events", 7}};  // the last does not exist
+  std::vector<core::PartitionKey> partitions = {
+      {"events", 0}, {"events", 1}, {"events", 2}, {"events", 7}};  // the last does not exist
   const auto highs = (*reader)->HighWatermarks(partitions, 5000);
   CHECK(highs.size() == 3);
   int64_t total = 0;
@@ -118,10 +120,12 @@ TEST_CASE("rewinding reads again from the stored positions, or the start without
   stored_p0 = 10;
   REQUIRE_OK((*consumer)->Rewind());
   std::vector<ConsumedMessage> again;
-  REQUIRE(testing::WaitUntil([&] {
-    REQUIRE_OK((*consumer)->Poll(1000, 100, again));
-    return again.size() >= 190;
-  }, std::chrono::seconds(20)));
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        REQUIRE_OK((*consumer)->Poll(1000, 100, again));
+        return again.size() >= 190;
+      },
+      std::chrono::seconds(20)));
   std::map<int32_t, int64_t> lowest;
   for (const ConsumedMessage& m : again) {
     auto [it, inserted] = lowest.emplace(m.partition(), m.offset());
@@ -140,6 +144,51 @@ TEST_CASE("rewinding reads again from the stored positions, or the start without
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   REQUIRE_OK((*cluster)->SetBrokerUp(1, true));
   (*consumer)->Close();
+}
+
+TEST_CASE("a committed-offset partition starting at the latest offset pins it for its next owner",
+          "[integration][kafka]") {
+  auto cluster = MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  testing::ProduceRecords(bootstrap, "events", {{"old", "before the group"}});
+  ConsumerOptions options;
+  options.properties = {{"bootstrap.servers", bootstrap}};
+  options.group_id = "latest-pin-test";
+  options.properties.push_back({"session.timeout.ms", "6000"});
+  options.properties.push_back({"heartbeat.interval.ms", "500"});
+  options.topics = {"events"};
+  options.committed_topics = {"events"};
+  options.start_from_earliest = false;
+  auto never = [](const core::PartitionKey&) { return std::optional<int64_t>(); };
+  {
+    // The first owner is assigned and leaves before consuming or committing anything.
+    auto first = Consumer::Create(options, never);
+    REQUIRE_OK(first.status());
+    std::vector<ConsumedMessage> none;
+    REQUIRE(testing::WaitUntil([&] {
+      REQUIRE_OK((*first)->Poll(100, 100, none));
+      return !(*first)->Assignment().empty();
+    }));
+    CHECK(none.empty());  // latest: the message from before the group is not read
+    (*first)->Close();
+  }
+  // What arrives between the two owners is the next owner's to read.
+  testing::ProduceRecords(bootstrap, "events", {{"a", "1"}, {"b", "2"}, {"c", "3"}});
+  auto second = Consumer::Create(options, never);
+  REQUIRE_OK(second.status());
+  std::vector<ConsumedMessage> read;
+  REQUIRE(testing::WaitUntil(
+      [&] {
+        REQUIRE_OK((*second)->Poll(100, 100, read));
+        return read.size() >= 3;
+      },
+      std::chrono::seconds(30)));
+  REQUIRE(read.size() == 3);
+  CHECK(read[0].offset() == 1);
+  CHECK(read[2].payload() == "3");
+  (*second)->Close();
 }
 
 }  // namespace

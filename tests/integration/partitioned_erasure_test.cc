@@ -34,24 +34,6 @@ namespace {
 constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int32_t kPartitions = 6;
 
-// The newest changelog record of each slot key (what a restore rebuilds).
-std::map<std::string, cluster::Slot> NewestSlots(const std::string& bootstrap,
-                                                 std::map<std::string, std::string>* states) {
-  std::map<std::string, std::string> newest;
-  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "profiled.changelog")) {
-    if (m.key() != cluster::kMarkerKey) newest[std::string(m.key())] = std::string(m.payload());
-  }
-  std::map<std::string, cluster::Slot> slots;
-  for (const auto& [key, bytes] : newest) {
-    std::string state;
-    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(bytes, &state);
-    REQUIRE(slot.ok());
-    slots[key] = *slot;
-    if (states != nullptr) (*states)[key] = state;
-  }
-  return slots;
-}
-
 std::string Control(const v1::ControlRequest& request) { return request.SerializeAsString(); }
 
 // GET /v1/profiles/{kind}/{value} on `server`, following redirects to
@@ -169,7 +151,7 @@ TEST_CASE(
   // The merge audit, on either instance: each merge the changelog shows is
   // listed under the absorbed profile and under the one it went into.
   int audited = 0;
-  for (const auto& [key, slot] : NewestSlots(bootstrap, nullptr)) {
+  for (const auto& [key, slot] : testing::NewestSlots(bootstrap, nullptr)) {
     if (!slot.profile.has_value() || !slot.profile->absorbed_into.has_value()) continue;
     const std::string& into = slot.profile->absorbed_into->id;
     for (const std::string& id : {key, into}) {
@@ -191,7 +173,7 @@ TEST_CASE(
   // The person to erase, found as a new owner would: user-3's label, its
   // profile (the survivor), and every identity listed as its member.
   const std::string erased_user = "user-3";
-  std::map<std::string, cluster::Slot> before = NewestSlots(bootstrap, nullptr);
+  std::map<std::string, cluster::Slot> before = testing::NewestSlots(bootstrap, nullptr);
   const std::string user_key = core::ProfileIdFor({"user_id", erased_user});
   REQUIRE(before.contains(user_key));
   REQUIRE(before.at(user_key).identity.has_value());
@@ -245,7 +227,7 @@ TEST_CASE(
   // The changelog's newest record of every slot of the person: nothing of
   // them, suppressed.
   std::map<std::string, std::string> states;
-  const std::map<std::string, cluster::Slot> after = NewestSlots(bootstrap, &states);
+  const std::map<std::string, cluster::Slot> after = testing::NewestSlots(bootstrap, &states);
   for (const std::string& key : person_keys) {
     CAPTURE(key);
     REQUIRE(after.contains(key));
@@ -296,7 +278,7 @@ TEST_CASE(
   CHECK(Sum(instances, "profiled_erasure_suppressed_events_total") == 3);
   CHECK(Sum(instances, "profiled_events_applied_total") == applied + 2);
 
-  const std::map<std::string, cluster::Slot> last = NewestSlots(bootstrap, &states);
+  const std::map<std::string, cluster::Slot> last = testing::NewestSlots(bootstrap, &states);
   for (const std::string& key : person_keys) {
     CHECK_FALSE(last.at(key).identity.has_value());
     CHECK(states.at(key).empty());

@@ -27,21 +27,6 @@ constexpr int64_t T0 = 1'700'000'000'000;
 constexpr int64_t kDay = 24LL * 3'600'000;
 constexpr int32_t kPartitions = 6;
 
-// The newest changelog record of each slot key (what a restore rebuilds).
-std::map<std::string, cluster::Slot> NewestSlots(const std::string& bootstrap) {
-  std::map<std::string, std::string> newest;
-  for (const kafka::ConsumedMessage& m : testing::ReadTopicToEnd(bootstrap, "profiled.changelog")) {
-    if (m.key() != cluster::kMarkerKey) newest[std::string(m.key())] = std::string(m.payload());
-  }
-  std::map<std::string, cluster::Slot> slots;
-  for (const auto& [key, bytes] : newest) {
-    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(bytes, nullptr);
-    REQUIRE(slot.ok());
-    slots[key] = *slot;
-  }
-  return slots;
-}
-
 bool Labelled(const std::map<std::string, cluster::Slot>& slots, const core::Identity& id) {
   auto it = slots.find(core::ProfileIdFor(id));
   return it != slots.end() && it->second.identity.has_value();
@@ -119,7 +104,7 @@ TEST_CASE(
   // profile gone, nothing left expiring.
   std::map<std::string, cluster::Slot> slots;
   auto idle_gone = [&] {
-    slots = NewestSlots(bootstrap);
+    slots = testing::NewestSlots(bootstrap);
     for (const auto& [user, profile] : single) {
       if (user == active) continue;
       if (Live(slots, profile.id)) return false;
@@ -161,7 +146,7 @@ TEST_CASE(
   CHECK(back.first_seen_ms == T0 + 32 * kDay);
   REQUIRE(back.identities.size() == 1);
   CHECK(back.identities[0] == core::Identity{"user_id", returning});
-  slots = NewestSlots(bootstrap);
+  slots = testing::NewestSlots(bootstrap);
   for (const core::Identity& id : single.at(returning).identities) {
     if (id.kind != "user_id") CHECK_FALSE(Labelled(slots, id));
   }

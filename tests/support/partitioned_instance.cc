@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "profiled/cluster/changelog.h"
+#include "profiled/cluster/protocol_codec.h"
 #include "support/kafka_harness.h"
 #include "support/people.h"
 #include "support/test_support.h"
@@ -21,6 +23,23 @@ std::unique_ptr<kafka::MockCluster> PartitionedCluster(int32_t input_partitions,
   REQUIRE_OK(cluster->CreateTopic("deadletters", 1));
   REQUIRE_OK(cluster->CreateTopic("profiled.members", 1));
   return cluster;
+}
+
+std::map<std::string, cluster::Slot> NewestSlots(const std::string& bootstrap,
+                                                 std::map<std::string, std::string>* states) {
+  std::map<std::string, std::string> newest;
+  for (const kafka::ConsumedMessage& m : ReadTopicToEnd(bootstrap, "profiled.changelog")) {
+    if (m.key() != cluster::kMarkerKey) newest[std::string(m.key())] = std::string(m.payload());
+  }
+  std::map<std::string, cluster::Slot> slots;
+  for (const auto& [key, bytes] : newest) {
+    std::string state;
+    absl::StatusOr<cluster::Slot> slot = cluster::ParseSlot(bytes, &state);
+    REQUIRE(slot.ok());
+    slots[key] = *slot;
+    if (states != nullptr) (*states)[key] = state;
+  }
+  return slots;
 }
 
 PartitionedInstance::PartitionedInstance(

@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "profiled/cluster/identity_protocol.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/mock_cluster.h"
 #include "profiled/obs/metrics.h"
@@ -21,6 +23,11 @@ namespace profiled::testing {
 // "updates" with `input_partitions`, the internal topics with `partitions`.
 std::unique_ptr<kafka::MockCluster> PartitionedCluster(int32_t input_partitions,
                                                        int32_t partitions);
+
+// The newest record of each slot key on "profiled.changelog" (what a
+// restore rebuilds), and each slot's state bytes into `states` when given.
+std::map<std::string, cluster::Slot> NewestSlots(
+    const std::string& bootstrap, std::map<std::string, std::string>* states = nullptr);
 
 class PartitionedInstance {
  public:

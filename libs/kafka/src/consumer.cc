@@ -287,6 +287,28 @@ class KafkaConsumer final : public Consumer {
     return offsets;
   }
 
+  // The partition's end offset, committed to the group as its position;
+  // nullopt (start at the end, unpinned) when the broker did not answer.
+  std::optional<int64_t> PinLatest(RdKafka::KafkaConsumer* consumer,
+                                   const core::PartitionKey& key) {
+    int64_t low = 0, high = 0;
+    RdKafka::ErrorCode err =
+        consumer->query_watermark_offsets(key.topic, key.partition, &low, &high, 5000);
+    if (err == RdKafka::ERR_NO_ERROR) {
+      PartitionList list;
+      list.parts.push_back(RdKafka::TopicPartition::create(key.topic, key.partition, high));
+      err = consumer->commitSync(list.parts);
+      if (err == RdKafka::ERR_NO_ERROR) err = list.parts[0]->err();
+    }
+    if (err != RdKafka::ERR_NO_ERROR) {
+      LogWarn("pinning ", key.topic, "/", key.partition,
+              " at its end offset: ", RdKafka::err2str(err),
+              "; starting at the end unpinned (a move before the first commit may skip input)");
+      return std::nullopt;
+    }
+    return high;
+  }
+
   void OnRebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                    std::vector<RdKafka::TopicPartition*>& partitions) {
     rebalanced_ = true;
@@ -310,8 +332,16 @@ class KafkaConsumer final : public Consumer {
             LogInfo("assigned ", tp->topic(), "/", tp->partition(), " from the group's offset");
             continue;
           }
-          if (it->second >= 0) stored = it->second;
-          from = "committed offset ";
+          if (it->second >= 0) {
+            stored = it->second;
+            from = "committed offset ";
+          } else if (!options_.start_from_earliest) {
+            // Latest, and the group has nothing: pin "the end" as it is now,
+            // so a later owner (after a move before the first commit) starts
+            // here rather than at a later end, skipping what came between.
+            stored = PinLatest(consumer, key);
+            from = "pinned latest offset ";
+          }
         } else {
           stored = lookup_(key);
           from = "stored offset ";

@@ -42,7 +42,8 @@ struct ConsumerOptions {
   // Topics whose positions are the group's committed offsets, not the
   // position lookup's (partitioned mode's input): a partition of one
   // resumes where the group committed, and starts as above only when the
-  // group has committed nothing for it.
+  // group has committed nothing for it — at the latest, that end offset is
+  // committed at once, so the partition's next owner starts there too.
   std::vector<std::string> committed_topics;
 };
 
