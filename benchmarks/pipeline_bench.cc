@@ -1,7 +1,10 @@
 // Per-event costs of the pipeline's pure stages, on the synthetic events the
 // end-to-end harness sends (REES46-shaped Segment JSON, ~300 bytes):
 // decode (Segment JSON, Protobuf), apply to a profile, derive signals, build
-// and serialize the update, encode and decode the stored state.
+// and serialize the update, encode and decode the stored state — and, for
+// the ratios issue 19 targets, the raw operations on the same bytes in the
+// same run: a plain ParseFromString / SerializeToString of the state and of
+// the update, and the decay updates of the keys an event touches.
 //   build/benchmarks/pipeline_bench --sample deploy/demo/data/rees46-2019oct-head/events.csv
 #include <benchmark/benchmark.h>
 
@@ -16,6 +19,7 @@
 #include "profiled/core/profile.h"
 #include "profiled/ingest/protobuf_decoder.h"
 #include "profiled/ingest/segment_json.h"
+#include "profiled/internal/v1/profile_state.pb.h"
 #include "profiled/signals/signals.h"
 #include "synthetic_events.h"
 
@@ -34,7 +38,8 @@ const EventShapes& Shapes() {
     csv << in.rdbuf();
     auto parsed = EventShapes::FromRees46Csv(csv.str());
     if (!parsed.ok()) {
-      std::fprintf(stderr, "pipeline_bench: %s (pass --sample)\n", parsed.status().ToString().c_str());
+      std::fprintf(stderr, "pipeline_bench: %s (pass --sample)\n",
+                   parsed.status().ToString().c_str());
       std::exit(2);
     }
     return *std::move(parsed);
@@ -128,6 +133,78 @@ void BM_NextTransition(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(signals.NextTransitionMs(p, kNowMs, options));
 }
 BENCHMARK(BM_NextTransition)->Arg(0)->Arg(1);
+
+// Raw: what applying an event must do at least — the decay update of
+// every (family, key) the event touches, on the same profile. Baseline of
+// BM_ApplyEvent.
+void BM_RawDecaySameKeys(benchmark::State& state) {
+  const core::ScoringOptions options;
+  core::Profile p = ProfileWithHistory(options);
+  std::vector<v1::InteractionEvent> events = UserEvents();
+  struct Touch {
+    core::Family family;
+    std::vector<std::string> keys;
+    double weight;
+  };
+  std::vector<std::vector<Touch>> touches;
+  for (const v1::InteractionEvent& e : events) {
+    std::vector<Touch>& t = touches.emplace_back();
+    for (core::Family f : core::kAllFamilies) {
+      t.push_back({f, core::KeysFor(e, f), options.WeightOf(e.type())});
+    }
+  }
+  int64_t t = kNowMs;
+  size_t i = 0;
+  for (auto _ : state) {
+    t += 1000;
+    for (const Touch& touch : touches[i++ % touches.size()]) {
+      for (const std::string& key : touch.keys) {
+        p.family(touch.family).Add(key, touch.weight, t, options.family(touch.family));
+      }
+    }
+  }
+  benchmark::DoNotOptimize(p);
+}
+BENCHMARK(BM_RawDecaySameKeys);
+
+// Raw: a plain protobuf serialize of the update BM_BuildAndSerializeUpdate
+// builds (the same bytes).
+void BM_RawUpdateSerialize(benchmark::State& state) {
+  const core::ScoringOptions options;
+  const signals::Signals signals({});
+  const v1::ProfileUpdate update =
+      codec::BuildProfileUpdate(ProfileWithHistory(options), kNowMs, options, signals);
+  std::string bytes;
+  for (auto _ : state) {
+    update.SerializeToString(&bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["update_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_RawUpdateSerialize);
+
+// Raw: a plain protobuf parse and serialize of the stored state
+// BM_StateDecode / BM_StateEncode work on (the same bytes).
+void BM_RawStateParse(benchmark::State& state) {
+  const std::string bytes = codec::EncodeProfileState(ProfileWithHistory({}));
+  internal::v1::StoredProfile stored;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(stored.ParseFromString(bytes));
+  }
+}
+BENCHMARK(BM_RawStateParse);
+
+void BM_RawStateSerialize(benchmark::State& state) {
+  internal::v1::StoredProfile stored;
+  if (!stored.ParseFromString(codec::EncodeProfileState(ProfileWithHistory({})))) std::exit(5);
+  std::string bytes;
+  for (auto _ : state) {
+    stored.SerializeToString(&bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["state_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_RawStateSerialize);
 
 void BM_BuildAndSerializeUpdate(benchmark::State& state) {
   const core::ScoringOptions options;
