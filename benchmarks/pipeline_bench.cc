@@ -7,6 +7,7 @@
 // the update, and the decay updates of the keys an event touches.
 //   build/benchmarks/pipeline_bench --sample deploy/demo/data/rees46-2019oct-head/events.csv
 #include <benchmark/benchmark.h>
+#include <google/protobuf/arena.h>
 
 #include <cstdio>
 #include <fstream>
@@ -218,6 +219,24 @@ void BM_BuildAndSerializeUpdate(benchmark::State& state) {
   state.counters["update_bytes"] = static_cast<double>(bytes.size());
 }
 BENCHMARK(BM_BuildAndSerializeUpdate);
+
+// As the output stage builds it: on an arena whose first block is reused.
+void BM_BuildAndSerializeUpdateOnArena(benchmark::State& state) {
+  const core::ScoringOptions options;
+  const signals::Signals signals({});
+  const core::Profile p = ProfileWithHistory(options);
+  std::vector<char> first_block(64 << 10);
+  std::string bytes;
+  for (auto _ : state) {
+    google::protobuf::Arena arena(first_block.data(), first_block.size());
+    v1::ProfileUpdate& u = *google::protobuf::Arena::CreateMessage<v1::ProfileUpdate>(&arena);
+    codec::BuildProfileUpdateInto(p, kNowMs, options, signals, u);
+    u.SerializeToString(&bytes);
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["update_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_BuildAndSerializeUpdateOnArena);
 
 void BM_StateEncode(benchmark::State& state) {
   const core::Profile p = ProfileWithHistory({});

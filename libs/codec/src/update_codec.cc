@@ -52,6 +52,13 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
                                      const core::ScoringOptions& options,
                                      const signals::Signals& signals) {
   v1::ProfileUpdate u;
+  BuildProfileUpdateInto(profile, as_of_ms, options, signals, u);
+  return u;
+}
+
+void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
+                            const core::ScoringOptions& options, const signals::Signals& signals,
+                            v1::ProfileUpdate& u) {
   u.set_profile_id(profile.id);
   u.set_version(profile.version);
   u.set_as_of_ms(as_of_ms);
@@ -67,11 +74,13 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
     std::vector<core::ScoreFamily::Ranked> ranked = profile.family(f).RankedAt(as_of_ms, fo);
     if (ranked.empty()) continue;
     v1::ScoreFamily* sf = u.add_score_families();
-    sf->set_family(std::string(core::FamilyName(f)));
+    const std::string_view name = core::FamilyName(f);
+    sf->set_family(name.data(), name.size());
     sf->set_half_life_ms(static_cast<int64_t>(std::llround(fo.half_life_ms)));
+    sf->mutable_scores()->Reserve(static_cast<int>(ranked.size()));
     for (const core::ScoreFamily::Ranked& r : ranked) {
       v1::Score* s = sf->add_scores();
-      s->set_key(std::string(r.key));
+      s->set_key(r.key.data(), r.key.size());  // no temporary string
       s->set_value(r.value);
       s->set_last_event_time_ms(r.ref_time_ms);
     }
@@ -83,9 +92,8 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
   c->set_orders(profile.counters.orders);
   c->set_revenue(profile.counters.revenue);
   for (const core::Trait& t : profile.traits) (*u.mutable_traits())[t.key] = t.value;
-  *u.mutable_signals() = signals.Derive(profile, as_of_ms, options);
+  signals.DeriveInto(profile, as_of_ms, options, *u.mutable_signals());
   ApplyConsent(profile, options.consent, u);
-  return u;
 }
 
 bool FitUpdate(size_t max_bytes, v1::ProfileUpdate& u) {

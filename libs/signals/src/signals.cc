@@ -648,10 +648,15 @@ bool InHoldout(std::string_view profile_id, double percent, std::string_view sal
 
 v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
                                    const core::ScoringOptions& scoring) const {
-  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
   v1::ContextSignals s;
-  for (const SignalDefinition& d : kSignals) d.derive(in, s);
+  DeriveInto(p, now, scoring, s);
   return s;
+}
+
+void Signals::DeriveInto(const core::Profile& p, int64_t now, const core::ScoringOptions& scoring,
+                         v1::ContextSignals& out) const {
+  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
+  for (const SignalDefinition& d : kSignals) d.derive(in, out);
 }
 
 int64_t Signals::NextTransitionMs(const core::Profile& p, int64_t now,

@@ -27,6 +27,11 @@ inline constexpr std::string_view kProfileUpdateSchema = "profiled.v1.ProfileUpd
 v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of_ms,
                                      const core::ScoringOptions& options,
                                      const signals::Signals& signals);
+// The same into `update` (empty): built on an arena, its hundreds of small
+// messages and strings cost no malloc each (docs/benchmarks.md).
+void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
+                            const core::ScoringOptions& options, const signals::Signals& signals,
+                            v1::ProfileUpdate& update);
 
 // Makes `update` encode to at most `max_bytes`: the lower half of every
 // score family's list (repeatedly), then traits, then signals, then all but

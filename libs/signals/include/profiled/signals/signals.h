@@ -84,6 +84,9 @@ class Signals {
 
   v1::ContextSignals Derive(const core::Profile& profile, int64_t now_ms,
                             const core::ScoringOptions& scoring) const;
+  // Derive into `out` (empty; e.g. a message on the caller's arena).
+  void DeriveInto(const core::Profile& profile, int64_t now_ms,
+                  const core::ScoringOptions& scoring, v1::ContextSignals& out) const;
 
   // The earliest instant after `now_ms` at which a signal of `profile` changes
   // without a new event (a cart turns abandoned, a suppression or session
