@@ -52,7 +52,7 @@ struct Pipeline::Impl {
   [[nodiscard]] absl::Status FireTimers();
   [[nodiscard]] absl::Status LoadPositions();
   void UpdateBackPressure();
-  void UpdateStatus();
+  void UpdateStatus(bool force = false);
 
   PipelineOptions options;
   PipelineParts parts;
@@ -213,6 +213,9 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   RETURN_IF_ERROR(p.consumer->Poll(p.paused ? 1 : p.options.batch_max_events,
                                    p.options.poll_timeout_ms, messages));
   if (!messages.empty()) {
+    // A batch can block (dead letters refused): health must know the
+    // assignment before it, or lag stays unknown for the whole stall.
+    if (p.parts.health.Assigned().empty()) p.UpdateStatus(/*force=*/true);
     const auto started = std::chrono::steady_clock::now();
     if (absl::Status s = p.ProcessBatch(messages); !s.ok()) {
       (void)p.FinishInFlight();  // the batch before it still lands
@@ -333,11 +336,11 @@ bool Pipeline::CaughtUp(int timeout_ms) {
   return true;
 }
 
-void Pipeline::Impl::UpdateStatus() {
+void Pipeline::Impl::UpdateStatus(bool force) {
   // Assignment() copies librdkafka's list and RocksDB's properties take its
-  // locks: at most every 200 ms.
+  // locks: at most every 200 ms, unless forced.
   const auto now = std::chrono::steady_clock::now();
-  if (now < next_status_update) return;
+  if (now < next_status_update && !force) return;
   next_status_update = now + std::chrono::milliseconds(200);
   parts.metrics.RecordStoreStats(parts.store.Stats());
   parts.metrics.RecordOffsetResets(consumer->OffsetResets());
