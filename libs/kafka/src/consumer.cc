@@ -291,22 +291,21 @@ class KafkaConsumer final : public Consumer {
   // nullopt (start at the end, unpinned) when the broker did not answer.
   std::optional<int64_t> PinLatest(RdKafka::KafkaConsumer* consumer,
                                    const core::PartitionKey& key) {
-    int64_t low = 0, high = 0;
-    RdKafka::ErrorCode err =
-        consumer->query_watermark_offsets(key.topic, key.partition, &low, &high, 5000);
-    if (err == RdKafka::ERR_NO_ERROR) {
+    absl::StatusOr<int64_t> high = QueryHighWatermark(key, 5000);
+    absl::Status pinned = high.status();
+    if (high.ok()) {
       PartitionList list;
-      list.parts.push_back(RdKafka::TopicPartition::create(key.topic, key.partition, high));
-      err = consumer->commitSync(list.parts);
+      list.parts.push_back(RdKafka::TopicPartition::create(key.topic, key.partition, *high));
+      RdKafka::ErrorCode err = consumer->commitSync(list.parts);
       if (err == RdKafka::ERR_NO_ERROR) err = list.parts[0]->err();
+      if (err != RdKafka::ERR_NO_ERROR) pinned = internal::KafkaError(err, "commit");
     }
-    if (err != RdKafka::ERR_NO_ERROR) {
-      LogWarn("pinning ", key.topic, "/", key.partition,
-              " at its end offset: ", RdKafka::err2str(err),
+    if (!pinned.ok()) {
+      LogWarn("pinning ", key.topic, "/", key.partition, " at its end offset: ", pinned.message(),
               "; starting at the end unpinned (a move before the first commit may skip input)");
       return std::nullopt;
     }
-    return high;
+    return *high;
   }
 
   void OnRebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
