@@ -63,6 +63,7 @@ class ScoreFamily {
   bool empty() const { return entries_.empty(); }
   size_t size() const { return entries_.size(); }
 
+  void Reserve(size_t entries) { entries_.reserve(entries); }
   // Restores a stored entry verbatim (decoding); no bounds are applied.
   void RestoreEntry(std::string key, DecayedScore score) {
     entries_.push_back({std::move(key), score});

@@ -1,0 +1,172 @@
+// The protobuf wire format, read and written by hand for the stored state
+// (state_codec.cc): straight between bytes and core::Profile, with no
+// message objects in between (docs/benchmarks.md, "Pure stages"). The
+// reader accepts what the generated parser accepts — fields in any order,
+// repeated scalars packed or not, unknown fields and groups skipped, a
+// known field of the wrong wire type skipped as unknown — and refuses what
+// it refuses; tests/unit/state_codec_test.cc holds both to the generated
+// code on random and mutated bytes.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace profiled::codec::wire {
+
+enum WireType : uint32_t {
+  kVarint = 0,
+  kFixed64 = 1,
+  kLengthDelimited = 2,
+  kStartGroup = 3,
+  kEndGroup = 4,
+  kFixed32 = 5,
+};
+
+constexpr uint32_t Tag(uint32_t field, WireType type) { return (field << 3) | type; }
+
+inline size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Bounds-checked reads over one message's bytes. Every read returns false
+// on bytes the generated parser would refuse; the reader then stays failed.
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+
+  bool AtEnd() const { return p_ == end_; }
+
+  // The next field's number and wire type; false at a malformed tag (field
+  // 0, wire type 6 or 7, an end-group outside a group).
+  bool ReadTag(uint32_t& field, uint32_t& type) {
+    uint32_t tag = 0;
+    if (!ReadTagValue(tag)) return false;
+    field = tag >> 3;
+    type = tag & 7;
+    return field != 0 && type <= kFixed32 && type != kEndGroup;
+  }
+
+  // Up to ten bytes; bits past 64 are dropped, as the generated parser does.
+  bool ReadVarint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+      if (p_ == end_) return false;
+      const auto byte = static_cast<uint8_t>(*p_++);
+      if (shift < 64) v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  bool ReadFixed64(uint64_t& v) {
+    if (end_ - p_ < 8) return false;
+    std::memcpy(&v, p_, 8);  // little-endian hosts only (as the stored bytes)
+    p_ += 8;
+    return true;
+  }
+
+  bool ReadLengthDelimited(std::string_view& bytes) {
+    uint64_t size = 0;
+    if (!ReadVarint(size) || size > static_cast<uint64_t>(end_ - p_) || size > 0x7fffffffu) {
+      return false;
+    }
+    bytes = std::string_view(p_, static_cast<size_t>(size));
+    p_ += size;
+    return true;
+  }
+
+  // Skips a field of `type` whose tag was just read (a group up to its end).
+  bool Skip(uint32_t field, uint32_t type, int depth = 0) {
+    uint64_t ignored = 0;
+    std::string_view bytes;
+    switch (type) {
+      case kVarint:
+        return ReadVarint(ignored);
+      case kFixed64:
+        return ReadFixed64(ignored);
+      case kLengthDelimited:
+        return ReadLengthDelimited(bytes);
+      case kFixed32:
+        if (end_ - p_ < 4) return false;
+        p_ += 4;
+        return true;
+      case kStartGroup:
+        return SkipGroup(field, depth);
+      default:
+        return false;
+    }
+  }
+
+ private:
+  // A tag is at most five bytes, bits past 32 dropped (as generated code).
+  bool ReadTagValue(uint32_t& tag) {
+    tag = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      if (p_ == end_) return false;
+      const auto byte = static_cast<uint8_t>(*p_++);
+      tag |= static_cast<uint32_t>(static_cast<uint64_t>(byte & 0x7f) << shift);
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  bool SkipGroup(uint32_t field, int depth) {
+    if (depth >= 100) return false;  // the generated parser's recursion limit
+    while (true) {
+      uint32_t tag = 0;
+      if (!ReadTagValue(tag)) return false;
+      const uint32_t inner = tag >> 3;
+      const uint32_t type = tag & 7;
+      if (type == kEndGroup) return inner == field;
+      if (inner == 0 || !Skip(inner, type, depth + 1)) return false;
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+// Writes into a buffer sized beforehand by a Counter given the same calls.
+class Writer {
+ public:
+  explicit Writer(char* out) : p_(out) {}
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void Fixed64(uint64_t v) {
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
+  }
+  void Raw(std::string_view bytes) {
+    if (!bytes.empty()) std::memcpy(p_, bytes.data(), bytes.size());
+    p_ += bytes.size();
+  }
+  const char* position() const { return p_; }
+
+ private:
+  char* p_;
+};
+
+// Counts what a Writer given the same calls writes.
+class Counter {
+ public:
+  void Varint(uint64_t v) { size_ += VarintSize(v); }
+  void Fixed64(uint64_t) { size_ += 8; }
+  void Raw(std::string_view bytes) { size_ += bytes.size(); }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
+
+}  // namespace profiled::codec::wire
