@@ -5,8 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "profiled/signals/reason_text.h"
 #include "support/test_support.h"
 
 namespace profiled::signals {
@@ -458,6 +462,80 @@ TEST_CASE(
     CHECK(a.churn_risk() == b.churn_risk());
     CHECK(signals.NextTransitionMs(merged, now, scoring) ==
           signals.NextTransitionMs(whole, now, scoring));
+  }
+}
+
+}  // namespace
+}  // namespace profiled::signals
+
+namespace profiled::signals {
+namespace {
+
+// The text as it was written with printf, for the formatter to equal.
+std::string PrintfReasonText(std::string_view what, std::string_view key, double weight,
+                             int64_t last_ms, int64_t now_ms) {
+  if (last_ms <= 0) return absl::StrFormat("%s %s: %.3g", what, key, weight);
+  const int64_t ms = now_ms - last_ms;
+  std::string ago;
+  if (ms < 60'000) {
+    ago = absl::StrCat(std::max<int64_t>(ms, 0) / 1000, "s ago");
+  } else if (ms < 3'600'000) {
+    ago = absl::StrCat(ms / 60'000, "m ago");
+  } else if (ms < 86'400'000) {
+    ago = absl::StrCat(ms / 3'600'000, "h ago");
+  } else {
+    ago = absl::StrCat(ms / 86'400'000, "d ago");
+  }
+  return absl::StrFormat("%s %s: %.3g, last %s", what, key, weight, ago);
+}
+
+TEST_CASE("a reason's text is printf's %.3g and the age in whole units, for any weight and age",
+          "[signals][property]") {
+  std::mt19937_64 rng(77);
+  const double edges[] = {0.0,
+                          -0.0,
+                          1.0,
+                          0.0005,
+                          0.00099949,
+                          999.5,
+                          999.4999,
+                          1e-5,
+                          123456789.0,
+                          -2.5,
+                          5e-324,
+                          std::numeric_limits<double>::max(),
+                          std::numeric_limits<double>::infinity(),
+                          -std::numeric_limits<double>::infinity(),
+                          std::numeric_limits<double>::quiet_NaN()};
+  const int64_t ages[] = {-5,
+                          0,
+                          999,
+                          1000,
+                          59'999,
+                          60'000,
+                          3'599'999,
+                          3'600'000,
+                          86'399'999,
+                          86'400'000,
+                          int64_t{400} * 86'400'000};
+  for (int i = 0; i < 200'000; ++i) {
+    double weight = 0;
+    if (i < 2000) {
+      weight = edges[static_cast<size_t>(i) % std::size(edges)];
+    } else {
+      // Every magnitude, and values on the rounding edges of 3 digits.
+      weight = std::ldexp(static_cast<double>(rng() >> 11) / 9007199254740992.0,
+                          static_cast<int>(rng() % 120) - 60);
+      if (rng() % 4 == 0) weight = std::round(weight * 1000.0) / 1000.0 + 0.0005;
+      if (rng() % 3 == 0) weight = -weight;
+    }
+    const int64_t now = 1'700'000'000'000;
+    const int64_t last = rng() % 5 == 0 ? 0
+                         : i < 2000     ? now - ages[static_cast<size_t>(i) % std::size(ages)]
+                                        : now - static_cast<int64_t>(rng() % 100'000'000'000);
+    CAPTURE(weight, last);
+    REQUIRE(ReasonText("category", "electronics.audio", weight, last, now) ==
+            PrintfReasonText("category", "electronics.audio", weight, last, now));
   }
 }
 

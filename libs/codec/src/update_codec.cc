@@ -59,6 +59,15 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
 void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
                             const core::ScoringOptions& options, const signals::Signals& signals,
                             v1::ProfileUpdate& u) {
+  core::Rankings ranked(profile, as_of_ms, options);
+  BuildProfileUpdateInto(ranked, signals, u);
+}
+
+void BuildProfileUpdateInto(core::Rankings& ranked, const signals::Signals& signals,
+                            v1::ProfileUpdate& u) {
+  const core::Profile& profile = ranked.profile();
+  const int64_t as_of_ms = ranked.now_ms();
+  const core::ScoringOptions& options = ranked.scoring();
   u.set_profile_id(profile.id);
   u.set_version(profile.version);
   u.set_as_of_ms(as_of_ms);
@@ -71,14 +80,14 @@ void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
   }
   for (core::Family f : core::kAllFamilies) {
     const core::FamilyOptions& fo = options.family(f);
-    std::vector<core::ScoreFamily::Ranked> ranked = profile.family(f).RankedAt(as_of_ms, fo);
-    if (ranked.empty()) continue;
+    const std::vector<core::ScoreFamily::Ranked>& scores = ranked.Of(f);
+    if (scores.empty()) continue;
     v1::ScoreFamily* sf = u.add_score_families();
     const std::string_view name = core::FamilyName(f);
     sf->set_family(name.data(), name.size());
     sf->set_half_life_ms(static_cast<int64_t>(std::llround(fo.half_life_ms)));
-    sf->mutable_scores()->Reserve(static_cast<int>(ranked.size()));
-    for (const core::ScoreFamily::Ranked& r : ranked) {
+    sf->mutable_scores()->Reserve(static_cast<int>(scores.size()));
+    for (const core::ScoreFamily::Ranked& r : scores) {
       v1::Score* s = sf->add_scores();
       s->set_key(r.key.data(), r.key.size());  // no temporary string
       s->set_value(r.value);
@@ -92,7 +101,7 @@ void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
   c->set_orders(profile.counters.orders);
   c->set_revenue(profile.counters.revenue);
   for (const core::Trait& t : profile.traits) (*u.mutable_traits())[t.key] = t.value;
-  signals.DeriveInto(profile, as_of_ms, options, *u.mutable_signals());
+  signals.DeriveInto(ranked, *u.mutable_signals());
   ApplyConsent(profile, options.consent, u);
 }
 

@@ -30,7 +30,8 @@ Output OutputStage::Build(const core::Profile& profile, int64_t as_of_ms,
   thread_local std::array<char, kUpdateArenaBytes> first_block;
   google::protobuf::Arena arena(first_block.data(), first_block.size());
   v1::ProfileUpdate& update = *google::protobuf::Arena::CreateMessage<v1::ProfileUpdate>(&arena);
-  codec::BuildProfileUpdateInto(profile, as_of_ms, options_.scoring, signals_, update);
+  core::Rankings ranked(profile, as_of_ms, options_.scoring);  // ranked once for all three
+  codec::BuildProfileUpdateInto(ranked, signals_, update);
   out.truncated =
       codec::FitUpdate(options_.max_output_message_bytes - kRecordOverheadBytes, update);
   if (out.truncated) {
@@ -39,7 +40,7 @@ Output OutputStage::Build(const core::Profile& profile, int64_t as_of_ms,
   }
   out.fingerprint = signals::Fingerprint(update.signals());
   out.record = OutboxRecordFor(options_.output_topic, update, source_time_ms);
-  out.next_due_ms = signals_.NextTransitionMs(profile, as_of_ms, options_.scoring);
+  out.next_due_ms = signals_.NextTransitionMs(ranked);
   if (options_.retention_ttl_ms > 0) {
     const int64_t expiry = profile.last_seen_ms + options_.retention_ttl_ms;
     if (out.next_due_ms == 0 || expiry < out.next_due_ms) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "profiled/core/event_types.h"
+#include "profiled/signals/reason_text.h"
 
 namespace profiled::signals {
 namespace {
@@ -20,22 +21,12 @@ constexpr int64_t kMinuteMs = 60 * 1000;
 constexpr int64_t kHourMs = 60 * kMinuteMs;
 constexpr int64_t kDayMs = 24 * kHourMs;
 
-// "45s", "12m", "3h", "2d" ago.
-std::string Ago(int64_t ms) {
-  if (ms < kMinuteMs) return absl::StrCat(std::max<int64_t>(ms, 0) / 1000, "s ago");
-  if (ms < kHourMs) return absl::StrCat(ms / kMinuteMs, "m ago");
-  if (ms < kDayMs) return absl::StrCat(ms / kHourMs, "h ago");
-  return absl::StrCat(ms / kDayMs, "d ago");
-}
-
-v1::SignalReason* AddReason(v1::SignalMeta& meta, std::string code, std::string key, double weight,
-                            int64_t last_ms, int64_t now_ms, std::string_view what) {
+v1::SignalReason* AddReason(v1::SignalMeta& meta, std::string_view code, std::string_view key,
+                            double weight, int64_t last_ms, int64_t now_ms, std::string_view what) {
   v1::SignalReason* r = meta.add_reasons();
-  r->set_text(last_ms > 0 ? absl::StrFormat("%s %s: %.3g, last %s", std::string(what), key, weight,
-                                            Ago(now_ms - last_ms))
-                          : absl::StrFormat("%s %s: %.3g", std::string(what), key, weight));
-  r->set_code(std::move(code));
-  r->set_key(std::move(key));
+  r->set_text(ReasonText(what, key, weight, last_ms, now_ms));
+  r->set_code(code.data(), code.size());
+  r->set_key(key.data(), key.size());
   r->set_weight(weight);
   r->set_last_event_time_ms(last_ms);
   return r;
@@ -84,16 +75,16 @@ void FillMeta(v1::SignalMeta& meta, const char* purpose, int64_t now, int64_t ev
   meta.set_definition_version(version);
 }
 
-void TopOf(const core::Profile& p, Family family, int64_t now, const core::ScoringOptions& scoring,
-           size_t k, google::protobuf::RepeatedPtrField<v1::WeightedKey>& out, v1::SignalMeta& meta,
+void TopOf(core::Rankings& rankings, Family family, size_t k,
+           google::protobuf::RepeatedPtrField<v1::WeightedKey>& out, v1::SignalMeta& meta,
            const char* code, std::string_view what) {
-  std::vector<core::ScoreFamily::Ranked> ranked =
-      p.family(family).RankedAt(now, scoring.family(family));
+  const std::vector<core::ScoreFamily::Ranked>& ranked = rankings.Of(family);
+  const int64_t now = rankings.now_ms();
   double total = 0;
   for (const auto& r : ranked) total += r.value;
   for (size_t i = 0; i < ranked.size() && i < k; ++i) {
     v1::WeightedKey* w = out.Add();
-    w->set_key(std::string(ranked[i].key));
+    w->set_key(ranked[i].key.data(), ranked[i].key.size());
     w->set_score(ranked[i].value);
     w->set_weight(total > 0 ? ranked[i].value / total : 0);
     if (i == 0) AddReason(meta, code, w->key(), w->score(), ranked[i].ref_time_ms, now, what);
@@ -101,10 +92,9 @@ void TopOf(const core::Profile& p, Family family, int64_t now, const core::Scori
 }
 
 // Up to `n` keys of a family at `now`, most active first.
-std::vector<std::string> TopKeys(const core::Profile& p, Family family, int64_t now,
-                                 const core::ScoringOptions& scoring, size_t n) {
+std::vector<std::string> TopKeys(core::Rankings& rankings, Family family, size_t n) {
   std::vector<std::string> keys;
-  for (const auto& r : p.family(family).RankedAt(now, scoring.family(family))) {
+  for (const auto& r : rankings.Of(family)) {
     if (keys.size() == n) break;
     keys.emplace_back(r.key);
   }
@@ -116,6 +106,7 @@ struct Inputs {
   const core::Profile& p;
   int64_t now;
   const core::ScoringOptions& scoring;
+  core::Rankings& ranked;  // the families at `now`, shared with the update
   const SignalOptions& o;
   const std::string& version;
   int64_t events;
@@ -141,20 +132,29 @@ namespace {
 // Churn risk is published again with no event when it crosses a tenth.
 int ChurnBand(double risk) { return std::clamp(static_cast<int>(risk * 10.0), 0, 9); }
 
-Inputs InputsOf(const core::Profile& p, int64_t now, const core::ScoringOptions& scoring,
-                const SignalOptions& o, const std::string& version,
+Inputs InputsOf(core::Rankings& ranked, const SignalOptions& o, const std::string& version,
                 std::shared_ptr<const PurchaseModel> model) {
+  const core::Profile& p = ranked.profile();
+  const int64_t now = ranked.now_ms();
+  const core::ScoringOptions& scoring = ranked.scoring();
   const double fast = p.engagement_fast.ValueAt(now, scoring.engagement_fast_half_life_ms);
   const double slow = p.engagement_slow.ValueAt(now, scoring.engagement_slow_half_life_ms);
   const double trend = slow > 0 ? (fast / scoring.engagement_fast_half_life_ms) /
                                       (slow / scoring.engagement_slow_half_life_ms)
                                 : 0;
-  return {p,         now,
-          scoring,   o,
-          version,   static_cast<int64_t>(p.version),
-          CartOf(p), LastOrderMs(p),
-          fast,      slow,
-          trend,     std::move(model)};
+  return {p,
+          now,
+          scoring,
+          ranked,
+          o,
+          version,
+          static_cast<int64_t>(p.version),
+          CartOf(p),
+          LastOrderMs(p),
+          fast,
+          slow,
+          trend,
+          std::move(model)};
 }
 
 // Collects the instants a signal's state may change without an event.
@@ -204,19 +204,19 @@ void DeriveTopIntents(const Inputs& in, v1::ContextSignals& s) {
   v1::TopIntents& t = *s.mutable_top_intents();
   v1::SignalMeta& meta = *t.mutable_meta();
   FillMeta(meta, kPersonalization, in.now, in.events, in.version);
-  TopOf(in.p, Family::kCategory, in.now, in.scoring, in.o.top_intents, *t.mutable_categories(),
-        meta, "top_category", "category");
-  TopOf(in.p, Family::kBrand, in.now, in.scoring, in.o.top_intents, *t.mutable_brands(), meta,
-        "top_brand", "brand");
-  TopOf(in.p, Family::kProduct, in.now, in.scoring, in.o.top_intents, *t.mutable_products(), meta,
-        "top_product", "product");
+  TopOf(in.ranked, Family::kCategory, in.o.top_intents, *t.mutable_categories(), meta,
+        "top_category", "category");
+  TopOf(in.ranked, Family::kBrand, in.o.top_intents, *t.mutable_brands(), meta, "top_brand",
+        "brand");
+  TopOf(in.ranked, Family::kProduct, in.o.top_intents, *t.mutable_products(), meta, "top_product",
+        "product");
 }
 // A family's first `listed` keys change with time alone when the lowest of
 // them decays below the family's epsilon and leaves the ranking (a family
 // decays at one rate, so the order itself never changes).
 void KeysDecayOut(const Inputs& in, Family f, size_t listed, Transitions& t) {
   const core::FamilyOptions& options = in.scoring.family(f);
-  const std::vector<core::ScoreFamily::Ranked> ranked = in.p.family(f).RankedAt(in.now, options);
+  const std::vector<core::ScoreFamily::Ranked>& ranked = in.ranked.Of(f);
   if (ranked.empty() || listed == 0 || options.epsilon <= 0) return;
   const core::ScoreFamily::Ranked& last = ranked[std::min(ranked.size(), listed) - 1];
   t.At(FallsBelowMs(last.value, in.now, options.half_life_ms, options.epsilon));
@@ -504,14 +504,14 @@ void DerivePreferences(const Inputs& in, v1::ContextSignals& s) {
   v1::Preferences& pr = *s.mutable_preferences();
   v1::SignalMeta& meta = *pr.mutable_meta();
   FillMeta(meta, kMarketing, in.now, in.events, in.version);
-  const std::vector<std::string> channel = TopKeys(in.p, Family::kChannel, in.now, in.scoring, 1);
-  const std::vector<std::string> device = TopKeys(in.p, Family::kDevice, in.now, in.scoring, 1);
+  const std::vector<std::string> channel = TopKeys(in.ranked, Family::kChannel, 1);
+  const std::vector<std::string> device = TopKeys(in.ranked, Family::kDevice, 1);
   if (!channel.empty()) pr.set_preferred_channel(channel[0]);
   if (!device.empty()) pr.set_preferred_device(device[0]);
-  for (const std::string& h : TopKeys(in.p, Family::kHour, in.now, in.scoring, 3)) {
+  for (const std::string& h : TopKeys(in.ranked, Family::kHour, 3)) {
     pr.add_active_hours(std::stoi(h));
   }
-  for (const std::string& d : TopKeys(in.p, Family::kWeekday, in.now, in.scoring, 3)) {
+  for (const std::string& d : TopKeys(in.ranked, Family::kWeekday, 3)) {
     pr.add_active_days(d);
   }
   if (!channel.empty()) {
@@ -655,13 +655,24 @@ v1::ContextSignals Signals::Derive(const core::Profile& p, int64_t now,
 
 void Signals::DeriveInto(const core::Profile& p, int64_t now, const core::ScoringOptions& scoring,
                          v1::ContextSignals& out) const {
-  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
+  core::Rankings ranked(p, now, scoring);
+  DeriveInto(ranked, out);
+}
+
+void Signals::DeriveInto(core::Rankings& ranked, v1::ContextSignals& out) const {
+  const Inputs in = InputsOf(ranked, options_, version_, purchase_model());
   for (const SignalDefinition& d : kSignals) d.derive(in, out);
 }
 
 int64_t Signals::NextTransitionMs(const core::Profile& p, int64_t now,
                                   const core::ScoringOptions& scoring) const {
-  const Inputs in = InputsOf(p, now, scoring, options_, version_, purchase_model());
+  core::Rankings ranked(p, now, scoring);
+  return NextTransitionMs(ranked);
+}
+
+int64_t Signals::NextTransitionMs(core::Rankings& ranked) const {
+  const Inputs in = InputsOf(ranked, options_, version_, purchase_model());
+  const int64_t now = ranked.now_ms();
   Transitions t(now);
   for (const SignalDefinition& d : kSignals) d.transitions(in, t);
   return t.next();

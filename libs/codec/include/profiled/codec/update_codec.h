@@ -32,6 +32,10 @@ v1::ProfileUpdate BuildProfileUpdate(const core::Profile& profile, int64_t as_of
 void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
                             const core::ScoringOptions& options, const signals::Signals& signals,
                             v1::ProfileUpdate& update);
+// The same at `ranked`'s instant, sharing its rankings with the signals
+// and with the caller (the next-transition search reads them too).
+void BuildProfileUpdateInto(core::Rankings& ranked, const signals::Signals& signals,
+                            v1::ProfileUpdate& update);
 
 // Makes `update` encode to at most `max_bytes`: the lower half of every
 // score family's list (repeatedly), then traits, then signals, then all but

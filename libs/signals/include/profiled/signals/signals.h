@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "profiled/core/profile.h"
+#include "profiled/core/rankings.h"
 #include "profiled/signals/bg_nbd.h"
 #include "profiled/v1/profile_update.pb.h"
 
@@ -87,12 +88,15 @@ class Signals {
   // Derive into `out` (empty; e.g. a message on the caller's arena).
   void DeriveInto(const core::Profile& profile, int64_t now_ms,
                   const core::ScoringOptions& scoring, v1::ContextSignals& out) const;
+  // The same with the families ranked once for the update and the signals.
+  void DeriveInto(core::Rankings& ranked, v1::ContextSignals& out) const;
 
   // The earliest instant after `now_ms` at which a signal of `profile` changes
   // without a new event (a cart turns abandoned, a suppression or session
   // ends, a lifecycle stage moves on), or 0 when none is pending.
   int64_t NextTransitionMs(const core::Profile& profile, int64_t now_ms,
                            const core::ScoringOptions& scoring) const;
+  int64_t NextTransitionMs(core::Rankings& ranked) const;
 
   // Stable hex digest of the definitions (every option).
   const std::string& definition_version() const { return version_; }
