@@ -534,8 +534,9 @@ TEST_CASE("a reason's text is printf's %.3g and the age in whole units, for any 
                          : i < 2000     ? now - ages[static_cast<size_t>(i) % std::size(ages)]
                                         : now - static_cast<int64_t>(rng() % 100'000'000'000);
     CAPTURE(weight, last);
-    REQUIRE(ReasonText("category", "electronics.audio", weight, last, now) ==
-            PrintfReasonText("category", "electronics.audio", weight, last, now));
+    std::string text = "kept|";
+    AppendReasonText("category", "electronics.audio", weight, last, now, text);
+    REQUIRE(text == "kept|" + PrintfReasonText("category", "electronics.audio", weight, last, now));
   }
 }
 

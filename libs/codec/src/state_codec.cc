@@ -19,8 +19,16 @@ using wire::Counter;
 using wire::kFixed64;
 using wire::kLengthDelimited;
 using wire::kVarint;
+using wire::PutDouble;
+using wire::PutFixed64Field;
+using wire::PutInt;
+using wire::PutMessage;
+using wire::PutPackedFixed64;
+using wire::PutPackedVarints;
+using wire::PutSingularString;
+using wire::PutString;
+using wire::PutVarintField;
 using wire::Reader;
-using wire::Tag;
 using wire::Writer;
 
 enum ProfileField : uint32_t {
@@ -62,70 +70,7 @@ enum FamilyField : uint32_t { kFamilyIndex = 1, kKeys = 2, kValues = 3, kRefTime
 enum TraitField : uint32_t { kTraitKey = 1, kTraitValue = 2, kTraitTime = 3 };
 enum ItemField : uint32_t { kItemKey = 1, kViewed = 2, kCarted = 3, kUncarted = 4, kBought = 5 };
 
-// ---- Writing: the generated serializer's bytes (fields in number order,
-// proto3 defaults left out, repeated scalars packed).
-
-template <typename Out>
-void PutVarintField(Out& out, uint32_t field, uint64_t v) {
-  if (v == 0) return;
-  out.Varint(Tag(field, kVarint));
-  out.Varint(v);
-}
-// int32 and int64 values are sign-extended to 64 bits on the wire.
-template <typename Out>
-void PutInt(Out& out, uint32_t field, int64_t v) {
-  PutVarintField(out, field, static_cast<uint64_t>(v));
-}
-template <typename Out>
-void PutDouble(Out& out, uint32_t field, double v) {
-  const auto bits = std::bit_cast<uint64_t>(v);
-  if (bits == 0) return;  // -0.0 is written, as generated code does
-  out.Varint(Tag(field, kFixed64));
-  out.Fixed64(bits);
-}
-template <typename Out>
-void PutFixed64Field(Out& out, uint32_t field, uint64_t v) {
-  if (v == 0) return;
-  out.Varint(Tag(field, kFixed64));
-  out.Fixed64(v);
-}
-// A repeated string element is written even when empty; a singular one not.
-template <typename Out>
-void PutString(Out& out, uint32_t field, std::string_view s) {
-  out.Varint(Tag(field, kLengthDelimited));
-  out.Varint(s.size());
-  out.Raw(s);
-}
-template <typename Out>
-void PutSingularString(Out& out, uint32_t field, std::string_view s) {
-  if (!s.empty()) PutString(out, field, s);
-}
-// A packed run of varints: `each(emit)` calls emit(v) for every element.
-template <typename Out, typename Each>
-void PutPackedVarints(Out& out, uint32_t field, size_t count, const Each& each) {
-  if (count == 0) return;
-  Counter size;
-  each([&](uint64_t v) { size.Varint(v); });
-  out.Varint(Tag(field, kLengthDelimited));
-  out.Varint(size.size());
-  each([&](uint64_t v) { out.Varint(v); });
-}
-template <typename Out, typename Each>
-void PutPackedFixed64(Out& out, uint32_t field, size_t count, const Each& each) {
-  if (count == 0) return;
-  out.Varint(Tag(field, kLengthDelimited));
-  out.Varint(8 * count);
-  each([&](uint64_t v) { out.Fixed64(v); });
-}
-// A nested message: its length first, so it is counted, then written.
-template <typename Out, typename Body>
-void PutMessage(Out& out, uint32_t field, const Body& body) {
-  Counter size;
-  body(size);
-  out.Varint(Tag(field, kLengthDelimited));
-  out.Varint(size.size());
-  body(out);
-}
+// ---- Writing (wire.h's Put* helpers): the generated serializer's bytes.
 
 template <typename Out>
 void PutFamily(Out& out, core::Family f, const core::ScoreFamily& family) {

@@ -8,6 +8,7 @@
 // code on random and mutated bytes.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -25,13 +26,9 @@ enum WireType : uint32_t {
 
 constexpr uint32_t Tag(uint32_t field, WireType type) { return (field << 3) | type; }
 
+// 1 byte per 7 bits, without a loop: (bits * 9 + 64) / 64 for bits >= 1.
 inline size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
+  return static_cast<size_t>((std::bit_width(v | 1) * 9 + 64) / 64);
 }
 
 // Bounds-checked reads over one message's bytes. Every read returns false
@@ -168,5 +165,71 @@ class Counter {
  private:
   size_t size_ = 0;
 };
+
+// ---- Fields as the generated serializer writes them (a message's fields
+// in number order, proto3 defaults left out, repeated scalars packed), to a
+// Writer or a Counter.
+
+template <typename Out>
+void PutVarintField(Out& out, uint32_t field, uint64_t v) {
+  if (v == 0) return;
+  out.Varint(Tag(field, kVarint));
+  out.Varint(v);
+}
+// int32 and int64 values are sign-extended to 64 bits on the wire.
+template <typename Out>
+void PutInt(Out& out, uint32_t field, int64_t v) {
+  PutVarintField(out, field, static_cast<uint64_t>(v));
+}
+template <typename Out>
+void PutDouble(Out& out, uint32_t field, double v) {
+  const auto bits = std::bit_cast<uint64_t>(v);
+  if (bits == 0) return;  // -0.0 is written, as generated code does
+  out.Varint(Tag(field, kFixed64));
+  out.Fixed64(bits);
+}
+template <typename Out>
+void PutFixed64Field(Out& out, uint32_t field, uint64_t v) {
+  if (v == 0) return;
+  out.Varint(Tag(field, kFixed64));
+  out.Fixed64(v);
+}
+// A repeated string element is written even when empty; a singular one not.
+template <typename Out>
+void PutString(Out& out, uint32_t field, std::string_view s) {
+  out.Varint(Tag(field, kLengthDelimited));
+  out.Varint(s.size());
+  out.Raw(s);
+}
+template <typename Out>
+void PutSingularString(Out& out, uint32_t field, std::string_view s) {
+  if (!s.empty()) PutString(out, field, s);
+}
+// A packed run of varints: `each(emit)` calls emit(v) for every element.
+template <typename Out, typename Each>
+void PutPackedVarints(Out& out, uint32_t field, size_t count, const Each& each) {
+  if (count == 0) return;
+  Counter size;
+  each([&](uint64_t v) { size.Varint(v); });
+  out.Varint(Tag(field, kLengthDelimited));
+  out.Varint(size.size());
+  each([&](uint64_t v) { out.Varint(v); });
+}
+template <typename Out, typename Each>
+void PutPackedFixed64(Out& out, uint32_t field, size_t count, const Each& each) {
+  if (count == 0) return;
+  out.Varint(Tag(field, kLengthDelimited));
+  out.Varint(8 * count);
+  each([&](uint64_t v) { out.Fixed64(v); });
+}
+// A nested message: its length first, so it is counted, then written.
+template <typename Out, typename Body>
+void PutMessage(Out& out, uint32_t field, const Body& body) {
+  Counter size;
+  body(size);
+  out.Varint(Tag(field, kLengthDelimited));
+  out.Varint(size.size());
+  body(out);
+}
 
 }  // namespace profiled::codec::wire

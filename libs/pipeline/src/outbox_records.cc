@@ -32,8 +32,19 @@ std::string MessageRecordFor(const std::string& topic, const std::string& key,
 
 std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update,
                             int64_t source_time_ms) {
-  ::profiled::internal::v1::OutboxRecord r = MessageRecord(
-      topic, update.profile_id(), update, std::string(codec::kProfileUpdateSchema));
+  return OutboxRecordFor(topic, update.profile_id(), update.SerializeAsString(), source_time_ms);
+}
+
+std::string OutboxRecordFor(const std::string& topic, const std::string& profile_id,
+                            std::string update_bytes, int64_t source_time_ms) {
+  ::profiled::internal::v1::OutboxRecord r;
+  r.set_topic(topic);
+  r.set_key(profile_id);
+  r.set_value(std::move(update_bytes));
+  r.add_header_names(std::string(codec::kContentTypeHeader));
+  r.add_header_values(std::string(codec::kProtobufContentType));
+  r.add_header_names(std::string(codec::kSchemaHeader));
+  r.add_header_values(std::string(codec::kProfileUpdateSchema));
   if (source_time_ms > 0) {
     // Subscribers see how fresh the update is; the publisher times it.
     r.add_header_names(std::string(codec::kSourceTimeHeader));

@@ -14,6 +14,9 @@ namespace profiled::pipeline::internal {
 // update, 0 for time-driven updates.
 std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update,
                             int64_t source_time_ms = 0);
+// The same for an update already encoded (codec::EncodeProfileUpdate).
+std::string OutboxRecordFor(const std::string& topic, const std::string& profile_id,
+                            std::string update_bytes, int64_t source_time_ms = 0);
 std::string TombstoneRecordFor(const std::string& topic, const std::string& key);
 // Any Protobuf message with its schema name in the `schema` header.
 std::string MessageRecordFor(const std::string& topic, const std::string& key,

@@ -24,22 +24,30 @@ constexpr size_t kUpdateArenaBytes = 64 << 10;
 Output OutputStage::Build(const core::Profile& profile, int64_t as_of_ms,
                           int64_t source_time_ms) const {
   Output out;
-  // On an arena whose first block is this thread's: an update's hundreds of
-  // small messages and strings cost no malloc each (docs/benchmarks.md,
-  // "Pure stages").
+  // The rest of the update is built on an arena whose first block is this
+  // thread's: its small messages and strings cost no malloc each
+  // (docs/benchmarks.md, "Pure stages").
   thread_local std::array<char, kUpdateArenaBytes> first_block;
   google::protobuf::Arena arena(first_block.data(), first_block.size());
-  v1::ProfileUpdate& update = *google::protobuf::Arena::CreateMessage<v1::ProfileUpdate>(&arena);
   core::Rankings ranked(profile, as_of_ms, options_.scoring);  // ranked once for all three
-  codec::BuildProfileUpdateInto(ranked, signals_, update);
-  out.truncated =
-      codec::FitUpdate(options_.max_output_message_bytes - kRecordOverheadBytes, update);
-  if (out.truncated) {
+  v1::ProfileUpdate& tail = *google::protobuf::Arena::CreateMessage<v1::ProfileUpdate>(&arena);
+  std::string bytes;
+  codec::EncodeProfileUpdate(ranked, signals_, tail, bytes);
+  const size_t max_bytes = options_.max_output_message_bytes - kRecordOverheadBytes;
+  if (bytes.size() <= max_bytes) {
+    out.fingerprint = signals::Fingerprint(tail.signals());
+    out.record =
+        OutboxRecordFor(options_.output_topic, profile.id, std::move(bytes), source_time_ms);
+  } else {
+    // Too large (a profile stored before the size caps): built whole, then cut.
+    v1::ProfileUpdate& update = *google::protobuf::Arena::CreateMessage<v1::ProfileUpdate>(&arena);
+    codec::BuildProfileUpdateInto(ranked, signals_, update);
+    out.truncated = codec::FitUpdate(max_bytes, update);
     LogWarn("update of ", profile.id, " exceeded output.max_message_bytes and was cut ",
             "(a profile stored before the size caps; its next event trims it)");
+    out.fingerprint = signals::Fingerprint(update.signals());
+    out.record = OutboxRecordFor(options_.output_topic, update, source_time_ms);
   }
-  out.fingerprint = signals::Fingerprint(update.signals());
-  out.record = OutboxRecordFor(options_.output_topic, update, source_time_ms);
   out.next_due_ms = signals_.NextTransitionMs(ranked);
   if (options_.retention_ttl_ms > 0) {
     const int64_t expiry = profile.last_seen_ms + options_.retention_ttl_ms;

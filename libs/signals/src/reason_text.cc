@@ -18,17 +18,16 @@ void AppendInt(int64_t v, std::string& out) {
 
 }  // namespace
 
-std::string ReasonText(std::string_view what, std::string_view key, double weight, int64_t last_ms,
-                       int64_t now_ms) {
-  std::string text;
-  text.reserve(what.size() + key.size() + 32);
+void AppendReasonText(std::string_view what, std::string_view key, double weight, int64_t last_ms,
+                      int64_t now_ms, std::string& text) {
+  text.reserve(text.size() + what.size() + key.size() + 32);
   text.append(what).append(" ").append(key).append(": ");
   // to_chars with a precision is printf's %.3g, without the locale.
   char buf[32];
   const auto [end, ec] =
       std::to_chars(buf, buf + sizeof(buf), weight, std::chars_format::general, 3);
   text.append(buf, end);
-  if (last_ms <= 0) return text;
+  if (last_ms <= 0) return;
   text.append(", last ");
   const int64_t ago = now_ms - last_ms;
   if (ago < kMinuteMs) {
@@ -44,7 +43,6 @@ std::string ReasonText(std::string_view what, std::string_view key, double weigh
     AppendInt(ago / kDayMs, text);
     text.append("d ago");
   }
-  return text;
 }
 
 }  // namespace profiled::signals

@@ -24,7 +24,7 @@ constexpr int64_t kDayMs = 24 * kHourMs;
 v1::SignalReason* AddReason(v1::SignalMeta& meta, std::string_view code, std::string_view key,
                             double weight, int64_t last_ms, int64_t now_ms, std::string_view what) {
   v1::SignalReason* r = meta.add_reasons();
-  r->set_text(ReasonText(what, key, weight, last_ms, now_ms));
+  AppendReasonText(what, key, weight, last_ms, now_ms, *r->mutable_text());
   r->set_code(code.data(), code.size());
   r->set_key(key.data(), key.size());
   r->set_weight(weight);

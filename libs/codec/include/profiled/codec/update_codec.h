@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "profiled/core/profile.h"
@@ -36,6 +37,14 @@ void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
 // and with the caller (the next-transition search reads them too).
 void BuildProfileUpdateInto(core::Rankings& ranked, const signals::Signals& signals,
                             v1::ProfileUpdate& update);
+
+// The bytes of that update (BuildProfileUpdateInto, then SerializeToString:
+// the same bytes), its identities and score families — most of it —
+// written straight from the profile instead of built as hundreds of
+// messages first. `tail` (empty, e.g. on an arena) receives the rest of the
+// update as a message: its signals are the update's (for the fingerprint).
+void EncodeProfileUpdate(core::Rankings& ranked, const signals::Signals& signals,
+                         v1::ProfileUpdate& tail, std::string& bytes);
 
 // Makes `update` encode to at most `max_bytes`: the lower half of every
 // score family's list (repeatedly), then traits, then signals, then all but

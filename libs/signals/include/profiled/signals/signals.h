@@ -86,8 +86,8 @@ class Signals {
   v1::ContextSignals Derive(const core::Profile& profile, int64_t now_ms,
                             const core::ScoringOptions& scoring) const;
   // Derive into `out` (empty; e.g. a message on the caller's arena).
-  void DeriveInto(const core::Profile& profile, int64_t now_ms,
-                  const core::ScoringOptions& scoring, v1::ContextSignals& out) const;
+  void DeriveInto(const core::Profile& profile, int64_t now_ms, const core::ScoringOptions& scoring,
+                  v1::ContextSignals& out) const;
   // The same with the families ranked once for the update and the signals.
   void DeriveInto(core::Rankings& ranked, v1::ContextSignals& out) const;
 
