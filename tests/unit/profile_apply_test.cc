@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 
@@ -224,3 +225,90 @@ TEST_CASE(
     }
   }
 }
+
+namespace profiled::core {
+namespace {
+
+// The item memory as the rule states it: per key the latest time of each
+// kind, then the newest `limit` by latest time (ties by key), by key.
+struct ItemModel {
+  std::map<std::string, ItemMemory> all;
+  void Record(const std::string& key, int64_t ItemMemory::*field, int64_t t) {
+    ItemMemory& m = all.try_emplace(key, ItemMemory{key}).first->second;
+    m.*field = std::max(m.*field, t);
+  }
+  void Keep(size_t limit) {
+    std::vector<ItemMemory> v;
+    for (const auto& [key, m] : all) v.push_back(m);
+    std::sort(v.begin(), v.end(), [](const ItemMemory& a, const ItemMemory& b) {
+      return a.latest_ms() != b.latest_ms() ? a.latest_ms() > b.latest_ms() : a.key < b.key;
+    });
+    if (v.size() > limit) v.resize(limit);
+    all.clear();
+    for (const ItemMemory& m : v) all.emplace(m.key, m);
+  }
+  std::vector<ItemMemory> Sorted() const {
+    std::vector<ItemMemory> v;
+    for (const auto& [key, m] : all) v.push_back(m);
+    return v;
+  }
+};
+
+TEST_CASE(
+    "the item memory keeps exactly the newest limit items sorted by key, whatever each event "
+    "adds and whatever is merged in",
+    "[profile][property]") {
+  std::mt19937_64 rng(41);
+  const char* types[] = {"product_viewed", "added_to_cart", "removed_from_cart", "order_completed"};
+  int64_t ItemMemory::*fields[] = {&ItemMemory::viewed_ms, &ItemMemory::carted_ms,
+                                   &ItemMemory::uncarted_ms, &ItemMemory::bought_ms};
+  for (int round = 0; round < 300; ++round) {
+    const size_t limit = 1 + rng() % 8;
+    std::vector<ItemMemory> items;
+    ItemModel model;
+    for (int i = 0; i < 60; ++i) {
+      const size_t type = rng() % 4;
+      v1::InteractionEvent e;
+      e.set_type(types[type]);
+      e.set_event_time_ms(static_cast<int64_t>(rng() % 50));  // many ties
+      // One commerce block and up to 5 lines: 0 to 12 new keys at once.
+      std::vector<v1::Commerce*> blocks = {e.mutable_commerce()};
+      for (size_t l = rng() % 6; l > 0; --l) blocks.push_back(e.add_line_items());
+      for (v1::Commerce* c : blocks) {
+        if (rng() % 4 != 0) c->set_product_id("P" + std::to_string(rng() % 20));
+        if (rng() % 3 != 0) c->set_category("c" + std::to_string(rng() % 6));
+        if (!c->product_id().empty()) {
+          model.Record(std::string(kProductItemPrefix) + c->product_id(), fields[type],
+                       e.event_time_ms());
+        }
+        if (!c->category().empty()) {
+          model.Record(std::string(kCategoryItemPrefix) + c->category(), fields[type],
+                       e.event_time_ms());
+        }
+      }
+      RecordItems(e, limit, items);
+      model.Keep(limit);
+      REQUIRE(items == model.Sorted());
+    }
+    // Another profile's memory merged in.
+    std::vector<ItemMemory> other;
+    for (size_t k = rng() % 12; k > 0; --k) {
+      const std::string key = "p:M" + std::to_string(rng() % 15);
+      if (std::any_of(other.begin(), other.end(), [&](const auto& m) { return m.key == key; })) {
+        continue;
+      }
+      other.push_back(
+          {key, static_cast<int64_t>(rng() % 60), 0, 0, static_cast<int64_t>(rng() % 60)});
+      model.Record(key, &ItemMemory::viewed_ms, other.back().viewed_ms);
+      model.Record(key, &ItemMemory::bought_ms, other.back().bought_ms);
+    }
+    std::sort(other.begin(), other.end(),
+              [](const ItemMemory& a, const ItemMemory& b) { return a.key < b.key; });
+    MergeItems(other, limit, items);
+    model.Keep(limit);
+    REQUIRE(items == model.Sorted());
+  }
+}
+
+}  // namespace
+}  // namespace profiled::core

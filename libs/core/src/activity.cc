@@ -19,13 +19,18 @@ bool Newer(const ItemMemory& a, const ItemMemory& b) {
 
 // Keeps the `limit` most recent of a key-sorted memory, still sorted by key.
 void Trim(size_t limit, std::vector<ItemMemory>& items) {
-  if (items.size() == limit + 1) {
-    // One new key over the cap (the steady state): drop the oldest.
-    auto oldest = items.begin();
-    for (auto it = items.begin() + 1; it != items.end(); ++it) {
-      if (Newer(*oldest, *it)) oldest = it;
+  // A few new keys over the cap (the steady state: an event adds a product
+  // and its category): drop the oldest, one at a time. Newer is a total
+  // order, so this keeps exactly the set a selection would.
+  constexpr size_t kDropOneByOne = 4;
+  if (items.size() > limit && items.size() <= limit + kDropOneByOne) {
+    while (items.size() > limit) {
+      auto oldest = items.begin();
+      for (auto it = items.begin() + 1; it != items.end(); ++it) {
+        if (Newer(*oldest, *it)) oldest = it;
+      }
+      items.erase(oldest);
     }
-    items.erase(oldest);
   } else if (items.size() > limit) {
     std::nth_element(items.begin(), items.begin() + static_cast<long>(limit), items.end(), Newer);
     items.resize(limit);
@@ -45,21 +50,22 @@ ItemMemory& Slot(std::string key, std::vector<ItemMemory>& items) {
 void Latest(int64_t& field, int64_t t) { field = std::max(field, t); }
 
 // The time field an event type sets, or nullptr for types that set none.
-int64_t ItemMemory::* FieldFor(const std::string& type) {
+int64_t ItemMemory::*FieldFor(const std::string& type) {
   switch (EventTypeOf(type)) {
-    case EventType::kProductViewed: return &ItemMemory::viewed_ms;
-    case EventType::kAddedToCart: return &ItemMemory::carted_ms;
-    case EventType::kRemovedFromCart: return &ItemMemory::uncarted_ms;
-    case EventType::kOrderCompleted: return &ItemMemory::bought_ms;
-    default: return nullptr;
+    case EventType::kProductViewed:
+      return &ItemMemory::viewed_ms;
+    case EventType::kAddedToCart:
+      return &ItemMemory::carted_ms;
+    case EventType::kRemovedFromCart:
+      return &ItemMemory::uncarted_ms;
+    case EventType::kOrderCompleted:
+      return &ItemMemory::bought_ms;
+    default:
+      return nullptr;
   }
 }
 
 }  // namespace
-
-int64_t ItemMemory::latest_ms() const {
-  return std::max({viewed_ms, carted_ms, uncarted_ms, bought_ms});
-}
 
 void RecordItems(const v1::InteractionEvent& event, size_t limit, std::vector<ItemMemory>& items) {
   int64_t ItemMemory::*field = FieldFor(event.type());
@@ -78,7 +84,8 @@ void RecordItems(const v1::InteractionEvent& event, size_t limit, std::vector<It
   Trim(limit, items);
 }
 
-void MergeItems(const std::vector<ItemMemory>& other, size_t limit, std::vector<ItemMemory>& items) {
+void MergeItems(const std::vector<ItemMemory>& other, size_t limit,
+                std::vector<ItemMemory>& items) {
   for (const ItemMemory& theirs : other) {
     ItemMemory& mine = Slot(theirs.key, items);
     Latest(mine.viewed_ms, theirs.viewed_ms);
@@ -134,13 +141,27 @@ LocalTime LocalTimeOf(const v1::InteractionEvent& event) {
   LocalTime lt;
   lt.hour = civil.cs.hour();
   switch (absl::GetWeekday(absl::CivilDay(civil.cs))) {
-    case absl::Weekday::monday: lt.weekday = 0; break;
-    case absl::Weekday::tuesday: lt.weekday = 1; break;
-    case absl::Weekday::wednesday: lt.weekday = 2; break;
-    case absl::Weekday::thursday: lt.weekday = 3; break;
-    case absl::Weekday::friday: lt.weekday = 4; break;
-    case absl::Weekday::saturday: lt.weekday = 5; break;
-    case absl::Weekday::sunday: lt.weekday = 6; break;
+    case absl::Weekday::monday:
+      lt.weekday = 0;
+      break;
+    case absl::Weekday::tuesday:
+      lt.weekday = 1;
+      break;
+    case absl::Weekday::wednesday:
+      lt.weekday = 2;
+      break;
+    case absl::Weekday::thursday:
+      lt.weekday = 3;
+      break;
+    case absl::Weekday::friday:
+      lt.weekday = 4;
+      break;
+    case absl::Weekday::saturday:
+      lt.weekday = 5;
+      break;
+    case absl::Weekday::sunday:
+      lt.weekday = 6;
+      break;
   }
   return lt;
 }

@@ -12,6 +12,7 @@
 // best-effort view of the latest activity and not part of the exactness set.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,11 +25,13 @@ namespace profiled::core {
 // One product ("p:<id>") or category ("c:<path>") the profile interacted with.
 struct ItemMemory {
   std::string key;
-  int64_t viewed_ms = 0;    // latest view
-  int64_t carted_ms = 0;    // latest add to cart
-  int64_t uncarted_ms = 0;  // latest removal from cart
-  int64_t bought_ms = 0;    // latest order holding it
-  int64_t latest_ms() const;
+  int64_t viewed_ms = 0;       // latest view
+  int64_t carted_ms = 0;       // latest add to cart
+  int64_t uncarted_ms = 0;     // latest removal from cart
+  int64_t bought_ms = 0;       // latest order holding it
+  int64_t latest_ms() const {  // inline: ordering the memory calls it per comparison
+    return std::max(std::max(viewed_ms, carted_ms), std::max(uncarted_ms, bought_ms));
+  }
   bool operator==(const ItemMemory&) const = default;
 };
 
