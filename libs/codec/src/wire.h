@@ -182,17 +182,15 @@ void PutInt(Out& out, uint32_t field, int64_t v) {
   PutVarintField(out, field, static_cast<uint64_t>(v));
 }
 template <typename Out>
-void PutDouble(Out& out, uint32_t field, double v) {
-  const auto bits = std::bit_cast<uint64_t>(v);
-  if (bits == 0) return;  // -0.0 is written, as generated code does
-  out.Varint(Tag(field, kFixed64));
-  out.Fixed64(bits);
-}
-template <typename Out>
 void PutFixed64Field(Out& out, uint32_t field, uint64_t v) {
   if (v == 0) return;
   out.Varint(Tag(field, kFixed64));
   out.Fixed64(v);
+}
+// Left out when its bits are 0: -0.0 is written, as generated code does.
+template <typename Out>
+void PutDouble(Out& out, uint32_t field, double v) {
+  PutFixed64Field(out, field, std::bit_cast<uint64_t>(v));
 }
 // A repeated string element is written even when empty; a singular one not.
 template <typename Out>

@@ -490,9 +490,16 @@ class RocksDbProfileStore final : public ProfileStore {
     absl::ReaderMutexLock lock(&db_mu_);
     if (open_.db == nullptr) return Closed();
     if (write_failed_) return absl::UnavailableError("the store's last write failed: recovering");
-    // Sized up front: a large batch's buffer would otherwise be regrown (and
-    // copied) a dozen times.
-    rocksdb::WriteBatch wb(EstimatedBytes(batch));
+    // One buffer for every commit, sized up front when it is too small: a
+    // large batch's buffer would otherwise be regrown (and copied) a dozen
+    // times, and a new one each commit is fresh memory, page-faulted in
+    // again every time (12% of the process in a flat-out run).
+    rocksdb::WriteBatch& wb = commit_batch_;
+    if (const size_t needed = EstimatedBytes(batch); wb.Data().capacity() < needed) {
+      wb = rocksdb::WriteBatch(needed);
+    } else {
+      wb.Clear();
+    }
     for (const std::string& id : batch.deleted_profiles) {
       RETURN_IF_ERROR(ToStatus(wb.Delete(profiles(), id), "batching profile delete"));
     }
@@ -782,7 +789,8 @@ class RocksDbProfileStore final : public ProfileStore {
   // exclusively; every other call holds it shared.
   mutable absl::Mutex db_mu_;
   OpenDb open_ ABSL_GUARDED_BY(db_mu_);
-  mutable absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(db_mu_);  // every write holds it
+  mutable absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(db_mu_);    // every write holds it
+  rocksdb::WriteBatch commit_batch_ ABSL_GUARDED_BY(commit_mu_);  // reused by every commit
   // A write failed and Recover has not proved the store since: writes are
   // refused before they reach RocksDB's failed WAL writer.
   bool write_failed_ ABSL_GUARDED_BY(commit_mu_) = false;
