@@ -190,9 +190,13 @@ double EdgyDouble(std::mt19937_64& rng) {
   return static_cast<double>(static_cast<int64_t>(rng() % 2'000'000) - 1'000'000) / 7.0;
 }
 std::string EdgyString(std::mt19937_64& rng) {
-  static const char* kEdges[] = {
-      "", "a", "electronics.smartphone.accessories", "caf\xc3\xa9", "\xe2\x82\xac 12", "x\0y"};
-  std::string s = kEdges[rng() % std::size(kEdges)];
+  static constexpr std::string_view kEdges[] = {"",
+                                                "a",
+                                                "electronics.smartphone.accessories",
+                                                "caf\xc3\xa9",
+                                                "\xe2\x82\xac 12",
+                                                std::string_view("x\0y", 3)};
+  std::string s(kEdges[rng() % std::size(kEdges)]);
   if (rng() % 3 == 0) s.append(static_cast<size_t>(rng() % 300), 'k');
   return s;
 }
@@ -374,6 +378,53 @@ TEST_CASE(
     if (want.has_value()) ++read;
   }
   CHECK(read > 1000);  // most of them are profiles, not refusals
+}
+
+TEST_CASE(
+    "the state codec refuses what the generated parser refuses at its limits: long length "
+    "prefixes and groups nested past the recursion budget",
+    "[codec]") {
+  const QuietProtobufLog quiet;
+  auto agree = [](const std::string& bytes) {
+    CAPTURE(bytes.size());
+    CHECK(ReadByCodec(bytes) == ReadByReference(bytes));
+  };
+  // profile_id (field 1) of length 1, the length written in 1 to 10 bytes:
+  // protobuf takes at most five, the fifth under 8.
+  int read = 0;
+  for (int extra = 0; extra <= 9; ++extra) {
+    std::string bytes = "\x0a";
+    bytes += extra == 0 ? std::string("\x01") : std::string("\x81");
+    for (int i = 1; i < extra; ++i) bytes += '\x80';
+    if (extra > 0) bytes += '\x00';
+    bytes += 'z';
+    agree(bytes);
+    if (ReadByReference(bytes).has_value()) ++read;
+  }
+  CHECK(read == 5);                                    // one to five bytes
+  agree(std::string("\x0a\x81\x80\x80\x80\x08z", 7));  // fifth byte 8: 2 GiB and over
+  agree(std::string("\x0a\x81\x80\x80\x80\x07z", 7));  // fifth byte 7: longer than the bytes
+  // Unknown groups (field 90) nested 98 to 102 deep, at the top and inside
+  // a family, a trait and an item (each a message level of its own).
+  int groups_read = 0;
+  for (int depth = 98; depth <= 102; ++depth) {
+    std::string group;
+    for (int i = 0; i < depth; ++i) group += std::string("\xd3\x05");  // start group 90
+    for (int i = 0; i < depth; ++i) group += std::string("\xd4\x05");  // end group 90
+    auto prefixed = [&](const std::string& tag) {
+      std::string bytes = tag;
+      bytes += static_cast<char>(0x80 | (group.size() & 0x7f));
+      bytes += static_cast<char>(group.size() >> 7);
+      return bytes + group;
+    };
+    for (const std::string& bytes :
+         {group, prefixed("\x3a"), prefixed("\x62"), prefixed("\x82\x01")}) {
+      agree(bytes);
+      if (ReadByReference(bytes).has_value()) ++groups_read;
+    }
+  }
+  CHECK(groups_read > 0);   // the budget is reached inside the range,
+  CHECK(groups_read < 20);  // not beyond it
 }
 
 TEST_CASE("the state codec refuses exactly what the generated parser refuses", "[codec]") {

@@ -191,15 +191,17 @@ bool ReadRepeatedVarints(Reader& in, uint32_t type, std::vector<T>& out, const C
 // Fields of one nested message: `field(number, type, reader)` returns
 // false on bytes refused, and skips nothing itself (this does, for a field
 // it did not take: it returns true having read nothing).
+// `depth`: messages entered so far (a nested message spends one level of the
+// generated parser's recursion budget, which groups skipped inside it share).
 template <typename Field>
-bool ReadFields(Reader& in, const Field& field) {
+bool ReadFields(Reader& in, const Field& field, int depth = 0) {
   while (!in.AtEnd()) {
     uint32_t number = 0;
     uint32_t type = 0;
     if (!in.ReadTag(number, type)) return false;
     bool taken = false;
     if (!field(number, type, in, taken)) return false;
-    if (!taken && !in.Skip(number, type)) return false;
+    if (!taken && !in.Skip(number, type, depth)) return false;
   }
   return true;
 }
@@ -232,42 +234,45 @@ bool ReadFamily(std::string_view bytes, core::Profile& p, bool& malformed) {
   absl::InlinedVector<double, 64> values;
   absl::InlinedVector<int64_t, 64> ref_times;
   Reader in(bytes);
-  const bool parsed = ReadFields(in, [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
-    switch (number) {
-      case kFamilyIndex:
-        if (!Is(type, kVarint)) return true;
-        taken = true;
-        return ReadInt(r, index);
-      case kKeys: {
-        if (!Is(type, kLengthDelimited)) return true;
-        taken = true;
-        std::string_view key;
-        if (!ReadString(r, key)) return false;
-        keys.push_back(key);
-        return true;
-      }
-      case kValues:
-        if (!IsRepeated(type, kFixed64)) return true;
-        taken = true;
-        return ReadRepeated(r, type, kFixed64, [&](Reader& e) {
-          double v = 0;
-          if (!ReadDouble(e, v)) return false;
-          values.push_back(v);
-          return true;
-        });
-      case kRefTimes:
-        if (!IsRepeated(type, kVarint)) return true;
-        taken = true;
-        return ReadRepeated(r, type, kVarint, [&](Reader& e) {
-          int64_t t = 0;
-          if (!ReadInt(e, t)) return false;
-          ref_times.push_back(t);
-          return true;
-        });
-      default:
-        return true;
-    }
-  });
+  const bool parsed = ReadFields(
+      in,
+      [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
+        switch (number) {
+          case kFamilyIndex:
+            if (!Is(type, kVarint)) return true;
+            taken = true;
+            return ReadInt(r, index);
+          case kKeys: {
+            if (!Is(type, kLengthDelimited)) return true;
+            taken = true;
+            std::string_view key;
+            if (!ReadString(r, key)) return false;
+            keys.push_back(key);
+            return true;
+          }
+          case kValues:
+            if (!IsRepeated(type, kFixed64)) return true;
+            taken = true;
+            return ReadRepeated(r, type, kFixed64, [&](Reader& e) {
+              double v = 0;
+              if (!ReadDouble(e, v)) return false;
+              values.push_back(v);
+              return true;
+            });
+          case kRefTimes:
+            if (!IsRepeated(type, kVarint)) return true;
+            taken = true;
+            return ReadRepeated(r, type, kVarint, [&](Reader& e) {
+              int64_t t = 0;
+              if (!ReadInt(e, t)) return false;
+              ref_times.push_back(t);
+              return true;
+            });
+          default:
+            return true;
+        }
+      },
+      /*depth=*/1);
   if (!parsed) return false;
   if (index >= core::kFamilyCount || keys.size() != values.size() ||
       keys.size() != ref_times.size()) {
@@ -284,58 +289,64 @@ bool ReadFamily(std::string_view bytes, core::Profile& p, bool& malformed) {
 
 bool ReadTrait(std::string_view bytes, core::Trait& t) {
   Reader in(bytes);
-  return ReadFields(in, [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
-    std::string_view s;
-    switch (number) {
-      case kTraitKey:
-      case kTraitValue:
-        if (!Is(type, kLengthDelimited)) return true;
-        taken = true;
-        if (!ReadString(r, s)) return false;
-        (number == kTraitKey ? t.key : t.value).assign(s);
-        return true;
-      case kTraitTime:
-        if (!Is(type, kVarint)) return true;
-        taken = true;
-        return ReadInt(r, t.event_time_ms);
-      default:
-        return true;
-    }
-  });
+  return ReadFields(
+      in,
+      [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
+        std::string_view s;
+        switch (number) {
+          case kTraitKey:
+          case kTraitValue:
+            if (!Is(type, kLengthDelimited)) return true;
+            taken = true;
+            if (!ReadString(r, s)) return false;
+            (number == kTraitKey ? t.key : t.value).assign(s);
+            return true;
+          case kTraitTime:
+            if (!Is(type, kVarint)) return true;
+            taken = true;
+            return ReadInt(r, t.event_time_ms);
+          default:
+            return true;
+        }
+      },
+      /*depth=*/1);
 }
 
 bool ReadItem(std::string_view bytes, core::ItemMemory& item) {
   Reader in(bytes);
-  return ReadFields(in, [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
-    int64_t* time = nullptr;
-    switch (number) {
-      case kItemKey: {
-        if (!Is(type, kLengthDelimited)) return true;
+  return ReadFields(
+      in,
+      [&](uint32_t number, uint32_t type, Reader& r, bool& taken) {
+        int64_t* time = nullptr;
+        switch (number) {
+          case kItemKey: {
+            if (!Is(type, kLengthDelimited)) return true;
+            taken = true;
+            std::string_view s;
+            if (!ReadString(r, s)) return false;
+            item.key.assign(s);
+            return true;
+          }
+          case kViewed:
+            time = &item.viewed_ms;
+            break;
+          case kCarted:
+            time = &item.carted_ms;
+            break;
+          case kUncarted:
+            time = &item.uncarted_ms;
+            break;
+          case kBought:
+            time = &item.bought_ms;
+            break;
+          default:
+            return true;
+        }
+        if (!Is(type, kVarint)) return true;
         taken = true;
-        std::string_view s;
-        if (!ReadString(r, s)) return false;
-        item.key.assign(s);
-        return true;
-      }
-      case kViewed:
-        time = &item.viewed_ms;
-        break;
-      case kCarted:
-        time = &item.carted_ms;
-        break;
-      case kUncarted:
-        time = &item.uncarted_ms;
-        break;
-      case kBought:
-        time = &item.bought_ms;
-        break;
-      default:
-        return true;
-    }
-    if (!Is(type, kVarint)) return true;
-    taken = true;
-    return ReadInt(r, *time);
-  });
+        return ReadInt(r, *time);
+      },
+      /*depth=*/1);
 }
 
 // Where each top-level scalar field goes.

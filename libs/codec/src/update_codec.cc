@@ -235,6 +235,7 @@ void BuildProfileUpdateInto(core::Rankings& ranked, const signals::Signals& sign
 
 void EncodeProfileUpdate(core::Rankings& ranked, const signals::Signals& signals,
                          v1::ProfileUpdate& tail, std::string& bytes) {
+  tail.Clear();  // a field 1 to 7 left in it would be written twice
   BuildTail(ranked, signals, tail);
   const Visible visible = VisibleParts(ranked.profile(), ranked.scoring().consent);
   thread_local HeadSizes sizes;  // its vector keeps its capacity between updates

@@ -69,10 +69,8 @@ class Reader {
   }
 
   bool ReadLengthDelimited(std::string_view& bytes) {
-    uint64_t size = 0;
-    if (!ReadVarint(size) || size > static_cast<uint64_t>(end_ - p_) || size > 0x7fffffffu) {
-      return false;
-    }
+    uint32_t size = 0;
+    if (!ReadSize(size) || size > static_cast<uint64_t>(end_ - p_)) return false;
     bytes = std::string_view(p_, static_cast<size_t>(size));
     p_ += size;
     return true;
@@ -101,6 +99,20 @@ class Reader {
   }
 
  private:
+  // A length is at most five bytes and under 2 GiB: the generated parser
+  // refuses a longer prefix even when its value is small.
+  bool ReadSize(uint32_t& size) {
+    size = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p_ == end_) return false;
+      const auto byte = static_cast<uint8_t>(*p_++);
+      if (i == 4 && byte >= 8) return false;
+      size |= static_cast<uint32_t>(byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
   // A tag is at most five bytes, bits past 32 dropped (as generated code).
   bool ReadTagValue(uint32_t& tag) {
     tag = 0;

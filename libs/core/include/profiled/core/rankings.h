@@ -22,6 +22,8 @@ class Rankings {
   // Keeps references: `profile` and `scoring` outlive it and do not change.
   Rankings(const Profile& profile, int64_t now_ms, const ScoringOptions& scoring)
       : profile_(profile), now_ms_(now_ms), scoring_(scoring) {}
+  Rankings(Profile&&, int64_t, const ScoringOptions&) = delete;  // would dangle
+  Rankings(const Profile&, int64_t, ScoringOptions&&) = delete;
 
   // ScoreFamily::RankedAt(now_ms) of the family.
   const std::vector<ScoreFamily::Ranked>& Of(Family family) {
