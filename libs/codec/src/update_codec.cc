@@ -9,6 +9,20 @@
 namespace profiled::codec {
 namespace {
 
+// What consent lets the update carry: nothing but the consent itself when
+// the output topic's purpose is refused (identities are the first to go),
+// score families only with personalization. ApplyConsent clears the rest
+// from a built message; the encoder leaves it out of the bytes.
+struct Visible {
+  bool identities = true;
+  bool score_families = true;
+};
+Visible VisibleParts(const core::Profile& profile, const core::ConsentOptions& consent) {
+  const bool output = consent.output_purpose.empty() ||
+                      core::Allows(profile.consent, consent.output_purpose, consent);
+  return {output, output && core::Allows(profile.consent, core::kPersonalizationPurpose, consent)};
+}
+
 // States every purpose's consent on the update and removes what the person
 // did not allow: score families and signals of a denied purpose.
 void ApplyConsent(const core::Profile& profile, const core::ConsentOptions& consent,
@@ -24,8 +38,8 @@ void ApplyConsent(const core::Profile& profile, const core::ConsentOptions& cons
   auto allowed = [&](const v1::SignalMeta& meta) {
     return core::Allows(profile.consent, meta.purpose(), consent);
   };
-  if (!consent.output_purpose.empty() &&
-      !core::Allows(profile.consent, consent.output_purpose, consent)) {
+  const Visible visible = VisibleParts(profile, consent);
+  if (!visible.identities) {
     // The topic serves a purpose the person refused: only their consent goes out.
     u.clear_identities();
     u.clear_score_families();
@@ -34,9 +48,7 @@ void ApplyConsent(const core::Profile& profile, const core::ConsentOptions& cons
     u.clear_signals();
     return;
   }
-  if (!core::Allows(profile.consent, core::kPersonalizationPurpose, consent)) {
-    u.clear_score_families();
-  }
+  if (!visible.score_families) u.clear_score_families();
   v1::ContextSignals& s = *u.mutable_signals();
   if (!allowed(s.top_intents().meta())) s.clear_top_intents();
   if (!allowed(s.journey().meta())) s.clear_journey();
@@ -67,18 +79,6 @@ void BuildProfileUpdateInto(const core::Profile& profile, int64_t as_of_ms,
 }
 
 namespace {
-
-// What consent lets the update carry of its first fields (ApplyConsent
-// clears the same from a built message).
-struct Visible {
-  bool identities = true;
-  bool score_families = true;
-};
-Visible VisibleParts(const core::Profile& profile, const core::ConsentOptions& consent) {
-  const bool output = consent.output_purpose.empty() ||
-                      core::Allows(profile.consent, consent.output_purpose, consent);
-  return {output, output && core::Allows(profile.consent, core::kPersonalizationPurpose, consent)};
-}
 
 int64_t HalfLifeMs(const core::FamilyOptions& options) {
   return static_cast<int64_t>(std::llround(options.half_life_ms));
