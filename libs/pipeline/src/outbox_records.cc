@@ -7,14 +7,15 @@ namespace profiled::pipeline::internal {
 
 namespace {
 
+// A Protobuf record with its content-type and schema headers; `value` is
+// moved in, not copied.
 ::profiled::internal::v1::OutboxRecord MessageRecord(const std::string& topic,
-                                                     const std::string& key,
-                                                     const google::protobuf::MessageLite& message,
+                                                     const std::string& key, std::string value,
                                                      const std::string& schema) {
   ::profiled::internal::v1::OutboxRecord r;
   r.set_topic(topic);
   r.set_key(key);
-  message.SerializeToString(r.mutable_value());  // straight into the record: no extra copy
+  r.set_value(std::move(value));
   r.add_header_names(std::string(codec::kContentTypeHeader));
   r.add_header_values(std::string(codec::kProtobufContentType));
   r.add_header_names(std::string(codec::kSchemaHeader));
@@ -27,7 +28,7 @@ namespace {
 std::string MessageRecordFor(const std::string& topic, const std::string& key,
                              const google::protobuf::MessageLite& message,
                              const std::string& schema) {
-  return MessageRecord(topic, key, message, schema).SerializeAsString();
+  return MessageRecord(topic, key, message.SerializeAsString(), schema).SerializeAsString();
 }
 
 std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& update,
@@ -37,14 +38,8 @@ std::string OutboxRecordFor(const std::string& topic, const v1::ProfileUpdate& u
 
 std::string OutboxRecordFor(const std::string& topic, const std::string& profile_id,
                             std::string update_bytes, int64_t source_time_ms) {
-  ::profiled::internal::v1::OutboxRecord r;
-  r.set_topic(topic);
-  r.set_key(profile_id);
-  r.set_value(std::move(update_bytes));
-  r.add_header_names(std::string(codec::kContentTypeHeader));
-  r.add_header_values(std::string(codec::kProtobufContentType));
-  r.add_header_names(std::string(codec::kSchemaHeader));
-  r.add_header_values(std::string(codec::kProfileUpdateSchema));
+  ::profiled::internal::v1::OutboxRecord r = MessageRecord(
+      topic, profile_id, std::move(update_bytes), std::string(codec::kProfileUpdateSchema));
   if (source_time_ms > 0) {
     // Subscribers see how fresh the update is; the publisher times it.
     r.add_header_names(std::string(codec::kSourceTimeHeader));
