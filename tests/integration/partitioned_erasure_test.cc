@@ -183,7 +183,9 @@ TEST_CASE(
   REQUIRE(members.size() >= 2);  // linked across partitions: the test needs it
   std::set<std::string> person_keys = {person};
   for (const core::Identity& id : members) person_keys.insert(core::ProfileIdFor(id));
-  for (const std::string& id : before.at(person).profile->absorbed_ids) person_keys.insert(id);
+  for (const cluster::ProfileRef& ref : before.at(person).profile->absorbed) {
+    person_keys.insert(ref.id);
+  }
 
   // Erase by the anonymous id, not the user id the profile is named by;
   // give user-4 a consent decision denying analytics.

@@ -211,9 +211,9 @@ privacy: {retention: {ttl: 30d}}
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.partitions"));
   CHECK_THAT(msg, Catch::Matchers::Contains("cluster.changelog_topic: is required"));
   CHECK(msg.find("input.control_topic") == std::string::npos);  // erasure works here now
-  // Built, refused until the races a review found are fixed (docs/scaling.md).
-  CHECK_THAT(msg, Catch::Matchers::Contains(
-                      "privacy.retention.ttl: not supported in partitioned mode yet"));
+  // Retention works here too since incarnations (docs/scaling.md).
+  CHECK(msg.find("privacy.retention") == std::string::npos);
+  CHECK(ParseConfig("cluster: {mode: partitioned}\nprivacy: {retention: {ttl: 30d}}\n").ok());
   // The purchase model is fitted per store; partitioned mode keeps the
   // configured parameters, and refuses a fit asked for explicitly.
   CHECK(ParseConfig("cluster: {mode: partitioned}\nsignals: {purchase_model: {refit_every: off}}\n")

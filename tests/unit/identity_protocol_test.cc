@@ -934,9 +934,7 @@ TEST_CASE(
 TEST_CASE(
     "expiries racing events, merges, crashes and moves leave no label to a missing profile, "
     "nothing held or waiting, and every event in one live profile or deleted by an expiry",
-    // Hidden with the review's traces below: racing expiries hit the known
-    // defects (docs/scaling.md, "Retention TTL"); the fix un-hides it.
-    "[.][cluster][protocol][retention][property]") {
+    "[cluster][protocol][retention][property]") {
   const identity::IdentityRules rules = Unlimited();
   std::mt19937_64 rng(31);
   size_t expired = 0;
@@ -1026,11 +1024,10 @@ TEST_CASE(
   CHECK(cluster.tasks()[0].side.suppressed == 1);
 }
 
-// ---- Known defects of retention in partitioned mode (a cold review of
-// 5a9a76a; docs/scaling.md, "Retention TTL"). Each trace below fails
-// today; they are hidden ([.]) until the fix (incarnation numbers on
-// profile references) lands, which must make them pass and un-hide them:
-//   unit_tests "[review]"; REVIEW_SEED=31 unit_tests "[review-fuzz]"
+// ---- Races of retention in partitioned mode that a cold review of
+// 5a9a76a found (docs/scaling.md, "Incarnations"). Each trace below failed
+// before profile references carried incarnations; tagged [review], with
+// the review's heavier fuzz ([review-fuzz], REVIEW_SEED picks its seed).
 
 // ---- Review: hand-delivered traces. All slots in one PartitionState (a
 // record reads and changes only its key's slot, so which partition owns
@@ -1042,24 +1039,34 @@ struct Net {
   PartitionState state;
   CountingSide side;
   std::vector<ProtocolMessage> inflight;
+  std::vector<std::string> senders;  // the slot that sent each in-flight record
+  std::string sender;                // of the record `One` is asking about
   int64_t offset = 0;
   int64_t delivered = 0;
   void Run(const ProtocolMessage& m) {
     std::vector<ProtocolMessage> out;
     protocol.Handle(m, offset++, 0, state, side, out);
     ++delivered;
-    for (ProtocolMessage& o : out) inflight.push_back(std::move(o));
+    for (ProtocolMessage& o : out) {
+      inflight.push_back(std::move(o));
+      senders.push_back(m.Key());
+    }
     state.changed.clear();
     state.purge_keys.clear();
-    for (auto& [off, ack] : state.after_purge) inflight.push_back(ack);
+    for (auto& [off, ack] : state.after_purge) {
+      inflight.push_back(ack);
+      senders.push_back(m.Key());
+    }
     state.after_purge.clear();
   }
   // Delivers the first in-flight record matching `pred`; false if none.
   bool One(const std::function<bool(const ProtocolMessage&)>& pred) {
     for (size_t i = 0; i < inflight.size(); ++i) {
+      sender = senders[i];
       if (!pred(inflight[i])) continue;
       ProtocolMessage m = inflight[i];
       inflight.erase(inflight.begin() + static_cast<long>(i));
+      senders.erase(senders.begin() + static_cast<long>(i));
       Run(m);
       return true;
     }
@@ -1093,9 +1100,9 @@ struct Net {
 };
 
 TEST_CASE(
-    "review: a bind overtaken by the survivor's expiry forgets labels a gone profile, "
-    "and the identity's next event ping-pongs forever",
-    "[.][review][retention]") {
+    "a bind overtaken by the survivor's expiry does not label the identity with the gone "
+    "profile, and its next event founds it afresh once",
+    "[cluster][protocol][review][retention]") {
   const identity::IdentityRules rules = Unlimited();
   Net net(rules);
   const core::Identity s{"user_id", "s"}, p{"email_sha256", "p"}, b{"device_id", "b"};
@@ -1121,21 +1128,25 @@ TEST_CASE(
   CHECK_FALSE(net.state.slots[S].expiry.has_value());
   CHECK_FALSE(net.state.slots[S].profile.has_value());
   CHECK(expired_events == std::set<int64_t>{0, 1});
-  // The delayed bind and relink arrive: b is labelled with the gone S.
+  // The delayed bind and relink arrive: b's slot remembers that S's expiry
+  // forgot P and S, so neither labels b again (before the fix, b ended
+  // labelled with the gone S).
   net.All();
-  REQUIRE(net.At(b).identity.has_value());
-  CHECK(net.At(b).identity->label.id == S);  // a label leading to no profile
-  // b's next event: apply(S) -> no record -> event(b) -> apply(S) -> ...
+  CHECK_FALSE(net.At(b).identity.has_value());
+  // b's next event founds b afresh, and the records stop (before the fix,
+  // apply(S) -> no record -> event(b) -> apply(S) -> ... for ever).
   net.Event({b}, 2);
   const int64_t steps = net.All(/*cap=*/1000);
-  CHECK(steps < 1000);  // fails: the records never stop
+  CHECK(steps < 1000);
   CHECK(net.side.states.size() == 1);
+  REQUIRE(net.At(b).identity.has_value());
+  CHECK(net.At(b).identity->label.id == core::ProfileIdFor(b));
 }
 
 TEST_CASE(
-    "review: an event routed by a stale label before the expiry lands in a re-founded "
-    "profile of another identity",
-    "[.][review][retention]") {
+    "an event routed by a stale label before the expiry never lands in the profile its id's "
+    "identity founded afresh since",
+    "[cluster][protocol][review][retention]") {
   const identity::IdentityRules rules = Unlimited();
   Net net(rules);
   const core::Identity s{"user_id", "s2"}, r{"email_sha256", "r2"}, m{"device_id", "m2"};
@@ -1172,9 +1183,9 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "review: a held claim racing a release leaves an identity labelled by a profile that "
-    "does not list it",
-    "[.][review][retention]") {
+    "a relink held by an expiry follows the release its identity sent before, so the "
+    "identity ends labelled by a profile that lists it",
+    "[cluster][protocol][review][retention]") {
   const identity::IdentityRules rules = Unlimited();
   Net net(rules);
   const core::Identity q{"user_id", "q3"}, x{"email_sha256", "x3"}, b{"device_id", "b3"};
@@ -1197,23 +1208,32 @@ TEST_CASE(
   };
   auto release_b = [&](const ProtocolMessage& m) { return m.kind == MessageKind::kRelease; };
   // b's partition runs bind(b, P) then forget(b) in one batch: release(b, P, Q),
-  // offer(Q, P), forgotten. The release to P's partition is delivered last.
+  // offer(Q, P), forgotten. The release to P's partition is delivered as
+  // late as the producer allows: everything b's slot sends P's slot after
+  // it waits behind it (one partition pair keeps its order).
   REQUIRE(net.One(bind_p));
   REQUIRE(net.One(forget_b));
-  net.All(release_b);  // offer held by Q's expiry -> claim(b, P) made at the end; bind again
+  auto from_b_to_p = [&](const ProtocolMessage& m) {
+    return net.sender == core::ProfileIdFor(b) && m.Key() == P;
+  };
+  // The offer is held by Q's expiry, which sends the relink of b once b's
+  // label is gone: to b's own slot, which claims P for it — behind the
+  // release. (Before the fix, Q's slot sent the claim, which overtook it.)
+  net.All(from_b_to_p);
+  REQUIRE(net.One(release_b));
   net.All();
   const Slot& pb = net.state.slots[P];
   REQUIRE(pb.profile.has_value());
   REQUIRE(net.At(b).identity.has_value());
   CHECK(net.At(b).identity->label.id == P);
   CHECK(std::find(pb.profile->members.begin(), pb.profile->members.end(), b) !=
-        pb.profile->members.end());  // fails: labelled P, not a member of P
+        pb.profile->members.end());  // labelled P, and a member of P
 }
 
 TEST_CASE(
-    "review: a claim answered with a forget during an expiry wipes a profile its claimer "
-    "founded afresh meanwhile, leaving its state orphaned",
-    "[.][review][retention]") {
+    "a claim answered with a forget during an expiry leaves alone the profile its claimer "
+    "founded afresh meanwhile",
+    "[cluster][protocol][review][retention]") {
   const identity::IdentityRules rules = Unlimited();
   Net net(rules);
   const core::Identity s{"user_id", "s4"}, x{"email_sha256", "x4"}, b{"device_id", "b4"};
@@ -1254,12 +1274,13 @@ TEST_CASE(
   CAPTURE(net.side.states[B]);
   const bool record = net.state.slots[B].profile.has_value();
   const bool state = net.side.states.contains(B);
-  CHECK(record == state);  // fails: B's state (event 4) kept, its record and b's label gone
+  CHECK(record == state);  // before the fix: B's state (event 4) kept, record and label gone
 }
 
-// Review fuzz: the racing-expiry run with timers that fire more often, a
-// capped drain (a ping-pong shows as a drain that never ends), and a check
-// that every profile state belongs to a live profile record.
+// The review's fuzz: the racing-expiry run with timers that fire more
+// often, a capped drain (a ping-pong shows as a drain that never ends), a
+// check that every profile state belongs to a live profile record and
+// every label to a profile that lists it, then every identity once more.
 bool CappedDrain(Cluster& cluster, std::mt19937_64& rng, int cap) {
   for (int i = 0; i < cap && !cluster.Quiet(); ++i) {
     for (int32_t k = 0; k < cluster.Partitions(); ++k) {
@@ -1270,7 +1291,10 @@ bool CappedDrain(Cluster& cluster, std::mt19937_64& rng, int cap) {
   return cluster.Quiet();
 }
 
-TEST_CASE("review fuzz: racing expiries", "[.][review-fuzz]") {
+TEST_CASE(
+    "frequent expiries racing everything leave no record loop, no orphaned state and no label "
+    "a profile does not list",
+    "[cluster][protocol][retention][property][review-fuzz]") {
   const identity::IdentityRules rules = Unlimited();
   const char* env_seed = std::getenv("REVIEW_SEED");
   const uint64_t seed = env_seed == nullptr ? 1000 : std::strtoull(env_seed, nullptr, 10);

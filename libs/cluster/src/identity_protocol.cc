@@ -23,10 +23,10 @@ ProtocolMessage Make(MessageKind kind, std::vector<core::Identity> ids, ProfileR
 // A forget to the slot of `ids[0]`, or of profile `slot_of` when no id:
 // drop `person` and the profiles it absorbed, suppressed until `until`.
 ProtocolMessage Forget(std::vector<core::Identity> ids, const std::string& slot_of,
-                       const ProfileRef& person, const std::vector<std::string>& absorbed_ids,
+                       const ProfileRef& person, const std::vector<ProfileRef>& absorbed,
                        int64_t until, const ProtocolMessage& cause) {
-  ProtocolMessage f = Make(MessageKind::kForget, std::move(ids), person, {slot_of, 0}, cause);
-  f.absorbed_ids = absorbed_ids;
+  ProtocolMessage f = Make(MessageKind::kForget, std::move(ids), person, {slot_of}, cause);
+  f.absorbed = absorbed;
   f.suppress_until_ms = until;
   return f;
 }
@@ -39,7 +39,14 @@ bool Contains(const std::vector<core::Identity>& ids, const core::Identity& id) 
 
 bool SurvivesOver(const ProfileRef& a, const ProfileRef& b) {
   if (a.rank != b.rank) return a.rank < b.rank;
-  return a.id < b.id;
+  if (a.id != b.id) return a.id < b.id;
+  return a.incarnation > b.incarnation;
+}
+
+bool Names(const std::vector<ProfileRef>& refs, const ProfileRef& ref) {
+  return std::any_of(refs.begin(), refs.end(), [&](const ProfileRef& r) {
+    return r.id == ref.id && r.incarnation == ref.incarnation;
+  });
 }
 
 std::string ProtocolMessage::Key() const {
@@ -48,6 +55,8 @@ std::string ProtocolMessage::Key() const {
     case MessageKind::kLink:
     case MessageKind::kBind:
     case MessageKind::kErase:
+    case MessageKind::kStale:
+    case MessageKind::kDropped:
       return core::ProfileIdFor(ids.front());  // the identity's slot
     case MessageKind::kForget:
       return ids.empty() ? other.id : core::ProfileIdFor(ids.front());
@@ -82,7 +91,9 @@ ProfileRef IdentityProtocol::FoundedBy(const core::Identity& id) const {
 
 ProfileEntry& IdentityProtocol::ProfileOf(const ProfileRef& ref, Step& step) {
   if (!step.slot.profile.has_value()) {
-    step.slot.profile = ProfileEntry{.self = ref};
+    ProfileRef self = ref;
+    self.incarnation = step.offset + 1;  // the same when the record runs again
+    step.slot.profile = ProfileEntry{.self = std::move(self)};
     step.changed = true;
   }
   return *step.slot.profile;
@@ -120,16 +131,23 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
     }
     return;
   }
-  Step step{message, key, slot, side, out, state, offset};
+  Step step{message, key, slot, side, out, state, offset, record_time_ms};
+  if (!slot.forgotten.empty() && slot.forgotten_until_ms != 0 &&
+      record_time_ms >= slot.forgotten_until_ms) {
+    slot.forgotten.clear();  // nothing sent before can arrive any more
+    slot.forgotten_until_ms = 0;
+    step.changed = true;
+  }
   const bool erasing =
       message.kind >= MessageKind::kErase && message.kind <= MessageKind::kForgotten;
   // The identity's records are refused at once. A live profile here is
   // still to be erased (its erase-person is on its way: the erased
   // identity's slot is suppressed first): until then the records about it
   // run as usual, or a merge it waits for would never end.
-  const bool about_identity = message.kind == MessageKind::kEvent ||
-                              message.kind == MessageKind::kLink ||
-                              message.kind == MessageKind::kBind;
+  const bool about_identity =
+      message.kind == MessageKind::kEvent || message.kind == MessageKind::kLink ||
+      message.kind == MessageKind::kBind || message.kind == MessageKind::kStale ||
+      message.kind == MessageKind::kDropped;
   const bool live = slot.profile.has_value() && !slot.profile->absorbed_into.has_value();
   // An expiring profile's records are the expiry's (an identity in its
   // slot erased meanwhile is not the expired person any more).
@@ -149,7 +167,7 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
 void IdentityProtocol::Dispatch(Step& step) {
   const ProtocolMessage& message = step.m;
   if (step.slot.expiry.has_value() && WhileExpiring(step)) return;
-  if (!step.slot.profile.has_value() && !step.slot.expiry.has_value() && AfterExpiry(step)) return;
+  if (ForGone(step)) return;
   switch (message.kind) {
     case MessageKind::kEvent:
       OnEvent(step);
@@ -196,6 +214,12 @@ void IdentityProtocol::Dispatch(Step& step) {
     case MessageKind::kExpire:
       OnExpire(step);
       break;
+    case MessageKind::kStale:
+      OnStale(step);
+      break;
+    case MessageKind::kDropped:
+      OnDropped(step);
+      break;
   }
 }
 
@@ -206,14 +230,20 @@ void IdentityProtocol::OnEvent(Step& step) {
       step.slot.identity->label == m.other) {
     // Sent back by the profile this label named, which is gone: the label
     // was stale, and the event founds the person afresh.
-    step.slot.identity.reset();
-    step.changed = true;
+    Forgot(step, m.other, {});
+  }
+  if (step.slot.identity.has_value() && step.slot.identity->label.id == step.key &&
+      !(step.slot.profile.has_value() && step.slot.profile->self == step.slot.identity->label)) {
+    // A label of this very slot's profile, naming an incarnation it no
+    // longer holds: stale.
+    Forgot(step, step.slot.identity->label, {});
   }
   if (!step.slot.identity.has_value()) {
     // A new identity founds its own profile, in its own slot.
-    const ProfileRef founded = FoundedBy(anchor);
-    ProfileEntry& record = ProfileOf(founded, step);
-    step.slot.identity = IdentityEntry{record.absorbed_into.value_or(founded)};
+    step.slot.forgotten.clear();
+    step.slot.forgotten_until_ms = 0;
+    ProfileEntry& record = ProfileOf(FoundedBy(anchor), step);
+    step.slot.identity = IdentityEntry{record.absorbed_into.value_or(record.self)};
     if (record.absorbed_into.has_value()) {
       step.out.push_back(Make(MessageKind::kClaim, {anchor}, *record.absorbed_into, {}, m));
     } else if (!Contains(record.members, anchor)) {
@@ -251,22 +281,7 @@ void IdentityProtocol::OnEvent(Step& step) {
 }
 
 void IdentityProtocol::OnApply(const ProfileRef& profile, Step& step) {
-  if (step.m.kind == MessageKind::kApply && !step.slot.profile.has_value() &&
-      step.m.other.id.empty()) {
-    // No record of the profile: it is gone (expired), and the label that
-    // sent the event here is stale. The event goes back to its anchor,
-    // naming this profile so the anchor drops that label, and finds the
-    // person afresh, as an event after single mode's expiry does. Sent
-    // back once only (`other` marks it): a second miss applies here as
-    // before, so a stale chain never bounces an event for ever.
-    ProtocolMessage again = step.m;
-    again.kind = MessageKind::kEvent;
-    again.other = profile;
-    again.profile = {};
-    step.out.push_back(std::move(again));
-    return;
-  }
-  ProfileEntry& record = ProfileOf(profile, step);
+  ProfileEntry& record = *step.slot.profile;  // this incarnation's (ForGone, OnEvent)
   if (record.absorbed_into.has_value()) {
     // Merged away: the event follows its state to the survivor, and the
     // anchor's label, left behind by relinks that crossed, is corrected.
@@ -314,7 +329,7 @@ void IdentityProtocol::OnLink(Step& step) {
 
 void IdentityProtocol::OnClaim(Step& step) {
   const ProtocolMessage& m = step.m;
-  ProfileEntry& record = ProfileOf(m.profile, step);
+  ProfileEntry& record = *step.slot.profile;
   if (record.absorbed_into.has_value()) {
     step.out.push_back(Make(MessageKind::kClaim, m.ids, *record.absorbed_into, {}, m));
     return;
@@ -345,7 +360,12 @@ void IdentityProtocol::OnBind(Step& step) {
   const ProtocolMessage& m = step.m;
   std::optional<IdentityEntry>& entry = step.slot.identity;
   if (!entry.has_value()) {
+    // A bind sent before the profile expired, arriving after its forget:
+    // the profile is gone (and forgot this identity); nothing to undo.
+    if (Names(step.slot.forgotten, m.profile)) return;
     entry = IdentityEntry{m.profile};
+    step.slot.forgotten.clear();
+    step.slot.forgotten_until_ms = 0;
     step.changed = true;
     return;
   }
@@ -358,7 +378,7 @@ void IdentityProtocol::OnBind(Step& step) {
 
 void IdentityProtocol::OnRelease(Step& step) {
   const ProtocolMessage& m = step.m;
-  ProfileEntry& record = ProfileOf(m.profile, step);
+  ProfileEntry& record = *step.slot.profile;
   if (record.absorbed_into.has_value()) {
     // Its members moved with its state.
     step.out.push_back(Make(MessageKind::kRelease, m.ids, *record.absorbed_into, m.other, m));
@@ -368,26 +388,26 @@ void IdentityProtocol::OnRelease(Step& step) {
   if (it == record.members.end()) return;
   // Released in favour of this very profile, or of one merged into it
   // (which brought it again): it is a member.
-  if (m.other == record.self || std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(),
-                                          m.other.id) != record.absorbed_ids.end()) {
-    return;
-  }
+  if (m.other == record.self || Names(record.absorbed, m.other)) return;
   record.members.erase(it);
+  // The release travelled another path than the links of the identity
+  // sent since (it may have been forwarded here after a merge), so it can
+  // be older than the claim that labelled the identity with this profile;
+  // and the profile it stays with may have expired meanwhile. Its slot,
+  // the authority on its label, claims the profile again if so.
+  step.out.push_back(Make(MessageKind::kDropped, m.ids, record.self, {}, m));
   step.changed = true;
 }
 
 void IdentityProtocol::OnOffer(Step& step) {
   const ProtocolMessage& m = step.m;
-  ProfileEntry& record = ProfileOf(m.profile, step);
+  ProfileEntry& record = *step.slot.profile;
   if (record.absorbed_into.has_value()) {
     // Merged away meanwhile: its survivor, better still, takes the offer.
     Offer(*record.absorbed_into, m.other, m.linked, m, step.out);
     return;
   }
-  if (m.other == record.self || std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(),
-                                          m.other.id) != record.absorbed_ids.end()) {
-    return;  // merged already
-  }
+  if (m.other == record.self || Names(record.absorbed, m.other)) return;  // merged already
   if (record.awaiting.has_value()) {
     record.deferred.push_back(m);
     step.changed = true;
@@ -406,7 +426,7 @@ void IdentityProtocol::OnOffer(Step& step) {
 void IdentityProtocol::OnInvite(Step& step) {
   const ProtocolMessage& m = step.m;
   const ProfileRef& survivor = m.profile;
-  ProfileEntry& record = ProfileOf(m.other, step);
+  ProfileEntry& record = *step.slot.profile;  // m.other's
   if (record.absorbed_into.has_value()) {
     // Merged elsewhere first: the survivor stops waiting, and the two
     // survivors are one person.
@@ -441,7 +461,7 @@ void IdentityProtocol::OnInvite(Step& step) {
   ship.payload = step.side.Take(record.self, survivor, m.time_ms);
   ship.merge_times_ms = std::move(record.merge_times_ms);
   record.merge_times_ms.clear();
-  ship.absorbed_ids = record.absorbed_ids;
+  ship.absorbed = record.absorbed;
   step.out.push_back(std::move(ship));
   for (const core::Identity& id : members) {
     step.out.push_back(Make(MessageKind::kLink, {id}, survivor, record.self, m));
@@ -450,24 +470,18 @@ void IdentityProtocol::OnInvite(Step& step) {
 
 void IdentityProtocol::OnShip(Step& step) {
   const ProtocolMessage& m = step.m;
-  ProfileEntry& record = ProfileOf(m.profile, step);
+  ProfileEntry& record = *step.slot.profile;
   if (record.absorbed_into.has_value()) {
     ProtocolMessage forward = m;
     forward.profile = *record.absorbed_into;
     step.out.push_back(std::move(forward));
     return;
   }
-  if (std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(), m.other.id) !=
-      record.absorbed_ids.end()) {
-    return;  // a shipment is merged once
-  }
+  if (Names(record.absorbed, m.other)) return;  // a shipment is merged once
   step.side.Merge(record.self, m.other, m.payload, m.time_ms);
-  record.absorbed_ids.push_back(m.other.id);
-  for (const std::string& id : m.absorbed_ids) {
-    if (std::find(record.absorbed_ids.begin(), record.absorbed_ids.end(), id) ==
-        record.absorbed_ids.end()) {
-      record.absorbed_ids.push_back(id);
-    }
+  record.absorbed.push_back(m.other);
+  for (const ProfileRef& ref : m.absorbed) {
+    if (!Names(record.absorbed, ref)) record.absorbed.push_back(ref);
   }
   for (const core::Identity& id : m.ids) {
     if (!Contains(record.members, id)) record.members.push_back(id);
@@ -482,7 +496,7 @@ void IdentityProtocol::OnShip(Step& step) {
 
 void IdentityProtocol::OnDecline(Step& step) {
   const ProtocolMessage& m = step.m;
-  ProfileEntry& record = ProfileOf(m.profile, step);
+  ProfileEntry& record = *step.slot.profile;
   if (m.refused.has_value()) {
     step.side.Refused(record.self, m.other, *m.refused, m.payload, m.time_ms);
     step.changed = true;
@@ -511,8 +525,8 @@ void IdentityProtocol::OnErase(Step& step) {
 void IdentityProtocol::OnErasePerson(Step& step) {
   const ProtocolMessage& m = step.m;
   Slot& slot = step.slot;
-  if (!slot.profile.has_value() || slot.erasure.has_value()) {
-    // Erased already (or being erased, under an earlier request's receipt).
+  if (slot.erasure.has_value()) {
+    // Being erased, under an earlier request's receipt.
     step.side.Erased({.request = m.payload});
     return;
   }
@@ -529,14 +543,13 @@ void IdentityProtocol::OnErasePerson(Step& step) {
   Erasure erasure{.request = m.payload,
                   .identities = static_cast<int64_t>(record.members.size()),
                   .profile_ids = {record.self.id}};
-  erasure.profile_ids.insert(erasure.profile_ids.end(), record.absorbed_ids.begin(),
-                             record.absorbed_ids.end());
+  for (const ProfileRef& ref : record.absorbed) erasure.profile_ids.push_back(ref.id);
   for (const std::string& id : erasure.profile_ids) step.side.Erase(id);
   // Every slot that may hold the person forgets them, this one included
   // (its old value leaves the disk before the receipt too).
   auto forget = [&](std::vector<core::Identity> ids, const std::string& slot_of) {
     step.out.push_back(
-        Forget(std::move(ids), slot_of, record.self, record.absorbed_ids, m.suppress_until_ms, m));
+        Forget(std::move(ids), slot_of, record.self, record.absorbed, m.suppress_until_ms, m));
     ++erasure.pending;
   };
   for (const std::string& id : erasure.profile_ids) forget({}, id);
@@ -560,12 +573,15 @@ void IdentityProtocol::OnErasePerson(Step& step) {
 void IdentityProtocol::OnForget(Step& step) {
   const ProtocolMessage& m = step.m;
   Slot& slot = step.slot;
+  // The person's incarnations only: a profile founded again under one of
+  // their ids since is someone else.
   auto of_person = [&](const ProfileRef& ref) {
-    return ref.id == m.profile.id ||
-           std::find(m.absorbed_ids.begin(), m.absorbed_ids.end(), ref.id) != m.absorbed_ids.end();
+    return ref == m.profile || Names(m.absorbed, ref);
   };
   bool held = false;
-  if (slot.identity.has_value() && of_person(slot.identity->label)) {
+  if (m.expiry != 0) {
+    Forgot(step, m.profile, m.absorbed);  // the label, if it is the person's
+  } else if (slot.identity.has_value() && of_person(slot.identity->label)) {
     slot.identity.reset();
     held = true;
   }
@@ -618,17 +634,16 @@ void IdentityProtocol::OnExpire(Step& step) {
   Expiry expiry{.id = step.offset,
                 .self = record.self,
                 .members = record.members,
-                .absorbed_ids = record.absorbed_ids};
+                .absorbed = record.absorbed};
   // Every slot that may hold a label of the person drops it: the members'
   // and the absorbed profiles' (their forward pointers).
   auto forget = [&](std::vector<core::Identity> ids, const std::string& slot_of) {
-    ProtocolMessage f =
-        Forget(std::move(ids), slot_of, record.self, record.absorbed_ids, 0, step.m);
+    ProtocolMessage f = Forget(std::move(ids), slot_of, record.self, record.absorbed, 0, step.m);
     f.expiry = expiry.id;
     step.out.push_back(std::move(f));
     ++expiry.pending;
   };
-  for (const std::string& id : record.absorbed_ids) forget({}, id);
+  for (const ProfileRef& ref : record.absorbed) forget({}, ref.id);
   for (const core::Identity& id : record.members) forget({id}, "");
   if (expiry.pending > 0) slot.expiry = std::move(expiry);
 }
@@ -650,14 +665,15 @@ bool IdentityProtocol::WhileExpiring(Step& step) {
       // A link found the expired profile and another one person: the
       // linking identity's label here is about to go, so once it has, it
       // is linked to the other profile again (as an event after single
-      // mode's expiry links it). A survivor waiting to absorb the expired
-      // profile stops waiting.
-      const ProfileRef& other = m.kind == MessageKind::kInvite ? m.profile : m.other;
-      if (m.kind == MessageKind::kInvite) {
-        step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
-      }
+      // mode's expiry links it) — by its own slot, so the claim follows
+      // any release that slot sent before. A survivor waiting to absorb
+      // the expired profile stops waiting.
+      const bool invited = m.kind == MessageKind::kInvite;
+      const ProfileRef& other = invited ? m.profile : m.other;
+      const ProfileRef& expired = invited ? m.other : m.profile;
+      if (invited) step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
       for (const core::Identity& id : m.linked) {
-        expiry.held.push_back(Make(MessageKind::kClaim, {id}, other, {}, m));
+        expiry.held.push_back(Make(MessageKind::kStale, {id}, other, expired, m));
         step.changed = true;
       }
       return true;
@@ -671,7 +687,7 @@ bool IdentityProtocol::WhileExpiring(Step& step) {
       // expiry. It may already carry the expired profile's label (an
       // event labels an identity before its claim is decided), so it is
       // forgotten like a member, and the expiry waits for that too.
-      ProtocolMessage f = Forget(m.ids, "", expiry.self, expiry.absorbed_ids, 0, m);
+      ProtocolMessage f = Forget(m.ids, "", expiry.self, expiry.absorbed, 0, m);
       f.expiry = expiry.id;
       step.out.push_back(std::move(f));
       ++expiry.pending;
@@ -690,6 +706,8 @@ bool IdentityProtocol::WhileExpiring(Step& step) {
     case MessageKind::kBind:
     case MessageKind::kErase:
     case MessageKind::kForget:
+    case MessageKind::kStale:
+    case MessageKind::kDropped:
       return false;  // about the slot's identity entry: as usual
     case MessageKind::kErasePerson:
       // The person expired before the erasure found them: nobody to erase
@@ -701,27 +719,103 @@ bool IdentityProtocol::WhileExpiring(Step& step) {
   return false;
 }
 
-bool IdentityProtocol::AfterExpiry(Step& step) {
+bool IdentityProtocol::ForGone(Step& step) {
   const ProtocolMessage& m = step.m;
+  const ProfileRef* target = nullptr;  // the profile the record is for
   switch (m.kind) {
+    case MessageKind::kApply:
     case MessageKind::kClaim:
     case MessageKind::kRelease:
-    case MessageKind::kDecline:
-      return true;  // the identity claiming stays unknown; nothing to release or stop
     case MessageKind::kOffer:
-      // Nothing to merge. (Claiming the linking identities for the other
-      // profile, as single mode would link them, can loop while one of them
-      // still carries a stale label: docs/scaling.md, known defects.)
+    case MessageKind::kShip:
+    case MessageKind::kDecline:
+    case MessageKind::kErasePerson:
+      target = &m.profile;
+      break;
+    case MessageKind::kInvite:
+      target = &m.other;  // the absorbed profile decides
+      break;
+    default:
+      return false;  // about the slot's identity, or matched by expiry or erasure id
+  }
+  if (step.slot.profile.has_value() && step.slot.profile->self == *target) return false;
+  switch (m.kind) {
+    case MessageKind::kApply: {
+      // The label that sent the event here is stale: the event goes back
+      // to its anchor, naming the gone profile, so the anchor drops exactly
+      // that label and finds the person afresh, as an event after single
+      // mode's expiry does.
+      ProtocolMessage again = m;
+      again.kind = MessageKind::kEvent;
+      again.other = m.profile;
+      again.profile = {};
+      step.out.push_back(std::move(again));
+      return true;
+    }
+    case MessageKind::kClaim:
+      // The identity stays unknown here; a label of the gone profile it
+      // may carry (an event labels before its claim is decided) goes.
+      step.out.push_back(Make(MessageKind::kStale, m.ids, {}, m.profile, m));
+      return true;
+    case MessageKind::kOffer:
+      // The survivor is gone: the linking identities belong with the other
+      // profile, as single mode links them once the gone one is forgotten.
+      for (const core::Identity& id : m.linked) {
+        step.out.push_back(Make(MessageKind::kStale, {id}, m.other, m.profile, m));
+      }
       return true;
     case MessageKind::kInvite:
+      // The absorbed profile is gone: the survivor stops waiting, and the
+      // linking identities belong with it.
       step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+      for (const core::Identity& id : m.linked) {
+        step.out.push_back(Make(MessageKind::kStale, {id}, m.profile, m.other, m));
+      }
+      return true;
+    case MessageKind::kErasePerson:
+      // Gone before the erasure found them: nobody to erase (the asked
+      // identity's slot is suppressed already).
+      step.side.Erased({.request = m.payload});
       return true;
     default:
-      // Applies find the person again (OnApply); a shipment is merged (it
-      // never comes for a profile that is gone, and state is never
-      // dropped); identity records are about the slot's identity entry.
-      return false;
+      // Nothing to release or stop waiting for. A shipment never comes to
+      // a gone profile: only a waiting survivor is shipped to, a waiting
+      // profile does not expire, and an erased one refuses it (suppressed).
+      return true;
   }
+}
+
+void IdentityProtocol::OnStale(Step& step) {
+  Forgot(step, step.m.other, {});
+  if (step.m.profile.id.empty()) return;
+  // A claim whatever the label: it travels this slot's partition pair to
+  // the profile (and its forwards) behind any release this slot sent
+  // there before, so a member dropped by an older release is added back.
+  // Its bind then labels the identity, or offers a merge with its label.
+  step.out.push_back(Make(MessageKind::kClaim, step.m.ids, step.m.profile, {}, step.m));
+}
+
+void IdentityProtocol::OnDropped(Step& step) {
+  const std::optional<IdentityEntry>& entry = step.slot.identity;
+  if (!entry.has_value() || entry->label != step.m.profile) return;
+  step.out.push_back(Make(MessageKind::kClaim, step.m.ids, step.m.profile, {}, step.m));
+}
+
+void IdentityProtocol::Forgot(Step& step, const ProfileRef& person,
+                              const std::vector<ProfileRef>& absorbed) const {
+  Slot& slot = step.slot;
+  if (slot.identity.has_value() &&
+      (slot.identity->label == person || Names(absorbed, slot.identity->label))) {
+    slot.identity.reset();
+  }
+  // Kept even when labelled with someone else: that label may go later,
+  // and a bind for the gone profile may still be in flight then.
+  if (!Names(slot.forgotten, person)) slot.forgotten.push_back(person);
+  for (const ProfileRef& ref : absorbed) {
+    if (!Names(slot.forgotten, ref)) slot.forgotten.push_back(ref);
+  }
+  if (record_horizon_ms_ > 0) slot.forgotten_until_ms = step.time_ms + record_horizon_ms_;
+  step.changed = true;
 }
 
 void IdentityProtocol::ExpiryPartDone(Step& step) {
@@ -730,7 +824,7 @@ void IdentityProtocol::ExpiryPartDone(Step& step) {
   if (--expiry.pending > 0) return;
   // Every label of the person is gone: the held events found them afresh,
   // each keyed by its anchor, as single mode treats an event after the
-  // expiry; the held claims (links found meanwhile) are made again.
+  // expiry; the held relinks (links found meanwhile) are sent again.
   for (ProtocolMessage& held : expiry.held) {
     if (held.kind == MessageKind::kEvent || held.kind == MessageKind::kApply) {
       held.kind = MessageKind::kEvent;
@@ -778,13 +872,13 @@ void IdentityProtocol::OnSuppressed(Step& step) {
     case MessageKind::kShip: {
       // A state shipped to an erased survivor never brings the person
       // back: it is dropped, and every slot it names forgets the person.
-      std::vector<std::string> gone = m.absorbed_ids;
-      gone.push_back(m.other.id);
+      std::vector<ProfileRef> gone = m.absorbed;
+      gone.push_back(m.other);
       const int64_t until = step.slot.suppressed_until_ms;
       int64_t sent = 0;
-      for (const std::string& id : gone) {
-        step.side.Erase(id);
-        step.out.push_back(Forget({}, id, m.profile, gone, until, m));
+      for (const ProfileRef& ref : gone) {
+        step.side.Erase(ref.id);
+        step.out.push_back(Forget({}, ref.id, m.profile, gone, until, m));
         ++sent;
       }
       for (const core::Identity& id : m.ids) {
@@ -796,7 +890,7 @@ void IdentityProtocol::OnSuppressed(Step& step) {
         Erasure& erasure = *step.slot.erasure;
         erasure.pending += sent;
         erasure.identities += static_cast<int64_t>(m.ids.size());
-        erasure.profile_ids.insert(erasure.profile_ids.end(), gone.begin(), gone.end());
+        for (const ProfileRef& ref : gone) erasure.profile_ids.push_back(ref.id);
         step.changed = true;
         if (erasure.awaiting == m.other.id) {
           erasure.awaiting.clear();

@@ -14,9 +14,29 @@ using internal::v1::ProtocolRecord;
 void Put(const ProfileRef& ref, internal::v1::ProfileRef& out) {
   out.set_id(ref.id);
   out.set_rank(ref.rank);
+  out.set_incarnation(ref.incarnation);
 }
 
-ProfileRef Get(const internal::v1::ProfileRef& ref) { return {ref.id(), ref.rank()}; }
+ProfileRef Get(const internal::v1::ProfileRef& ref) {
+  return {ref.id(), ref.rank(), ref.incarnation()};
+}
+
+void PutRefs(const std::vector<ProfileRef>& refs,
+             google::protobuf::RepeatedPtrField<internal::v1::ProfileRef>& out) {
+  for (const ProfileRef& ref : refs) Put(ref, *out.Add());
+}
+
+// `refs`, and the bare ids a record written before incarnations holds
+// instead (incarnation 0, as that record's profiles have).
+std::vector<ProfileRef> GetRefs(
+    const google::protobuf::RepeatedPtrField<internal::v1::ProfileRef>& refs,
+    const google::protobuf::RepeatedPtrField<std::string>& legacy_ids) {
+  std::vector<ProfileRef> out;
+  out.reserve(static_cast<size_t>(refs.size()) + static_cast<size_t>(legacy_ids.size()));
+  for (const internal::v1::ProfileRef& ref : refs) out.push_back(Get(ref));
+  for (const std::string& id : legacy_ids) out.push_back({id});
+  return out;
+}
 
 void PutIds(const std::vector<core::Identity>& ids,
             google::protobuf::RepeatedPtrField<internal::v1::IdentityRef>& out) {
@@ -39,21 +59,24 @@ std::vector<core::Identity> GetIds(
 absl::Status Check(const ProtocolMessage& m) {
   const bool needs_identity = m.kind == MessageKind::kEvent || m.kind == MessageKind::kLink ||
                               m.kind == MessageKind::kClaim || m.kind == MessageKind::kBind ||
-                              m.kind == MessageKind::kRelease || m.kind == MessageKind::kErase;
+                              m.kind == MessageKind::kRelease || m.kind == MessageKind::kErase ||
+                              m.kind == MessageKind::kStale || m.kind == MessageKind::kDropped;
   if (needs_identity && m.ids.empty()) return absl::InvalidArgumentError("no identity");
   for (const core::Identity& id : m.ids) {
     if (id.kind.empty() || id.value.empty()) {
       return absl::InvalidArgumentError("an identity without kind or value");
     }
   }
-  if (m.kind != MessageKind::kEvent && m.kind != MessageKind::kErase && m.profile.id.empty()) {
+  if (m.kind != MessageKind::kEvent && m.kind != MessageKind::kErase &&
+      m.kind != MessageKind::kStale && m.profile.id.empty()) {
     return absl::InvalidArgumentError("no profile");
   }
   if (m.kind == MessageKind::kForget && m.ids.empty() && m.other.id.empty()) {
     return absl::InvalidArgumentError("a forget names no slot");
   }
   const bool needs_other = m.kind == MessageKind::kOffer || m.kind == MessageKind::kInvite ||
-                           m.kind == MessageKind::kShip || m.kind == MessageKind::kDecline;
+                           m.kind == MessageKind::kShip || m.kind == MessageKind::kDecline ||
+                           m.kind == MessageKind::kStale;
   if (needs_other && m.other.id.empty()) return absl::InvalidArgumentError("no absorbed profile");
   return absl::OkStatus();
 }
@@ -70,7 +93,7 @@ ProtocolRecord ToRecord(const ProtocolMessage& m) {
   r.set_time_ms(m.time_ms);
   r.set_explicit_alias(m.explicit_alias);
   for (int64_t t : m.merge_times_ms) r.add_merge_times_ms(t);
-  for (const std::string& id : m.absorbed_ids) r.add_absorbed_ids(id);
+  PutRefs(m.absorbed, *r.mutable_absorbed());
   if (m.refused.has_value()) r.set_refused(static_cast<int32_t>(*m.refused) + 1);
   r.set_suppress_until_ms(m.suppress_until_ms);
   PutIds(m.alias, *r.mutable_alias());
@@ -81,7 +104,7 @@ ProtocolRecord ToRecord(const ProtocolMessage& m) {
 
 absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   if (!ProtocolRecord::Kind_IsValid(r.kind()) ||
-      r.kind() > static_cast<int>(MessageKind::kExpire)) {
+      r.kind() > static_cast<int>(MessageKind::kDropped)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown protocol record kind ", r.kind()));
   }
   ProtocolMessage m;
@@ -93,7 +116,7 @@ absl::StatusOr<ProtocolMessage> FromRecord(const ProtocolRecord& r) {
   m.time_ms = r.time_ms();
   m.explicit_alias = r.explicit_alias();
   m.merge_times_ms.assign(r.merge_times_ms().begin(), r.merge_times_ms().end());
-  m.absorbed_ids.assign(r.absorbed_ids().begin(), r.absorbed_ids().end());
+  m.absorbed = GetRefs(r.absorbed(), r.absorbed_ids());
   if (r.refused() < 0 || r.refused() > static_cast<int>(identity::RefusalRule::kMergeRate) + 1) {
     return absl::InvalidArgumentError(absl::StrCat("unknown refusal rule ", r.refused()));
   }
@@ -116,7 +139,7 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
     PutIds(p.members, *out.mutable_members());
     for (int64_t t : p.merge_times_ms) out.add_merge_times_ms(t);
     if (p.absorbed_into.has_value()) Put(*p.absorbed_into, *out.mutable_absorbed_into());
-    for (const std::string& id : p.absorbed_ids) out.add_absorbed_ids(id);
+    PutRefs(p.absorbed, *out.mutable_absorbed());
     if (p.awaiting.has_value()) Put(*p.awaiting, *out.mutable_awaiting());
     for (const ProtocolMessage& m : p.deferred) *out.add_deferred() = ToRecord(m);
     for (const std::string& record : p.audit) out.add_audit(record);
@@ -140,9 +163,11 @@ internal::v1::SlotValue ToSlotValue(const Slot& slot, std::string state) {
     e.set_pending(in.pending);
     Put(in.self, *e.mutable_self());
     PutIds(in.members, *e.mutable_members());
-    for (const std::string& id : in.absorbed_ids) e.add_absorbed_ids(id);
+    PutRefs(in.absorbed, *e.mutable_absorbed());
     for (const ProtocolMessage& m : in.held) *e.add_held() = ToRecord(m);
   }
+  PutRefs(slot.forgotten, *v.mutable_forgotten());
+  v.set_forgotten_until_ms(slot.forgotten_until_ms);
   return v;
 }
 
@@ -156,7 +181,7 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
     p.members = GetIds(in.members());
     p.merge_times_ms.assign(in.merge_times_ms().begin(), in.merge_times_ms().end());
     if (in.has_absorbed_into()) p.absorbed_into = Get(in.absorbed_into());
-    p.absorbed_ids.assign(in.absorbed_ids().begin(), in.absorbed_ids().end());
+    p.absorbed = GetRefs(in.absorbed(), in.absorbed_ids());
     if (in.has_awaiting()) p.awaiting = Get(in.awaiting());
     for (const ProtocolRecord& r : in.deferred()) {
       ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(r));
@@ -182,13 +207,15 @@ absl::StatusOr<Slot> FromSlotValue(const internal::v1::SlotValue& v, std::string
                   .pending = e.pending(),
                   .self = Get(e.self()),
                   .members = GetIds(e.members()),
-                  .absorbed_ids = {e.absorbed_ids().begin(), e.absorbed_ids().end()}};
+                  .absorbed = GetRefs(e.absorbed(), e.absorbed_ids())};
     for (const ProtocolRecord& r : e.held()) {
       ASSIGN_OR_RETURN(ProtocolMessage m, FromRecord(r));
       expiry.held.push_back(std::move(m));
     }
     slot.expiry = std::move(expiry);
   }
+  slot.forgotten = GetRefs(v.forgotten(), {});
+  slot.forgotten_until_ms = v.forgotten_until_ms();
   if (state != nullptr) *state = v.state();
   return slot;
 }

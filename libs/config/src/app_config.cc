@@ -473,12 +473,6 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
 // keys that ask for it.
 void CheckPartitioned(Reader& r, const AppConfig& c) {
   if (!c.partitioned) return;
-  if (c.runtime.pipeline.retention_ttl_ms > 0) {
-    // Built, but a review found races that leave stale labels
-    // (docs/scaling.md, "Retention TTL": known defects).
-    r.Error("privacy.retention.ttl",
-            "not supported in partitioned mode yet (docs/scaling.md, \"Retention TTL\")");
-  }
   if (c.refit_set && c.runtime.model_fit.every > absl::ZeroDuration()) {
     // Each instance holds part of the customers: a fit must see them all.
     r.Error("signals.purchase_model.refit_every",

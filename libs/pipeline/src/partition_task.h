@@ -73,7 +73,7 @@ class PartitionTask {
         topics_(std::move(topics)),
         partition_(partition),
         store_(store),
-        protocol_(rules) {}
+        protocol_(rules, topics_.retention_ms) {}
 
   // Where consumption resumes and what was applied from each upstream
   // partition: the restored changelog's newest marker (none: from 0);

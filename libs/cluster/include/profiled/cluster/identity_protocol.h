@@ -50,14 +50,24 @@ namespace profiled::cluster {
 
 // A profile id and its founding identity's kind rank: all the survivor
 // rule (decision 55) needs, so any partition can compare two profiles.
+// After a retention expiry the same id can be founded again, so a
+// reference also names its incarnation: the offset (+1) of the record
+// that created the profile's slot record. A record naming another
+// incarnation than the slot's is for a gone profile (docs/scaling.md,
+// "Incarnations").
 struct ProfileRef {
   std::string id;
   size_t rank = 0;
+  int64_t incarnation = 0;
   bool operator==(const ProfileRef&) const = default;
 };
 // The survivor order: the better (smaller) founding rank, then the smaller
-// id. Total, and the same wherever it is evaluated.
+// id, then the newer incarnation. Total, and the same wherever it is
+// evaluated.
 bool SurvivesOver(const ProfileRef& a, const ProfileRef& b);
+// Whether `refs` names `ref` (id and incarnation; an absorbed profile's
+// rank is not kept).
+bool Names(const std::vector<ProfileRef>& refs, const ProfileRef& ref);
 
 enum class MessageKind {
   kEvent,    // from route: an accepted event, keyed by its anchor
@@ -74,13 +84,22 @@ enum class MessageKind {
   kErase,        // from route: erase the person ids[0] resolves to (payload: the request)
   kErasePerson,  // erase `profile`, the person (payload: the request)
   kForget,       // the slot of ids[0] (or of `other`, when no id) drops the person `profile`
-                 // and the ids it absorbed (absorbed_ids), then acknowledges after a purge
+                 // and the profiles it absorbed (absorbed), then acknowledges after a purge
   kForgotten,    // to `profile`, the erasure's coordinator: one forget done and purged
   // Retention (docs/scaling.md, "Retention TTL"): from a timer, to the
   // profile's slot, with what the timer saw in `payload` (the side checks
   // nothing changed since). kForget and kForgotten carrying `expiry` are
   // that expiry's: a label dropped, answered at once, no suppression.
   kExpire,
+  // To the slot of ids[0], whose label `other` may name a gone profile
+  // (docs/scaling.md, "Incarnations"): that label goes; then, when
+  // `profile` is set, ids[0] claims `profile` (a link that ensures
+  // membership, sent after any release this slot sent before).
+  kStale,
+  // To the slot of ids[0]: `profile` dropped it from its members (a
+  // release, which may be older than the link that labelled it there):
+  // still labelled `profile`, it claims it again.
+  kDropped,
 };
 
 struct ProtocolMessage {
@@ -99,8 +118,9 @@ struct ProtocolMessage {
   std::string payload;
   int64_t time_ms = 0;  // the causing event's time: merge-rate windows, audit
   bool explicit_alias = false;
-  std::vector<int64_t> merge_times_ms;    // kInvite: the survivor's; kShip: the absorbed one's
-  std::vector<std::string> absorbed_ids;  // kShip: what the absorbed profile had absorbed
+  std::vector<int64_t> merge_times_ms;  // kInvite: the survivor's; kShip: the absorbed one's
+  // kShip: what the absorbed profile had absorbed; kForget: the person's.
+  std::vector<ProfileRef> absorbed;
   std::optional<identity::RefusalRule> refused;  // kDecline: the rule, when refused
   int64_t suppress_until_ms = 0;                 // kErase to kForget: suppressed until (wall ms)
   // An alias's previous id (docs/identity.md: looked up as a user id, then
@@ -134,7 +154,7 @@ struct ProfileEntry {
   // Every profile merged into this one, directly or through others: a
   // shipment is merged once, and a release for a member that came with
   // one of them keeps it.
-  std::vector<std::string> absorbed_ids;
+  std::vector<ProfileRef> absorbed;
   // While a merge into this profile is decided: the profile awaited, and
   // the claims, offers and invitations held back until it is.
   std::optional<ProfileRef> awaiting;
@@ -175,7 +195,7 @@ struct Expiry {
   int64_t pending = 0;
   ProfileRef self;
   std::vector<core::Identity> members;
-  std::vector<std::string> absorbed_ids;
+  std::vector<ProfileRef> absorbed;
   std::vector<ProtocolMessage> held;  // events and applies, and links to send again
   bool operator==(const Expiry&) const = default;
 };
@@ -189,6 +209,14 @@ struct Slot {
   int64_t suppressed_until_ms = 0;
   std::optional<Erasure> erasure;
   std::optional<Expiry> expiry;
+  // The gone profiles (expired, by incarnation) an expiry or a stale
+  // record told this identity of: a bind for one of them still in flight
+  // (sent before the expiry, on another partition pair than its forget)
+  // must not label it. Dropped once the identity is labelled afresh
+  // (founded, or bound to a live profile), or when no record sent before
+  // can still arrive (wall ms; 0: kept).
+  std::vector<ProfileRef> forgotten;
+  int64_t forgotten_until_ms = 0;
   bool operator==(const Slot&) const = default;
 };
 
@@ -236,8 +264,11 @@ class ProfileSide {
 
 class IdentityProtocol {
  public:
-  explicit IdentityProtocol(const identity::IdentityRules& rules)
-      : rules_(rules), resolver_(rules) {}
+  // `record_horizon_ms`: how long the internal topics keep a record (their
+  // retention), after which no record sent before can still arrive; 0:
+  // for ever.
+  explicit IdentityProtocol(const identity::IdentityRules& rules, int64_t record_horizon_ms = 0)
+      : rules_(rules), resolver_(rules), record_horizon_ms_(record_horizon_ms) {}
 
   // Handles the record at `offset` of this partition (its key's slot,
   // created when absent), stored at `record_time_ms` (its Kafka timestamp:
@@ -263,6 +294,7 @@ class IdentityProtocol {
     std::vector<ProtocolMessage>& out;
     PartitionState& state;
     int64_t offset;
+    int64_t time_ms;  // the record's timestamp
     bool changed = false;
   };
   void Dispatch(Step& step);
@@ -281,13 +313,16 @@ class IdentityProtocol {
   void OnForget(Step& step);
   void OnForgotten(Step& step);
   void OnExpire(Step& step);
+  void OnStale(Step& step);
+  void OnDropped(Step& step);
   // A record at a slot whose profile is expiring: held, dropped or
   // answered (docs/scaling.md, "Retention TTL"); false: handled as usual.
   bool WhileExpiring(Step& step);
-  // A record for a profile whose slot holds no record of it (expired; or
-  // erased, its suppression over): nothing is created for a profile that
-  // is gone; false: handled as usual.
-  bool AfterExpiry(Step& step);
+  // A record naming a profile incarnation this slot does not hold (expired;
+  // or erased, its suppression over; perhaps founded again since): nothing
+  // is created for a gone profile, and what pointed at it is corrected.
+  // False: the slot holds it (or the record names none): handled as usual.
+  bool ForGone(Step& step);
   // One of the expiry's forgets answered: at zero, the held events again.
   static void ExpiryPartDone(Step& step);
   // One pending part of the slot's erasure done: at zero, the receipts.
@@ -307,8 +342,13 @@ class IdentityProtocol {
   // Ends a wait: sends the held-back records to this slot again.
   static void StopAwaiting(ProfileEntry& record, Step& step);
 
+  // The identity's label goes, and the gone profiles it named are
+  // remembered while it has none (Slot::forgotten).
+  void Forgot(Step& step, const ProfileRef& person, const std::vector<ProfileRef>& absorbed) const;
+
   const identity::IdentityRules& rules_;
   identity::Resolver resolver_;
+  int64_t record_horizon_ms_;
 };
 
 }  // namespace profiled::cluster
