@@ -346,7 +346,12 @@ void IdentityProtocol::OnClaim(Step& step) {
     if (std::optional<identity::RefusalRule> rule =
             resolver_.Violation({&counted}, {id}, m.time_ms, 0, m.explicit_alias, &detail)) {
       // The identity stays where it was: unknown, so its next event founds its own.
+      // Its slot drops a label of this profile it may hold (a claim made
+      // again after a release, or by an event labelling it first).
       step.side.Refused(record.self, FoundedBy(id), *rule, detail, m.time_ms);
+      ProtocolMessage unlabel = Make(MessageKind::kStale, m.ids, {}, record.self, m);
+      unlabel.refused = rule;
+      step.out.push_back(std::move(unlabel));
       step.changed = true;
       return;
     }
@@ -786,6 +791,15 @@ bool IdentityProtocol::ForGone(Step& step) {
 }
 
 void IdentityProtocol::OnStale(Step& step) {
+  if (step.m.refused.has_value()) {
+    // Refused by a live profile: its label goes, and nothing is
+    // remembered (a later bind of that profile is a real one).
+    if (step.slot.identity.has_value() && step.slot.identity->label == step.m.other) {
+      step.slot.identity.reset();
+      step.changed = true;
+    }
+    return;
+  }
   Forgot(step, step.m.other, {});
   if (step.m.profile.id.empty()) return;
   // A claim whatever the label: it travels this slot's partition pair to
