@@ -187,7 +187,11 @@ class Cluster {
     auto held = t.side.states.find(id);
     ProtocolMessage m;
     m.kind = MessageKind::kExpire;
-    m.profile = {id, 0};
+    m.profile = {id};  // the incarnation the timer's owner holds (as the task sends)
+    auto slot = t.state.slots.find(id);
+    if (slot != t.state.slots.end() && slot->second.profile.has_value()) {
+      m.profile = slot->second.profile->self;
+    }
     m.payload = std::to_string(held == t.side.states.end() ? 0 : held->second.size());
     Task::Step s{Task::Step::kSend};
     s.to = k;
@@ -952,6 +956,31 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "expiries racing events under guardrails that refuse links and merges leave every label "
+    "with a profile that lists it, and every event in one live profile or deleted",
+    "[cluster][protocol][retention][guardrails][property]") {
+  identity::IdentityOptions options;  // user_id: 1
+  options.max_identities = 5;
+  options.max_merges_per_hour = 2;
+  const identity::IdentityRules rules = *identity::IdentityRules::Create(options);
+  std::mt19937_64 rng(37);
+  size_t expired = 0;
+  refusals_by_rule.clear();
+  for (int round = 0; round < 600; ++round) {
+    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
+    Cluster cluster(rules, partitions, rng);
+    const std::vector<Event> events = RandomEvents(rules, rng);
+    CAPTURE(round, events.size(), partitions);
+    expired_events.clear();
+    RunWithFailures(cluster, events, rng, /*expire=*/true);
+    expired += expired_events.size();
+    CheckExpiries(cluster, events);
+  }
+  CHECK(expired > 1000);
+  CHECK(refusals_by_rule[identity::RefusalRule::kKindLimit] > 0);  // the guardrails fired
+}
+
+TEST_CASE(
     "an event for a person whose expiry is under way is held at the expired profile and "
     "founds the person afresh once every label is gone",
     "[cluster][protocol][retention]") {
@@ -1091,7 +1120,8 @@ struct Net {
   void Expire(const std::string& id) {
     ProtocolMessage m;
     m.kind = MessageKind::kExpire;
-    m.profile = {id, 0};
+    m.profile = {id};
+    if (state.slots[id].profile.has_value()) m.profile = state.slots[id].profile->self;
     auto it = side.states.find(id);
     m.payload = std::to_string(it == side.states.end() ? 0 : it->second.size());
     Run(m);
@@ -1275,6 +1305,117 @@ TEST_CASE(
   const bool record = net.state.slots[B].profile.has_value();
   const bool state = net.side.states.contains(B);
   CHECK(record == state);  // before the fix: B's state (event 4) kept, record and label gone
+}
+
+TEST_CASE(
+    "a release forwarded along a merge that arrives after its identity was labelled by the "
+    "survivor, the profile it stayed with expired meanwhile, is claimed back",
+    "[cluster][protocol][retention]") {
+  const identity::IdentityRules rules = Unlimited();
+  Net net(rules);
+  const core::Identity e{"email_sha256", "e6"}, b{"device_id", "b6"}, z{"user_id", "z6"};
+  core::Identity w{"user_id", "w0"};
+  // W must survive Z (same rank: the smaller id).
+  for (int i = 1; core::ProfileIdFor(w) > core::ProfileIdFor(z); ++i)
+    w.value = absl::StrCat("w", i);
+  const std::string E = core::ProfileIdFor(e), Z = core::ProfileIdFor(z), W = core::ProfileIdFor(w);
+  expired_events.clear();
+  // b, unknown, is claimed by both E and Z; E's bind lands first, so Z's
+  // bind makes b's slot send release(b, Z, stays with E) and offer(E, Z).
+  net.Event({e, b}, 0);
+  net.Event({z, b}, 1);
+  auto bind_z = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kBind && m.profile.id == Z;
+  };
+  net.All(bind_z);
+  REQUIRE(net.At(b).identity->label.id == E);
+  REQUIRE(net.One(bind_z));
+  auto release_b = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kRelease && m.ids.front() == b;
+  };
+  auto offer_ez = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kOffer && (m.other.id == E || m.profile.id == E);
+  };
+  auto relink_b = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kLink && m.ids.front() == b && m.profile.id == W;
+  };
+  // Z merges into W (shipping b as a member); b's relink to W waits.
+  net.Event({w, z}, 2);
+  net.All([&](const ProtocolMessage& m) { return release_b(m) || offer_ez(m) || relink_b(m); });
+  REQUIRE(net.state.slots[Z].profile->absorbed_into.has_value());
+  // E expires: b's label goes. Then the relink labels b with W.
+  net.Expire(E);
+  net.All([&](const ProtocolMessage& m) { return release_b(m) || offer_ez(m) || relink_b(m); });
+  REQUIRE_FALSE(net.state.slots[E].profile.has_value());
+  REQUIRE_FALSE(net.At(b).identity.has_value());
+  REQUIRE(net.One(relink_b));
+  net.All([&](const ProtocolMessage& m) { return release_b(m) || offer_ez(m); });
+  REQUIRE(net.At(b).identity->label.id == W);
+  // The release, forwarded from Z to W, arrives last: W drops b (E is not
+  // one of W's), and b's slot, still labelled W, claims it back.
+  REQUIRE(net.One(release_b));
+  net.All(offer_ez);
+  const ProfileEntry& record = *net.state.slots[W].profile;
+  CHECK(net.At(b).identity->label.id == W);
+  CHECK(std::find(record.members.begin(), record.members.end(), b) != record.members.end());
+}
+
+TEST_CASE(
+    "a claim made again after a release and refused by a guardrail unlabels its identity, "
+    "so no label is left that its profile does not list",
+    "[cluster][protocol][retention][guardrails]") {
+  identity::IdentityOptions options;  // user_id: at most one per profile
+  const identity::IdentityRules rules = *identity::IdentityRules::Create(options);
+  Net net(rules);
+  const core::Identity q{"email_sha256", "q7"}, p{"device_id", "p7"}, g{"anonymous_id", "g7"};
+  const core::Identity x{"user_id", "x7"}, y{"user_id", "y7"};
+  const std::string Q = core::ProfileIdFor(q), P = core::ProfileIdFor(p), G = core::ProfileIdFor(g);
+  expired_events.clear();
+  auto bind_xp = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kBind && m.profile.id == P && m.ids.front() == x;
+  };
+  auto relink_x = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kLink && m.ids.front() == x && !m.other.id.empty();
+  };
+  auto release_to = [&](const std::string& profile) {
+    return [&, profile](const ProtocolMessage& m) {
+      return m.kind == MessageKind::kRelease && m.profile.id == profile;
+    };
+  };
+  auto claim_y = [&](const ProtocolMessage& m) {
+    return m.kind == MessageKind::kClaim && m.ids.front() == y;
+  };
+  // G and P each claim x while it is unknown; G's bind lands first.
+  net.Event({g, x}, 0);
+  net.Event({p, x}, 1);
+  net.All(bind_xp);
+  REQUIRE(net.At(x).identity->label.id == G);
+  // P merges into Q (x shipped as a member); x's relink waits.
+  net.Event({q, p}, 2);
+  net.All([&](const ProtocolMessage& m) { return bind_xp(m) || relink_x(m); });
+  REQUIRE(net.state.slots[P].profile->absorbed_into.has_value());
+  // P's bind reaches x: release(x, P, stays with G), forwarded by P to Q, waits.
+  REQUIRE(net.One(bind_xp));
+  REQUIRE(net.One(release_to(P)));
+  // G expires; then x's relinks label it with Q.
+  net.Expire(G);
+  net.All([&](const ProtocolMessage& m) {
+    return release_to(Q)(m) || relink_x(m) || m.kind == MessageKind::kOffer;
+  });
+  REQUIRE_FALSE(net.At(x).identity.has_value());
+  net.All(release_to(Q));
+  REQUIRE(net.At(x).identity->label.id == Q);
+  // y's claim for Q waits; the older release drops x from Q; y takes the
+  // one user_id place; x's claim made again is refused.
+  net.Event({q, y}, 3);
+  net.All([&](const ProtocolMessage& m) { return release_to(Q)(m) || claim_y(m); });
+  REQUIRE(net.One(release_to(Q)));
+  REQUIRE(net.One(claim_y));
+  net.All();
+  const std::vector<core::Identity>& members = net.state.slots[Q].profile->members;
+  REQUIRE(std::find(members.begin(), members.end(), y) != members.end());
+  CHECK(std::find(members.begin(), members.end(), x) == members.end());
+  CHECK_FALSE(net.At(x).identity.has_value());  // unknown, as a refused identity stays
 }
 
 // The review's fuzz: the racing-expiry run with timers that fire more

@@ -351,6 +351,7 @@ void IdentityProtocol::OnClaim(Step& step) {
       step.side.Refused(record.self, FoundedBy(id), *rule, detail, m.time_ms);
       ProtocolMessage unlabel = Make(MessageKind::kStale, m.ids, {}, record.self, m);
       unlabel.refused = rule;
+      unlabel.absorbed = record.absorbed;  // a label of one of them led here too
       step.out.push_back(std::move(unlabel));
       step.changed = true;
       return;
@@ -628,8 +629,10 @@ void IdentityProtocol::OnExpire(Step& step) {
   Slot& slot = step.slot;
   // Merged away, erased, expiring, or a merge into it in flight (a link
   // of the person is recent): not now; its timer tries again.
+  // A timer of an incarnation gone since (a retry left over) expires nothing.
   if (!slot.profile.has_value() || slot.profile->absorbed_into.has_value() ||
-      slot.profile->awaiting.has_value() || slot.erasure.has_value()) {
+      slot.profile->awaiting.has_value() || slot.erasure.has_value() ||
+      slot.profile->self != step.m.profile) {
     return;
   }
   if (!step.side.Expire(slot.profile->self, step.m.payload)) return;  // seen since
@@ -792,9 +795,10 @@ bool IdentityProtocol::ForGone(Step& step) {
 
 void IdentityProtocol::OnStale(Step& step) {
   if (step.m.refused.has_value()) {
-    // Refused by a live profile: its label goes, and nothing is
-    // remembered (a later bind of that profile is a real one).
-    if (step.slot.identity.has_value() && step.slot.identity->label == step.m.other) {
+    // Refused by a live profile: a label of it (or of one it absorbed)
+    // goes, and nothing is remembered (a later bind of it is a real one).
+    if (step.slot.identity.has_value() && (step.slot.identity->label == step.m.other ||
+                                           Names(step.m.absorbed, step.slot.identity->label))) {
       step.slot.identity.reset();
       step.changed = true;
     }

@@ -96,7 +96,7 @@ enum class MessageKind {
   // `profile` is set, ids[0] claims `profile` (a link that ensures
   // membership, sent after any release this slot sent before). With
   // `refused`: the live profile `other` refused its claim; a label of it
-  // goes, and it is not remembered as gone.
+  // (or of one it absorbed: `absorbed`) goes, not remembered as gone.
   kStale,
   // To the slot of ids[0]: `profile` dropped it from its members (a
   // release, which may be older than the link that labelled it there):
