@@ -35,6 +35,15 @@ identity::IdentityRules Unlimited() {
   return *identity::IdentityRules::Create(options);
 }
 
+// Limits random events reach: one user_id, five identities, two merges
+// an hour per profile.
+identity::IdentityOptions Guarded() {
+  identity::IdentityOptions options;  // user_id: 1
+  options.max_identities = 5;
+  options.max_merges_per_hour = 2;
+  return options;
+}
+
 // Refusals of the running round, by rule, across all its owners.
 std::map<identity::RefusalRule, size_t> refusals_by_rule;
 // Events deleted with their profile by a retention expiry, this round.
@@ -577,9 +586,7 @@ TEST_CASE(
     "guardrails hold across partitions: no profile ends over a kind or identity limit, "
     "refused identities stay where they were, every event is still held once",
     "[cluster][protocol][property]") {
-  identity::IdentityOptions options;  // user_id: 1
-  options.max_identities = 5;
-  options.max_merges_per_hour = 2;
+  const identity::IdentityOptions options = Guarded();
   const identity::IdentityRules rules = *identity::IdentityRules::Create(options);
   std::mt19937_64 rng(17);
   std::map<identity::RefusalRule, size_t> refused_by_rule;
@@ -935,12 +942,11 @@ TEST_CASE(
   CHECK(expired_people > 100);  // the test exercises what it claims to
 }
 
-TEST_CASE(
-    "expiries racing events, merges, crashes and moves leave no label to a missing profile, "
-    "nothing held or waiting, and every event in one live profile or deleted by an expiry",
-    "[cluster][protocol][retention][property]") {
-  const identity::IdentityRules rules = Unlimited();
-  std::mt19937_64 rng(31);
+// Runs 600 rounds of random events with retention timers firing among
+// them, through crashes and moves, checking each round (CheckExpiries);
+// returns how many events expiries deleted.
+size_t RaceExpiries(const identity::IdentityRules& rules, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   size_t expired = 0;
   for (int round = 0; round < 600; ++round) {
     const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
@@ -952,31 +958,22 @@ TEST_CASE(
     expired += expired_events.size();
     CheckExpiries(cluster, events);
   }
-  CHECK(expired > 1000);
+  return expired;
+}
+
+TEST_CASE(
+    "expiries racing events, merges, crashes and moves leave no label to a missing profile, "
+    "nothing held or waiting, and every event in one live profile or deleted by an expiry",
+    "[cluster][protocol][retention][property]") {
+  CHECK(RaceExpiries(Unlimited(), 31) > 1000);
 }
 
 TEST_CASE(
     "expiries racing events under guardrails that refuse links and merges leave every label "
     "with a profile that lists it, and every event in one live profile or deleted",
     "[cluster][protocol][retention][guardrails][property]") {
-  identity::IdentityOptions options;  // user_id: 1
-  options.max_identities = 5;
-  options.max_merges_per_hour = 2;
-  const identity::IdentityRules rules = *identity::IdentityRules::Create(options);
-  std::mt19937_64 rng(37);
-  size_t expired = 0;
   refusals_by_rule.clear();
-  for (int round = 0; round < 600; ++round) {
-    const int32_t partitions = 1 + static_cast<int32_t>(rng() % 5);
-    Cluster cluster(rules, partitions, rng);
-    const std::vector<Event> events = RandomEvents(rules, rng);
-    CAPTURE(round, events.size(), partitions);
-    expired_events.clear();
-    RunWithFailures(cluster, events, rng, /*expire=*/true);
-    expired += expired_events.size();
-    CheckExpiries(cluster, events);
-  }
-  CHECK(expired > 1000);
+  CHECK(RaceExpiries(*identity::IdentityRules::Create(Guarded()), 37) > 1000);
   CHECK(refusals_by_rule[identity::RefusalRule::kKindLimit] > 0);  // the guardrails fired
 }
 
