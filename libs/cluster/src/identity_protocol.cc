@@ -35,6 +35,46 @@ bool Contains(const std::vector<core::Identity>& ids, const core::Identity& id) 
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
+// Whether `ref` is the person `person` or one of the profiles it absorbed,
+// incarnations included (a profile founded again under one of their ids
+// since is someone else).
+bool OfPerson(const ProfileRef& person, const std::vector<ProfileRef>& absorbed,
+              const ProfileRef& ref) {
+  return ref == person || Names(absorbed, ref);
+}
+
+// The slot's identity drops a label of the person; true if it held one.
+bool DropLabel(Slot& slot, const ProfileRef& person, const std::vector<ProfileRef>& absorbed) {
+  if (!slot.identity.has_value() || !OfPerson(person, absorbed, slot.identity->label)) {
+    return false;
+  }
+  slot.identity.reset();
+  return true;
+}
+
+// The identity's list of gone profiles no longer matters: it is labelled
+// afresh, or nothing sent before the list was made can still arrive.
+void ClearForgotten(Slot& slot) {
+  slot.forgotten.clear();
+  slot.forgotten_until_ms = 0;
+}
+
+// A link found a gone profile and a live one one person (an offer keyed by
+// the survivor, or an invitation by the absorbed one): a survivor waiting
+// to absorb the gone profile stops waiting (to `out`), and the linking
+// identities are relinked to the live one from their own slots (to
+// `relinks`).
+void RelinkFromGone(const ProtocolMessage& m, const ProfileRef& gone,
+                    std::vector<ProtocolMessage>& out, std::vector<ProtocolMessage>& relinks) {
+  if (m.kind == MessageKind::kInvite) {
+    out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
+  }
+  const ProfileRef& live = m.profile == gone ? m.other : m.profile;
+  for (const core::Identity& id : m.linked) {
+    relinks.push_back(Make(MessageKind::kStale, {id}, live, gone, m));
+  }
+}
+
 }  // namespace
 
 bool SurvivesOver(const ProfileRef& a, const ProfileRef& b) {
@@ -134,8 +174,7 @@ void IdentityProtocol::Handle(const ProtocolMessage& message, int64_t offset,
   Step step{message, key, slot, side, out, state, offset, record_time_ms};
   if (!slot.forgotten.empty() && slot.forgotten_until_ms != 0 &&
       record_time_ms >= slot.forgotten_until_ms) {
-    slot.forgotten.clear();  // nothing sent before can arrive any more
-    slot.forgotten_until_ms = 0;
+    ClearForgotten(slot);
     step.changed = true;
   }
   const bool erasing =
@@ -240,8 +279,7 @@ void IdentityProtocol::OnEvent(Step& step) {
   }
   if (!step.slot.identity.has_value()) {
     // A new identity founds its own profile, in its own slot.
-    step.slot.forgotten.clear();
-    step.slot.forgotten_until_ms = 0;
+    ClearForgotten(step.slot);
     ProfileEntry& record = ProfileOf(FoundedBy(anchor), step);
     step.slot.identity = IdentityEntry{record.absorbed_into.value_or(record.self)};
     if (record.absorbed_into.has_value()) {
@@ -370,8 +408,7 @@ void IdentityProtocol::OnBind(Step& step) {
     // the profile is gone (and forgot this identity); nothing to undo.
     if (Names(step.slot.forgotten, m.profile)) return;
     entry = IdentityEntry{m.profile};
-    step.slot.forgotten.clear();
-    step.slot.forgotten_until_ms = 0;
+    ClearForgotten(step.slot);
     step.changed = true;
     return;
   }
@@ -579,17 +616,12 @@ void IdentityProtocol::OnErasePerson(Step& step) {
 void IdentityProtocol::OnForget(Step& step) {
   const ProtocolMessage& m = step.m;
   Slot& slot = step.slot;
-  // The person's incarnations only: a profile founded again under one of
-  // their ids since is someone else.
-  auto of_person = [&](const ProfileRef& ref) {
-    return ref == m.profile || Names(m.absorbed, ref);
-  };
+  auto of_person = [&](const ProfileRef& ref) { return OfPerson(m.profile, m.absorbed, ref); };
   bool held = false;
   if (m.expiry != 0) {
     Forgot(step, m.profile, m.absorbed);  // the label, if it is the person's
-  } else if (slot.identity.has_value() && of_person(slot.identity->label)) {
-    slot.identity.reset();
-    held = true;
+  } else {
+    held = DropLabel(slot, m.profile, m.absorbed);
   }
   if (slot.profile.has_value() &&
       (of_person(slot.profile->self) ||
@@ -676,14 +708,9 @@ bool IdentityProtocol::WhileExpiring(Step& step) {
       // mode's expiry links it) — by its own slot, so the claim follows
       // any release that slot sent before. A survivor waiting to absorb
       // the expired profile stops waiting.
-      const bool invited = m.kind == MessageKind::kInvite;
-      const ProfileRef& other = invited ? m.profile : m.other;
-      const ProfileRef& expired = invited ? m.other : m.profile;
-      if (invited) step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
-      for (const core::Identity& id : m.linked) {
-        expiry.held.push_back(Make(MessageKind::kStale, {id}, other, expired, m));
-        step.changed = true;
-      }
+      RelinkFromGone(m, m.kind == MessageKind::kInvite ? m.other : m.profile, step.out,
+                     expiry.held);
+      step.changed = step.changed || !m.linked.empty();
       return true;
     }
     case MessageKind::kForgotten:
@@ -766,19 +793,11 @@ bool IdentityProtocol::ForGone(Step& step) {
       step.out.push_back(Make(MessageKind::kStale, m.ids, {}, m.profile, m));
       return true;
     case MessageKind::kOffer:
-      // The survivor is gone: the linking identities belong with the other
-      // profile, as single mode links them once the gone one is forgotten.
-      for (const core::Identity& id : m.linked) {
-        step.out.push_back(Make(MessageKind::kStale, {id}, m.other, m.profile, m));
-      }
-      return true;
     case MessageKind::kInvite:
-      // The absorbed profile is gone: the survivor stops waiting, and the
-      // linking identities belong with it.
-      step.out.push_back(Make(MessageKind::kDecline, {}, m.profile, m.other, m));
-      for (const core::Identity& id : m.linked) {
-        step.out.push_back(Make(MessageKind::kStale, {id}, m.profile, m.other, m));
-      }
+      // The survivor of an offer, or the absorbed profile of an invitation,
+      // is gone: the linking identities belong with the other profile, as
+      // single mode links them once the gone one is forgotten.
+      RelinkFromGone(m, *target, step.out, step.out);
       return true;
     case MessageKind::kErasePerson:
       // Gone before the erasure found them: nobody to erase (the asked
@@ -797,11 +816,7 @@ void IdentityProtocol::OnStale(Step& step) {
   if (step.m.refused.has_value()) {
     // Refused by a live profile: a label of it (or of one it absorbed)
     // goes, and nothing is remembered (a later bind of it is a real one).
-    if (step.slot.identity.has_value() && (step.slot.identity->label == step.m.other ||
-                                           Names(step.m.absorbed, step.slot.identity->label))) {
-      step.slot.identity.reset();
-      step.changed = true;
-    }
+    if (DropLabel(step.slot, step.m.other, step.m.absorbed)) step.changed = true;
     return;
   }
   Forgot(step, step.m.other, {});
@@ -822,10 +837,7 @@ void IdentityProtocol::OnDropped(Step& step) {
 void IdentityProtocol::Forgot(Step& step, const ProfileRef& person,
                               const std::vector<ProfileRef>& absorbed) const {
   Slot& slot = step.slot;
-  if (slot.identity.has_value() &&
-      (slot.identity->label == person || Names(absorbed, slot.identity->label))) {
-    slot.identity.reset();
-  }
+  DropLabel(slot, person, absorbed);
   // Kept even when labelled with someone else: that label may go later,
   // and a bind for the gone profile may still be in flight then.
   if (!Names(slot.forgotten, person)) slot.forgotten.push_back(person);
