@@ -16,6 +16,7 @@
 //       [--config-extra YAML]   (appended to the generated config)
 //       [--instances N]         (N > 0: partitioned mode, N instances sharing
 //                                --partitions repartition partitions; 0: single mode)
+//       [--standby N]           (partitioned: cluster.standby_replicas)
 //       [--kill-at S]           (partitioned, N >= 2: kill -9 the last instance S s into
 //                                the load; prints the failover time — until every
 //                                repartition partition publishes input produced after
@@ -415,7 +416,8 @@ int main(int argc, char** argv) {
         << "}\n"
         << "http: {listen: \"127.0.0.1:0\"}\n"
         << (partitioned
-                ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions, "}\n")
+                ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions,
+                               ", standby_replicas: ", flags.Get("--standby", "0"), "}\n")
                 : std::string())
         << flags.Get("--config-extra", "") << "\n";
     const std::string err = absl::StrCat(work, "/profiled-", i, ".err");

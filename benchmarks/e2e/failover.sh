@@ -8,18 +8,21 @@
 # with the same session timeout (6 s). The rate and length keep each
 # changelog partition under the mock broker's ~5 MiB: it has no compaction,
 # and a restore from a changelog missing its start is refused.
-#   bash benchmarks/e2e/failover.sh [runs]
+# With a standby (cluster.standby_replicas: 1) the survivor takes the
+# killed instance's partitions from warm copies instead of restoring them.
+#   bash benchmarks/e2e/failover.sh [runs] [standby_replicas]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/setup-debian.sh >/dev/null
 bash deploy/build.sh profiled devbroker profiled_loadgen profiled_e2e_bench >/dev/null
 runs=${1:-3}
+standby=${2:-0}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for run in $(seq 1 "$runs"); do
   echo "run $run" >&2
   build/benchmarks/profiled_e2e_bench --bin build --profiles 100000 --keys zipf --rate 1000 \
-    --seconds 25 --partitions 12 --instances 2 --kill-at 8 2>/dev/null | grep '^JSON' | sed 's/^JSON //' >>"$out" || true
+    --seconds 25 --partitions 12 --instances 2 --kill-at 8 --standby "$standby" 2>/dev/null | grep '^JSON' | sed 's/^JSON //' >>"$out" || true
 done
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys

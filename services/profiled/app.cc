@@ -138,6 +138,7 @@ absl::Status App::StartPartitioned() {
   options.repartition_topic = config_.repartition_topic;
   options.changelog_topic = config_.changelog_topic;
   options.internal_retention_ms = config_.internal_retention_ms;
+  options.standby_replicas = config_.standby_replicas;
   if (options.runtime.lease.advertised_http.empty()) {
     options.runtime.lease.advertised_http = config_.http.listen;
   }

@@ -11,6 +11,10 @@
 namespace profiled::cluster {
 namespace {
 
+std::string MemberName(const std::string& instance_id, const std::string& host) {
+  return absl::StrCat(instance_id, "@", host);
+}
+
 std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
 }
@@ -265,9 +269,13 @@ void GroupLease::SetOwned(std::vector<int32_t> partitions) {
 void GroupLease::RefreshOwners() {
   const int64_t now_ms = wall_clock_.NowMs();
   absl::flat_hash_map<int32_t, std::pair<int64_t, std::string>> owners;
+  std::vector<PeerOwnership> peers;
   for (const LeaseTable::View& member : table_.Members()) {
     const MemberLease& lease = *member.lease;
     if (member.yielded || lease.mode() != kPartitionedMode || !LiveAt(lease, now_ms)) continue;
+    peers.push_back({MemberName(lease.instance_id(), lease.host()),
+                     {lease.owned_partitions().begin(), lease.owned_partitions().end()},
+                     lease.instance_id() == self_.instance_id && lease.host() == self_.host});
     for (int32_t partition : lease.owned_partitions()) {
       auto [it, added] =
           owners.try_emplace(partition, lease.heartbeat_ms(), lease.advertised_http());
@@ -279,7 +287,15 @@ void GroupLease::RefreshOwners() {
   }
   absl::MutexLock lock(&mu_);
   owners_ = std::move(owners);
+  peers_ = std::move(peers);
 }
+
+std::vector<PeerOwnership> GroupLease::Peers() const {
+  absl::MutexLock lock(&mu_);
+  return peers_;
+}
+
+std::string GroupLease::member_name() const { return MemberName(self_.instance_id, self_.host); }
 
 std::optional<std::string> GroupLease::AddressOf(int32_t partition) const {
   absl::MutexLock lock(&mu_);

@@ -444,7 +444,7 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "cluster") || !n) return;
   r.CheckKeys(n, "cluster",
               {"mode", "instance_id", "members_topic", "lease_ttl", "advertised_http", "partitions",
-               "repartition_topic", "changelog_topic", "internal_retention"});
+               "repartition_topic", "changelog_topic", "internal_retention", "standby_replicas"});
   cluster::GroupLeaseOptions& lease = c.runtime.lease;
   std::string mode(cluster::kSingleMode);
   r.String(n["mode"], "cluster.mode", mode);
@@ -467,6 +467,7 @@ void ReadCluster(Reader& r, const YAML::Node& n, AppConfig& c) {
   double retention_ms = static_cast<double>(c.internal_retention_ms);
   r.DurationMs(n["internal_retention"], "cluster.internal_retention", retention_ms);
   c.internal_retention_ms = static_cast<int64_t>(retention_ms);
+  r.Integer(n["standby_replicas"], "cluster.standby_replicas", c.standby_replicas, 0, 3);
 }
 
 // What partitioned mode needs, and what it does not do yet, under the
@@ -481,6 +482,10 @@ void CheckPartitioned(Reader& r, const AppConfig& c) {
   }
   if (c.repartition_topic.empty()) r.Error("cluster.repartition_topic", "is required");
   if (c.changelog_topic.empty()) r.Error("cluster.changelog_topic", "is required");
+  if (c.standby_replicas > 0 && c.runtime.lease.topic.empty()) {
+    r.Error("cluster.standby_replicas",
+            "needs cluster.members_topic: standbys follow who owns what there");
+  }
 }
 
 void ReadLog(Reader& r, const YAML::Node& n, AppConfig& c) {

@@ -48,6 +48,16 @@ class KafkaLogTail final : public LogTail {
     consumer_->stop(topic_handle_.get(), partition);
   }
 
+  std::optional<int64_t> CachedHighWatermark(int32_t partition) override {
+    int64_t low = 0;
+    int64_t high = 0;
+    if (consumer_->get_watermark_offsets(topic_, partition, &low, &high) != RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      return std::nullopt;
+    }
+    return high;
+  }
+
   absl::Status Poll(int timeout_ms, size_t max_records,
                     const std::function<void(int32_t, const LogRecord&)>& each) override {
     int wait = timeout_ms;

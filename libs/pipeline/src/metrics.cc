@@ -73,7 +73,17 @@ PartitionMetrics::PartitionMetrics(prometheus::Registry& r)
                            "Keys written to the changelog again over a zombie's record.")),
       superseded(CounterOf(r, "profiled_partitions_superseded_total",
                            "Partitions this instance stopped writing because a newer owner "
-                           "claimed them (this instance was the zombie).")) {}
+                           "claimed them (this instance was the zombie).")),
+      standbys(GaugeOf(r, "profiled_standby_partitions",
+                       "Warm copies this instance keeps of partitions other members own "
+                       "(cluster.standby_replicas).")),
+      standby_lag(GaugeOf(r, "profiled_standby_lag_offsets",
+                          "Changelog offsets the warm copies have still to read, summed.")),
+      standby_records(CounterOf(r, "profiled_standby_records_total",
+                                "Changelog records folded into warm copies.")),
+      standby_takeovers(CounterOf(r, "profiled_partition_standby_takeovers_total",
+                                  "Partitions taken from a warm copy on assignment: only the "
+                                  "changelog written since was read.")) {}
 
 PipelineMetrics::PipelineMetrics(prometheus::Registry& registry,
                                  const std::vector<std::string>& input_topics)

@@ -179,12 +179,13 @@ class SlotRestorer {
   SlotRestorer(store::ProfileStore& store, core::PartitionKey partition)
       : store_(store), partition_(std::move(partition)) {}
   [[nodiscard]] absl::Status Add(std::string_view key, std::optional<std::string_view> value);
+  // Commits what Add gathered so far (timers wait for Finish).
+  [[nodiscard]] absl::Status Flush();
   // Commits what is left and the restored profiles' timers; call once
   // after the last Add.
   [[nodiscard]] absl::Status Finish();
 
  private:
-  [[nodiscard]] absl::Status Flush();
 
   store::ProfileStore& store_;
   const core::PartitionKey partition_;

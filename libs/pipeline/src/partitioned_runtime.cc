@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -16,8 +17,10 @@
 #include "profiled/kafka/partition_log.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/publisher.h"
+#include "profiled/cluster/standby_plan.h"
 #include "read_stage.h"
 #include "route_stage.h"
+#include "standby_copy.h"
 #include "worker_pool.h"
 
 namespace profiled::pipeline {
@@ -27,6 +30,12 @@ absl::Status PartitionedOptions::Validate() const {
   if (absl::Status s = runtime.Validate(); !s.ok()) problems.emplace_back(s.message());
   if (partitions < 1) problems.push_back("cluster.partitions: must be at least 1");
   if (max_run_ahead < 1) problems.push_back("max_run_ahead: must be at least 1");
+  if (standby_replicas < 0 || standby_replicas > 3) {
+    problems.push_back("cluster.standby_replicas: must be between 0 and 3");
+  } else if (standby_replicas > 0 && runtime.lease.topic.empty()) {
+    // Standbys are planned on who owns what, which only the members topic says.
+    problems.push_back("cluster.standby_replicas: needs cluster.members_topic");
+  }
   if (repartition_topic.empty()) problems.push_back("cluster.repartition_topic: is required");
   if (changelog_topic.empty()) problems.push_back("cluster.changelog_topic: is required");
   if (!runtime.pipeline.control_topic.empty() && runtime.pipeline.erasure_suppression_ms <= 0) {
@@ -128,6 +137,17 @@ struct PartitionedRuntime::Impl {
   void Park(int32_t partition);
   // Closes and deletes the stores parked for kParkedFor (`all`: every one).
   void ExpireParked(bool all = false);
+  // Warm copies (standby_replicas), planned every second on the members
+  // topic's view: copies no longer wanted are dropped, wanted ones started.
+  void PlanStandbys();
+  [[nodiscard]] absl::Status StartStandby(int32_t partition);
+  void DropStandby(int32_t partition);
+  // Hands the records the standby tail fetched to their copies.
+  void FollowStandbys();
+  // The warm copy of `partition`, caught up to the changelog's end, as the
+  // partition's store; nullopt when there is none or it cannot be used.
+  std::optional<ResumePoint> TakeStandby(int32_t partition, OwnedPartition& p,
+                                         kafka::PartitionLog& log);
   void DropRevoked();
   // Reads back the owned changelog partitions: keys a zombie wrote after
   // this owner's claim are re-asserted; a newer claim drops the partition.
@@ -180,6 +200,14 @@ struct PartitionedRuntime::Impl {
   std::unique_ptr<kafka::LogTail> tail;  // the owned changelog partitions
   std::map<int32_t, OwnedPartition> owned;
   std::map<int32_t, ParkedPartition> parked;
+  std::unique_ptr<kafka::LogTail> standby_tail;  // null without standby_replicas
+  std::map<int32_t, std::unique_ptr<internal::StandbyCopy>> standbys;
+  std::map<int32_t, absl::Time> standby_refused;  // not tried again before then
+  // Copies the plan no longer wants, since when: kept for kParkedFor, as a
+  // rebalance empties every member's ownership for a moment.
+  std::map<int32_t, absl::Time> standby_unwanted;
+  int64_t standby_serial = 0;                     // each copy's directory is new
+  absl::Time next_standby_plan = absl::InfinitePast();
   struct Recovery {
     absl::Time next;
     absl::Duration backoff;
@@ -238,9 +266,11 @@ absl::StatusOr<int64_t> PartitionedRuntime::Impl::Own(int32_t partition) {
       LogInfo("reused the store of ", what, " kept since ",
               absl::FormatDuration(absl::Now() - kept->since), " ago, resuming at ",
               resume->marker.has_value() ? resume->marker->next_offset() : 0);
+      DropStandby(partition);  // owned now: a copy is of no use
     }
     kept.reset();  // closes the store unless reused
   }
+  if (!resume.has_value()) resume = TakeStandby(partition, p, *log);
   if (!resume.has_value()) {
     ASSIGN_OR_RETURN(resume, Restore(partition, p, *log));
   }
@@ -413,6 +443,152 @@ void PartitionedRuntime::Impl::ExpireParked(bool all) {
     std::error_code ignored;
     std::filesystem::remove_all(path, ignored);
   }
+}
+
+void PartitionedRuntime::Impl::PlanStandbys() {
+  if (standby_tail == nullptr) return;
+  const absl::Time now = absl::Now();
+  if (now < next_standby_plan) return;
+  next_standby_plan = now + absl::Seconds(1);
+  std::vector<int32_t> wanted =
+      cluster::StandbyPartitions(lease->Peers(), lease->member_name(), options.standby_replicas);
+  std::erase_if(wanted, [&](int32_t k) { return owned.count(k) > 0 || k >= options.partitions; });
+  std::vector<int32_t> unwanted;
+  for (const auto& [partition, copy] : standbys) {
+    if (std::binary_search(wanted.begin(), wanted.end(), partition)) {
+      standby_unwanted.erase(partition);
+    } else if (now - standby_unwanted.try_emplace(partition, now).first->second >= kParkedFor) {
+      unwanted.push_back(partition);
+    }
+  }
+  for (int32_t partition : unwanted) {
+    LogInfo("no longer keeps a warm copy of ", options.changelog_topic, "/", partition);
+    DropStandby(partition);
+  }
+  for (int32_t partition : wanted) {
+    if (standbys.count(partition) > 0) continue;
+    if (auto it = standby_refused.find(partition); it != standby_refused.end() && now < it->second) {
+      continue;
+    }
+    if (absl::Status s = StartStandby(partition); !s.ok()) {
+      LogWarn("no warm copy of ", options.changelog_topic, "/", partition, ": ", s.message(),
+              "; trying again in a minute");
+      DropStandby(partition);
+      standby_refused[partition] = now + absl::Minutes(1);
+    }
+  }
+  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
+}
+
+absl::Status PartitionedRuntime::Impl::StartStandby(int32_t partition) {
+  // A copy of a truncated changelog would be as partial as a restore from it.
+  ASSIGN_OR_RETURN(std::unique_ptr<kafka::PartitionLog> log,
+                   kafka::PartitionLog::Open(options.runtime.consumer.properties,
+                                             options.changelog_topic, partition));
+  ASSIGN_OR_RETURN(const kafka::LogRange range, log->Range(30'000));
+  const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
+  RETURN_IF_ERROR(cluster::CheckNotTruncated(range, what));
+  store::StoreOptions store_options = options.runtime.store;
+  store_options.path =
+      absl::StrCat(options.runtime.store.path, "/standby-", partition, "-", ++standby_serial);
+  store_options.sync_writes = false;  // a restart rebuilds copies from scratch
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::StandbyCopy> copy,
+      internal::StandbyCopy::Open(store_options, {options.repartition_topic, partition}));
+  standbys[partition] = std::move(copy);
+  RETURN_IF_ERROR(standby_tail->Start(partition, 0));
+  LogInfo("keeping a warm copy of ", what, " (", range.high, " offsets to read)");
+  return absl::OkStatus();
+}
+
+void PartitionedRuntime::Impl::DropStandby(int32_t partition) {
+  auto it = standbys.find(partition);
+  if (it == standbys.end()) return;
+  standby_tail->Stop(partition);
+  standby_unwanted.erase(partition);
+  const std::string path = it->second->path();
+  standbys.erase(it);  // closes the store before its files go
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
+}
+
+void PartitionedRuntime::Impl::FollowStandbys() {
+  if (standby_tail == nullptr || standbys.empty()) return;
+  std::set<int32_t> failed_copies;
+  int64_t records = 0;
+  absl::Status followed =
+      standby_tail->Poll(0, 50'000, [&](int32_t partition, const kafka::LogRecord& r) {
+        auto it = standbys.find(partition);
+        if (it == standbys.end() || failed_copies.count(partition) > 0) return;
+        if (absl::Status s = it->second->Add(r); !s.ok()) {
+          LogWarn("warm copy of ", options.changelog_topic, "/", partition, ": ", s.message());
+          failed_copies.insert(partition);
+        }
+        ++records;
+      });
+  partition_metrics.standby_records.Increment(static_cast<double>(records));
+  int64_t lag = 0;
+  for (const auto& [partition, copy] : standbys) {
+    if (failed_copies.count(partition) > 0) continue;
+    if (absl::Status s = copy->Flush(); !s.ok()) {
+      LogWarn("warm copy of ", options.changelog_topic, "/", partition, ": ", s.message());
+      failed_copies.insert(partition);
+      continue;
+    }
+    const std::optional<int64_t> high = standby_tail->CachedHighWatermark(partition);
+    if (high.has_value()) lag += std::max<int64_t>(0, *high - copy->next());
+  }
+  partition_metrics.standby_lag.Set(static_cast<double>(lag));
+  // A copy that failed is dropped and planned again (from offset 0).
+  for (int32_t partition : failed_copies) DropStandby(partition);
+  if (followed.ok()) return;
+  LogWarn("following the warm copies: ", followed.ToString());
+  for (const auto& [partition, copy] : standbys) {
+    // Records no longer held cannot be read again: planned anew, each
+    // checked against truncation. Anything else: from where each was.
+    if (absl::IsOutOfRange(followed)) {
+      failed_copies.insert(partition);
+    } else if (absl::Status s = standby_tail->Start(partition, copy->next()); !s.ok()) {
+      failed_copies.insert(partition);
+    }
+  }
+  for (int32_t partition : failed_copies) DropStandby(partition);
+}
+
+std::optional<ResumePoint> PartitionedRuntime::Impl::TakeStandby(int32_t partition,
+                                                                  OwnedPartition& p,
+                                                                  kafka::PartitionLog& log) {
+  auto it = standbys.find(partition);
+  if (it == standbys.end()) return std::nullopt;
+  std::unique_ptr<internal::StandbyCopy> copy = std::move(it->second);
+  standbys.erase(it);
+  standby_tail->Stop(partition);
+  standby_unwanted.erase(partition);
+  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
+  const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
+  const absl::Time began = absl::Now();
+  const int64_t from = copy->next();
+  absl::StatusOr<cluster::RestoreResult> caught_up = copy->CatchUp(log, 600'000);
+  if (!caught_up.ok()) {
+    LogWarn("the warm copy of ", what, " cannot be used: ", caught_up.status().ToString(),
+            "; restoring the partition instead");
+    const std::string path = copy->path();
+    copy.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+    return std::nullopt;
+  }
+  partition_metrics.standby_takeovers.Increment();
+  partition_metrics.fenced.Increment(static_cast<double>(caught_up->progress.fenced));
+  LogInfo("took ", what, " from its warm copy: read the ", caught_up->progress.high - from,
+          " offsets written since (", caught_up->progress.records, " records in all) in ",
+          absl::FormatDuration(absl::Now() - began), ", resuming at ",
+          caught_up->marker.has_value() ? caught_up->marker->next_offset() : 0);
+  p.path = copy->path();
+  p.store = copy->store();
+  return ResumePoint{std::move(caught_up->marker), caught_up->progress.high,
+                     std::move(caught_up->fenced_keys)};
 }
 
 void PartitionedRuntime::Impl::DropRevoked() {
@@ -780,6 +956,16 @@ absl::StatusOr<std::unique_ptr<PartitionedRuntime>> PartitionedRuntime::Start(
       }));
   ASSIGN_OR_RETURN(
       p.tail, kafka::LogTail::Open(options.runtime.consumer.properties, options.changelog_topic));
+  if (options.standby_replicas > 0) {
+    ASSIGN_OR_RETURN(p.standby_tail, kafka::LogTail::Open(options.runtime.consumer.properties,
+                                                          options.changelog_topic));
+  }
+  // Warm copies a killed process left: a restart starts them afresh.
+  std::vector<std::filesystem::path> leftovers;
+  for (const auto& entry : std::filesystem::directory_iterator(options.runtime.store.path, error)) {
+    if (entry.path().filename().string().rfind("standby-", 0) == 0) leftovers.push_back(entry);
+  }
+  for (const std::filesystem::path& path : leftovers) std::filesystem::remove_all(path, error);
   kafka::ConsumerOptions consumer = options.runtime.consumer;
   consumer.topics = internal::ReadStage::Subscription(options.runtime.pipeline, consumer.topics);
   // Routing commits input offsets to the group (nothing local holds them).
@@ -883,6 +1069,8 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   RETURN_IF_ERROR(p.FireTimers());
   p.FollowChangelogs();
   RETURN_IF_ERROR(p.failed);
+  p.PlanStandbys();
+  p.FollowStandbys();
   p.ApplyBackPressure();
   if (messages.empty()) p.health.ReportIdle();
   p.ReportStatus();
@@ -906,6 +1094,7 @@ bool PartitionedRuntime::Shutdown(absl::Duration timeout) {
   p.owned.clear();
   p.PublishOwnership();
   p.ExpireParked(/*all=*/true);  // a restart restores: nothing left behind on disk
+  while (!p.standbys.empty()) p.DropStandby(p.standbys.begin()->first);
   p.consumer->Close();
   if (p.lease != nullptr) p.lease->Release();
   return drained;

@@ -34,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "profiled/cluster/lease.h"
+#include "profiled/cluster/standby_plan.h"
 #include "profiled/core/clock.h"
 #include "profiled/kafka/partition_log.h"
 #include "profiled/kafka/properties.h"
@@ -93,6 +94,11 @@ class GroupLease {
   // How many of partitions 0..partitions-1 no live member says it owns, as
   // of the same heartbeat: what the unowned-partitions alert watches.
   int32_t UnownedOf(int32_t partitions) const;
+  // The live partitioned members and what each owns, as of the same
+  // heartbeat (this instance marked `self`): what standbys are planned on.
+  std::vector<PeerOwnership> Peers() const;
+  // This instance's name in Peers().
+  std::string member_name() const;
 
  private:
   using Steady = std::chrono::steady_clock::time_point;
@@ -131,6 +137,7 @@ class GroupLease {
   std::vector<int32_t> owned_ ABSL_GUARDED_BY(mu_);
   // Partition -> (heartbeat ms, advertised address) of its newest claimant.
   absl::flat_hash_map<int32_t, std::pair<int64_t, std::string>> owners_ ABSL_GUARDED_BY(mu_);
+  std::vector<PeerOwnership> peers_ ABSL_GUARDED_BY(mu_);
 
   absl::Notification stop_;
   std::thread thread_;

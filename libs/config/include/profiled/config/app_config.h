@@ -54,6 +54,8 @@ struct AppConfig {
   // record (the repartition topic's retention.ms, and the changelog's
   // min.compaction.lag.ms plus segment.ms): stated on erasure receipts.
   int64_t internal_retention_ms = 7LL * 24 * 3600 * 1000;
+  // Warm copies of the next members' partitions (partitioned mode).
+  int standby_replicas = 0;
   // http.listen: /metrics, /healthz and /v1 on one address.
   obs::HttpServerOptions http;
   // http.token: when set, /v1/* requires "Authorization: Bearer <token>".

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,9 @@ class LogTail {
   [[nodiscard]] virtual absl::Status Start(int32_t partition, int64_t from) = 0;
   // Stops following `partition`; its records not yet handed over are dropped.
   virtual void Stop(int32_t partition) = 0;
+  // The partition's high watermark as its last fetch said (no broker
+  // call); nullopt before one.
+  [[nodiscard]] virtual std::optional<int64_t> CachedHighWatermark(int32_t partition) = 0;
   // Hands over up to `max_records` records fetched so far, in offset order
   // per partition, waiting at most `timeout_ms` for the first. An offset no
   // longer held (OutOfRange) or a broker error is returned after the

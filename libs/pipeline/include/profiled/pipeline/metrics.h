@@ -82,6 +82,10 @@ struct PartitionMetrics {
   prometheus::Counter& fenced;      // a zombie's changelog records seen
   prometheus::Counter& reasserted;  // keys written again over them
   prometheus::Counter& superseded;  // partitions a newer owner claimed
+  prometheus::Gauge& standbys;             // warm copies kept of others' partitions
+  prometheus::Gauge& standby_lag;          // changelog offsets they have still to read
+  prometheus::Counter& standby_records;    // changelog records folded into them
+  prometheus::Counter& standby_takeovers;  // partitions taken from a warm copy
 };
 
 class PipelineMetrics {

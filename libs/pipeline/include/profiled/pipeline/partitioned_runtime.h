@@ -18,7 +18,9 @@
 // partition no longer assigned is parked for a minute, then closed and
 // its directory removed.
 //
-// Not yet in partitioned mode: standby replicas (docs/scaling.md).
+// With standby_replicas, it also keeps warm copies of partitions others
+// own (internal::StandbyCopy), so that taking one reads only the changelog
+// written since instead of all of it.
 // Not thread-safe: one thread calls RunOnce and Shutdown.
 #pragma once
 
@@ -54,6 +56,10 @@ struct PartitionedOptions {
   // How long the internal topics may keep a record (stated on erasure
   // receipts: cluster.internal_retention). Default: 7 days.
   int64_t internal_retention_ms = 7LL * 24 * 3600 * 1000;
+  // Warm copies: each instance follows the changelogs of the partitions
+  // the next this many members own (cluster::StandbyPartitions). Needs the
+  // members topic (runtime.lease.topic). 0 to 3; default 0.
+  int standby_replicas = 0;
 
   [[nodiscard]] absl::Status Validate() const;
 };
