@@ -32,7 +32,8 @@ struct Instance {
   std::unique_ptr<testing::ChildProcess> process;
 };
 
-Instance Write(const testing::TempDir& dir, const std::string& bootstrap, const std::string& name) {
+Instance Write(const testing::TempDir& dir, const std::string& bootstrap, const std::string& name,
+               int standby_replicas) {
   Instance i{name, dir.Sub(name + ".yaml"), dir.Sub(name + "-store")};
   std::ofstream out(i.config);
   // Short sessions: a killed member's partitions move in seconds, not 45.
@@ -43,7 +44,8 @@ Instance Write(const testing::TempDir& dir, const std::string& bootstrap, const 
       << "store: {path: " << i.store << "}\n"
       << "http: {listen: \"127.0.0.1:0\"}\n"
       << "identity: {max_per_kind: {}, max_merges_per_hour: 1000000}\n"
-      << "cluster: {mode: partitioned, partitions: 12}\n";
+      << "cluster: {mode: partitioned, partitions: 12, standby_replicas: " << standby_replicas
+      << "}\n";
   return i;
 }
 
@@ -57,18 +59,27 @@ void Start(Instance& i, const testing::TempDir& dir) {
 
 void Produce(const std::string& bootstrap, const std::vector<v1::InteractionEvent>& events,
              size_t from, size_t to, std::mt19937_64& rng) {
-  std::vector<std::pair<std::string, std::string>> records;
-  for (size_t i = from; i < to; ++i) {
-    // Keys spread a person's events over every input partition.
-    records.emplace_back(absl::StrCat("k", rng() % 97), events[i].SerializeAsString());
-  }
-  testing::ProduceRecords(bootstrap, "events", records);
+  testing::ProduceSpread(bootstrap, "events", events, from, to, rng);
 }
 
-TEST_CASE(
-    "partitioned instances killed, added, paused, stopped and wiped mid-run end with single "
-    "mode's people, and each person's last update is their final state",
-    "[crash][partitioned]") {
+// How many partitions the instances took from warm copies, read from their logs.
+int TakenFromCopies(const testing::TempDir& dir, const std::vector<const Instance*>& instances) {
+  int taken = 0;
+  for (const Instance* i : instances) {
+    for (int start = 1; start <= i->starts; ++start) {
+      const std::string log = testing::ReadFile(dir.Sub(absl::StrCat(i->name, ".err.", start)));
+      for (size_t at = log.find("from its warm copy"); at != std::string::npos;
+           at = log.find("from its warm copy", at + 1)) {
+        ++taken;
+      }
+    }
+  }
+  return taken;
+}
+
+// Kills, adds, pauses, stops and wipes instances while 900 events of 30
+// people arrive; returns how many partitions were taken from warm copies.
+int MovesEndWithSingleModesPeople(int standby_replicas) {
   testing::TempDir dir;
   testing::ChildProcess broker(
       {DEVBROKER_BIN, "--topic", "events:4", "--topic", "updates:4", "--topic", "deadletters:1",
@@ -82,9 +93,9 @@ TEST_CASE(
   std::mt19937_64 rng(5);
   const int people = 30;
   const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, people, 900, T0);
-  Instance a = Write(dir, bootstrap, "pod-a");
-  Instance b = Write(dir, bootstrap, "pod-b");
-  Instance c = Write(dir, bootstrap, "pod-c");
+  Instance a = Write(dir, bootstrap, "pod-a", standby_replicas);
+  Instance b = Write(dir, bootstrap, "pod-b", standby_replicas);
+  Instance c = Write(dir, bootstrap, "pod-c", standby_replicas);
 
   Produce(bootstrap, events, 0, 300, rng);
   Start(a, dir);
@@ -156,6 +167,23 @@ TEST_CASE(
   c.process->Signal(SIGTERM);
   CHECK(a.process->Wait(std::chrono::milliseconds(40'000)).value_or(-1) == 0);
   CHECK(c.process->Wait(std::chrono::milliseconds(40'000)).value_or(-1) == 0);
+  return TakenFromCopies(dir, {&a, &b, &c});
+}
+
+TEST_CASE(
+    "partitioned instances killed, added, paused, stopped and wiped mid-run end with single "
+    "mode's people, and each person's last update is their final state",
+    "[crash][partitioned]") {
+  CHECK(MovesEndWithSingleModesPeople(0) == 0);
+}
+
+TEST_CASE(
+    "with standby replicas, the same moves take partitions from warm copies and still end with "
+    "single mode's people",
+    "[crash][partitioned][standby]") {
+  // pod-b stands by for pod-a's partitions (and a for b's): the kill -9 of
+  // a at least moves its partitions to b's copies.
+  CHECK(MovesEndWithSingleModesPeople(1) > 0);
 }
 
 }  // namespace

@@ -152,11 +152,7 @@ TEST_CASE(
   std::mt19937_64 rng(7);
   const std::vector<v1::InteractionEvent> events = testing::PeopleEvents(rng, 20, 400, T0);
   auto produce = [&](size_t from, size_t to) {
-    std::vector<std::pair<std::string, std::string>> records;
-    for (size_t i = from; i < to; ++i) {
-      records.emplace_back(absl::StrCat("k", rng() % 97), events[i].SerializeAsString());
-    }
-    testing::ProduceRecords(bootstrap, "events", records);
+    testing::ProduceSpread(bootstrap, "events", events, from, to, rng);
   };
   produce(0, 200);
   testing::TempDir dir;

@@ -22,6 +22,16 @@ pipeline::PipelineOptions EquivalenceOptions() {
   return o;
 }
 
+void ProduceSpread(const std::string& bootstrap, const std::string& topic,
+                   const std::vector<v1::InteractionEvent>& events, size_t from, size_t to,
+                   std::mt19937_64& rng) {
+  std::vector<std::pair<std::string, std::string>> records;
+  for (size_t i = from; i < to; ++i) {
+    records.emplace_back(absl::StrCat("k", rng() % 97), events[i].SerializeAsString());
+  }
+  ProduceRecords(bootstrap, topic, records);
+}
+
 std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
                                                int64_t t0_ms) {
   const std::vector<std::string> types = {"product_viewed", "product_viewed", "added_to_cart",

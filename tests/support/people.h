@@ -29,6 +29,12 @@ pipeline::PipelineOptions EquivalenceOptions();
 std::vector<v1::InteractionEvent> PeopleEvents(std::mt19937_64& rng, int people, int events,
                                                int64_t t0_ms);
 
+// Produces events [from, to) to `topic`, keyed at random so that a
+// person's events spread over every input partition.
+void ProduceSpread(const std::string& bootstrap, const std::string& topic,
+                   const std::vector<v1::InteractionEvent>& events, size_t from, size_t to,
+                   std::mt19937_64& rng);
+
 // Same id, version, counters, first/last seen, identities and every family's
 // ranked scores at `now_ms` (within 1e-9 relative): Catch CHECKs.
 void CheckSameProfile(const core::Profile& got, const core::Profile& want,

@@ -200,6 +200,17 @@ cluster: {mode: partitioned, partitions: 24, repartition_topic: shop.rep, change
   CHECK(ParseConfig("cluster: {mode: partitioned, internal_retention: 3d}\n")
             ->internal_retention_ms == 3LL * 24 * 3600 * 1000);
   CHECK_FALSE(ParseConfig("{}\n")->partitioned);
+  // Standbys: 0 to 3 warm copies, planned from the members topic.
+  CHECK(defaults->standby_replicas == 0);
+  CHECK(ParseConfig("cluster: {mode: partitioned, standby_replicas: 3}\n")->standby_replicas == 3);
+  for (const char* asked : {"standby_replicas: 4", "standby_replicas: -1",
+                            "standby_replicas: 1, members_topic: \"\""}) {
+    CAPTURE(asked);
+    auto standby = ParseConfig(absl::StrCat("cluster: {mode: partitioned, ", asked, "}\n"));
+    REQUIRE_FALSE(standby.ok());
+    CHECK_THAT(std::string(standby.status().message()),
+               Catch::Matchers::Contains("cluster.standby_replicas"));
+  }
 
   auto bad = ParseConfig(R"(
 cluster: {mode: partitioned, partitions: 0, changelog_topic: ""}
