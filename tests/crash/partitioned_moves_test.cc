@@ -103,10 +103,20 @@ int MovesEndWithSingleModesPeople(int standby_replicas) {
   std::this_thread::sleep_for(seconds(5));
   Produce(bootstrap, events, 300, 600, rng);
   std::this_thread::sleep_for(seconds(1));
+  const std::string b_log = dir.Sub("pod-b.err.1");
+  if (standby_replicas > 0) {
+    // b keeps copies of a's partitions once a's heartbeat names them.
+    REQUIRE(testing::WaitForFileContains(b_log, "keeping a warm copy", seconds(30)));
+  }
   REQUIRE(a.process->Running());
   a.process->Signal(SIGKILL);  // mid-run: its unpublished outbox is lost with it
   REQUIRE(a.process->Wait(std::chrono::milliseconds(5000)).value_or(-1) == 128 + SIGKILL);
-  Start(c, dir);  // added while a's partitions move
+  if (standby_replicas > 0) {
+    // With c joining at once, the assignor may hand a's partitions to c
+    // instead: c joins once b has taken them (from its copies).
+    REQUIRE(testing::WaitForFileContains(b_log, "from its warm copy", seconds(40)));
+  }
+  Start(c, dir);  // added while (or, with standbys, after) a's partitions move
   std::this_thread::sleep_for(seconds(4));
   Produce(bootstrap, events, 600, 900, rng);
   // A zombie: c paused past the session timeout while it has work in hand;
