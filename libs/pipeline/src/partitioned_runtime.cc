@@ -13,11 +13,11 @@
 #include "profiled/base/status_macros.h"
 #include "profiled/cluster/changelog.h"
 #include "profiled/cluster/protocol_codec.h"
+#include "profiled/cluster/standby_plan.h"
 #include "profiled/kafka/log_tail.h"
 #include "profiled/kafka/partition_log.h"
 #include "profiled/pipeline/metrics.h"
 #include "profiled/pipeline/publisher.h"
-#include "profiled/cluster/standby_plan.h"
 #include "read_stage.h"
 #include "route_stage.h"
 #include "standby_copy.h"
@@ -141,6 +141,9 @@ struct PartitionedRuntime::Impl {
   // topic's view: copies no longer wanted are dropped, wanted ones started.
   void PlanStandbys();
   [[nodiscard]] absl::Status StartStandby(int32_t partition);
+  // Takes the copy out of the kept ones (no longer followed); null if none.
+  std::unique_ptr<internal::StandbyCopy> DetachStandby(int32_t partition);
+  // Detaches the copy and deletes it.
   void DropStandby(int32_t partition);
   // Hands the records the standby tail fetched to their copies.
   void FollowStandbys();
@@ -501,16 +504,24 @@ absl::Status PartitionedRuntime::Impl::StartStandby(int32_t partition) {
   return absl::OkStatus();
 }
 
-void PartitionedRuntime::Impl::DropStandby(int32_t partition) {
+std::unique_ptr<internal::StandbyCopy> PartitionedRuntime::Impl::DetachStandby(int32_t partition) {
   auto it = standbys.find(partition);
-  if (it == standbys.end()) return;
+  if (it == standbys.end()) return nullptr;
+  std::unique_ptr<internal::StandbyCopy> copy = std::move(it->second);
+  standbys.erase(it);
   standby_tail->Stop(partition);
   standby_unwanted.erase(partition);
-  const std::string path = it->second->path();
-  standbys.erase(it);  // closes the store before its files go
+  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
+  return copy;
+}
+
+void PartitionedRuntime::Impl::DropStandby(int32_t partition) {
+  std::unique_ptr<internal::StandbyCopy> copy = DetachStandby(partition);
+  if (copy == nullptr) return;
+  const std::string path = copy->path();
+  copy.reset();  // closes the store before its files go
   std::error_code ignored;
   std::filesystem::remove_all(path, ignored);
-  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
 }
 
 void PartitionedRuntime::Impl::FollowStandbys() {
@@ -559,13 +570,8 @@ void PartitionedRuntime::Impl::FollowStandbys() {
 std::optional<ResumePoint> PartitionedRuntime::Impl::TakeStandby(int32_t partition,
                                                                   OwnedPartition& p,
                                                                   kafka::PartitionLog& log) {
-  auto it = standbys.find(partition);
-  if (it == standbys.end()) return std::nullopt;
-  std::unique_ptr<internal::StandbyCopy> copy = std::move(it->second);
-  standbys.erase(it);
-  standby_tail->Stop(partition);
-  standby_unwanted.erase(partition);
-  partition_metrics.standbys.Set(static_cast<double>(standbys.size()));
+  std::unique_ptr<internal::StandbyCopy> copy = DetachStandby(partition);
+  if (copy == nullptr) return std::nullopt;
   const std::string what = absl::StrCat(options.changelog_topic, "/", partition);
   const absl::Time began = absl::Now();
   const int64_t from = copy->next();
