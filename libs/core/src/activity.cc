@@ -17,21 +17,9 @@ bool Newer(const ItemMemory& a, const ItemMemory& b) {
   return a.latest_ms() != b.latest_ms() ? a.latest_ms() > b.latest_ms() : a.key < b.key;
 }
 
-// Keeps the `limit` most recent of a key-sorted memory, still sorted by key.
-void Trim(size_t limit, std::vector<ItemMemory>& items) {
-  // A few new keys over the cap (the steady state: an event adds a product
-  // and its category): drop the oldest, one at a time. Newer is a total
-  // order, so this keeps exactly the set a selection would.
-  constexpr size_t kDropOneByOne = 4;
-  if (items.size() > limit && items.size() <= limit + kDropOneByOne) {
-    while (items.size() > limit) {
-      auto oldest = items.begin();
-      for (auto it = items.begin() + 1; it != items.end(); ++it) {
-        if (Newer(*oldest, *it)) oldest = it;
-      }
-      items.erase(oldest);
-    }
-  } else if (items.size() > limit) {
+// Trim's general case: select the newest `limit`, then sort them by key.
+void TrimBySelection(size_t limit, std::vector<ItemMemory>& items) {
+  if (items.size() > limit) {
     std::nth_element(items.begin(), items.begin() + static_cast<long>(limit), items.end(), Newer);
     items.resize(limit);
     std::sort(items.begin(), items.end(),
@@ -39,12 +27,73 @@ void Trim(size_t limit, std::vector<ItemMemory>& items) {
   }
 }
 
-// The memory of `key` in a key-sorted list, inserted in place if new.
-ItemMemory& Slot(std::string key, std::vector<ItemMemory>& items) {
-  auto it = std::lower_bound(items.begin(), items.end(), key,
-                             [](const ItemMemory& m, const std::string& k) { return m.key < k; });
-  if (it != items.end() && it->key == key) return *it;
+// Keeps the `limit` most recent of a key-sorted memory, still sorted by key.
+void Trim(size_t limit, std::vector<ItemMemory>& items) {
+  // A few new keys over the cap (the steady state: an event adds a product
+  // and its category): drop the oldest, one at a time. Newer is a total
+  // order, so this keeps exactly the set a selection would.
+  constexpr size_t kDropOneByOne = 4;
+  if (items.size() > limit && items.size() <= limit + kDropOneByOne) {
+    // One pass: the `excess` oldest so far, oldest first, each item's time
+    // read once and keys compared only between equal times.
+    const size_t excess = items.size() - limit;
+    struct Old {
+      size_t index;
+      int64_t latest_ms;
+    };
+    std::array<Old, kDropOneByOne> oldest;
+    size_t held = 0;
+    auto older = [&](const Old& a, const Old& b) {  // Newer(b, a)
+      return a.latest_ms != b.latest_ms ? a.latest_ms < b.latest_ms
+                                        : items[b.index].key < items[a.index].key;
+    };
+    for (size_t i = 0; i < items.size(); ++i) {
+      const Old item{i, items[i].latest_ms()};
+      if (held == excess && !older(item, oldest[held - 1])) continue;
+      size_t at = held == excess ? held - 1 : held++;
+      for (; at > 0 && older(item, oldest[at - 1]); --at) oldest[at] = oldest[at - 1];
+      oldest[at] = item;
+    }
+    std::array<size_t, kDropOneByOne> drop;
+    for (size_t k = 0; k < held; ++k) drop[k] = oldest[k].index;
+    std::sort(drop.begin(), drop.begin() + held);
+    size_t kept = 0, next_drop = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (next_drop < held && drop[next_drop] == i) {
+        ++next_drop;
+        continue;
+      }
+      if (kept != i) items[kept] = std::move(items[i]);
+      ++kept;
+    }
+    items.resize(kept);
+    return;
+  }
+  TrimBySelection(limit, items);
+}
+
+// The memory of `prefix` + `name` in a key-sorted list, inserted in place if
+// new. The key is built only when it is inserted.
+ItemMemory& Slot(std::string_view prefix, std::string_view name, std::vector<ItemMemory>& items) {
+  auto before = [&](const ItemMemory& m) {  // m.key < prefix + name
+    const std::string_view key = m.key;
+    const std::string_view head = key.substr(0, prefix.size());
+    if (head != prefix) return head < prefix;
+    return key.substr(head.size()) < name;
+  };
+  auto it = std::partition_point(items.begin(), items.end(), before);
+  if (it != items.end() && it->key.size() == prefix.size() + name.size() &&
+      it->key.starts_with(prefix) && it->key.ends_with(name)) {
+    return *it;
+  }
+  std::string key;
+  key.reserve(prefix.size() + name.size());
+  key.append(prefix).append(name);
   return *items.insert(it, ItemMemory{std::move(key)});
+}
+
+ItemMemory& Slot(const std::string& key, std::vector<ItemMemory>& items) {
+  return Slot(std::string_view(), key, items);
 }
 
 void Latest(int64_t& field, int64_t t) { field = std::max(field, t); }
@@ -73,10 +122,10 @@ void RecordItems(const v1::InteractionEvent& event, size_t limit, std::vector<It
   const int64_t t = event.event_time_ms();
   auto record = [&](const v1::Commerce& c) {
     if (!c.product_id().empty()) {
-      Latest(Slot(std::string(kProductItemPrefix) + c.product_id(), items).*field, t);
+      Latest(Slot(kProductItemPrefix, c.product_id(), items).*field, t);
     }
     if (!c.category().empty()) {
-      Latest(Slot(std::string(kCategoryItemPrefix) + c.category(), items).*field, t);
+      Latest(Slot(kCategoryItemPrefix, c.category(), items).*field, t);
     }
   };
   record(event.commerce());
@@ -121,10 +170,22 @@ void MergeSession(const Session& other, int64_t gap_ms, Session& s) {
   }
 }
 
+LocalTime UtcTimeOf(int64_t unix_ms) {
+  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+  // Floor division: times before the epoch count too.
+  const int64_t day = unix_ms / kDayMs - (unix_ms % kDayMs < 0);
+  const int64_t in_day = unix_ms - day * kDayMs;
+  // 1970-01-01 was a Thursday (3, Monday being 0).
+  const int64_t weekday = ((day + 3) % 7 + 7) % 7;
+  return {static_cast<int>(in_day / 3'600'000), static_cast<int>(weekday)};
+}
+
 LocalTime LocalTimeOf(const v1::InteractionEvent& event) {
-  absl::TimeZone zone = absl::UTCTimeZone();
   const std::string& name = event.context().timezone();
-  if (!name.empty()) {
+  // Most events carry no zone: UTC is arithmetic, no time-zone lookup.
+  if (name.empty()) return UtcTimeOf(event.event_time_ms());
+  absl::TimeZone zone = absl::UTCTimeZone();
+  {
     // Loading a zone reads tzdata: cache the names seen (bounded, since the
     // names come from input).
     static absl::Mutex mu(absl::kConstInit);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "absl/strings/ascii.h"
+#include "profiled/core/event_keys.h"
 
 namespace profiled::core {
 namespace {
@@ -104,62 +104,9 @@ std::vector<Identity> IdentitiesOf(const v1::InteractionEvent& event) {
   return out;
 }
 
-namespace {
-
-// Keys one commerce block credits in `family`.
-void CommerceKeys(const v1::Commerce& c, Family family, std::vector<std::string>& keys) {
-  switch (family) {
-    case Family::kCategory: {
-      const std::string& path = c.category();
-      for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
-        if (dot > 0) keys.push_back(path.substr(0, dot));
-      }
-      if (!path.empty()) keys.push_back(path);
-      break;
-    }
-    case Family::kProduct:
-      if (!c.product_id().empty()) keys.push_back(c.product_id());
-      break;
-    case Family::kBrand:
-      if (!c.brand().empty()) keys.push_back(absl::AsciiStrToLower(c.brand()));
-      break;
-    default:
-      break;
-  }
-}
-
-}  // namespace
-
 std::vector<std::string> KeysFor(const v1::InteractionEvent& event, Family family) {
-  std::vector<std::string> keys;
-  switch (family) {
-    case Family::kEventType:
-      keys.push_back(event.type());
-      break;
-    case Family::kChannel:
-      if (!event.channel().empty()) keys.push_back(event.channel());
-      break;
-    case Family::kDevice:
-      if (!event.context().device().empty()) {
-        keys.push_back(absl::AsciiStrToLower(event.context().device()));
-      }
-      break;
-    case Family::kHour: {
-      const int hour = LocalTimeOf(event).hour;
-      keys.push_back({static_cast<char>('0' + hour / 10), static_cast<char>('0' + hour % 10)});
-      break;
-    }
-    case Family::kWeekday:
-      keys.emplace_back(WeekdayName(LocalTimeOf(event).weekday));
-      break;
-    default:
-      CommerceKeys(event.commerce(), family, keys);
-      for (const v1::Commerce& line : event.line_items()) CommerceKeys(line, family, keys);
-      // An event credits a key once, however many lines share it.
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  }
-  return keys;
+  const EventKeys keys(event);
+  return {keys.Of(family).begin(), keys.Of(family).end()};
 }
 
 uint64_t EventIdHash(std::string_view event_id) {
@@ -240,8 +187,9 @@ void ApplyEvent(const v1::InteractionEvent& event, const ScoringOptions& options
   ++profile.version;
 
   const double weight = options.WeightOf(event.type());
+  const EventKeys keys(event);
   for (Family f : kAllFamilies) {
-    for (const std::string& key : KeysFor(event, f)) {
+    for (std::string_view key : keys.Of(f)) {
       profile.family(f).Add(key, weight, t, options.family(f));
     }
   }

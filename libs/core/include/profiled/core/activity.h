@@ -66,6 +66,9 @@ struct LocalTime {
 // none or the name is unknown.
 LocalTime LocalTimeOf(const v1::InteractionEvent& event);
 
+// The UTC hour and weekday of a Unix time in milliseconds (any sign).
+LocalTime UtcTimeOf(int64_t unix_ms);
+
 // "mon" ... "sun".
 std::string_view WeekdayName(int weekday);
 
