@@ -22,6 +22,7 @@ if [ "${1:-}" != "--build-only" ]; then
     clang libclang-rt-14-dev   # libFuzzer targets (tests/fuzz)
     docker-compose             # validates deploy/docker-compose.yml (no engine needed)
     python3 python3-yaml       # test scripts read JSON/YAML (/usr/bin/python3)
+    gdb                        # a hung test prints its threads' stacks (tests/support/catch_main.cc)
   )
 fi
 
