@@ -527,6 +527,10 @@ TEST_CASE("a reason's text is printf's %.3g and the age in whole units, for any 
       weight = std::ldexp(static_cast<double>(rng() >> 11) / 9007199254740992.0,
                           static_cast<int>(rng() % 120) - 60);
       if (rng() % 4 == 0) weight = std::round(weight * 1000.0) / 1000.0 + 0.0005;
+      if (rng() % 5 == 0) {  // near a tie of the third digit, at any magnitude
+        weight = (static_cast<double>(100 + rng() % 900) + 0.5) *
+                 std::pow(10.0, static_cast<int>(rng() % 26) - 8);
+      }
       if (rng() % 3 == 0) weight = -weight;
     }
     const int64_t now = 1'700'000'000'000;
