@@ -90,6 +90,22 @@ class KafkaConsumer final : public Consumer {
     // sought explicitly): restart at the oldest message still on the broker,
     // losing only what retention already deleted, never skipping to the end.
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "auto.offset.reset", "earliest"));
+    // The protocol follows from the strategy; asking librdkafka for it
+    // inside a rebalance callback can block forever once close() has begun
+    // (librdkafka issue #4041), which hung a member's shutdown in CI.
+    std::string strategy;
+    if (conf->get("partition.assignment.strategy", strategy) == RdKafka::Conf::CONF_OK) {
+      cooperative_ = strategy.find("cooperative") != std::string::npos;
+    }
+    // Before 2.3.0 the cooperative-sticky assignor aborts the process when a
+    // consumer closes before its first assignment (librdkafka issue #4312).
+    constexpr int kFixedIn = 0x020300ff;
+    if (cooperative_ && RdKafka::version() < kFixedIn) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "partition.assignment.strategy \"", strategy, "\": librdkafka ",
+          RdKafka::version_str(), " aborts when a cooperative consumer closes before its first ",
+          "assignment (librdkafka issue #4312, fixed in 2.3.0); use the default (eager) strategy"));
+    }
     std::string err;
     if (conf->set("rebalance_cb", &rebalancer_, err) != RdKafka::Conf::CONF_OK ||
         conf->set("event_cb", &errors_, err) != RdKafka::Conf::CONF_OK) {
@@ -311,7 +327,7 @@ class KafkaConsumer final : public Consumer {
   void OnRebalance(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                    std::vector<RdKafka::TopicPartition*>& partitions) {
     rebalanced_ = true;
-    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    const bool cooperative = cooperative_;
     for (RdKafka::TopicPartition* tp : partitions) {
       first_offset_.erase(core::PartitionKey{tp->topic(), tp->partition()});
     }
@@ -378,6 +394,7 @@ class KafkaConsumer final : public Consumer {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   bool rebalanced_ = false;
   bool paused_ = false;
+  bool cooperative_ = false;  // partition.assignment.strategy is cooperative-sticky
   absl::flat_hash_map<core::PartitionKey, int64_t> first_offset_;
   bool closed_ = false;
 };
