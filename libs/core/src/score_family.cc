@@ -110,6 +110,13 @@ void ScoreFamily::ApplyBounds(const FamilyOptions& options) {
 std::vector<ScoreFamily::Ranked> ScoreFamily::RankedAt(int64_t now_ms,
                                                        const FamilyOptions& options) const {
   std::vector<Ranked> ranked;
+  RankInto(now_ms, options, ranked);
+  return ranked;
+}
+
+void ScoreFamily::RankInto(int64_t now_ms, const FamilyOptions& options,
+                           std::vector<Ranked>& ranked) const {
+  ranked.clear();
   ranked.reserve(entries_.size());
   for (const Entry& e : entries_) {
     double v = e.score.ValueAt(now_ms, options.half_life_ms);
@@ -118,7 +125,6 @@ std::vector<ScoreFamily::Ranked> ScoreFamily::RankedAt(int64_t now_ms,
   std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
     return a.value != b.value ? a.value > b.value : a.key < b.key;
   });
-  return ranked;
 }
 
 }  // namespace profiled::core

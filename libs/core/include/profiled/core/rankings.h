@@ -10,7 +10,7 @@
 
 #include <array>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <vector>
 
 #include "profiled/core/profile.h"
@@ -24,12 +24,17 @@ class Rankings {
       : profile_(profile), now_ms_(now_ms), scoring_(scoring) {}
   Rankings(Profile&&, int64_t, const ScoringOptions&) = delete;  // would dangle
   Rankings(const Profile&, int64_t, ScoringOptions&&) = delete;
+  Rankings(const Rankings&) = delete;
+  Rankings& operator=(const Rankings&) = delete;
+  ~Rankings();
 
   // ScoreFamily::RankedAt(now_ms) of the family.
   const std::vector<ScoreFamily::Ranked>& Of(Family family) {
-    std::optional<std::vector<ScoreFamily::Ranked>>& ranked = ranked_[static_cast<size_t>(family)];
-    if (!ranked.has_value()) {
-      ranked = profile_.family(family).RankedAt(now_ms_, scoring_.family(family));
+    std::unique_ptr<std::vector<ScoreFamily::Ranked>>& ranked =
+        ranked_[static_cast<size_t>(family)];
+    if (ranked == nullptr) {
+      ranked = TakeVector();
+      profile_.family(family).RankInto(now_ms_, scoring_.family(family), *ranked);
     }
     return *ranked;
   }
@@ -39,10 +44,15 @@ class Rankings {
   const ScoringOptions& scoring() const { return scoring_; }
 
  private:
+  // Vectors come from, and go back to, a small pool of this thread's: a
+  // ranking per family per update would otherwise cost a malloc and a free
+  // each (docs/benchmarks.md, "Pure stages").
+  static std::unique_ptr<std::vector<ScoreFamily::Ranked>> TakeVector();
+
   const Profile& profile_;
   int64_t now_ms_;
   const ScoringOptions& scoring_;
-  std::array<std::optional<std::vector<ScoreFamily::Ranked>>, kFamilyCount> ranked_;
+  std::array<std::unique_ptr<std::vector<ScoreFamily::Ranked>>, kFamilyCount> ranked_;
 };
 
 }  // namespace profiled::core

@@ -55,6 +55,8 @@ class ScoreFamily {
   // Entries read at `now_ms`, value descending (ties by key ascending), those
   // below `epsilon` at `now_ms` left out. Views point into this family.
   std::vector<Ranked> RankedAt(int64_t now_ms, const FamilyOptions& options) const;
+  // The same into `out` (cleared first; its capacity is reused).
+  void RankInto(int64_t now_ms, const FamilyOptions& options, std::vector<Ranked>& out) const;
 
   // The score of `key`, or nullptr when the family does not hold it.
   const DecayedScore* Find(std::string_view key) const;
