@@ -3,11 +3,14 @@
 # one and run alternately in one session (issue 19: "before" is the old
 # commit built and run side by side). Only the profiled binary differs: the
 # broker, the load generator and the driver are this checkout's.
-#   bash benchmarks/e2e/before_after.sh [OLD_COMMIT] [RUNS]
+#   bash benchmarks/e2e/before_after.sh [OLD_COMMIT] [RUNS] [SCENARIO_PREFIX]
+# SCENARIO_PREFIX runs only the scenarios whose name starts with it
+# (e.g. "zipf 100k, flat" for the primary target alone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 old=${1:-c17b1d8}
 runs=${2:-3}
+only=${3:-}
 bash deploy/setup-debian.sh >/dev/null
 bash deploy/build.sh profiled devbroker profiled_loadgen profiled_e2e_bench >/dev/null
 tree=/tmp/profiled-before-$old
@@ -26,6 +29,7 @@ ln -s "$PWD/build/benchmarks/profiled_loadgen" "$mixed/benchmarks/profiled_loadg
 scenario() {  # NAME RUNS ARGS...
   local name=$1 n=$2
   shift 2
+  [[ "$name" == "$only"* ]] || return 0
   for _ in $(seq 1 "$n"); do
     for side in before after; do
       local bin=build
