@@ -142,9 +142,7 @@ void Remember(const v1::InteractionEvent& event, size_t limit, Profile& profile)
 }  // namespace
 
 void RecordPurchaseDay(int64_t event_time_ms, PurchaseDays& days) {
-  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
-  // Floor division: days before the epoch count too.
-  const auto day = static_cast<int32_t>(event_time_ms / kDayMs - (event_time_ms % kDayMs < 0));
+  const auto day = static_cast<int32_t>(UnixDayOf(event_time_ms));
   std::vector<int32_t>& recent = days.recent;
   if (days.count > 0 && std::binary_search(recent.begin(), recent.end(), day)) return;
   days.first_day = days.count == 0 ? day : std::min(days.first_day, day);
