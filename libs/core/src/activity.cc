@@ -178,25 +178,29 @@ LocalTime UtcTimeOf(int64_t unix_ms) {
   return {static_cast<int>(in_day / 3'600'000), static_cast<int>(weekday)};
 }
 
+namespace {
+
+// The zone `name` names, or UTC when it names none. Loading a zone reads
+// tzdata: the names seen are cached (bounded, since they come from input).
+absl::TimeZone ZoneNamed(const std::string& name) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::flat_hash_map<std::string, absl::TimeZone> cache ABSL_GUARDED_BY(mu);
+  absl::MutexLock lock(&mu);
+  if (auto it = cache.find(name); it != cache.end()) return it->second;
+  absl::TimeZone loaded;
+  if (!absl::LoadTimeZone(name, &loaded)) return absl::UTCTimeZone();
+  if (cache.size() < 1024) cache.emplace(name, loaded);
+  return loaded;
+}
+
+}  // namespace
+
 LocalTime LocalTimeOf(const v1::InteractionEvent& event) {
   const std::string& name = event.context().timezone();
   // Most events carry no zone: UTC is arithmetic, no time-zone lookup.
   if (name.empty()) return UtcTimeOf(event.event_time_ms());
-  absl::TimeZone zone = absl::UTCTimeZone();
-  {
-    // Loading a zone reads tzdata: cache the names seen (bounded, since the
-    // names come from input).
-    static absl::Mutex mu(absl::kConstInit);
-    static absl::flat_hash_map<std::string, absl::TimeZone> cache ABSL_GUARDED_BY(mu);
-    absl::MutexLock lock(&mu);
-    if (auto it = cache.find(name); it != cache.end()) {
-      zone = it->second;
-    } else if (absl::TimeZone loaded; absl::LoadTimeZone(name, &loaded)) {
-      zone = loaded;
-      if (cache.size() < 1024) cache.emplace(name, loaded);
-    }
-  }
-  const absl::TimeZone::CivilInfo civil = zone.At(absl::FromUnixMillis(event.event_time_ms()));
+  const absl::TimeZone::CivilInfo civil =
+      ZoneNamed(name).At(absl::FromUnixMillis(event.event_time_ms()));
   LocalTime lt;
   lt.hour = civil.cs.hour();
   switch (absl::GetWeekday(absl::CivilDay(civil.cs))) {
