@@ -92,7 +92,8 @@ class KafkaConsumer final : public Consumer {
     RETURN_IF_ERROR(internal::SetOrFail(*conf, "auto.offset.reset", "earliest"));
     // The protocol follows from the strategy; asking librdkafka for it
     // inside a rebalance callback can block forever once close() has begun
-    // (librdkafka issue #4041), which hung a member's shutdown in CI.
+    // (librdkafka issue #4041; a suspect, not proven, in a partitioned
+    // member's shutdown that hung once in CI).
     std::string strategy;
     if (conf->get("partition.assignment.strategy", strategy) == RdKafka::Conf::CONF_OK) {
       cooperative_ = strategy.find("cooperative") != std::string::npos;
