@@ -42,7 +42,9 @@ scenario() {  # NAME RUNS ARGS...
 }
 scenario "zipf 100k, flat out" "$runs" --profiles 100000 --keys zipf --rate 0 --seconds 30
 scenario "uniform 10M, flat out" 1 --profiles 10000000 --keys uniform --rate 0 --seconds 60
+scenario "zipf 100k, 5k/s offered" 1 --profiles 100000 --keys zipf --rate 5000 --seconds 30 --partitions 4
 scenario "zipf 100k, 10k/s offered" 1 --profiles 100000 --keys zipf --rate 10000 --seconds 30 --partitions 4
+scenario "zipf 100k, 15k/s offered" 1 --profiles 100000 --keys zipf --rate 15000 --seconds 30 --partitions 4
 /usr/bin/python3 - "$out" "$old" <<'PY'
 import json, statistics, sys
 rows = {}
@@ -51,15 +53,22 @@ for line in open(sys.argv[1]):
     if not body:
         continue
     rows.setdefault(key, []).append(json.loads("{" + body))
-print(f"| scenario | side | runs | complete | sustained/s | profiled cores | events/CPU-s | p50 / p99 ms | peak RSS MiB | raw consume/s (ratio) | raw get+put/s (ratio) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print(f"| scenario | side | runs | complete | sustained/s | profiled cores | events/CPU-s | p50 / p95 / p99 ms | raw two-hop p99 ms (ratio) | peak RSS MiB | raw consume/s (ratio) | raw get+put/s (ratio) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+def raw_hops(runs):  # offered a rate only: the two-hop relay's p99 and profiled's ratio to it
+    raw = [r.get("raw_p99_ms", -1) for r in runs]
+    if min(raw) <= 0:
+        return "—"
+    p99 = statistics.median(r["p99_ms"] for r in runs)
+    return f"{statistics.median(raw):.0f} ({p99 / statistics.median(raw):.1f})"
 for key, runs in rows.items():
     name, side = key.split("|")
     med = lambda k: statistics.median(r[k] for r in runs)
     label = f"before ({sys.argv[2]})" if side == "before" else "after"
     print(f"| {name} | {label} | {len(runs)} | {sum(r['complete'] for r in runs)}/{len(runs)} | "
           f"{med('sustained'):,.0f} | {med('cores'):.2f} | {med('per_cpu_second'):,.0f} | "
-          f"{med('p50_ms'):.0f} / {med('p99_ms'):.0f} | {med('peak_rss_mib'):.0f} | "
+          f"{med('p50_ms'):.0f} / {med('p95_ms'):.0f} / {med('p99_ms'):.0f} | {raw_hops(runs)} | "
+          f"{med('peak_rss_mib'):.0f} | "
           f"{med('raw_consume'):,.0f} ({med('sustained') / med('raw_consume'):.3f}) | "
           f"{med('raw_rocksdb'):,.0f} ({med('sustained') / med('raw_rocksdb'):.2f}) |")
 PY

@@ -6,8 +6,10 @@
 //     -> this driver, consuming the output topic: event->publish latency from
 //        the update's profiled.source_time_ms header to its arrival here.
 // Then, in the same run and on the same broker and disk, the raw baselines:
-// librdkafka consuming the input topic, and RocksDB Get+Put with the
-// profiles' real value size. Prints a readable summary and one JSON line.
+// librdkafka consuming the input topic, RocksDB Get+Put with the
+// profiles' real value size and, offered a rate, the same load relayed
+// through two hops with no processing (the latency to hold profiled's
+// against). Prints a readable summary and one JSON line.
 //
 //   profiled_e2e_bench --bin BUILD_DIR --sample rees46.csv [--profiles 100000]
 //       [--keys zipf|uniform|sequential] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
@@ -203,6 +205,74 @@ class LatencyReader {
   std::vector<int64_t> latencies_;
 };
 
+// The raw latency baseline (issue 19): the same generator at the same
+// rate through the same broker, relayed with no processing — produce ->
+// consume -> produce -> consume, the two hops profiled's in -> out takes —
+// with the consumer's fetch.wait.max.ms and the producer's defaults that
+// profiled uses. Returns the relayed messages' latencies, source time (the
+// input's Kafka timestamp, as profiled's header) to arrival.
+struct TwoHopSetup {
+  std::string bin, bootstrap, sample, keys, fetch_wait_ms, linger_ms, work;
+  uint64_t profiles = 0;
+  double rate = 0, seconds = 0, warmup = 0;
+  int partitions = 0;
+};
+
+std::vector<int64_t> RawTwoHopLatencies(const TwoHopSetup& s) {
+  LatencyReader reader(s.bootstrap, "bench.raw.out", s.partitions);
+  std::atomic<bool> stop{false};
+  std::thread relay([&] {
+    std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string err;
+    pconf->set("bootstrap.servers", s.bootstrap, err);
+    pconf->set("enable.idempotence", "true", err);  // as profiled's publisher
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(pconf.get(), err));
+    if (!producer) Die("relay producer: " + err);
+    std::unique_ptr<RdKafka::Conf> cconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    cconf->set("bootstrap.servers", s.bootstrap, err);
+    cconf->set("group.id", absl::StrCat("bench-relay-", getpid()), err);
+    cconf->set("enable.auto.commit", "false", err);
+    cconf->set("fetch.wait.max.ms", s.fetch_wait_ms, err);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+        RdKafka::KafkaConsumer::create(cconf.get(), err));
+    if (!consumer) Die("relay consumer: " + err);
+    std::vector<RdKafka::TopicPartition*> parts;
+    parts.reserve(static_cast<size_t>(s.partitions));
+    for (int p = 0; p < s.partitions; ++p) {
+      parts.push_back(
+          RdKafka::TopicPartition::create("bench.raw.in", p, RdKafka::Topic::OFFSET_BEGINNING));
+    }
+    consumer->assign(parts);
+    RdKafka::TopicPartition::destroy(parts);
+    while (!stop) {
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(5));
+      producer->poll(0);
+      if (!m || m->err() != RdKafka::ERR_NO_ERROR) continue;
+      RdKafka::Headers* headers = RdKafka::Headers::create();
+      headers->add("profiled.source_time_ms", std::to_string(m->timestamp().timestamp));
+      const RdKafka::ErrorCode e = producer->produce(
+          "bench.raw.out", RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          m->payload(), m->len(), m->key_pointer(), m->key_len(), 0, headers, nullptr);
+      if (e != RdKafka::ERR_NO_ERROR) delete headers;  // left to us when produce() fails
+    }
+    producer->flush(5000);
+    consumer->close();
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  reader.MeasureFrom(WallMs() + static_cast<int64_t>(s.warmup * 1000));
+  Child loadgen({s.bin + "/benchmarks/profiled_loadgen", "--bootstrap", s.bootstrap, "--topic",
+                 "bench.raw.in", "--sample", s.sample, "--profiles", std::to_string(s.profiles),
+                 "--keys", s.keys, "--rate", absl::StrCat(s.rate), "--seconds",
+                 absl::StrCat(s.seconds), "--linger-ms", s.linger_ms},
+                s.work + "/raw-loadgen.out", s.work + "/raw-loadgen.err");
+  if (loadgen.Wait() != 0) Die("raw loadgen failed: " + ReadFile(s.work + "/raw-loadgen.err"));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the last ones reach the reader
+  stop = true;
+  relay.join();
+  reader.Stop();
+  return reader.Take();
+}
+
 std::unique_ptr<RdKafka::KafkaConsumer> GroupMember(const std::string& bootstrap,
                                                     const std::string& topic,
                                                     const std::string& group) {
@@ -381,7 +451,9 @@ int main(int argc, char** argv) {
        "--topic", absl::StrCat("bench.updates:", partitions), "--topic", "bench.deadletter:1",
        "--topic", absl::StrCat("profiled.repartition:", partitions), "--topic",
        absl::StrCat("profiled.changelog:", partitions), "--topic",
-       absl::StrCat("bench.bare:", partitions)},
+       absl::StrCat("bench.bare:", partitions), "--topic",
+       absl::StrCat("bench.raw.in:", partitions), "--topic",
+       absl::StrCat("bench.raw.out:", partitions)},
       work + "/broker.out", work + "/broker.err");
   std::string bootstrap;
   for (int i = 0; i < 100 && bootstrap.empty(); ++i) {
@@ -415,10 +487,9 @@ int main(int argc, char** argv) {
                 : ", profile_cache_mb: " + flags.Get("--profile-cache-mb", ""))
         << "}\n"
         << "http: {listen: \"127.0.0.1:0\"}\n"
-        << (partitioned
-                ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions,
-                               ", standby_replicas: ", flags.Get("--standby", "0"), "}\n")
-                : std::string())
+        << (partitioned ? absl::StrCat("cluster: {mode: partitioned, partitions: ", partitions,
+                                       ", standby_replicas: ", flags.Get("--standby", "0"), "}\n")
+                        : std::string())
         << flags.Get("--config-extra", "") << "\n";
     const std::string err = absl::StrCat(work, "/profiled-", i, ".err");
     processes.push_back(std::make_unique<Child>(
@@ -538,8 +609,8 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<int64_t> latencies = reader.Take();
-  const double p50 = Percentile(latencies, 0.50), p99 = Percentile(latencies, 0.99),
-               p999 = Percentile(latencies, 0.999);
+  const double p50 = Percentile(latencies, 0.50), p95 = Percentile(latencies, 0.95),
+               p99 = Percentile(latencies, 0.99), p999 = Percentile(latencies, 0.999);
 
   // 5. The store: exact profile count and value sizes, bytes on disk.
   uint64_t stored = 0, value_bytes = 0;
@@ -563,6 +634,26 @@ int main(int argc, char** argv) {
                                    std::max<size_t>(mean_value, 16), 5);
   const int64_t bare_failover_ms =
       killed ? BareGroupFailoverMs(argv[0], bootstrap, "bench.bare", partitions, work) : -1;
+  // Offered a rate: the same load relayed raw, for the latency to compare with.
+  double raw_p50 = -1, raw_p95 = -1, raw_p99 = -1;
+  if (rate > 0) {
+    std::vector<int64_t> raw =
+        RawTwoHopLatencies({.bin = bin,
+                            .bootstrap = bootstrap,
+                            .sample = sample,
+                            .keys = keys,
+                            .fetch_wait_ms = flags.Get("--fetch-wait-ms", "5"),
+                            .linger_ms = flags.Get("--linger-ms", "5"),
+                            .work = work,
+                            .profiles = profiles,
+                            .rate = rate,
+                            .seconds = seconds,
+                            .warmup = warmup,
+                            .partitions = partitions});
+    raw_p50 = Percentile(raw, 0.50);
+    raw_p95 = Percentile(raw, 0.95);
+    raw_p99 = Percentile(raw, 0.99);
+  }
   broker.Signal(SIGTERM);
   broker.Wait();
 
@@ -580,8 +671,13 @@ int main(int argc, char** argv) {
   std::printf("  sustained          %10.0f events/s\n", sustained);
   std::printf("  profiled CPU       %10.2f cores, %.0f events per CPU-second\n", cores,
               per_cpu_second);
-  std::printf("  event->publish     p50 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n", p50,
-              p99, p999, latencies.size());
+  std::printf(
+      "  event->publish     p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, p999 %.0f ms (%zu updates)\n",
+      p50, p95, p99, p999, latencies.size());
+  if (rate > 0) {
+    std::printf("  raw two hops       p50 %.0f ms, p95 %.0f ms, p99 %.0f ms (p99 ratio %.1f)\n",
+                raw_p50, raw_p95, raw_p99, raw_p99 > 0 ? p99 / raw_p99 : 0.0);
+  }
   std::printf("  generator slip     %.1f ms max behind schedule\n", max_slip_ms);
   std::printf("  peak RSS           %.0f MiB\n", static_cast<double>(peak_rss) / (1 << 20));
   std::printf("  profiles stored    %llu, %.0f bytes each on disk (state %zu bytes)\n",
@@ -609,7 +705,8 @@ int main(int argc, char** argv) {
       "\"peak_rss_mib\":%.0f,\"stored\":%llu,\"disk_bytes_per_profile\":%.0f,\"state_bytes\":%zu,"
       "\"raw_consume\":%.0f,\"raw_rocksdb\":%.0f,\"cores\":%.2f,\"per_cpu_second\":%.0f,"
       "\"instances\":%d,\"failover_ms\":%lld,\"bare_failover_ms\":%lld,"
-      "\"available_ms\":%lld}\n",
+      "\"available_ms\":%lld,\"p95_ms\":%.0f,\"raw_p50_ms\":%.0f,\"raw_p95_ms\":%.0f,"
+      "\"raw_p99_ms\":%.0f}\n",
       keys.c_str(), static_cast<unsigned long long>(profiles), rate,
       static_cast<unsigned long long>(produced), complete ? "true" : "false", sustained, p50, p99,
       p999, max_slip_ms, static_cast<double>(peak_rss) / (1 << 20),
@@ -617,7 +714,7 @@ int main(int argc, char** argv) {
       stored == 0 ? 0.0 : static_cast<double>(disk) / static_cast<double>(stored), mean_value,
       raw_consume, raw_rocksdb, cores, per_cpu_second, instances,
       static_cast<long long>(failover_ms), static_cast<long long>(bare_failover_ms),
-      static_cast<long long>(available_ms));
+      static_cast<long long>(available_ms), p95, raw_p50, raw_p95, raw_p99);
   if (flags.Get("--keep", "false") != "true") fs::remove_all(work);
   return complete ? 0 : 1;
 }
