@@ -172,7 +172,7 @@ void MergeSession(const Session& other, int64_t gap_ms, Session& s) {
 
 LocalTime UtcTimeOf(int64_t unix_ms) {
   const int64_t day = UnixDayOf(unix_ms);
-  const int64_t in_day = unix_ms - day * 24LL * 3600 * 1000;
+  const int64_t in_day = unix_ms - day * kMsPerDay;
   // 1970-01-01 was a Thursday (3, Monday being 0).
   const int64_t weekday = ((day + 3) % 7 + 7) % 7;
   return {static_cast<int>(in_day / 3'600'000), static_cast<int>(weekday)};

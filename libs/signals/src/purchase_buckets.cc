@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "profiled/core/activity.h"
+
 namespace profiled::signals {
 namespace {
-
-constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -43,7 +43,7 @@ void PurchaseBuckets::Add(const core::PurchaseDays& days, int64_t now_ms) {
   if (days.count <= 0) return;
   const double x = static_cast<double>(days.count - 1);
   const double t_x = static_cast<double>(days.last_day() - days.first_day);
-  const double T = std::max(static_cast<double>(FloorDiv(now_ms, kDayMs) - days.first_day), t_x);
+  const double T = std::max(static_cast<double>(core::UnixDayOf(now_ms) - days.first_day), t_x);
   Put(KeyOf(x, t_x, T), {1, x, t_x, T});
   ++customers_;
   while (buckets_.size() > max_buckets_) Coarsen();

@@ -69,11 +69,12 @@ LocalTime LocalTimeOf(const v1::InteractionEvent& event);
 // The UTC hour and weekday of a Unix time in milliseconds (any sign).
 LocalTime UtcTimeOf(int64_t unix_ms);
 
+inline constexpr int64_t kMsPerDay = 24LL * 3600 * 1000;
+
 // Whole UTC days since 1970-01-01 of a Unix time in milliseconds, rounded
 // down (times before the epoch count too).
 inline int64_t UnixDayOf(int64_t unix_ms) {
-  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
-  return unix_ms / kDayMs - (unix_ms % kDayMs < 0);
+  return unix_ms / kMsPerDay - (unix_ms % kMsPerDay < 0);
 }
 
 // "mon" ... "sun".
