@@ -100,17 +100,19 @@ double Percentile(std::vector<int64_t>& v, double p) {
 
 std::unique_ptr<RdKafka::KafkaConsumer> AssignedConsumer(const std::string& bootstrap,
                                                          const std::string& topic, int partitions,
-                                                         int64_t offset) {
+                                                         int64_t offset,
+                                                         const std::string& fetch_wait_ms = "5") {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
   conf->set("bootstrap.servers", bootstrap, err);
   conf->set("group.id", absl::StrCat("bench-reader-", getpid(), "-", topic), err);
   conf->set("enable.auto.commit", "false", err);
-  conf->set("fetch.wait.max.ms", "5", err);
+  conf->set("fetch.wait.max.ms", fetch_wait_ms, err);
   conf->set("enable.partition.eof", "false", err);
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c) Die("consumer: " + err);
   std::vector<RdKafka::TopicPartition*> parts;
+  parts.reserve(static_cast<size_t>(partitions));
   for (int p = 0; p < partitions; ++p)
     parts.push_back(RdKafka::TopicPartition::create(topic, p, offset));
   c->assign(parts);
@@ -228,22 +230,9 @@ std::vector<int64_t> RawTwoHopLatencies(const TwoHopSetup& s) {
     pconf->set("enable.idempotence", "true", err);  // as profiled's publisher
     std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(pconf.get(), err));
     if (!producer) Die("relay producer: " + err);
-    std::unique_ptr<RdKafka::Conf> cconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    cconf->set("bootstrap.servers", s.bootstrap, err);
-    cconf->set("group.id", absl::StrCat("bench-relay-", getpid()), err);
-    cconf->set("enable.auto.commit", "false", err);
-    cconf->set("fetch.wait.max.ms", s.fetch_wait_ms, err);
-    std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-        RdKafka::KafkaConsumer::create(cconf.get(), err));
-    if (!consumer) Die("relay consumer: " + err);
-    std::vector<RdKafka::TopicPartition*> parts;
-    parts.reserve(static_cast<size_t>(s.partitions));
-    for (int p = 0; p < s.partitions; ++p) {
-      parts.push_back(
-          RdKafka::TopicPartition::create("bench.raw.in", p, RdKafka::Topic::OFFSET_BEGINNING));
-    }
-    consumer->assign(parts);
-    RdKafka::TopicPartition::destroy(parts);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer =
+        AssignedConsumer(s.bootstrap, "bench.raw.in", s.partitions,
+                         RdKafka::Topic::OFFSET_BEGINNING, s.fetch_wait_ms);
     while (!stop) {
       std::unique_ptr<RdKafka::Message> m(consumer->consume(5));
       producer->poll(0);

@@ -499,7 +499,9 @@ class RocksDbProfileStore final : public ProfileStore {
     // times, and a new one each commit is fresh memory, page-faulted in
     // again every time (12% of the process in a flat-out run). A quarter
     // over the need: batches that grow a little each time (a backlog
-    // building) would otherwise get a fresh buffer every commit.
+    // building) would otherwise get a fresh buffer every commit. The
+    // headroom stops at the kept bound, so it never makes a buffer that is
+    // released after the commit.
     rocksdb::WriteBatch& wb = commit_batch_;
     if (const size_t needed = EstimatedBytes(batch); wb.Data().capacity() < needed) {
       wb = rocksdb::WriteBatch(
