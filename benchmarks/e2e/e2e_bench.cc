@@ -469,7 +469,11 @@ int main(int argc, char** argv) {
         << "input: {topics: [{name: bench.events, format: segment-json, channel: web}], group_id: "
            "bench, "
         << "batch_max_events: " << flags.Get("--batch-max-events", "10000") << "}\n"
-        << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter}\n"
+        << "output: {topic: bench.updates, dead_letter_topic: bench.deadletter"
+        << (flags.Get("--max-delay-ms", "").empty()
+                ? std::string()
+                : ", max_delay: " + flags.Get("--max-delay-ms", "") + "ms")
+        << "}\n"
         << "store: {path: " << (partitioned ? absl::StrCat(store, "-", i) : store)
         << (flags.Get("--profile-cache-mb", "").empty()
                 ? std::string()

@@ -271,3 +271,74 @@ TEST_CASE("group members share the partitions and close promptly mid-rebalance, 
 
 }  // namespace
 }  // namespace profiled::kafka
+
+namespace profiled::kafka {
+namespace {
+
+TEST_CASE("a gathering poll waits after its first message for more and no longer",
+          "[integration][kafka]") {
+  auto cluster = MockCluster::Start(1);
+  REQUIRE_OK(cluster.status());
+  REQUIRE_OK((*cluster)->CreateTopic("events", 1));
+  const std::string bootstrap = (*cluster)->bootstrap();
+  ConsumerOptions options;
+  options.properties = {{"bootstrap.servers", bootstrap}, {"fetch.wait.max.ms", "5"}};
+  options.group_id = "gather-test";
+  options.topics = {"events"};
+  auto consumer = Consumer::Create(
+      options, [](const core::PartitionKey&) { return std::optional<int64_t>(); });
+  REQUIRE_OK(consumer.status());
+  std::vector<ConsumedMessage> out;
+  REQUIRE(testing::WaitUntil([&] {
+    REQUIRE_OK((*consumer)->Poll(10, 50, out));
+    return !(*consumer)->Assignment().empty();
+  }));
+  REQUIRE(out.empty());
+  using Clock = std::chrono::steady_clock;
+  // Record 0 now and record 1 1500 ms later (the first fetch after an
+  // assignment can take ~500 ms on the mock broker).
+  auto produce_two = [&] {
+    testing::ProduceRecords(bootstrap, "events", {{"k", "0"}});
+    return std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      testing::ProduceRecords(bootstrap, "events", {{"k", "1"}});
+    });
+  };
+
+  SECTION("without gathering, a poll returns what is fetched at once") {
+    std::thread later = produce_two();
+    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/0, out));
+    later.join();
+    CHECK(out.size() == 1);
+  }
+  SECTION("a message arriving within the gather time joins the batch") {
+    std::thread later = produce_two();
+    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/3000, out));
+    later.join();
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].payload() == "0");
+    CHECK(out[1].payload() == "1");
+  }
+  SECTION("the gather time is counted from the first message, not from the poll") {
+    std::thread later = produce_two();
+    const Clock::time_point start = Clock::now();
+    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/100, out));
+    const auto took = Clock::now() - start;
+    later.join();
+    CHECK(out.size() == 1);  // record 1 came 1500 ms in, long after the 100 ms
+    CHECK(took >= std::chrono::milliseconds(100));
+    CHECK(took < std::chrono::milliseconds(1400));
+  }
+  SECTION("a full batch returns without waiting out the gather time") {
+    std::thread later = produce_two();
+    const Clock::time_point start = Clock::now();
+    REQUIRE_OK((*consumer)->Poll(1, 5000, /*gather_ms=*/3000, out));
+    const auto took = Clock::now() - start;
+    later.join();
+    CHECK(out.size() == 1);
+    CHECK(took < std::chrono::milliseconds(1400));
+  }
+}
+
+}  // namespace
+}  // namespace profiled::kafka

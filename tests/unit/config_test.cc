@@ -119,7 +119,7 @@ TEST_CASE("size limits, output size, stall timeout and HTTP limits are configura
 input:
   event_limits: {max_key_bytes: 128, max_trait_bytes: 512, max_line_items: 20}
 scoring: {max_traits: 50}
-output: {max_message_bytes: 2000000, refused_retry: 30s}
+output: {max_message_bytes: 2000000, refused_retry: 30s, max_delay: 20ms}
 health: {stall_timeout: 1m}
 http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
 )");
@@ -130,6 +130,7 @@ http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
   CHECK(c->runtime.pipeline.scoring.max_traits == 50);
   CHECK(c->runtime.pipeline.max_output_message_bytes == 2'000'000);
   CHECK(c->runtime.publisher.refused_retry == absl::Seconds(30));
+  CHECK(c->runtime.pipeline.max_delay_ms == 20);
   CHECK(c->runtime.health.stall_timeout == absl::Minutes(1));
   CHECK(c->runtime.health.ready_max_lag == 5);
   CHECK(c->http.request_timeout_ms == 1500);
@@ -138,7 +139,7 @@ http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
   // Limits that let an update outgrow the output are refused at start.
   auto big = ParseConfig(R"(
 input: {event_limits: {max_trait_bytes: 65536}}
-output: {max_message_bytes: 1000000}
+output: {max_message_bytes: 1000000, max_delay: 2s}
 health: {stall_timeout: 10ms}
 )");
   REQUIRE_FALSE(big.ok());
@@ -147,6 +148,23 @@ health: {stall_timeout: 10ms}
                                             "limits allow is"));
   CHECK_THAT(msg, Catch::Matchers::Contains("max_trait_bytes (65536)"));
   CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
+  CHECK_THAT(msg, Catch::Matchers::Contains(
+                      "output.max_delay: must be shorter than health.stall_timeout"));
+
+  // At the bound, and just over it.
+  auto at_bound = ParseConfig("output: {max_delay: 10s}\nhealth: {stall_timeout: 11s}");
+  REQUIRE_OK(at_bound.status());
+  CHECK(at_bound->runtime.pipeline.max_delay_ms == 10'000);
+  auto over = ParseConfig("output: {max_delay: 10001ms}\nhealth: {stall_timeout: 1m}");
+  REQUIRE_FALSE(over.ok());
+  CHECK_THAT(std::string(over.status().message()),
+             Catch::Matchers::Contains("output.max_delay: must be at most 10s"));
+  auto off = ParseConfig("output: {max_delay: 0ms}");
+  REQUIRE_OK(off.status());
+  CHECK(off->runtime.pipeline.max_delay_ms == 0);
+  auto negative = ParseConfig("output: {max_delay: -5ms}");
+  REQUIRE_FALSE(negative.ok());
+  CHECK_THAT(std::string(negative.status().message()), Catch::Matchers::Contains("output.max_delay"));
 }
 
 TEST_CASE("the cluster section sets the single-mode fence, and refuses what is not built",

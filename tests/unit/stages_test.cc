@@ -4,6 +4,7 @@
 #include <map>
 
 #include "back_pressure.h"
+#include "gather_window.h"
 #include "batch_stages.h"
 #include "batch_state.h"
 #include "batch_work.h"
@@ -374,6 +375,27 @@ TEST_CASE("timers: a profile past the retention TTL expires with its links and a
   CHECK(work.batch.identity_links_deleted ==
         std::vector<std::string>{store::IdentityKey("user_id", "u1")});
   CHECK_FALSE(s.Stored(id).has_value());
+}
+
+TEST_CASE("a batch gathers what is left of max_delay since the last poll and never more",
+          "[stages][gather]") {
+  using std::chrono::milliseconds;
+  const GatherWindow::Clock::time_point t0{};
+  GatherWindow window(20);
+  CHECK(window.NextGatherMs(t0) == 20);  // the first poll: all of it
+  window.Polled(t0);
+  CHECK(window.NextGatherMs(t0) == 20);                      // straight back: all of it
+  CHECK(window.NextGatherMs(t0 + milliseconds(7)) == 13);   // 7 ms spent on the batch
+  CHECK(window.NextGatherMs(t0 + milliseconds(20)) == 0);   // at the limit
+  CHECK(window.NextGatherMs(t0 + milliseconds(21)) == 0);   // just over
+  CHECK(window.NextGatherMs(t0 + milliseconds(5000)) == 0); // far over: never negative
+  window.Polled(t0 + milliseconds(5000));
+  CHECK(window.NextGatherMs(t0 + milliseconds(5001)) == 19);
+
+  GatherWindow off(0);
+  CHECK(off.NextGatherMs(t0) == 0);
+  off.Polled(t0);
+  CHECK(off.NextGatherMs(t0 + milliseconds(1)) == 0);
 }
 
 TEST_CASE("back-pressure pauses at the bound and resumes at half of it, without flapping",

@@ -130,13 +130,15 @@ class Reader {
     }
   }
 
-  void DurationMs(const YAML::Node& node, const std::string& path, double& out_ms) {
+  // `zero_ok`: 0ms is a meaningful setting (off), not a mistake.
+  void DurationMs(const YAML::Node& node, const std::string& path, double& out_ms,
+                  bool zero_ok = false) {
     if (!node) return;
     std::optional<int64_t> ms = node.IsScalar() ? ParseDurationMs(node.Scalar()) : std::nullopt;
-    if (!ms || *ms <= 0) {
-      return Error(path, absl::StrCat("bad duration '", Describe(node),
-                                      "' (use a positive number with a unit: 1500ms, 30s, "
-                                      "30m, 12h, 7d, 2w)"));
+    if (!ms || *ms < 0 || (*ms == 0 && !zero_ok)) {
+      return Error(path, absl::StrCat("bad duration '", Describe(node), "' (use a ",
+                                      zero_ok ? "" : "positive ",
+                                      "number with a unit: 1500ms, 30s, 30m, 12h, 7d, 2w)"));
     }
     out_ms = static_cast<double>(*ms);
   }
@@ -376,7 +378,12 @@ void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
   if (!r.IsMapOrAbsent(n, "output") || !n) return;
   r.CheckKeys(n, "output",
               {"topic", "dead_letter_topic", "outbox_max_entries", "max_in_flight",
-               "receipts_topic", "purpose", "max_message_bytes", "refused_retry"});
+               "receipts_topic", "purpose", "max_message_bytes", "refused_retry",
+               "max_delay"});
+  double max_delay_ms = c.runtime.pipeline.max_delay_ms;
+  r.DurationMs(n["max_delay"], "output.max_delay", max_delay_ms, /*zero_ok=*/true);
+  if (max_delay_ms > 10'000) r.Error("output.max_delay", "must be at most 10s");
+  c.runtime.pipeline.max_delay_ms = static_cast<int>(max_delay_ms);
   double refused_ms = absl::ToDoubleMilliseconds(c.runtime.publisher.refused_retry);
   r.DurationMs(n["refused_retry"], "output.refused_retry", refused_ms);
   if (refused_ms < 100) r.Error("output.refused_retry", "must be at least 100ms");
@@ -887,6 +894,7 @@ std::pair<std::string, std::string> YamlPathOf(absl::string_view line,
       {"pipeline.identity.", "identity."},
       {"pipeline.batch_max_events", "input.batch_max_events"},
       {"pipeline.outbox_max_entries", "output.outbox_max_entries"},
+      {"pipeline.max_delay_ms", "output.max_delay"},
       {"publisher.max_in_flight", "output.max_in_flight"},
       {"health.ready_max_lag", "http.ready_max_lag"},
       {"health.", "health."},
@@ -944,6 +952,10 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadSignals(r, root["signals"], c);
       ReadLog(r, root["log"], c);
       ReadHealth(r, root["health"], c);
+      if (absl::Milliseconds(c.runtime.pipeline.max_delay_ms) >= c.runtime.health.stall_timeout) {
+        // A batch gathering that long would read as a stalled pipeline.
+        r.Error("output.max_delay", "must be shorter than health.stall_timeout");
+      }
       ReadCluster(r, root["cluster"], c);
       CheckPartitioned(r, c);
     } catch (const YAML::Exception& e) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "conf.h"
@@ -123,15 +125,24 @@ class KafkaConsumer final : public Consumer {
 
   uint64_t OffsetResets() const override { return errors_.offset_resets(); }
 
-  absl::Status Poll(size_t max_messages, int timeout_ms,
+  using Consumer::Poll;
+  absl::Status Poll(size_t max_messages, int timeout_ms, int gather_ms,
                     std::vector<ConsumedMessage>& out) override {
     rebalanced_ = false;
-    int wait_ms = timeout_ms;
+    std::optional<std::chrono::steady_clock::time_point> gather_until;
     for (size_t n = 0; n < max_messages && !rebalanced_; ++n) {
+      int wait_ms = timeout_ms;
+      if (gather_until.has_value()) {
+        const auto left = *gather_until - std::chrono::steady_clock::now();
+        wait_ms = static_cast<int>(
+            std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+      }
       std::unique_ptr<RdKafka::Message> msg(consumer_->consume(wait_ms));
-      wait_ms = 0;
       switch (msg->err()) {
         case RdKafka::ERR_NO_ERROR:
+          if (!gather_until.has_value()) {
+            gather_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(gather_ms);
+          }
           // Where a partition without a stored position really started, for Rewind.
           first_offset_.try_emplace({msg->topic_name(), msg->partition()}, msg->offset());
           out.push_back(ToConsumedMessage(*msg));

@@ -60,6 +60,7 @@ absl::Status PipelineOptions::Validate() const {
   if (batch_max_events == 0) p.Add("batch_max_events", "must be at least 1");
   if (outbox_max_entries == 0) p.Add("outbox_max_entries", "must be at least 1");
   if (poll_timeout_ms < 0) p.Add("poll_timeout_ms", "must not be negative");
+  if (max_delay_ms < 0) p.Add("max_delay_ms", "must not be negative");
   if (retention_ttl_ms < 0) p.Add("retention_ttl_ms", "must not be negative");
   if (erasure_suppression_ms < 0) p.Add("erasure_suppression_ms", "must not be negative");
   if (const std::string& purpose = scoring.consent.output_purpose;

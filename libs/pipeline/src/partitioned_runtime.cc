@@ -7,6 +7,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gather_window.h"
 #include "health_monitor.h"
 #include "partition_task.h"
 #include "profiled/base/log.h"
@@ -194,6 +195,7 @@ struct PartitionedRuntime::Impl {
   PipelineMetrics metrics;
   PartitionMetrics& partition_metrics;
   Health health;
+  internal::GatherWindow gather{options.runtime.pipeline.max_delay_ms};
   std::unique_ptr<internal::ReadStage> read;
   std::unique_ptr<DeadLetterSink> dead_letters;
   std::unique_ptr<kafka::Producer> router;
@@ -1016,7 +1018,10 @@ absl::StatusOr<size_t> PartitionedRuntime::RunOnce() {
   p.health.ReportLoop();
   std::vector<kafka::ConsumedMessage> messages;
   RETURN_IF_ERROR(p.consumer->Poll(p.options.runtime.pipeline.batch_max_events,
-                                   p.options.runtime.pipeline.poll_timeout_ms, messages));
+                                   p.options.runtime.pipeline.poll_timeout_ms,
+                                   p.gather.NextGatherMs(std::chrono::steady_clock::now()),
+                                   messages));
+  p.gather.Polled(std::chrono::steady_clock::now());
   RETURN_IF_ERROR(p.failed);
   p.DropRevoked();
   std::vector<kafka::ConsumedMessage> inputs;

@@ -12,6 +12,7 @@
 #include "batch_state.h"
 #include "batch_work.h"
 #include "committer.h"
+#include "gather_window.h"
 #include "hot_cache.h"
 #include "profiled/base/failpoint.h"
 #include "profiled/base/log.h"
@@ -71,6 +72,7 @@ struct Pipeline::Impl {
   // Next offset per partition as committed to the store; seeds assignments.
   absl::flat_hash_map<core::PartitionKey, int64_t> positions;
   internal::BackPressure pressure{options.outbox_max_entries};
+  internal::GatherWindow gather{options.max_delay_ms};
   std::atomic<bool> paused{false};  // pressure.paused(), for other threads
   std::chrono::steady_clock::time_point next_status_update{};
   // Batches are numbered as they are handed to the committer; one in flight.
@@ -210,8 +212,10 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   RETURN_IF_ERROR(p.failed);
   p.UpdateBackPressure();
   std::vector<kafka::ConsumedMessage> messages;
+  const int gather_ms = p.paused ? 0 : p.gather.NextGatherMs(std::chrono::steady_clock::now());
   RETURN_IF_ERROR(p.consumer->Poll(p.paused ? 1 : p.options.batch_max_events,
-                                   p.options.poll_timeout_ms, messages));
+                                   p.options.poll_timeout_ms, gather_ms, messages));
+  p.gather.Polled(std::chrono::steady_clock::now());
   if (!messages.empty()) {
     // A batch can block (dead letters refused): health must know the
     // assignment before it, or lag stays unknown for the whole stall.

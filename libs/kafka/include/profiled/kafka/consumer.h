@@ -104,9 +104,14 @@ class Consumer {
   virtual ~Consumer() = default;
 
   // Appends up to `max_messages` records to `out`, waiting up to timeout_ms
-  // for the first one. Returns early after a rebalance.
-  [[nodiscard]] virtual absl::Status Poll(size_t max_messages, int timeout_ms,
+  // for the first one, then up to `gather_ms` after it for the rest (0: only
+  // what is already fetched). Returns early after a rebalance.
+  [[nodiscard]] virtual absl::Status Poll(size_t max_messages, int timeout_ms, int gather_ms,
                                           std::vector<ConsumedMessage>& out) = 0;
+  [[nodiscard]] absl::Status Poll(size_t max_messages, int timeout_ms,
+                                  std::vector<ConsumedMessage>& out) {
+    return Poll(max_messages, timeout_ms, /*gather_ms=*/0, out);
+  }
   // Stops / restarts fetching on every assigned partition (back-pressure).
   virtual void PauseAll() = 0;
   virtual void ResumeAll() = 0;

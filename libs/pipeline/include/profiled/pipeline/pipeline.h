@@ -119,6 +119,12 @@ struct PipelineOptions {
   size_t profile_cache_bytes = 256ull << 20;
   // How long one poll waits for the first message. Default: 100 ms.
   int poll_timeout_ms = 100;
+  // How long a batch may keep gathering messages (up to batch_max_events)
+  // so that a profile's events within it publish one update: a batch spans
+  // this much of arrivals, time spent on the last batch included, so no
+  // event waits longer than this for it (gather_window.h). 0: a batch is
+  // what is already fetched. Default: 20 ms (docs/benchmarks.md).
+  int max_delay_ms = 20;
   // Outbox entries at which consumption pauses; it resumes at half. Default: 100000.
   uint64_t outbox_max_entries = 100000;
   // A partition counts as caught up when its position is within this many
