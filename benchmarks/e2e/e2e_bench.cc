@@ -14,7 +14,7 @@
 //   profiled_e2e_bench --bin BUILD_DIR --sample rees46.csv [--profiles 100000]
 //       [--keys zipf|uniform|sequential] [--rate 0|EVENTS_PER_S] [--seconds 30] [--warmup 5]
 //       [--partitions 16] [--window 100000] [--linger-ms 5] [--work DIR] [--keep true]
-//       [--batch-max-events 10000] [--profile-cache-mb N]
+//       [--batch-max-events 10000] [--profile-cache-mb N] [--max-delay-ms N] (output.max_delay)
 //       [--config-extra YAML]   (appended to the generated config)
 //       [--instances N]         (N > 0: partitioned mode, N instances sharing
 //                                --partitions repartition partitions; 0: single mode)
