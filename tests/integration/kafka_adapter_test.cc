@@ -288,55 +288,70 @@ TEST_CASE("a gathering poll waits after its first message for more and no longer
   auto consumer = Consumer::Create(
       options, [](const core::PartitionKey&) { return std::optional<int64_t>(); });
   REQUIRE_OK(consumer.status());
+  // Assigned and fetching: a first record is read, so later ones arrive
+  // within a fetch wait of being produced.
+  testing::ProduceRecords(bootstrap, "events", {{"k", "warm-up"}});
   std::vector<ConsumedMessage> out;
   REQUIRE(testing::WaitUntil([&] {
     REQUIRE_OK((*consumer)->Poll(10, 50, out));
-    return !(*consumer)->Assignment().empty();
+    return !out.empty();
   }));
-  REQUIRE(out.empty());
+  out.clear();
   using Clock = std::chrono::steady_clock;
-  // Record 0 now and record 1 1500 ms later (the first fetch after an
-  // assignment can take ~500 ms on the mock broker).
-  auto produce_two = [&] {
-    testing::ProduceRecords(bootstrap, "events", {{"k", "0"}});
-    return std::thread([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-      testing::ProduceRecords(bootstrap, "events", {{"k", "1"}});
+  // A poll on its own thread (the test thread produces and asserts); records
+  // "0" and "1" are produced `first_ms` and `first_ms + gap_ms` after it starts.
+  struct Polled {
+    absl::Status status;
+    std::vector<ConsumedMessage> messages;
+    Clock::duration took{};
+  };
+  auto poll_while_producing = [&](size_t max, int gather_ms, int first_ms, int gap_ms) {
+    Polled polled;
+    const Clock::time_point start = Clock::now();
+    std::jthread poller([&] {  // joined on the way out, whatever fails
+      polled.status = (*consumer)->Poll(max, 10'000, gather_ms, polled.messages);
+      polled.took = Clock::now() - start;
     });
+    std::this_thread::sleep_for(std::chrono::milliseconds(first_ms));
+    testing::ProduceRecords(bootstrap, "events", {{"k", "0"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+    testing::ProduceRecords(bootstrap, "events", {{"k", "1"}});
+    poller.join();
+    return polled;
   };
 
   SECTION("without gathering, a poll returns what is fetched at once") {
-    std::thread later = produce_two();
-    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/0, out));
-    later.join();
-    CHECK(out.size() == 1);
+    const Polled p = poll_while_producing(10, /*gather_ms=*/0, 0, 1500);
+    REQUIRE_OK(p.status);
+    CHECK(p.messages.size() == 1);
+    CHECK(p.took < std::chrono::milliseconds(1400));
   }
   SECTION("a message arriving within the gather time joins the batch") {
-    std::thread later = produce_two();
-    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/3000, out));
-    later.join();
-    REQUIRE(out.size() == 2);
-    CHECK(out[0].payload() == "0");
-    CHECK(out[1].payload() == "1");
+    const Polled p = poll_while_producing(10, /*gather_ms=*/3000, 0, 1500);
+    REQUIRE_OK(p.status);
+    REQUIRE(p.messages.size() == 2);
+    CHECK(p.messages[0].payload() == "0");
+    CHECK(p.messages[1].payload() == "1");
   }
   SECTION("the gather time is counted from the first message, not from the poll") {
-    std::thread later = produce_two();
-    const Clock::time_point start = Clock::now();
-    REQUIRE_OK((*consumer)->Poll(10, 5000, /*gather_ms=*/100, out));
-    const auto took = Clock::now() - start;
-    later.join();
-    CHECK(out.size() == 1);  // record 1 came 1500 ms in, long after the 100 ms
-    CHECK(took >= std::chrono::milliseconds(100));
-    CHECK(took < std::chrono::milliseconds(1400));
+    // Counted from the poll, 500 ms would be over before record 0 came.
+    const Polled p = poll_while_producing(10, /*gather_ms=*/500, 800, 200);
+    REQUIRE_OK(p.status);
+    REQUIRE(p.messages.size() == 2);
+    CHECK(p.messages[1].payload() == "1");
+  }
+  SECTION("a message arriving after the gather time waits for the next poll") {
+    const Polled p = poll_while_producing(10, /*gather_ms=*/100, 0, 1500);
+    REQUIRE_OK(p.status);
+    CHECK(p.messages.size() == 1);
+    CHECK(p.took >= std::chrono::milliseconds(100));
+    CHECK(p.took < std::chrono::milliseconds(1400));
   }
   SECTION("a full batch returns without waiting out the gather time") {
-    std::thread later = produce_two();
-    const Clock::time_point start = Clock::now();
-    REQUIRE_OK((*consumer)->Poll(1, 5000, /*gather_ms=*/3000, out));
-    const auto took = Clock::now() - start;
-    later.join();
-    CHECK(out.size() == 1);
-    CHECK(took < std::chrono::milliseconds(1400));
+    const Polled p = poll_while_producing(1, /*gather_ms=*/3000, 0, 1500);
+    REQUIRE_OK(p.status);
+    CHECK(p.messages.size() == 1);
+    CHECK(p.took < std::chrono::milliseconds(1400));
   }
 }
 

@@ -402,14 +402,14 @@ TEST_CASE("a person's events arriving within output.max_delay publish one update
   const auto cluster = StartCluster(1, /*dead_letters=*/false);
   const std::string bootstrap = cluster->bootstrap();
   constexpr int kEvents = 5;
-  // One event every 100 ms, each its own produce: without gathering each
+  // One event every 300 ms, each its own produce: without gathering each
   // is a batch of its own.
   auto trickle = [&](const std::string& user, int64_t first_ms) {
     for (int i = 0; i < kEvents; ++i) {
       testing::ProduceEvents(bootstrap, "events",
                              {testing::MakeEvent(absl::StrCat(user, "-", i), "product_viewed",
                                                  first_ms + i * 1000, user, "shoes")});
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
   };
   auto updates_for = [&](int max_delay_ms, const std::string& user) {
@@ -420,8 +420,9 @@ TEST_CASE("a person's events arriving within output.max_delay publish one update
     // Assigned and idle before the first event, so the gathering starts with it.
     REQUIRE(testing::WaitUntil([&] { return runner.ready(); }));
     trickle(user, 1'700'000'000'000);
-    REQUIRE(testing::WaitUntil(
-        [&] { return runner.metrics().applied.Value() == kEvents && runner.store().OutboxDepth() == 0; }));
+    REQUIRE(testing::WaitUntil([&] {
+      return runner.metrics().applied.Value() == kEvents && runner.store().OutboxDepth() == 0;
+    }));
     const double enqueued = runner.metrics().updates_enqueued.Value();
     runner.Stop();
     return enqueued;

@@ -139,7 +139,7 @@ http: {request_timeout: 1500ms, max_connections: 64, ready_max_lag: 5}
   // Limits that let an update outgrow the output are refused at start.
   auto big = ParseConfig(R"(
 input: {event_limits: {max_trait_bytes: 65536}}
-output: {max_message_bytes: 1000000, max_delay: 2s}
+output: {max_message_bytes: 1000000, max_delay: 450ms}
 health: {stall_timeout: 10ms}
 )");
   REQUIRE_FALSE(big.ok());
@@ -148,23 +148,33 @@ health: {stall_timeout: 10ms}
                                             "limits allow is"));
   CHECK_THAT(msg, Catch::Matchers::Contains("max_trait_bytes (65536)"));
   CHECK_THAT(msg, Catch::Matchers::Contains("health.stall_timeout: must be at least 1s"));
-  CHECK_THAT(msg, Catch::Matchers::Contains(
-                      "output.max_delay: must be shorter than health.stall_timeout"));
+  const std::string stall_rule =
+      "output.max_delay: with input.poll_timeout_ms, must be at most half of "
+      "health.stall_timeout";
+  CHECK_THAT(msg, Catch::Matchers::Contains(stall_rule));
 
-  // At the bound, and just over it.
-  auto at_bound = ParseConfig("output: {max_delay: 10s}\nhealth: {stall_timeout: 11s}");
+  // max_delay: at its bound, just over and far over; 0ms is off; not negative.
+  auto at_bound = ParseConfig("output: {max_delay: 1s}\nhealth: {stall_timeout: 3s}");
   REQUIRE_OK(at_bound.status());
-  CHECK(at_bound->runtime.pipeline.max_delay_ms == 10'000);
-  auto over = ParseConfig("output: {max_delay: 10001ms}\nhealth: {stall_timeout: 1m}");
-  REQUIRE_FALSE(over.ok());
-  CHECK_THAT(std::string(over.status().message()),
-             Catch::Matchers::Contains("output.max_delay: must be at most 10s"));
+  CHECK(at_bound->runtime.pipeline.max_delay_ms == 1000);
+  for (const char* too_long : {"1001ms", "3000000h"}) {
+    auto over = ParseConfig(absl::StrCat("output: {max_delay: ", too_long, "}"));
+    REQUIRE_FALSE(over.ok());
+    CHECK_THAT(std::string(over.status().message()),
+               Catch::Matchers::Contains("output.max_delay: must be at most 1s"));
+  }
   auto off = ParseConfig("output: {max_delay: 0ms}");
   REQUIRE_OK(off.status());
   CHECK(off->runtime.pipeline.max_delay_ms == 0);
   auto negative = ParseConfig("output: {max_delay: -5ms}");
   REQUIRE_FALSE(negative.ok());
-  CHECK_THAT(std::string(negative.status().message()), Catch::Matchers::Contains("output.max_delay"));
+  CHECK_THAT(std::string(negative.status().message()),
+             Catch::Matchers::Contains("output.max_delay"));
+  // With the poll timeout (100 ms), at and just over half the stall timeout.
+  CHECK(ParseConfig("output: {max_delay: 400ms}\nhealth: {stall_timeout: 1s}").ok());
+  auto stalls = ParseConfig("output: {max_delay: 401ms}\nhealth: {stall_timeout: 1s}");
+  REQUIRE_FALSE(stalls.ok());
+  CHECK_THAT(std::string(stalls.status().message()), Catch::Matchers::Contains(stall_rule));
 }
 
 TEST_CASE("the cluster section sets the single-mode fence, and refuses what is not built",

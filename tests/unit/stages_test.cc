@@ -4,10 +4,10 @@
 #include <map>
 
 #include "back_pressure.h"
-#include "gather_window.h"
 #include "batch_stages.h"
 #include "batch_state.h"
 #include "batch_work.h"
+#include "gather_window.h"
 #include "hot_cache.h"
 #include "profiled/codec/state_codec.h"
 #include "profiled/core/clock.h"

@@ -382,8 +382,13 @@ void ReadOutput(Reader& r, const YAML::Node& n, AppConfig& c) {
                "max_delay"});
   double max_delay_ms = c.runtime.pipeline.max_delay_ms;
   r.DurationMs(n["max_delay"], "output.max_delay", max_delay_ms, /*zero_ok=*/true);
-  if (max_delay_ms > 10'000) r.Error("output.max_delay", "must be at most 10s");
-  c.runtime.pipeline.max_delay_ms = static_cast<int>(max_delay_ms);
+  // Longer gathering would hold rate x max_delay of input as lag (readiness)
+  // and in every update's latency (the 1 s SLO): not a real-time service.
+  if (max_delay_ms > 1000) {
+    r.Error("output.max_delay", "must be at most 1s");
+  } else {
+    c.runtime.pipeline.max_delay_ms = static_cast<int>(max_delay_ms);
+  }
   double refused_ms = absl::ToDoubleMilliseconds(c.runtime.publisher.refused_retry);
   r.DurationMs(n["refused_retry"], "output.refused_retry", refused_ms);
   if (refused_ms < 100) r.Error("output.refused_retry", "must be at least 100ms");
@@ -952,9 +957,13 @@ absl::StatusOr<AppConfig> ParseConfig(std::string_view yaml_text) {
       ReadSignals(r, root["signals"], c);
       ReadLog(r, root["log"], c);
       ReadHealth(r, root["health"], c);
-      if (absl::Milliseconds(c.runtime.pipeline.max_delay_ms) >= c.runtime.health.stall_timeout) {
-        // A batch gathering that long would read as a stalled pipeline.
-        r.Error("output.max_delay", "must be shorter than health.stall_timeout");
+      // One loop can wait poll_timeout_ms for a first message and then
+      // gather for max_delay: well inside the stall timeout, or a quiet
+      // stream reads as a stalled pipeline.
+      if (absl::Milliseconds(c.runtime.pipeline.max_delay_ms + c.runtime.pipeline.poll_timeout_ms) >
+          c.runtime.health.stall_timeout / 2) {
+        r.Error("output.max_delay",
+                "with input.poll_timeout_ms, must be at most half of health.stall_timeout");
       }
       ReadCluster(r, root["cluster"], c);
       CheckPartitioned(r, c);

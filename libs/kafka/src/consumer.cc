@@ -131,7 +131,7 @@ class KafkaConsumer final : public Consumer {
     rebalanced_ = false;
     std::optional<std::chrono::steady_clock::time_point> gather_until;
     for (size_t n = 0; n < max_messages && !rebalanced_; ++n) {
-      int wait_ms = timeout_ms;
+      int wait_ms = n == 0 ? timeout_ms : 0;
       if (gather_until.has_value()) {
         const auto left = *gather_until - std::chrono::steady_clock::now();
         wait_ms = static_cast<int>(

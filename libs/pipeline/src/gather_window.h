@@ -24,8 +24,8 @@ class GatherWindow {
   // since the last poll returned (all of it before the first poll).
   int NextGatherMs(Clock::time_point now) const {
     if (!last_poll_.has_value()) return static_cast<int>(max_delay_.count());
-    const auto left = max_delay_ - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       now - *last_poll_);
+    // Elapsed time rounded up, as the consumer rounds its waits up.
+    const auto left = max_delay_ - std::chrono::ceil<std::chrono::milliseconds>(now - *last_poll_);
     return static_cast<int>(std::max<int64_t>(0, left.count()));
   }
   // The poll returned at `now`: the next batch's arrivals start here.

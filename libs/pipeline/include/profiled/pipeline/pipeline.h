@@ -122,8 +122,9 @@ struct PipelineOptions {
   // How long a batch may keep gathering messages (up to batch_max_events)
   // so that a profile's events within it publish one update: a batch spans
   // this much of arrivals, time spent on the last batch included, so no
-  // event waits longer than this for it (gather_window.h). 0: a batch is
-  // what is already fetched. Default: 20 ms (docs/benchmarks.md).
+  // event waits longer than this (and a millisecond of rounding) for it
+  // (gather_window.h). 0: a batch is what is already fetched. Default:
+  // 20 ms (docs/benchmarks.md).
   int max_delay_ms = 20;
   // Outbox entries at which consumption pauses; it resumes at half. Default: 100000.
   uint64_t outbox_max_entries = 100000;
