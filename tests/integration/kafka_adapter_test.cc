@@ -334,8 +334,9 @@ TEST_CASE("a gathering poll waits after its first message for more and no longer
     CHECK(p.messages[1].payload() == "1");
   }
   SECTION("the gather time is counted from the first message, not from the poll") {
-    // Counted from the poll, 500 ms would be over before record 0 came.
-    const Polled p = poll_while_producing(10, /*gather_ms=*/500, 800, 200);
+    // Counted from the poll, 1.5 s would be over before record 0 came (2 s
+    // in); from record 0 it leaves ample room for record 1 on a busy machine.
+    const Polled p = poll_while_producing(10, /*gather_ms=*/1500, 2000, 200);
     REQUIRE_OK(p.status);
     REQUIRE(p.messages.size() == 2);
     CHECK(p.messages[1].payload() == "1");
