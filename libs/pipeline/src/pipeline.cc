@@ -212,9 +212,11 @@ absl::StatusOr<size_t> Pipeline::RunOnce() {
   RETURN_IF_ERROR(p.failed);
   p.UpdateBackPressure();
   std::vector<kafka::ConsumedMessage> messages;
-  const int gather_ms = p.paused ? 0 : p.gather.NextGatherMs(std::chrono::steady_clock::now());
+  // Paused, a poll takes one message: there is nothing to gather for.
   RETURN_IF_ERROR(p.consumer->Poll(p.paused ? 1 : p.options.batch_max_events,
-                                   p.options.poll_timeout_ms, gather_ms, messages));
+                                   p.options.poll_timeout_ms,
+                                   p.gather.NextGatherMs(std::chrono::steady_clock::now()),
+                                   messages));
   p.gather.Polled(std::chrono::steady_clock::now());
   if (!messages.empty()) {
     // A batch can block (dead letters refused): health must know the
